@@ -1,0 +1,1 @@
+//! percore-net

@@ -1,0 +1,199 @@
+//! Owned buffers the kernel may read from or write into while an op is in flight.
+//!
+//! Provides the [`IoBuf`] / [`IoBufMut`] contracts and their impls for
+//! `Vec<u8>`, `Box<[u8]>`, `bytes::Bytes`, `bytes::BytesMut`, static slices,
+//! and [`Slice`] for a sub-range of any of them.
+//!
+//! May not: touch the driver, the executor or the ring.
+
+mod slice;
+
+pub use self::slice::Slice;
+
+/// The result of an owned-buffer op: the op's result and the buffer, handed back
+/// whether the op succeeded or failed.
+pub type BufResult<T, B> = (std::io::Result<T>, B);
+
+/// A buffer the kernel may read from while an op is in flight.
+///
+/// # Safety
+///
+/// - `stable_ptr` must point to `bytes_init()` initialized bytes and stay valid
+///   and unchanged while the runtime owns the buffer, even if the buffer value
+///   itself is moved (the memory must be behind its own heap allocation or be
+///   `'static`).
+/// - `bytes_init() <= bytes_total()`.
+pub unsafe trait IoBuf: Unpin + 'static {
+    /// Pointer to the start of the buffer.
+    fn stable_ptr(&self) -> *const u8;
+    /// Number of initialized bytes (what a write sends).
+    fn bytes_init(&self) -> usize;
+    /// Total capacity.
+    fn bytes_total(&self) -> usize;
+
+    /// A view of `range` inside this buffer, to write part of it or read into part of it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::IoBuf;
+    ///
+    /// let s = b"hello world".to_vec().slice(6..);
+    /// assert_eq!(&s[..], b"world");
+    /// ```
+    fn slice(self, range: impl std::ops::RangeBounds<usize>) -> Slice<Self>
+    where
+        Self: Sized,
+    {
+        Slice::new(self, range)
+    }
+}
+
+/// A buffer the kernel may write into while an op is in flight.
+///
+/// # Safety
+///
+/// - `stable_mut_ptr` must point to `bytes_total()` writable bytes, valid and
+///   stable under the same rules as [`IoBuf::stable_ptr`].
+/// - `set_init(n)` may only be called after `n` bytes from the start were
+///   initialized (the kernel reports how many it wrote).
+pub unsafe trait IoBufMut: IoBuf {
+    /// Pointer to the start of the buffer, for the kernel to write into.
+    fn stable_mut_ptr(&mut self) -> *mut u8;
+
+    /// Marks the first `pos` bytes as initialized (never shrinks).
+    ///
+    /// # Safety
+    ///
+    /// The first `pos` bytes must have been initialized.
+    unsafe fn set_init(&mut self, pos: usize);
+}
+
+// SAFETY: a Vec's heap allocation does not move when the Vec moves, and the
+// runtime owns the Vec (so no one reallocates it) while the op is in flight.
+unsafe impl IoBuf for Vec<u8> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+// SAFETY: as for `IoBuf`; the spare capacity is writable.
+unsafe impl IoBufMut for Vec<u8> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        if self.len() < pos {
+            // SAFETY: the caller guarantees `pos` bytes are initialized, and
+            // the kernel wrote at most `capacity` bytes.
+            unsafe { self.set_len(pos) };
+        }
+    }
+}
+
+// SAFETY: a boxed slice's allocation is stable and fully initialized.
+unsafe impl IoBuf for Box<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: as above; every byte is already initialized, so `set_init` is a no-op.
+unsafe impl IoBufMut for Box<[u8]> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, _pos: usize) {}
+}
+
+// SAFETY: `Bytes` points to immutable, reference-counted heap (or static)
+// memory that stays put while the runtime holds one reference.
+unsafe impl IoBuf for bytes::Bytes {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: `BytesMut` owns a heap region that only moves on reallocation,
+// which cannot happen while the runtime owns it.
+unsafe impl IoBuf for bytes::BytesMut {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+// SAFETY: as above; the spare capacity is writable.
+unsafe impl IoBufMut for bytes::BytesMut {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        if self.len() < pos {
+            // SAFETY: the caller guarantees `pos` bytes are initialized.
+            unsafe { self.set_len(pos) };
+        }
+    }
+}
+
+// SAFETY: static memory never moves or goes away.
+unsafe impl IoBuf for &'static [u8] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: static memory never moves or goes away.
+unsafe impl IoBuf for &'static str {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: a String is a Vec<u8> underneath; only its initialized part is sent.
+unsafe impl IoBuf for String {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}

@@ -1,0 +1,720 @@
+//! The driver: the only layer that talks to the ring.
+//!
+//! Provides: ring set-up with the kernel's fast paths ([`probe`]), a slot per
+//! in-flight op keyed by `user_data`, submission (one `io_uring_enter` per loop
+//! tick, a full SQ flushes and continues), reaping completions in batches,
+//! cancellation, the cross-thread wake-up (an eventfd read kept posted on the
+//! ring) and a shutdown that frees nothing the kernel may still touch.
+//!
+//! May not: know concrete op types, spawn or poll tasks. Wakers collected while
+//! reaping are handed to the loop, which wakes them after the driver borrow is
+//! released, so no user code ever runs while the ring is borrowed.
+
+pub(crate) mod op;
+pub(crate) mod probe;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use slab::Slab;
+
+use self::op::{Abandoned, CqeResult};
+pub use self::probe::Capabilities;
+
+/// `user_data` of fire-and-forget entries whose results nobody needs
+/// (async-cancel, close of a dropped fd).
+const IGNORED: u64 = u64::MAX;
+/// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
+const WAKE: u64 = u64::MAX - 1;
+/// `user_data` of the park timeout on kernels without `IORING_FEAT_EXT_ARG`.
+const PARK_TIMEOUT: u64 = u64::MAX - 2;
+
+const ENTER_GETEVENTS: u32 = 1 << 0;
+const ENTER_SQ_WAKEUP: u32 = 1 << 1;
+const ENTER_EXT_ARG: u32 = 1 << 3;
+const ENTER_REGISTERED_RING: u32 = 1 << 4;
+const REGISTER_RING_FDS: u32 = 20;
+
+/// What one slot holds, from submission to the final completion.
+enum Lifecycle {
+    /// In flight; `first` keeps the result of a CQE flagged `IORING_CQE_F_MORE`
+    /// (send_zc) until the final notification arrives.
+    Waiting {
+        waker: Waker,
+        first: Option<CqeResult>,
+    },
+    /// The final CQE arrived; the future takes it on its next poll.
+    Completed(CqeResult),
+    /// The future was dropped; the op lives here until its final CQE.
+    Cancelled(Box<dyn Abandoned>),
+    /// A multishot op: completions queue up until the future takes them.
+    Multishot {
+        cqes: VecDeque<CqeResult>,
+        waker: Option<Waker>,
+        finished: bool,
+    },
+}
+
+/// Wakes a core that may be parked in `io_uring_enter`, from any thread.
+#[derive(Debug)]
+pub(crate) struct Unparker {
+    eventfd: OwnedFd,
+    /// Set by the owning core just before it parks; the first waker to swap it
+    /// back writes the eventfd, later ones know a wake-up is already on its way.
+    parked: AtomicBool,
+}
+
+impl Unparker {
+    /// Wakes the core if it is parked (or about to park).
+    pub(crate) fn unpark(&self) {
+        if self.parked.swap(false, Ordering::SeqCst) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+            let _ = unsafe {
+                libc::write(
+                    self.eventfd.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
+    }
+
+    /// Marks the core as about to park. The caller must re-check its remote
+    /// queue after this and call [`Unparker::cancel_park`] if it finds work.
+    pub(crate) fn prepare_park(&self) {
+        self.parked.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks the core as awake.
+    pub(crate) fn cancel_park(&self) {
+        self.parked.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Per-driver counters, readable through [`crate::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// `io_uring_enter` calls made.
+    pub enters: u64,
+    /// SQEs submitted (ops, cancels, closes).
+    pub submitted: u64,
+    /// CQEs reaped.
+    pub completed: u64,
+    /// Times the SQ was full and had to be flushed in the middle of a tick.
+    pub sq_full: u64,
+    /// Times the kernel reported completion-queue overflow (nothing is lost).
+    pub cq_overflow: u64,
+}
+
+/// Ring options chosen by the runtime builder.
+#[derive(Clone, Debug)]
+pub(crate) struct DriverConfig {
+    pub entries: u32,
+    pub sqpoll_idle: Option<Duration>,
+    pub defer_taskrun: bool,
+    pub coop_taskrun: bool,
+    pub register_ring_fd: bool,
+    /// Pretend the kernel has none of the optional features (tests the fallbacks).
+    pub minimal: bool,
+}
+
+pub(crate) struct Driver {
+    ring: IoUring,
+    slots: Slab<Lifecycle>,
+    /// Wakers collected while reaping; woken by the loop outside the borrow.
+    wakes: Vec<Waker>,
+    /// Ops whose final CQE arrived after they were abandoned; dropped by the
+    /// loop outside the borrow, since dropping them may close an fd.
+    garbage: Vec<Box<dyn Abandoned>>,
+    enter_fd: RawFd,
+    enter_flags: u32,
+    caps: Rc<Capabilities>,
+    unparker: Arc<Unparker>,
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    park_ts: Box<types::Timespec>,
+    stats: DriverStats,
+}
+
+impl Driver {
+    pub(crate) fn new(config: &DriverConfig) -> io::Result<Driver> {
+        let (ring, caps) = probe::setup(config)?;
+        let mut enter_fd = ring.as_raw_fd();
+        let mut enter_flags = 0;
+        if config.register_ring_fd && caps.registered_ring_fd {
+            if let Ok(index) = register_ring_fd(ring.as_raw_fd()) {
+                enter_fd = index;
+                enter_flags = ENTER_REGISTERED_RING;
+            }
+        }
+        // SAFETY: eventfd(2) returns a new descriptor or -1; checked below.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `efd` is a fresh descriptor that nothing else owns.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        Ok(Driver {
+            ring,
+            slots: Slab::with_capacity(256),
+            wakes: Vec::with_capacity(64),
+            garbage: Vec::new(),
+            enter_fd,
+            enter_flags,
+            caps: Rc::new(caps),
+            unparker: Arc::new(Unparker {
+                eventfd,
+                parked: AtomicBool::new(false),
+            }),
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            park_ts: Box::new(types::Timespec::new()),
+            stats: DriverStats::default(),
+        })
+    }
+
+    /// The ring's submitter, for registering resources (buffer rings, fixed
+    /// buffers, files) from the layers that own them.
+    pub(crate) fn submitter(&self) -> io_uring::Submitter<'_> {
+        self.ring.submitter()
+    }
+
+    pub(crate) fn capabilities(&self) -> Rc<Capabilities> {
+        self.caps.clone()
+    }
+
+    pub(crate) fn unparker(&self) -> Arc<Unparker> {
+        self.unparker.clone()
+    }
+
+    pub(crate) fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// Number of ops the kernel still owns (in flight or abandoned).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Queues an op and returns its slot.
+    pub(crate) fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+        let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
+        self.push(sqe.user_data(idx as u64));
+        idx
+    }
+
+    /// Queues a multishot op and returns its slot.
+    pub(crate) fn submit_multishot(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+        let idx = self.slots.insert(Lifecycle::Multishot {
+            cqes: VecDeque::new(),
+            waker: Some(waker),
+            finished: false,
+        });
+        self.push(sqe.user_data(idx as u64));
+        idx
+    }
+
+    /// Queues an entry whose completion nobody waits for (e.g. closing a dropped fd).
+    pub(crate) fn submit_detached(&mut self, sqe: squeue::Entry) {
+        self.push(sqe.user_data(IGNORED));
+    }
+
+    /// Pushes one SQE; a full SQ is flushed to the kernel first.
+    fn push(&mut self, sqe: squeue::Entry) {
+        loop {
+            // SAFETY: the entry's pointers are owned by an op that the slot
+            // keeps alive until its CQE (the `OpCode` contract), or point to
+            // driver-owned boxes that outlive the ring.
+            if unsafe { self.ring.submission().push(&sqe) }.is_ok() {
+                return;
+            }
+            self.stats.sq_full += 1;
+            if let Err(err) = self.enter(0, ENTER_GETEVENTS, None) {
+                // EBUSY/EAGAIN: the kernel wants the CQ drained first.
+                if !is_transient(&err) {
+                    panic!("io_uring_enter failed while flushing a full SQ: {err}");
+                }
+            }
+            self.dispatch_completions();
+        }
+    }
+
+    /// Polls a single-shot op.
+    pub(crate) fn poll_op(&mut self, idx: usize, cx: &mut Context<'_>) -> Poll<CqeResult> {
+        let slot = self
+            .slots
+            .get_mut(idx)
+            .unwrap_or_else(|| panic!("poll of unknown op slot {idx}"));
+        match slot {
+            Lifecycle::Waiting { waker, .. } => {
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+                Poll::Pending
+            }
+            Lifecycle::Completed(_) => match self.slots.remove(idx) {
+                Lifecycle::Completed(cqe) => Poll::Ready(cqe),
+                _ => unreachable!(),
+            },
+            _ => panic!("unexpected lifecycle for op slot {idx}"),
+        }
+    }
+
+    /// Polls a multishot op: the next completion and whether it is the last.
+    pub(crate) fn poll_multishot(
+        &mut self,
+        idx: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(CqeResult, bool)>> {
+        let Some(Lifecycle::Multishot {
+            cqes,
+            waker,
+            finished,
+        }) = self.slots.get_mut(idx)
+        else {
+            panic!("unexpected lifecycle for multishot slot {idx}");
+        };
+        if let Some(cqe) = cqes.pop_front() {
+            let last = *finished && cqes.is_empty();
+            if last {
+                self.slots.remove(idx);
+            }
+            return Poll::Ready(Some((cqe, last)));
+        }
+        if *finished {
+            self.slots.remove(idx);
+            return Poll::Ready(None);
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Asks the kernel to cancel the op in `idx`; its CQE still arrives.
+    pub(crate) fn cancel(&mut self, idx: usize) {
+        if matches!(
+            self.slots.get(idx),
+            Some(Lifecycle::Waiting { .. } | Lifecycle::Multishot { finished: false, .. })
+        ) {
+            self.push(opcode::AsyncCancel::new(idx as u64).build().user_data(IGNORED));
+        }
+    }
+
+    /// Takes over an op whose future was dropped. Returns the op if the kernel
+    /// is already done with it; the caller drops it outside the driver borrow.
+    fn drop_op(&mut self, idx: usize, mut data: Box<dyn Abandoned>) -> Option<Box<dyn Abandoned>> {
+        let slot = self
+            .slots
+            .get_mut(idx)
+            .unwrap_or_else(|| panic!("drop of unknown op slot {idx}"));
+        match slot {
+            Lifecycle::Waiting { first, .. } => {
+                if let Some(cqe) = first.take() {
+                    data.on_cqe(cqe);
+                }
+                *slot = Lifecycle::Cancelled(data);
+                self.cancel_raw(idx);
+                None
+            }
+            Lifecycle::Completed(_) => {
+                let Lifecycle::Completed(cqe) = self.slots.remove(idx) else {
+                    unreachable!()
+                };
+                data.on_cqe(cqe);
+                Some(data)
+            }
+            Lifecycle::Multishot { cqes, finished, .. } => {
+                for cqe in cqes.drain(..) {
+                    data.on_cqe(cqe);
+                }
+                if *finished {
+                    self.slots.remove(idx);
+                    Some(data)
+                } else {
+                    *slot = Lifecycle::Cancelled(data);
+                    self.cancel_raw(idx);
+                    None
+                }
+            }
+            Lifecycle::Cancelled(_) => panic!("op slot {idx} dropped twice"),
+        }
+    }
+
+    fn cancel_raw(&mut self, idx: usize) {
+        self.push(opcode::AsyncCancel::new(idx as u64).build().user_data(IGNORED));
+    }
+
+    /// Submits queued SQEs and reaps completions without waiting.
+    pub(crate) fn submit_and_reap(&mut self) -> io::Result<()> {
+        match self.enter(0, ENTER_GETEVENTS, None) {
+            Ok(()) => {}
+            Err(err) if is_transient(&err) => {}
+            Err(err) => return Err(err),
+        }
+        self.dispatch_completions();
+        Ok(())
+    }
+
+    /// Submits queued SQEs and waits for at least one completion, a wake-up
+    /// from another thread, or the timeout, in one `io_uring_enter`.
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.wake_armed {
+            let sqe = opcode::Read::new(
+                types::Fd(self.unparker.eventfd.as_raw_fd()),
+                (&mut *self.wake_buf as *mut u64).cast(),
+                8,
+            )
+            .build()
+            .user_data(WAKE);
+            self.push(sqe);
+            self.wake_armed = true;
+        }
+        let res = match timeout {
+            Some(dur) if self.caps.ext_arg => {
+                *self.park_ts = types::Timespec::from(dur);
+                self.enter(1, ENTER_GETEVENTS, Some(&*self.park_ts as *const _))
+            }
+            Some(dur) => {
+                *self.park_ts = types::Timespec::from(dur);
+                let sqe = opcode::Timeout::new(&*self.park_ts as *const _)
+                    .build()
+                    .user_data(PARK_TIMEOUT);
+                self.push(sqe);
+                self.enter(1, ENTER_GETEVENTS, None)
+            }
+            None => self.enter(1, ENTER_GETEVENTS, None),
+        };
+        match res {
+            Ok(()) => {}
+            Err(err) if is_transient(&err) || err.raw_os_error() == Some(libc::ETIME) => {}
+            Err(err) => return Err(err),
+        }
+        self.dispatch_completions();
+        Ok(())
+    }
+
+    /// One `io_uring_enter`: submits everything queued, runs deferred task
+    /// work, and with `min_complete` > 0 waits.
+    fn enter(
+        &mut self,
+        min_complete: u32,
+        mut flags: u32,
+        timeout: Option<*const types::Timespec>,
+    ) -> io::Result<()> {
+        let to_submit = self.ring.submission().len() as u32;
+        if self.ring.params().is_setup_sqpoll() {
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if self.ring.submission().need_wakeup() {
+                flags |= ENTER_SQ_WAKEUP;
+            } else if min_complete == 0 {
+                // The kernel thread is awake and will pick the SQEs up.
+                self.stats.submitted += to_submit as u64;
+                return Ok(());
+            }
+        }
+        let arg = timeout.map(|ts| GeteventsArg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: 0,
+            ts: ts as u64,
+        });
+        let (arg_ptr, arg_len) = match &arg {
+            Some(a) => {
+                flags |= ENTER_EXT_ARG;
+                (
+                    a as *const GeteventsArg as *const libc::c_void,
+                    std::mem::size_of::<GeteventsArg>(),
+                )
+            }
+            None => (std::ptr::null(), 0),
+        };
+        self.stats.enters += 1;
+        // SAFETY: io_uring_enter(2) with our ring (or its registered index),
+        // and an argument that lives on this stack frame for the call.
+        let res = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.enter_fd,
+                to_submit,
+                min_complete,
+                flags | self.enter_flags,
+                arg_ptr,
+                arg_len,
+            )
+        };
+        if res < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.stats.submitted += res as u64;
+        Ok(())
+    }
+
+    /// Reaps every completion: wakes waiting ops, queues multishot results,
+    /// finishes abandoned ops. Only wakes or frees; runs no user code.
+    pub(crate) fn dispatch_completions(&mut self) {
+        loop {
+            let mut cq = self.ring.completion();
+            cq.sync();
+            if cq.is_empty() {
+                break;
+            }
+            for cqe in &mut cq {
+                self.stats.completed += 1;
+                match cqe.user_data() {
+                    IGNORED | PARK_TIMEOUT => {}
+                    WAKE => self.wake_armed = false,
+                    ud => complete(
+                        &mut self.slots,
+                        &mut self.wakes,
+                        &mut self.garbage,
+                        ud as usize,
+                        cqe,
+                    ),
+                }
+            }
+        }
+        if self.ring.submission().cq_overflow() {
+            // IORING_FEAT_NODROP: the kernel kept the overflowed CQEs; an
+            // enter with GETEVENTS flushes them into the CQ we just drained.
+            self.stats.cq_overflow += 1;
+            let _ = self.enter(0, ENTER_GETEVENTS, None);
+            self.dispatch_completions();
+        }
+    }
+
+    /// Hands the collected wakers and finished abandoned ops to the loop.
+    pub(crate) fn take_ready(&mut self, wakes: &mut Vec<Waker>, garbage: &mut Vec<Box<dyn Abandoned>>) {
+        std::mem::swap(&mut self.wakes, wakes);
+        std::mem::swap(&mut self.garbage, garbage);
+    }
+
+    /// Cancels everything still in flight and waits (bounded) for the kernel
+    /// to finish with it. Whatever is still owned by the kernel after that is
+    /// leaked, never freed: the ring's teardown may still write into it.
+    pub(crate) fn shutdown(&mut self) {
+        if !self.slots.is_empty() {
+            let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                .build()
+                .user_data(IGNORED);
+            self.push(sqe);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.slots.iter().any(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+            && std::time::Instant::now() < deadline
+        {
+            if self.park(Some(Duration::from_millis(10))).is_err() {
+                break;
+            }
+            // Cancels only reach ops submitted before them; catch new ones.
+            if self.slots.iter().any(|(_, s)| !matches!(s, Lifecycle::Completed(_))) {
+                let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                    .build()
+                    .user_data(IGNORED);
+                self.push(sqe);
+            }
+        }
+        for (_, slot) in std::mem::take(&mut self.slots) {
+            match slot {
+                Lifecycle::Completed(_) => {}
+                other => std::mem::forget(other),
+            }
+        }
+        self.wakes.clear();
+        // Dropping these may close fds through the ring; close them directly.
+        CLOSE_DIRECT.with(|c| c.set(true));
+        self.garbage.clear();
+        CLOSE_DIRECT.with(|c| c.set(false));
+        // The eventfd read may still be posted: leak its buffer.
+        if self.wake_armed {
+            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+    }
+}
+
+thread_local! {
+    static CLOSE_DIRECT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn complete(
+    slots: &mut Slab<Lifecycle>,
+    wakes: &mut Vec<Waker>,
+    garbage: &mut Vec<Box<dyn Abandoned>>,
+    idx: usize,
+    cqe: cqueue::Entry,
+) {
+    let more = cqueue::more(cqe.flags());
+    let res = CqeResult::new(cqe.result(), cqe.flags());
+    let slot = slots
+        .get_mut(idx)
+        .unwrap_or_else(|| panic!("completion for unknown op slot {idx}"));
+    match slot {
+        Lifecycle::Waiting { waker, first } => {
+            if more {
+                *first = Some(res);
+                return;
+            }
+            let res = first.take().unwrap_or(res);
+            let waker = std::mem::replace(waker, Waker::noop().clone());
+            *slot = Lifecycle::Completed(res);
+            wakes.push(waker);
+        }
+        Lifecycle::Multishot {
+            cqes,
+            waker,
+            finished,
+        } => {
+            cqes.push_back(res);
+            *finished = !more;
+            if let Some(w) = waker.take() {
+                wakes.push(w);
+            }
+        }
+        Lifecycle::Cancelled(op) => {
+            op.on_cqe(res);
+            if !more {
+                let Lifecycle::Cancelled(op) = slots.remove(idx) else {
+                    unreachable!()
+                };
+                garbage.push(op);
+            }
+        }
+        Lifecycle::Completed(_) => panic!("unexpected lifecycle for op slot {idx}: completed twice"),
+    }
+}
+
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
+    )
+}
+
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// Registers the ring fd with itself (IORING_REGISTER_RING_FDS, 5.18) so each
+/// `io_uring_enter` skips the fd lookup; returns the registered index.
+fn register_ring_fd(fd: RawFd) -> io::Result<RawFd> {
+    let mut up = RsrcUpdate {
+        offset: u32::MAX,
+        resv: 0,
+        data: fd as u64,
+    };
+    // SAFETY: io_uring_register(2) reads and writes one `RsrcUpdate` that
+    // lives on this stack frame for the call.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            fd,
+            REGISTER_RING_FDS,
+            &mut up as *mut RsrcUpdate,
+            1u32,
+        )
+    };
+    if res < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(up.offset as RawFd)
+}
+
+// ---- the current core's driver ------------------------------------------
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<RefCell<Driver>>>> = const { RefCell::new(None) };
+}
+
+/// Makes `driver` the current thread's driver until the guard drops.
+pub(crate) fn enter_context(driver: Rc<RefCell<Driver>>) -> ContextGuard {
+    let prev = CURRENT.with(|c| c.replace(Some(driver)));
+    ContextGuard { prev }
+}
+
+pub(crate) struct ContextGuard {
+    prev: Option<Rc<RefCell<Driver>>>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` with the current core's driver.
+///
+/// # Panics
+///
+/// Outside a percore runtime.
+pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
+    try_with_driver(f).expect(
+        "percore I/O used outside a runtime: call it inside percore::run or Runtime::block_on",
+    )
+}
+
+/// Runs `f` with the current core's driver, or returns `None` outside a
+/// runtime (or if the driver is busy, which only happens during its own drop).
+pub(crate) fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| {
+            let cur = c.borrow();
+            let drv = cur.as_ref()?;
+            let mut d = drv.try_borrow_mut().ok()?;
+            Some(f(&mut d))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Hands an op whose future was dropped to the driver. Without a driver (the
+/// runtime is gone) the op is leaked rather than freed under the kernel.
+pub(crate) fn abandon(idx: usize, data: Box<dyn Abandoned>) {
+    let mut data = Some(data);
+    let done = try_with_driver(|d| d.drop_op(idx, data.take().expect("op data")));
+    match done {
+        // Kernel already finished: drop it here, outside the driver borrow.
+        Some(Some(finished)) => drop(finished),
+        Some(None) => {}
+        None => std::mem::forget(data),
+    }
+}
+
+/// Closes `fd`: through the ring when a runtime is current (no syscall of
+/// its own), else with close(2).
+pub(crate) fn close_fd(fd: RawFd) {
+    let direct = CLOSE_DIRECT.with(|c| c.get());
+    let queued = !direct
+        && try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(fd)).build()))
+            .is_some();
+    if !queued {
+        // SAFETY: the caller owns `fd` and gives it up here.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// The current core's ring capabilities, if inside a runtime.
+pub(crate) fn current_capabilities() -> Option<Rc<Capabilities>> {
+    try_with_driver(|d| d.capabilities())
+}

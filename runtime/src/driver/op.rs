@@ -1,0 +1,307 @@
+//! The op trait and the futures that drive one operation through the ring.
+//!
+//! An op is a struct that owns everything the kernel may read or write until
+//! its completion arrives (buffer, fd handle, path, iovecs, sockaddr). The
+//! future [`Op`] submits it on first poll, parks the task until the CQE comes,
+//! then hands the op back to [`OpCode::complete`]. Dropping the future while
+//! the op is in flight moves the op into the driver's slot, so its resources
+//! live until the kernel is done with them.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use io_uring::squeue;
+
+use super::with_driver;
+
+/// What one completion queue entry says about an op.
+#[derive(Debug)]
+pub struct CqeResult {
+    /// The result: a non-negative count or value, or the errno as an `io::Error`.
+    pub result: io::Result<u32>,
+    /// The CQE flags (`IORING_CQE_F_MORE`, `IORING_CQE_F_BUFFER`, ...).
+    pub flags: u32,
+}
+
+impl CqeResult {
+    /// Converts the raw `res` and `flags` of a CQE; the one place an errno becomes an `io::Error`.
+    pub(crate) fn new(res: i32, flags: u32) -> CqeResult {
+        let result = if res >= 0 {
+            Ok(res as u32)
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        };
+        CqeResult { result, flags }
+    }
+}
+
+/// An operation the ring can perform.
+///
+/// # Safety
+///
+/// - Every pointer that `create_entry` writes into the SQE (buffers, iovecs,
+///   paths, sockaddrs) must point into memory owned by `self` through its own
+///   heap allocation, so it stays valid when `self` is moved, and stays valid
+///   until `complete` or `abandon` runs or `self` is dropped after the CQE.
+/// - The SQE must not reference memory that `self` does not keep alive.
+pub unsafe trait OpCode: 'static {
+    /// What the op returns to the awaiting task.
+    type Output;
+
+    /// Builds the submission queue entry. `user_data` is set by the driver.
+    fn create_entry(&mut self) -> squeue::Entry;
+
+    /// Consumes the op with its completion and returns the output, usually
+    /// `(io::Result<T>, buffer)`.
+    fn complete(self, cqe: CqeResult) -> Self::Output;
+
+    /// Called instead of `complete` when the CQE arrives after the future was
+    /// dropped: release what the kernel created (an accepted or opened fd), so
+    /// nothing leaks. The default releases nothing.
+    fn abandon(&mut self, cqe: CqeResult) {
+        let _ = cqe;
+    }
+}
+
+/// A type-erased op that nobody awaits any more; it lives in its slot until the kernel is done.
+pub(crate) trait Abandoned {
+    fn on_cqe(&mut self, cqe: CqeResult);
+}
+
+impl<T: OpCode> Abandoned for T {
+    fn on_cqe(&mut self, cqe: CqeResult) {
+        self.abandon(cqe);
+    }
+}
+
+/// A future that runs one op through the ring.
+///
+/// Created by the I/O methods of percore (`File::read_at`, `TcpStream::read`, ...)
+/// and by [`Op::new`] for code that builds its own [`OpCode`].
+///
+/// # Cancellation
+///
+/// Dropping an `Op` that was submitted keeps its resources alive inside the
+/// driver until the kernel posts the completion, and asks the kernel to cancel
+/// it. [`Op::cancel`] asks for cancellation but keeps the future, so awaiting it
+/// still returns the op's output: a read that completed before the cancel took
+/// effect returns its bytes, and the buffer always comes back.
+///
+/// # Examples
+///
+/// ```
+/// use percore::op::{Nop, Op};
+///
+/// percore::run(async {
+///     let res = Op::new(Nop).await;
+///     assert!(res.is_ok());
+/// });
+/// ```
+#[must_use = "an op does nothing until it is awaited"]
+pub struct Op<T: OpCode> {
+    data: Option<T>,
+    state: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    /// Not yet submitted: nothing to cancel if dropped.
+    Idle,
+    /// Submitted under this slot index.
+    Submitted(usize),
+    /// Cancel requested before the op was ever submitted.
+    CancelledIdle,
+    /// Output handed out.
+    Done,
+}
+
+impl<T: OpCode> Op<T> {
+    /// Wraps an op; it is submitted when first polled.
+    pub fn new(data: T) -> Op<T> {
+        Op {
+            data: Some(data),
+            state: State::Idle,
+        }
+    }
+
+    /// Asks the kernel to cancel the op, but keeps it: awaiting the `Op`
+    /// afterwards returns its output with `ECANCELED` if the cancel won, or the
+    /// real result if the op completed first. An op that was never polled is
+    /// not submitted at all and completes with `ECANCELED` at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::op::{Op, PollAdd};
+    /// use std::os::fd::AsRawFd;
+    ///
+    /// percore::run(async {
+    ///     let (reader, _writer) = std::io::pipe().unwrap();
+    ///     let mut op = Op::new(PollAdd::new(reader.as_raw_fd(), libc::POLLIN as u32));
+    ///     // Poll it once so it is in flight, then cancel and collect the result.
+    ///     let _ = percore::time::timeout(std::time::Duration::from_millis(5), &mut op).await;
+    ///     op.cancel();
+    ///     let res = op.await;
+    ///     assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    /// });
+    /// ```
+    pub fn cancel(&mut self) {
+        match self.state {
+            State::Idle => self.state = State::CancelledIdle,
+            State::Submitted(idx) => with_driver(|d| d.cancel(idx)),
+            State::CancelledIdle | State::Done => {}
+        }
+    }
+}
+
+impl<T: OpCode> Unpin for Op<T> {}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = &mut *self;
+        match this.state {
+            State::Idle => {
+                let data = this.data.as_mut().expect("op polled after completion");
+                let sqe = data.create_entry();
+                let idx = with_driver(|d| d.submit(sqe, cx.waker().clone()));
+                this.state = State::Submitted(idx);
+                Poll::Pending
+            }
+            State::Submitted(idx) => match with_driver(|d| d.poll_op(idx, cx)) {
+                Poll::Ready(cqe) => {
+                    this.state = State::Done;
+                    let data = this.data.take().expect("op data present until done");
+                    Poll::Ready(data.complete(cqe))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            State::CancelledIdle => {
+                this.state = State::Done;
+                let data = this.data.take().expect("op data present until done");
+                let cqe = CqeResult::new(-libc::ECANCELED, 0);
+                Poll::Ready(data.complete(cqe))
+            }
+            State::Done => panic!("op polled after completion"),
+        }
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let State::Submitted(idx) = self.state {
+            let data = self.data.take().expect("op data present while submitted");
+            super::abandon(idx, Box::new(data));
+        }
+    }
+}
+
+/// A multishot op: one submission, many completions (multishot accept, recv,
+/// poll). The slot lives until a CQE without `IORING_CQE_F_MORE` arrives.
+///
+/// Use it through [`MultishotOp::next`], which yields each completion in
+/// order, and `None` after the final one.
+///
+/// # Cancellation
+///
+/// Dropping it asks the kernel to cancel; the op (and any resources, such as a
+/// provided-buffer ring) stays alive until the final completion, and every
+/// completion that arrives meanwhile goes to [`OpCode::abandon`].
+pub struct MultishotOp<T: OpCode> {
+    data: Option<T>,
+    state: State,
+}
+
+impl<T: OpCode> MultishotOp<T> {
+    /// Wraps a multishot op; it is submitted when first polled.
+    pub fn new(data: T) -> MultishotOp<T> {
+        MultishotOp {
+            data: Some(data),
+            state: State::Idle,
+        }
+    }
+
+    /// The op's own data (for example to recycle a provided buffer).
+    pub fn data(&self) -> &T {
+        self.data.as_ref().expect("multishot data present until drop")
+    }
+
+    /// The op's own data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        self.data.as_mut().expect("multishot data present until drop")
+    }
+
+    /// Polls for the next completion. `None` means the op has ended (the last
+    /// CQE had no `IORING_CQE_F_MORE`); it may be polled again to re-arm.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<CqeResult>> {
+        loop {
+            match self.state {
+                State::Idle => {
+                    let sqe = self.data_mut().create_entry();
+                    let idx = with_driver(|d| d.submit_multishot(sqe, cx.waker().clone()));
+                    self.state = State::Submitted(idx);
+                    return Poll::Pending;
+                }
+                State::Submitted(idx) => {
+                    return match with_driver(|d| d.poll_multishot(idx, cx)) {
+                        Poll::Ready(Some((cqe, last))) => {
+                            if last {
+                                self.state = State::Done;
+                            }
+                            Poll::Ready(Some(cqe))
+                        }
+                        Poll::Ready(None) => {
+                            self.state = State::Done;
+                            Poll::Ready(None)
+                        }
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+                State::CancelledIdle => {
+                    self.state = State::Done;
+                    return Poll::Ready(None);
+                }
+                State::Done => {
+                    // Re-arm: a multishot op ends on its own (e.g. ENOBUFS, or
+                    // the CQ filled up); the caller decides whether to go on.
+                    self.state = State::Idle;
+                    continue;
+                }
+            }
+        }
+    }
+
+    /// Waits for the next completion; see [`MultishotOp::poll_next`].
+    pub async fn next(&mut self) -> Option<CqeResult> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Whether the op is armed in the kernel now.
+    pub fn is_armed(&self) -> bool {
+        matches!(self.state, State::Submitted(_))
+    }
+
+    /// Asks the kernel to stop the op; remaining completions still arrive
+    /// through `next`, the last one without `IORING_CQE_F_MORE`.
+    pub fn cancel(&mut self) {
+        match self.state {
+            State::Idle => self.state = State::CancelledIdle,
+            State::Submitted(idx) => with_driver(|d| d.cancel(idx)),
+            State::CancelledIdle | State::Done => {}
+        }
+    }
+}
+
+impl<T: OpCode> Drop for MultishotOp<T> {
+    fn drop(&mut self) {
+        if let State::Submitted(idx) = self.state {
+            // The kernel may still post completions that use the op's
+            // resources: move the op into its slot until the last one.
+            let data = self.data.take().expect("multishot data present while armed");
+            super::abandon(idx, Box::new(data));
+        }
+    }
+}

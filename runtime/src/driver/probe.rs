@@ -1,0 +1,325 @@
+//! Start-up probe: what this kernel's io_uring offers, and a ring set up with
+//! the fastest flags it accepts.
+
+use std::fmt;
+use std::io;
+
+use io_uring::{IoUring, Probe, opcode};
+
+use super::DriverConfig;
+
+/// What the kernel's io_uring offers, as found when the runtime started.
+///
+/// Read it with [`crate::capabilities`] inside a runtime, or with
+/// [`Capabilities::probe`] anywhere.
+///
+/// # Examples
+///
+/// ```
+/// let caps = percore::Capabilities::probe().unwrap();
+/// println!("{caps}");
+/// assert!(caps.kernel_release.len() > 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// Supported opcodes (`IORING_REGISTER_PROBE`), indexed by opcode number.
+    pub opcodes: Vec<bool>,
+    /// The ring runs with `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (6.1).
+    pub defer_taskrun: bool,
+    /// The ring runs with `IORING_SETUP_COOP_TASKRUN` (5.19).
+    pub coop_taskrun: bool,
+    /// The ring runs with a kernel SQ polling thread.
+    pub sqpoll: bool,
+    /// `IORING_FEAT_EXT_ARG` (5.11): a wait can carry a timeout.
+    pub ext_arg: bool,
+    /// `IORING_FEAT_NODROP` (5.5): CQ overflow loses nothing.
+    pub nodrop: bool,
+    /// `IORING_FEAT_FAST_POLL` (5.7): socket ops wait internally, without a poll op.
+    pub fast_poll: bool,
+    /// `IORING_REGISTER_RING_FDS` (5.18) can be used.
+    pub registered_ring_fd: bool,
+    /// Multishot accept (5.19).
+    pub multishot_accept: bool,
+    /// Multishot recv with provided buffer rings (6.0).
+    pub multishot_recv: bool,
+    /// Provided buffer rings, `IORING_REGISTER_PBUF_RING` (5.19).
+    pub buf_ring: bool,
+    /// `IORING_OP_SEND_ZC` (6.0).
+    pub send_zc: bool,
+    /// `IORING_OP_MSG_RING` (5.18).
+    pub msg_ring: bool,
+    /// SQ entries of the ring.
+    pub sq_entries: u32,
+    /// CQ entries of the ring.
+    pub cq_entries: u32,
+    /// `RLIMIT_MEMLOCK` soft limit in bytes (`None` = unlimited).
+    pub memlock_limit: Option<u64>,
+    /// `/proc/sys/kernel/io_uring_disabled` (0 enabled, 1 restricted to a group, 2 disabled).
+    pub io_uring_disabled: Option<u8>,
+}
+
+impl Capabilities {
+    /// Whether the kernel supports `opcode` (an `io_uring::opcode::X::CODE`).
+    pub fn supports(&self, opcode: u8) -> bool {
+        self.opcodes.get(opcode as usize).copied().unwrap_or(false)
+    }
+
+    /// Sets up a throw-away ring with default options and reports what it found.
+    ///
+    /// # Errors
+    ///
+    /// The same clear error as [`crate::Builder::build`] when io_uring is unavailable.
+    pub fn probe() -> io::Result<Capabilities> {
+        let (_ring, caps) = setup(&DriverConfig {
+            entries: 8,
+            sqpoll_idle: None,
+            defer_taskrun: true,
+            coop_taskrun: true,
+            register_ring_fd: false,
+            minimal: false,
+        })?;
+        Ok(caps)
+    }
+}
+
+impl fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let memlock = match self.memlock_limit {
+            Some(n) => format!("{} KiB", n / 1024),
+            None => "unlimited".into(),
+        };
+        write!(
+            f,
+            "kernel {}, ring {}/{} entries, defer_taskrun {}, coop_taskrun {}, sqpoll {}, \
+             ext_arg {}, multishot accept {}, multishot recv {}, buf ring {}, send_zc {}, \
+             msg_ring {}, memlock {}",
+            self.kernel_release,
+            self.sq_entries,
+            self.cq_entries,
+            self.defer_taskrun,
+            self.coop_taskrun,
+            self.sqpoll,
+            self.ext_arg,
+            self.multishot_accept,
+            self.multishot_recv,
+            self.buf_ring,
+            self.send_zc,
+            self.msg_ring,
+            memlock
+        )
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// (major, minor) of the running kernel, or (0, 0) if unknown.
+fn kernel_version(release: &str) -> (u32, u32) {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+fn memlock_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into a struct on this frame.
+    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    if res != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(lim.rlim_cur)
+}
+
+fn io_uring_disabled() -> Option<u8> {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Ring memory for `entries` SQEs: 64-byte SQEs, two 16-byte CQEs each,
+/// a 4-byte index, plus the ring headers; kernels before 5.12 charge it
+/// against RLIMIT_MEMLOCK.
+fn ring_bytes(entries: u32) -> u64 {
+    entries as u64 * (64 + 2 * 16 + 4) + 4096
+}
+
+/// Sets up the ring with the best flags the kernel accepts, then probes it.
+pub(crate) fn setup(config: &DriverConfig) -> io::Result<(IoUring, Capabilities)> {
+    let release = kernel_release();
+    let version = kernel_version(&release);
+    let memlock = memlock_limit();
+    let disabled = io_uring_disabled();
+
+    let mut entries = config.entries.clamp(2, 32768).next_power_of_two();
+    // Kernels before 5.12 account ring memory against RLIMIT_MEMLOCK: size the
+    // ring to fit it instead of failing with ENOMEM.
+    if version < (5, 12) {
+        if let Some(limit) = memlock {
+            while entries > 8 && ring_bytes(entries) > limit / 2 {
+                entries /= 2;
+            }
+        }
+    }
+
+    let want_defer = config.defer_taskrun && config.sqpoll_idle.is_none() && !config.minimal;
+    let want_coop = config.coop_taskrun && !config.minimal;
+    let mut attempts: Vec<(bool, bool)> = Vec::new();
+    if want_defer {
+        attempts.push((true, false));
+    }
+    if want_coop {
+        attempts.push((false, true));
+    }
+    attempts.push((false, false));
+
+    let mut last_err = None;
+    for (defer, coop) in attempts {
+        let mut try_entries = entries;
+        loop {
+            let mut b = IoUring::builder();
+            b.setup_cqsize(try_entries * 4);
+            if let Some(idle) = config.sqpoll_idle {
+                b.setup_sqpoll(idle.as_millis().clamp(1, u32::MAX as u128) as u32);
+            }
+            if defer {
+                b.setup_single_issuer().setup_defer_taskrun();
+            } else if coop {
+                b.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            match b.build(try_entries) {
+                Ok(ring) => {
+                    let caps = capabilities(&ring, release, memlock, disabled, defer, coop, config);
+                    return Ok((ring, caps));
+                }
+                // Ring memory did not fit: try a smaller ring.
+                Err(err) if err.raw_os_error() == Some(libc::ENOMEM) && try_entries > 8 => {
+                    try_entries /= 2;
+                }
+                // This flag set is unknown to the kernel: try the next one.
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                    last_err = Some(err);
+                    break;
+                }
+                Err(err) => return Err(unavailable(err, memlock, disabled)),
+            }
+        }
+    }
+    Err(unavailable(
+        last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::Unsupported)),
+        memlock,
+        disabled,
+    ))
+}
+
+fn capabilities(
+    ring: &IoUring,
+    kernel_release: String,
+    memlock_limit: Option<u64>,
+    io_uring_disabled: Option<u8>,
+    defer_taskrun: bool,
+    coop_taskrun: bool,
+    config: &DriverConfig,
+) -> Capabilities {
+    let mut probe = Probe::new();
+    let mut opcodes = vec![false; 256];
+    if ring.submitter().register_probe(&mut probe).is_ok() {
+        for (code, slot) in opcodes.iter_mut().enumerate() {
+            *slot = probe.is_supported(code as u8);
+        }
+    }
+    let version = kernel_version(&kernel_release);
+    let params = ring.params();
+    let has = |code: u8| opcodes[code as usize];
+    let minimal = config.minimal;
+    Capabilities {
+        defer_taskrun,
+        coop_taskrun,
+        sqpoll: params.is_setup_sqpoll(),
+        ext_arg: params.is_feature_ext_arg() && !minimal,
+        nodrop: params.is_feature_nodrop(),
+        fast_poll: params.is_feature_fast_poll() && !minimal,
+        registered_ring_fd: version >= (5, 18) && !minimal,
+        multishot_accept: version >= (5, 19) && has(opcode::AcceptMulti::CODE) && !minimal,
+        multishot_recv: version >= (6, 0) && has(opcode::RecvMulti::CODE) && !minimal,
+        buf_ring: version >= (5, 19) && !minimal,
+        send_zc: has(opcode::SendZc::CODE) && !minimal,
+        msg_ring: has(opcode::MsgRingData::CODE) && !minimal,
+        sq_entries: params.sq_entries(),
+        cq_entries: params.cq_entries(),
+        kernel_release,
+        opcodes,
+        memlock_limit,
+        io_uring_disabled,
+    }
+}
+
+/// Turns a failed io_uring_setup into one error that names the cause and the fix.
+pub(crate) fn unavailable(err: io::Error, memlock: Option<u64>, disabled: Option<u8>) -> io::Error {
+    let errno = err.raw_os_error();
+    let why = match (errno, disabled) {
+        (_, Some(2)) => "io_uring is disabled by the kernel.io_uring_disabled sysctl (2); \
+             fix: `sysctl -w kernel.io_uring_disabled=0` as root"
+            .to_string(),
+        (Some(libc::EPERM), Some(1)) => "io_uring is restricted to the group in \
+             kernel.io_uring_group (kernel.io_uring_disabled=1); fix: run as a member of that \
+             group, or `sysctl -w kernel.io_uring_disabled=0`"
+            .to_string(),
+        (Some(libc::EPERM | libc::ENOSYS), _) => "io_uring_setup is blocked, most likely by a \
+             container's seccomp profile (Docker's default blocks io_uring) or an old kernel; \
+             fix: run with a seccomp profile that allows io_uring_setup, io_uring_enter and \
+             io_uring_register (e.g. `--security-opt seccomp=unconfined`), on Linux 5.11 or newer"
+            .to_string(),
+        (Some(libc::ENOMEM), _) => format!(
+            "not enough locked memory for the ring (RLIMIT_MEMLOCK is {}); fix: raise it with \
+             `ulimit -l` or LimitMEMLOCK=, or ask for fewer ring entries with \
+             Builder::entries",
+            match memlock {
+                Some(n) => format!("{} KiB", n / 1024),
+                None => "unlimited".into(),
+            }
+        ),
+        _ => "the kernel refused to set up an io_uring instance; percore needs Linux 5.11 \
+             or newer with io_uring enabled"
+            .to_string(),
+    };
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("io_uring unavailable ({err}): {why}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kernel_versions() {
+        assert_eq!(kernel_version("6.18.44-fc-v595"), (6, 18));
+        assert_eq!(kernel_version("5.4.0-generic"), (5, 4));
+        assert_eq!(kernel_version(""), (0, 0));
+    }
+
+    #[test]
+    fn errors_name_cause_and_fix() {
+        let e = unavailable(io::Error::from_raw_os_error(libc::EPERM), None, Some(2));
+        assert!(e.to_string().contains("io_uring_disabled"), "{e}");
+        let e = unavailable(io::Error::from_raw_os_error(libc::EPERM), None, Some(0));
+        assert!(e.to_string().contains("seccomp"), "{e}");
+        let e = unavailable(io::Error::from_raw_os_error(libc::ENOMEM), Some(65536), Some(0));
+        assert!(e.to_string().contains("64 KiB"), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+    }
+}

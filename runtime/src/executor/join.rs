@@ -1,0 +1,134 @@
+//! Small join and select helpers, like asyncio's `gather` and `wait(FIRST_COMPLETED)`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Awaits every future and returns their outputs in order, like asyncio's `gather`.
+///
+/// All futures run concurrently on the current task; to run them as separate
+/// tasks, pass the [`JoinHandle`](crate::JoinHandle)s of spawned tasks.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let handles: Vec<_> = (0..3u64)
+///         .map(|i| percore::spawn(async move {
+///             percore::time::sleep(Duration::from_millis(3 - i)).await;
+///             i
+///         }))
+///         .collect();
+///     let results = percore::join_all(handles).await;
+///     let values: Vec<u64> = results.into_iter().map(Result::unwrap).collect();
+///     assert_eq!(values, [0, 1, 2]);
+/// });
+/// ```
+pub async fn join_all<I>(futures: I) -> Vec<<I::Item as Future>::Output>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    let mut futs: Vec<Pin<Box<I::Item>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<<I::Item as Future>::Output>> = futs.iter().map(|_| None).collect();
+    let mut remaining = futs.len();
+    std::future::poll_fn(|cx| {
+        for (fut, out) in futs.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                    *out = Some(v);
+                    remaining -= 1;
+                }
+            }
+        }
+        if remaining == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every output present"))
+        .collect()
+}
+
+/// The output of [`select`]: which of two futures finished first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Either<A, B> {
+    /// The first future finished first.
+    Left(A),
+    /// The second future finished first.
+    Right(B),
+}
+
+/// Races two futures and returns the output of the first to finish; the other
+/// is dropped (its in-flight I/O is cancelled safely). On a tie the first wins.
+///
+/// # Examples
+///
+/// ```
+/// use percore::Either;
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let fast = percore::time::sleep(Duration::from_millis(1));
+///     let slow = percore::time::sleep(Duration::from_secs(10));
+///     assert!(matches!(percore::select(fast, slow).await, Either::Left(())));
+/// });
+/// ```
+pub async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(v));
+        }
+        if let Poll::Ready(v) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(v));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Races any number of futures of one type; returns the index and output of
+/// the first to finish, and drops the rest.
+///
+/// # Panics
+///
+/// If `futures` is empty.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let sleeps = [30u64, 1, 20].map(|ms| async move {
+///         percore::time::sleep(Duration::from_millis(ms)).await;
+///         ms
+///     });
+///     assert_eq!(percore::race(sleeps).await, (1, 1));
+/// });
+/// ```
+pub async fn race<I>(futures: I) -> (usize, <I::Item as Future>::Output)
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    let mut futs: Vec<Pin<Box<I::Item>>> = futures.into_iter().map(Box::pin).collect();
+    assert!(!futs.is_empty(), "race needs at least one future");
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        for (i, fut) in futs.iter_mut().enumerate() {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready((i, v));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,282 @@
+//! Spawning local tasks, join handles, abort and panic capture.
+
+use std::any::Any;
+use std::cell::{Cell, OnceCell};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::{CURRENT, schedule, with_current};
+
+/// Why a task did not return its output.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let handle = percore::spawn(async { panic!("boom") });
+///     let err = handle.await.unwrap_err();
+///     assert!(err.is_panic());
+///     assert_eq!(err.panic_message(), Some("boom"));
+/// });
+/// ```
+#[derive(Debug)]
+pub enum JoinError {
+    /// The task panicked; the message, when the payload was a string.
+    Panic(Option<String>),
+    /// The task was aborted, or dropped when its runtime shut down.
+    Cancelled,
+}
+
+impl JoinError {
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panic(_))
+    }
+
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled)
+    }
+
+    /// The panic message, if the task panicked with a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            JoinError::Panic(msg) => msg.as_deref(),
+            JoinError::Cancelled => None,
+        }
+    }
+
+    fn from_panic(payload: Box<dyn Any + Send>) -> JoinError {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        JoinError::Panic(msg)
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panic(Some(msg)) => write!(f, "task panicked: {msg}"),
+            JoinError::Panic(None) => f.write_str("task panicked"),
+            JoinError::Cancelled => f.write_str("task was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    fn from(err: JoinError) -> io::Error {
+        io::Error::other(err)
+    }
+}
+
+/// An owned permission to await a task's output.
+///
+/// Awaiting it yields `Ok(output)`, or a [`JoinError`] if the task panicked or
+/// was aborted. Dropping it detaches the task, which keeps running.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let handle = percore::spawn(async { 6 * 7 });
+///     assert_eq!(handle.await.unwrap(), 42);
+/// });
+/// ```
+pub struct JoinHandle<T> {
+    task: Option<async_task::FallibleTask<Result<T, JoinError>>>,
+    abort: Rc<AbortState>,
+}
+
+struct AbortState {
+    requested: Cell<bool>,
+    /// The task's own waker, set right after the task is created.
+    waker: OnceCell<Waker>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Cancels the task: its future is dropped the next time the executor
+    /// reaches it (ops it had in flight are cancelled safely), and awaiting
+    /// the handle yields [`JoinError::Cancelled`]. No effect on a task that
+    /// already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let handle = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
+    ///     handle.abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn abort(&self) {
+        if !self.abort.requested.replace(true) {
+            if let Some(waker) = self.abort.waker.get() {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// Whether the task has finished (returned, panicked or was cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let task = self.task.as_mut().expect("JoinHandle polled after completion");
+        match Pin::new(task).poll(cx) {
+            Poll::Ready(out) => {
+                self.task = None;
+                // `None`: the runtime dropped the task before it finished.
+                Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// The spawned future, wrapped: catches panics, honours abort, and leaves the
+/// live-task registry when it is dropped.
+struct TaskFuture<F> {
+    future: F,
+    abort: Rc<AbortState>,
+    key: usize,
+}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = Result<F::Output, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of
+        // `TaskFuture`, which is itself pinned inside the task allocation.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.abort.requested.get() {
+            return Poll::Ready(Err(JoinError::Cancelled));
+        }
+        // SAFETY: see above; `this.future` stays in place.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(JoinError::from_panic(payload))),
+        }
+    }
+}
+
+impl<F> Drop for TaskFuture<F> {
+    fn drop(&mut self) {
+        let key = self.key;
+        with_current(|e| {
+            e.tasks.borrow_mut().try_remove(key);
+        });
+    }
+}
+
+/// Spawns a `!Send` future on the current core and returns a handle to its
+/// output. The task starts running once the caller yields to the runtime.
+///
+/// A panic inside the task stays in the task: it becomes
+/// [`JoinError::Panic`] on the handle, and the core keeps running.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// percore::run(async {
+///     let shared = Rc::new(5); // !Send data is fine: the task stays on this core
+///     let s = shared.clone();
+///     let handle = percore::spawn(async move { *s * 2 });
+///     assert_eq!(handle.await.unwrap(), 10);
+/// });
+/// ```
+///
+/// # Panics
+///
+/// When called outside a percore runtime.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    CURRENT.with(|c| {
+        let cur = c.borrow();
+        let exec = cur
+            .as_ref()
+            .expect("percore::spawn called outside a runtime: call it inside percore::run");
+        let shared = exec.shared.clone();
+        let abort = Rc::new(AbortState {
+            requested: Cell::new(false),
+            waker: OnceCell::new(),
+        });
+        let key = exec.tasks.borrow_mut().insert(Waker::noop().clone());
+        let wrapped = TaskFuture {
+            future,
+            abort: abort.clone(),
+            key,
+        };
+        let (runnable, task) = async_task::spawn_local(wrapped, move |r| schedule(&shared, r));
+        let waker = runnable.waker();
+        let _ = abort.waker.set(waker.clone());
+        exec.tasks.borrow_mut()[key] = waker;
+        exec.bump(|s| s.spawned += 1);
+        runnable.schedule();
+        JoinHandle {
+            task: Some(task.fallible()),
+            abort,
+        }
+    })
+}
+
+/// Yields to the runtime once, letting other ready tasks and I/O run.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     percore::yield_now().await;
+/// });
+/// ```
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}

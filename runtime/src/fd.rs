@@ -1,0 +1,96 @@
+//! The fd handle shared by a file or socket and the ops in flight on it.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+use crate::driver;
+use crate::op::{Close, Op};
+
+/// A reference-counted descriptor: each op in flight holds a clone, so the
+/// descriptor is closed only after the last op using it has completed — a
+/// closed fd can never race an op still using it (nor a new file that reused
+/// its number).
+///
+/// Closing happens when the last clone drops: through the ring when a
+/// runtime is current (no syscall of its own), else with close(2).
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+///
+/// let (reader, _writer) = std::io::pipe().unwrap();
+/// let fd = SharedFd::new(reader.into());
+/// assert!(fd.raw_fd() >= 0);
+/// ```
+#[derive(Clone)]
+pub struct SharedFd {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    fd: RawFd,
+}
+
+impl SharedFd {
+    /// Takes ownership of `fd`.
+    pub fn new(fd: OwnedFd) -> SharedFd {
+        SharedFd {
+            inner: Rc::new(Inner {
+                fd: fd.into_raw_fd(),
+            }),
+        }
+    }
+
+    /// The raw descriptor number (valid while this handle lives).
+    pub fn raw_fd(&self) -> RawFd {
+        self.inner.fd
+    }
+
+    /// Closes the descriptor through the ring and reports close(2)'s result.
+    ///
+    /// If ops on it are still in flight (other clones exist), the descriptor
+    /// is closed when the last of them completes and this returns `Ok(())`
+    /// at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    ///
+    /// percore::run(async {
+    ///     let (reader, _writer) = std::io::pipe().unwrap();
+    ///     SharedFd::new(reader.into()).close().await.unwrap();
+    /// });
+    /// ```
+    pub async fn close(self) -> io::Result<()> {
+        match Rc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                let fd = inner.fd;
+                std::mem::forget(inner);
+                Op::new(Close::new(fd)).await
+            }
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd
+    }
+}
+
+impl fmt::Debug for SharedFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedFd").field(&self.inner.fd).finish()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        driver::close_fd(self.fd);
+    }
+}

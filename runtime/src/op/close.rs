@@ -1,0 +1,33 @@
+use std::os::fd::RawFd;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{CqeResult, OpCode};
+
+/// `IORING_OP_CLOSE`: closes a descriptor the op owns.
+///
+/// Usually reached through [`SharedFd::close`](crate::fd::SharedFd::close).
+#[derive(Debug)]
+pub struct Close {
+    fd: RawFd,
+}
+
+impl Close {
+    /// Takes ownership of `fd`, which is closed when the op runs.
+    pub fn new(fd: RawFd) -> Close {
+        Close { fd }
+    }
+}
+
+// SAFETY: close references no user memory.
+unsafe impl OpCode for Close {
+    type Output = std::io::Result<()>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        opcode::Close::new(types::Fd(self.fd)).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(|_| ())
+    }
+}

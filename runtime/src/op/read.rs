@@ -1,0 +1,150 @@
+use io_uring::{opcode, squeue, types};
+
+use super::{CqeResult, OpCode};
+use crate::buf::{BufResult, IoBufMut};
+use crate::fd::SharedFd;
+
+/// `IORING_OP_READ`: reads into an owned buffer at `offset`
+/// ([`CURRENT_POSITION`](super::CURRENT_POSITION) for pipes and sockets).
+///
+/// Reads into the buffer's spare room after its initialized bytes, and
+/// returns the number of bytes read with the buffer.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, Read, CURRENT_POSITION};
+/// use std::io::Write;
+///
+/// percore::run(async {
+///     let (reader, mut writer) = std::io::pipe().unwrap();
+///     writer.write_all(b"hi").unwrap();
+///     let fd = SharedFd::new(reader.into());
+///     let (n, buf) = Op::new(Read::new(fd, Vec::with_capacity(16), CURRENT_POSITION)).await;
+///     assert_eq!(n.unwrap(), 2);
+///     assert_eq!(buf, b"hi");
+/// });
+/// ```
+pub struct Read<B> {
+    fd: SharedFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B: IoBufMut> Read<B> {
+    /// Reads from `fd` at `offset` into `buf`'s spare capacity.
+    pub fn new(fd: SharedFd, buf: B, offset: u64) -> Read<B> {
+        Read { fd, buf, offset }
+    }
+}
+
+// SAFETY: the buffer and the fd handle are owned by the op until its CQE;
+// `IoBufMut` guarantees the pointer is stable when the op moves.
+unsafe impl<B: IoBufMut> OpCode for Read<B> {
+    type Output = BufResult<usize, B>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        let init = self.buf.bytes_init();
+        let spare = self.buf.bytes_total() - init;
+        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
+        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
+        opcode::Read::new(types::Fd(self.fd.raw_fd()), ptr, spare.min(u32::MAX as usize) as u32)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let res = cqe.result.map(|n| n as usize);
+        if let Ok(n) = res {
+            let init = self.buf.bytes_init();
+            // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+            unsafe { self.buf.set_init(init + n) };
+        }
+        (res, self.buf)
+    }
+}
+
+/// `IORING_OP_READV`: reads into several owned buffers at `offset`, filling
+/// each buffer's spare room in turn.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, Readv, CURRENT_POSITION};
+/// use std::io::Write;
+///
+/// percore::run(async {
+///     let (reader, mut writer) = std::io::pipe().unwrap();
+///     writer.write_all(b"abcdef").unwrap();
+///     let fd = SharedFd::new(reader.into());
+///     let bufs = vec![Vec::with_capacity(2), Vec::with_capacity(8)];
+///     let (n, bufs) = Op::new(Readv::new(fd, bufs, CURRENT_POSITION)).await;
+///     assert_eq!(n.unwrap(), 6);
+///     assert_eq!(bufs[0], b"ab");
+///     assert_eq!(bufs[1], b"cdef");
+/// });
+/// ```
+pub struct Readv<B> {
+    fd: SharedFd,
+    bufs: Vec<B>,
+    /// Heap-allocated so the kernel's view survives moves of the op.
+    iovecs: Vec<libc::iovec>,
+    offset: u64,
+}
+
+impl<B: IoBufMut> Readv<B> {
+    /// Reads from `fd` at `offset` into the spare room of `bufs`, in order.
+    pub fn new(fd: SharedFd, bufs: Vec<B>, offset: u64) -> Readv<B> {
+        Readv {
+            fd,
+            bufs,
+            iovecs: Vec::new(),
+            offset,
+        }
+    }
+}
+
+// SAFETY: the buffers and the iovec array are owned by the op until its CQE;
+// the iovecs point into the buffers' stable allocations.
+unsafe impl<B: IoBufMut> OpCode for Readv<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        self.iovecs = self
+            .bufs
+            .iter_mut()
+            .map(|b| {
+                let init = b.bytes_init();
+                libc::iovec {
+                    // SAFETY: `init <= bytes_total`.
+                    iov_base: unsafe { b.stable_mut_ptr().add(init) }.cast(),
+                    iov_len: b.bytes_total() - init,
+                }
+            })
+            .collect();
+        opcode::Readv::new(
+            types::Fd(self.fd.raw_fd()),
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as u32,
+        )
+        .offset(self.offset)
+        .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let res = cqe.result.map(|n| n as usize);
+        if let Ok(n) = res {
+            let mut left = n;
+            for (b, iov) in self.bufs.iter_mut().zip(&self.iovecs) {
+                let wrote = left.min(iov.iov_len);
+                let init = b.bytes_init();
+                // SAFETY: the kernel filled iovecs in order; `wrote` bytes of this one.
+                unsafe { b.set_init(init + wrote) };
+                left -= wrote;
+            }
+        }
+        (res, self.bufs)
+    }
+}

@@ -1,0 +1,366 @@
+//! `Runtime`, its `Builder`, and the loop that ties executor, timers and driver.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::driver::{self, Capabilities, Driver, DriverConfig, DriverStats};
+use crate::executor::{self, Executor, ExecutorStats, Shared};
+use crate::time::{self, Timers};
+
+/// How many tasks run between two looks at the ring, so a busy core still
+/// submits and reaps I/O regularly.
+const TASK_BUDGET: usize = 128;
+
+/// Configures and builds a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = percore::Runtime::builder().entries(256).build().unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    config: DriverConfig,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            config: DriverConfig {
+                entries: 1024,
+                sqpoll_idle: None,
+                defer_taskrun: true,
+                coop_taskrun: true,
+                register_ring_fd: true,
+                minimal: false,
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: 1024 SQ entries (4x CQ), DEFER_TASKRUN or
+    /// else COOP_TASKRUN when the kernel has them, registered ring fd.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// SQ entries (rounded up to a power of two; the CQ gets four times as many).
+    /// The ring shrinks on its own if locked memory is short.
+    pub fn entries(mut self, entries: u32) -> Builder {
+        self.config.entries = entries;
+        self
+    }
+
+    /// Use a kernel SQ polling thread that sleeps after `idle` without work.
+    /// Off by default; it excludes DEFER_TASKRUN.
+    pub fn sqpoll(mut self, idle: Option<Duration>) -> Builder {
+        self.config.sqpoll_idle = idle;
+        self
+    }
+
+    /// Use `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` when the
+    /// kernel has it (default on).
+    pub fn defer_taskrun(mut self, on: bool) -> Builder {
+        self.config.defer_taskrun = on;
+        self
+    }
+
+    /// Use `IORING_SETUP_COOP_TASKRUN` when DEFER_TASKRUN is off or missing (default on).
+    pub fn coop_taskrun(mut self, on: bool) -> Builder {
+        self.config.coop_taskrun = on;
+        self
+    }
+
+    /// Register the ring fd so each `io_uring_enter` skips the fd lookup (default on).
+    pub fn register_ring_fd(mut self, on: bool) -> Builder {
+        self.config.register_ring_fd = on;
+        self
+    }
+
+    /// Pretend the kernel has none of the optional io_uring features, so every
+    /// fallback path runs (for testing code against old kernels).
+    pub fn minimal_features(mut self, on: bool) -> Builder {
+        self.config.minimal = on;
+        self
+    }
+
+    /// Sets up the ring and the executor for the current thread.
+    ///
+    /// # Errors
+    ///
+    /// When io_uring is unavailable, an `ErrorKind::Unsupported` error whose
+    /// message names the cause (io_uring_disabled sysctl, seccomp, memlock)
+    /// and the fix.
+    pub fn build(self) -> io::Result<Runtime> {
+        let driver = Driver::new(&self.config)?;
+        let unparker = driver.unparker();
+        let executor = Executor::new(Box::new(move || unparker.unpark()));
+        Ok(Runtime {
+            driver: Rc::new(RefCell::new(driver)),
+            executor: Rc::new(executor),
+            timers: Rc::new(Timers::new()),
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// One core's runtime: an io_uring, an executor of local tasks and timers.
+///
+/// `Runtime` is `!Send`: it belongs to the thread that built it.
+///
+/// # Examples
+///
+/// ```
+/// let rt = percore::Runtime::new().unwrap();
+/// let out = rt.block_on(async {
+///     let h = percore::spawn(async { "hello" });
+///     h.await.unwrap()
+/// });
+/// assert_eq!(out, "hello");
+/// ```
+pub struct Runtime {
+    driver: Rc<RefCell<Driver>>,
+    executor: Rc<Executor>,
+    timers: Rc<Timers>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Wakes the future passed to `block_on`.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.shared.unpark();
+    }
+}
+
+struct Guards {
+    _driver: driver::ContextGuard,
+    _executor: executor::ContextGuard,
+    _timers: time::ContextGuard,
+}
+
+impl Runtime {
+    /// A runtime with the default [`Builder`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A builder to configure the ring.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn enter(&self) -> Guards {
+        Guards {
+            _driver: driver::enter_context(self.driver.clone()),
+            _executor: executor::enter_context(self.executor.clone()),
+            _timers: time::enter_context(self.timers.clone()),
+        }
+    }
+
+    /// What the kernel offered when this runtime started.
+    pub fn capabilities(&self) -> Rc<Capabilities> {
+        self.driver.borrow().capabilities()
+    }
+
+    /// Runs `future` to completion on this thread, running spawned tasks, I/O
+    /// and timers meanwhile, and returns its output. Tasks still running when
+    /// it returns stay on the runtime until the next `block_on` or its drop.
+    ///
+    /// # Panics
+    ///
+    /// If `future` panics (panics in spawned tasks stay in their tasks), or
+    /// if the ring fails in a way that cannot be recovered.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _guards = self.enter();
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            shared: self.executor.shared().clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        let mut wakes = Vec::with_capacity(64);
+        let mut garbage = Vec::new();
+        let unparker = self.driver.borrow().unparker();
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            self.executor.run_ready(TASK_BUDGET);
+
+            let now = Instant::now();
+            self.timers.fire_due(now, &mut wakes);
+            wake_all(&mut wakes);
+
+            let busy = self.executor.has_ready() || main.woken.load(Ordering::Acquire);
+            let res = if busy {
+                self.driver.borrow_mut().submit_and_reap()
+            } else {
+                unparker.prepare_park();
+                // Re-check after announcing the park: a wake from another
+                // thread either sees `parked` and writes the eventfd, or
+                // queued its task before this check.
+                if self.executor.has_ready() || main.woken.load(Ordering::Acquire) {
+                    unparker.cancel_park();
+                    self.driver.borrow_mut().submit_and_reap()
+                } else {
+                    let timeout = self.timers.park_timeout(now);
+                    let res = self.driver.borrow_mut().park(timeout);
+                    unparker.cancel_park();
+                    res
+                }
+            };
+            if let Err(err) = res {
+                panic!("percore: io_uring_enter failed: {err}");
+            }
+            self.driver.borrow_mut().take_ready(&mut wakes, &mut garbage);
+            wake_all(&mut wakes);
+            garbage.clear();
+        }
+    }
+
+    /// Per-core counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            driver: self.driver.borrow().stats(),
+            executor: self.executor.stats(),
+            timers: self.timers.len(),
+            in_flight: self.driver.borrow().in_flight(),
+        }
+    }
+}
+
+fn wake_all(wakes: &mut Vec<Waker>) {
+    for w in wakes.drain(..) {
+        w.wake();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _guards = self.enter();
+        // 1. Drop every task's future while the driver is current: ops in
+        //    flight move into their slots and get cancelled.
+        self.executor.shutdown();
+        // 2. Wait (bounded) for the kernel to finish with them; leak what it
+        //    still owns after that rather than free it under the kernel.
+        let mut wakes = Vec::new();
+        let mut garbage = Vec::new();
+        let mut driver = self.driver.borrow_mut();
+        driver.shutdown();
+        driver.take_ready(&mut wakes, &mut garbage);
+        drop(driver);
+        drop(wakes);
+        drop(garbage);
+    }
+}
+
+/// A snapshot of one core's counters.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     percore::op::Op::new(percore::op::Nop).await.unwrap();
+///     let stats = percore::stats();
+///     assert!(stats.driver.completed >= 1);
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Ring counters.
+    pub driver: DriverStats,
+    /// Task counters.
+    pub executor: ExecutorStats,
+    /// Pending timers.
+    pub timers: usize,
+    /// Ops the kernel still owns.
+    pub in_flight: usize,
+}
+
+/// The current core's counters.
+///
+/// # Panics
+///
+/// Outside a runtime.
+pub fn stats() -> Stats {
+    Stats {
+        driver: driver::try_with_driver(|d| d.stats()).expect("percore::stats outside a runtime"),
+        executor: executor::current_stats().unwrap_or_default(),
+        timers: time::current_len().unwrap_or(0),
+        in_flight: driver::try_with_driver(|d| d.in_flight()).unwrap_or(0),
+    }
+}
+
+/// What the current core's kernel offers (or `None` outside a runtime).
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let caps = percore::capabilities().unwrap();
+///     assert!(caps.supports(io_uring::opcode::Nop::CODE));
+/// });
+/// ```
+pub fn capabilities() -> Option<Rc<Capabilities>> {
+    driver::current_capabilities()
+}
+
+/// Runs `future` on a new single-core runtime on this thread and returns its
+/// output — percore's `asyncio.run`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// async fn fetch_data(id: u32) -> u32 {
+///     percore::time::sleep(Duration::from_millis(1)).await;
+///     id * 10
+/// }
+///
+/// let total = percore::run(async {
+///     let a = percore::spawn(fetch_data(1));
+///     let b = percore::spawn(fetch_data(2));
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(total, 30);
+/// ```
+///
+/// # Panics
+///
+/// If io_uring is unavailable: the message names the cause and the fix (use
+/// [`Runtime::builder`] to handle that as an error instead). Also if `future`
+/// panics.
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => panic!("percore: cannot start the runtime: {err}"),
+    };
+    rt.block_on(future)
+}
