@@ -269,7 +269,9 @@ impl Wheel {
 
         // Timers inserted with a deadline already <= elapsed.
         while let Some(index) = self.pop(DUE) {
-            fired.extend(self.release(index));
+            if let Some(waker) = self.release(index) {
+                fired.push(waker);
+            }
         }
 
         // Empty every occupied slot whose start is <= now, level by level
@@ -293,7 +295,9 @@ impl Wheel {
                 while let Some(index) = self.pop(list) {
                     let deadline = self.entries[index as usize].deadline;
                     if deadline <= now {
-                        fired.extend(self.release(index));
+                        if let Some(waker) = self.release(index) {
+                            fired.push(waker);
+                        }
                         continue;
                     }
                     let target = list_for(deadline, now);
@@ -485,7 +489,8 @@ fn list_for(deadline: u64, elapsed: u64) -> u16 {
     // Clamp to the furthest representable tick. Saturating: near
     // u64::MAX the deadline itself is the bound, and then it is in the
     // same 2^36 block as `elapsed`.
-    let clamped = deadline.min(elapsed.saturating_add(MAX_SPAN - 1));
+    let limit = elapsed.saturating_add(MAX_SPAN - 1);
+    let clamped = if deadline < limit { deadline } else { limit };
     let diff = clamped ^ elapsed; // non-zero since clamped > elapsed
     let level = if diff >= MAX_SPAN {
         // Clamped point lies in the next 2^36 block: wraps on level 5.
