@@ -30,16 +30,20 @@
 
 pub mod buf;
 mod blocking;
+mod cores;
 mod driver;
 mod executor;
 pub mod fd;
+pub mod fs;
 pub mod op;
 mod runtime;
 pub mod time;
 
 pub use crate::blocking::spawn_blocking;
+pub use crate::cores::CoreError;
 pub use crate::driver::{Capabilities, DriverStats};
 pub use crate::executor::{
-    Either, ExecutorStats, JoinError, JoinHandle, join_all, race, select, spawn, yield_now,
+    Either, ExecutorStats, JoinError, JoinHandle, core_id, cores, join_all, race, select, spawn,
+    spawn_on, yield_now,
 };
 pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};

@@ -29,6 +29,8 @@ const TASK_BUDGET: usize = 128;
 #[derive(Clone, Debug)]
 pub struct Builder {
     config: DriverConfig,
+    cores: Option<usize>,
+    pin: bool,
 }
 
 impl Default for Builder {
@@ -42,6 +44,8 @@ impl Default for Builder {
                 register_ring_fd: true,
                 minimal: false,
             },
+            cores: None,
+            pin: false,
         }
     }
 }
@@ -93,6 +97,28 @@ impl Builder {
         self
     }
 
+    /// How many cores [`Runtime::run`] runs on, each a thread with its own
+    /// ring and executor. Default: every CPU in the process's affinity mask.
+    pub fn cores(mut self, n: usize) -> Builder {
+        self.cores = Some(n.max(1));
+        self
+    }
+
+    /// Pin core `i`'s thread to the `i`-th CPU of the process's affinity mask
+    /// while [`Runtime::run`] runs (default off).
+    pub fn pin(mut self, on: bool) -> Builder {
+        self.pin = on;
+        self
+    }
+
+    pub(crate) fn cores_setting(&self) -> Option<usize> {
+        self.cores
+    }
+
+    pub(crate) fn pins(&self) -> bool {
+        self.pin
+    }
+
     /// Sets up the ring and the executor for the current thread.
     ///
     /// # Errors
@@ -105,6 +131,7 @@ impl Builder {
         let unparker = driver.unparker();
         let executor = Executor::new(Box::new(move || unparker.unpark()));
         Ok(Runtime {
+            builder: self,
             driver: Rc::new(RefCell::new(driver)),
             executor: Rc::new(executor),
             timers: Rc::new(Timers::new()),
@@ -128,6 +155,7 @@ impl Builder {
 /// assert_eq!(out, "hello");
 /// ```
 pub struct Runtime {
+    pub(crate) builder: Builder,
     driver: Rc<RefCell<Driver>>,
     executor: Rc<Executor>,
     timers: Rc<Timers>,
@@ -177,6 +205,10 @@ impl Runtime {
             _executor: executor::enter_context(self.executor.clone()),
             _timers: time::enter_context(self.timers.clone()),
         }
+    }
+
+    pub(crate) fn executor_shared(&self) -> Arc<Shared> {
+        self.executor.shared().clone()
     }
 
     /// What the kernel offered when this runtime started.

@@ -9,13 +9,10 @@
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::executor::{JoinHandle, spawn};
+use crate::executor::{JoinError, JoinHandle, oneshot};
 
 /// Most threads the pool runs at once; further jobs queue.
 pub const MAX_THREADS: usize = 64;
@@ -91,28 +88,6 @@ impl Pool {
     }
 }
 
-/// The one-shot slot a pool thread fills for the waiting task.
-struct Slot<T> {
-    value: Option<std::thread::Result<T>>,
-    waker: Option<Waker>,
-}
-
-struct Receiver<T>(Arc<Mutex<Slot<T>>>);
-
-impl<T> Future for Receiver<T> {
-    type Output = std::thread::Result<T>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match slot.value.take() {
-            Some(v) => Poll::Ready(v),
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
-
 /// Runs `f` on the blocking thread pool and returns a handle to its result,
 /// awaited on the calling core. A panic in `f` becomes
 /// [`JoinError::Panic`](crate::JoinError::Panic).
@@ -128,37 +103,15 @@ impl<T> Future for Receiver<T> {
 ///     assert_eq!(sum, 5050);
 /// });
 /// ```
-///
-/// # Panics
-///
-/// Outside a percore runtime.
 pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let slot = Arc::new(Mutex::new(Slot {
-        value: None,
-        waker: None,
-    }));
-    let tx = slot.clone();
-    let handle = spawn(async move {
-        match Receiver(slot).await {
-            Ok(v) => v,
-            // Re-raise inside the task: the task catches it as JoinError::Panic.
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
-    });
+    let (tx, rx) = oneshot::<Result<T, JoinError>>();
     pool().submit(Box::new(move || {
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let waker = {
-            let mut slot = tx.lock().unwrap_or_else(|e| e.into_inner());
-            slot.value = Some(out);
-            slot.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        tx.send(out.map_err(JoinError::from_panic));
     }));
-    handle
+    JoinHandle::remote(rx)
 }

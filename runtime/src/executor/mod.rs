@@ -9,6 +9,7 @@
 //! by the runtime.
 
 mod join;
+mod oneshot;
 mod task;
 
 use std::cell::{Cell, RefCell};
@@ -23,6 +24,7 @@ use crossbeam_queue::SegQueue;
 use slab::Slab;
 
 pub use self::join::{Either, join_all, race, select};
+pub(crate) use self::oneshot::oneshot;
 pub use self::task::{JoinError, JoinHandle, spawn, yield_now};
 
 /// Executor counters, readable through [`crate::stats`].
@@ -40,6 +42,8 @@ pub struct ExecutorStats {
 pub(crate) struct Shared {
     id: usize,
     remote: SegQueue<Runnable>,
+    /// Closures sent by [`spawn_on`] from other cores; each spawns a task here.
+    remote_spawns: SegQueue<Box<dyn FnOnce() + Send>>,
     unpark: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -79,6 +83,7 @@ impl Executor {
             shared: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 remote: SegQueue::new(),
+                remote_spawns: SegQueue::new(),
                 unpark,
             }),
             local: RefCell::new(VecDeque::with_capacity(256)),
@@ -116,6 +121,9 @@ impl Executor {
     }
 
     fn drain_remote(&self) {
+        while let Some(spawn_here) = self.shared.remote_spawns.pop() {
+            spawn_here();
+        }
         let mut n = 0;
         while let Some(r) = self.shared.remote.pop() {
             self.local.borrow_mut().push_back(r);
@@ -128,7 +136,9 @@ impl Executor {
 
     /// Whether a task is ready to run (locally or woken from elsewhere).
     pub(crate) fn has_ready(&self) -> bool {
-        !self.local.borrow().is_empty() || !self.shared.remote.is_empty()
+        !self.local.borrow().is_empty()
+            || !self.shared.remote.is_empty()
+            || !self.shared.remote_spawns.is_empty()
     }
 
     /// Drops every task's future. Called at shutdown while the driver is
@@ -198,4 +208,127 @@ fn schedule(shared: &Arc<Shared>, runnable: Runnable) {
 /// The current executor's counters, if inside a runtime.
 pub(crate) fn current_stats() -> Option<ExecutorStats> {
     with_current(|e| e.stats())
+}
+
+/// Whether other tasks of the current executor are ready to run (false
+/// outside a runtime). The fs read path uses it to tell a lone reader, for
+/// whom a synchronous `RWF_NOWAIT` attempt is cheapest, from a crowd whose
+/// reads batch into one `io_uring_enter`.
+pub(crate) fn current_has_ready() -> bool {
+    with_current(|e| e.has_ready()).unwrap_or(false)
+}
+
+/// The cores of a multi-core runtime, as seen from each of them.
+pub(crate) struct CoreSet {
+    pub(crate) cores: Vec<Arc<Shared>>,
+}
+
+thread_local! {
+    static CORE: RefCell<Option<(usize, Arc<CoreSet>)>> = const { RefCell::new(None) };
+}
+
+/// Marks this thread as core `id` of `set` until the guard drops.
+pub(crate) fn enter_core(id: usize, set: Arc<CoreSet>) -> CoreGuard {
+    let prev = CORE.with(|c| c.replace(Some((id, set))));
+    CoreGuard { prev }
+}
+
+pub(crate) struct CoreGuard {
+    prev: Option<(usize, Arc<CoreSet>)>,
+}
+
+impl Drop for CoreGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CORE.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// The index of the core running the caller: `0..cores()`. A single-core
+/// runtime (`percore::run`) is core 0.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     assert_eq!(percore::core_id(), 0);
+///     assert_eq!(percore::cores(), 1);
+/// });
+/// ```
+pub fn core_id() -> usize {
+    CORE.with(|c| c.borrow().as_ref().map_or(0, |(id, _)| *id))
+}
+
+/// How many cores the current runtime runs on (1 for `percore::run`).
+///
+/// # Examples
+///
+/// ```
+/// let counts = percore::Runtime::builder()
+///     .cores(2)
+///     .pin(false)
+///     .build()
+///     .unwrap()
+///     .run(|_core| async { percore::cores() })
+///     .unwrap();
+/// assert_eq!(counts, [2, 2]);
+/// ```
+pub fn cores() -> usize {
+    CORE.with(|c| c.borrow().as_ref().map_or(1, |(_, set)| set.cores.len()))
+}
+
+/// Runs a task on another core: `make` is sent there and builds the
+/// (possibly `!Send`) future on that core; the returned handle is awaited
+/// here. The output crosses back, so it must be `Send`.
+///
+/// Aborting the returned handle stops waiting for the output; the task on
+/// the target core runs on.
+///
+/// # Examples
+///
+/// ```
+/// let out = percore::Runtime::builder()
+///     .cores(2)
+///     .pin(false)
+///     .build()
+///     .unwrap()
+///     .run(|core| async move {
+///         if core == 0 {
+///             percore::spawn_on(1, || async { percore::core_id() * 10 }).await.unwrap()
+///         } else {
+///             0
+///         }
+///     })
+///     .unwrap();
+/// assert_eq!(out[0], 10);
+/// ```
+///
+/// # Panics
+///
+/// If `core >= cores()`, or outside a runtime.
+pub fn spawn_on<F, Fut>(core: usize, make: F) -> JoinHandle<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    let target = CORE.with(|c| match c.borrow().as_ref() {
+        Some((_, set)) => set.cores.get(core).cloned(),
+        None => None,
+    });
+    let target = match target {
+        Some(t) => t,
+        None if core == 0 => {
+            // A single-core runtime: core 0 is this one.
+            return spawn(async move { make().await });
+        }
+        None => panic!("spawn_on({core}): this runtime has {} core(s)", cores()),
+    };
+    let (tx, rx) = oneshot::<Result<Fut::Output, JoinError>>();
+    target.remote_spawns.push(Box::new(move || {
+        let handle = spawn(make());
+        drop(spawn(async move { tx.send(handle.await) }));
+    }));
+    target.unpark();
+    JoinHandle::remote(rx)
 }

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use super::oneshot::Receiver;
 use super::{CURRENT, schedule, with_current};
 
 /// Why a task did not return its output.
@@ -51,7 +52,7 @@ impl JoinError {
         }
     }
 
-    fn from_panic(payload: Box<dyn Any + Send>) -> JoinError {
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> JoinError {
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -92,8 +93,20 @@ impl From<JoinError> for io::Error {
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    task: Option<async_task::FallibleTask<Result<T, JoinError>>>,
-    abort: Rc<AbortState>,
+    inner: Inner<T>,
+}
+
+enum Inner<T> {
+    /// A task on this core.
+    Local {
+        task: Option<async_task::FallibleTask<Result<T, JoinError>>>,
+        abort: Rc<AbortState>,
+    },
+    /// Work on another thread (another core, the blocking pool) whose
+    /// result crosses back through a one-shot slot.
+    Remote {
+        rx: Option<Receiver<Result<T, JoinError>>>,
+    },
 }
 
 struct AbortState {
@@ -103,10 +116,19 @@ struct AbortState {
 }
 
 impl<T> JoinHandle<T> {
+    /// A handle whose output another thread will send.
+    pub(crate) fn remote(rx: Receiver<Result<T, JoinError>>) -> JoinHandle<T> {
+        JoinHandle {
+            inner: Inner::Remote { rx: Some(rx) },
+        }
+    }
+
     /// Cancels the task: its future is dropped the next time the executor
     /// reaches it (ops it had in flight are cancelled safely), and awaiting
     /// the handle yields [`JoinError::Cancelled`]. No effect on a task that
-    /// already finished.
+    /// already finished. For work on another thread ([`spawn_on`](crate::spawn_on),
+    /// [`spawn_blocking`](crate::spawn_blocking)) it stops waiting: the handle
+    /// yields `Cancelled`, and the work runs to its end over there.
     ///
     /// # Examples
     ///
@@ -114,22 +136,30 @@ impl<T> JoinHandle<T> {
     /// use std::time::Duration;
     ///
     /// percore::run(async {
-    ///     let handle = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
+    ///     let mut handle = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
     ///     handle.abort();
     ///     assert!(handle.await.unwrap_err().is_cancelled());
     /// });
     /// ```
-    pub fn abort(&self) {
-        if !self.abort.requested.replace(true) {
-            if let Some(waker) = self.abort.waker.get() {
-                waker.wake_by_ref();
+    pub fn abort(&mut self) {
+        match &mut self.inner {
+            Inner::Local { abort, .. } => {
+                if !abort.requested.replace(true) {
+                    if let Some(waker) = abort.waker.get() {
+                        waker.wake_by_ref();
+                    }
+                }
             }
+            Inner::Remote { rx } => *rx = None,
         }
     }
 
     /// Whether the task has finished (returned, panicked or was cancelled).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(|t| t.is_finished())
+        match &self.inner {
+            Inner::Local { task, .. } => task.as_ref().is_none_or(|t| t.is_finished()),
+            Inner::Remote { rx } => rx.as_ref().is_none_or(|rx| rx.is_ready()),
+        }
     }
 }
 
@@ -137,22 +167,35 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let task = self.task.as_mut().expect("JoinHandle polled after completion");
-        match Pin::new(task).poll(cx) {
-            Poll::Ready(out) => {
-                self.task = None;
-                // `None`: the runtime dropped the task before it finished.
-                Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled)))
+        match &mut self.inner {
+            Inner::Local { task, .. } => {
+                let t = task.as_mut().expect("JoinHandle polled after completion");
+                match Pin::new(t).poll(cx) {
+                    Poll::Ready(out) => {
+                        *task = None;
+                        // `None`: the runtime dropped the task before it finished.
+                        Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
             }
-            Poll::Pending => Poll::Pending,
+            Inner::Remote { rx } => match rx {
+                None => Poll::Ready(Err(JoinError::Cancelled)),
+                // `None`: the other side shut down without an output.
+                Some(r) => Pin::new(r)
+                    .poll(cx)
+                    .map(|out| out.unwrap_or(Err(JoinError::Cancelled))),
+            },
         }
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.detach();
+        if let Inner::Local { task, .. } = &mut self.inner {
+            if let Some(task) = task.take() {
+                task.detach();
+            }
         }
     }
 }
@@ -252,8 +295,10 @@ where
         exec.bump(|s| s.spawned += 1);
         runnable.schedule();
         JoinHandle {
-            task: Some(task.fallible()),
-            abort,
+            inner: Inner::Local {
+                task: Some(task.fallible()),
+                abort,
+            },
         }
     })
 }

@@ -3,7 +3,7 @@
 //! never on the length of the time jump.
 //!
 //! This module is pure bookkeeping. It makes no syscalls, reads no clock and
-//! knows nothing about the io_uring ring or the executor. Time is a `u64`
+//! knows nothing about the `io_uring` ring or the executor. Time is a `u64`
 //! count of millisecond ticks from a start instant that the caller picks. The
 //! runtime turns `Instant`s into ticks (rounding deadlines up, so a timer never
 //! fires early), asks [`Wheel::next_expiration`] how long the ring may sleep,
@@ -29,11 +29,12 @@
 //! the most significant digit in which its deadline differs from the wheel's
 //! current time (`elapsed`), in the slot named by that digit of the deadline.
 //! So on every level below 5 an occupied slot's index is greater than the
-//! index of the slot holding `elapsed`, and the slot's start tick is
-//! `elapsed` with the digits at and above `L` swapped for the deadline's.
-//! Every timer in a slot has its deadline at or after the slot's start, so the
-//! slot start is a lower bound that can be worked out from `elapsed`, the
-//! level and the slot index alone.
+//! index of the slot holding `elapsed`. The slot's start tick is the
+//! deadline with every digit below `L` zeroed, which is the same as
+//! `elapsed`'s digits above `L`, then the slot index, then zeros. So every
+//! timer in a slot has its deadline at or after the slot's start. That start
+//! is a lower bound worked out from `elapsed`, the level and the slot index
+//! alone.
 //!
 //! Deadlines 2^36 or more ticks away are clamped to `elapsed + 2^36 - 1`, the
 //! furthest point the wheel can represent. A clamped timer waits on level 5,
@@ -56,15 +57,17 @@
 //!
 //! # Advancing
 //!
-//! `advance(now)` empties every occupied slot whose start is `<= now`. Each
-//! timer in such a slot is either due (`deadline <= now`) and fired, or set
-//! aside on a carry list. After that, `elapsed` becomes `now` and the carried
-//! timers are placed again relative to `now`, which moves each one down at
-//! least one level. The clamped level-5 timers go through the same step. Empty
-//! slots are skipped with the bitmaps, so jumping hours or years ahead costs
-//! no more than a small step. Wakers are collected first and handed to the
-//! `fire` callback only once the wheel is consistent again, so a panicking
-//! callback (or waker) cannot leave the structure half updated.
+//! `advance(now)` goes up the levels from level 0. On each level it empties
+//! every occupied slot whose start is `<= now`. A timer in such a slot is
+//! either due (`deadline <= now`) and fired, or placed again relative to
+//! `now`. Placed again, it lands on a lower level, one this call has already
+//! finished with, so no timer is visited twice in one call. The exception is a
+//! clamped far-future timer that goes back onto level 5. It waits on a
+//! carry list until `elapsed` has moved to `now`. Empty slots are skipped with
+//! the bitmaps, so jumping hours or years ahead costs no more than a small
+//! step. Wakers are collected first and handed to the `fire` callback only
+//! once the wheel is consistent again, so a panicking callback (or waker)
+//! cannot leave the structure half updated.
 
 use std::fmt;
 use std::task::Waker;
@@ -90,8 +93,9 @@ const WHEEL_LISTS: usize = LEVELS * SLOTS;
 /// List of timers whose deadline was already `<= elapsed` when inserted; they
 /// fire on the next `advance`.
 const DUE: u16 = WHEEL_LISTS as u16;
-/// Scratch list used inside `advance` for not-yet-due timers taken out of
-/// expired slots; always empty outside `advance`.
+/// Scratch list used inside `advance` for timers that must go back onto a
+/// level not yet finished (clamped far-future timers on level 5). Always
+/// empty outside `advance`.
 const CARRY: u16 = DUE + 1;
 /// Total number of list heads.
 const NUM_LISTS: usize = CARRY as usize + 1;
@@ -168,6 +172,10 @@ impl Wheel {
 
     /// Current time of the wheel: the last `now` passed to `advance`, or 0.
     /// Deadlines at or before this are "already due".
+    #[allow(
+        dead_code,
+        reason = "part of the wheel's interface; the runtime may not need it"
+    )]
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
@@ -200,10 +208,9 @@ impl Wheel {
         let Some(index) = self.live_index(key) else {
             return false;
         };
-        if let Some(stored) = &mut self.entries[index].waker
-            && !stored.will_wake(waker)
-        {
-            *stored = waker.clone();
+        let stored = self.entries[index].waker.as_mut();
+        if let Some(stored) = stored.filter(|stored| !stored.will_wake(waker)) {
+            stored.clone_from(waker);
         }
         true
     }
@@ -242,10 +249,11 @@ impl Wheel {
         if self.heads[DUE as usize] != NIL {
             return Some(self.elapsed);
         }
-        // All occupied slots of level L start before all occupied slots of
-        // level L+1. Level L slots lie in (elapsed's level-L slot, end of
-        // elapsed's level-(L+1) slot], and level L+1 slots start after that
-        // end. So the first non-empty level holds the earliest slot.
+        // Every occupied slot of level L starts before every occupied slot
+        // of level L+1. Level-L slots start after `elapsed`'s level-L slot
+        // and before the end of `elapsed`'s level-(L+1) slot. Level-(L+1)
+        // slots start at that end or later. So the first non-empty level
+        // holds the earliest slot.
         (0..LEVELS).find_map(|level| self.next_slot(level).map(|(_, start)| start))
     }
 
@@ -516,7 +524,7 @@ impl fmt::Debug for Wheel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
+    use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
     use std::sync::{Arc, Mutex};
     use std::task::Wake;
 
@@ -628,7 +636,8 @@ mod tests {
                             assert!(slot > cur_slot, "slot behind elapsed on level {level}");
                         }
                         let dist = (slot + SLOTS - cur_slot - 1) % SLOTS;
-                        let start = ((self.elapsed >> shift) << shift) + ((dist as u64 + 1) << shift);
+                        let start =
+                            ((self.elapsed >> shift) << shift) + ((dist as u64 + 1) << shift);
                         assert!(start > self.elapsed);
                         assert!(start <= e.deadline, "slot start after deadline");
                         // Non-clamped timers must lie inside their slot.
@@ -735,17 +744,7 @@ mod tests {
         assert_eq!(w.next_expiration(), None);
     }
 
-    const LEVEL_DEADLINES: [u64; 9] = [
-        1,
-        63,
-        64,
-        65,
-        4095,
-        4096,
-        262_143,
-        10_000_000,
-        1 << 40,
-    ];
+    const LEVEL_DEADLINES: [u64; 9] = [1, 63, 64, 65, 4095, 4096, 262_143, 10_000_000, 1 << 40];
     /// Wheel start times: aligned, unaligned, and just below a 2^36 block
     /// boundary (exercises the level-5 wrap).
     const BASES: [u64; 4] = [0, 12_345, (1 << 36) - 3, (1 << 42) + 77];
@@ -850,7 +849,10 @@ mod tests {
             rounds += 1;
             assert!(rounds <= n * (LEVELS + 2), "too many wake-ups");
         }
-        assert!(deadlines.iter().all(|&d| d == u64::MAX), "some timer never fired");
+        assert!(
+            deadlines.iter().all(|&d| d == u64::MAX),
+            "some timer never fired"
+        );
         assert!(w.is_empty());
     }
 
@@ -965,7 +967,9 @@ mod tests {
         let mut w = Wheel::new();
         let log = Arc::new(Mutex::new(Vec::new()));
         // All five share one level-1 slot.
-        let keys: Vec<_> = (0..5).map(|i| w.insert(100 + i as u64, id_waker(i, &log))).collect();
+        let keys: Vec<_> = (0..5)
+            .map(|i| w.insert(100 + i as u64, id_waker(i, &log)))
+            .collect();
         assert!(w.remove(keys[2])); // middle
         assert!(w.remove(keys[4])); // head (pushed last)
         assert!(w.remove(keys[0])); // tail
@@ -1132,16 +1136,15 @@ mod tests {
         let mut w = Wheel::new();
         w.advance(777, |_| panic!());
         let waker = noop();
-        let mut keys: Vec<TimerKey> = (0..N)
+        let keys: Vec<TimerKey> = (0..N)
             .map(|_| w.insert(777 + rng.span(42), waker.clone()))
             .collect();
         assert_eq!(w.len(), N);
-        // Shuffle (Fisher-Yates) so removal order is unrelated to insertion.
-        for i in (1..N).rev() {
-            keys.swap(i, rng.below(i as u64 + 1) as usize);
-        }
-        for (n, key) in keys.iter().enumerate() {
-            assert!(w.remove(*key));
+        // Remove every other timer first (unlinking from the middle of the
+        // slot lists), then the rest.
+        let order = (0..N).step_by(2).chain((1..N).step_by(2));
+        for (n, i) in order.enumerate() {
+            assert!(w.remove(keys[i]));
             if n % 100_000 == 0 {
                 assert_eq!(w.len(), N - n - 1);
             }
@@ -1157,15 +1160,16 @@ mod tests {
     }
 
     /// Firing window of the current `advance` in the million-fire test:
-    /// `(previous now, now]`. Statics because only that test uses them, and
-    /// they keep each waker down to one small allocation.
+    /// `(previous now, now]`. Statics because only that test uses them.
     static WINDOW_PREV: AtomicU64 = AtomicU64::new(0);
     static WINDOW_NOW: AtomicU64 = AtomicU64::new(0);
 
-    /// Waker that checks it fires inside the current window and counts fires.
+    /// Waker shared by all timers with one deadline. It checks that it fires
+    /// inside the current window and counts fires. Sharing one allocation per
+    /// deadline keeps a million-timer test fast in debug builds.
     struct CheckedWake {
         deadline: u64,
-        fired: AtomicU8,
+        fired: AtomicU32,
     }
 
     impl Wake for CheckedWake {
@@ -1182,30 +1186,50 @@ mod tests {
     #[test]
     fn million_timers_all_fire_once_never_early() {
         const N: usize = 1_000_000;
+        const GROUPS: usize = 1 << 16;
         let mut rng = Lcg(99);
-        let mut w = Wheel::new();
-        let timers: Vec<Arc<CheckedWake>> = (0..N)
+        // 65536 distinct random deadlines up to ~70 minutes (levels 0..=3),
+        // about 15 timers each, inserted in random order.
+        let groups: Vec<Arc<CheckedWake>> = (0..GROUPS)
             .map(|_| {
-                let deadline = 1 + rng.below(1 << 22); // up to ~70 minutes
-                let t = Arc::new(CheckedWake {
-                    deadline,
-                    fired: AtomicU8::new(0),
-                });
-                w.insert(deadline, Waker::from(t.clone()));
-                t
+                Arc::new(CheckedWake {
+                    deadline: 1 + rng.below(1 << 22),
+                    fired: AtomicU32::new(0),
+                })
             })
             .collect();
-        let max_deadline = timers.iter().map(|t| t.deadline).max().unwrap();
+        let wakers: Vec<Waker> = groups.iter().map(|g| Waker::from(g.clone())).collect();
+        let mut w = Wheel::new();
+        let mut keys = Vec::with_capacity(N);
+        let mut expected = vec![0u32; GROUPS];
+        for _ in 0..N {
+            let g = rng.below(GROUPS as u64) as usize;
+            expected[g] += 1;
+            keys.push(w.insert(groups[g].deadline, wakers[g].clone()));
+        }
+        let max_deadline = groups.iter().map(|g| g.deadline).max().unwrap();
         assert_eq!(w.len(), N);
         let mut now = 0;
+        let mut total_fired = 0;
         while now < max_deadline {
             WINDOW_PREV.store(now, SeqCst);
             now += 1 + rng.below(2000);
             WINDOW_NOW.store(now, SeqCst);
-            w.advance(now, fire_wake);
+            w.advance(now, |waker| {
+                total_fired += 1;
+                waker.wake();
+            });
+            // Each fire removed exactly one timer.
+            assert_eq!(w.len(), N - total_fired);
             assert!(w.next_expiration().is_none_or(|t| t > now));
         }
         assert!(w.is_empty());
-        assert!(timers.iter().all(|t| t.fired.load(SeqCst) == 1));
+        assert_eq!(total_fired, N);
+        // Every deadline fired exactly as many times as it was registered,
+        // and every key is spent.
+        for (g, &n) in groups.iter().zip(&expected) {
+            assert_eq!(g.fired.load(SeqCst), n);
+        }
+        assert!(keys.iter().all(|&k| !w.is_pending(k)));
     }
 }
