@@ -1,0 +1,115 @@
+//! Thread-per-core: `Runtime::run` on several cores, `spawn_on`, a failing core.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use percore::Runtime;
+
+fn two_cores() -> Runtime {
+    Runtime::builder().cores(2).build().expect("runtime")
+}
+
+#[test]
+fn every_core_runs_its_future_in_order() {
+    let out = two_cores()
+        .run(|core| async move {
+            percore::time::sleep(Duration::from_millis(1)).await;
+            (core, percore::core_id(), percore::cores())
+        })
+        .unwrap();
+    assert_eq!(out, [(0, 0, 2), (1, 1, 2)]);
+}
+
+#[test]
+fn spawn_on_round_trips_between_cores() {
+    let out = two_cores()
+        .run(|core| async move {
+            let other = 1 - core;
+            let mut sum = 0;
+            for i in 0..1000 {
+                sum += percore::spawn_on(other, move || async move {
+                    // Runs on `other`, with !Send state allowed there.
+                    let here = std::rc::Rc::new(percore::core_id());
+                    *here * 1_000_000 + i
+                })
+                .await
+                .unwrap();
+            }
+            sum
+        })
+        .unwrap();
+    let expect = |other: usize| (0..1000).map(|i| other * 1_000_000 + i).sum::<usize>();
+    assert_eq!(out, [expect(1), expect(0)]);
+}
+
+#[test]
+fn a_panic_on_the_target_core_reaches_the_caller() {
+    let out = two_cores()
+        .run(|core| async move {
+            if core == 0 {
+                let err = percore::spawn_on(1, || async { panic!("remote boom") })
+                    .await
+                    .unwrap_err();
+                err.panic_message().map(str::to_owned)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(out[0].as_deref(), Some("remote boom"));
+}
+
+#[test]
+fn a_panicking_core_stops_the_others_and_is_named() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct Guard(Arc<AtomicUsize>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let d = dropped.clone();
+    let err = two_cores()
+        .run(move |core| {
+            let d = d.clone();
+            async move {
+                if core == 1 {
+                    percore::time::sleep(Duration::from_millis(5)).await;
+                    panic!("core one gives up");
+                }
+                // Core 0 would wait forever; it must be stopped and its future dropped.
+                let _g = Guard(d);
+                percore::time::sleep(Duration::from_secs(3600)).await;
+            }
+        })
+        .unwrap_err();
+    assert_eq!(err.core, 1);
+    assert!(err.message.contains("core one gives up"), "{err}");
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn idle_cores_wake_for_remote_work_without_loss() {
+    // Core 1 sits parked in io_uring_enter between requests: every spawn_on
+    // must wake it (a lost wake-up hangs this test; the watchdog fails it).
+    let watchdog = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(120));
+        eprintln!("watchdog: cross-core wake-up lost");
+        std::process::exit(1);
+    });
+    let out = two_cores()
+        .run(|core| async move {
+            if core != 0 {
+                return 0;
+            }
+            let mut n = 0;
+            for _ in 0..20_000 {
+                n += percore::spawn_on(1, || async { 1 }).await.unwrap();
+            }
+            n
+        })
+        .unwrap();
+    assert_eq!(out[0], 20_000);
+    drop(watchdog);
+}
