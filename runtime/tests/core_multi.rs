@@ -113,3 +113,36 @@ fn idle_cores_wake_for_remote_work_without_loss() {
     assert_eq!(out[0], 20_000);
     drop(watchdog);
 }
+
+#[test]
+fn a_million_messages_cross_cores_in_order() {
+    const N: u64 = 1_000_000;
+    let (tx, rx) = percore::channel::channel::<u64>(1024);
+    let tx = std::sync::Mutex::new(Some(tx));
+    let rx = std::sync::Mutex::new(Some(rx));
+    let out = two_cores()
+        .run(move |core| {
+            // Core 0 produces, core 1 consumes.
+            let tx = if core == 0 { tx.lock().unwrap().take() } else { None };
+            let rx = if core == 1 { rx.lock().unwrap().take() } else { None };
+            async move {
+                if core == 0 {
+                    let tx = tx.expect("sender for core 0");
+                    for i in 0..N {
+                        tx.send(i).await.unwrap();
+                    }
+                    N
+                } else {
+                    let mut rx = rx.expect("receiver for core 1");
+                    let mut next = 0;
+                    while let Some(v) = rx.recv().await {
+                        assert_eq!(v, next, "message out of order or lost");
+                        next += 1;
+                    }
+                    next
+                }
+            }
+        })
+        .unwrap();
+    assert_eq!(out, [N, N]);
+}

@@ -1,0 +1,289 @@
+//! A bounded multi-producer, single-consumer async channel that crosses cores.
+//!
+//! Built on crossbeam's lock-free `ArrayQueue`; a task waiting on another core
+//! is woken through that core's ring (the executor's cross-thread path writes
+//! its eventfd), so a parked core wakes without polling.
+
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+use crossbeam_queue::ArrayQueue;
+
+struct Chan<T> {
+    queue: ArrayQueue<T>,
+    receiver: Mutex<Option<Waker>>,
+    /// Senders waiting for room, woken one per received message.
+    senders_waiting: Mutex<VecDeque<Waker>>,
+    senders: AtomicUsize,
+    receiver_gone: AtomicBool,
+}
+
+impl<T> Chan<T> {
+    fn wake_receiver(&self) {
+        let w = self.receiver.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    fn wake_sender(&self) {
+        let w = self
+            .senders_waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+/// Creates a bounded channel holding up to `capacity` messages.
+///
+/// `Sender` is `Clone + Send + Sync` and `Receiver` is `Send`: move them into
+/// [`spawn_on`](crate::spawn_on) closures or the closure of
+/// [`Runtime::run`](crate::Runtime::run) to connect cores. A full channel makes
+/// `send` wait; it never blocks the core's thread.
+///
+/// # Panics
+///
+/// If `capacity` is zero.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let (tx, mut rx) = percore::channel::channel(4);
+///     percore::spawn(async move {
+///         for i in 0..10 {
+///             tx.send(i).await.unwrap();
+///         }
+///     });
+///     let mut got = Vec::new();
+///     while let Some(v) = rx.recv().await {
+///         got.push(v);
+///     }
+///     assert_eq!(got, (0..10).collect::<Vec<_>>());
+/// });
+/// ```
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    assert!(capacity > 0, "channel capacity must be non-zero");
+    let chan = Arc::new(Chan {
+        queue: ArrayQueue::new(capacity),
+        receiver: Mutex::new(None),
+        senders_waiting: Mutex::new(VecDeque::new()),
+        senders: AtomicUsize::new(1),
+        receiver_gone: AtomicBool::new(false),
+    });
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// The sending half of a [`channel`].
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// The error of a send whose receiver is gone; it hands the message back.
+#[derive(PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("channel receiver is gone")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why [`Sender::try_send`] did not send.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The channel is full.
+    Full(T),
+    /// The receiver is gone.
+    Closed(T),
+}
+
+impl<T> Sender<T> {
+    /// Sends without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = percore::channel::channel(1);
+    /// assert!(tx.try_send(1).is_ok());
+    /// assert_eq!(tx.try_send(2), Err(percore::channel::TrySendError::Full(2)));
+    /// ```
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        if self.chan.receiver_gone.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed(value));
+        }
+        match self.chan.queue.push(value) {
+            Ok(()) => {
+                self.chan.wake_receiver();
+                Ok(())
+            }
+            Err(v) => Err(TrySendError::Full(v)),
+        }
+    }
+
+    /// Sends, waiting while the channel is full.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the message if the receiver is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let (tx, mut rx) = percore::channel::channel(1);
+    ///     tx.send("hi").await.unwrap();
+    ///     assert_eq!(rx.recv().await, Some("hi"));
+    /// });
+    /// ```
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut value = Some(value);
+        std::future::poll_fn(|cx| {
+            let v = value.take().expect("value present until sent");
+            match self.try_send(v) {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Full(v)) => {
+                    self.chan
+                        .senders_waiting
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_back(cx.waker().clone());
+                    // Re-try after registering: a receive in between may
+                    // have made room and found no waiter to wake.
+                    match self.try_send(v) {
+                        Ok(()) => Poll::Ready(Ok(())),
+                        Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
+                        Err(TrySendError::Full(v)) => {
+                            value = Some(v);
+                            Poll::Pending
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Sender<T> {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.wake_receiver();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("len", &self.chan.queue.len()).finish()
+    }
+}
+
+/// The receiving half of a [`channel`].
+pub struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> Receiver<T> {
+    /// Receives without waiting: `None` if the channel is empty right now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = percore::channel::channel(2);
+    /// tx.try_send(5).unwrap();
+    /// assert_eq!(rx.try_recv(), Some(5));
+    /// assert_eq!(rx.try_recv(), None);
+    /// ```
+    pub fn try_recv(&self) -> Option<T> {
+        let v = self.chan.queue.pop();
+        if v.is_some() {
+            self.chan.wake_sender();
+        }
+        v
+    }
+
+    /// Receives the next message, waiting for one; `None` once every sender
+    /// is gone and the channel is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let (tx, mut rx) = percore::channel::channel::<u8>(1);
+    ///     drop(tx);
+    ///     assert_eq!(rx.recv().await, None);
+    /// });
+    /// ```
+    pub async fn recv(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| {
+            if let Some(v) = self.try_recv() {
+                return Poll::Ready(Some(v));
+            }
+            *self.chan.receiver.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(cx.waker().clone());
+            // Re-check after registering: a send in between found no waker.
+            if let Some(v) = self.try_recv() {
+                return Poll::Ready(Some(v));
+            }
+            if self.chan.senders.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(self.try_recv());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.chan.receiver_gone.store(true, Ordering::Release);
+        let waiting = std::mem::take(
+            &mut *self
+                .chan
+                .senders_waiting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for w in waiting {
+            w.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("len", &self.chan.queue.len()).finish()
+    }
+}
