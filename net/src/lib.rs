@@ -1,1 +1,60 @@
-//! percore-net
+//! TCP, UDP and Unix sockets for the percore runtime.
+//!
+//! Every I/O call is an io_uring op on the current core's ring. Buffers are
+//! owned: a call takes the buffer and hands it back with the result,
+//! `(io::Result<T>, buf)`, because the kernel fills or drains it after the
+//! call returned.
+//!
+//! ```
+//! use percore_net::{TcpListener, TcpStream};
+//!
+//! percore::run(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let addr = listener.local_addr().unwrap();
+//!     let server = percore::spawn(async move {
+//!         let (conn, _peer) = listener.accept().await.unwrap();
+//!         let (n, buf) = conn.read(Vec::with_capacity(64)).await;
+//!         let (res, _) = conn.write_all(buf).await; // echo it back
+//!         res.unwrap();
+//!         n.unwrap()
+//!     });
+//!     let client = TcpStream::connect(addr).await.unwrap();
+//!     client.write_all(&b"hello"[..]).await.0.unwrap();
+//!     let (res, echoed) = client.read_exact(Vec::with_capacity(5)).await;
+//!     res.unwrap();
+//!     assert_eq!(echoed, b"hello");
+//!     assert_eq!(server.await.unwrap(), 5);
+//! });
+//! ```
+//!
+//! Receiving for many connections can share one pool of buffers per core
+//! ([`percore::buf::BufRing`], see [`TcpStream::recv_pooled`]), so idle
+//! connections hold no receive buffer. Large writes can skip the copy into
+//! the kernel ([`TcpStream::write_zc`]).
+//!
+//! Socket options go through [`socket2`]: every socket is [`AsFd`](std::os::fd::AsFd),
+//! so `socket2::SockRef::from(&stream)` reaches all of them.
+
+#![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+#![doc(test(attr(deny(warnings))))]
+#![forbid(unsafe_code)]
+
+mod incoming;
+mod pooled;
+mod split;
+mod stream;
+mod sys;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use crate::incoming::Incoming;
+pub use crate::pooled::RecvStream;
+pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
+pub use crate::tcp::{TcpListener, TcpStream};
+pub use crate::udp::UdpSocket;
+pub use crate::unix::{UnixDatagram, UnixListener, UnixStream};
+pub use percore::buf::{BufRing, RecvBuf, RingBuf};
+pub use socket2::SockAddr;
+pub use std::net::Shutdown;

@@ -30,6 +30,7 @@
 
 pub mod buf;
 mod blocking;
+pub mod channel;
 mod cores;
 mod driver;
 mod executor;
@@ -47,3 +48,8 @@ pub use crate::executor::{
     spawn_on, yield_now,
 };
 pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

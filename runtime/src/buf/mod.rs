@@ -6,8 +6,14 @@
 //!
 //! May not: touch the driver, the executor or the ring.
 
+mod aligned;
+mod fixed;
+mod ring;
 mod slice;
 
+pub use self::aligned::{AlignedBuf, DEFAULT_ALIGN};
+pub use self::fixed::{BUF_TABLE_SLOTS, FixedBuf, FixedBufPool};
+pub use self::ring::{BufRing, RecvBuf, RingBuf};
 pub use self::slice::Slice;
 
 /// The result of an owned-buffer op: the op's result and the buffer, handed back

@@ -1,6 +1,6 @@
 //! The driver: the only layer that talks to the ring.
 //!
-//! Provides: ring set-up with the kernel's fast paths ([`probe`]), a slot per
+//! Provides: ring set-up with the kernel's fast paths (`probe.rs`), a slot per
 //! in-flight op keyed by `user_data`, submission (one `io_uring_enter` per loop
 //! tick, a full SQ flushes and continues), reaping completions in batches,
 //! cancellation, the cross-thread wake-up (an eventfd read kept posted on the
@@ -380,7 +380,12 @@ impl Driver {
             self.push(sqe);
             self.wake_armed = true;
         }
+        // Completions reaped while a full SQ was flushed this tick (while
+        // tasks queued ops, or just now arming the wake-up read) already
+        // have wakers waiting to run: waiting for more could sleep forever.
+        let reaped = |d: &Driver| !d.wakes.is_empty() || !d.garbage.is_empty();
         let res = match timeout {
+            _ if reaped(self) => self.enter(0, ENTER_GETEVENTS, None),
             Some(dur) if self.caps.ext_arg => {
                 *self.park_ts = types::Timespec::from(dur);
                 self.enter(1, ENTER_GETEVENTS, Some(&*self.park_ts as *const _))
@@ -391,7 +396,8 @@ impl Driver {
                     .build()
                     .user_data(PARK_TIMEOUT);
                 self.push(sqe);
-                self.enter(1, ENTER_GETEVENTS, None)
+                let wait = if reaped(self) { 0 } else { 1 };
+                self.enter(wait, ENTER_GETEVENTS, None)
             }
             None => self.enter(1, ENTER_GETEVENTS, None),
         };
@@ -503,6 +509,10 @@ impl Driver {
     /// to finish with it. Whatever is still owned by the kernel after that is
     /// leaked, never freed: the ring's teardown may still write into it.
     pub(crate) fn shutdown(&mut self) {
+        // Submit what is still queued (closes of dropped fds, cancels): an
+        // SQE left in the SQ when the ring goes away never runs, so its fd
+        // would leak.
+        let _ = self.submit_and_reap();
         if !self.slots.is_empty() {
             let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
                 .build()
@@ -513,6 +523,10 @@ impl Driver {
         while self.slots.iter().any(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
             && std::time::Instant::now() < deadline
         {
+            // No task runs any more: drop what was reaped, so that `park`
+            // waits for the remaining CQEs instead of returning at once.
+            self.wakes.clear();
+            self.drop_garbage_direct();
             if self.park(Some(Duration::from_millis(10))).is_err() {
                 break;
             }
@@ -531,14 +545,21 @@ impl Driver {
             }
         }
         self.wakes.clear();
-        // Dropping these may close fds through the ring; close them directly.
-        CLOSE_DIRECT.with(|c| c.set(true));
-        self.garbage.clear();
-        CLOSE_DIRECT.with(|c| c.set(false));
+        self.drop_garbage_direct();
         // The eventfd read may still be posted: leak its buffer.
         if self.wake_armed {
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
+    }
+}
+
+impl Driver {
+    /// Drops finished abandoned ops during shutdown. Dropping them may close
+    /// fds, which would go through the ring; close them directly instead.
+    fn drop_garbage_direct(&mut self) {
+        CLOSE_DIRECT.with(|c| c.set(true));
+        self.garbage.clear();
+        CLOSE_DIRECT.with(|c| c.set(false));
     }
 }
 

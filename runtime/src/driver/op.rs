@@ -203,7 +203,8 @@ impl<T: OpCode> Drop for Op<T> {
 /// poll). The slot lives until a CQE without `IORING_CQE_F_MORE` arrives.
 ///
 /// Use it through [`MultishotOp::next`], which yields each completion in
-/// order, and `None` after the final one.
+/// order. The final one has no `IORING_CQE_F_MORE` (and [`MultishotOp::is_armed`]
+/// turns false); polling again after it submits the op anew.
 ///
 /// # Cancellation
 ///
@@ -234,8 +235,9 @@ impl<T: OpCode> MultishotOp<T> {
         self.data.as_mut().expect("multishot data present until drop")
     }
 
-    /// Polls for the next completion. `None` means the op has ended (the last
-    /// CQE had no `IORING_CQE_F_MORE`); it may be polled again to re-arm.
+    /// Polls for the next completion. After the final one (no
+    /// `IORING_CQE_F_MORE`) the next poll re-arms the op; `None` comes only
+    /// from an op cancelled before it was ever submitted.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<CqeResult>> {
         loop {
             match self.state {

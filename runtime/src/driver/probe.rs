@@ -149,6 +149,9 @@ fn io_uring_disabled() -> Option<u8> {
         .ok()
 }
 
+/// `IORING_MAX_CQ_ENTRIES`: the largest CQ the kernel accepts.
+const MAX_CQ_ENTRIES: u32 = 65536;
+
 /// Ring memory for `entries` SQEs: 64-byte SQEs, two 16-byte CQEs each,
 /// a 4-byte index, plus the ring headers; kernels before 5.12 charge it
 /// against RLIMIT_MEMLOCK.
@@ -190,7 +193,9 @@ pub(crate) fn setup(config: &DriverConfig) -> io::Result<(IoUring, Capabilities)
         let mut try_entries = entries;
         loop {
             let mut b = IoUring::builder();
-            b.setup_cqsize(try_entries * 4);
+            // The kernel caps the CQ at IORING_MAX_CQ_ENTRIES (65536) and
+            // rejects a larger request with EINVAL.
+            b.setup_cqsize((try_entries * 4).min(MAX_CQ_ENTRIES));
             if let Some(idle) = config.sqpoll_idle {
                 b.setup_sqpoll(idle.as_millis().clamp(1, u32::MAX as u128) as u32);
             }

@@ -49,9 +49,13 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         let spare = self.buf.bytes_total() - init;
         // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
         let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
-        opcode::Read::new(types::Fd(self.fd.raw_fd()), ptr, spare.min(u32::MAX as usize) as u32)
-            .offset(self.offset)
-            .build()
+        opcode::Read::new(
+            types::Fd(self.fd.raw_fd()),
+            ptr,
+            spare.min(u32::MAX as usize) as u32,
+        )
+        .offset(self.offset)
+        .build()
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

@@ -1,6 +1,6 @@
 //! Timers: `sleep`, `sleep_until`, `timeout`, `interval`.
 //!
-//! Provides: per-core timers on a hierarchical wheel ([`wheel`]) with O(1)
+//! Provides: per-core timers on a hierarchical wheel (`wheel.rs`) with O(1)
 //! insert and cancel, 1 ms resolution. No SQE per timer: the loop asks for the
 //! nearest deadline and passes it as the timeout of the `io_uring_enter` it
 //! parks in, then fires what is due.

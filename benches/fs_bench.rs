@@ -1,0 +1,419 @@
+//! File I/O benchmark: percore (buffered, RWF_NOWAIT on/off, fixed buffers,
+//! O_DIRECT) against std's pread and tokio::fs on the same file, with the same
+//! access pattern as the fio jobs in scripts/bench-fs.sh.
+//!
+//! ```text
+//! cargo run --release --example fs-bench -- --file /var/tmp/f --engine percore \
+//!     --mode randread --bs 4096 --qd 32 --secs 5 [--direct] [--fixed] [--nowait off]
+//! ```
+//!
+//! Prints one line: `engine=... mode=... bs=... qd=... ops=... secs=... iops=... mib_s=...`.
+
+use std::cell::Cell;
+use std::io::{SeekFrom, Write as _};
+use std::os::unix::fs::FileExt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use percore::buf::{AlignedBuf, FixedBufPool};
+use percore::fs::{File, OpenOptions};
+
+#[derive(Clone, Debug)]
+struct Args {
+    file: String,
+    engine: String,
+    mode: String,
+    bs: usize,
+    qd: usize,
+    secs: f64,
+    direct: bool,
+    fixed: bool,
+    nowait: bool,
+    size: Option<u64>,
+}
+
+fn parse() -> Args {
+    let mut a = Args {
+        file: String::new(),
+        engine: "percore".into(),
+        mode: "randread".into(),
+        bs: 4096,
+        qd: 1,
+        secs: 5.0,
+        direct: false,
+        fixed: false,
+        nowait: percore::fs::NOWAIT_READS_DEFAULT,
+        size: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--file" => a.file = val(),
+            "--engine" => a.engine = val(),
+            "--mode" => a.mode = val(),
+            "--bs" => a.bs = val().parse().expect("--bs"),
+            "--qd" => a.qd = val().parse().expect("--qd"),
+            "--secs" => a.secs = val().parse().expect("--secs"),
+            "--size" => a.size = Some(val().parse().expect("--size")),
+            "--direct" => a.direct = true,
+            "--fixed" => a.fixed = true,
+            "--nowait" => a.nowait = matches!(val().as_str(), "on" | "1" | "true"),
+            "--create" => {
+                // --create BYTES: write the test file (pattern data) and exit.
+                let bytes: u64 = val().parse().expect("--create");
+                a.size = Some(bytes);
+                a.mode = "create".into();
+            }
+            "-h" | "--help" => {
+                println!(
+                    "fs-bench --file PATH [--create BYTES] --engine percore|std|tokio \
+                     --mode randread|seqread|randwrite --bs N --qd N --secs S \
+                     [--direct] [--fixed] [--nowait on|off]"
+                );
+                std::process::exit(0);
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    assert!(!a.file.is_empty(), "--file is required");
+    a
+}
+
+/// xorshift64*: cheap, per task, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn create(args: &Args) {
+    let size = args.size.unwrap();
+    let mut f = std::fs::File::create(&args.file).expect("create test file");
+    let chunk: Vec<u8> = (0..1 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.sync_all().unwrap();
+    println!("created {} ({} MiB)", args.file, size >> 20);
+}
+
+fn report(args: &Args, engine: &str, ops: u64, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    let iops = ops as f64 / secs;
+    println!(
+        "engine={engine} mode={} bs={} qd={} ops={ops} secs={secs:.2} iops={iops:.0} mib_s={:.1}",
+        args.mode,
+        args.bs,
+        args.qd,
+        iops * args.bs as f64 / (1 << 20) as f64
+    );
+}
+
+fn blocks(args: &Args, len: u64) -> u64 {
+    let len = args.size.unwrap_or(len);
+    assert!(len >= args.bs as u64, "file smaller than one block");
+    len / args.bs as u64
+}
+
+// ---- percore -----------------------------------------------------------------
+
+fn percore_engine(args: &Args) {
+    let mut name = String::from("percore");
+    if args.direct {
+        name.push_str("-direct");
+    }
+    if args.fixed {
+        name.push_str("-fixed");
+    }
+    if !args.direct && !args.fixed {
+        name.push_str(if args.nowait { "-nowait" } else { "-ring" });
+    }
+    let defer = std::env::var("PERCORE_DEFER_TASKRUN").map_or(true, |v| v != "0");
+    let rt = percore::Runtime::builder()
+        .entries(256.max(args.qd as u32 * 2))
+        .defer_taskrun(defer)
+        .build()
+        .unwrap();
+    let (ops, elapsed) = rt.block_on(async {
+        let write = args.mode == "randwrite";
+        let mut opts = OpenOptions::new();
+        opts.read(true)
+            .write(write)
+            .direct(args.direct)
+            .nowait_reads(args.nowait);
+        let mut file = opts.open(&args.file).await.expect("open");
+        if args.fixed {
+            file.register().expect("register file");
+        }
+        let file = Rc::new(file);
+        let nblocks = blocks(args, file.metadata().await.unwrap().len());
+        let pool = if args.fixed {
+            Some(FixedBufPool::new(args.qd, args.bs).expect("fixed buffer pool"))
+        } else {
+            None
+        };
+        let stop = Rc::new(Cell::new(false));
+        let next = Rc::new(Cell::new(0u64));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..args.qd)
+            .map(|t| {
+                let (file, pool, stop, next, args) = (
+                    file.clone(),
+                    pool.clone(),
+                    stop.clone(),
+                    next.clone(),
+                    args.clone(),
+                );
+                percore::spawn(async move {
+                    percore_task(&args, &file, pool, &stop, &next, nblocks, t as u64).await
+                })
+            })
+            .collect();
+        percore::time::sleep(Duration::from_secs_f64(args.secs)).await;
+        stop.set(true);
+        let mut ops = 0;
+        for t in percore::join_all(tasks).await {
+            ops += t.unwrap();
+        }
+        let elapsed = start.elapsed();
+        if std::env::var_os("FS_BENCH_STATS").is_some() {
+            let st = percore::stats();
+            eprintln!(
+                "ring: {} enters, {} SQEs, {} CQEs for {ops} ops",
+                st.driver.enters, st.driver.submitted, st.driver.completed
+            );
+        }
+        (ops, elapsed)
+    });
+    report(args, &name, ops, elapsed);
+}
+
+async fn percore_task(
+    args: &Args,
+    file: &File,
+    pool: Option<FixedBufPool>,
+    stop: &Cell<bool>,
+    next: &Cell<u64>,
+    nblocks: u64,
+    seed: u64,
+) -> u64 {
+    let bs = args.bs;
+    let mut rng = Rng::new(seed + 1);
+    let pos = move |rng: &mut Rng| match args.mode.as_str() {
+        "seqread" => {
+            let b = next.get();
+            next.set((b + 1) % nblocks);
+            b * bs as u64
+        }
+        _ => rng.next() % nblocks * bs as u64,
+    };
+    let mut ops = 0u64;
+    let write = args.mode == "randwrite";
+    if let Some(pool) = pool {
+        let mut buf = pool.get().await;
+        if write {
+            buf.extend_from_slice(&vec![0x5a; bs]);
+        }
+        while !stop.get() {
+            let p = pos(&mut rng);
+            if write {
+                let (res, b) = file.write_fixed_at(buf, p).await;
+                buf = b;
+                assert_eq!(res.expect("write_fixed_at"), bs);
+                file.sync_data().await.expect("sync_data");
+            } else {
+                buf.clear();
+                let (res, b) = file.read_fixed_at(buf, p).await;
+                buf = b;
+                assert_eq!(res.expect("read_fixed_at"), bs);
+            }
+            ops += 1;
+        }
+    } else if args.direct {
+        let mut buf = AlignedBuf::new(bs);
+        if write {
+            buf.resize(bs, 0x5a);
+        }
+        while !stop.get() {
+            let p = pos(&mut rng);
+            if write {
+                let (res, b) = file.write_at(buf, p).await;
+                buf = b;
+                assert_eq!(res.expect("write_at"), bs);
+                file.sync_data().await.expect("sync_data");
+            } else {
+                buf.clear();
+                let (res, b) = file.read_at(buf, p).await;
+                buf = b;
+                assert_eq!(res.expect("read_at"), bs);
+            }
+            ops += 1;
+        }
+    } else {
+        let mut buf = Vec::with_capacity(bs);
+        if write {
+            buf.resize(bs, 0x5a);
+        }
+        while !stop.get() {
+            let p = pos(&mut rng);
+            if write {
+                let (res, b) = file.write_at(buf, p).await;
+                buf = b;
+                assert_eq!(res.expect("write_at"), bs);
+                file.sync_data().await.expect("sync_data");
+            } else {
+                buf.clear();
+                let (res, b) = file.read_at(buf, p).await;
+                buf = b;
+                assert_eq!(res.expect("read_at"), bs);
+            }
+            ops += 1;
+        }
+    }
+    ops
+}
+
+// ---- std: one thread, pread / pwrite + fdatasync ------------------------------
+
+fn std_engine(args: &Args, nowait: bool) {
+    let write = args.mode == "randwrite";
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(&args.file)
+        .expect("open");
+    let nblocks = blocks(args, file.metadata().unwrap().len());
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut rng = Rng::new(1);
+    let mut buf = vec![0x5au8; args.bs];
+    let deadline = Instant::now() + Duration::from_secs_f64(args.secs);
+    let start = Instant::now();
+    let mut ops = 0u64;
+    let mut next = 0u64;
+    loop {
+        for _ in 0..64 {
+            let p = match args.mode.as_str() {
+                "seqread" => {
+                    let b = next;
+                    next = (next + 1) % nblocks;
+                    b
+                }
+                _ => rng.next() % nblocks,
+            } * args.bs as u64;
+            if write {
+                file.write_all_at(&buf, p).unwrap();
+                file.sync_data().unwrap();
+            } else if nowait {
+                let iov = libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: buf.len(),
+                };
+                // SAFETY: one iovec over `buf`, which outlives the call.
+                let n = unsafe { libc::preadv2(fd, &iov, 1, p as libc::off_t, libc::RWF_NOWAIT) };
+                assert_eq!(n, args.bs as isize, "preadv2(RWF_NOWAIT) on a warm file");
+            } else {
+                file.read_exact_at(&mut buf, p).unwrap();
+            }
+            ops += 1;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    report(
+        args,
+        if nowait {
+            "std-preadv2-nowait"
+        } else {
+            "std-pread"
+        },
+        ops,
+        start.elapsed(),
+    );
+}
+
+// ---- tokio::fs: qd tasks, each with its own File (seek + read_exact) -----------
+
+fn tokio_engine(args: &Args) {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ops, elapsed) = rt.block_on(async {
+        let write = args.mode == "randwrite";
+        let len = std::fs::metadata(&args.file).unwrap().len();
+        let nblocks = blocks(args, len);
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..args.qd {
+            let (stop, next, args) = (stop.clone(), next.clone(), args.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut file = tokio::fs::OpenOptions::new()
+                    .read(true)
+                    .write(write)
+                    .open(&args.file)
+                    .await
+                    .unwrap();
+                let mut rng = Rng::new(t as u64 + 1);
+                let mut buf = vec![0x5au8; args.bs];
+                let mut ops = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let b = match args.mode.as_str() {
+                        "seqread" => next.fetch_add(1, Ordering::Relaxed) % nblocks,
+                        _ => rng.next() % nblocks,
+                    };
+                    file.seek(SeekFrom::Start(b * args.bs as u64))
+                        .await
+                        .unwrap();
+                    if write {
+                        file.write_all(&buf).await.unwrap();
+                        file.sync_data().await.unwrap();
+                    } else {
+                        file.read_exact(&mut buf).await.unwrap();
+                    }
+                    ops += 1;
+                }
+                ops
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs_f64(args.secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut ops = 0;
+        for t in tasks {
+            ops += t.await.unwrap();
+        }
+        (ops, start.elapsed())
+    });
+    report(args, "tokio-fs", ops, elapsed);
+}
+
+fn main() {
+    let args = parse();
+    match (args.mode.as_str(), args.engine.as_str()) {
+        ("create", _) => create(&args),
+        (_, "percore") => percore_engine(&args),
+        (_, "std") => std_engine(&args, false),
+        (_, "std-nowait") => std_engine(&args, true),
+        (_, "tokio") => tokio_engine(&args),
+        (_, other) => panic!("unknown engine {other}"),
+    }
+}

@@ -1,0 +1,465 @@
+//! A load generator for echo servers, on percore itself (one io_uring per
+//! core): C connections, each sending S-byte messages and checking that the
+//! very same bytes come back.
+//!
+//! ```text
+//! cargo run --release --example echo-client -- --addr 127.0.0.1:7000 \
+//!     --conns 100 --size 64 --duration 10 [--pipeline 1] [--rate 0] [--cores 1]
+//! ```
+//!
+//! - ping-pong per connection: send `--pipeline` messages (default 1), read
+//!   their echoes, repeat;
+//! - `--rate R`: R requests/s in total, spread over the connections, each
+//!   connection on its own schedule; latency is measured from the scheduled
+//!   send time, so a slow server shows up as latency instead of hiding it
+//!   (open loop as far as ping-pong allows). `0` or absent: as fast as
+//!   possible.
+//! - `--cores N`: N threads, each with its own runtime and its share of the
+//!   connections.
+//!
+//! Prints a progress line every second and a summary at the end; the last
+//! line is machine-readable:
+//! `RESULT rps=... mbps=... p50_us=... p99_us=... p999_us=... errors=...`
+//! (mbps: MB/s of echoed payload, 1 MB = 10^6 bytes).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use percore_net::TcpStream;
+
+struct Config {
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    duration: Duration,
+    pipeline: usize,
+    rate: f64,
+    cores: usize,
+}
+
+const USAGE: &str = "usage: echo-client [--addr HOST:PORT] [--conns C] [--size BYTES] \
+                     [--duration SECS] [--pipeline P] [--rate REQ_PER_SEC] [--cores N]";
+
+fn parse_args() -> Result<Config, String> {
+    let mut cfg = Config {
+        addr: "127.0.0.1:7000".parse().expect("valid default address"),
+        conns: 1,
+        size: 64,
+        duration: Duration::from_secs(10),
+        pipeline: 1,
+        rate: 0.0,
+        cores: 1,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse().map_err(|e| format!("{flag} {v}: {e}"))
+        }
+        match flag.as_str() {
+            "--addr" => cfg.addr = num(&flag, value()?)?,
+            "--conns" => cfg.conns = num(&flag, value()?)?,
+            "--size" => cfg.size = num(&flag, value()?)?,
+            "--duration" => {
+                let secs: f64 = num(&flag, value()?)?;
+                if !(secs > 0.0 && secs.is_finite()) {
+                    return Err("--duration must be positive".into());
+                }
+                cfg.duration = Duration::from_secs_f64(secs);
+            }
+            "--pipeline" => cfg.pipeline = num(&flag, value()?)?,
+            "--rate" => cfg.rate = num(&flag, value()?)?,
+            "--cores" => cfg.cores = num(&flag, value()?)?,
+            "-h" | "--help" => return Err("help".into()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if cfg.conns == 0 || cfg.size == 0 || cfg.pipeline == 0 || cfg.cores == 0 {
+        return Err("--conns, --size, --pipeline and --cores must be at least 1".into());
+    }
+    if cfg.rate < 0.0 || !cfg.rate.is_finite() {
+        return Err("--rate must be 0 (unlimited) or positive".into());
+    }
+    Ok(cfg)
+}
+
+/// Totals shared by all cores, for the progress line.
+#[derive(Default)]
+struct Live {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    connected: AtomicU64,
+}
+
+/// What one core measured.
+struct CoreResult {
+    hist: Histogram<u64>,
+    requests: u64,
+    bytes: u64,
+    errors: u64,
+}
+
+fn new_hist() -> Histogram<u64> {
+    // Nanoseconds, from 1 ns to 100 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn main() {
+    let cfg = match parse_args() {
+        Ok(cfg) => cfg,
+        Err(msg) => {
+            if msg != "help" {
+                eprintln!("echo-client: {msg}");
+            }
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let cfg = Arc::new(cfg);
+    let live = Arc::new(Live::default());
+    println!(
+        "echo-client: {} connections to {}, {}-byte messages, pipeline {}, {}, {:?}, {} core{}",
+        cfg.conns,
+        cfg.addr,
+        cfg.size,
+        cfg.pipeline,
+        if cfg.rate > 0.0 {
+            format!("{} req/s offered", cfg.rate)
+        } else {
+            "closed loop".to_string()
+        },
+        cfg.duration,
+        cfg.cores,
+        if cfg.cores == 1 { "" } else { "s" }
+    );
+
+    // Every core connects first; the measurement starts when all are ready.
+    let barrier = Arc::new(std::sync::Barrier::new(cfg.cores + 1));
+    let start_at = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let mut threads = Vec::new();
+    for core in 0..cfg.cores {
+        let share = cfg.conns / cfg.cores + usize::from(core < cfg.conns % cfg.cores);
+        let (cfg, live, barrier, start_at) =
+            (cfg.clone(), live.clone(), barrier.clone(), start_at.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("echo-client-{core}"))
+                .spawn(move || run_core(share, &cfg, &live, &barrier, &start_at))
+                .expect("spawn client thread"),
+        );
+    }
+    barrier.wait(); // all connected (or failed)
+    let start = Instant::now();
+    let end = start + cfg.duration;
+    start_at.set(start).expect("start set once");
+    barrier.wait(); // go
+
+    // Progress once a second.
+    let mut last = (0, 0, start);
+    let mut tick = start;
+    while Instant::now() < end {
+        tick += Duration::from_secs(1);
+        std::thread::sleep(tick.min(end).saturating_duration_since(Instant::now()));
+        let now = Instant::now();
+        let reqs = live.requests.load(Ordering::Relaxed);
+        let bytes = live.bytes.load(Ordering::Relaxed);
+        let secs = now.duration_since(last.2).as_secs_f64().max(1e-9);
+        println!(
+            "[{:6.1}s] {:>10.0} req/s {:>9.2} MB/s  errors {}",
+            now.duration_since(start).as_secs_f64(),
+            (reqs - last.0) as f64 / secs,
+            (bytes - last.1) as f64 / secs / 1e6,
+            live.errors.load(Ordering::Relaxed)
+        );
+        last = (reqs, bytes, now);
+    }
+
+    let mut hist = new_hist();
+    let (mut requests, mut bytes, mut errors) = (0, 0, 0);
+    for t in threads {
+        match t.join() {
+            Ok(r) => {
+                hist.add(&r.hist).expect("same histogram bounds");
+                requests += r.requests;
+                bytes += r.bytes;
+                errors += r.errors;
+            }
+            Err(_) => {
+                eprintln!("echo-client: a client core panicked");
+                errors += 1;
+            }
+        }
+    }
+    let secs = cfg.duration.as_secs_f64();
+    let rps = requests as f64 / secs;
+    let mbps = bytes as f64 / secs / 1e6;
+    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "summary: {requests} requests in {secs:.1}s: {rps:.0} req/s, {mbps:.2} MB/s; \
+         latency p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us; errors {errors}",
+        us(0.5),
+        us(0.99),
+        us(0.999),
+        hist.max() as f64 / 1000.0
+    );
+    println!(
+        "RESULT rps={rps:.0} mbps={mbps:.3} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={errors}",
+        us(0.5),
+        us(0.99),
+        us(0.999)
+    );
+}
+
+fn run_core(
+    conns: usize,
+    cfg: &Config,
+    live: &Arc<Live>,
+    barrier: &std::sync::Barrier,
+    start_at: &std::sync::OnceLock<Instant>,
+) -> CoreResult {
+    let rt = match percore::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("echo-client: {e}");
+            barrier.wait();
+            barrier.wait();
+            return CoreResult {
+                hist: new_hist(),
+                requests: 0,
+                bytes: 0,
+                errors: conns as u64,
+            };
+        }
+    };
+    rt.block_on(async {
+        // 1. Connect everything, a bounded number at a time.
+        let mut streams = Vec::with_capacity(conns);
+        let mut errors = 0;
+        for chunk in (0..conns).collect::<Vec<_>>().chunks(256) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|_| {
+                    let addr = cfg.addr;
+                    percore::spawn(async move {
+                        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).await?;
+                        s.set_nodelay(true)?;
+                        Ok::<_, io::Error>(s)
+                    })
+                })
+                .collect();
+            for t in percore::join_all(tasks).await {
+                match t.expect("connect task") {
+                    Ok(s) => {
+                        live.connected.fetch_add(1, Ordering::Relaxed);
+                        streams.push(s);
+                    }
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("echo-client: connect to {}: {e}", cfg.addr);
+                        }
+                        errors += 1;
+                    }
+                }
+            }
+        }
+        live.errors.fetch_add(errors, Ordering::Relaxed);
+        // 2. Start together with the other cores (blocking this core is
+        //    fine: nothing else runs on it yet).
+        barrier.wait();
+        barrier.wait();
+        let start = *start_at
+            .get()
+            .expect("start time set before the second barrier");
+        let end = start + cfg.duration;
+        let per_conn_rate = cfg.rate / cfg.conns as f64;
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (size, pipeline) = (cfg.size, cfg.pipeline);
+                // Spread the connections' schedules over one period.
+                let period = (per_conn_rate > 0.0)
+                    .then(|| Duration::from_secs_f64(pipeline as f64 / per_conn_rate));
+                let offset = period.map(|p| p.mul_f64(i as f64 / conns.max(1) as f64));
+                percore::spawn(connection(
+                    s,
+                    size,
+                    pipeline,
+                    start,
+                    end,
+                    period,
+                    offset,
+                    live.clone(),
+                ))
+            })
+            .collect();
+        let mut hist = new_hist();
+        let (mut requests, mut bytes) = (0, 0);
+        for t in percore::join_all(tasks).await {
+            match t {
+                Ok(r) => {
+                    hist.add(&r.hist).expect("same histogram bounds");
+                    requests += r.requests;
+                    bytes += r.bytes;
+                    errors += r.errors;
+                }
+                Err(_) => errors += 1,
+            }
+        }
+        CoreResult {
+            hist,
+            requests,
+            bytes,
+            errors,
+        }
+    })
+}
+
+/// Fills `buf` with the bytes of request `seq`: its number, then a pattern
+/// derived from it, so an echo of the wrong request or misordered bytes is
+/// caught.
+fn fill(buf: &mut Vec<u8>, size: usize, seq: u64) {
+    buf.clear();
+    let tag = seq.to_le_bytes();
+    buf.extend((0..size).map(|i| {
+        if i < 8 {
+            tag[i]
+        } else {
+            (seq as u8).wrapping_add(i as u8)
+        }
+    }));
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    s: TcpStream,
+    size: usize,
+    pipeline: usize,
+    start: Instant,
+    end: Instant,
+    period: Option<Duration>,
+    offset: Option<Duration>,
+    live: Arc<Live>,
+) -> CoreResult {
+    let mut hist = new_hist();
+    let (mut requests, mut bytes, mut errors) = (0u64, 0u64, 0u64);
+    let mut seq = 0u64;
+    let mut out = Vec::with_capacity(size * pipeline);
+    let mut expected = Vec::with_capacity(size * pipeline);
+    let mut one = Vec::with_capacity(size);
+    let mut batch = 0u64;
+    // Bound every wait, so a stalled server cannot hang the client.
+    let deadline = end + Duration::from_secs(5);
+    loop {
+        // When to send this batch: now (closed loop) or on the schedule.
+        let scheduled = match period {
+            Some(p) => {
+                let at = start + offset.unwrap_or_default() + p.mul_f64(batch as f64);
+                if at >= end {
+                    break;
+                }
+                percore::time::sleep_until(at).await;
+                at
+            }
+            None => {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                now
+            }
+        };
+        batch += 1;
+        out.clear();
+        expected.clear();
+        for _ in 0..pipeline {
+            fill(&mut one, size, seq);
+            out.extend_from_slice(&one);
+            seq += 1;
+        }
+        expected.extend_from_slice(&out);
+        let sent = percore::time::timeout_at(deadline, s.write_all(out)).await;
+        match sent {
+            Ok((Ok(()), b)) => out = b,
+            Ok((Err(e), _)) => {
+                note_error(&mut errors, &live, &e);
+                break;
+            }
+            Err(_) => {
+                note_error(&mut errors, &live, &io::ErrorKind::TimedOut.into());
+                break;
+            }
+        }
+        // Read the echoes one message at a time, timing each.
+        let mut failed = false;
+        for k in 0..pipeline {
+            one.clear();
+            match percore::time::timeout_at(deadline, s.read_exact(one)).await {
+                Ok((Ok(()), b)) => one = b,
+                Ok((Err(e), b)) => {
+                    one = b;
+                    note_error(&mut errors, &live, &e);
+                    failed = true;
+                    break;
+                }
+                Err(_) => {
+                    one = Vec::new();
+                    note_error(&mut errors, &live, &io::ErrorKind::TimedOut.into());
+                    failed = true;
+                    break;
+                }
+            }
+            let latency = scheduled.elapsed();
+            if one[..] != expected[k * size..(k + 1) * size] {
+                note_error(
+                    &mut errors,
+                    &live,
+                    &io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "echo differs from what was sent",
+                    ),
+                );
+                failed = true;
+                break;
+            }
+            let _ = hist.record((latency.as_nanos() as u64).max(1));
+            requests += 1;
+            bytes += size as u64;
+            live.requests.fetch_add(1, Ordering::Relaxed);
+            live.bytes.fetch_add(size as u64, Ordering::Relaxed);
+        }
+        if failed {
+            break;
+        }
+    }
+    CoreResult {
+        hist,
+        requests,
+        bytes,
+        errors,
+    }
+}
+
+fn note_error(errors: &mut u64, live: &Live, e: &io::Error) {
+    if live.errors.fetch_add(1, Ordering::Relaxed) < 5 {
+        eprintln!("echo-client: connection error: {e}");
+    }
+    *errors += 1;
+}

@@ -1,0 +1,401 @@
+//! A TCP echo server on percore: every byte a client sends comes back.
+//!
+//! ```text
+//! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
+//!     [--buf 4096] [--pooled] [--ring-entries 1024] [--stats]
+//! ```
+//!
+//! - `--cores N`: N threads, each with its own percore runtime (ring and
+//!   executor) and its own `SO_REUSEPORT` listener on the same address; the
+//!   kernel spreads connections across them. Default 1.
+//! - `--buf`: read buffer per connection (default 4 KiB).
+//! - `--pooled`: receive through a provided-buffer ring per core
+//!   (`--ring-entries` buffers of `--buf` bytes) instead of one buffer per
+//!   connection, so idle connections hold no buffer; each received buffer is
+//!   written back as it is and then returned to the ring.
+//! - `--stats`: print each core's counters (`percore::stats()`) on exit.
+//!
+//! SIGINT (Ctrl-C) or SIGTERM stops it cleanly: the signal is read from a
+//! signalfd through the ring, then every core is told to stop.
+//!
+//! Out of descriptors (EMFILE/ENFILE), the accept loop reports it, backs off
+//! 50 ms and keeps serving the open connections.
+
+use std::cell::Cell;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use percore::buf::BufRing;
+use percore::fd::SharedFd;
+use percore::op::{CURRENT_POSITION, Op, Read};
+use percore_net::{TcpListener, TcpStream};
+
+struct Config {
+    addr: SocketAddr,
+    cores: usize,
+    buf: usize,
+    pooled: bool,
+    ring_entries: u16,
+    stats: bool,
+}
+
+const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--cores N] [--buf BYTES] \
+                     [--pooled] [--ring-entries N] [--stats]";
+
+fn parse_args() -> Result<Config, String> {
+    let mut cfg = Config {
+        addr: "127.0.0.1:7000".parse().expect("valid default address"),
+        cores: 1,
+        buf: 4096,
+        pooled: false,
+        ring_entries: 1024,
+        stats: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--addr" => {
+                let v = value()?;
+                cfg.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
+            }
+            "--cores" => {
+                let v = value()?;
+                cfg.cores = v.parse().map_err(|e| format!("--cores {v}: {e}"))?;
+                if cfg.cores == 0 {
+                    return Err("--cores must be at least 1".into());
+                }
+            }
+            "--buf" => {
+                let v = value()?;
+                cfg.buf = v.parse().map_err(|e| format!("--buf {v}: {e}"))?;
+                if cfg.buf == 0 {
+                    return Err("--buf must be at least 1".into());
+                }
+            }
+            "--ring-entries" => {
+                let v = value()?;
+                cfg.ring_entries = v.parse().map_err(|e| format!("--ring-entries {v}: {e}"))?;
+            }
+            "--pooled" => cfg.pooled = true,
+            "--stats" => cfg.stats = true,
+            "-h" | "--help" => return Err("help".into()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(cfg)
+}
+
+/// Per-core connection counters.
+#[derive(Default)]
+struct Counters {
+    accepted: Cell<u64>,
+    active: Cell<u64>,
+    bytes: Cell<u64>,
+    accept_errors: Cell<u64>,
+    conn_errors: Cell<u64>,
+    /// Receives that fell back to a plain buffer because the ring was empty.
+    ring_fallbacks: Cell<u64>,
+}
+
+fn add(c: &Cell<u64>, n: u64) {
+    c.set(c.get() + n);
+}
+
+/// What a core reports when it stops.
+struct CoreReport {
+    core: usize,
+    accepted: u64,
+    bytes: u64,
+    accept_errors: u64,
+    conn_errors: u64,
+    ring_fallbacks: u64,
+    stats: percore::Stats,
+}
+
+fn main() {
+    let cfg = match parse_args() {
+        Ok(cfg) => cfg,
+        Err(msg) => {
+            if msg != "help" {
+                eprintln!("echo-server: {msg}");
+            }
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(cfg) {
+        eprintln!("echo-server: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cfg: Config) -> io::Result<()> {
+    // Block SIGINT/SIGTERM before any thread starts (threads inherit the
+    // mask), so they arrive only through the signalfd.
+    let sigfd = signal_fd(&[libc::SIGINT, libc::SIGTERM])?;
+
+    // The first listener resolves port 0; the other cores bind the same port.
+    let first = std::net::TcpListener::from(reuseport_listener(cfg.addr)?);
+    let addr = first.local_addr()?;
+    let mut first = Some(first);
+
+    // Each core waits on the read end of one pipe; closing the write end
+    // wakes them all with end of file.
+    let (stop_rd, stop_wr) = std::io::pipe()?;
+    let cfg = std::sync::Arc::new(cfg);
+    let mut threads = Vec::new();
+    for core in 0..cfg.cores {
+        let listener = match first.take() {
+            Some(l) => l,
+            None => std::net::TcpListener::from(reuseport_listener(addr)?),
+        };
+        let stop = OwnedFd::from(stop_rd.try_clone()?);
+        let cfg = cfg.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("echo-core-{core}"))
+            .spawn(move || serve_core(core, listener, stop, &cfg))?;
+        threads.push(thread);
+    }
+    drop(stop_rd);
+    println!(
+        "echo-server listening on {addr} ({} core{}, {} {}-byte buffers{})",
+        cfg.cores,
+        if cfg.cores == 1 { "" } else { "s" },
+        if cfg.pooled {
+            "pooled"
+        } else {
+            "per-connection"
+        },
+        cfg.buf,
+        if cfg.pooled {
+            format!(", {} per core", cfg.ring_entries)
+        } else {
+            String::new()
+        }
+    );
+
+    // Wait for the signal through a ring of our own.
+    let signo = percore::run(async move {
+        let fd = SharedFd::new(sigfd);
+        let info = Vec::with_capacity(std::mem::size_of::<libc::signalfd_siginfo>());
+        let (res, buf) = Op::new(Read::new(fd, info, CURRENT_POSITION)).await;
+        res.map(|_| u32::from_ne_bytes(buf[..4].try_into().expect("siginfo has a signo")))
+    })?;
+    eprintln!("echo-server: got signal {signo}, stopping");
+    drop(stop_wr);
+
+    let mut failed = false;
+    for t in threads {
+        match t.join() {
+            Ok(Ok(report)) => {
+                if cfg.stats {
+                    print_report(&report);
+                }
+            }
+            Ok(Err(e)) => {
+                eprintln!("echo-server: core failed: {e}");
+                failed = true;
+            }
+            Err(_) => {
+                eprintln!("echo-server: a core panicked");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(io::Error::other("a core failed"));
+    }
+    Ok(())
+}
+
+fn serve_core(
+    core: usize,
+    listener: std::net::TcpListener,
+    stop: OwnedFd,
+    cfg: &Config,
+) -> io::Result<CoreReport> {
+    let rt = percore::Runtime::new()?;
+    rt.block_on(async {
+        let listener = TcpListener::from_std(listener);
+        let counters = Rc::new(Counters::default());
+        let ring = if cfg.pooled {
+            match BufRing::new(cfg.ring_entries, cfg.buf) {
+                Ok(ring) => Some(ring),
+                Err(e) => {
+                    eprintln!("echo-server: core {core}: no buffer ring ({e}); using per-connection buffers");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut acceptor = percore::spawn(accept_loop(listener, ring, cfg.buf, counters.clone()));
+        // Runs until the main thread closes the pipe's write end.
+        let (res, _) = Op::new(Read::new(SharedFd::new(stop), Vec::with_capacity(1), CURRENT_POSITION)).await;
+        res?;
+        acceptor.abort();
+        let _ = acceptor.await;
+        Ok(CoreReport {
+            core,
+            accepted: counters.accepted.get(),
+            bytes: counters.bytes.get(),
+            accept_errors: counters.accept_errors.get(),
+            conn_errors: counters.conn_errors.get(),
+            ring_fallbacks: counters.ring_fallbacks.get(),
+            stats: percore::stats(),
+        })
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    ring: Option<BufRing>,
+    buf: usize,
+    counters: Rc<Counters>,
+) {
+    let mut incoming = listener.incoming();
+    loop {
+        let conn = match incoming.next().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                add(&counters.accept_errors, 1);
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    // Out of descriptors: the connection waits in the kernel's
+                    // queue. Back off instead of spinning, keep serving.
+                    if counters.accept_errors.get() % 100 == 1 {
+                        eprintln!("echo-server: accept: {e}; backing off");
+                    }
+                    percore::time::sleep(Duration::from_millis(50)).await;
+                } else {
+                    eprintln!("echo-server: accept: {e}");
+                }
+                continue;
+            }
+        };
+        let _ = conn.set_nodelay(true);
+        add(&counters.accepted, 1);
+        add(&counters.active, 1);
+        let counters = counters.clone();
+        let ring = ring.clone();
+        percore::spawn(async move {
+            let res = match &ring {
+                Some(ring) => echo_pooled(&conn, ring, &counters).await,
+                None => echo_plain(&conn, buf, &counters).await,
+            };
+            if res.is_err() {
+                add(&counters.conn_errors, 1);
+            }
+            counters.active.set(counters.active.get() - 1);
+        });
+    }
+}
+
+/// One buffer per connection, reused for every read.
+async fn echo_plain(conn: &TcpStream, len: usize, counters: &Counters) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(len);
+    loop {
+        buf.clear();
+        let (res, b) = conn.read(buf).await;
+        let n = res?;
+        if n == 0 {
+            return Ok(());
+        }
+        let (res, b) = conn.write_all(b).await;
+        res?;
+        buf = b;
+        add(&counters.bytes, n as u64);
+    }
+}
+
+/// Buffers from the core's ring: the received buffer is written back as it
+/// is, then dropped back into the ring.
+async fn echo_pooled(conn: &TcpStream, ring: &BufRing, counters: &Counters) -> io::Result<()> {
+    let mut rx = conn.recv_pooled(ring);
+    let mut fallbacks = 0;
+    while let Some(buf) = rx.next().await? {
+        let n = buf.len();
+        conn.write_all(buf).await.0?;
+        add(&counters.bytes, n as u64);
+        add(&counters.ring_fallbacks, rx.fallbacks() - fallbacks);
+        fallbacks = rx.fallbacks();
+    }
+    Ok(())
+}
+
+fn print_report(r: &CoreReport) {
+    let s = &r.stats;
+    println!(
+        "core {}: accepted {} bytes {} accept_errors {} conn_errors {} ring_fallbacks {} | \
+         enters {} submitted {} completed {} sq_full {} cq_overflow {} | spawned {} polled {} \
+         remote_wakes {} | in_flight {} timers {}",
+        r.core,
+        r.accepted,
+        r.bytes,
+        r.accept_errors,
+        r.conn_errors,
+        r.ring_fallbacks,
+        s.driver.enters,
+        s.driver.submitted,
+        s.driver.completed,
+        s.driver.sq_full,
+        s.driver.cq_overflow,
+        s.executor.spawned,
+        s.executor.polled,
+        s.executor.remote_wakes,
+        s.in_flight,
+        s.timers,
+    );
+}
+
+/// A listening socket with SO_REUSEADDR and SO_REUSEPORT, so every core can
+/// bind the same address.
+fn reuseport_listener(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(4096)?;
+    Ok(sock)
+}
+
+/// Blocks `signals` for this thread (and threads it starts later) and
+/// returns a signalfd that reports them.
+fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
+    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initializes it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live sigset_t on this frame for all calls below;
+    // pthread_sigmask and signalfd only read it.
+    let fd = unsafe {
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: signalfd returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -1,0 +1,136 @@
+//! Receiving into a per-core pool of buffers (a provided-buffer ring).
+
+use std::fmt;
+use std::io;
+
+use percore::buf::{BufRing, RecvBuf};
+use percore::fd::SharedFd;
+use percore::op::{MultishotOp, Op, Recv, RecvMulti};
+
+/// Data from one connection, received into buffers of a shared [`BufRing`].
+///
+/// Made by [`TcpStream::recv_pooled`](crate::TcpStream::recv_pooled) and
+/// [`UnixStream::recv_pooled`](crate::UnixStream::recv_pooled). While it
+/// waits, the connection holds no buffer: the kernel picks one from the ring
+/// when data arrives (a multishot receive on Linux 6.0+). Each
+/// [`RecvBuf`] goes back to the ring when dropped, so keep them briefly.
+///
+/// When the ring runs dry the kernel ends the receive with `ENOBUFS`. That is
+/// not an error here: the stream re-arms once buffers were given back, and
+/// otherwise receives the pending bytes into a plain `Vec` of the ring's
+/// buffer size ([`RecvBuf::Owned`]) and tries the ring again next time.
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::BufRing;
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (conn, _) = listener.accept().await.unwrap();
+///     let ring = match BufRing::new(64, 4096) {
+///         Ok(ring) => ring,
+///         Err(_) => return, // no buffer rings on this kernel
+///     };
+///     let mut rx = conn.recv_pooled(&ring);
+///     client.write_all(&b"pooled"[..]).await.0.unwrap();
+///     let buf = rx.next().await.unwrap().unwrap();
+///     assert_eq!(&buf[..], b"pooled");
+///     drop(client);
+///     assert!(rx.next().await.unwrap().is_none()); // end of stream
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// Dropping a `next()` future loses nothing: completions wait in the stream
+/// until the next call. Dropping the `RecvStream` cancels the receive; data
+/// that arrived and was not taken is lost.
+pub struct RecvStream {
+    fd: SharedFd,
+    buf_len: usize,
+    op: MultishotOp<RecvMulti>,
+    /// The receive ended with ENOBUFS and was re-armed once; another ENOBUFS
+    /// right away means the ring is really empty.
+    rearmed: bool,
+    /// The next receive goes into a plain buffer.
+    plain_next: bool,
+    fallbacks: u64,
+}
+
+impl RecvStream {
+    pub(crate) fn new(fd: SharedFd, ring: &BufRing) -> RecvStream {
+        RecvStream {
+            op: MultishotOp::new(RecvMulti::new(fd.clone(), ring)),
+            fd,
+            buf_len: ring.buf_len(),
+            rearmed: false,
+            plain_next: false,
+            fallbacks: 0,
+        }
+    }
+
+    /// Waits for the next bytes: `Ok(None)` at end of stream.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error (`ECONNRESET`, ...). `ENOBUFS` never surfaces.
+    pub async fn next(&mut self) -> io::Result<Option<RecvBuf>> {
+        loop {
+            if self.plain_next {
+                return self.next_plain().await;
+            }
+            match self.op.next_buf().await {
+                Ok(Some(buf)) => {
+                    self.rearmed = false;
+                    return Ok(Some(RecvBuf::Ring(buf)));
+                }
+                Ok(None) => return Ok(None),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    if !self.rearmed && self.op.data().ring().available() > 0 {
+                        // Buffers came back since the kernel found the ring
+                        // empty: re-arm (the next `next_buf` does).
+                        self.rearmed = true;
+                    } else {
+                        // Still empty: take the pending bytes into a plain
+                        // buffer, and try the ring again afterwards.
+                        self.rearmed = false;
+                        self.plain_next = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn next_plain(&mut self) -> io::Result<Option<RecvBuf>> {
+        let (res, buf) =
+            Op::new(Recv::new(self.fd.clone(), Vec::with_capacity(self.buf_len))).await;
+        let n = res?;
+        self.plain_next = false;
+        self.fallbacks += 1;
+        Ok((n > 0).then_some(RecvBuf::Owned(buf)))
+    }
+
+    /// How many receives went into a plain buffer because the ring was empty.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks
+    }
+
+    /// The ring the stream receives into.
+    pub fn ring(&self) -> &BufRing {
+        self.op.data().ring()
+    }
+}
+
+impl fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("fd", &self.fd)
+            .field("ring", self.ring())
+            .field("fallbacks", &self.fallbacks)
+            .finish()
+    }
+}

@@ -1,0 +1,162 @@
+//! Owned read and write halves of a `TcpStream`.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+
+use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+
+use crate::pooled::RecvStream;
+use crate::tcp::TcpStream;
+
+pub(crate) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
+    let stream = Rc::new(stream);
+    (
+        OwnedReadHalf {
+            stream: stream.clone(),
+        },
+        OwnedWriteHalf { stream },
+    )
+}
+
+/// The read half of a [`TcpStream`], from [`TcpStream::into_split`].
+///
+/// Both halves share the socket; it closes when both are dropped (and no op
+/// uses it any more).
+pub struct OwnedReadHalf {
+    stream: Rc<TcpStream>,
+}
+
+/// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
+///
+/// Dropping it does not shut the connection down; call
+/// [`shutdown`](OwnedWriteHalf::shutdown) to let the peer read end of stream.
+pub struct OwnedWriteHalf {
+    stream: Rc<TcpStream>,
+}
+
+impl OwnedReadHalf {
+    /// See [`TcpStream::read`].
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.stream.read(buf).await
+    }
+
+    /// See [`TcpStream::read_exact`].
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        self.stream.read_exact(buf).await
+    }
+
+    /// See [`TcpStream::recv_pooled`].
+    pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
+        self.stream.recv_pooled(ring)
+    }
+
+    /// See [`TcpStream::peer_addr`].
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// See [`TcpStream::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
+    /// Puts the stream back together with its write half.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let addr = client.local_addr().unwrap();
+    ///     let (rd, wr) = client.into_split();
+    ///     let client = rd.reunite(wr).unwrap();
+    ///     assert_eq!(client.local_addr().unwrap(), addr);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ReuniteError`] (with both halves) if they come from different streams.
+    pub fn reunite(self, other: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
+        if !Rc::ptr_eq(&self.stream, &other.stream) {
+            return Err(ReuniteError(self, other));
+        }
+        drop(other);
+        match Rc::try_unwrap(self.stream) {
+            Ok(stream) => Ok(stream),
+            Err(_) => unreachable!("a stream is shared by exactly its two halves"),
+        }
+    }
+}
+
+impl OwnedWriteHalf {
+    /// See [`TcpStream::write`].
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.stream.write(buf).await
+    }
+
+    /// See [`TcpStream::write_all`].
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.stream.write_all(buf).await
+    }
+
+    /// See [`TcpStream::write_vectored`].
+    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.stream.write_vectored(bufs).await
+    }
+
+    /// See [`TcpStream::write_zc`].
+    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.stream.write_zc(buf).await
+    }
+
+    /// Shuts down the write half: the peer reads end of stream; the read
+    /// half keeps working.
+    ///
+    /// # Errors
+    ///
+    /// `ENOTCONN` if the connection is gone.
+    pub async fn shutdown(&self) -> io::Result<()> {
+        self.stream.shutdown(Shutdown::Write).await
+    }
+
+    /// See [`TcpStream::peer_addr`].
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// See [`TcpStream::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+}
+
+impl fmt::Debug for OwnedReadHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OwnedReadHalf").field(&self.stream).finish()
+    }
+}
+
+impl fmt::Debug for OwnedWriteHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OwnedWriteHalf").field(&self.stream).finish()
+    }
+}
+
+/// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
+#[derive(Debug)]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tried to reunite halves of different streams")
+    }
+}
+
+impl Error for ReuniteError {}

@@ -1,0 +1,116 @@
+//! The byte-stream I/O shared by `TcpStream` and `UnixStream`.
+
+use std::cell::Cell;
+use std::io;
+use std::net::Shutdown;
+
+use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use percore::fd::SharedFd;
+use percore::op::{self, Op};
+
+use crate::pooled::RecvStream;
+
+/// Writes of at least this many bytes go out with `IORING_OP_SEND_ZC` when the
+/// kernel has it (TCP only; see `TcpStream::set_zerocopy_threshold`).
+pub(crate) const DEFAULT_ZC_THRESHOLD: usize = usize::MAX;
+
+pub(crate) struct Stream {
+    pub(crate) fd: SharedFd,
+    /// Writes of this many bytes or more use send_zc; `usize::MAX` = never.
+    zc_threshold: Cell<usize>,
+}
+
+impl Stream {
+    pub(crate) fn new(fd: SharedFd, zc_threshold: usize) -> Stream {
+        Stream {
+            fd,
+            zc_threshold: Cell::new(zc_threshold),
+        }
+    }
+
+    pub(crate) fn set_zc_threshold(&self, threshold: Option<usize>) {
+        self.zc_threshold.set(threshold.unwrap_or(usize::MAX));
+    }
+
+    pub(crate) fn zc_threshold(&self) -> Option<usize> {
+        Some(self.zc_threshold.get()).filter(|&t| t != usize::MAX)
+    }
+
+    pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(op::Recv::new(self.fd.clone(), buf)).await
+    }
+
+    pub(crate) async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> BufResult<(), B> {
+        while buf.bytes_init() < buf.bytes_total() {
+            let (res, b) = self.read(buf).await;
+            buf = b;
+            match res {
+                Ok(0) => {
+                    let err = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "end of stream before the buffer was full",
+                    );
+                    return (Err(err), buf);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        if buf.bytes_init() >= self.zc_threshold.get() && zc_available() {
+            self.write_zc(buf).await
+        } else {
+            Op::new(op::Send::new(self.fd.clone(), buf)).await
+        }
+    }
+
+    pub(crate) async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        if zc_available() {
+            Op::new(op::SendZc::new(self.fd.clone(), buf)).await
+        } else {
+            Op::new(op::Send::new(self.fd.clone(), buf)).await
+        }
+    }
+
+    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let (res, buf) = self.write(buf).await;
+        let mut sent = match res {
+            Ok(n) if n == total => return (Ok(()), buf),
+            Ok(n) => n,
+            Err(e) => return (Err(e), buf),
+        };
+        let mut buf = buf;
+        while sent < total {
+            let (res, slice) = self.write(buf.slice(sent..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    pub(crate) async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        Op::new(op::SendMsg::new(self.fd.clone(), bufs, None)).await
+    }
+
+    pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        Op::new(op::Shutdown::new(self.fd.clone(), how)).await
+    }
+
+    pub(crate) fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
+        RecvStream::new(self.fd.clone(), ring)
+    }
+}
+
+fn zc_available() -> bool {
+    percore::capabilities().is_some_and(|c| c.send_zc)
+}

@@ -1,0 +1,63 @@
+//! Socket creation and address helpers shared by the socket types.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use percore::fd::SharedFd;
+use percore::op::{self, Op};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+/// A new socket through the ring (`IORING_OP_SOCKET`) when the kernel has it,
+/// else through socket(2). Close-on-exec either way.
+pub(crate) async fn socket(domain: Domain, ty: Type) -> io::Result<SharedFd> {
+    if op::Socket::is_supported() {
+        let fd = Op::new(op::Socket::new(domain.into(), ty.into(), 0)).await?;
+        Ok(SharedFd::new(fd))
+    } else {
+        socket_sync(domain, ty)
+    }
+}
+
+/// A new close-on-exec socket through socket(2), for set-up paths that are
+/// synchronous anyway (bind, listen).
+pub(crate) fn socket_sync(domain: Domain, ty: Type) -> io::Result<SharedFd> {
+    Ok(SharedFd::new(Socket::new(domain, ty, None)?.into()))
+}
+
+/// Resolves `addr`; an empty answer is an error.
+pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Tries `f` on each address in turn and returns the first success, or the
+/// last error.
+pub(crate) fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in resolve(addr)? {
+        match f(a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("resolve returned at least one address"))
+}
+
+/// An IP socket address out of a `SockAddr`.
+pub(crate) fn inet(addr: SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the kernel returned a non-IP socket address",
+        )
+    })
+}

@@ -1,0 +1,550 @@
+//! TCP listener and stream.
+
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use percore::fd::SharedFd;
+use percore::op::{Accept, Connect, Op};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+
+use crate::incoming::{FromFd, Incoming};
+use crate::pooled::RecvStream;
+use crate::split::{OwnedReadHalf, OwnedWriteHalf};
+use crate::stream::{DEFAULT_ZC_THRESHOLD, Stream};
+use crate::sys;
+
+/// Listen backlog; the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: i32 = 4096;
+
+/// A TCP socket that accepts connections.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let client = percore::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+///     let (conn, peer) = listener.accept().await.unwrap();
+///     assert_eq!(peer, client.await.unwrap().local_addr().unwrap());
+///     assert_eq!(conn.local_addr().unwrap(), addr);
+/// });
+/// ```
+pub struct TcpListener {
+    fd: SharedFd,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (with `SO_REUSEADDR`) and listens. The first address
+    /// that works is used.
+    ///
+    /// # Errors
+    ///
+    /// `EADDRINUSE`, `EACCES`, or a resolution error.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        sys::each_addr(addr, |a| TcpListener::bind_addr(a, false))
+    }
+
+    /// Like [`TcpListener::bind`], also setting `SO_REUSEPORT`: several
+    /// listeners (one per core) can bind the same address, and the kernel
+    /// spreads connections across them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::TcpListener;
+    ///
+    /// percore::run(async {
+    ///     let a = TcpListener::bind_reuseport("127.0.0.1:0").unwrap();
+    ///     let b = TcpListener::bind_reuseport(a.local_addr().unwrap()).unwrap();
+    ///     assert_eq!(a.local_addr().unwrap(), b.local_addr().unwrap());
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::bind`].
+    pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        sys::each_addr(addr, |a| TcpListener::bind_addr(a, true))
+    }
+
+    fn bind_addr(addr: SocketAddr, reuseport: bool) -> io::Result<TcpListener> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        sock.set_reuse_address(true)?;
+        if reuseport {
+            sock.set_reuse_port(true)?;
+        }
+        sock.bind(&SockAddr::from(addr))?;
+        sock.listen(BACKLOG)?;
+        Ok(TcpListener {
+            fd: SharedFd::new(sock.into()),
+        })
+    }
+
+    /// Takes over a bound and listening std listener.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let std = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = std.local_addr().unwrap();
+    ///     let listener = percore_net::TcpListener::from_std(std);
+    ///     assert_eq!(listener.local_addr().unwrap(), addr);
+    /// });
+    /// ```
+    pub fn from_std(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener {
+            fd: SharedFd::new(listener.into()),
+        }
+    }
+
+    /// Accepts one connection and returns it with the peer's address.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`/`ENFILE` when out of descriptors (the connection stays queued
+    /// in the kernel; back off and accept again), `ECONNABORTED`, ...
+    ///
+    /// # Cancellation
+    ///
+    /// If the future is dropped after the kernel accepted a connection, the
+    /// connection is closed: nothing leaks.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = Op::new(Accept::new(self.fd.clone())).await?;
+        Ok((TcpStream::from_fd(SharedFd::new(fd)), sys::inet(addr)?))
+    }
+
+    /// The stream of accepted connections, with one multishot accept when the
+    /// kernel has it; see [`Incoming`].
+    pub fn incoming(&self) -> Incoming<TcpStream> {
+        Incoming::new(self.fd.clone())
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// getsockname(2) errors.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::inet(SockRef::from(&self.fd).local_addr()?)
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw_fd()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.fd.raw_fd())
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A TCP connection.
+///
+/// All I/O methods take `&self`, so tasks on the same core can share a
+/// stream through an `Rc`, or own one half each after
+/// [`into_split`](TcpStream::into_split). Buffers are owned: each call takes
+/// the buffer and returns it with the result.
+///
+/// Dropping the stream closes the socket once no op is using it any more.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (n, _) = client.write(b"ping".to_vec()).await;
+///     assert_eq!(n.unwrap(), 4);
+///     let (res, buf) = server.read_exact(Vec::with_capacity(4)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"ping");
+/// });
+/// ```
+pub struct TcpStream {
+    inner: Stream,
+}
+
+impl FromFd for TcpStream {
+    fn from_fd(fd: SharedFd) -> TcpStream {
+        TcpStream {
+            inner: Stream::new(fd, DEFAULT_ZC_THRESHOLD),
+        }
+    }
+}
+
+impl TcpStream {
+    /// Connects to `addr` (IPv4 or IPv6), trying each resolved address in
+    /// turn. The socket is made with `IORING_OP_SOCKET` when the kernel has
+    /// it, and connected with `IORING_OP_CONNECT`.
+    ///
+    /// # Errors
+    ///
+    /// `ECONNREFUSED` when nothing listens there, `ETIMEDOUT`, ... (the last
+    /// address's error), or a resolution error.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future abandons the attempt; its socket is closed once
+    /// the kernel is done with it.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in sys::resolve(addr)? {
+            match TcpStream::connect_addr(a).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("resolve returned at least one address"))
+    }
+
+    /// Connects to one address.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::connect`].
+    pub async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let fd = sys::socket(Domain::for_address(addr), Type::STREAM).await?;
+        Op::new(Connect::new(fd.clone(), SockAddr::from(addr))).await?;
+        Ok(TcpStream::from_fd(fd))
+    }
+
+    /// Connects to `addr`, giving up after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).await.unwrap();
+    ///     assert_eq!(s.peer_addr().unwrap(), addr);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::TimedOut` when the time runs out, else as
+    /// [`TcpStream::connect`].
+    pub async fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        match percore::time::timeout(timeout, TcpStream::connect_addr(*addr)).await {
+            Ok(res) => res,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {addr} timed out after {timeout:?}"),
+            )),
+        }
+    }
+
+    /// Takes over a connected std stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let std = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    ///     let stream = percore_net::TcpStream::from_std(std);
+    ///     assert_eq!(stream.peer_addr().unwrap(), listener.local_addr().unwrap());
+    /// });
+    /// ```
+    pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream::from_fd(SharedFd::new(stream.into()))
+    }
+
+    /// Reads into `buf`'s spare capacity (after its initialized bytes) and
+    /// returns how many bytes arrived; `Ok(0)` is end of stream.
+    ///
+    /// # Errors
+    ///
+    /// `ECONNRESET` when the peer reset the connection, ...
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future cancels the read; `buf` is freed only after the
+    /// kernel's completion, and bytes it received are lost.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+
+    /// Reads until `buf` is full (its initialized length reaches its capacity).
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::UnexpectedEof` if the stream ends first (the bytes that
+    /// arrived are in `buf`), or the read's error.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`TcpStream::read`]; bytes already read are lost with the buffer.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.read_exact(buf).await
+    }
+
+    /// Writes some of `buf`'s initialized bytes and returns how many.
+    ///
+    /// Writes of at least [`zerocopy_threshold`](TcpStream::zerocopy_threshold)
+    /// bytes use `IORING_OP_SEND_ZC` when the kernel has it.
+    ///
+    /// # Errors
+    ///
+    /// `EPIPE` or `ECONNRESET` when the peer is gone (never a `SIGPIPE`).
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future cancels the write; some bytes may have been sent.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::write`]; on error an unknown part was sent.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.write_all(buf).await
+    }
+
+    /// Writes the buffers, in order, with one `sendmsg`; returns how many
+    /// bytes went out (possibly fewer than all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (n, _) = client.write_vectored(vec![b"head".to_vec(), b"body".to_vec()]).await;
+    ///     assert_eq!(n.unwrap(), 8);
+    ///     let (res, buf) = server.read_exact(Vec::with_capacity(8)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"headbody");
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::write`].
+    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.write_vectored(bufs).await
+    }
+
+    /// Writes some of `buf` with `IORING_OP_SEND_ZC`, whatever its size: the
+    /// kernel sends from `buf` in place, and the buffer comes back once the
+    /// kernel no longer reads it. Falls back to a plain send on kernels
+    /// without send_zc (before 6.0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (n, _) = client.write_zc(vec![1u8; 1024]).await;
+    ///     let n = n.unwrap();
+    ///     let (res, buf) = server.read_exact(Vec::with_capacity(n)).await;
+    ///     res.unwrap();
+    ///     assert!(buf.iter().all(|&b| b == 1));
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::write`].
+    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write_zc(buf).await
+    }
+
+    /// Writes of at least `threshold` bytes use zero-copy send; `None` turns
+    /// the automatic choice off ([`write_zc`](TcpStream::write_zc) still
+    /// works). Off by default: on loopback the kernel copies anyway and the
+    /// extra notification makes zero-copy slower; enable it for large
+    /// writes to real NICs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     client.set_zerocopy_threshold(Some(64 * 1024));
+    ///     assert_eq!(client.zerocopy_threshold(), Some(64 * 1024));
+    /// });
+    /// ```
+    pub fn set_zerocopy_threshold(&self, threshold: Option<usize>) {
+        self.inner.set_zc_threshold(threshold);
+    }
+
+    /// The size from which writes use zero-copy send, if any.
+    pub fn zerocopy_threshold(&self) -> Option<usize> {
+        self.inner.zc_threshold()
+    }
+
+    /// Receives into buffers of `ring`, shared with other connections of
+    /// this core; see [`RecvStream`].
+    ///
+    /// Don't mix it with [`read`](TcpStream::read) on the same stream: both
+    /// would take bytes from the socket.
+    pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
+        self.inner.recv_pooled(ring)
+    }
+
+    /// Shuts down the read half, the write half (the peer reads end of
+    /// stream, while this side can still read) or both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     client.shutdown(Shutdown::Write).await.unwrap();
+    ///     let (n, _) = server.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(n.unwrap(), 0); // end of stream
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ENOTCONN` if the socket is not connected.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how).await
+    }
+
+    /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
+    ///
+    /// # Errors
+    ///
+    /// setsockopt(2) errors.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        SockRef::from(&self.inner.fd).set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// getsockopt(2) errors.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        SockRef::from(&self.inner.fd).tcp_nodelay()
+    }
+
+    /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes closing the socket
+    /// reset the connection (the peer gets `ECONNRESET`).
+    ///
+    /// # Errors
+    ///
+    /// setsockopt(2) errors.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(&self.inner.fd).set_linger(linger)
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// `ENOTCONN` once the connection is gone.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sys::inet(SockRef::from(&self.inner.fd).peer_addr()?)
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// getsockname(2) errors.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::inet(SockRef::from(&self.inner.fd).local_addr()?)
+    }
+
+    /// Splits the stream into a read half and a write half that two tasks
+    /// (on this core) can own and use at the same time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let reader = percore::spawn(async move {
+    ///         let (res, buf) = rd.read_exact(Vec::with_capacity(2)).await;
+    ///         res.unwrap();
+    ///         buf
+    ///     });
+    ///     let writer = percore::spawn(async move { wr.write_all(&b"yo"[..]).await.0.unwrap() });
+    ///     client.write_all(&b"hi"[..]).await.0.unwrap();
+    ///     assert_eq!(reader.await.unwrap(), b"hi");
+    ///     writer.await.unwrap();
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(2)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"yo");
+    /// });
+    /// ```
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        crate::split::split(self)
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd.raw_fd()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.inner.fd.raw_fd())
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}

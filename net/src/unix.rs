@@ -1,0 +1,424 @@
+//! Unix domain sockets: stream listener and connections, datagrams.
+//!
+//! Addresses are [`SockAddr`]s: `as_pathname()` for a filesystem path,
+//! `as_abstract_namespace()` for Linux abstract names, `is_unnamed()` for a
+//! socket that was never bound.
+
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::Path;
+
+use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use percore::fd::SharedFd;
+use percore::op::{Accept, Connect, Op, Recv, RecvMsg, Send, SendMsg};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+
+use crate::incoming::{FromFd, Incoming};
+use crate::pooled::RecvStream;
+use crate::stream::Stream;
+use crate::sys;
+
+/// A Unix stream socket that accepts connections.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{UnixListener, UnixStream};
+///
+/// percore::run(async {
+///     let dir = std::env::temp_dir().join(format!("percore-doc-{}", std::process::id()));
+///     std::fs::create_dir_all(&dir).unwrap();
+///     let path = dir.join("listener.sock");
+///     let _ = std::fs::remove_file(&path);
+///     let listener = UnixListener::bind(&path).unwrap();
+///     let client = UnixStream::connect(&path).await.unwrap();
+///     let (conn, _peer) = listener.accept().await.unwrap();
+///     client.write_all(&b"hi"[..]).await.0.unwrap();
+///     let (res, buf) = conn.read_exact(Vec::with_capacity(2)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"hi");
+///     std::fs::remove_dir_all(&dir).unwrap();
+/// });
+/// ```
+pub struct UnixListener {
+    fd: SharedFd,
+}
+
+impl UnixListener {
+    /// Binds to `path` and listens. The path must not exist.
+    ///
+    /// # Errors
+    ///
+    /// `EADDRINUSE` if the path exists, `ENOENT`, `EACCES`, or a path too
+    /// long for `sockaddr_un`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::bind_addr(&SockAddr::unix(path)?)
+    }
+
+    /// Binds to any Unix address (for example an abstract name) and listens.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixListener::bind`].
+    pub fn bind_addr(addr: &SockAddr) -> io::Result<UnixListener> {
+        let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        sock.bind(addr)?;
+        sock.listen(1024)?;
+        Ok(UnixListener {
+            fd: SharedFd::new(sock.into()),
+        })
+    }
+
+    /// Takes over a bound and listening std listener.
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> UnixListener {
+        UnixListener {
+            fd: SharedFd::new(listener.into()),
+        }
+    }
+
+    /// Accepts one connection and returns it with the peer's address
+    /// (usually unnamed).
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`/`ENFILE` when out of descriptors, ...
+    ///
+    /// # Cancellation
+    ///
+    /// A connection accepted after the future was dropped is closed.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SockAddr)> {
+        let (fd, addr) = Op::new(Accept::new(self.fd.clone())).await?;
+        Ok((UnixStream::from_fd(SharedFd::new(fd)), addr))
+    }
+
+    /// The stream of accepted connections; see [`Incoming`].
+    pub fn incoming(&self) -> Incoming<UnixStream> {
+        Incoming::new(self.fd.clone())
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// getsockname(2) errors.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        SockRef::from(&self.fd).local_addr()
+    }
+}
+
+impl AsFd for UnixListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw_fd()
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.fd.raw_fd())
+            .finish()
+    }
+}
+
+/// A Unix stream connection. Same I/O methods as
+/// [`TcpStream`](crate::TcpStream).
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::UnixStream;
+///
+/// percore::run(async {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     a.write_all(b"ping".to_vec()).await.0.unwrap();
+///     let (res, buf) = b.read_exact(Vec::with_capacity(4)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"ping");
+/// });
+/// ```
+pub struct UnixStream {
+    inner: Stream,
+}
+
+impl FromFd for UnixStream {
+    fn from_fd(fd: SharedFd) -> UnixStream {
+        // AF_UNIX has no zero-copy send.
+        UnixStream {
+            inner: Stream::new(fd, usize::MAX),
+        }
+    }
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` if nothing is there, `ECONNREFUSED` if nothing listens.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        UnixStream::connect_addr(SockAddr::unix(path)?).await
+    }
+
+    /// Connects to any Unix address (for example an abstract name).
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixStream::connect`].
+    pub async fn connect_addr(addr: SockAddr) -> io::Result<UnixStream> {
+        let fd = sys::socket(Domain::UNIX, Type::STREAM).await?;
+        Op::new(Connect::new(fd.clone(), addr)).await?;
+        Ok(UnixStream::from_fd(fd))
+    }
+
+    /// A pair of connected sockets.
+    ///
+    /// # Errors
+    ///
+    /// socketpair(2) errors.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+        Ok((
+            UnixStream::from_fd(SharedFd::new(a.into())),
+            UnixStream::from_fd(SharedFd::new(b.into())),
+        ))
+    }
+
+    /// Takes over a connected std stream.
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
+        UnixStream::from_fd(SharedFd::new(stream.into()))
+    }
+
+    /// See [`TcpStream::read`](crate::TcpStream::read).
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+
+    /// See [`TcpStream::read_exact`](crate::TcpStream::read_exact).
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.read_exact(buf).await
+    }
+
+    /// See [`TcpStream::write`](crate::TcpStream::write).
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// See [`TcpStream::write_all`](crate::TcpStream::write_all).
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.write_all(buf).await
+    }
+
+    /// See [`TcpStream::write_vectored`](crate::TcpStream::write_vectored).
+    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.write_vectored(bufs).await
+    }
+
+    /// See [`TcpStream::recv_pooled`](crate::TcpStream::recv_pooled).
+    pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
+        self.inner.recv_pooled(ring)
+    }
+
+    /// See [`TcpStream::shutdown`](crate::TcpStream::shutdown).
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how).await
+    }
+
+    /// The peer's address (unnamed for a `pair` or an unbound client).
+    ///
+    /// # Errors
+    ///
+    /// getpeername(2) errors.
+    pub fn peer_addr(&self) -> io::Result<SockAddr> {
+        SockRef::from(&self.inner.fd).peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// getsockname(2) errors.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        SockRef::from(&self.inner.fd).local_addr()
+    }
+}
+
+impl AsFd for UnixStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd.as_fd()
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd.raw_fd()
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("fd", &self.inner.fd.raw_fd())
+            .finish()
+    }
+}
+
+/// A Unix datagram socket.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::UnixDatagram;
+///
+/// percore::run(async {
+///     let (a, b) = UnixDatagram::pair().unwrap();
+///     a.send(b"one".to_vec()).await.0.unwrap();
+///     let (n, buf) = b.recv(Vec::with_capacity(16)).await;
+///     assert_eq!(n.unwrap(), 3);
+///     assert_eq!(buf, b"one");
+/// });
+/// ```
+pub struct UnixDatagram {
+    fd: SharedFd,
+}
+
+impl UnixDatagram {
+    /// A datagram socket bound to `path`.
+    ///
+    /// # Errors
+    ///
+    /// `EADDRINUSE` if the path exists, ...
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        let fd = sys::socket_sync(Domain::UNIX, Type::DGRAM)?;
+        SockRef::from(&fd).bind(&SockAddr::unix(path)?)?;
+        Ok(UnixDatagram { fd })
+    }
+
+    /// A datagram socket bound to nothing (it can send; replies need a
+    /// bound address).
+    ///
+    /// # Errors
+    ///
+    /// socket(2) errors.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            fd: sys::socket_sync(Domain::UNIX, Type::DGRAM)?,
+        })
+    }
+
+    /// A pair of connected datagram sockets.
+    ///
+    /// # Errors
+    ///
+    /// socketpair(2) errors.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+        Ok((
+            UnixDatagram {
+                fd: SharedFd::new(a.into()),
+            },
+            UnixDatagram {
+                fd: SharedFd::new(b.into()),
+            },
+        ))
+    }
+
+    /// Sets the default peer for [`send`](UnixDatagram::send) and
+    /// [`recv`](UnixDatagram::recv).
+    ///
+    /// # Errors
+    ///
+    /// connect(2) errors (`ENOENT`, `ECONNREFUSED`).
+    pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        SockRef::from(&self.fd).connect(&SockAddr::unix(path)?)
+    }
+
+    /// Sends `buf` as one datagram to the socket at `path`.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT`, `ECONNREFUSED`, `EMSGSIZE`, ...
+    pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
+        let addr = match SockAddr::unix(path) {
+            Ok(a) => a,
+            Err(e) => return (Err(e), buf),
+        };
+        let (res, mut bufs) = Op::new(SendMsg::new(self.fd.clone(), vec![buf], Some(addr))).await;
+        (res, bufs.pop().expect("sendmsg returns its buffer"))
+    }
+
+    /// Receives one datagram and its sender's address (unnamed for an
+    /// unbound sender).
+    ///
+    /// # Errors
+    ///
+    /// recvmsg(2) errors.
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
+        let (res, buf) = Op::new(RecvMsg::new(self.fd.clone(), buf)).await;
+        let res = res.and_then(|(n, addr)| {
+            // An unbound sender has no address at all (length 0): report it
+            // as an unnamed Unix address.
+            let addr = if addr.len() == 0 {
+                SockAddr::unix("")?
+            } else {
+                addr
+            };
+            Ok((n, addr))
+        });
+        (res, buf)
+    }
+
+    /// Sends one datagram to the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// `ENOTCONN` if not connected, ...
+    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Send::new(self.fd.clone(), buf)).await
+    }
+
+    /// Receives one datagram.
+    ///
+    /// # Errors
+    ///
+    /// recv(2) errors.
+    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Recv::new(self.fd.clone(), buf)).await
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// getsockname(2) errors.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        SockRef::from(&self.fd).local_addr()
+    }
+}
+
+impl AsFd for UnixDatagram {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for UnixDatagram {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw_fd()
+    }
+}
+
+impl fmt::Debug for UnixDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixDatagram")
+            .field("fd", &self.fd.raw_fd())
+            .finish()
+    }
+}

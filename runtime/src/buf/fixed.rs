@@ -1,0 +1,504 @@
+//! Registered ("fixed") buffers: one allocation registered with the ring
+//! once, then lent out buffer by buffer to `READ_FIXED` / `WRITE_FIXED` ops,
+//! which skip the per-op page pinning of ordinary reads and writes.
+//!
+//! Registration goes through the current core's ring (the one place `buf/`
+//! reaches the driver): the ring keeps a sparse table of
+//! [`BUF_TABLE_SLOTS`] entries, and each pool takes one entry for its whole
+//! allocation, so several pools can live on one ring.
+
+use std::alloc::{self, Layout};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use super::{IoBuf, IoBufMut};
+use crate::driver::{self, Capabilities};
+
+/// Entries of the sparse buffer table percore registers on each ring; one
+/// per live [`FixedBufPool`].
+pub const BUF_TABLE_SLOTS: u32 = 64;
+
+/// The alignment of every fixed buffer (and of their sizes), so they also
+/// serve `O_DIRECT` files.
+const FIXED_ALIGN: usize = 4096;
+
+/// The buffer table of one ring, as percore has filled it.
+struct BufTable {
+    /// Identity of the ring: its driver's capabilities, never shared between rings.
+    ring: Rc<Capabilities>,
+    used: Vec<bool>,
+}
+
+thread_local! {
+    static TABLES: RefCell<Vec<BufTable>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes a free entry of the current ring's buffer table, registering the
+/// sparse table on first use.
+fn take_table_slot(ring: &Rc<Capabilities>) -> io::Result<u16> {
+    TABLES.with(|tables| {
+        let mut tables = tables.borrow_mut();
+        // Forget tables of rings that are gone (only we still hold their identity).
+        tables.retain(|t| Rc::strong_count(&t.ring) > 1);
+        let pos = match tables.iter().position(|t| Rc::ptr_eq(&t.ring, ring)) {
+            Some(pos) => pos,
+            None => {
+                driver::with_driver(|d| d.submitter().register_buffers_sparse(BUF_TABLE_SLOTS))
+                    .map_err(|err| match err.raw_os_error() {
+                        Some(libc::EBUSY) => io::Error::new(
+                            io::ErrorKind::ResourceBusy,
+                            "cannot create a fixed buffer pool: this core's ring already has \
+                             buffers registered by other code (one buffer table per ring)",
+                        ),
+                        Some(libc::EINVAL) => io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            "fixed buffer pools need sparse buffer tables (Linux 5.19 or newer)",
+                        ),
+                        _ => err,
+                    })?;
+                tables.push(BufTable {
+                    ring: ring.clone(),
+                    used: vec![false; BUF_TABLE_SLOTS as usize],
+                });
+                tables.len() - 1
+            }
+        };
+        let table = &mut tables[pos];
+        let slot = table.used.iter().position(|u| !u).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "this core already has {BUF_TABLE_SLOTS} fixed buffer pools registered; \
+                     drop one or use fewer, larger pools"
+                ),
+            )
+        })?;
+        table.used[slot] = true;
+        Ok(slot as u16)
+    })
+}
+
+fn release_table_slot(ring: &Rc<Capabilities>, slot: u16) {
+    TABLES.with(|tables| {
+        if let Some(t) = tables
+            .borrow_mut()
+            .iter_mut()
+            .find(|t| Rc::ptr_eq(&t.ring, ring))
+        {
+            t.used[slot as usize] = false;
+        }
+    });
+}
+
+/// Turns a failed registration into an error that says what to do.
+fn registration_error(err: io::Error, bytes: usize) -> io::Error {
+    if err.raw_os_error() != Some(libc::ENOMEM) {
+        return err;
+    }
+    let limit = memlock_limit_text();
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!(
+            "registering a fixed buffer pool of {} KiB failed (ENOMEM): registered buffers \
+             are locked memory and count against RLIMIT_MEMLOCK (soft limit {limit}); raise \
+             it with `ulimit -l` (LimitMEMLOCK= under systemd, --ulimit memlock= in Docker) \
+             or use a smaller pool",
+            bytes / 1024
+        ),
+    )
+}
+
+fn memlock_limit_text() -> String {
+    match driver::current_capabilities().and_then(|c| c.memlock_limit) {
+        Some(n) => format!("{} KiB", n / 1024),
+        None => "unlimited or unknown".to_string(),
+    }
+}
+
+struct PoolState {
+    free: Vec<u32>,
+    waiters: VecDeque<Waker>,
+}
+
+struct Pool {
+    mem: NonNull<u8>,
+    layout: Layout,
+    buf_size: usize,
+    count: usize,
+    /// Entry in the ring's buffer table.
+    slot: u16,
+    ring: Rc<Capabilities>,
+    state: RefCell<PoolState>,
+}
+
+impl Pool {
+    fn iovec(&self) -> libc::iovec {
+        libc::iovec {
+            iov_base: self.mem.as_ptr().cast(),
+            iov_len: self.layout.size(),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Every buffer is back (each holds an `Rc` of the pool), so no op
+        // uses the memory. Clear the table entry if this is still our ring.
+        let ring = self.ring.clone();
+        let slot = self.slot;
+        let cleared = driver::try_with_driver(|d| {
+            if !Rc::ptr_eq(&d.capabilities(), &ring) {
+                return false;
+            }
+            let empty = libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            };
+            // SAFETY: an empty iovec registers nothing; it drops the kernel's
+            // reference to our pages.
+            unsafe {
+                d.submitter()
+                    .register_buffers_update(slot as u32, &[empty], None)
+            }
+            .is_ok()
+        });
+        if cleared == Some(true) {
+            release_table_slot(&ring, slot);
+        }
+        // The memory can go now even if the entry was not cleared (the ring
+        // is gone or not current): the kernel holds its own page references,
+        // and no op can name this entry any more, since all buffers are back.
+        // SAFETY: allocated in `FixedBufPool::new` with this layout.
+        unsafe { alloc::dealloc(self.mem.as_ptr(), self.layout) };
+    }
+}
+
+/// A pool of equal-sized buffers registered with the current core's ring
+/// (`IORING_REGISTER_BUFFERS`), for [`File::read_fixed_at`] and
+/// [`File::write_fixed_at`] and the [`ReadFixed`] / [`WriteFixed`] ops.
+///
+/// The kernel pins the pool's pages once, at registration, instead of on
+/// every op. Buffers are 4096-aligned, so they also work with `O_DIRECT`.
+/// The pool stays registered while any of its buffers is alive, even when
+/// the `FixedBufPool` handle is dropped first: each buffer holds the pool.
+///
+/// [`File::read_fixed_at`]: crate::fs::File::read_fixed_at
+/// [`File::write_fixed_at`]: crate::fs::File::write_fixed_at
+/// [`ReadFixed`]: crate::op::ReadFixed
+/// [`WriteFixed`]: crate::op::WriteFixed
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::FixedBufPool;
+///
+/// percore::run(async {
+///     let pool = FixedBufPool::new(4, 4096).unwrap();
+///     let mut buf = pool.get().await;
+///     buf.extend_from_slice(b"hello");
+///     assert_eq!(&buf[..], b"hello");
+///     assert_eq!(pool.available(), 3);
+///     drop(buf);
+///     assert_eq!(pool.available(), 4);
+/// });
+/// ```
+///
+/// # Errors
+///
+/// Registered buffers are locked memory. Without `CAP_IPC_LOCK` they count
+/// against `RLIMIT_MEMLOCK` (8 MiB by default on many systems, shared with
+/// other registered memory); a pool that does not fit fails with
+/// `ErrorKind::OutOfMemory` and a message naming the limit and `ulimit -l`.
+///
+/// # Kernel
+///
+/// Linux 5.19 or newer (sparse buffer tables).
+#[derive(Clone)]
+pub struct FixedBufPool {
+    pool: Rc<Pool>,
+}
+
+impl FixedBufPool {
+    /// Allocates `count` buffers of `size` bytes (rounded up to a multiple of
+    /// 4096) and registers them with the current core's ring.
+    ///
+    /// # Errors
+    ///
+    /// See the type's docs: `OutOfMemory` over the memlock limit,
+    /// `ResourceBusy` when the ring's buffer table is full or taken by other
+    /// code, `Unsupported` on kernels older than 5.19.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, or if `count` is 0 or the sizes overflow.
+    pub fn new(count: usize, size: usize) -> io::Result<FixedBufPool> {
+        assert!(count > 0 && size > 0, "a fixed buffer pool needs buffers");
+        let buf_size = size.div_ceil(FIXED_ALIGN) * FIXED_ALIGN;
+        let total = buf_size
+            .checked_mul(count)
+            .expect("fixed buffer pool too large");
+        if total > 1 << 30 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a fixed buffer pool may hold at most 1 GiB (the kernel's limit per registered \
+                 region); use several pools",
+            ));
+        }
+        let ring = driver::current_capabilities()
+            .expect("FixedBufPool::new used outside a runtime: call it inside percore::run");
+        let layout = Layout::from_size_align(total, FIXED_ALIGN).expect("fixed pool layout");
+        // SAFETY: `layout` has a non-zero size. Zeroed, so a buffer's spare
+        // room never exposes stale heap contents.
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let mem = NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        let slot = match take_table_slot(&ring) {
+            Ok(slot) => slot,
+            Err(err) => {
+                // SAFETY: allocated just above with this layout.
+                unsafe { alloc::dealloc(mem.as_ptr(), layout) };
+                return Err(err);
+            }
+        };
+        let pool = Pool {
+            mem,
+            layout,
+            buf_size,
+            count,
+            slot,
+            ring: ring.clone(),
+            state: RefCell::new(PoolState {
+                free: (0..count as u32).rev().collect(),
+                waiters: VecDeque::new(),
+            }),
+        };
+        let iov = pool.iovec();
+        // SAFETY: the iovec covers memory owned by `pool`, which clears the
+        // table entry before freeing it (or, if the ring is gone, nothing can
+        // reach the entry any more).
+        let res = driver::with_driver(|d| unsafe {
+            d.submitter()
+                .register_buffers_update(slot as u32, &[iov], None)
+        });
+        if let Err(err) = res {
+            release_table_slot(&ring, slot);
+            // Keep `Pool::drop` from clearing an entry that was never filled.
+            let pool = std::mem::ManuallyDrop::new(pool);
+            // SAFETY: allocated above with this layout; the kernel refused it.
+            unsafe { alloc::dealloc(pool.mem.as_ptr(), pool.layout) };
+            return Err(registration_error(err, total));
+        }
+        Ok(FixedBufPool {
+            pool: Rc::new(pool),
+        })
+    }
+
+    /// Takes a free buffer (empty: length 0), or `None` if all are lent out.
+    pub fn try_get(&self) -> Option<FixedBuf> {
+        let index = self.pool.state.borrow_mut().free.pop()?;
+        Some(FixedBuf {
+            pool: self.pool.clone(),
+            index,
+            len: 0,
+        })
+    }
+
+    /// Takes a free buffer, waiting until one is returned if all are lent out.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future takes nothing from the pool.
+    pub async fn get(&self) -> FixedBuf {
+        poll_fn(|cx| match self.try_get() {
+            Some(buf) => Poll::Ready(buf),
+            None => {
+                let mut st = self.pool.state.borrow_mut();
+                if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    st.waiters.push_back(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Buffers not lent out now.
+    pub fn available(&self) -> usize {
+        self.pool.state.borrow().free.len()
+    }
+
+    /// Number of buffers.
+    pub fn count(&self) -> usize {
+        self.pool.count
+    }
+
+    /// Size of each buffer in bytes.
+    pub fn buf_size(&self) -> usize {
+        self.pool.buf_size
+    }
+}
+
+impl fmt::Debug for FixedBufPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedBufPool")
+            .field("count", &self.pool.count)
+            .field("buf_size", &self.pool.buf_size)
+            .field("available", &self.available())
+            .field("slot", &self.pool.slot)
+            .finish()
+    }
+}
+
+/// One buffer lent out by a [`FixedBufPool`]; it goes back to the pool when
+/// dropped. Works as an ordinary owned buffer too ([`IoBuf`], [`IoBufMut`]).
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::{FixedBufPool, IoBuf};
+///
+/// percore::run(async {
+///     let pool = FixedBufPool::new(1, 512).unwrap();
+///     let mut buf = pool.try_get().unwrap();
+///     assert_eq!(buf.bytes_total(), 4096);
+///     buf.extend_from_slice(&[7; 10]);
+///     assert_eq!(buf.len(), 10);
+///     assert!(pool.try_get().is_none());
+/// });
+/// ```
+pub struct FixedBuf {
+    pool: Rc<Pool>,
+    index: u32,
+    len: usize,
+}
+
+impl FixedBuf {
+    fn ptr(&self) -> *mut u8 {
+        // SAFETY: `index < count`, so the offset stays inside the pool's allocation.
+        unsafe {
+            self.pool
+                .mem
+                .as_ptr()
+                .add(self.index as usize * self.pool.buf_size)
+        }
+    }
+
+    /// The entry of the ring's buffer table this buffer belongs to (the SQE's `buf_index`).
+    pub fn buf_index(&self) -> u16 {
+        self.pool.slot
+    }
+
+    /// Initialized bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte is initialized.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.pool.buf_size
+    }
+
+    /// Forgets the contents, so a read can fill the buffer again.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends `data`.
+    ///
+    /// # Panics
+    ///
+    /// If it does not fit.
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        assert!(
+            data.len() <= self.capacity() - self.len,
+            "{} bytes do not fit in a fixed buffer with {} bytes free",
+            data.len(),
+            self.capacity() - self.len
+        );
+        // SAFETY: the destination is inside this buffer (checked above) and
+        // does not overlap `data`, which the caller borrows.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr().add(self.len), data.len())
+        };
+        self.len += data.len();
+    }
+
+    /// Whether this buffer belongs to the ring that is current now.
+    pub(crate) fn registered_here(&self) -> bool {
+        driver::current_capabilities().is_some_and(|c| Rc::ptr_eq(&c, &self.pool.ring))
+    }
+}
+
+impl Deref for FixedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the first `len` bytes of this buffer are initialized (the
+        // pool's memory is zeroed at allocation) and lent to us alone.
+        unsafe { std::slice::from_raw_parts(self.ptr(), self.len) }
+    }
+}
+
+impl DerefMut for FixedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`, and we hold the buffer mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }
+    }
+}
+
+impl Drop for FixedBuf {
+    fn drop(&mut self) {
+        let waker = {
+            let mut st = self.pool.state.borrow_mut();
+            st.free.push(self.index);
+            st.waiters.pop_front()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl fmt::Debug for FixedBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedBuf")
+            .field("buf_index", &self.pool.slot)
+            .field("index", &self.index)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+// SAFETY: the buffer's memory belongs to the pool, which it keeps alive; no
+// other `FixedBuf` is lent the same range; `len <= capacity`.
+unsafe impl IoBuf for FixedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.pool.buf_size
+    }
+}
+
+// SAFETY: as for `IoBuf`; the whole buffer is writable.
+unsafe impl IoBufMut for FixedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        self.len = self.len.max(pos.min(self.pool.buf_size));
+    }
+}

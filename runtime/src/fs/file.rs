@@ -1,0 +1,984 @@
+//! `File`: an open file whose every operation goes through the ring.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::error::{with_hint, with_path};
+use super::{DioAlignment, Metadata, NOWAIT_READS_DEFAULT, OpenOptions, cstring};
+use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
+use crate::fd::SharedFd;
+use crate::op::{
+    Fallocate, FixedFd, Fsync, Ftruncate, Op, OpenAt, Read, ReadFixed, Readv, STATX_BASIC_STATS,
+    STATX_BTIME, STATX_DIOALIGN, Statx, Write, WriteFixed, Writev, nowait,
+};
+
+/// Misses in a row after which a file stops trying `RWF_NOWAIT` for a while.
+const NOWAIT_MISSES: u8 = 4;
+/// Reads that skip the `RWF_NOWAIT` attempt after [`NOWAIT_MISSES`] misses.
+const NOWAIT_BACKOFF: u16 = 256;
+/// Reads a task may finish without ever waiting before it yields once, so a
+/// loop over cached data cannot starve the other tasks of its core.
+const FAST_PATH_BUDGET: u32 = 64;
+
+thread_local! {
+    static FAST_STREAK: Cell<u32> = const { Cell::new(0) };
+    /// File reads of this core now waiting on the ring.
+    static RING_READS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Counts a read in [`RING_READS`] while it is in flight (also when its
+/// future is dropped).
+struct RingRead;
+
+impl RingRead {
+    fn start() -> RingRead {
+        RING_READS.with(|n| n.set(n.get() + 1));
+        RingRead
+    }
+}
+
+impl Drop for RingRead {
+    fn drop(&mut self) {
+        RING_READS.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// Whether a read is better tried synchronously: the benchmark shows one
+/// `preadv2(RWF_NOWAIT)` beats a ring round trip for a lone reader (one
+/// syscall either way, minus the SQE/CQE/wake-up), while several readers at
+/// once do better on the ring, whose one `io_uring_enter` serves them all.
+/// So: only when no other file read is waiting on the ring and no other task
+/// is ready to run (and so about to issue one).
+fn lone_reader() -> bool {
+    RING_READS.with(Cell::get) == 0 && !crate::executor::current_has_ready()
+}
+
+/// State of the `RWF_NOWAIT` fast path of one file.
+#[derive(Clone, Copy, Debug)]
+struct Nowait {
+    enabled: bool,
+    misses: u8,
+    skip: u16,
+}
+
+/// An open file. Reads and writes are positional and take owned buffers:
+/// `let (res, buf) = file.read_at(buf, pos).await`.
+///
+/// Every operation is an op on the current core's ring (openat, read,
+/// write, fsync, statx, fallocate, ftruncate, close). Reads may first try
+/// `preadv2(RWF_NOWAIT)`, see [`OpenOptions::nowait_reads`].
+///
+/// Dropping a `File` closes it through the ring once no op on it is in
+/// flight any more (each op holds a handle to the descriptor), so a closed
+/// descriptor never races an op still using it.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fs::File;
+///
+/// let path = std::env::temp_dir().join(format!("percore-doc-file-{}", std::process::id()));
+/// percore::run(async {
+///     let file = File::options().read(true).write(true).create(true).open(&path).await.unwrap();
+///     let (res, _) = file.write_all_at(b"hello world".to_vec(), 0).await;
+///     res.unwrap();
+///     let (n, buf) = file.read_at(Vec::with_capacity(5), 6).await;
+///     assert_eq!(n.unwrap(), 5);
+///     assert_eq!(buf, b"world");
+///     file.close().await.unwrap();
+/// });
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub struct File {
+    fd: SharedFd,
+    path: Option<Rc<Path>>,
+    direct: Option<DioAlignment>,
+    nowait: Cell<Nowait>,
+    fixed: Option<FixedFd>,
+}
+
+impl File {
+    /// Opens `path` read-only.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error, with the path in its message (see [`PathError`](super::PathError)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/null").await.unwrap();
+    ///     let (n, _) = file.read_at(Vec::with_capacity(8), 0).await;
+    ///     assert_eq!(n.unwrap(), 0);
+    /// });
+    /// ```
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Opens `path` write-only, creating it or truncating it to 0 bytes.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error, with the path in its message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-create-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::File::create(&path).await.unwrap();
+    ///     assert_eq!(file.metadata().await.unwrap().len(), 0);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    /// A new [`OpenOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::options().read(true).open("/dev/zero").await.unwrap();
+    ///     let (n, _) = file.read_at(Vec::with_capacity(4), 0).await;
+    ///     assert_eq!(n.unwrap(), 4);
+    /// });
+    /// ```
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    pub(crate) async fn open_with(path: &Path, opts: &OpenOptions) -> io::Result<File> {
+        let flags = opts.flags().map_err(|e| with_path(e, "open", path))?;
+        let c = cstring(path, "open")?;
+        let fd = match Op::new(OpenAt::new(c, flags, opts.mode_bits())).await {
+            Ok(fd) => fd,
+            Err(err) if opts.direct && err.raw_os_error() == Some(libc::EINVAL) => {
+                return Err(refused_direct(err, path));
+            }
+            Err(err) => return Err(with_path(err, "open", path)),
+        };
+        let mut file = File {
+            fd,
+            path: Some(Rc::from(path)),
+            direct: None,
+            nowait: Cell::new(Nowait {
+                enabled: opts.nowait_reads.unwrap_or(NOWAIT_READS_DEFAULT) && !opts.direct,
+                misses: 0,
+                skip: 0,
+            }),
+            fixed: None,
+        };
+        if opts.direct {
+            let meta = Op::new(Statx::fd(file.fd.clone(), STATX_DIOALIGN))
+                .await
+                .map(Metadata::from_raw)
+                .map_err(|e| with_path(e, "statx", path))?;
+            file.direct = Some(match meta.dio_alignment() {
+                Some(align) => align,
+                // The kernel answered, and the answer is "no direct I/O here".
+                None if meta.dio_reported() => {
+                    return Err(refused_direct(
+                        io::Error::from_raw_os_error(libc::EINVAL),
+                        path,
+                    ));
+                }
+                None => DioAlignment::default(),
+            });
+        }
+        Ok(file)
+    }
+
+    /// Wraps a file opened by std (or anything else), e.g. to use an
+    /// inherited descriptor. Reads use the `RWF_NOWAIT` fast path per
+    /// [`NOWAIT_READS_DEFAULT`](super::NOWAIT_READS_DEFAULT); a file opened
+    /// with `O_DIRECT` elsewhere is not known to be direct, so open such files
+    /// with [`OpenOptions::direct`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::from_std(std::fs::File::open("/dev/zero").unwrap());
+    ///     let (n, _) = file.read_at(Vec::with_capacity(3), 0).await;
+    ///     assert_eq!(n.unwrap(), 3);
+    /// });
+    /// ```
+    pub fn from_std(file: std::fs::File) -> File {
+        File {
+            fd: SharedFd::new(file.into()),
+            path: None,
+            direct: None,
+            nowait: Cell::new(Nowait {
+                enabled: NOWAIT_READS_DEFAULT,
+                misses: 0,
+                skip: 0,
+            }),
+            fixed: None,
+        }
+    }
+
+    /// The path the file was opened with, if it was opened by path.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The descriptor handle, to build ops of your own.
+    pub fn fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
+    /// For messages: the path, or the descriptor number.
+    fn name(&self) -> PathBuf {
+        match &self.path {
+            Some(p) => p.to_path_buf(),
+            None => PathBuf::from(format!("<fd {}>", self.fd.raw_fd())),
+        }
+    }
+
+    /// The direct I/O alignment, if the file was opened with `O_DIRECT`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/null").await.unwrap();
+    ///     assert_eq!(file.dio_alignment(), None);
+    /// });
+    /// ```
+    pub fn dio_alignment(&self) -> Option<DioAlignment> {
+        self.direct
+    }
+
+    /// Turns the `RWF_NOWAIT` read fast path on or off for this file (no
+    /// effect on `O_DIRECT` files, which never use it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     file.set_nowait_reads(false);
+    ///     let (n, _) = file.read_at(Vec::with_capacity(3), 0).await;
+    ///     assert_eq!(n.unwrap(), 3);
+    /// });
+    /// ```
+    pub fn set_nowait_reads(&mut self, on: bool) {
+        self.nowait.set(Nowait {
+            enabled: on && self.direct.is_none(),
+            misses: 0,
+            skip: 0,
+        });
+    }
+
+    /// Checks an `O_DIRECT` op's buffer address, length and offset.
+    fn check_direct(
+        &self,
+        what: &'static str,
+        addr: usize,
+        len: usize,
+        pos: u64,
+    ) -> io::Result<()> {
+        let Some(align) = self.direct else {
+            return Ok(());
+        };
+        let problem = if !addr.is_multiple_of(align.memory as usize) {
+            Some(format!(
+                "buffer address {addr:#x} is not a multiple of {} (the device's memory alignment)",
+                align.memory
+            ))
+        } else if !len.is_multiple_of(align.offset as usize) {
+            Some(format!(
+                "length {len} is not a multiple of {} (the device's offset alignment)",
+                align.offset
+            ))
+        } else if !pos.is_multiple_of(align.offset as u64) {
+            Some(format!(
+                "offset {pos} is not a multiple of {} (the device's offset alignment)",
+                align.offset
+            ))
+        } else {
+            None
+        };
+        match problem {
+            None => Ok(()),
+            Some(problem) => Err(with_hint(
+                io::Error::new(io::ErrorKind::InvalidInput, format!("misaligned O_DIRECT {what}: {problem}")),
+                what,
+                &self.name(),
+                Some("use percore::buf::AlignedBuf or a FixedBufPool buffer, and aligned offsets and lengths".into()),
+            )),
+        }
+    }
+
+    /// Explains an EINVAL from the kernel on an `O_DIRECT` file.
+    fn direct_error(&self, err: io::Error, what: &'static str) -> io::Error {
+        if self.direct.is_some() && err.raw_os_error() == Some(libc::EINVAL) {
+            with_hint(
+                err,
+                what,
+                &self.name(),
+                Some("the kernel rejected this O_DIRECT request: check buffer, offset and length alignment".into()),
+            )
+        } else {
+            err
+        }
+    }
+
+    /// One `RWF_NOWAIT` attempt, if the fast path is on; `None` means "use the ring".
+    fn try_nowait<B: IoBufMut>(&self, buf: &mut B, pos: u64) -> Option<io::Result<usize>> {
+        let mut st = self.nowait.get();
+        if !st.enabled || !lone_reader() {
+            return None;
+        }
+        if st.skip > 0 {
+            st.skip -= 1;
+            self.nowait.set(st);
+            return None;
+        }
+        let res = nowait::read_nowait(&self.fd, buf, pos);
+        let out = match res {
+            Ok(n) => {
+                st.misses = 0;
+                Some(Ok(n))
+            }
+            Err(err) => {
+                match err.raw_os_error() {
+                    Some(libc::EAGAIN) => {
+                        st.misses += 1;
+                        if st.misses >= NOWAIT_MISSES {
+                            st.misses = 0;
+                            st.skip = NOWAIT_BACKOFF;
+                        }
+                    }
+                    // The file or its filesystem cannot do it: stop trying.
+                    Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ESPIPE) => st.enabled = false,
+                    // Anything else: the ring gives the authoritative answer.
+                    _ => {}
+                }
+                None
+            }
+        };
+        self.nowait.set(st);
+        out
+    }
+
+    /// Reads into `buf`'s spare room (after its initialized bytes) from
+    /// offset `pos`, and returns the number of bytes read with the buffer.
+    /// `Ok(0)` means end of file (or a buffer with no spare room); fewer bytes
+    /// than asked do not by themselves mean end of file. For pipes and
+    /// terminals pass [`CURRENT_POSITION`](crate::op::CURRENT_POSITION).
+    ///
+    /// Works with `Vec<u8>` (reads into its spare capacity), `BytesMut`,
+    /// `Box<[u8]>`, [`AlignedBuf`](crate::buf::AlignedBuf),
+    /// [`Slice`](crate::buf::Slice) and any [`IoBufMut`].
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error; on `O_DIRECT` files an `InvalidInput` error naming
+    /// the path for a misaligned buffer, length or offset.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future while the read is in flight keeps the buffer alive
+    /// until the kernel is done with it, then frees it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     let mut buf = Vec::with_capacity(8);
+    ///     buf.extend_from_slice(&[1, 1]);
+    ///     // The two existing bytes stay; the read fills the spare capacity.
+    ///     let (n, buf) = file.read_at(buf, 0).await;
+    ///     assert_eq!(n.unwrap(), 6);
+    ///     assert_eq!(buf, [1, 1, 0, 0, 0, 0, 0, 0]);
+    /// });
+    /// ```
+    pub async fn read_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<usize, B> {
+        if self.direct.is_some() {
+            let init = buf.bytes_init();
+            let addr = buf.stable_ptr() as usize + init;
+            if let Err(err) = self.check_direct("read", addr, buf.bytes_total() - init, pos) {
+                return (Err(err), buf);
+            }
+        } else if let Some(res) = self.try_nowait(&mut buf, pos) {
+            fast_path_yield().await;
+            return (res, buf);
+        }
+        let counted = RingRead::start();
+        let (res, buf) = Op::new(Read::new(self.fd.clone(), buf, pos)).await;
+        drop(counted);
+        FAST_STREAK.with(|s| s.set(0));
+        (res.map_err(|e| self.direct_error(e, "read")), buf)
+    }
+
+    /// Reads until `buf`'s spare room is full, starting at `pos`.
+    ///
+    /// # Errors
+    ///
+    /// `UnexpectedEof` if the file ends first (the bytes read so far are in
+    /// the returned buffer), or any error of [`File::read_at`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     let (res, buf) = file.read_exact_at(Vec::with_capacity(100), 0).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf.len(), buf.capacity());
+    /// });
+    /// ```
+    pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<(), B> {
+        let start = buf.bytes_init();
+        while buf.bytes_init() < buf.bytes_total() {
+            let done = (buf.bytes_init() - start) as u64;
+            let (res, b) = self.read_at(buf, advance(pos, done)).await;
+            buf = b;
+            match res {
+                Ok(0) => {
+                    let err = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "file ended after {done} of {} bytes",
+                            buf.bytes_total() - start
+                        ),
+                    );
+                    return (Err(with_path(err, "read_exact", &self.name())), buf);
+                }
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Reads into the spare room of several buffers in order, from `pos`
+    /// (`IORING_OP_READV`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     let (n, bufs) = file.read_vectored_at(vec![Vec::with_capacity(2), Vec::with_capacity(3)], 0).await;
+    ///     assert_eq!(n.unwrap(), 5);
+    ///     assert_eq!(bufs[1].len(), 3);
+    /// });
+    /// ```
+    pub async fn read_vectored_at<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        if self.direct.is_some() {
+            for b in &bufs {
+                let init = b.bytes_init();
+                let addr = b.stable_ptr() as usize + init;
+                if let Err(err) = self.check_direct("read", addr, b.bytes_total() - init, pos) {
+                    return (Err(err), bufs);
+                }
+            }
+        }
+        let (res, bufs) = Op::new(Readv::new(self.fd.clone(), bufs, pos)).await;
+        (res.map_err(|e| self.direct_error(e, "read")), bufs)
+    }
+
+    /// Writes `buf`'s initialized bytes at `pos` and returns how many were
+    /// written, with the buffer. On a file opened with
+    /// [`append`](OpenOptions::append) every write goes to the end and `pos`
+    /// is ignored (as with `pwrite(2)` on Linux).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error; on `O_DIRECT` files an `InvalidInput` error naming
+    /// the path for a misaligned buffer, length or offset.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future while the write is in flight keeps the buffer
+    /// alive until the kernel is done with it; the write may or may not have
+    /// happened, but never partly with freed memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::options().write(true).open("/dev/null").await.unwrap();
+    ///     let (n, _) = file.write_at(b"abc".to_vec(), 0).await;
+    ///     assert_eq!(n.unwrap(), 3);
+    /// });
+    /// ```
+    pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        if let Err(err) =
+            self.check_direct("write", buf.stable_ptr() as usize, buf.bytes_init(), pos)
+        {
+            return (Err(err), buf);
+        }
+        let (res, buf) = Op::new(Write::new(self.fd.clone(), buf, pos)).await;
+        (res.map_err(|e| self.direct_error(e, "write")), buf)
+    }
+
+    /// Writes all of `buf`'s initialized bytes at `pos`, issuing more writes
+    /// after short ones.
+    ///
+    /// # Errors
+    ///
+    /// `WriteZero` if the kernel accepts nothing, or any error of [`File::write_at`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::options().write(true).open("/dev/null").await.unwrap();
+    ///     let (res, buf) = file.write_all_at(vec![7u8; 10_000], 0).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf.len(), 10_000);
+    /// });
+    /// ```
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut done = 0;
+        let mut buf = buf;
+        while done < total {
+            let (res, slice) = self
+                .write_at(buf.slice(done..total), advance(pos, done as u64))
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let err =
+                        io::Error::new(io::ErrorKind::WriteZero, "the file accepted no more bytes");
+                    return (Err(with_path(err, "write_all", &self.name())), buf);
+                }
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes several buffers in order at `pos` (`IORING_OP_WRITEV`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::options().write(true).open("/dev/null").await.unwrap();
+    ///     let (n, _) = file.write_vectored_at(vec![b"ab".to_vec(), b"cd".to_vec()], 0).await;
+    ///     assert_eq!(n.unwrap(), 4);
+    /// });
+    /// ```
+    pub async fn write_vectored_at<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        for b in &bufs {
+            if let Err(err) =
+                self.check_direct("write", b.stable_ptr() as usize, b.bytes_init(), pos)
+            {
+                return (Err(err), bufs);
+            }
+        }
+        let (res, bufs) = Op::new(Writev::new(self.fd.clone(), bufs, pos)).await;
+        (res.map_err(|e| self.direct_error(e, "write")), bufs)
+    }
+
+    /// Reads into a registered buffer's spare room at `pos`
+    /// (`IORING_OP_READ_FIXED`), through the registered file slot if
+    /// [`File::register`] was called. Never tries `RWF_NOWAIT`: this is the
+    /// ring's own fast path. A buffer from a pool of another core's ring is
+    /// read into with an ordinary read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::FixedBufPool;
+    ///
+    /// percore::run(async {
+    ///     let pool = FixedBufPool::new(2, 4096).unwrap();
+    ///     let file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     let (n, buf) = file.read_fixed_at(pool.get().await, 0).await;
+    ///     assert_eq!(n.unwrap(), 4096);
+    ///     assert_eq!(buf.len(), 4096);
+    /// });
+    /// ```
+    pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+        let init = buf.bytes_init();
+        let addr = buf.stable_ptr() as usize + init;
+        if let Err(err) = self.check_direct("read", addr, buf.bytes_total() - init, pos) {
+            return (Err(err), buf);
+        }
+        let (res, buf) = if buf.registered_here() {
+            match &self.fixed {
+                Some(fixed) => Op::new(ReadFixed::new(fixed.clone(), buf, pos)).await,
+                None => Op::new(ReadFixed::new(self.fd.clone(), buf, pos)).await,
+            }
+        } else {
+            Op::new(Read::new(self.fd.clone(), buf, pos)).await
+        };
+        (res.map_err(|e| self.direct_error(e, "read")), buf)
+    }
+
+    /// Writes a registered buffer's initialized bytes at `pos`
+    /// (`IORING_OP_WRITE_FIXED`), through the registered file slot if
+    /// [`File::register`] was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::FixedBufPool;
+    ///
+    /// percore::run(async {
+    ///     let pool = FixedBufPool::new(1, 4096).unwrap();
+    ///     let file = percore::fs::File::options().write(true).open("/dev/null").await.unwrap();
+    ///     let mut buf = pool.get().await;
+    ///     buf.extend_from_slice(b"data");
+    ///     let (n, _) = file.write_fixed_at(buf, 0).await;
+    ///     assert_eq!(n.unwrap(), 4);
+    /// });
+    /// ```
+    pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+        if let Err(err) =
+            self.check_direct("write", buf.stable_ptr() as usize, buf.bytes_init(), pos)
+        {
+            return (Err(err), buf);
+        }
+        let (res, buf) = if buf.registered_here() {
+            match &self.fixed {
+                Some(fixed) => Op::new(WriteFixed::new(fixed.clone(), buf, pos)).await,
+                None => Op::new(WriteFixed::new(self.fd.clone(), buf, pos)).await,
+            }
+        } else {
+            Op::new(Write::new(self.fd.clone(), buf, pos)).await
+        };
+        (res.map_err(|e| self.direct_error(e, "write")), buf)
+    }
+
+    /// Registers the file in the current core's ring file table, so
+    /// [`read_fixed_at`](File::read_fixed_at) and
+    /// [`write_fixed_at`](File::write_fixed_at) name it by slot and the
+    /// kernel skips the per-op file lookup. The slot is released when the
+    /// file is closed and its last op completed.
+    ///
+    /// # Errors
+    ///
+    /// `ResourceBusy` if the ring's file table is full or taken by other code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     file.register().unwrap();
+    ///     assert!(file.is_registered());
+    /// });
+    /// ```
+    pub fn register(&mut self) -> io::Result<()> {
+        if self.fixed.is_none() {
+            self.fixed = Some(FixedFd::register(&self.fd)?);
+        }
+        Ok(())
+    }
+
+    /// Whether [`File::register`] was called.
+    pub fn is_registered(&self) -> bool {
+        self.fixed.is_some()
+    }
+
+    /// Flushes data and metadata to storage (`fsync`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-sync-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::File::create(&path).await.unwrap();
+    ///     file.write_all_at(b"x".to_vec(), 0).await.0.unwrap();
+    ///     file.sync_all().await.unwrap();
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn sync_all(&self) -> io::Result<()> {
+        Op::new(Fsync::new(self.fd.clone(), false)).await
+    }
+
+    /// Flushes data (and the metadata needed to read it) to storage (`fdatasync`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-datasync-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::File::create(&path).await.unwrap();
+    ///     file.write_all_at(b"x".to_vec(), 0).await.0.unwrap();
+    ///     file.sync_data().await.unwrap();
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn sync_data(&self) -> io::Result<()> {
+        Op::new(Fsync::new(self.fd.clone(), true)).await
+    }
+
+    /// The file's metadata (`statx` on the descriptor).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/null").await.unwrap();
+    ///     assert!(file.metadata().await.unwrap().file_type().is_char_device());
+    /// });
+    /// ```
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        Op::new(Statx::fd(
+            self.fd.clone(),
+            STATX_BASIC_STATS | STATX_BTIME | STATX_DIOALIGN,
+        ))
+        .await
+        .map(Metadata::from_raw)
+        .map_err(|e| with_path(e, "statx", &self.name()))
+    }
+
+    /// Truncates or extends the file to `len` bytes (extension reads as
+    /// zeros).
+    ///
+    /// # Kernel
+    ///
+    /// `IORING_OP_FTRUNCATE` (6.9) when the probe finds it; otherwise
+    /// `ftruncate(2)` on the blocking thread pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-setlen-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::File::create(&path).await.unwrap();
+    ///     file.set_len(1000).await.unwrap();
+    ///     assert_eq!(file.metadata().await.unwrap().len(), 1000);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn set_len(&self, len: u64) -> io::Result<()> {
+        let ring =
+            crate::capabilities().is_some_and(|c| c.supports(io_uring::opcode::Ftruncate::CODE));
+        self.set_len_via(len, ring).await
+    }
+
+    pub(crate) async fn set_len_via(&self, len: u64, ring: bool) -> io::Result<()> {
+        let res = if ring {
+            Op::new(Ftruncate::new(self.fd.clone(), len)).await
+        } else {
+            crate::op::ftruncate_blocking(&self.fd, len).await
+        };
+        res.map_err(|e| with_path(e, "set_len", &self.name()))
+    }
+
+    /// Allocates disk space for `offset..offset + len` (`fallocate` mode 0),
+    /// extending the file if the range ends past it, so later writes there
+    /// cannot fail for lack of space.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-alloc-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::File::create(&path).await.unwrap();
+    ///     file.allocate(0, 1 << 20).await.unwrap();
+    ///     assert_eq!(file.metadata().await.unwrap().len(), 1 << 20);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        Op::new(Fallocate::new(self.fd.clone(), offset, len, 0))
+            .await
+            .map_err(|e| with_path(e, "allocate", &self.name()))
+    }
+
+    /// Reads from `pos` to the end of the file, appending to `buf`; the
+    /// buffer is sized from `statx` first, so the data lands in it directly
+    /// without regrowing or copying.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-rte-{}", std::process::id()));
+    /// std::fs::write(&path, b"0123456789").unwrap();
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open(&path).await.unwrap();
+    ///     let (n, buf) = file.read_to_end_at(Vec::new(), 4).await;
+    ///     assert_eq!(n.unwrap(), 6);
+    ///     assert_eq!(buf, b"456789");
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn read_to_end_at(&self, mut buf: Vec<u8>, pos: u64) -> BufResult<usize, Vec<u8>> {
+        let size = match self.metadata().await {
+            Ok(meta) => meta.len(),
+            Err(err) => return (Err(err), buf),
+        };
+        let expect = size.saturating_sub(pos) as usize;
+        buf.reserve_exact(expect);
+        let start = buf.len();
+        loop {
+            if buf.len() == buf.capacity() {
+                if buf.len() - start == expect && expect > 0 {
+                    // Read exactly what statx promised: one small read tells
+                    // whether the file grew meanwhile.
+                    let (res, probe) = self
+                        .read_at(Vec::with_capacity(32), pos + (buf.len() - start) as u64)
+                        .await;
+                    match res {
+                        Ok(0) => break,
+                        Ok(_) => buf.extend_from_slice(&probe),
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(err) => return (Err(err), buf),
+                    }
+                }
+                buf.reserve(buf.capacity().max(4096));
+            }
+            let read = (buf.len() - start) as u64;
+            let (res, b) = self.read_at(buf, pos + read).await;
+            buf = b;
+            match res {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(buf.len() - start), buf)
+    }
+
+    /// Closes the file through the ring and reports close(2)'s result.
+    ///
+    /// If ops on it are still in flight (their futures were dropped), the
+    /// descriptor is closed when the last of them completes, and this
+    /// returns `Ok(())` at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/null").await.unwrap();
+    ///     file.close().await.unwrap();
+    /// });
+    /// ```
+    pub async fn close(self) -> io::Result<()> {
+        let File {
+            fd, path, fixed, ..
+        } = self;
+        drop(fixed);
+        fd.close().await.map_err(|e| match &path {
+            Some(p) => with_path(e, "close", p),
+            None => e,
+        })
+    }
+}
+
+/// `pos + done`, except that [`CURRENT_POSITION`](crate::op::CURRENT_POSITION)
+/// (pipes, terminals, `O_APPEND`) stays as it is: the kernel advances it.
+fn advance(pos: u64, done: u64) -> u64 {
+    if pos == crate::op::CURRENT_POSITION {
+        pos
+    } else {
+        pos + done
+    }
+}
+
+/// After [`FAST_PATH_BUDGET`] reads in a row that finished without waiting,
+/// yields once so other tasks run.
+async fn fast_path_yield() {
+    let streak = FAST_STREAK.with(|s| {
+        let n = s.get() + 1;
+        s.set(if n >= FAST_PATH_BUDGET { 0 } else { n });
+        n
+    });
+    if streak >= FAST_PATH_BUDGET {
+        crate::yield_now().await;
+    }
+}
+
+fn refused_direct(err: io::Error, path: &Path) -> io::Error {
+    // EINVAL's kind is already `InvalidInput`; keep the errno reachable.
+    with_hint(
+        err,
+        "open",
+        path,
+        Some("the filesystem refused O_DIRECT (EINVAL): direct I/O is not supported there; open without OpenOptions::direct".into()),
+    )
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw_fd()
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File")
+            .field("fd", &self.fd.raw_fd())
+            .field("path", &self.path)
+            .field("direct", &self.direct)
+            .field("registered", &self.fixed.as_ref().map(FixedFd::slot))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_len_fallback_without_the_ftruncate_opcode() {
+        // Kernels before 6.9 lack IORING_OP_FTRUNCATE: the blocking-pool path
+        // must do the same job.
+        let path = std::env::temp_dir().join(format!("percore-unit-setlen-{}", std::process::id()));
+        crate::run(async {
+            let file = File::create(&path).await.unwrap();
+            file.set_len_via(12_345, false).await.unwrap();
+            assert_eq!(file.metadata().await.unwrap().len(), 12_345);
+            file.set_len_via(7, false).await.unwrap();
+            assert_eq!(file.metadata().await.unwrap().len(), 7);
+        });
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn nowait_serves_cached_reads_and_turns_off_on_espipe() {
+        let path = std::env::temp_dir().join(format!("percore-unit-nowait-{}", std::process::id()));
+        std::fs::write(&path, b"abc").unwrap();
+        crate::run(async {
+            let file = File::open(&path).await.unwrap();
+            // A cached file: the attempt succeeds without the ring.
+            let mut buf = Vec::with_capacity(8);
+            assert_eq!(file.try_nowait(&mut buf, 0).unwrap().unwrap(), 3);
+            // A pipe: preadv2 with an offset fails with ESPIPE, so the fast
+            // path turns itself off for this file.
+            let (reader, _writer) = std::io::pipe().unwrap();
+            let pipe = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+            assert!(pipe.try_nowait(&mut Vec::with_capacity(8), 0).is_none());
+            assert!(!pipe.nowait.get().enabled);
+        });
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,204 @@
+//! `OpenOptions`: how to open a file, std's builder plus `O_DIRECT` and the
+//! non-blocking read fast path.
+
+use std::io;
+use std::path::Path;
+
+use super::File;
+
+/// Options for opening a file, like [`std::fs::OpenOptions`], plus
+/// [`direct`](OpenOptions::direct) (`O_DIRECT`) and
+/// [`nowait_reads`](OpenOptions::nowait_reads).
+///
+/// The open itself is an `IORING_OP_OPENAT` on the ring.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fs::OpenOptions;
+///
+/// let path = std::env::temp_dir().join(format!("percore-doc-opts-{}", std::process::id()));
+/// percore::run(async {
+///     let file = OpenOptions::new().write(true).create(true).truncate(true).open(&path).await.unwrap();
+///     file.write_all_at(b"hi".to_vec(), 0).await.0.unwrap();
+///     file.close().await.unwrap();
+/// });
+/// assert_eq!(std::fs::read(&path).unwrap(), b"hi");
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
+    custom_flags: i32,
+    mode: u32,
+    pub(crate) direct: bool,
+    pub(crate) nowait_reads: Option<bool>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// All options off; mode 0o666 (less the umask) for new files.
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            read: false,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            custom_flags: 0,
+            mode: 0o666,
+            direct: false,
+            nowait_reads: None,
+        }
+    }
+
+    /// Open for reading.
+    pub fn read(&mut self, read: bool) -> &mut OpenOptions {
+        self.read = read;
+        self
+    }
+
+    /// Open for writing.
+    pub fn write(&mut self, write: bool) -> &mut OpenOptions {
+        self.write = write;
+        self
+    }
+
+    /// Open for appending (`O_APPEND`): every write goes to the end of the
+    /// file, whatever offset it names.
+    pub fn append(&mut self, append: bool) -> &mut OpenOptions {
+        self.append = append;
+        self
+    }
+
+    /// Truncate the file to 0 bytes on open (needs write access).
+    pub fn truncate(&mut self, truncate: bool) -> &mut OpenOptions {
+        self.truncate = truncate;
+        self
+    }
+
+    /// Create the file if it does not exist (needs write or append access).
+    pub fn create(&mut self, create: bool) -> &mut OpenOptions {
+        self.create = create;
+        self
+    }
+
+    /// Create the file, failing with `AlreadyExists` if it exists (`O_EXCL`).
+    pub fn create_new(&mut self, create_new: bool) -> &mut OpenOptions {
+        self.create_new = create_new;
+        self
+    }
+
+    /// Extra `open(2)` flags (`libc::O_NOATIME`, `O_SYNC`, ...); the access
+    /// mode bits are ignored.
+    pub fn custom_flags(&mut self, flags: i32) -> &mut OpenOptions {
+        self.custom_flags = flags;
+        self
+    }
+
+    /// Permission bits for a file this open creates (default 0o666, less the umask).
+    pub fn mode(&mut self, mode: u32) -> &mut OpenOptions {
+        self.mode = mode;
+        self
+    }
+
+    /// Open with `O_DIRECT`: reads and writes bypass the page cache.
+    ///
+    /// Buffers must then start at a multiple of the device's memory
+    /// alignment, and offsets and lengths must be multiples of its offset
+    /// alignment; the file learns both from `statx` (`STATX_DIOALIGN`, Linux
+    /// 6.1; 4096 otherwise) and checks every op before it is submitted, with
+    /// an `InvalidInput` error that names the path. Use
+    /// [`AlignedBuf`](crate::buf::AlignedBuf) or a
+    /// [`FixedBufPool`](crate::buf::FixedBufPool) buffer.
+    ///
+    /// # Errors
+    ///
+    /// Opening fails with `InvalidInput` and a message saying so when the
+    /// filesystem refuses direct I/O.
+    pub fn direct(&mut self, direct: bool) -> &mut OpenOptions {
+        self.direct = direct;
+        self
+    }
+
+    /// Try each read with `preadv2(RWF_NOWAIT)` before going to the ring.
+    ///
+    /// A read of data already in the page cache then completes in one
+    /// syscall, without an SQE, a CQE and a task wake-up; data not cached
+    /// fails that attempt with `EAGAIN` (the kernel may start readahead, but
+    /// never waits for it) and the read goes to the ring. After a few misses
+    /// in a row the file stops trying for a while, so cold files pay almost
+    /// nothing. The attempt is made only for a lone reader: when other file
+    /// reads are waiting on the ring or other tasks are ready, reads go
+    /// straight to the ring, which batches them into one `io_uring_enter`.
+    /// Never used with `O_DIRECT`.
+    ///
+    /// Default: [`NOWAIT_READS_DEFAULT`](super::NOWAIT_READS_DEFAULT), chosen
+    /// from the fs benchmark (`scripts/bench-fs.sh`).
+    pub fn nowait_reads(&mut self, on: bool) -> &mut OpenOptions {
+        self.nowait_reads = Some(on);
+        self
+    }
+
+    /// Opens `path` with these options.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error wrapped in a [`PathError`](super::PathError) (kind
+    /// kept: `NotFound`, `PermissionDenied`, `IsADirectory`, ...), or
+    /// `InvalidInput` for contradictory options (as std does).
+    pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+        File::open_with(path.as_ref(), self).await
+    }
+
+    /// Permission bits for a created file.
+    pub(crate) fn mode_bits(&self) -> u32 {
+        self.mode
+    }
+
+    /// The `open(2)` flags these options stand for.
+    pub(crate) fn flags(&self) -> io::Result<i32> {
+        let access = match (self.read, self.write, self.append) {
+            (true, false, false) => libc::O_RDONLY,
+            (false, true, false) => libc::O_WRONLY,
+            (true, true, false) => libc::O_RDWR,
+            (false, _, true) => libc::O_WRONLY | libc::O_APPEND,
+            (true, _, true) => libc::O_RDWR | libc::O_APPEND,
+            (false, false, false) => {
+                return Err(invalid("open options need read, write or append access"));
+            }
+        };
+        if !self.write && !self.append && (self.truncate || self.create || self.create_new) {
+            return Err(invalid(
+                "truncate, create and create_new need write or append access",
+            ));
+        }
+        if self.append && self.truncate && !self.create_new {
+            return Err(invalid("append and truncate together make no sense"));
+        }
+        let creation = match (self.create, self.truncate, self.create_new) {
+            (_, _, true) => libc::O_CREAT | libc::O_EXCL,
+            (true, true, false) => libc::O_CREAT | libc::O_TRUNC,
+            (true, false, false) => libc::O_CREAT,
+            (false, true, false) => libc::O_TRUNC,
+            (false, false, false) => 0,
+        };
+        let direct = if self.direct { libc::O_DIRECT } else { 0 };
+        Ok(access | creation | direct | (self.custom_flags & !libc::O_ACCMODE))
+    }
+}
+
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}

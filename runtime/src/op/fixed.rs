@@ -1,0 +1,344 @@
+//! Ops on registered resources: `IORING_OP_READ_FIXED` / `WRITE_FIXED` with
+//! buffers from a [`FixedBufPool`](crate::buf::FixedBufPool), and
+//! [`FixedFd`], a descriptor registered in the ring's file table so ops skip
+//! the per-op file lookup.
+//!
+//! Registering a file touches the ring's file table through the driver's
+//! submitter; that is the only thing here beyond building SQEs.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{CqeResult, OpCode};
+use crate::buf::{BufResult, FixedBuf, IoBuf};
+use crate::driver::{self, Capabilities};
+use crate::fd::SharedFd;
+
+/// Entries of the sparse file table percore registers on each ring.
+pub const FILE_TABLE_SLOTS: u32 = 4096;
+
+struct FileTable {
+    /// Identity of the ring: its driver's capabilities, never shared between rings.
+    ring: Rc<Capabilities>,
+    free: Vec<u32>,
+}
+
+thread_local! {
+    static FILE_TABLES: RefCell<Vec<FileTable>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_file_slot(ring: &Rc<Capabilities>) -> io::Result<u32> {
+    FILE_TABLES.with(|tables| {
+        let mut tables = tables.borrow_mut();
+        tables.retain(|t| Rc::strong_count(&t.ring) > 1);
+        let pos = match tables.iter().position(|t| Rc::ptr_eq(&t.ring, ring)) {
+            Some(pos) => pos,
+            None => {
+                driver::with_driver(|d| {
+                    let sub = d.submitter();
+                    match sub.register_files_sparse(FILE_TABLE_SLOTS) {
+                        // Before 5.19: a table of -1 entries is sparse too.
+                        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                            sub.register_files(&vec![-1; FILE_TABLE_SLOTS as usize])
+                        }
+                        other => other,
+                    }
+                })
+                .map_err(|err| match err.raw_os_error() {
+                    Some(libc::EBUSY) => io::Error::new(
+                        io::ErrorKind::ResourceBusy,
+                        "cannot register a file: this core's ring already has a file table \
+                         registered by other code (one file table per ring)",
+                    ),
+                    _ => err,
+                })?;
+                tables.push(FileTable {
+                    ring: ring.clone(),
+                    free: (0..FILE_TABLE_SLOTS).rev().collect(),
+                });
+                tables.len() - 1
+            }
+        };
+        tables[pos].free.pop().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!("all {FILE_TABLE_SLOTS} registered-file slots of this core are in use"),
+            )
+        })
+    })
+}
+
+fn release_file_slot(ring: &Rc<Capabilities>, slot: u32) {
+    FILE_TABLES.with(|tables| {
+        if let Some(t) = tables
+            .borrow_mut()
+            .iter_mut()
+            .find(|t| Rc::ptr_eq(&t.ring, ring))
+        {
+            t.free.push(slot);
+        }
+    });
+}
+
+struct FixedInner {
+    slot: u32,
+    ring: Rc<Capabilities>,
+    /// Keeps the descriptor itself open too, for ops that take a plain fd.
+    _fd: SharedFd,
+}
+
+impl Drop for FixedInner {
+    fn drop(&mut self) {
+        let ring = self.ring.clone();
+        let slot = self.slot;
+        let cleared = driver::try_with_driver(|d| {
+            Rc::ptr_eq(&d.capabilities(), &ring)
+                && d.submitter().register_files_update(slot, &[-1]).is_ok()
+        });
+        if cleared == Some(true) {
+            release_file_slot(&ring, slot);
+        }
+    }
+}
+
+/// A descriptor registered in the current core's ring file table
+/// (`IORING_REGISTER_FILES`): ops name it by its slot, so the kernel skips
+/// looking the file up (and reference-counting it) on every op.
+///
+/// Ops in flight hold a clone, so the slot is cleared only after the last of
+/// them completes, like [`SharedFd`].
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::FixedFd;
+///
+/// percore::run(async {
+///     let file = std::fs::File::open("/dev/zero").unwrap();
+///     let fixed = FixedFd::register(&SharedFd::new(file.into())).unwrap();
+///     assert!(fixed.slot() < percore::op::FILE_TABLE_SLOTS);
+/// });
+/// ```
+#[derive(Clone)]
+pub struct FixedFd {
+    inner: Rc<FixedInner>,
+}
+
+impl FixedFd {
+    /// Registers `fd` with the current core's ring.
+    ///
+    /// # Errors
+    ///
+    /// `ResourceBusy` if the ring's file table is full or was registered by
+    /// other code, or the kernel's error.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    pub fn register(fd: &SharedFd) -> io::Result<FixedFd> {
+        let ring = driver::current_capabilities()
+            .expect("FixedFd::register used outside a runtime: call it inside percore::run");
+        let slot = take_file_slot(&ring)?;
+        let res =
+            driver::with_driver(|d| d.submitter().register_files_update(slot, &[fd.raw_fd()]));
+        if let Err(err) = res {
+            release_file_slot(&ring, slot);
+            return Err(err);
+        }
+        Ok(FixedFd {
+            inner: Rc::new(FixedInner {
+                slot,
+                ring,
+                _fd: fd.clone(),
+            }),
+        })
+    }
+
+    /// The slot in the ring's file table.
+    pub fn slot(&self) -> u32 {
+        self.inner.slot
+    }
+}
+
+impl fmt::Debug for FixedFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FixedFd").field(&self.inner.slot).finish()
+    }
+}
+
+/// The file an op works on: a plain descriptor or a registered one.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::Target;
+///
+/// let file = std::fs::File::open("/dev/null").unwrap();
+/// let target = Target::from(SharedFd::new(file.into()));
+/// assert!(matches!(target, Target::Fd(_)));
+/// ```
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// An ordinary descriptor.
+    Fd(SharedFd),
+    /// A slot of the ring's file table.
+    Fixed(FixedFd),
+}
+
+impl Target {
+    fn sqe_target(&self) -> Sqe {
+        match self {
+            Target::Fd(fd) => Sqe::Fd(types::Fd(fd.raw_fd())),
+            Target::Fixed(f) => Sqe::Fixed(types::Fixed(f.slot())),
+        }
+    }
+}
+
+enum Sqe {
+    Fd(types::Fd),
+    Fixed(types::Fixed),
+}
+
+impl From<SharedFd> for Target {
+    fn from(fd: SharedFd) -> Target {
+        Target::Fd(fd)
+    }
+}
+
+impl From<FixedFd> for Target {
+    fn from(fd: FixedFd) -> Target {
+        Target::Fixed(fd)
+    }
+}
+
+/// `IORING_OP_READ_FIXED`: reads at `offset` into the spare room of a
+/// registered buffer.
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::FixedBufPool;
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, ReadFixed};
+///
+/// percore::run(async {
+///     let pool = FixedBufPool::new(1, 4096).unwrap();
+///     let fd = SharedFd::new(std::fs::File::open("/dev/zero").unwrap().into());
+///     let (n, buf) = Op::new(ReadFixed::new(fd, pool.get().await, 0)).await;
+///     assert_eq!(n.unwrap(), 4096);
+///     assert!(buf.iter().all(|&b| b == 0));
+/// });
+/// ```
+pub struct ReadFixed {
+    target: Target,
+    buf: FixedBuf,
+    offset: u64,
+}
+
+impl ReadFixed {
+    /// Reads from `target` at `offset` into `buf`'s spare room.
+    pub fn new(target: impl Into<Target>, buf: FixedBuf, offset: u64) -> ReadFixed {
+        ReadFixed {
+            target: target.into(),
+            buf,
+            offset,
+        }
+    }
+}
+
+// SAFETY: the buffer (which keeps its registered pool alive) and the fd
+// handle are owned by the op until its CQE; the kernel also checks that the
+// address range lies inside the registered region named by `buf_index`.
+unsafe impl OpCode for ReadFixed {
+    type Output = BufResult<usize, FixedBuf>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        let init = self.buf.bytes_init();
+        let len = (self.buf.bytes_total() - init).min(u32::MAX as usize) as u32;
+        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
+        let ptr = unsafe { crate::buf::IoBufMut::stable_mut_ptr(&mut self.buf).add(init) };
+        let index = self.buf.buf_index();
+        match self.target.sqe_target() {
+            Sqe::Fd(fd) => opcode::ReadFixed::new(fd, ptr, len, index)
+                .offset(self.offset)
+                .build(),
+            Sqe::Fixed(fd) => opcode::ReadFixed::new(fd, ptr, len, index)
+                .offset(self.offset)
+                .build(),
+        }
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let res = cqe.result.map(|n| n as usize);
+        if let Ok(n) = res {
+            let init = self.buf.bytes_init();
+            // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+            unsafe { crate::buf::IoBufMut::set_init(&mut self.buf, init + n) };
+        }
+        (res, self.buf)
+    }
+}
+
+/// `IORING_OP_WRITE_FIXED`: writes a registered buffer's initialized bytes at `offset`.
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::FixedBufPool;
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, WriteFixed};
+///
+/// percore::run(async {
+///     let pool = FixedBufPool::new(1, 4096).unwrap();
+///     let fd = SharedFd::new(std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap().into());
+///     let mut buf = pool.get().await;
+///     buf.extend_from_slice(b"hello");
+///     let (n, _buf) = Op::new(WriteFixed::new(fd, buf, 0)).await;
+///     assert_eq!(n.unwrap(), 5);
+/// });
+/// ```
+pub struct WriteFixed {
+    target: Target,
+    buf: FixedBuf,
+    offset: u64,
+}
+
+impl WriteFixed {
+    /// Writes `buf`'s initialized bytes to `target` at `offset`.
+    pub fn new(target: impl Into<Target>, buf: FixedBuf, offset: u64) -> WriteFixed {
+        WriteFixed {
+            target: target.into(),
+            buf,
+            offset,
+        }
+    }
+}
+
+// SAFETY: as for `ReadFixed`; the kernel only reads the buffer.
+unsafe impl OpCode for WriteFixed {
+    type Output = BufResult<usize, FixedBuf>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let ptr = self.buf.stable_ptr();
+        let index = self.buf.buf_index();
+        match self.target.sqe_target() {
+            Sqe::Fd(fd) => opcode::WriteFixed::new(fd, ptr, len, index)
+                .offset(self.offset)
+                .build(),
+            Sqe::Fixed(fd) => opcode::WriteFixed::new(fd, ptr, len, index)
+                .offset(self.offset)
+                .build(),
+        }
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.buf)
+    }
+}

@@ -1,0 +1,66 @@
+use std::io;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{CqeResult, OpCode};
+use crate::fd::SharedFd;
+
+/// `IORING_OP_FTRUNCATE` (Linux 6.9): sets a file's size, like `ftruncate(2)`.
+///
+/// Check `percore::capabilities()` for the opcode before using it directly;
+/// [`File::set_len`](crate::fs::File::set_len) falls back to a blocking
+/// thread on older kernels.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Ftruncate, Op};
+///
+/// let path = std::env::temp_dir().join(format!("percore-doc-ftruncate-{}", std::process::id()));
+/// let file = std::fs::File::create(&path).unwrap();
+/// percore::run(async {
+///     if percore::capabilities().unwrap().supports(io_uring::opcode::Ftruncate::CODE) {
+///         let fd = SharedFd::new(file.into());
+///         Op::new(Ftruncate::new(fd, 100)).await.unwrap();
+///         assert_eq!(std::fs::metadata(&path).unwrap().len(), 100);
+///     }
+/// });
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub struct Ftruncate {
+    fd: SharedFd,
+    len: u64,
+}
+
+impl Ftruncate {
+    /// Sets the size of `fd`'s file to `len` bytes.
+    pub fn new(fd: SharedFd, len: u64) -> Ftruncate {
+        Ftruncate { fd, len }
+    }
+}
+
+// SAFETY: ftruncate references no user memory; the fd handle lives in the op.
+unsafe impl OpCode for Ftruncate {
+    type Output = io::Result<()>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        opcode::Ftruncate::new(types::Fd(self.fd.raw_fd()), self.len).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(|_| ())
+    }
+}
+
+/// `ftruncate(2)` on the blocking thread pool, for kernels without
+/// `IORING_OP_FTRUNCATE`. The pool thread works on a duplicate of the
+/// descriptor, so dropping the returned future can never make it truncate a
+/// different file that reused the number.
+pub(crate) async fn ftruncate_blocking(fd: &SharedFd, len: u64) -> io::Result<()> {
+    // SAFETY: `fd` is open while the `SharedFd` we borrow lives, which spans
+    // this call; the borrow ends before we return.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.raw_fd()) };
+    let file = std::fs::File::from(borrowed.try_clone_to_owned()?);
+    crate::spawn_blocking(move || file.set_len(len)).await?
+}

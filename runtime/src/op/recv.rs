@@ -1,0 +1,347 @@
+use std::io;
+
+use io_uring::{cqueue, opcode, squeue, types};
+use socket2::{SockAddr, SockAddrStorage};
+
+use super::{CqeResult, MultishotOp, OpCode};
+use crate::buf::{BufResult, BufRing, IoBufMut, RingBuf};
+use crate::fd::SharedFd;
+
+/// `IORING_OP_RECV`: receives from a socket into an owned buffer's spare room
+/// (after its initialized bytes). `Ok(0)` is end of stream.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, Recv};
+/// use std::io::Write;
+///
+/// percore::run(async {
+///     let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+///     theirs.write_all(b"ping").unwrap();
+///     let fd = SharedFd::new(mine.into());
+///     let (n, buf) = Op::new(Recv::new(fd, Vec::with_capacity(16))).await;
+///     assert_eq!(n.unwrap(), 4);
+///     assert_eq!(buf, b"ping");
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// Dropping the future cancels the receive; the buffer is freed only after
+/// the kernel's completion, and bytes it received are lost.
+pub struct Recv<B> {
+    fd: SharedFd,
+    buf: B,
+    flags: i32,
+}
+
+impl<B: IoBufMut> Recv<B> {
+    /// Receives from `fd` into `buf`'s spare capacity.
+    pub fn new(fd: SharedFd, buf: B) -> Recv<B> {
+        Recv { fd, buf, flags: 0 }
+    }
+
+    /// Adds recv(2) flags (`MSG_PEEK`, `MSG_WAITALL`, `MSG_DONTWAIT`, ...).
+    pub fn flags(mut self, flags: i32) -> Recv<B> {
+        self.flags |= flags;
+        self
+    }
+}
+
+// SAFETY: the buffer and the fd handle are owned by the op until its CQE;
+// `IoBufMut` guarantees the pointer is stable when the op moves.
+unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+    type Output = BufResult<usize, B>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        let init = self.buf.bytes_init();
+        let spare = self.buf.bytes_total() - init;
+        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
+        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
+        opcode::Recv::new(
+            types::Fd(self.fd.raw_fd()),
+            ptr,
+            spare.min(u32::MAX as usize) as u32,
+        )
+        .flags(self.flags)
+        .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let res = cqe.result.map(|n| n as usize);
+        if let Ok(n) = res {
+            let init = self.buf.bytes_init();
+            // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+            unsafe { self.buf.set_init(init + n) };
+        }
+        (res, self.buf)
+    }
+}
+
+/// `IORING_OP_RECV` with buffer selection: the kernel picks a buffer from a
+/// [`BufRing`] when data arrives, so a waiting receive holds no memory.
+///
+/// Multishot (one submission, a completion per arrival) when the kernel has it
+/// ([`Capabilities::multishot_recv`](crate::Capabilities::multishot_recv),
+/// 6.0), else one receive per submission. Run it with [`MultishotOp`] and
+/// take the data with [`MultishotOp::next_buf`], which re-arms the receive
+/// whenever it has ended.
+///
+/// When the ring is empty the receive ends with `ENOBUFS`; calling `next_buf`
+/// again re-arms it (useful once buffers were dropped back into the ring),
+/// or receive into an owned buffer with [`Recv`] meanwhile.
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::BufRing;
+/// use percore::fd::SharedFd;
+/// use percore::op::{MultishotOp, RecvMulti};
+/// use std::io::Write;
+///
+/// percore::run(async {
+///     if !percore::capabilities().unwrap().buf_ring {
+///         return;
+///     }
+///     let ring = BufRing::new(8, 512).unwrap();
+///     let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+///     let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+///     theirs.write_all(b"one").unwrap();
+///     assert_eq!(&recv.next_buf().await.unwrap().unwrap()[..], b"one");
+///     drop(theirs);
+///     assert!(recv.next_buf().await.unwrap().is_none()); // end of stream
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// Dropping the `MultishotOp` cancels the receive. Data that arrived and was
+/// not taken is lost; its buffers go back to the ring.
+pub struct RecvMulti {
+    fd: SharedFd,
+    ring: BufRing,
+    multishot: bool,
+}
+
+impl RecvMulti {
+    /// Receives from `fd` into buffers picked from `ring`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a percore runtime.
+    pub fn new(fd: SharedFd, ring: &BufRing) -> RecvMulti {
+        let multishot = crate::driver::current_capabilities()
+            .expect("RecvMulti::new outside a runtime")
+            .multishot_recv;
+        RecvMulti {
+            fd,
+            ring: ring.clone(),
+            multishot,
+        }
+    }
+
+    /// Whether the kernel re-posts completions from one submission.
+    pub fn is_multishot(&self) -> bool {
+        self.multishot
+    }
+
+    /// The ring the receive picks buffers from.
+    pub fn ring(&self) -> &BufRing {
+        &self.ring
+    }
+
+    /// Turns a completion of this op into its result.
+    ///
+    /// # Safety
+    ///
+    /// `cqe` must be a completion of this op, converted at most once.
+    unsafe fn buf_of(&self, cqe: CqeResult) -> io::Result<Option<RingBuf>> {
+        let bid = cqueue::buffer_select(cqe.flags);
+        match (cqe.result, bid) {
+            (Ok(0), Some(bid)) => {
+                // SAFETY: the kernel picked `bid` for this completion (caller).
+                unsafe { self.ring.give_back(bid) };
+                Ok(None)
+            }
+            (Ok(0), None) => Ok(None),
+            // SAFETY: the kernel picked `bid` and wrote `n` bytes into it.
+            (Ok(n), Some(bid)) => Ok(Some(unsafe { self.ring.take(bid, n as usize) })),
+            (Ok(n), None) => panic!("recv completion of {n} bytes without a buffer"),
+            (Err(err), Some(bid)) => {
+                // SAFETY: as above.
+                unsafe { self.ring.give_back(bid) };
+                Err(err)
+            }
+            (Err(err), None) => Err(err),
+        }
+    }
+}
+
+// SAFETY: no user memory in the SQE: the kernel picks a buffer of `ring`,
+// which the op keeps registered and alive (a clone of the `Rc`).
+unsafe impl OpCode for RecvMulti {
+    /// The buffer of one completion (`None` at end of stream). Run the op
+    /// with [`MultishotOp`] rather than as a plain `Op`.
+    type Output = io::Result<Option<RingBuf>>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        let fd = types::Fd(self.fd.raw_fd());
+        if self.multishot {
+            opcode::RecvMulti::new(fd, self.ring.bgid()).build()
+        } else {
+            opcode::Recv::new(fd, std::ptr::null_mut(), self.ring.buf_len() as u32)
+                .buf_group(self.ring.bgid())
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT)
+        }
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: the driver hands each completion of this op over once.
+        unsafe { self.buf_of(cqe) }
+    }
+
+    fn abandon(&mut self, cqe: CqeResult) {
+        if let Some(bid) = cqueue::buffer_select(cqe.flags) {
+            // SAFETY: the kernel picked `bid` for this completion, which
+            // nobody will take: give it straight back.
+            unsafe { self.ring.give_back(bid) };
+        }
+    }
+}
+
+impl MultishotOp<RecvMulti> {
+    /// Waits for the next received data: a buffer of the ring, `Ok(None)` at
+    /// end of stream, or the error that ended the receive (`ENOBUFS` when the
+    /// ring was empty, `ECONNRESET`, ...). An ended receive is re-armed by the
+    /// next call.
+    ///
+    /// # Examples
+    ///
+    /// See [`RecvMulti`].
+    pub async fn next_buf(&mut self) -> io::Result<Option<RingBuf>> {
+        match self.next().await {
+            // SAFETY: the completion comes from this op's own slot, once.
+            Some(cqe) => unsafe { self.data().buf_of(cqe) },
+            // Only an op cancelled before it was submitted yields nothing.
+            None => Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+        }
+    }
+}
+
+/// Storage the kernel reads and writes for a `recvmsg(2)`/`sendmsg(2)`: boxed
+/// once, so the pointers inside `msghdr` stay valid when the op moves.
+pub(super) struct MsgParts {
+    pub(super) hdr: libc::msghdr,
+    pub(super) addr: SockAddrStorage,
+}
+
+impl MsgParts {
+    pub(super) fn new() -> Box<MsgParts> {
+        Box::new(MsgParts {
+            // SAFETY: an all-zero msghdr is valid: null pointers, zero lengths.
+            hdr: unsafe { std::mem::zeroed() },
+            addr: SockAddrStorage::zeroed(),
+        })
+    }
+}
+
+/// `IORING_OP_RECVMSG`: receives one message (a datagram, or stream bytes)
+/// into an owned buffer's spare room and returns the sender's address.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, RecvMsg};
+///
+/// percore::run(async {
+///     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+///     let addr = sock.local_addr().unwrap();
+///     let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+///     peer.send_to(b"dgram", addr).unwrap();
+///     let fd = SharedFd::new(sock.into());
+///     let (res, buf) = Op::new(RecvMsg::new(fd, Vec::with_capacity(64))).await;
+///     let (n, from) = res.unwrap();
+///     assert_eq!(&buf[..n], b"dgram");
+///     assert_eq!(from.as_socket(), Some(peer.local_addr().unwrap()));
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// As for [`Recv`]: the buffer and address storage live until the
+/// kernel's completion.
+pub struct RecvMsg<B> {
+    fd: SharedFd,
+    buf: B,
+    iov: Box<libc::iovec>,
+    parts: Box<MsgParts>,
+    flags: u32,
+}
+
+impl<B: IoBufMut> RecvMsg<B> {
+    /// Receives a message from `fd` into `buf`'s spare capacity.
+    pub fn new(fd: SharedFd, buf: B) -> RecvMsg<B> {
+        RecvMsg {
+            fd,
+            buf,
+            iov: Box::new(libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }),
+            parts: MsgParts::new(),
+            flags: 0,
+        }
+    }
+
+    /// Adds recvmsg(2) flags (`MSG_PEEK`, `MSG_TRUNC`, ...).
+    pub fn flags(mut self, flags: i32) -> RecvMsg<B> {
+        self.flags |= flags as u32;
+        self
+    }
+}
+
+// SAFETY: the buffer, the iovec and the msghdr with its address storage are
+// owned by the op (boxed or stable buffers) until its CQE.
+unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
+    /// Bytes received and the sender's address.
+    type Output = BufResult<(usize, SockAddr), B>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        let init = self.buf.bytes_init();
+        *self.iov = libc::iovec {
+            // SAFETY: `init <= bytes_total`.
+            iov_base: unsafe { self.buf.stable_mut_ptr().add(init) }.cast(),
+            iov_len: self.buf.bytes_total() - init,
+        };
+        let parts = &mut *self.parts;
+        parts.hdr.msg_name = (&mut parts.addr as *mut SockAddrStorage).cast();
+        parts.hdr.msg_namelen = parts.addr.size_of();
+        parts.hdr.msg_iov = &mut *self.iov;
+        parts.hdr.msg_iovlen = 1;
+        opcode::RecvMsg::new(types::Fd(self.fd.raw_fd()), &mut parts.hdr)
+            .flags(self.flags)
+            .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let res = match cqe.result {
+            Ok(n) => {
+                let init = self.buf.bytes_init();
+                // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+                unsafe { self.buf.set_init(init + n as usize) };
+                let len = self.parts.hdr.msg_namelen;
+                let storage = std::mem::replace(&mut self.parts.addr, SockAddrStorage::zeroed());
+                // SAFETY: the kernel wrote the sender's address of the
+                // socket's family and its length into `msg_name`/`msg_namelen`.
+                let addr = unsafe { SockAddr::new(storage, len) };
+                Ok((n as usize, addr))
+            }
+            Err(err) => Err(err),
+        };
+        (res, self.buf)
+    }
+}

@@ -1,0 +1,59 @@
+use std::io;
+use std::net::Shutdown as How;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{CqeResult, OpCode};
+use crate::fd::SharedFd;
+
+/// `IORING_OP_SHUTDOWN` (Linux 5.11): shuts down the read half, the write
+/// half (a half-close: the peer reads EOF) or both halves of a connection.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, Shutdown};
+/// use std::io::Read;
+///
+/// percore::run(async {
+///     let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+///     let fd = SharedFd::new(mine.into());
+///     Op::new(Shutdown::new(fd, std::net::Shutdown::Write)).await.unwrap();
+///     let mut rest = Vec::new();
+///     assert_eq!(theirs.read_to_end(&mut rest).unwrap(), 0); // EOF
+/// });
+/// ```
+///
+/// # Errors
+///
+/// `ENOTCONN` on a socket that is not connected.
+pub struct Shutdown {
+    fd: SharedFd,
+    how: i32,
+}
+
+impl Shutdown {
+    /// Shuts down `how` of the connection on `fd`.
+    pub fn new(fd: SharedFd, how: How) -> Shutdown {
+        let how = match how {
+            How::Read => libc::SHUT_RD,
+            How::Write => libc::SHUT_WR,
+            How::Both => libc::SHUT_RDWR,
+        };
+        Shutdown { fd, how }
+    }
+}
+
+// SAFETY: shutdown references no user memory; the fd is held by the op.
+unsafe impl OpCode for Shutdown {
+    type Output = io::Result<()>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        opcode::Shutdown::new(types::Fd(self.fd.raw_fd()), self.how).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(|_| ())
+    }
+}

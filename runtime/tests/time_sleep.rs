@@ -1,0 +1,264 @@
+//! Timers: deadline order, never early, cancellation, timeout, interval.
+
+mod support;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use percore::time::{interval, sleep, sleep_until, timeout, timeout_at};
+use support::{CountingWaker, poll_with};
+
+#[test]
+fn sleeps_complete_in_deadline_order_and_never_early() {
+    // 60 sleeps 2 ms apart, spawned in a scrambled order.
+    const N: u64 = 60;
+    let log = percore::run(async {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let handles: Vec<_> = (0..N)
+            .map(|i| (i * 37) % N) // a permutation: 37 is coprime with 60
+            .map(|k| {
+                let log = log.clone();
+                let dur = Duration::from_millis(2 * k + 1);
+                let start = Instant::now();
+                percore::spawn(async move {
+                    sleep(dur).await;
+                    let late = start.elapsed();
+                    assert!(late >= dur, "sleep({dur:?}) woke after {late:?}");
+                    // The loop iteration it woke in: timers that fire in the
+                    // same iteration may come out in wheel order.
+                    log.borrow_mut().push((k, percore::stats().driver.enters));
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+        Rc::try_unwrap(log).unwrap().into_inner()
+    });
+    let mut keys: Vec<u64> = log.iter().map(|(k, _)| *k).collect();
+    assert_eq!(log.len() as u64, N);
+    // Out of order only within one loop iteration.
+    for pair in log.windows(2) {
+        let ((k1, e1), (k2, e2)) = (pair[0], pair[1]);
+        assert!(
+            k1 < k2 || e1 == e2,
+            "sleep {k1} finished after {k2} in a later tick: {log:?}"
+        );
+    }
+    keys.sort();
+    assert_eq!(
+        keys,
+        (0..N).collect::<Vec<_>>(),
+        "every sleep finished once"
+    );
+}
+
+#[test]
+fn sleep_is_never_early_for_sub_millisecond_and_odd_durations() {
+    percore::run(async {
+        for us in [1u64, 10, 250, 999, 1000, 1001, 1500, 2999, 7003] {
+            let dur = Duration::from_micros(us);
+            let start = Instant::now();
+            sleep(dur).await;
+            assert!(
+                start.elapsed() >= dur,
+                "sleep({dur:?}) took {:?}",
+                start.elapsed()
+            );
+        }
+    });
+}
+
+#[test]
+fn zero_and_past_deadlines_complete_at_once() {
+    percore::run(async {
+        let before = percore::stats().driver.enters;
+        sleep(Duration::ZERO).await;
+        sleep_until(Instant::now() - Duration::from_millis(5)).await;
+        // Completed on first poll: no trip through the loop.
+        assert_eq!(percore::stats().driver.enters, before);
+        assert_eq!(percore::stats().timers, 0);
+    });
+}
+
+#[test]
+fn dropped_sleep_never_wakes_anything() {
+    percore::run(async {
+        let (count, waker) = CountingWaker::new();
+        let mut s = sleep(Duration::from_millis(2));
+        assert!(poll_with(&mut s, &waker).is_pending());
+        assert_eq!(percore::stats().timers, 1);
+        drop(s);
+        assert_eq!(percore::stats().timers, 0, "drop removes the timer");
+        // Run well past its deadline: nothing may wake the dropped sleep.
+        sleep(Duration::from_millis(10)).await;
+        assert_eq!(count.count(), 0);
+    });
+}
+
+#[test]
+fn sleep_wakes_its_latest_waker_exactly_once() {
+    percore::run(async {
+        let (first, w1) = CountingWaker::new();
+        let (second, w2) = CountingWaker::new();
+        let mut s = sleep(Duration::from_millis(2));
+        assert!(poll_with(&mut s, &w1).is_pending());
+        assert!(poll_with(&mut s, &w2).is_pending());
+        sleep(Duration::from_millis(10)).await;
+        assert_eq!(first.count(), 0, "the replaced waker is not woken");
+        assert_eq!(second.count(), 1);
+        assert!(poll_with(&mut s, &w2).is_ready());
+        assert!(s.is_elapsed());
+    });
+}
+
+#[test]
+fn reset_moves_the_deadline_both_ways() {
+    percore::run(async {
+        let start = Instant::now();
+        let mut s = sleep(Duration::from_millis(1));
+        s.reset(start + Duration::from_millis(15));
+        (&mut s).await;
+        assert!(start.elapsed() >= Duration::from_millis(15));
+        let start = Instant::now();
+        s.reset(start + Duration::from_secs(60));
+        assert!(!s.is_elapsed());
+        s.reset(start + Duration::from_millis(1));
+        (&mut s).await;
+        assert!(start.elapsed() < Duration::from_secs(30));
+        assert_eq!(percore::stats().timers, 0);
+    });
+}
+
+struct DropFlag(Rc<Cell<bool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn timeout_elapses_and_drops_the_inner_future() {
+    percore::run(async {
+        let dropped = Rc::new(Cell::new(false));
+        let d = dropped.clone();
+        let inner = async move {
+            let _f = DropFlag(d);
+            sleep(Duration::from_secs(60)).await;
+            7
+        };
+        let start = Instant::now();
+        let res = timeout(Duration::from_millis(5), inner).await;
+        let err = res.unwrap_err();
+        assert_eq!(err.to_string(), "deadline has elapsed");
+        assert_eq!(
+            std::io::Error::from(err).kind(),
+            std::io::ErrorKind::TimedOut
+        );
+        assert!(start.elapsed() >= Duration::from_millis(5));
+        assert!(dropped.get(), "the timed-out future is dropped");
+        assert_eq!(percore::stats().timers, 0);
+    });
+}
+
+#[test]
+fn timeout_that_completes_in_time_returns_the_output() {
+    percore::run(async {
+        let res = timeout(Duration::from_secs(5), async {
+            sleep(Duration::from_millis(2)).await;
+            "done"
+        })
+        .await;
+        assert_eq!(res, Ok("done"));
+        // The timeout's own timer is gone with it.
+        assert_eq!(percore::stats().timers, 0);
+        let at = Instant::now() + Duration::from_secs(5);
+        assert_eq!(timeout_at(at, async { 3 }).await, Ok(3));
+    });
+}
+
+#[test]
+fn timeout_prefers_a_ready_future_over_an_elapsed_deadline() {
+    percore::run(async {
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(timeout_at(past, async { 1 }).await, Ok(1));
+        assert!(
+            timeout_at(past, std::future::pending::<()>())
+                .await
+                .is_err()
+        );
+    });
+}
+
+#[test]
+fn interval_ticks_on_its_grid() {
+    percore::run(async {
+        let period = Duration::from_millis(4);
+        let mut every = interval(period);
+        assert_eq!(every.period(), period);
+        let start = Instant::now();
+        let first = every.tick().await;
+        assert!(
+            start.elapsed() < Duration::from_millis(4),
+            "first tick is immediate"
+        );
+        let mut last = first;
+        for n in 1..=5u32 {
+            let at = every.tick().await;
+            assert_eq!(
+                at,
+                first + period * n,
+                "ticks stay on the start + n*period grid"
+            );
+            assert!(Instant::now() >= at, "tick {n} came early");
+            assert!(at > last);
+            last = at;
+        }
+        assert!(start.elapsed() >= period * 5);
+    });
+}
+
+#[test]
+fn late_interval_catches_up() {
+    percore::run(async {
+        let period = Duration::from_millis(2);
+        let mut every = interval(period);
+        let first = every.tick().await;
+        // Block the core past several periods.
+        std::thread::sleep(Duration::from_millis(10));
+        let enters = percore::stats().driver.enters;
+        let a = every.tick().await;
+        let b = every.tick().await;
+        assert_eq!(a, first + period);
+        assert_eq!(b, first + period * 2);
+        // Missed ticks are ready on their first poll: no trip through the loop.
+        assert_eq!(percore::stats().driver.enters, enters);
+    });
+}
+
+#[test]
+#[should_panic(expected = "interval period must be non-zero")]
+fn zero_interval_panics() {
+    let _ = interval(Duration::ZERO);
+}
+
+#[test]
+fn timers_on_separate_runtimes_are_independent() {
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            std::thread::spawn(move || {
+                percore::run(async move {
+                    let start = Instant::now();
+                    sleep(Duration::from_millis(5 + i)).await;
+                    assert_eq!(percore::stats().timers, 0);
+                    start.elapsed()
+                })
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        assert!(t.join().unwrap() >= Duration::from_millis(5 + i as u64));
+    }
+}
