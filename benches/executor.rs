@@ -1,1 +1,147 @@
-fn main() {}
+//! Executor micro-benchmarks, percore side by side with tokio's
+//! current-thread runtime running the same body.
+//!
+//! Each measurement runs its whole loop inside one `block_on`
+//! (`iter_custom`), so runtime entry is not part of the cost.
+//!
+//! `cargo bench --bench executor`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn spawn_join_empty(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let rt = percore::Runtime::new().expect("percore runtime");
+    g.bench_function("percore", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    percore::spawn(async {}).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tokio::task::spawn(async {}).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+const BATCH: u64 = 100;
+
+fn spawn_join_100(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let rt = percore::Runtime::new().expect("percore runtime");
+    g.bench_function("percore", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let hs: Vec<_> = (0..BATCH)
+                        .map(|i| percore::spawn(async move { black_box(i) }))
+                        .collect();
+                    for h in hs {
+                        h.await.unwrap();
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let hs: Vec<_> = (0..BATCH)
+                        .map(|i| tokio::task::spawn(async move { black_box(i) }))
+                        .collect();
+                    for h in hs {
+                        h.await.unwrap();
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+fn yield_now(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let rt = percore::Runtime::new().expect("percore runtime");
+    g.bench_function("percore", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                // In a task: the main future is woken through its own path.
+                percore::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        percore::yield_now().await;
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                tokio::task::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        tokio::task::yield_now().await;
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spawn_join_empty");
+    g.throughput(Throughput::Elements(1));
+    spawn_join_empty(&mut g);
+    g.finish();
+
+    let mut g = c.benchmark_group("spawn_join_100");
+    g.throughput(Throughput::Elements(BATCH));
+    spawn_join_100(&mut g);
+    g.finish();
+
+    let mut g = c.benchmark_group("yield_now");
+    g.throughput(Throughput::Elements(1));
+    yield_now(&mut g);
+    g.finish();
+}
+
+criterion_group! {
+    name = executor;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(executor);

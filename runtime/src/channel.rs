@@ -25,7 +25,11 @@ struct Chan<T> {
 
 impl<T> Chan<T> {
     fn wake_receiver(&self) {
-        let w = self.receiver.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let w = self
+            .receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(w) = w {
             w.wake();
         }
@@ -206,7 +210,9 @@ impl<T> Drop for Sender<T> {
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("len", &self.chan.queue.len()).finish()
+        f.debug_struct("Sender")
+            .field("len", &self.chan.queue.len())
+            .finish()
     }
 }
 
@@ -284,6 +290,8 @@ impl<T> Drop for Receiver<T> {
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("len", &self.chan.queue.len()).finish()
+        f.debug_struct("Receiver")
+            .field("len", &self.chan.queue.len())
+            .finish()
     }
 }

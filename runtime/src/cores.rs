@@ -88,7 +88,8 @@ pub(crate) fn allowed_cpus() -> Vec<usize> {
     // fills at most size_of::<cpu_set_t>() bytes of it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above; pid 0 is the calling thread.
-    let res = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let res =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if res != 0 {
         return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
     }
@@ -177,7 +178,10 @@ impl Runtime {
                         Ok(rt) => rt,
                         Err(err) => {
                             let _ = ready_tx.send((core, None));
-                            return Err(CoreError { core, message: err.to_string() });
+                            return Err(CoreError {
+                                core,
+                                message: err.to_string(),
+                            });
                         }
                     };
                     let _ = ready_tx.send((core, Some(rt.executor_shared())));
@@ -189,7 +193,10 @@ impl Runtime {
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(err) => {
-                    return Err(CoreError { core, message: format!("cannot start its thread: {err}") });
+                    return Err(CoreError {
+                        core,
+                        message: format!("cannot start its thread: {err}"),
+                    });
                 }
             }
         }
@@ -220,17 +227,18 @@ impl Runtime {
             }));
         }
         let set = Arc::new(CoreSet {
-            cores: shared.into_iter().map(|s| s.expect("every core reported")).collect(),
+            cores: shared
+                .into_iter()
+                .map(|s| s.expect("every core reported"))
+                .collect(),
         });
         for tx in &go_txs {
             let _ = tx.send(set.clone());
         }
 
         // 3. Core 0 runs here, pinned for the duration if asked.
-        if pin {
-            if let Some(&cpu) = cpus.first() {
-                pin_to(cpu);
-            }
+        if pin && let Some(&cpu) = cpus.first() {
+            pin_to(cpu);
         }
         let mut results = vec![self.run_core(0, set, &*f, &stop, &finished)];
         if pin {
@@ -238,7 +246,10 @@ impl Runtime {
         }
         for t in threads {
             results.push(t.join().unwrap_or_else(|payload| {
-                Err(CoreError { core: usize::MAX, message: panic_message(&*payload) })
+                Err(CoreError {
+                    core: usize::MAX,
+                    message: panic_message(&*payload),
+                })
             }));
         }
         let mut outputs = Vec::with_capacity(n);
@@ -253,7 +264,10 @@ impl Runtime {
         match first_err {
             Some(e) => Err(e),
             None if outputs.len() == n => Ok(outputs),
-            None => Err(CoreError { core: 0, message: "stopped before finishing".into() }),
+            None => Err(CoreError {
+                core: 0,
+                message: "stopped before finishing".into(),
+            }),
         }
     }
 
@@ -289,7 +303,10 @@ impl Runtime {
             Ok(v) => Ok(v),
             Err(payload) => {
                 stop.trigger();
-                Err(CoreError { core, message: panic_message(&*payload) })
+                Err(CoreError {
+                    core,
+                    message: panic_message(&*payload),
+                })
             }
         }
     }

@@ -28,8 +28,8 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod buf;
 mod blocking;
+pub mod buf;
 pub mod channel;
 mod cores;
 mod driver;

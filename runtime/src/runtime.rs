@@ -237,10 +237,10 @@ impl Runtime {
         let mut garbage = Vec::new();
         let unparker = self.driver.borrow().unparker();
         loop {
-            if main.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                    return out;
-                }
+            if main.woken.swap(false, Ordering::AcqRel)
+                && let Poll::Ready(out) = future.as_mut().poll(&mut cx)
+            {
+                return out;
             }
             self.executor.run_ready(TASK_BUDGET);
 
@@ -269,7 +269,9 @@ impl Runtime {
             if let Err(err) = res {
                 panic!("percore: io_uring_enter failed: {err}");
             }
-            self.driver.borrow_mut().take_ready(&mut wakes, &mut garbage);
+            self.driver
+                .borrow_mut()
+                .take_ready(&mut wakes, &mut garbage);
             wake_all(&mut wakes);
             garbage.clear();
         }
@@ -302,12 +304,17 @@ impl Drop for Runtime {
         //    still owns after that rather than free it under the kernel.
         let mut wakes = Vec::new();
         let mut garbage = Vec::new();
-        let mut driver = self.driver.borrow_mut();
-        driver.shutdown();
-        driver.take_ready(&mut wakes, &mut garbage);
-        drop(driver);
+        {
+            let mut driver = self.driver.borrow_mut();
+            driver.shutdown();
+            driver.take_ready(&mut wakes, &mut garbage);
+        }
+        // 3. Drop what the kernel is done with outside the borrow (closes of
+        //    its fds are queued on the ring, buffer rings unregister), then
+        //    submit those closes.
         drop(wakes);
         drop(garbage);
+        let _ = self.driver.borrow_mut().submit_and_reap();
     }
 }
 

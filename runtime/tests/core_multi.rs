@@ -123,8 +123,16 @@ fn a_million_messages_cross_cores_in_order() {
     let out = two_cores()
         .run(move |core| {
             // Core 0 produces, core 1 consumes.
-            let tx = if core == 0 { tx.lock().unwrap().take() } else { None };
-            let rx = if core == 1 { rx.lock().unwrap().take() } else { None };
+            let tx = if core == 0 {
+                tx.lock().unwrap().take()
+            } else {
+                None
+            };
+            let rx = if core == 1 {
+                rx.lock().unwrap().take()
+            } else {
+                None
+            };
             async move {
                 if core == 0 {
                     let tx = tx.expect("sender for core 0");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use percore::fd::SharedFd;
 use percore::op::{CURRENT_POSITION, Nop, Op, PollAdd, Read, Timeout};
-use support::{EventLog, open_fds, watchdog};
+use support::{EventLog, assert_no_new_fds, fd_table, watchdog};
 
 fn pipe_fd() -> (SharedFd, std::io::PipeWriter) {
     let (r, w) = std::io::pipe().unwrap();
@@ -24,14 +24,14 @@ fn no_descriptor_leaks_across_shutdown_paths() {
     let log = EventLog::new();
     // Warm up process-wide state (thread pool, std's lazy fds) before counting.
     percore::run(async { percore::spawn_blocking(|| ()).await.unwrap() });
-    let baseline = open_fds();
+    let baseline = fd_table();
 
     // 1. Runtimes built and dropped: ring fd and eventfd are closed.
     for _ in 0..20 {
         let rt = percore::Runtime::new().unwrap();
         rt.block_on(async { Op::new(Nop).await.unwrap() });
     }
-    assert_eq!(open_fds(), baseline, "after plain runtimes");
+    assert_no_new_fds(&baseline, "after plain runtimes");
 
     // 2. A descriptor dropped as the main future returns: its close is only
     //    queued on the ring when the runtime shuts down.
@@ -42,7 +42,7 @@ fn no_descriptor_leaks_across_shutdown_paths() {
             drop(w);
         });
     }
-    assert_eq!(open_fds(), baseline, "after closes queued at shutdown");
+    assert_no_new_fds(&baseline, "after closes queued at shutdown");
 
     // 3. Completed reads, explicit closes.
     for _ in 0..20 {
@@ -59,7 +59,7 @@ fn no_descriptor_leaks_across_shutdown_paths() {
             fd.close().await.unwrap();
         });
     }
-    assert_eq!(open_fds(), baseline, "after completed reads");
+    assert_no_new_fds(&baseline, "after completed reads");
 
     // 4. Reads dropped in flight (future dropped, cancel completes).
     for _ in 0..20 {
@@ -73,7 +73,7 @@ fn no_descriptor_leaks_across_shutdown_paths() {
             );
         });
     }
-    assert_eq!(open_fds(), baseline, "after reads dropped in flight");
+    assert_no_new_fds(&baseline, "after reads dropped in flight");
 
     // 5. Runtime dropped with tasks holding reads, poll-adds and kernel
     //    timeouts in flight.
@@ -105,11 +105,7 @@ fn no_descriptor_leaks_across_shutdown_paths() {
         });
         drop(rt);
     }
-    assert_eq!(
-        open_fds(),
-        baseline,
-        "after runtimes dropped with ops in flight"
-    );
+    assert_no_new_fds(&baseline, "after runtimes dropped with ops in flight");
     // Every tracked buffer came back: nothing leaked, nothing freed early
     // (op_drop.rs checks the order).
     assert_eq!(log.dropped_count(), 20 + 20 * 5);

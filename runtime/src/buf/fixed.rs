@@ -138,15 +138,6 @@ struct Pool {
     state: RefCell<PoolState>,
 }
 
-impl Pool {
-    fn iovec(&self) -> libc::iovec {
-        libc::iovec {
-            iov_base: self.mem.as_ptr().cast(),
-            iov_len: self.layout.size(),
-        }
-    }
-}
-
 impl Drop for Pool {
     fn drop(&mut self) {
         // Every buffer is back (each holds an `Rc` of the pool), so no op
@@ -266,6 +257,26 @@ impl FixedBufPool {
                 return Err(err);
             }
         };
+        // Register before the pool exists: on failure there is nothing to
+        // unwind but the allocation and the table slot.
+        let iov = libc::iovec {
+            iov_base: mem.as_ptr().cast(),
+            iov_len: total,
+        };
+        // SAFETY: the iovec covers memory that the pool built below owns; the
+        // pool clears the table entry before freeing it (or, if the ring is
+        // gone, nothing can reach the entry any more). On failure the kernel
+        // kept no reference and the memory is freed here.
+        let res = driver::with_driver(|d| unsafe {
+            d.submitter()
+                .register_buffers_update(slot as u32, &[iov], None)
+        });
+        if let Err(err) = res {
+            release_table_slot(&ring, slot);
+            // SAFETY: allocated above with this layout; the kernel refused it.
+            unsafe { alloc::dealloc(mem.as_ptr(), layout) };
+            return Err(registration_error(err, total));
+        }
         let pool = Pool {
             mem,
             layout,
@@ -278,22 +289,6 @@ impl FixedBufPool {
                 waiters: VecDeque::new(),
             }),
         };
-        let iov = pool.iovec();
-        // SAFETY: the iovec covers memory owned by `pool`, which clears the
-        // table entry before freeing it (or, if the ring is gone, nothing can
-        // reach the entry any more).
-        let res = driver::with_driver(|d| unsafe {
-            d.submitter()
-                .register_buffers_update(slot as u32, &[iov], None)
-        });
-        if let Err(err) = res {
-            release_table_slot(&ring, slot);
-            // Keep `Pool::drop` from clearing an entry that was never filled.
-            let pool = std::mem::ManuallyDrop::new(pool);
-            // SAFETY: allocated above with this layout; the kernel refused it.
-            unsafe { alloc::dealloc(pool.mem.as_ptr(), pool.layout) };
-            return Err(registration_error(err, total));
-        }
         Ok(FixedBufPool {
             pool: Rc::new(pool),
         })

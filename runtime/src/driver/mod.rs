@@ -143,6 +143,9 @@ pub(crate) struct Driver {
     wake_armed: bool,
     park_ts: Box<types::Timespec>,
     stats: DriverStats,
+    /// Set once `shutdown` has released the slots: completions of ops it
+    /// leaked may still arrive and are ignored.
+    shut_down: bool,
 }
 
 impl Driver {
@@ -150,11 +153,12 @@ impl Driver {
         let (ring, caps) = probe::setup(config)?;
         let mut enter_fd = ring.as_raw_fd();
         let mut enter_flags = 0;
-        if config.register_ring_fd && caps.registered_ring_fd {
-            if let Ok(index) = register_ring_fd(ring.as_raw_fd()) {
-                enter_fd = index;
-                enter_flags = ENTER_REGISTERED_RING;
-            }
+        if config.register_ring_fd
+            && caps.registered_ring_fd
+            && let Ok(index) = register_ring_fd(ring.as_raw_fd())
+        {
+            enter_fd = index;
+            enter_flags = ENTER_REGISTERED_RING;
         }
         // SAFETY: eventfd(2) returns a new descriptor or -1; checked below.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -179,6 +183,7 @@ impl Driver {
             wake_armed: false,
             park_ts: Box::new(types::Timespec::new()),
             stats: DriverStats::default(),
+            shut_down: false,
         })
     }
 
@@ -305,9 +310,19 @@ impl Driver {
     pub(crate) fn cancel(&mut self, idx: usize) {
         if matches!(
             self.slots.get(idx),
-            Some(Lifecycle::Waiting { .. } | Lifecycle::Multishot { finished: false, .. })
+            Some(
+                Lifecycle::Waiting { .. }
+                    | Lifecycle::Multishot {
+                        finished: false,
+                        ..
+                    }
+            )
         ) {
-            self.push(opcode::AsyncCancel::new(idx as u64).build().user_data(IGNORED));
+            self.push(
+                opcode::AsyncCancel::new(idx as u64)
+                    .build()
+                    .user_data(IGNORED),
+            );
         }
     }
 
@@ -352,7 +367,11 @@ impl Driver {
     }
 
     fn cancel_raw(&mut self, idx: usize) {
-        self.push(opcode::AsyncCancel::new(idx as u64).build().user_data(IGNORED));
+        self.push(
+            opcode::AsyncCancel::new(idx as u64)
+                .build()
+                .user_data(IGNORED),
+        );
     }
 
     /// Submits queued SQEs and reaps completions without waiting.
@@ -480,6 +499,7 @@ impl Driver {
                 match cqe.user_data() {
                     IGNORED | PARK_TIMEOUT => {}
                     WAKE => self.wake_armed = false,
+                    _ if self.shut_down => {}
                     ud => complete(
                         &mut self.slots,
                         &mut self.wakes,
@@ -500,7 +520,11 @@ impl Driver {
     }
 
     /// Hands the collected wakers and finished abandoned ops to the loop.
-    pub(crate) fn take_ready(&mut self, wakes: &mut Vec<Waker>, garbage: &mut Vec<Box<dyn Abandoned>>) {
+    pub(crate) fn take_ready(
+        &mut self,
+        wakes: &mut Vec<Waker>,
+        garbage: &mut Vec<Box<dyn Abandoned>>,
+    ) {
         std::mem::swap(&mut self.wakes, wakes);
         std::mem::swap(&mut self.garbage, garbage);
     }
@@ -519,25 +543,37 @@ impl Driver {
                 .user_data(IGNORED);
             self.push(sqe);
         }
+        // Finished ops are set aside, not dropped: dropping them may close
+        // fds or unregister buffer rings, which needs the driver. The
+        // runtime drops them after this returns, outside the borrow.
+        let mut finished = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while self.slots.iter().any(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+        while self
+            .slots
+            .iter()
+            .any(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
             && std::time::Instant::now() < deadline
         {
-            // No task runs any more: drop what was reaped, so that `park`
+            // No task runs any more: clear what was reaped, so that `park`
             // waits for the remaining CQEs instead of returning at once.
             self.wakes.clear();
-            self.drop_garbage_direct();
+            finished.append(&mut self.garbage);
             if self.park(Some(Duration::from_millis(10))).is_err() {
                 break;
             }
             // Cancels only reach ops submitted before them; catch new ones.
-            if self.slots.iter().any(|(_, s)| !matches!(s, Lifecycle::Completed(_))) {
+            if self
+                .slots
+                .iter()
+                .any(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+            {
                 let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
                     .build()
                     .user_data(IGNORED);
                 self.push(sqe);
             }
         }
+        self.shut_down = true;
         for (_, slot) in std::mem::take(&mut self.slots) {
             match slot {
                 Lifecycle::Completed(_) => {}
@@ -545,26 +581,12 @@ impl Driver {
             }
         }
         self.wakes.clear();
-        self.drop_garbage_direct();
+        self.garbage.append(&mut finished);
         // The eventfd read may still be posted: leak its buffer.
         if self.wake_armed {
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
     }
-}
-
-impl Driver {
-    /// Drops finished abandoned ops during shutdown. Dropping them may close
-    /// fds, which would go through the ring; close them directly instead.
-    fn drop_garbage_direct(&mut self) {
-        CLOSE_DIRECT.with(|c| c.set(true));
-        self.garbage.clear();
-        CLOSE_DIRECT.with(|c| c.set(false));
-    }
-}
-
-thread_local! {
-    static CLOSE_DIRECT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn complete(
@@ -610,7 +632,9 @@ fn complete(
                 garbage.push(op);
             }
         }
-        Lifecycle::Completed(_) => panic!("unexpected lifecycle for op slot {idx}: completed twice"),
+        Lifecycle::Completed(_) => {
+            panic!("unexpected lifecycle for op slot {idx}: completed twice")
+        }
     }
 }
 
@@ -725,10 +749,8 @@ pub(crate) fn abandon(idx: usize, data: Box<dyn Abandoned>) {
 /// Closes `fd`: through the ring when a runtime is current (no syscall of
 /// its own), else with close(2).
 pub(crate) fn close_fd(fd: RawFd) {
-    let direct = CLOSE_DIRECT.with(|c| c.get());
-    let queued = !direct
-        && try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(fd)).build()))
-            .is_some();
+    let queued =
+        try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(fd)).build())).is_some();
     if !queued {
         // SAFETY: the caller owns `fd` and gives it up here.
         unsafe { libc::close(fd) };

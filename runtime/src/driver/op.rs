@@ -227,12 +227,16 @@ impl<T: OpCode> MultishotOp<T> {
 
     /// The op's own data (for example to recycle a provided buffer).
     pub fn data(&self) -> &T {
-        self.data.as_ref().expect("multishot data present until drop")
+        self.data
+            .as_ref()
+            .expect("multishot data present until drop")
     }
 
     /// The op's own data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
-        self.data.as_mut().expect("multishot data present until drop")
+        self.data
+            .as_mut()
+            .expect("multishot data present until drop")
     }
 
     /// Polls for the next completion. After the final one (no
@@ -302,7 +306,10 @@ impl<T: OpCode> Drop for MultishotOp<T> {
         if let State::Submitted(idx) = self.state {
             // The kernel may still post completions that use the op's
             // resources: move the op into its slot until the last one.
-            let data = self.data.take().expect("multishot data present while armed");
+            let data = self
+                .data
+                .take()
+                .expect("multishot data present while armed");
             super::abandon(idx, Box::new(data));
         }
     }

@@ -169,11 +169,11 @@ pub(crate) fn setup(config: &DriverConfig) -> io::Result<(IoUring, Capabilities)
     let mut entries = config.entries.clamp(2, 32768).next_power_of_two();
     // Kernels before 5.12 account ring memory against RLIMIT_MEMLOCK: size the
     // ring to fit it instead of failing with ENOMEM.
-    if version < (5, 12) {
-        if let Some(limit) = memlock {
-            while entries > 8 && ring_bytes(entries) > limit / 2 {
-                entries /= 2;
-            }
+    if version < (5, 12)
+        && let Some(limit) = memlock
+    {
+        while entries > 8 && ring_bytes(entries) > limit / 2 {
+            entries /= 2;
         }
     }
 
@@ -323,7 +323,11 @@ mod tests {
         assert!(e.to_string().contains("io_uring_disabled"), "{e}");
         let e = unavailable(io::Error::from_raw_os_error(libc::EPERM), None, Some(0));
         assert!(e.to_string().contains("seccomp"), "{e}");
-        let e = unavailable(io::Error::from_raw_os_error(libc::ENOMEM), Some(65536), Some(0));
+        let e = unavailable(
+            io::Error::from_raw_os_error(libc::ENOMEM),
+            Some(65536),
+            Some(0),
+        );
         assert!(e.to_string().contains("64 KiB"), "{e}");
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
     }

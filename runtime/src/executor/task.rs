@@ -144,10 +144,10 @@ impl<T> JoinHandle<T> {
     pub fn abort(&mut self) {
         match &mut self.inner {
             Inner::Local { abort, .. } => {
-                if !abort.requested.replace(true) {
-                    if let Some(waker) = abort.waker.get() {
-                        waker.wake_by_ref();
-                    }
+                if !abort.requested.replace(true)
+                    && let Some(waker) = abort.waker.get()
+                {
+                    waker.wake_by_ref();
                 }
             }
             Inner::Remote { rx } => *rx = None,
@@ -192,10 +192,10 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Inner::Local { task, .. } = &mut self.inner {
-            if let Some(task) = task.take() {
-                task.detach();
-            }
+        if let Inner::Local { task, .. } = &mut self.inner
+            && let Some(task) = task.take()
+        {
+            task.detach();
         }
     }
 }

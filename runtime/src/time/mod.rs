@@ -39,7 +39,11 @@ impl Timers {
     fn tick_ceil(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.start);
         let ms = d.as_millis() as u64;
-        if d > Duration::from_millis(ms) { ms + 1 } else { ms }
+        if d > Duration::from_millis(ms) {
+            ms + 1
+        } else {
+            ms
+        }
     }
 
     /// Wheel tick of `t`, rounded down: what has fully elapsed.

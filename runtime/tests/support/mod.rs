@@ -255,6 +255,39 @@ pub fn open_fds() -> usize {
         .count()
 }
 
+/// This process's open descriptors and what each points to.
+pub fn fd_table() -> std::collections::BTreeMap<i32, String> {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((fd, target.display().to_string()))
+        })
+        .collect()
+}
+
+/// Asserts the process has no descriptor that `baseline` did not have,
+/// giving closes the kernel finishes asynchronously up to a second.
+pub fn assert_no_new_fds(baseline: &std::collections::BTreeMap<i32, String>, when: &str) {
+    let start = Instant::now();
+    loop {
+        let now = fd_table();
+        let extra: Vec<_> = now
+            .iter()
+            .filter(|(fd, _)| !baseline.contains_key(fd))
+            .collect();
+        if extra.is_empty() {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(1) {
+            panic!("{when}: {} descriptors leaked: {extra:?}", extra.len());
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Sets `O_NONBLOCK` on `fd`.
 pub fn set_nonblocking(fd: std::os::fd::RawFd) {
     // SAFETY: fcntl on a descriptor the caller owns; no memory is passed.

@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# Loopback echo benchmark: percore's echo-server against tokio (current_thread),
+# monoio, glommio and a raw io_uring loop (benches/peers/), each server pinned
+# to one core and percore's one-ring echo-client pinned to the other.
+#
+# Phases (PHASES, default all three):
+#   sat   saturation: every cell (connections x message size), every server in
+#         turn (order rotated each round), ROUNDS rounds; client req/s, MB/s,
+#         latency percentiles, and server and client CPU (utime+stime from
+#         /proc/PID/stat) over a window that skips WARMUP seconds.
+#   rate  fixed offered rate (--rate): server CPU per request over one window,
+#         then syscalls per request over a second window
+#         (perf stat -e raw_syscalls:sys_enter -p PID), p99 from the client.
+#   mem   idle connections: server RSS before, and after IDLE_CONNS
+#         connections have each echoed one 16-byte message and sit idle.
+#
+# Raw rows go to $OUT/results-<stamp>.csv, the markdown tables (medians,
+# ratios vs tokio, the project's targets) to $OUT/report-<stamp>.md and stdout.
+#
+#   scripts/bench-echo.sh                   # full run, ~30-40 min on 2 cores
+#   SMOKE=1 scripts/bench-echo.sh           # < 2 min, numbers are only a smoke test
+#   SERVERS="percore tokio" CELLS="256x64 1000x1024" PHASES=sat ROUNDS=3 scripts/bench-echo.sh
+#
+# Environment (defaults in brackets):
+#   ROUNDS [2]  DURATION [8] seconds per saturation run  WARMUP [1] seconds
+#   PIPELINE [1] messages in flight per connection (echo-client --pipeline)
+#   CONNS ["1 16 256 1000"]  SIZES ["64 1024 16384"]  CELLS [CONNS x SIZES], e.g. "16x64 256x1024"
+#   SERVERS ["percore tokio monoio glommio raw"]; also percore-pooled (echo-server --pooled)  PHASES ["sat rate mem"]
+#   RATES ["100000 50000"] req/s  RATE_CELLS ["256x64 256x1024 1000x64 1000x1024"]
+#   RATE_WINDOW [3] seconds for the CPU window and again for the perf window
+#   IDLE_CONNS [10000]  MEM_ROUNDS [ROUNDS]  MEM_SERVERS [SERVERS, plus percore-pooled
+#          (echo-server --pooled) when percore is in SERVERS]  SERVER_CPU [0]  CLIENT_CPU [1]
+#   BUILD [1] (0: use the binaries already built; 1 builds only the examples needed)  OUT [target/bench-echo]
+#   CLIENT [echo-client in the build dir]: a load client with echo-client's
+#          flags and RESULT line, e.g. for testing this script
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+if [[ "${SMOKE:-0}" == 1 ]]; then
+    : "${ROUNDS:=1}" "${DURATION:=2}" "${CELLS:=16x64 256x1024}" "${RATES:=50000}"
+    : "${RATE_CELLS:=256x64}" "${RATE_WINDOW:=1}" "${IDLE_CONNS:=2000}"
+fi
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-8}
+WARMUP=${WARMUP:-1}
+PIPELINE=${PIPELINE:-1}
+CONNS=${CONNS:-"1 16 256 1000"}
+SIZES=${SIZES:-"64 1024 16384"}
+CELLS=${CELLS:-}
+SERVERS=${SERVERS:-"percore tokio monoio glommio raw"}
+PHASES=${PHASES:-"sat rate mem"}
+RATES=${RATES:-"100000 50000"}
+RATE_CELLS=${RATE_CELLS:-"256x64 256x1024 1000x64 1000x1024"}
+RATE_WINDOW=${RATE_WINDOW:-3}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+MEM_ROUNDS=${MEM_ROUNDS:-$ROUNDS}
+# The memory phase also measures percore's provided-buffer-ring mode
+# (echo-server --pooled), where an idle connection holds no receive buffer.
+if [[ -z "${MEM_SERVERS+x}" ]]; then
+    MEM_SERVERS=$SERVERS
+    if [[ " $SERVERS " == *" percore "* && " $SERVERS " != *" percore-pooled "* ]]; then
+        MEM_SERVERS="$SERVERS percore-pooled"
+    fi
+fi
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+BUILD=${BUILD:-1}
+OUT=${OUT:-$REPO/target/bench-echo}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+EXAMPLES=$TARGET_DIR/release/examples
+CLIENT_SET=${CLIENT:+1}
+CLIENT=${CLIENT:-$EXAMPLES/echo-client}
+
+if [[ -z "$CELLS" ]]; then
+    for c in $CONNS; do for s in $SIZES; do CELLS+="${c}x${s} "; done; done
+fi
+
+log() { printf '[bench-echo %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- processes we started; the trap ends them and only them -----------------
+SPID="" CPID="" HPID="" PERF_PID=""
+cleanup() {
+    local pid
+    for pid in $PERF_PID $CPID $HPID $SPID; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    sleep 0.2
+    for pid in $PERF_PID $CPID $HPID $SPID; do
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- tools ------------------------------------------------------------------
+need_apt() { # need_apt PACKAGE: install a Debian package (we run as root on the bench machines)
+    if [[ $(id -u) -ne 0 ]]; then die "$1 is missing and we are not root: apt-get install $1"; fi
+    log "installing $1"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}
+command -v taskset >/dev/null || need_apt util-linux
+command -v python3 >/dev/null || need_apt python3
+if [[ " $PHASES " == *" rate "* ]]; then
+    if ! perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1; then
+        need_apt linux-perf
+        perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1 ||
+            die "perf cannot count raw_syscalls:sys_enter (check /proc/sys/kernel/perf_event_paranoid and tracefs)"
+    fi
+fi
+[[ $(nproc) -ge 2 ]] || log "warning: fewer than 2 CPUs, server and client share a core"
+# Servers and the idle client inherit this: IDLE_CONNS sockets each, plus slack.
+if (($(ulimit -n) < IDLE_CONNS + 1000)); then
+    ulimit -n $((IDLE_CONNS + 1000)) 2>/dev/null ||
+        log "warning: ulimit -n is $(ulimit -n), below IDLE_CONNS=$IDLE_CONNS + 1000; the mem phase may hit EMFILE"
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- build ------------------------------------------------------------------
+example_of() {
+    case $1 in
+        percore | percore-pooled) echo echo-server ;;
+        tokio | monoio | glommio) echo "peer-$1-echo" ;;
+        raw) echo peer-raw-uring-echo ;;
+        *) die "unknown server '$1' (known: percore percore-pooled tokio monoio glommio raw)" ;;
+    esac
+}
+server_bin() { echo "$EXAMPLES/$(example_of "$1")"; }
+if [[ "$BUILD" == 1 ]]; then
+    # Only the examples this run needs, so an unrelated example cannot break it.
+    build_args=()
+    for ex in $(for s in $SERVERS $MEM_SERVERS; do example_of "$s"; echo; done | sort -u); do
+        build_args+=(--example "$ex")
+    done
+    [[ -n "${CLIENT_SET:-}" ]] || build_args+=(--example echo-client)
+    log "cargo build --release ${build_args[*]} (target dir $TARGET_DIR)"
+    cargo build --release "${build_args[@]}"
+fi
+for s in $SERVERS $MEM_SERVERS; do
+    [[ -x $(server_bin "$s") ]] || die "$(server_bin "$s") not built"
+done
+if [[ " $PHASES " == *" sat "* || " $PHASES " == *" rate "* ]]; then
+    [[ -x "$CLIENT" ]] || die "load client $CLIENT not built"
+fi
+
+# --- helpers ----------------------------------------------------------------
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+cpu_ticks() { # utime+stime of all threads of PID, in clock ticks
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+now() { date +%s.%N; }
+# sleep that a signal interrupts: bash runs traps only between foreground commands.
+nap() {
+    sleep "$1" &
+    wait $! || true
+}
+buf_for() { if (($1 > 4096)); then echo 16384; else echo 4096; fi; }
+rotate() { # rotate N WORDS...: the words shifted left by N
+    local n=$1; shift
+    local a=("$@") i
+    for ((i = 0; i < ${#a[@]}; i++)); do printf '%s ' "${a[(i + n) % ${#a[@]}]}"; done
+}
+
+start_server() { # start_server NAME BUF: sets SPID and PORT
+    local name=$1 buf=$2 bin port _try
+    bin=$(server_bin "$name")
+    for _try in 1 2 3; do
+        port=$(free_port)
+        local extra=()
+        if [[ $name == percore-pooled ]]; then extra=(--pooled); fi
+        taskset -c "$SERVER_CPU" "$bin" --addr "127.0.0.1:$port" --buf "$buf" "${extra[@]}" \
+            >>"$LOGS/$name.log" 2>&1 &
+        SPID=$!
+        local i
+        for ((i = 0; i < 100; i++)); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                PORT=$port
+                sleep 0.1
+                return 0
+            fi
+            kill -0 "$SPID" 2>/dev/null || break
+            sleep 0.05
+        done
+        stop_server
+    done
+    die "$name did not start listening (see $LOGS/$name.log)"
+}
+stop_server() {
+    # SIGINT, unless the process ignores it (bash starts background jobs with
+    # SIGINT ignored; percore's echo-server blocks it and reads it from a
+    # signalfd), then SIGTERM, then SIGKILL.
+    [[ -n "$SPID" ]] || return 0
+    local sig i sigs=TERM ignored
+    ignored=$(awk '/^SigIgn:/ { print $2 }' "/proc/$SPID/status" 2>/dev/null || echo 0)
+    if (((16#${ignored:-0} & 2) == 0)); then sigs="INT TERM"; fi
+    for sig in $sigs; do
+        kill -"$sig" "$SPID" 2>/dev/null || true
+        for ((i = 0; i < 20; i++)); do
+            kill -0 "$SPID" 2>/dev/null || break 2
+            sleep 0.05
+        done
+    done
+    kill -KILL "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+    SPID=""
+}
+
+result_field() { # result_field FILE KEY: value of KEY= on the RESULT line
+    sed -n 's/^RESULT //p' "$1" | tail -n1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+# Mean req/s of echo-client's per-second progress lines ("[   2.0s]   51234 req/s ..."),
+# leaving out the first and the last when there are three or more. With --rate,
+# the RESULT rps is requests scheduled / duration, which is the offered rate
+# even when the client fell behind and finished late; the progress lines show
+# what was delivered each second.
+delivered_rps() {
+    sed -n 's/^\[ *[0-9.]*s\] *\([0-9.]*\) req\/s.*/\1/p' "$1" |
+        awk '{ v[n++] = $1 } END {
+            lo = 0; hi = n; if (n >= 3) { lo = 1; hi = n - 1 }
+            for (i = lo; i < hi; i++) s += v[i]
+            if (hi > lo) printf "%.0f", s / (hi - lo)
+        }'
+}
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+LOGS=$OUT/logs-$STAMP
+mkdir -p "$LOGS"
+CSV=$OUT/results-$STAMP.csv
+echo "phase,round,server,conns,size,buf,rate,rps,delivered_rps,mbps,p50_us,p99_us,p999_us,errors,server_cpu_s,client_cpu_s,window_s,syscalls,perf_window_s,rss_before_kb,rss_after_kb,idle_conns" >"$CSV"
+row() { # row FIELDS...: one CSV line
+    local IFS=,
+    echo "$*" >>"$CSV"
+}
+
+# One load run. run_load PHASE ROUND SERVER CONNS SIZE RATE
+run_load() {
+    local phase=$1 round=$2 server=$3 conns=$4 size=$5 rate=$6
+    local buf dur win out s0 c0 t0 s1 c1 t1 syscalls="" pwin="" rate_args=()
+    buf=$(buf_for "$size")
+    if [[ $phase == sat ]]; then
+        dur=$DURATION
+        win=$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { x = d - w - 0.5; if (x < 0.5) x = 0.5; print x }')
+    else
+        win=$RATE_WINDOW
+        dur=$(awk -v w="$WARMUP" -v r="$RATE_WINDOW" 'BEGIN { print w + 2 * r + 1 }')
+        rate_args=(--rate "$rate")
+    fi
+    out=$LOGS/$phase-r$round-$server-${conns}x$size-$rate.out
+    start_server "$server" "$buf"
+    taskset -c "$CLIENT_CPU" "$CLIENT" --addr "127.0.0.1:$PORT" --conns "$conns" --size "$size" \
+        --duration "$dur" --pipeline "$PIPELINE" "${rate_args[@]}" >"$out" 2>&1 &
+    CPID=$!
+    nap "$WARMUP"
+    s0=$(cpu_ticks "$SPID") c0=$(cpu_ticks "$CPID") t0=$(now)
+    nap "$win"
+    s1=$(cpu_ticks "$SPID") c1=$(cpu_ticks "$CPID") t1=$(now)
+    if [[ $phase == rate ]]; then
+        local perf_out=$LOGS/$phase-r$round-$server-${conns}x$size-$rate.perf
+        # perf counts from when it starts `sleep` until sleep exits, so the
+        # window is RATE_WINDOW exactly (perf's own start-up is not in it).
+        perf stat -x, -e raw_syscalls:sys_enter -p "$SPID" -- sleep "$RATE_WINDOW" 2>"$perf_out" >/dev/null &
+        PERF_PID=$!
+        wait "$PERF_PID" || true
+        PERF_PID=""
+        syscalls=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$perf_out")
+        pwin=$RATE_WINDOW
+    fi
+    wait "$CPID" || log "client exited with status $? ($out)"
+    CPID=""
+    stop_server
+    local rps
+    rps=$(result_field "$out" rps)
+    if [[ -z "$rps" ]]; then
+        log "no RESULT line from the client: $out"
+    fi
+    row "$phase" "$round" "$server" "$conns" "$size" "$buf" "$rate" "$rps" \
+        "$(delivered_rps "$out")" "$(result_field "$out" mbps)" "$(result_field "$out" p50_us)" "$(result_field "$out" p99_us)" \
+        "$(result_field "$out" p999_us)" "$(result_field "$out" errors)" \
+        "$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
+        "$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+        "$syscalls" "$pwin" "" "" ""
+    log "$phase r$round $server ${conns}x$size${rate:+ @$rate}: rps=${rps:-?} delivered=$(delivered_rps "$out") p99=$(result_field "$out" p99_us)us"
+}
+
+# One idle-memory run. run_mem ROUND SERVER
+run_mem() {
+    local round=$1 server=$2 before after out ok i
+    out=$LOGS/mem-r$round-$server.out
+    start_server "$server" 4096
+    sleep 0.3
+    before=$(rss_kb "$SPID")
+    taskset -c "$CLIENT_CPU" python3 "$REPO/scripts/bench_idle.py" --addr "127.0.0.1:$PORT" \
+        --conns "$IDLE_CONNS" --size 16 --hold 120 >"$out" 2>&1 &
+    HPID=$!
+    for ((i = 0; i < 1200; i++)); do
+        grep -qs '^READY' "$out" && break
+        kill -0 "$HPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q '^READY' "$out" || die "idle client did not finish connecting ($out)"
+    sleep 0.5
+    after=$(rss_kb "$SPID")
+    ok=$(sed -n 's/^READY ok=\([0-9]*\).*/\1/p' "$out")
+    kill -TERM "$HPID" 2>/dev/null || true
+    wait "$HPID" 2>/dev/null || true
+    HPID=""
+    stop_server
+    row mem "$round" "$server" "$IDLE_CONNS" 16 4096 "" "" "" "" "" "" "" \
+        "$(sed -n 's/^READY .*errors=\([0-9]*\).*/\1/p' "$out")" "" "" "" "" "" "$before" "$after" "$ok"
+    log "mem r$round $server: rss ${before} KiB -> ${after} KiB with $ok idle connections"
+}
+
+# --- run --------------------------------------------------------------------
+read -r -a SERVER_LIST <<<"$SERVERS"
+read -r -a MEM_SERVER_LIST <<<"$MEM_SERVERS"
+log "servers: $SERVERS; phases: $PHASES; rounds: $ROUNDS; results: $CSV"
+{
+    echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs, kernel $(uname -r)"
+    echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on these cores make every number noisy)"
+    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
+    echo "# ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PIPELINE=$PIPELINE CELLS='$CELLS' SERVERS='$SERVERS' RATES='$RATES' RATE_CELLS='$RATE_CELLS' RATE_WINDOW=$RATE_WINDOW IDLE_CONNS=$IDLE_CONNS MEM_SERVERS='$MEM_SERVERS' SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU"
+} >"$OUT/meta-$STAMP.txt"
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    order=$(rotate $((round - 1)) "${SERVER_LIST[@]}")
+    if [[ " $PHASES " == *" sat "* ]]; then
+        for cell in $CELLS; do
+            for server in $order; do
+                run_load sat "$round" "$server" "${cell%x*}" "${cell#*x}" ""
+            done
+        done
+    fi
+    if [[ " $PHASES " == *" rate "* ]]; then
+        for rate in $RATES; do
+            for cell in $RATE_CELLS; do
+                for server in $order; do
+                    run_load rate "$round" "$server" "${cell%x*}" "${cell#*x}" "$rate"
+                done
+            done
+        done
+    fi
+done
+if [[ " $PHASES " == *" mem "* ]]; then
+    for ((round = 1; round <= MEM_ROUNDS; round++)); do
+        for server in $(rotate $((round - 1)) "${MEM_SERVER_LIST[@]}"); do
+            run_mem "$round" "$server"
+        done
+    done
+fi
+
+REPORT=$OUT/report-$STAMP.md
+python3 "$REPO/scripts/bench_report.py" --meta "$OUT/meta-$STAMP.txt" "$CSV" | tee "$REPORT"
+log "raw results: $CSV; report: $REPORT; logs: $LOGS"
