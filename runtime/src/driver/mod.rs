@@ -36,6 +36,8 @@ const IGNORED: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 /// `user_data` of the park timeout on kernels without `IORING_FEAT_EXT_ARG`.
 const PARK_TIMEOUT: u64 = u64::MAX - 2;
+/// Tag of a linked timeout's `user_data`; the low bits key its timespec.
+const LINK_TIMEOUT: u64 = 1 << 62;
 
 const ENTER_GETEVENTS: u32 = 1 << 0;
 const ENTER_SQ_WAKEUP: u32 = 1 << 1;
@@ -142,6 +144,9 @@ pub(crate) struct Driver {
     wake_buf: Box<u64>,
     wake_armed: bool,
     park_ts: Box<types::Timespec>,
+    /// Timespecs of linked timeouts, kept until their own CQE: with SQPOLL
+    /// the kernel reads them after `io_uring_enter` returns.
+    link_timeouts: Slab<Box<types::Timespec>>,
     stats: DriverStats,
     /// Set once `shutdown` has released the slots: completions of ops it
     /// leaked may still arrive and are ignored.
@@ -182,6 +187,7 @@ impl Driver {
             wake_buf: Box::new(0),
             wake_armed: false,
             park_ts: Box::new(types::Timespec::new()),
+            link_timeouts: Slab::new(),
             stats: DriverStats::default(),
             shut_down: false,
         })
@@ -217,6 +223,37 @@ impl Driver {
         idx
     }
 
+    /// Queues an op linked to a timeout (`IORING_OP_LINK_TIMEOUT`): if it has
+    /// not completed after `timeout`, the kernel cancels it (`ECANCELED`).
+    pub(crate) fn submit_with_timeout(
+        &mut self,
+        sqe: squeue::Entry,
+        waker: Waker,
+        timeout: Duration,
+    ) -> usize {
+        // Both entries must reach the kernel in one submission, or the link
+        // would be cut: make room for two first.
+        let free = {
+            let sq = self.ring.submission();
+            sq.capacity() - sq.len()
+        };
+        if free < 2 {
+            self.flush_full_sq();
+        }
+        let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
+        let key = self
+            .link_timeouts
+            .insert(Box::new(types::Timespec::from(timeout)));
+        let ts: *const types::Timespec = &*self.link_timeouts[key];
+        self.push(sqe.user_data(idx as u64).flags(squeue::Flags::IO_LINK));
+        self.push(
+            opcode::LinkTimeout::new(ts)
+                .build()
+                .user_data(LINK_TIMEOUT | key as u64),
+        );
+        idx
+    }
+
     /// Queues a multishot op and returns its slot.
     pub(crate) fn submit_multishot(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
         let idx = self.slots.insert(Lifecycle::Multishot {
@@ -242,15 +279,20 @@ impl Driver {
             if unsafe { self.ring.submission().push(&sqe) }.is_ok() {
                 return;
             }
-            self.stats.sq_full += 1;
-            if let Err(err) = self.enter(0, ENTER_GETEVENTS, None) {
-                // EBUSY/EAGAIN: the kernel wants the CQ drained first.
-                if !is_transient(&err) {
-                    panic!("io_uring_enter failed while flushing a full SQ: {err}");
-                }
-            }
-            self.dispatch_completions();
+            self.flush_full_sq();
         }
+    }
+
+    /// Hands a full SQ to the kernel in the middle of a tick.
+    fn flush_full_sq(&mut self) {
+        self.stats.sq_full += 1;
+        if let Err(err) = self.enter(0, ENTER_GETEVENTS, None) {
+            // EBUSY/EAGAIN: the kernel wants the CQ drained first.
+            if !is_transient(&err) {
+                panic!("io_uring_enter failed while flushing a full SQ: {err}");
+            }
+        }
+        self.dispatch_completions();
     }
 
     /// Polls a single-shot op.
@@ -499,6 +541,9 @@ impl Driver {
                 match cqe.user_data() {
                     IGNORED | PARK_TIMEOUT => {}
                     WAKE => self.wake_armed = false,
+                    ud if ud & LINK_TIMEOUT != 0 => {
+                        self.link_timeouts.try_remove((ud & !LINK_TIMEOUT) as usize);
+                    }
                     _ if self.shut_down => {}
                     ud => complete(
                         &mut self.slots,
@@ -574,6 +619,8 @@ impl Driver {
             }
         }
         self.shut_down = true;
+        // Linked timeouts still pending may yet be read by the kernel.
+        std::mem::forget(std::mem::take(&mut self.link_timeouts));
         for (_, slot) in std::mem::take(&mut self.slots) {
             match slot {
                 Lifecycle::Completed(_) => {}
