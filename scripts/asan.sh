@@ -37,13 +37,4 @@ else
     targets=("${packages[@]}" --tests --lib)
 fi
 
-# Known issue, skipped here until fixed: when a runtime holding ~10,000
-# in-flight socket receives shuts down, some of their cancellations do not
-# complete within the driver's 2 s shutdown bound, so those ops are leaked on
-# purpose (never freed while the kernel may own them) and LSan reports them.
-skip=()
-if [[ $# -eq 0 ]]; then
-    skip=(-- --skip ten_thousand_concurrent_connections)
-fi
-
-timeout 1800 cargo test --target x86_64-unknown-linux-gnu --no-fail-fast "${targets[@]}" "${skip[@]}"
+timeout 1800 cargo test --target x86_64-unknown-linux-gnu --no-fail-fast "${targets[@]}"

@@ -430,6 +430,14 @@ impl Driver {
     /// Submits queued SQEs and waits for at least one completion, a wake-up
     /// from another thread, or the timeout, in one `io_uring_enter`.
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.park_for(1, timeout)
+    }
+
+    /// Like [`Driver::park`], waiting for `want` completions: with
+    /// DEFER_TASKRUN the kernel runs only a bounded batch of completion work
+    /// per `io_uring_enter` once the wait is satisfied, so draining many
+    /// completions at once wants a larger `want`.
+    fn park_for(&mut self, want: u32, timeout: Option<Duration>) -> io::Result<()> {
         if !self.wake_armed {
             let sqe = opcode::Read::new(
                 types::Fd(self.unparker.eventfd.as_raw_fd()),
@@ -449,7 +457,7 @@ impl Driver {
             _ if reaped(self) => self.enter(0, ENTER_GETEVENTS, None),
             Some(dur) if self.caps.ext_arg => {
                 *self.park_ts = types::Timespec::from(dur);
-                self.enter(1, ENTER_GETEVENTS, Some(&*self.park_ts as *const _))
+                self.enter(want, ENTER_GETEVENTS, Some(&*self.park_ts as *const _))
             }
             Some(dur) => {
                 *self.park_ts = types::Timespec::from(dur);
@@ -457,10 +465,10 @@ impl Driver {
                     .build()
                     .user_data(PARK_TIMEOUT);
                 self.push(sqe);
-                let wait = if reaped(self) { 0 } else { 1 };
+                let wait = if reaped(self) { 0 } else { want };
                 self.enter(wait, ENTER_GETEVENTS, None)
             }
-            None => self.enter(1, ENTER_GETEVENTS, None),
+            None => self.enter(want, ENTER_GETEVENTS, None),
         };
         match res {
             Ok(()) => {}
@@ -603,19 +611,20 @@ impl Driver {
             // waits for the remaining CQEs instead of returning at once.
             self.wakes.clear();
             finished.append(&mut self.garbage);
-            if self.park(Some(Duration::from_millis(10))).is_err() {
-                break;
-            }
-            // Cancels only reach ops submitted before them; catch new ones.
-            if self
+            // Wait for all of them at once (bounded by the CQ): one cancel
+            // above already reached every op; cancelling again each round
+            // would make the kernel walk them all again.
+            let left = self
                 .slots
                 .iter()
-                .any(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+                .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+                .count();
+            let want = (left as u32).clamp(1, self.ring.params().cq_entries());
+            if self
+                .park_for(want, Some(Duration::from_millis(10)))
+                .is_err()
             {
-                let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-                    .build()
-                    .user_data(IGNORED);
-                self.push(sqe);
+                break;
             }
         }
         self.shut_down = true;
