@@ -207,7 +207,10 @@ fn main() {
             }
         }
     }
-    let secs = cfg.duration.as_secs_f64();
+    // Over the time it really took: with --rate, a client (or server) that
+    // fell behind finishes its scheduled requests after the nominal end, and
+    // dividing by the nominal duration would report the offered rate.
+    let secs = start.elapsed().max(cfg.duration).as_secs_f64();
     let rps = requests as f64 / secs;
     let mbps = bytes as f64 / secs / 1e6;
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;

@@ -381,7 +381,8 @@ fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
     // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initializes it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a live sigset_t on this frame for all calls below;
-    // pthread_sigmask and signalfd only read it.
+    // pthread_sigmask and signalfd only read it; signal() only changes the
+    // disposition of signals this thread has just blocked.
     let fd = unsafe {
         libc::sigemptyset(&mut set);
         for &s in signals {
@@ -390,6 +391,12 @@ fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
         let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
+        }
+        // A shell starts background jobs with SIGINT ignored, and an ignored
+        // signal never reaches a signalfd: restore the default disposition,
+        // harmless now that the signals are blocked.
+        for &s in signals {
+            libc::signal(s, libc::SIG_DFL);
         }
         libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
     };
