@@ -582,6 +582,16 @@ impl Driver {
         std::mem::swap(&mut self.garbage, garbage);
     }
 
+    /// Ops and linked timeouts whose final completion has not arrived yet.
+    fn kernel_owned(&self) -> usize {
+        let ops = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+            .count();
+        ops + self.link_timeouts.len()
+    }
+
     /// Cancels everything still in flight and waits (bounded) for the kernel
     /// to finish with it. Whatever is still owned by the kernel after that is
     /// leaked, never freed: the ring's teardown may still write into it.
@@ -590,7 +600,7 @@ impl Driver {
         // SQE left in the SQ when the ring goes away never runs, so its fd
         // would leak.
         let _ = self.submit_and_reap();
-        if !self.slots.is_empty() {
+        if self.kernel_owned() > 0 {
             let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
                 .build()
                 .user_data(IGNORED);
@@ -601,12 +611,7 @@ impl Driver {
         // runtime drops them after this returns, outside the borrow.
         let mut finished = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while self
-            .slots
-            .iter()
-            .any(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
-            && std::time::Instant::now() < deadline
-        {
+        while self.kernel_owned() > 0 && std::time::Instant::now() < deadline {
             // No task runs any more: clear what was reaped, so that `park`
             // waits for the remaining CQEs instead of returning at once.
             self.wakes.clear();
@@ -614,12 +619,7 @@ impl Driver {
             // Wait for all of them at once (bounded by the CQ): one cancel
             // above already reached every op; cancelling again each round
             // would make the kernel walk them all again.
-            let left = self
-                .slots
-                .iter()
-                .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
-                .count();
-            let want = (left as u32).clamp(1, self.ring.params().cq_entries());
+            let want = (self.kernel_owned() as u32).clamp(1, self.ring.params().cq_entries());
             if self
                 .park_for(want, Some(Duration::from_millis(10)))
                 .is_err()
@@ -629,7 +629,9 @@ impl Driver {
         }
         self.shut_down = true;
         // Linked timeouts still pending may yet be read by the kernel.
-        std::mem::forget(std::mem::take(&mut self.link_timeouts));
+        if !self.link_timeouts.is_empty() {
+            std::mem::forget(std::mem::take(&mut self.link_timeouts));
+        }
         for (_, slot) in std::mem::take(&mut self.slots) {
             match slot {
                 Lifecycle::Completed(_) => {}
