@@ -2,9 +2,14 @@
 //!
 //! Provides the [`IoBuf`] / [`IoBufMut`] contracts and their impls for
 //! `Vec<u8>`, `Box<[u8]>`, `bytes::Bytes`, `bytes::BytesMut`, static slices,
-//! and [`Slice`] for a sub-range of any of them.
+//! and [`Slice`] for a sub-range of any of them; [`AlignedBuf`] for O_DIRECT;
+//! and the two kinds of buffers the kernel must know in advance: provided
+//! buffer rings ([`BufRing`]) and registered fixed buffers ([`FixedBufPool`]).
 //!
-//! May not: touch the driver, the executor or the ring.
+//! May not: touch the executor or submit ops. Only `ring.rs` and `fixed.rs`
+//! reach the driver, and only to register and unregister their memory with
+//! the ring (`Driver::submitter`), since the memory's owner must decide when
+//! the kernel may stop using it.
 
 mod aligned;
 mod fixed;
