@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use percore::buf::{AlignedBuf, FixedBufPool};
+use percore::buf::{AlignedBuf, FixedBufPool, IoBufMut};
 use percore::fs::{File, OpenOptions};
 
 #[derive(Clone, Debug)]
@@ -250,41 +250,46 @@ async fn percore_task(
         if write {
             buf.resize(bs, 0x5a);
         }
-        while !stop.get() {
-            let p = pos(&mut rng);
-            if write {
-                let (res, b) = file.write_at(buf, p).await;
-                buf = b;
-                assert_eq!(res.expect("write_at"), bs);
-                file.sync_data().await.expect("sync_data");
-            } else {
-                buf.clear();
-                let (res, b) = file.read_at(buf, p).await;
-                buf = b;
-                assert_eq!(res.expect("read_at"), bs);
-            }
-            ops += 1;
-        }
+        ops = rw_loop(file, buf, AlignedBuf::clear, bs, write, stop, || {
+            pos(&mut rng)
+        })
+        .await;
     } else {
         let mut buf = Vec::with_capacity(bs);
         if write {
             buf.resize(bs, 0x5a);
         }
-        while !stop.get() {
-            let p = pos(&mut rng);
-            if write {
-                let (res, b) = file.write_at(buf, p).await;
-                buf = b;
-                assert_eq!(res.expect("write_at"), bs);
-                file.sync_data().await.expect("sync_data");
-            } else {
-                buf.clear();
-                let (res, b) = file.read_at(buf, p).await;
-                buf = b;
-                assert_eq!(res.expect("read_at"), bs);
-            }
-            ops += 1;
+        ops = rw_loop(file, buf, Vec::clear, bs, write, stop, || pos(&mut rng)).await;
+    }
+    ops
+}
+
+/// One task's loop of positional reads (or writes + fdatasync) with an owned
+/// buffer, plain or O_DIRECT-aligned; `clear` empties it before each read.
+async fn rw_loop<B: IoBufMut>(
+    file: &File,
+    mut buf: B,
+    clear: fn(&mut B),
+    bs: usize,
+    write: bool,
+    stop: &Cell<bool>,
+    mut next_pos: impl FnMut() -> u64,
+) -> u64 {
+    let mut ops = 0u64;
+    while !stop.get() {
+        let p = next_pos();
+        if write {
+            let (res, b) = file.write_at(buf, p).await;
+            buf = b;
+            assert_eq!(res.expect("write_at"), bs);
+            file.sync_data().await.expect("sync_data");
+        } else {
+            clear(&mut buf);
+            let (res, b) = file.read_at(buf, p).await;
+            buf = b;
+            assert_eq!(res.expect("read_at"), bs);
         }
+        ops += 1;
     }
     ops
 }
