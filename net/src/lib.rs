@@ -40,6 +40,10 @@
 #![doc(test(attr(deny(warnings))))]
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
+pub mod compat;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod incoming;
 mod pooled;
 mod split;

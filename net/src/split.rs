@@ -26,7 +26,7 @@ pub(crate) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
 /// Both halves share the socket; it closes when both are dropped (and no op
 /// uses it any more).
 pub struct OwnedReadHalf {
-    stream: Rc<TcpStream>,
+    pub(crate) stream: Rc<TcpStream>,
 }
 
 /// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
@@ -34,7 +34,7 @@ pub struct OwnedReadHalf {
 /// Dropping it does not shut the connection down; call
 /// [`shutdown`](OwnedWriteHalf::shutdown) to let the peer read end of stream.
 pub struct OwnedWriteHalf {
-    stream: Rc<TcpStream>,
+    pub(crate) stream: Rc<TcpStream>,
 }
 
 impl OwnedReadHalf {

@@ -145,7 +145,7 @@ impl fmt::Debug for UnixListener {
 /// });
 /// ```
 pub struct UnixStream {
-    inner: Stream,
+    pub(crate) inner: Stream,
 }
 
 impl FromFd for UnixStream {
