@@ -21,10 +21,13 @@
 //! Out of descriptors (EMFILE/ENFILE), the accept loop reports it, backs off
 //! 50 ms and keeps serving the open connections.
 
+#[path = "common/server.rs"]
+mod server;
+
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -145,10 +148,10 @@ fn main() {
 fn run(cfg: Config) -> io::Result<()> {
     // Block SIGINT/SIGTERM before any thread starts (threads inherit the
     // mask), so they arrive only through the signalfd.
-    let sigfd = signal_fd(&[libc::SIGINT, libc::SIGTERM])?;
+    let sigfd = server::signal_fd(&[libc::SIGINT, libc::SIGTERM])?;
 
     // The first listener resolves port 0; the other cores bind the same port.
-    let first = std::net::TcpListener::from(reuseport_listener(cfg.addr)?);
+    let first = std::net::TcpListener::from(server::reuseport_listener(cfg.addr)?);
     let addr = first.local_addr()?;
     let mut first = Some(first);
 
@@ -160,7 +163,7 @@ fn run(cfg: Config) -> io::Result<()> {
     for core in 0..cfg.cores {
         let listener = match first.take() {
             Some(l) => l,
-            None => std::net::TcpListener::from(reuseport_listener(addr)?),
+            None => std::net::TcpListener::from(server::reuseport_listener(addr)?),
         };
         let stop = OwnedFd::from(stop_rd.try_clone()?);
         let cfg = cfg.clone();
@@ -188,12 +191,7 @@ fn run(cfg: Config) -> io::Result<()> {
     );
 
     // Wait for the signal through a ring of our own.
-    let signo = percore::run(async move {
-        let fd = SharedFd::new(sigfd);
-        let info = Vec::with_capacity(std::mem::size_of::<libc::signalfd_siginfo>());
-        let (res, buf) = Op::new(Read::new(fd, info, CURRENT_POSITION)).await;
-        res.map(|_| u32::from_ne_bytes(buf[..4].try_into().expect("siginfo has a signo")))
-    })?;
+    let signo = percore::run(server::recv_signal(sigfd))?;
     eprintln!("echo-server: got signal {signo}, stopping");
     drop(stop_wr);
 
@@ -358,51 +356,4 @@ fn print_report(r: &CoreReport) {
         s.in_flight,
         s.timers,
     );
-}
-
-/// A listening socket with SO_REUSEADDR and SO_REUSEPORT, so every core can
-/// bind the same address.
-fn reuseport_listener(addr: SocketAddr) -> io::Result<socket2::Socket> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(4096)?;
-    Ok(sock)
-}
-
-/// Blocks `signals` for this thread (and threads it starts later) and
-/// returns a signalfd that reports them.
-fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
-    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initializes it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a live sigset_t on this frame for all calls below;
-    // pthread_sigmask and signalfd only read it; signal() only changes the
-    // disposition of signals this thread has just blocked.
-    let fd = unsafe {
-        libc::sigemptyset(&mut set);
-        for &s in signals {
-            libc::sigaddset(&mut set, s);
-        }
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // A shell starts background jobs with SIGINT ignored, and an ignored
-        // signal never reaches a signalfd: restore the default disposition,
-        // harmless now that the signals are blocked.
-        for &s in signals {
-            libc::signal(s, libc::SIG_DFL);
-        }
-        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: signalfd returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
