@@ -93,7 +93,10 @@ async fn run(addr: SocketAddr) -> io::Result<()> {
     // Over the limit: the encoder refuses before anything is sent.
     let too_big = Bytes::from(vec![0u8; framing::MAX_FRAME + 1]);
     match frames.send(too_big).await {
-        Err(e) => println!("client: a {}-byte frame is refused: {e}", framing::MAX_FRAME + 1),
+        Err(e) => println!(
+            "client: a {}-byte frame is refused: {e}",
+            framing::MAX_FRAME + 1
+        ),
         Ok(()) => return Err(io::Error::other("an oversized frame was sent")),
     }
 

@@ -98,7 +98,10 @@ async fn fetch_all(urls: Vec<String>, limit: Duration) -> Vec<bool> {
             Ok((Ok((status, body)), took)) if status.is_success() => {
                 let preview: String = String::from_utf8_lossy(&body).chars().take(40).collect();
                 ok.push(true);
-                format!("ok     {url}: {status} in {took:.1?}, {} bytes: {preview:?}", body.len())
+                format!(
+                    "ok     {url}: {status} in {took:.1?}, {} bytes: {preview:?}",
+                    body.len()
+                )
             }
             Ok((Ok((status, _)), took)) => {
                 ok.push(false);

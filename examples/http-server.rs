@@ -93,14 +93,26 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
 
 /// Serves until the stop pipe closes; returns how many connections it accepted.
 async fn serve_core(core: usize, addr: SocketAddr, shared: &Shared) -> io::Result<u64> {
-    let first = shared.first.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let first = shared
+        .first
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let listener = match first {
         Some(l) => TcpListener::from_std(l),
         None => TcpListener::bind_reuseport(addr)?,
     };
     if core == 0 {
-        let sigfd = shared.sigfd.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let stop_wr = shared.stop_wr.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sigfd = shared
+            .sigfd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let stop_wr = shared
+            .stop_wr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let (Some(sigfd), Some(stop_wr)) = (sigfd, stop_wr) {
             percore::spawn(async move {
                 match server::recv_signal(sigfd).await {

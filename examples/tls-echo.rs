@@ -24,7 +24,9 @@ use percore_net::compat::Compat;
 use percore_net::{TcpListener, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls::crypto::ring::default_provider;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tokio_rustls::rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
+};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -76,8 +78,13 @@ async fn run(args: Args) -> io::Result<()> {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
         .map_err(io::Error::other)?;
     let cert: CertificateDer<'static> = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
-    println!("generated a self-signed certificate for localhost ({} bytes DER)", cert.len());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    println!(
+        "generated a self-signed certificate for localhost ({} bytes DER)",
+        cert.len()
+    );
 
     // 2. Server and client configurations, both on rustls's ring provider.
     let provider = Arc::new(default_provider());
@@ -128,7 +135,10 @@ async fn run(args: Args) -> io::Result<()> {
     println!(
         "client: connected, {:?}, {:?}",
         session.protocol_version().expect("handshake done"),
-        session.negotiated_cipher_suite().expect("handshake done").suite()
+        session
+            .negotiated_cipher_suite()
+            .expect("handshake done")
+            .suite()
     );
     let mut sent = 0;
     for i in 0..args.messages {

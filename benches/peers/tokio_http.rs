@@ -43,7 +43,10 @@ fn main() {
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(http::handle))
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(http::handle),
+                    )
                     .await;
             });
         }

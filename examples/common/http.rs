@@ -26,12 +26,24 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 /// The response for one method and path (the service minus the body).
 pub fn respond(method: &Method, path: &str) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (method, path) {
-        (&Method::GET, "/") => (StatusCode::OK, "text/plain", Bytes::from_static(TEXT.as_bytes())),
+        (&Method::GET, "/") => (
+            StatusCode::OK,
+            "text/plain",
+            Bytes::from_static(TEXT.as_bytes()),
+        ),
         (&Method::GET, "/json") => {
             let json = serde_json::json!({ "message": TEXT });
-            (StatusCode::OK, "application/json", Bytes::from(json.to_string()))
+            (
+                StatusCode::OK,
+                "application/json",
+                Bytes::from(json.to_string()),
+            )
         }
-        _ => (StatusCode::NOT_FOUND, "text/plain", Bytes::from_static(b"not found\n")),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Bytes::from_static(b"not found\n"),
+        ),
     };
     let mut res = Response::new(Full::new(body));
     *res.status_mut() = status;

@@ -181,7 +181,10 @@ impl<S: CompatStream> Compat<S> {
     ///
     /// If `read` or `write` is 0.
     pub fn with_capacity(stream: S, read: usize, write: usize) -> Compat<S> {
-        assert!(read > 0 && write > 0, "Compat buffers need a capacity of at least 1");
+        assert!(
+            read > 0 && write > 0,
+            "Compat buffers need a capacity of at least 1"
+        );
         Compat {
             stream,
             reader: Reader {

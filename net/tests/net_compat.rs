@@ -16,7 +16,9 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
     let (server, _) = listener.accept().await.unwrap();
     (client, server)
 }
@@ -35,13 +37,19 @@ fn tokio_round_trip() {
         client.write_all(b"hello").await.unwrap();
         client.flush().await.unwrap();
         let mut buf = [0u8; 5];
-        timeout(LIMIT, server.read_exact(&mut buf)).await.unwrap().unwrap();
+        timeout(LIMIT, server.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf, b"hello");
 
         server.write_all(b"world\nsecond line\n").await.unwrap();
         server.flush().await.unwrap();
         let mut line = String::new();
-        timeout(LIMIT, client.read_line(&mut line)).await.unwrap().unwrap();
+        timeout(LIMIT, client.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(line, "world\n");
         // The rest arrived in the same receive and waits in the buffer.
         assert_eq!(client.buffered(), b"second line\n");
@@ -65,7 +73,10 @@ fn tokio_vectored_write_gathers_in_order() {
         assert_eq!(n, 9);
         client.shutdown().await.unwrap();
         let mut got = Vec::new();
-        timeout(LIMIT, server.read_to_end(&mut got)).await.unwrap().unwrap();
+        timeout(LIMIT, server.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got, b"head body");
     });
 }
@@ -97,7 +108,10 @@ fn large_transfer_echoed_through_owned_halves() {
             wr.shutdown().await.unwrap();
         });
         let mut got = Vec::with_capacity(LEN);
-        timeout(LIMIT, rd.read_to_end(&mut got)).await.unwrap().unwrap();
+        timeout(LIMIT, rd.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
         writer.await.unwrap();
         assert_eq!(echo.await.unwrap(), LEN as u64);
         assert_eq!(got.len(), LEN);
@@ -116,14 +130,20 @@ fn shutdown_half_closes_and_the_read_side_keeps_working() {
         client.shutdown().await.unwrap();
         // 2. The server reads to end of stream: all of it, then EOF.
         let mut req = Vec::new();
-        timeout(LIMIT, server.read_to_end(&mut req)).await.unwrap().unwrap();
+        timeout(LIMIT, server.read_to_end(&mut req))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(req, b"request");
         // 3. The server answers on its still open write side.
         server.write_all(b"reply").await.unwrap();
         server.shutdown().await.unwrap();
         // 4. The client, half-closed, still reads the answer and the EOF.
         let mut reply = Vec::new();
-        timeout(LIMIT, client.read_to_end(&mut reply)).await.unwrap().unwrap();
+        timeout(LIMIT, client.read_to_end(&mut reply))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(reply, b"reply");
     });
 }
@@ -144,7 +164,10 @@ fn read_interrupted_by_timeout_keeps_its_op_and_loses_nothing() {
         // 2. Bytes arrive while nobody polls the adapter.
         client.write_all(&b"late"[..]).await.0.unwrap();
         // 3. The next read picks up the same recv's result: no byte lost.
-        let n = timeout(LIMIT, server.read(&mut buf)).await.unwrap().unwrap();
+        let n = timeout(LIMIT, server.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf[..n], b"late");
     });
 }
@@ -164,14 +187,19 @@ fn dropping_the_adapter_mid_read_cancels_and_closes() {
         );
         drop(server);
         // 2. The recv is cancelled, the socket closes, the peer reads EOF.
-        let (n, _) = timeout(LIMIT, client.read(Vec::with_capacity(8))).await.unwrap();
+        let (n, _) = timeout(LIMIT, client.read(Vec::with_capacity(8)))
+            .await
+            .unwrap();
         assert_eq!(n.unwrap(), 0);
         // 3. The core still works.
         let (client, server) = tcp_pair().await;
         let mut server = Compat::new(server);
         client.write_all(&b"ok"[..]).await.0.unwrap();
         let mut two = [0u8; 2];
-        timeout(LIMIT, server.read_exact(&mut two)).await.unwrap().unwrap();
+        timeout(LIMIT, server.read_exact(&mut two))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&two, b"ok");
     });
 }
@@ -212,7 +240,9 @@ fn write_error_after_peer_reset_is_reported() {
 #[test]
 fn futures_io_over_unix_stream() {
     // Spelled out: the tokio extension traits are in scope too.
-    use futures_util::io::{AsyncBufReadExt as BufReadExt, AsyncReadExt as ReadExt, AsyncWriteExt as WriteExt};
+    use futures_util::io::{
+        AsyncBufReadExt as BufReadExt, AsyncReadExt as ReadExt, AsyncWriteExt as WriteExt,
+    };
 
     percore::run(async {
         let (a, b) = UnixStream::pair().unwrap();
@@ -221,10 +251,16 @@ fn futures_io_over_unix_stream() {
         WriteExt::close(&mut a).await.unwrap();
 
         let mut line = String::new();
-        timeout(LIMIT, BufReadExt::read_line(&mut b, &mut line)).await.unwrap().unwrap();
+        timeout(LIMIT, BufReadExt::read_line(&mut b, &mut line))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(line, "one\n");
         let mut rest = Vec::new();
-        timeout(LIMIT, ReadExt::read_to_end(&mut b, &mut rest)).await.unwrap().unwrap();
+        timeout(LIMIT, ReadExt::read_to_end(&mut b, &mut rest))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(rest, b"two\n");
     });
 }

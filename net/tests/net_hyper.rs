@@ -66,7 +66,10 @@ fn http1_keep_alive_requests() {
         for (i, body) in ["", "hello", big].into_iter().enumerate() {
             let path = format!("/r{i}");
             let req = request("POST", &path, body);
-            let res = timeout(LIMIT, sender.send_request(req)).await.unwrap().unwrap();
+            let res = timeout(LIMIT, sender.send_request(req))
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
             assert_eq!(body_string(res).await, format!("POST {path}: {body}"));
         }
@@ -133,14 +136,23 @@ fn header_read_timeout_closes_a_silent_connection() {
         });
         // 1. Connect and send half a request head, then nothing.
         let client = TcpStream::connect(addr).await.unwrap();
-        client.write_all(&b"GET / HTTP/1.1\r\n"[..]).await.0.unwrap();
+        client
+            .write_all(&b"GET / HTTP/1.1\r\n"[..])
+            .await
+            .0
+            .unwrap();
         // 2. The server's timer fires: the connection ends with a timeout error.
         let err = timeout(LIMIT, server).await.unwrap().unwrap().unwrap_err();
         assert!(err.is_timeout(), "expected a header timeout, got {err:?}");
         // 3. The client reads the 408 hyper sends, or just the close.
-        let (res, buf) = timeout(LIMIT, client.read(Vec::with_capacity(256))).await.unwrap();
+        let (res, buf) = timeout(LIMIT, client.read(Vec::with_capacity(256)))
+            .await
+            .unwrap();
         res.unwrap();
-        assert!(buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"), "{buf:?}");
+        assert!(
+            buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"),
+            "{buf:?}"
+        );
     });
 }
 
@@ -149,7 +161,11 @@ fn timer_reset_moves_the_deadline() {
     percore::run(async {
         // 1. A sleep far in the future, polled once so its percore timer exists.
         let mut sleep = Timer.sleep(Duration::from_secs(3600));
-        assert!(timeout(Duration::from_millis(1), sleep.as_mut()).await.is_err());
+        assert!(
+            timeout(Duration::from_millis(1), sleep.as_mut())
+                .await
+                .is_err()
+        );
         // 2. Reset it to now: it completes, long before the original hour.
         Timer.reset(&mut sleep, Instant::now());
         timeout(LIMIT, sleep).await.unwrap();
