@@ -50,13 +50,22 @@ fuzz_target!(|data: &[u8]| {
     let pieces: Vec<&[u8]> = input.chunks(chunk).collect();
     let (split, split_err) = decode(&pieces);
     assert_eq!(whole, split, "frames depend on how the bytes were split");
-    assert_eq!(whole_err, split_err, "an error depends on how the bytes were split");
+    assert_eq!(
+        whole_err, split_err,
+        "an error depends on how the bytes were split"
+    );
 
     // Re-encoding the frames reproduces the prefix of the input they came from.
     let mut codec = framing::codec();
     let mut out = BytesMut::new();
     for frame in &whole {
-        codec.encode(frame.clone(), &mut out).expect("a decoded frame re-encodes");
+        codec
+            .encode(frame.clone(), &mut out)
+            .expect("a decoded frame re-encodes");
     }
-    assert_eq!(&out[..], &input[..out.len()], "re-encoded frames differ from the input");
+    assert_eq!(
+        &out[..],
+        &input[..out.len()],
+        "re-encoded frames differ from the input"
+    );
 });
