@@ -50,8 +50,10 @@
 //!   (resending the rest after a short send). An error of that send comes
 //!   back from that next call. Call `flush` before relying on the peer having
 //!   the data, as with any buffered writer.
-//! - Memory: up to read + write capacity per stream (80 KiB with the
-//!   defaults; see [`Compat::with_capacity`]), none before the first read or
+//! - Memory: the read buffer is allocated whole on the first read (the
+//!   kernel needs the room); the write buffer grows to the largest write
+//!   seen, up to its capacity. At most 80 KiB per stream with the defaults
+//!   (see [`Compat::with_capacity`]), nothing before the first read or
 //!   write.
 //!
 //! An op in flight is kept across polls and never restarted: a poll that
@@ -382,13 +384,14 @@ impl Writer {
         }
         ready!(self.poll_drain(fd, cx))?;
         let mut buf = std::mem::take(&mut self.buf);
+        // Grow to what this write needs (up to `cap`), not to `cap` at once:
+        // a connection that only sends small responses keeps a small buffer.
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        buf.reserve_exact(total.min(self.cap));
         for b in bufs {
             let room = self.cap - buf.len();
             if room == 0 {
                 break;
-            }
-            if buf.capacity() == 0 {
-                buf.reserve_exact(self.cap);
             }
             buf.extend_from_slice(&b[..b.len().min(room)]);
         }
