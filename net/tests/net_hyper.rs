@@ -30,12 +30,12 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
     Ok(Response::new(Full::new(Bytes::from(out))))
 }
 
-fn request(method: &str, path: &str, body: &'static str) -> Request<Full<Bytes>> {
+fn request(method: &str, path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
     Request::builder()
         .method(method)
         .uri(path)
         .header("host", "localhost")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .body(Full::new(body.into()))
         .unwrap()
 }
 
@@ -62,10 +62,10 @@ fn http1_keep_alive_requests() {
         let client_conn = percore::spawn(connection);
         // Several requests on one connection, one of them large enough to
         // take several reads and sends.
-        let big: &'static str = Box::leak("x".repeat(300_000).into_boxed_str());
-        for (i, body) in ["", "hello", big].into_iter().enumerate() {
+        let big = "x".repeat(300_000);
+        for (i, body) in ["", "hello", big.as_str()].into_iter().enumerate() {
             let path = format!("/r{i}");
-            let req = request("POST", &path, body);
+            let req = request("POST", &path, body.to_string());
             let res = timeout(LIMIT, sender.send_request(req))
                 .await
                 .unwrap()
