@@ -35,9 +35,11 @@ mod cores;
 mod driver;
 mod executor;
 pub mod fd;
+mod latch;
 pub mod fs;
 pub mod op;
 mod runtime;
+pub mod shutdown;
 pub mod time;
 
 pub use crate::blocking::spawn_blocking;
