@@ -146,11 +146,7 @@ impl Shutdown {
             .deadline
             .get()
             .expect("a started shutdown has a deadline");
-        let _ = select(
-            crate::time::sleep_until(deadline),
-            self.inner.forced.wait(),
-        )
-        .await;
+        let _ = select(crate::time::sleep_until(deadline), self.inner.forced.wait()).await;
     }
 
     pub(crate) fn grace(&self) -> Duration {
@@ -242,7 +238,10 @@ pub fn request() {
 /// });
 /// ```
 pub fn is_requested() -> bool {
-    handle().is_requested()
+    // Cheap enough for a connection loop to ask after every request.
+    CURRENT
+        .with(|c| c.borrow().as_ref().map(Shutdown::is_requested))
+        .expect("percore::shutdown used outside a runtime")
 }
 
 /// Waits until the current runtime's shutdown starts.
