@@ -154,3 +154,89 @@ fn a_million_messages_cross_cores_in_order() {
         .unwrap();
     assert_eq!(out, [N, N]);
 }
+
+#[test]
+fn a_mesh_connects_every_core_to_every_other() {
+    const PER_PEER: u64 = 10_000;
+    let mesh = Arc::new(percore::channel::Mesh::<u64>::new(2, 64));
+    let out = two_cores()
+        .run(move |core| {
+            let mesh = mesh.clone();
+            async move {
+                let mut port = mesh.join();
+                let other = 1 - core;
+                // Send to the other core while receiving from it, so a full
+                // inbox on either side cannot deadlock the pair.
+                let tx = port.sender();
+                let sender = percore::spawn(async move {
+                    for i in 0..PER_PEER {
+                        tx.send_to(other, i).await.unwrap();
+                    }
+                });
+                let mut next = 0;
+                while next < PER_PEER {
+                    let (from, v) = port.recv().await.unwrap();
+                    assert_eq!((from, v), (other, next), "lost or out of order");
+                    next += 1;
+                }
+                sender.await.unwrap();
+                // And a broadcast reaches the other core once.
+                port.broadcast(u64::MAX).await.unwrap();
+                let (from, v) = port.recv().await.unwrap();
+                assert_eq!((from, v), (other, u64::MAX));
+                next
+            }
+        })
+        .unwrap();
+    assert_eq!(out, [PER_PEER, PER_PEER]);
+}
+
+#[test]
+fn many_senders_waiting_on_a_full_channel_lose_nothing() {
+    const SENDERS: u64 = 8;
+    const EACH: u64 = 20_000;
+    let (tx, rx) = percore::channel::channel::<u64>(2);
+    let tx = std::sync::Mutex::new(Some(tx));
+    let rx = std::sync::Mutex::new(Some(rx));
+    let out = two_cores()
+        .run(move |core| {
+            let tx = if core == 1 {
+                tx.lock().unwrap().take()
+            } else {
+                None
+            };
+            let rx = if core == 0 {
+                rx.lock().unwrap().take()
+            } else {
+                None
+            };
+            async move {
+                if let Some(tx) = tx {
+                    // Eight tasks share the two slots: most of them wait.
+                    let tasks: Vec<_> = (0..SENDERS)
+                        .map(|s| {
+                            let tx = tx.clone();
+                            percore::spawn(async move {
+                                for i in 0..EACH {
+                                    tx.send(s * EACH + i).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    drop(tx);
+                    percore::join_all(tasks).await;
+                    0
+                } else {
+                    let mut rx = rx.expect("core 0 receives");
+                    let mut sum = 0;
+                    while let Some(v) = rx.recv().await {
+                        sum += v;
+                    }
+                    sum
+                }
+            }
+        })
+        .unwrap();
+    let n = SENDERS * EACH;
+    assert_eq!(out[0], n * (n - 1) / 2, "a message was lost or doubled");
+}
