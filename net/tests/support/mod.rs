@@ -1,8 +1,10 @@
 //! A sharded echo server that stops on a graceful shutdown, shared by the
 //! shutdown tests.
 
-use std::net::SocketAddr;
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use percore::{Either, Runtime, select};
 use percore_net::TcpListener;
@@ -64,4 +66,21 @@ pub fn serve(
             accepted
         }
     })
+}
+
+/// Reads until the server closes the connection (end of file or reset) and
+/// returns what came; panics if it stays open for 30 s.
+pub fn read_until_closed(conn: &mut TcpStream) -> Vec<u8> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0; 64];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("connection not closed by the server: {e}"),
+        }
+    }
 }
