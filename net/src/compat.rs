@@ -85,6 +85,8 @@ use percore::buf::{IoBuf, Slice};
 use percore::fd::SharedFd;
 use percore::op::{self, Op};
 
+use crate::stream::Stream;
+
 /// Read buffer size of [`Compat::new`]: the most one `IORING_OP_RECV` asks for.
 pub const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
 
@@ -92,16 +94,16 @@ pub const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
 pub const DEFAULT_WRITE_CAPACITY: usize = 64 * 1024;
 
 mod sealed {
-    pub trait Sealed {}
+    /// Gives `Compat` the stream's shared state (`Stream` is crate-private,
+    /// and so is this trait, unnameable outside the crate).
+    pub trait Sealed {
+        fn stream(&self) -> &crate::stream::Stream;
+    }
 }
 
 /// A percore stream [`Compat`] can wrap: [`TcpStream`](crate::TcpStream),
 /// [`UnixStream`](crate::UnixStream) and the owned halves. Sealed.
-pub trait CompatStream: sealed::Sealed + Unpin {
-    /// The socket the adapter's ops run on.
-    #[doc(hidden)]
-    fn shared_fd(&self) -> &SharedFd;
-}
+pub trait CompatStream: sealed::Sealed + Unpin {}
 
 /// A [`CompatStream`] that can be read: `Compat<S>` implements the read traits.
 pub trait CompatRead: CompatStream {}
@@ -110,22 +112,22 @@ pub trait CompatRead: CompatStream {}
 pub trait CompatWrite: CompatStream {}
 
 macro_rules! compat_stream {
-    ($ty:ty, |$s:ident| $fd:expr, $($cap:ident),+) => {
-        impl sealed::Sealed for $ty {}
-        impl CompatStream for $ty {
-            fn shared_fd(&self) -> &SharedFd {
+    ($ty:ty, |$s:ident| $stream:expr, $($cap:ident),+) => {
+        impl sealed::Sealed for $ty {
+            fn stream(&self) -> &Stream {
                 let $s = self;
-                $fd
+                $stream
             }
         }
+        impl CompatStream for $ty {}
         $(impl $cap for $ty {})+
     };
 }
 
-compat_stream!(crate::TcpStream, |s| &s.inner.fd, CompatRead, CompatWrite);
-compat_stream!(crate::UnixStream, |s| &s.inner.fd, CompatRead, CompatWrite);
-compat_stream!(crate::OwnedReadHalf, |s| &s.stream.inner.fd, CompatRead);
-compat_stream!(crate::OwnedWriteHalf, |s| &s.stream.inner.fd, CompatWrite);
+compat_stream!(crate::TcpStream, |s| &s.inner, CompatRead, CompatWrite);
+compat_stream!(crate::UnixStream, |s| &s.inner, CompatRead, CompatWrite);
+compat_stream!(crate::OwnedReadHalf, |s| &s.stream.inner, CompatRead);
+compat_stream!(crate::OwnedWriteHalf, |s| &s.stream.inner, CompatWrite);
 
 /// A percore stream behind the poll-based I/O traits; see the [module
 /// docs](self) for the traits, the buffering and its costs.
@@ -295,22 +297,25 @@ struct Reader {
     buf: Vec<u8>,
     pos: usize,
     cap: usize,
-    op: Option<Op<op::Recv<Vec<u8>>>>,
+    /// The receive in flight, and how many bytes it asked for.
+    op: Option<(Op<op::Recv<Vec<u8>>>, usize)>,
 }
 
 impl Reader {
     /// Returns the buffered bytes, receiving more first if there are none;
-    /// an empty slice is end of stream.
-    fn poll_fill(&mut self, fd: &SharedFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+    /// an empty slice is end of stream. The receive is `Stream::read`'s: it
+    /// waits for data first after a read that drained the socket.
+    fn poll_fill(&mut self, stream: &Stream, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         if self.pos == self.buf.len() {
-            let op = self.op.get_or_insert_with(|| {
+            let (op, want) = self.op.get_or_insert_with(|| {
                 let mut buf = std::mem::take(&mut self.buf);
                 self.pos = 0;
                 buf.clear();
                 buf.reserve_exact(self.cap);
-                Op::new(op::Recv::new(fd.clone(), buf))
+                stream.recv_op(buf)
             });
             let (res, buf) = ready!(Pin::new(op).poll(cx));
+            stream.note_read(*want, &res);
             self.op = None;
             self.buf = buf;
             self.pos = 0;
@@ -409,7 +414,7 @@ impl Writer {
 
 impl<S: CompatRead> Compat<S> {
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.reader.poll_fill(self.stream.shared_fd(), cx)
+        self.reader.poll_fill(self.stream.stream(), cx)
     }
 
     /// Hands buffered (or newly received) bytes to `copy`, which returns
@@ -427,16 +432,16 @@ impl<S: CompatRead> Compat<S> {
 
 impl<S: CompatWrite> Compat<S> {
     fn write(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        self.writer.poll_write(self.stream.shared_fd(), cx, bufs)
+        self.writer.poll_write(&self.stream.stream().fd, cx, bufs)
     }
 
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.writer.poll_drain(self.stream.shared_fd(), cx)
+        self.writer.poll_drain(&self.stream.stream().fd, cx)
     }
 
     /// Flushes, then shuts down the write side: the peer reads end of stream.
     fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let fd = self.stream.shared_fd();
+        let fd = &self.stream.stream().fd;
         ready!(self.writer.poll_drain(fd, cx))?;
         let op = self
             .writer
