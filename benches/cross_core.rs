@@ -51,8 +51,7 @@ struct Config {
     round_trips: u64,
 }
 
-const USAGE: &str =
-    "usage: cross-core-bench [--rounds N] [--messages N] [--round-trips N]";
+const USAGE: &str = "usage: cross-core-bench [--rounds N] [--messages N] [--round-trips N]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -388,7 +387,8 @@ impl Colocation {
 
     /// The share of samples in which both ends were on one CPU.
     fn share(&self) -> f64 {
-        self.same.load(Ordering::Relaxed) as f64 / self.samples.load(Ordering::Relaxed).max(1) as f64
+        self.same.load(Ordering::Relaxed) as f64
+            / self.samples.load(Ordering::Relaxed).max(1) as f64
     }
 }
 
@@ -600,7 +600,10 @@ fn main() {
     }
 
     let of = |imp: Impl| &results[Impl::ALL.iter().position(|&i| i == imp).expect("measured")];
-    let base = (median(&of(Impl::TokioCt).throughput), median(&of(Impl::TokioCt).p50));
+    let base = (
+        median(&of(Impl::TokioCt).throughput),
+        median(&of(Impl::TokioCt).p50),
+    );
     println!(
         "### Cross-core messages: CPU {cpu_a} -> CPU {cpu_b} (median of {} rounds)\n",
         cfg.rounds
