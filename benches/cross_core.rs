@@ -26,8 +26,14 @@
 //! worker for a while, which is how that runtime behaves.
 //!
 //! ```text
-//! cargo run --release --example cross-core-bench -- [--rounds 5] [--messages 1000000] [--round-trips 100000]
+//! cargo run --release --example cross-core-bench -- [--rounds 5] [--messages 1000000] \
+//!     [--round-trips 100000] [--budget-secs 55]
 //! ```
+//!
+//! `--budget-secs`: no new round starts when it would likely end past the
+//! budget (at least one round always runs); the report says how many rounds
+//! ran. On a loaded machine the ping-pong tails grow and a round can take
+//! several times longer than on a quiet one.
 //!
 //! Prints progress on stderr and a markdown table on stdout.
 
@@ -47,15 +53,18 @@ const CAPACITY: usize = 1024;
 
 struct Config {
     rounds: usize,
+    budget: Duration,
     messages: u64,
     round_trips: u64,
 }
 
-const USAGE: &str = "usage: cross-core-bench [--rounds N] [--messages N] [--round-trips N]";
+const USAGE: &str = "usage: cross-core-bench [--rounds N] [--messages N] [--round-trips N] \
+                     [--budget-secs S]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
         rounds: 5,
+        budget: Duration::from_secs(55),
         messages: 1_000_000,
         round_trips: 100_000,
     };
@@ -77,6 +86,7 @@ fn parse_args() -> Result<Config, String> {
         }
         match flag.as_str() {
             "--rounds" => cfg.rounds = n as usize,
+            "--budget-secs" => cfg.budget = Duration::from_secs(n),
             "--messages" => cfg.messages = n,
             "--round-trips" => cfg.round_trips = n,
             other => return Err(format!("unknown argument {other}")),
@@ -572,7 +582,19 @@ fn main() {
 
     let mut results: Vec<Results> = Impl::ALL.iter().map(|_| Results::default()).collect();
     let started = Instant::now();
-    for round in 0..cfg.rounds {
+    let mut rounds = 0;
+    while rounds < cfg.rounds {
+        // Stop when one more round, at the average pace so far, would end
+        // past the budget.
+        if rounds > 0 && started.elapsed() * (rounds as u32 + 1) / rounds as u32 > cfg.budget {
+            eprintln!(
+                "cross-core-bench: stopping after {rounds} of {} rounds: another would pass the \
+                 {:?} budget",
+                cfg.rounds, cfg.budget
+            );
+            break;
+        }
+        let round = rounds;
         for k in 0..Impl::ALL.len() {
             let i = (k + round) % Impl::ALL.len();
             let imp = Impl::ALL[i];
@@ -597,6 +619,7 @@ fn main() {
                 r.p99.last().unwrap(),
             );
         }
+        rounds += 1;
     }
 
     let of = |imp: Impl| &results[Impl::ALL.iter().position(|&i| i == imp).expect("measured")];
@@ -605,8 +628,12 @@ fn main() {
         median(&of(Impl::TokioCt).p50),
     );
     println!(
-        "### Cross-core messages: CPU {cpu_a} -> CPU {cpu_b} (median of {} rounds)\n",
-        cfg.rounds
+        "### Cross-core messages: CPU {cpu_a} -> CPU {cpu_b} (median of {rounds} rounds{})\n",
+        if rounds < cfg.rounds {
+            format!(" of {} asked; the time budget ran out", cfg.rounds)
+        } else {
+            String::new()
+        }
     );
     println!(
         "Throughput: {} `u64` messages, one producer, one consumer, capacity {CAPACITY}. \

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the loopback benchmark scripts (bench-echo.sh, bench-cores.sh):
 # logging, the processes we start and end, server start/stop, /proc readings.
 # Source it after setting BENCH_NAME (the log prefix) and LOGS (the directory
@@ -82,6 +83,7 @@ launch_server() {
         SPID=$!
         for ((i = 0; i < 100; i++)); do
             if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                # shellcheck disable=SC2034 # read by the sourcing script
                 PORT=$port
                 sleep 0.1
                 return 0
