@@ -28,6 +28,16 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![doc(test(attr(deny(warnings))))]
 
+/// A `tracing` event at `percore`'s target; expands to nothing without the
+/// `tracing` feature, so its arguments cost nothing either.
+macro_rules! event {
+    ($level:ident, $($rest:tt)*) => {
+        #[cfg(feature = "tracing")]
+        ::tracing::event!(target: "percore", ::tracing::Level::$level, $($rest)*);
+    };
+}
+pub(crate) use event;
+
 mod blocking;
 pub mod buf;
 pub mod channel;
@@ -42,7 +52,7 @@ pub mod time;
 
 pub use crate::blocking::spawn_blocking;
 pub use crate::cores::CoreError;
-pub use crate::driver::{Capabilities, DriverStats};
+pub use crate::driver::{Capabilities, DriverStats, OpCounts, opcode_name};
 pub use crate::executor::{
     Either, ExecutorStats, JoinError, JoinHandle, core_id, cores, join_all, race, select, spawn,
     spawn_on, yield_now,

@@ -43,6 +43,7 @@ impl Default for Builder {
                 coop_taskrun: true,
                 register_ring_fd: true,
                 minimal: false,
+                slow_op: Some(Duration::from_secs(1)),
             },
             cores: None,
             pin: false,
@@ -94,6 +95,28 @@ impl Builder {
     /// fallback path runs (for testing code against old kernels).
     pub fn minimal_features(mut self, on: bool) -> Builder {
         self.config.minimal = on;
+        self
+    }
+
+    /// With the `tracing` feature, a WARN event names any op that was in
+    /// flight longer than `threshold` when its completion arrives (default
+    /// 1 s; `None` turns it off). Ops that wait for a peer or a timer by
+    /// nature (accept, recv, poll, timeouts) are never reported. Without the
+    /// feature nothing is timed and this setting has no effect.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = percore::Runtime::builder()
+    ///     .slow_op_warning(Some(Duration::from_millis(100)))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn slow_op_warning(mut self, threshold: Option<Duration>) -> Builder {
+        self.config.slow_op = threshold;
         self
     }
 
@@ -320,6 +343,9 @@ impl Drop for Runtime {
 
 /// A snapshot of one core's counters.
 ///
+/// Its `Display` is a compact report of a few lines (what the examples print
+/// with `--stats`).
+///
 /// # Examples
 ///
 /// ```
@@ -327,6 +353,8 @@ impl Drop for Runtime {
 ///     percore::op::Op::new(percore::op::Nop).await.unwrap();
 ///     let stats = percore::stats();
 ///     assert!(stats.driver.completed >= 1);
+///     let report = stats.to_string();
+///     assert!(report.contains("nop 1/1"), "{report}");
 /// });
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -342,7 +370,48 @@ pub struct Stats {
     pub in_flight: usize,
 }
 
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = &self.driver;
+        let e = &self.executor;
+        let per = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        writeln!(
+            f,
+            "ring:  {} ticks ({} parked), {} enters, {} SQEs ({:.2}/enter), {} CQEs, \
+             sq full {}, cq overflow {}",
+            d.ticks,
+            d.parks,
+            d.enters,
+            d.submitted,
+            per(d.submitted, d.enters),
+            d.completed,
+            d.sq_full,
+            d.cq_overflow,
+        )?;
+        writeln!(
+            f,
+            "tasks: {} spawned, {} finished, {} polls, {} remote wakes; {} timers, {} ops in flight",
+            e.spawned, e.finished, e.polled, e.remote_wakes, self.timers, self.in_flight,
+        )?;
+        f.write_str("ops (submitted/completed):")?;
+        for (op, submitted, completed) in d.ops.iter() {
+            write!(f, " {} {submitted}/{completed}", driver::opcode_name(op))?;
+        }
+        Ok(())
+    }
+}
+
 /// The current core's counters.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let spawned = percore::stats().executor.spawned;
+///     percore::spawn(async {}).await.unwrap();
+///     assert_eq!(percore::stats().executor.spawned, spawned + 1);
+/// });
+/// ```
 ///
 /// # Panics
 ///

@@ -80,6 +80,7 @@ impl Capabilities {
             coop_taskrun: true,
             register_ring_fd: false,
             minimal: false,
+            slow_op: None,
         })?;
         Ok(caps)
     }

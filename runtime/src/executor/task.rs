@@ -214,6 +214,9 @@ struct TaskFuture<F> {
     future: F,
     abort: Rc<AbortState>,
     key: usize,
+    /// The task's number on its core (1 for the first spawned), for events.
+    #[cfg(feature = "tracing")]
+    id: u64,
 }
 
 impl<F: Future> Future for TaskFuture<F> {
@@ -224,14 +227,22 @@ impl<F: Future> Future for TaskFuture<F> {
         // `TaskFuture`, which is itself pinned inside the task allocation.
         let this = unsafe { self.get_unchecked_mut() };
         if this.abort.requested.get() {
+            crate::event!(DEBUG, task = this.id, outcome = "aborted", "task finished");
             return Poll::Ready(Err(JoinError::Cancelled));
         }
         // SAFETY: see above; `this.future` stays in place.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Ok(Poll::Ready(out)) => {
+                crate::event!(DEBUG, task = this.id, outcome = "returned", "task finished");
+                Poll::Ready(Ok(out))
+            }
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(JoinError::from_panic(payload))),
+            Err(payload) => {
+                let err = JoinError::from_panic(payload);
+                crate::event!(DEBUG, task = this.id, outcome = "panicked", error = %err, "task finished");
+                Poll::Ready(Err(err))
+            }
         }
     }
 }
@@ -241,6 +252,7 @@ impl<F> Drop for TaskFuture<F> {
         let key = self.key;
         with_current(|e| {
             e.tasks.borrow_mut().try_remove(key);
+            e.bump(|s| s.finished += 1);
         });
     }
 }
@@ -283,16 +295,25 @@ where
             waker: OnceCell::new(),
         });
         let key = exec.tasks.borrow_mut().insert(Waker::noop().clone());
+        exec.bump(|s| s.spawned += 1);
         let wrapped = TaskFuture {
             future,
             abort: abort.clone(),
             key,
+            #[cfg(feature = "tracing")]
+            id: exec.stats().spawned,
         };
+        crate::event!(
+            DEBUG,
+            task = wrapped.id,
+            core = super::core_id(),
+            future = std::any::type_name::<F>(),
+            "task spawned"
+        );
         let (runnable, task) = async_task::spawn_local(wrapped, move |r| schedule(&shared, r));
         let waker = runnable.waker();
         let _ = abort.waker.set(waker.clone());
         exec.tasks.borrow_mut()[key] = waker;
-        exec.bump(|s| s.spawned += 1);
         runnable.schedule();
         JoinHandle {
             inner: Inner::Local {
