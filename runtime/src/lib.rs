@@ -58,6 +58,46 @@ pub use crate::executor::{
     spawn_on, yield_now,
 };
 pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};
+#[cfg(feature = "macros")]
+pub use percore_macros::{main, test};
+
+/// Support for the code that `#[percore::main]` and `#[percore::test]`
+/// generate; not public API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::CoreError;
+
+    /// What `main` or a test may return when it runs on several cores.
+    pub trait CoreOutput: Sized {
+        /// One value from every core's value, in core order.
+        fn merge(outputs: Vec<Self>) -> Self;
+    }
+
+    impl CoreOutput for () {
+        fn merge(_: Vec<()>) {}
+    }
+
+    /// The lowest-numbered core's `Err`, else core 0's `Ok`.
+    impl<T, E> CoreOutput for Result<T, E> {
+        fn merge(outputs: Vec<Self>) -> Self {
+            let mut first = None;
+            for out in outputs {
+                let v = out?;
+                first.get_or_insert(v);
+            }
+            Ok(first.expect("a runtime has at least one core"))
+        }
+    }
+
+    /// Turns `Runtime::run`'s result into the function's return value; a
+    /// failed core becomes a panic that carries its message.
+    pub fn merge_core_outputs<R: CoreOutput>(out: Result<Vec<R>, CoreError>) -> R {
+        match out {
+            Ok(outputs) => R::merge(outputs),
+            Err(err) => panic!("percore: {err}"),
+        }
+    }
+}
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

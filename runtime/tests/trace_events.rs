@@ -37,7 +37,8 @@ struct Fields<'a>(&'a mut Vec<(String, String)>);
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push((field.name().to_string(), format!("{value:?}")));
+        self.0
+            .push((field.name().to_string(), format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.push((field.name().to_string(), value.to_string()));
@@ -87,7 +88,11 @@ fn spawn_finish_and_ticks_are_events() {
         .filter(|e| e.field("message") == Some("task spawned"))
         .collect();
     assert_eq!(spawned.len(), 2, "{events:#?}");
-    assert!(spawned.iter().all(|e| e.target == "percore" && e.level == Level::DEBUG));
+    assert!(
+        spawned
+            .iter()
+            .all(|e| e.target == "percore" && e.level == Level::DEBUG)
+    );
     assert_eq!(spawned[0].field("task"), Some("1"));
     assert_eq!(spawned[1].field("task"), Some("2"));
 
