@@ -2,9 +2,13 @@
 //! other clients.
 //!
 //! ```text
-//! cargo run --release --example chat -- [--addr 127.0.0.1:7100]
+//! cargo run --release --example chat -- [--addr 127.0.0.1:7100] [--stats]
 //! nc 127.0.0.1 7100      # in two or more terminals; `/nick NAME` renames
 //! ```
+//!
+//! SIGINT (Ctrl-C) or SIGTERM stops it: the signal is read from a signalfd
+//! through the ring. With `--stats` it then prints the runtime's counters
+//! (`percore::stats()`).
 //!
 //! Each connection runs two tasks on the same core: a reader that owns the
 //! read half and publishes lines, and a writer that owns the write half and
@@ -16,10 +20,14 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use percore::fd::SharedFd;
+use percore::op::{CURRENT_POSITION, Op, Read};
 use percore_net::{OwnedReadHalf, OwnedWriteHalf, TcpListener};
 
 /// Lines a client's mailbox may hold before the client counts as stuck.
@@ -157,9 +165,11 @@ impl Room {
 
 fn main() {
     let mut addr: SocketAddr = "127.0.0.1:7100".parse().expect("valid default address");
+    let mut stats = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--stats" => stats = true,
             "--addr" => {
                 let v = args.next().unwrap_or_default();
                 addr = v.parse().unwrap_or_else(|e| {
@@ -168,45 +178,68 @@ fn main() {
                 });
             }
             _ => {
-                eprintln!("usage: chat [--addr HOST:PORT]");
+                eprintln!("usage: chat [--addr HOST:PORT] [--stats]");
                 std::process::exit(2);
             }
         }
     }
+    let sigfd = signal_fd(&[libc::SIGINT, libc::SIGTERM]).unwrap_or_else(|e| {
+        eprintln!("chat: signalfd: {e}");
+        std::process::exit(1);
+    });
     percore::run(async move {
-        let listener = match TcpListener::bind(addr) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("chat: bind {addr}: {e}");
-                std::process::exit(1);
-            }
-        };
-        println!(
-            "chat listening on {}",
-            listener.local_addr().expect("bound address")
-        );
-        let room = Rc::new(Room::default());
-        let mut next_id = 0u64;
-        loop {
-            let (conn, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("chat: accept: {e}");
-                    percore::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            next_id += 1;
-            let id = next_id;
-            let name = format!("user{id}");
-            let (rd, wr) = conn.into_split();
-            let (tx, rx) = channel::<Rc<str>>();
-            room.members.borrow_mut().insert(id, (name.clone(), tx));
-            room.broadcast(Some(id), &format!("* {name} joined from {peer}\n"));
-            percore::spawn(writer(wr, rx, name.clone()));
-            percore::spawn(reader(rd, id, room.clone()));
+        match percore::select(serve(addr), wait_for_signal(sigfd)).await {
+            percore::Either::Left(never) => match never {},
+            percore::Either::Right(Ok(signo)) => eprintln!("chat: got signal {signo}, stopping"),
+            percore::Either::Right(Err(e)) => eprintln!("chat: signalfd: {e}"),
+        }
+        if stats {
+            println!("{}", percore::stats());
         }
     });
+}
+
+/// Reads one signal from `sigfd` through the ring; returns its number.
+async fn wait_for_signal(sigfd: OwnedFd) -> io::Result<u32> {
+    let info = Vec::with_capacity(std::mem::size_of::<libc::signalfd_siginfo>());
+    let (res, buf) = Op::new(Read::new(SharedFd::new(sigfd), info, CURRENT_POSITION)).await;
+    res.map(|_| u32::from_ne_bytes(buf[..4].try_into().expect("siginfo has a signo")))
+}
+
+/// Accepts clients and runs each one's reader and writer tasks, forever.
+async fn serve(addr: SocketAddr) -> std::convert::Infallible {
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("chat: bind {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "chat listening on {}",
+        listener.local_addr().expect("bound address")
+    );
+    let room = Rc::new(Room::default());
+    let mut next_id = 0u64;
+    loop {
+        let (conn, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("chat: accept: {e}");
+                percore::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        let name = format!("user{id}");
+        let (rd, wr) = conn.into_split();
+        let (tx, rx) = channel::<Rc<str>>();
+        room.members.borrow_mut().insert(id, (name.clone(), tx));
+        room.broadcast(Some(id), &format!("* {name} joined from {peer}\n"));
+        percore::spawn(writer(wr, rx, name.clone()));
+        percore::spawn(reader(rd, id, room.clone()));
+    }
 }
 
 /// Sends the mailbox's lines until the mailbox closes (the member left or
@@ -276,4 +309,36 @@ async fn reader(rd: OwnedReadHalf, id: u64, room: Rc<Room>) {
     if let Some((name, _)) = removed {
         room.broadcast(None, &format!("* {name} left\n"));
     }
+}
+
+/// Blocks `signals` for this thread (and threads it starts later) and
+/// returns a signalfd that reports them.
+fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
+    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initializes it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live sigset_t on this frame for all calls below;
+    // pthread_sigmask and signalfd only read it; signal() only changes the
+    // disposition of signals this thread has just blocked.
+    let fd = unsafe {
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // A shell starts background jobs with SIGINT ignored, and an ignored
+        // signal never reaches a signalfd: restore the default disposition,
+        // harmless now that the signals are blocked.
+        for &s in signals {
+            libc::signal(s, libc::SIG_DFL);
+        }
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: signalfd returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
