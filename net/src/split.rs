@@ -25,6 +25,31 @@ pub(crate) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
 ///
 /// Both halves share the socket; it closes when both are dropped (and no op
 /// uses it any more).
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let client = TcpStream::connect(addr).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (rd, wr) = server.into_split();
+///     // Each half can move into its own task.
+///     let echo = percore::spawn(async move {
+///         let (res, buf) = rd.read(Vec::with_capacity(16)).await;
+///         res.unwrap();
+///         wr.write_all(buf).await.0.unwrap();
+///     });
+///     client.write_all(b"ping".to_vec()).await.0.unwrap();
+///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"ping");
+///     echo.await.unwrap();
+/// });
+/// ```
 pub struct OwnedReadHalf {
     stream: Rc<TcpStream>,
 }
@@ -33,6 +58,25 @@ pub struct OwnedReadHalf {
 ///
 /// Dropping it does not shut the connection down; call
 /// [`shutdown`](OwnedWriteHalf::shutdown) to let the peer read end of stream.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (_rd, wr) = server.into_split();
+///     wr.write_all(b"bye".to_vec()).await.0.unwrap();
+///     wr.shutdown().await.unwrap(); // the client reads end of stream after "bye"
+///     let (res, buf) = client.read(Vec::with_capacity(8)).await;
+///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"bye"[..]));
+///     let (res, _) = client.read(Vec::with_capacity(8)).await;
+///     assert_eq!(res.unwrap(), 0);
+/// });
+/// ```
 pub struct OwnedWriteHalf {
     stream: Rc<TcpStream>,
 }
@@ -150,6 +194,24 @@ impl fmt::Debug for OwnedWriteHalf {
 }
 
 /// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let (a_rd, a_wr) = TcpStream::connect(addr).await.unwrap().into_split();
+///     let (b_rd, b_wr) = TcpStream::connect(addr).await.unwrap().into_split();
+///     let err = a_rd.reunite(b_wr).unwrap_err();
+///     // The halves come back in the error; matching ones reunite.
+///     let percore_net::ReuniteError(a_rd, b_wr) = err;
+///     assert!(a_rd.reunite(a_wr).is_ok());
+///     assert!(b_rd.reunite(b_wr).is_ok());
+/// });
+/// ```
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 

@@ -17,6 +17,21 @@ use io_uring::squeue;
 use super::with_driver;
 
 /// What one completion queue entry says about an op.
+///
+/// # Examples
+///
+/// ```
+/// use percore::op::{CqeResult, Nop, OpCode};
+///
+/// // An op's `complete` turns the CQE into its output.
+/// let ok = CqeResult { result: Ok(0), flags: 0 };
+/// assert!(Nop.complete(ok).is_ok());
+/// let cancelled = CqeResult {
+///     result: Err(std::io::Error::from_raw_os_error(libc::ECANCELED)),
+///     flags: 0,
+/// };
+/// assert_eq!(Nop.complete(cancelled).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+/// ```
 #[derive(Debug)]
 pub struct CqeResult {
     /// The result: a non-negative count or value, or the errno as an `io::Error`.
@@ -46,6 +61,31 @@ impl CqeResult {
 ///   heap allocation, so it stays valid when `self` is moved, and stays valid
 ///   until `complete` or `abandon` runs or `self` is dropped after the CQE.
 /// - The SQE must not reference memory that `self` does not keep alive.
+///
+/// # Examples
+///
+/// ```
+/// use io_uring::{opcode, squeue};
+/// use percore::op::{CqeResult, Op, OpCode};
+///
+/// /// `IORING_OP_NOP`, written out: it owns nothing, so the contract holds.
+/// struct MyNop;
+///
+/// // SAFETY: the SQE points into no memory at all.
+/// unsafe impl OpCode for MyNop {
+///     type Output = std::io::Result<u32>;
+///     fn create_entry(&mut self) -> squeue::Entry {
+///         opcode::Nop::new().build()
+///     }
+///     fn complete(self, cqe: CqeResult) -> Self::Output {
+///         cqe.result
+///     }
+/// }
+///
+/// percore::run(async {
+///     assert_eq!(Op::new(MyNop).await.unwrap(), 0);
+/// });
+/// ```
 pub unsafe trait OpCode: 'static {
     /// What the op returns to the awaiting task.
     type Output;
@@ -255,6 +295,27 @@ impl<T: OpCode> Drop for Op<T> {
 /// Dropping it asks the kernel to cancel; the op (and any resources, such as a
 /// provided-buffer ring) stays alive until the final completion, and every
 /// completion that arrives meanwhile goes to [`OpCode::abandon`].
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{AcceptMulti, MultishotOp};
+///
+/// percore::run(async {
+///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+///     let _a = std::net::TcpStream::connect(addr).unwrap();
+///     let _b = std::net::TcpStream::connect(addr).unwrap();
+///     for _ in 0..2 {
+///         // One submission, one completion per connection.
+///         let cqe = accepts.next().await.unwrap();
+///         let socket = AcceptMulti::socket(cqe).unwrap();
+///         drop(socket);
+///     }
+/// });
+/// ```
 pub struct MultishotOp<T: OpCode> {
     data: Option<T>,
     state: State,

@@ -14,6 +14,16 @@ pub const STATX_BTIME: u32 = 0x800;
 pub const STATX_DIOALIGN: u32 = 0x2000;
 
 /// A timestamp in [`RawStatx`], as the kernel writes it.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let meta = percore::fs::metadata("/").await.unwrap();
+///     let mtime = meta.as_raw().stx_mtime;
+///     assert!(mtime.tv_sec > 0 && mtime.tv_nsec < 1_000_000_000);
+/// });
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatxTimestamp {

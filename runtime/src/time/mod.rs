@@ -154,6 +154,19 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// # Cancellation
 ///
 /// Dropping it removes the timer from the wheel in O(1).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// percore::run(async {
+///     let mut sleep = percore::time::sleep(Duration::from_secs(60));
+///     // Move the deadline: a sleep is a timer that can be reset.
+///     sleep.reset(Instant::now() + Duration::from_millis(1));
+///     sleep.await;
+/// });
+/// ```
 #[must_use = "a sleep does nothing until awaited"]
 pub struct Sleep {
     deadline: Instant,
@@ -257,6 +270,20 @@ impl fmt::Debug for Sleep {
 }
 
 /// The error of a [`timeout`] that ran out.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let err = percore::time::timeout(Duration::from_millis(1), std::future::pending::<()>())
+///         .await
+///         .unwrap_err();
+///     let io: std::io::Error = err.into();
+///     assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 
@@ -313,6 +340,17 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 
 pin_project_lite::pin_project! {
     /// The future returned by [`timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let fast = percore::time::timeout(Duration::from_secs(5), async { "done" });
+    ///     assert_eq!(fast.await.unwrap(), "done");
+    /// });
+    /// ```
     #[must_use = "a timeout does nothing until awaited"]
     pub struct Timeout<F> {
         #[pin]
@@ -366,6 +404,19 @@ pub fn interval(period: Duration) -> Interval {
 }
 
 /// The stream of ticks returned by [`interval`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let mut every = percore::time::interval(Duration::from_millis(2));
+///     let first = every.tick().await;
+///     let second = every.tick().await;
+///     assert!(second >= first + every.period());
+/// });
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
