@@ -98,8 +98,3 @@ pub mod __private {
         }
     }
 }
-
-/// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
