@@ -135,11 +135,29 @@ fn index(opcode: u8) -> usize {
 
 impl OpCounts {
     /// SQEs queued with this opcode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     percore::op::Op::new(percore::op::Nop).await.unwrap();
+    ///     assert!(percore::stats().driver.ops.submitted(io_uring::opcode::Nop::CODE) >= 1);
+    /// });
+    /// ```
     pub fn submitted(&self, opcode: u8) -> u64 {
         self.submitted[index(opcode)]
     }
 
     /// CQEs reaped for entries with this opcode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     percore::op::Op::new(percore::op::Nop).await.unwrap();
+    ///     assert!(percore::stats().driver.ops.completed(io_uring::opcode::Nop::CODE) >= 1);
+    /// });
+    /// ```
     pub fn completed(&self, opcode: u8) -> u64 {
         self.completed[index(opcode)]
     }

@@ -35,16 +35,44 @@ pub enum JoinError {
 
 impl JoinError {
     /// Whether the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let err = percore::spawn(async { panic!("oops") }).await.unwrap_err();
+    ///     assert!(err.is_panic());
+    /// });
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panic(_))
     }
 
     /// Whether the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let mut h = percore::spawn(std::future::pending::<()>());
+    ///     h.abort();
+    ///     assert!(h.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, JoinError::Cancelled)
     }
 
     /// The panic message, if the task panicked with a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let err = percore::spawn(async { panic!("code {}", 7) }).await.unwrap_err();
+    ///     assert_eq!(err.panic_message(), Some("code 7"));
+    /// });
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             JoinError::Panic(msg) => msg.as_deref(),
@@ -155,6 +183,17 @@ impl<T> JoinHandle<T> {
     }
 
     /// Whether the task has finished (returned, panicked or was cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let h = percore::spawn(async { 1 });
+    ///     assert!(!h.is_finished()); // it has not run yet
+    ///     percore::yield_now().await;
+    ///     assert!(h.is_finished());
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         match &self.inner {
             Inner::Local { task, .. } => task.as_ref().is_none_or(|t| t.is_finished()),

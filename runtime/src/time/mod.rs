@@ -176,11 +176,35 @@ pub struct Sleep {
 
 impl Sleep {
     /// When the sleep ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// percore::run(async {
+    ///     let sleep = percore::time::sleep(Duration::from_secs(1));
+    ///     assert!(sleep.deadline() > Instant::now());
+    /// });
+    /// ```
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// Whether the deadline has been reached (as seen by the last poll).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let mut sleep = percore::time::sleep(Duration::from_millis(1));
+    ///     assert!(!sleep.is_elapsed()); // not polled yet
+    ///     (&mut sleep).await;
+    ///     assert!(sleep.is_elapsed());
+    /// });
+    /// ```
     pub fn is_elapsed(&self) -> bool {
         self.done
     }
@@ -425,6 +449,19 @@ pub struct Interval {
 
 impl Interval {
     /// Waits for the next tick and returns its scheduled time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let mut every = percore::time::interval(Duration::from_millis(1));
+    ///     for _ in 0..3 {
+    ///         every.tick().await;
+    ///     }
+    /// });
+    /// ```
     pub async fn tick(&mut self) -> Instant {
         (&mut self.sleep).await;
         let at = self.sleep.deadline();
@@ -433,6 +470,17 @@ impl Interval {
     }
 
     /// The period.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let every = percore::time::interval(Duration::from_millis(250));
+    ///     assert_eq!(every.period(), Duration::from_millis(250));
+    /// });
+    /// ```
     pub fn period(&self) -> Duration {
         self.period
     }
