@@ -83,26 +83,109 @@ pub struct OwnedWriteHalf {
 
 impl OwnedReadHalf {
     /// See [`TcpStream::read`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     client.write_all(b"abc".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = rd.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"abc"[..]));
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.read(buf).await
     }
 
     /// See [`TcpStream::read_exact`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     client.write_all(b"abcd".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = rd.read_exact(Vec::with_capacity(4)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"abcd");
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
         self.stream.read_exact(buf).await
     }
 
     /// See [`TcpStream::recv_pooled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let mut rx = rd.recv_pooled(&ring);
+    ///     client.write_all(b"pooled".to_vec()).await.0.unwrap();
+    ///     assert_eq!(&rx.next().await.unwrap().unwrap()[..], b"pooled");
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
         self.stream.recv_pooled(ring)
     }
 
     /// See [`TcpStream::peer_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(rd.peer_addr().unwrap(), client.local_addr().unwrap());
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.stream.peer_addr()
     }
 
     /// See [`TcpStream::local_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(rd.local_addr().unwrap(), client.peer_addr().unwrap());
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.stream.local_addr()
     }
@@ -141,21 +224,90 @@ impl OwnedReadHalf {
 
 impl OwnedWriteHalf {
     /// See [`TcpStream::write`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let (res, _buf) = wr.write(b"abc".to_vec()).await;
+    ///     assert_eq!(res.unwrap(), 3);
+    ///     # drop((rd, client));
+    /// });
+    /// ```
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.write(buf).await
     }
 
     /// See [`TcpStream::write_all`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     wr.write_all(vec![7u8; 100_000]).await.0.unwrap();
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(100_000)).await;
+    ///     res.unwrap();
+    ///     assert!(buf.iter().all(|&b| b == 7));
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.stream.write_all(buf).await
     }
 
     /// See [`TcpStream::write_vectored`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let (res, _bufs) = wr.write_vectored(vec![b"ab".to_vec(), b"cd".to_vec()]).await;
+    ///     assert_eq!(res.unwrap(), 4);
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"abcd");
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.stream.write_vectored(bufs).await
     }
 
     /// See [`TcpStream::write_zc`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let (res, _buf) = wr.write_zc(vec![1u8; 64 * 1024]).await;
+    ///     assert!(res.unwrap() > 0);
+    ///     # drop((rd, client));
+    /// });
+    /// ```
     pub async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.write_zc(buf).await
     }
@@ -166,16 +318,63 @@ impl OwnedWriteHalf {
     /// # Errors
     ///
     /// `ENOTCONN` if the connection is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     wr.shutdown().await.unwrap();
+    ///     let (res, _) = client.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(res.unwrap(), 0); // end of stream
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub async fn shutdown(&self) -> io::Result<()> {
         self.stream.shutdown(Shutdown::Write).await
     }
 
     /// See [`TcpStream::peer_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(wr.peer_addr().unwrap(), client.local_addr().unwrap());
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.stream.peer_addr()
     }
 
     /// See [`TcpStream::local_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(wr.local_addr().unwrap(), client.peer_addr().unwrap());
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.stream.local_addr()
     }
