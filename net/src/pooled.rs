@@ -87,6 +87,9 @@ impl RecvStream {
     ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     ///     let (server, _) = listener.accept().await.unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
     ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
     ///     let mut rx = server.recv_pooled(&ring);
     ///     client.write_all(b"hi".to_vec()).await.0.unwrap();
@@ -145,6 +148,9 @@ impl RecvStream {
     ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     ///     let (server, _) = listener.accept().await.unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
     ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
     ///     let rx = server.recv_pooled(&ring);
     ///     assert_eq!(rx.fallbacks(), 0); // nothing received yet
@@ -166,6 +172,9 @@ impl RecvStream {
     ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     ///     let (server, _) = listener.accept().await.unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
     ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
     ///     let rx = server.recv_pooled(&ring);
     ///     assert_eq!(rx.ring().buf_len(), 1024);

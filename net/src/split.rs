@@ -139,6 +139,9 @@ impl OwnedReadHalf {
     ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     ///     let (server, _) = listener.accept().await.unwrap();
     ///     let (rd, wr) = server.into_split();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
     ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
     ///     let mut rx = rd.recv_pooled(&ring);
     ///     client.write_all(b"pooled".to_vec()).await.0.unwrap();

@@ -580,6 +580,9 @@ impl TcpStream {
     ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     ///     let (server, _) = listener.accept().await.unwrap();
     ///     // One ring per core serves every connection: idle ones hold no buffer.
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
     ///     let ring = percore::buf::BufRing::new(16, 4096).unwrap();
     ///     let mut rx = server.recv_pooled(&ring);
     ///     client.write_all(b"pooled".to_vec()).await.0.unwrap();

@@ -444,6 +444,9 @@ impl UnixStream {
     ///
     /// percore::run(async {
     ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
     ///     let ring = percore::buf::BufRing::new(8, 512).unwrap();
     ///     let mut rx = b.recv_pooled(&ring);
     ///     a.write_all(b"pooled".to_vec()).await.0.unwrap();

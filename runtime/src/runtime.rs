@@ -161,8 +161,10 @@ impl Builder {
     /// With the `tracing` feature, a WARN event names any op that was in
     /// flight longer than `threshold` when its completion arrives (default
     /// 1 s; `None` turns it off). Ops that wait for a peer or a timer by
-    /// nature (accept, recv, poll, timeouts) are never reported. Without the
-    /// feature nothing is timed and this setting has no effect.
+    /// nature (accept, recv, poll, timeouts) are never reported; a plain read
+    /// of a pipe or signalfd is, so a program that keeps one in flight may
+    /// want a larger threshold. Without the feature nothing is timed and
+    /// this setting has no effect.
     ///
     /// # Examples
     ///
