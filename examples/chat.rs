@@ -6,9 +6,8 @@
 //! nc 127.0.0.1 7100      # in two or more terminals; `/nick NAME` renames
 //! ```
 //!
-//! SIGINT (Ctrl-C) or SIGTERM stops it: the signal is read from a signalfd
-//! through the ring. With `--stats` it then prints the runtime's counters
-//! (`percore::stats()`).
+//! SIGINT (Ctrl-C) or SIGTERM stops it (`Builder::shutdown_on_signals`).
+//! With `--stats` it then prints the runtime's counters (`percore::stats()`).
 //!
 //! Each connection runs two tasks on the same core: a reader that owns the
 //! read half and publishes lines, and a writer that owns the write half and
@@ -20,14 +19,10 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use percore::fd::SharedFd;
-use percore::op::{CURRENT_POSITION, Op, Read};
 use percore_net::{OwnedReadHalf, OwnedWriteHalf, TcpListener};
 
 /// Lines a client's mailbox may hold before the client counts as stuck.
@@ -183,27 +178,31 @@ fn main() {
             }
         }
     }
-    let sigfd = signal_fd(&[libc::SIGINT, libc::SIGTERM]).unwrap_or_else(|e| {
-        eprintln!("chat: signalfd: {e}");
-        std::process::exit(1);
-    });
-    percore::run(async move {
-        match percore::select(serve(addr), wait_for_signal(sigfd)).await {
+    let rt = percore::Runtime::builder()
+        .cores(1)
+        .shutdown_on_signals(true)
+        // Connections of a chat never end on their own: drop them at once.
+        .shutdown_grace(std::time::Duration::ZERO)
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("chat: {e}");
+            std::process::exit(1);
+        });
+    let done = rt.run(move |_core| async move {
+        match percore::select(serve(addr), percore::shutdown::requested()).await {
             percore::Either::Left(never) => match never {},
-            percore::Either::Right(Ok(signo)) => eprintln!("chat: got signal {signo}, stopping"),
-            percore::Either::Right(Err(e)) => eprintln!("chat: signalfd: {e}"),
+            percore::Either::Right(()) => eprintln!("chat: stopping"),
         }
-        if stats {
-            println!("{}", percore::stats());
-        }
+        percore::stats()
     });
-}
-
-/// Reads one signal from `sigfd` through the ring; returns its number.
-async fn wait_for_signal(sigfd: OwnedFd) -> io::Result<u32> {
-    let info = Vec::with_capacity(std::mem::size_of::<libc::signalfd_siginfo>());
-    let (res, buf) = Op::new(Read::new(SharedFd::new(sigfd), info, CURRENT_POSITION)).await;
-    res.map(|_| u32::from_ne_bytes(buf[..4].try_into().expect("siginfo has a signo")))
+    match done {
+        Ok(counters) if stats => println!("{}", counters[0]),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("chat: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Accepts clients and runs each one's reader and writer tasks, forever.
@@ -309,36 +308,4 @@ async fn reader(rd: OwnedReadHalf, id: u64, room: Rc<Room>) {
     if let Some((name, _)) = removed {
         room.broadcast(None, &format!("* {name} left\n"));
     }
-}
-
-/// Blocks `signals` for this thread (and threads it starts later) and
-/// returns a signalfd that reports them.
-fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
-    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initializes it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a live sigset_t on this frame for all calls below;
-    // pthread_sigmask and signalfd only read it; signal() only changes the
-    // disposition of signals this thread has just blocked.
-    let fd = unsafe {
-        libc::sigemptyset(&mut set);
-        for &s in signals {
-            libc::sigaddset(&mut set, s);
-        }
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // A shell starts background jobs with SIGINT ignored, and an ignored
-        // signal never reaches a signalfd: restore the default disposition,
-        // harmless now that the signals are blocked.
-        for &s in signals {
-            libc::signal(s, libc::SIG_DFL);
-        }
-        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: signalfd returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

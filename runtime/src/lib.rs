@@ -46,8 +46,10 @@ mod driver;
 mod executor;
 pub mod fd;
 pub mod fs;
+mod latch;
 pub mod op;
 mod runtime;
+pub mod shutdown;
 pub mod time;
 
 pub use crate::blocking::spawn_blocking;

@@ -270,7 +270,7 @@ impl BufRing {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
     ///     let fd = percore::fd::SharedFd::new(b.into());
-///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
     ///     let buf = recv.next_buf().await.unwrap().unwrap();
     ///     assert_eq!(ring.available(), 7); // one is lent out
     ///     drop(buf);
@@ -449,7 +449,7 @@ impl RingBuf {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
     ///     let fd = percore::fd::SharedFd::new(b.into());
-///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
     ///     let buf = recv.next_buf().await.unwrap().unwrap();
     ///     assert!(buf.bid() < ring.entries());
     /// });
@@ -471,7 +471,7 @@ impl RingBuf {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
     ///     let fd = percore::fd::SharedFd::new(b.into());
-///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
     ///     let buf = recv.next_buf().await.unwrap().unwrap();
     ///     assert_eq!(buf.len(), 4);
     /// });
@@ -493,7 +493,7 @@ impl RingBuf {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
     ///     let fd = percore::fd::SharedFd::new(b.into());
-///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
     ///     let buf = recv.next_buf().await.unwrap().unwrap();
     ///     assert!(!buf.is_empty());
     /// });

@@ -97,6 +97,8 @@ pub fn opcode_name(opcode: u8) -> &'static str {
 /// "Submitted" counts SQEs the driver queued (the op's own, and the cancels,
 /// closes and timeouts the runtime queues for itself); "completed" counts
 /// CQEs, so a multishot op completes many times and a zero-copy send twice.
+/// A cross-core wake-up (`msg_ring`) is submitted on the waking core, which
+/// sees no completion for it, and completes on the woken one.
 ///
 /// # Examples
 ///
