@@ -36,6 +36,14 @@ async fn a_panic_on_any_core_fails_the_test() {
     percore::time::sleep(Duration::from_secs(30)).await;
 }
 
+#[percore::test(cores = 2, grace = 100)]
+async fn a_graceful_shutdown_ends_every_core() {
+    if percore::core_id() == 0 {
+        percore::shutdown::request();
+    }
+    percore::shutdown::requested().await;
+}
+
 #[test]
 fn err_of_the_lowest_failing_core_wins() {
     use percore::__private::{CoreOutput, merge_core_outputs};

@@ -21,6 +21,8 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
 /// | `entries = N` | SQ entries of each core's ring ([`percore::Builder::entries`]) |
 /// | `sqpoll` / `sqpoll = MS` | a kernel SQ polling thread that sleeps after `MS` ms idle (bare: 1000) |
 /// | `pin = true` | pin core `i` to the `i`-th allowed CPU (needs `cores`) |
+/// | `signals` | SIGINT/SIGTERM start a graceful shutdown ([`percore::shutdown`]; needs `cores`) |
+/// | `grace = MS` | the shutdown's grace period ([`percore::Builder::shutdown_grace`]; needs `cores`) |
 ///
 /// `main` may return `()` or a `Result`. With `cores = N`, the result is
 /// the `Err` of the lowest-numbered core that returned one (else core 0's
@@ -63,6 +65,8 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
 /// [`percore::run`]: https://docs.rs/percore/latest/percore/fn.run.html
 /// [`percore::core_id`]: https://docs.rs/percore/latest/percore/fn.core_id.html
 /// [`percore::Builder::entries`]: https://docs.rs/percore/latest/percore/struct.Builder.html#method.entries
+/// [`percore::shutdown`]: https://docs.rs/percore/latest/percore/shutdown/index.html
+/// [`percore::Builder::shutdown_grace`]: https://docs.rs/percore/latest/percore/struct.Builder.html#method.shutdown_grace
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Main, args.into(), item.into())
@@ -119,9 +123,13 @@ struct Options {
     /// Idle time of the SQ polling thread, in milliseconds.
     sqpoll_ms: Option<u64>,
     pin: Option<bool>,
+    /// SIGINT/SIGTERM start a graceful shutdown.
+    signals: Option<bool>,
+    /// The shutdown's grace period, in milliseconds.
+    grace_ms: Option<u64>,
 }
 
-const KNOWN: &str = "cores, entries, sqpoll, pin";
+const KNOWN: &str = "cores, entries, sqpoll, pin, signals, grace";
 /// The kernel's own default idle time for the SQ polling thread.
 const SQPOLL_DEFAULT_MS: u64 = 1000;
 
@@ -139,6 +147,8 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
             "entries" => opts.entries.is_some(),
             "sqpoll" => opts.sqpoll_ms.is_some(),
             "pin" => opts.pin.is_some(),
+            "signals" => opts.signals.is_some(),
+            "grace" => opts.grace_ms.is_some(),
             _ => {
                 return Err(syn::Error::new(
                     meta.path().span(),
@@ -173,10 +183,15 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
                 opts.cores = Some(n);
             }
             ("entries", Meta::NameValue(nv)) => opts.entries = Some(int(&nv.value, "entries")?),
-            ("pin", Meta::NameValue(nv)) => opts.pin = Some(boolean(&nv.value)?),
+            ("pin", Meta::NameValue(nv)) => opts.pin = Some(boolean(&nv.value, "pin")?),
+            ("signals", Meta::Path(_)) => opts.signals = Some(true),
+            ("signals", Meta::NameValue(nv)) => opts.signals = Some(boolean(&nv.value, "signals")?),
+            ("grace", Meta::NameValue(nv)) => opts.grace_ms = Some(int(&nv.value, "grace")?),
             _ => {
                 let form = match name.as_str() {
                     "pin" => "`pin = true` or `pin = false`",
+                    "signals" => "`signals` or `signals = BOOL`",
+                    "grace" => "`grace = MILLISECONDS`",
                     "sqpoll" => "`sqpoll` or `sqpoll = MILLISECONDS`",
                     _ => "`name = INTEGER`",
                 };
@@ -185,6 +200,19 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
                     format!("option `{name}` is written {form}"),
                 ));
             }
+        }
+    }
+    for (set, name) in [
+        (opts.signals.is_some(), "signals"),
+        (opts.grace_ms.is_some(), "grace"),
+    ] {
+        if set && opts.cores.is_none() {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "`{name}` needs `cores = N`: graceful shutdown is a feature of Runtime::run"
+                ),
+            ));
         }
     }
     if let (Some(_), None) = (opts.pin, opts.cores) {
@@ -211,14 +239,14 @@ where
     }
 }
 
-fn boolean(expr: &Expr) -> syn::Result<bool> {
+fn boolean(expr: &Expr, name: &str) -> syn::Result<bool> {
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Bool(b), ..
         }) => Ok(b.value),
         _ => Err(syn::Error::new(
             expr.span(),
-            "`pin` takes `true` or `false`",
+            format!("`{name}` takes `true` or `false`"),
         )),
     }
 }
@@ -321,6 +349,12 @@ fn builder_tokens(opts: &Options) -> TokenStream2 {
     if let Some(pin) = opts.pin {
         b = quote!(#b.pin(#pin));
     }
+    if let Some(on) = opts.signals {
+        b = quote!(#b.shutdown_on_signals(#on));
+    }
+    if let Some(ms) = opts.grace_ms {
+        b = quote!(#b.shutdown_grace(::std::time::Duration::from_millis(#ms)));
+    }
     b
 }
 
@@ -343,7 +377,8 @@ mod tests {
 
     #[::core::prelude::v1::test]
     fn every_option() {
-        let o = parse("cores = 4, entries = 256, sqpoll = 20, pin = true").unwrap();
+        let o = parse("cores = 4, entries = 256, sqpoll = 20, pin = true, signals, grace = 50")
+            .unwrap();
         assert_eq!(
             o,
             Options {
@@ -351,7 +386,13 @@ mod tests {
                 entries: Some(256),
                 sqpoll_ms: Some(20),
                 pin: Some(true),
+                signals: Some(true),
+                grace_ms: Some(50),
             }
+        );
+        assert_eq!(
+            parse("cores = 1, signals = false").unwrap().signals,
+            Some(false)
         );
         assert_eq!(parse("sqpoll").unwrap().sqpoll_ms, Some(SQPOLL_DEFAULT_MS));
         assert_eq!(parse("cores = 2,").unwrap().cores, Some(2));
@@ -361,7 +402,7 @@ mod tests {
     fn bad_options_say_why() {
         assert_eq!(
             error("threads = 2"),
-            "unknown option `threads`; expected one of: cores, entries, sqpoll, pin"
+            "unknown option `threads`; expected one of: cores, entries, sqpoll, pin, signals, grace"
         );
         assert_eq!(error("cores = 0"), "`cores` must be at least 1");
         assert_eq!(error("cores = \"2\""), "`cores` takes an integer literal");
@@ -369,6 +410,12 @@ mod tests {
         assert_eq!(error("pin = 1, cores = 2"), "`pin` takes `true` or `false`");
         assert_eq!(error("cores = 1, cores = 2"), "option `cores` given twice");
         assert!(error("pin = true").starts_with("`pin` needs `cores = N`"));
+        assert!(error("signals").starts_with("`signals` needs `cores = N`"));
+        assert!(error("grace = 10").starts_with("`grace` needs `cores = N`"));
+        assert_eq!(
+            error("cores = 1, grace"),
+            "option `grace` is written `grace = MILLISECONDS`"
+        );
         assert!(error("sqpoll(3)").starts_with("option `sqpoll` is written"));
         assert!(error("entries = 5000000000").contains("number too large"));
     }
@@ -416,6 +463,18 @@ mod tests {
         );
         assert!(out.contains("-> std :: io :: Result < () >"), "{out}");
         assert!(out.contains(". entries (64u32)"), "{out}");
+        let server = expand(
+            Kind::Main,
+            quote!(cores = 2, signals, grace = 250),
+            quote!(
+                async fn main() {}
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(server.contains(". cores (2usize)"), "{server}");
+        assert!(server.contains(". shutdown_on_signals (true)"), "{server}");
+        assert!(server.contains("from_millis (250u64)"), "{server}");
         assert!(!out.contains("async fn"), "{out}");
     }
 }
