@@ -26,6 +26,18 @@ pub struct Close {
 
 impl Close {
     /// Takes ownership of `fd`, which is closed when the op runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::IntoRawFd;
+    /// use percore::op::{Close, Op};
+    ///
+    /// percore::run(async {
+    ///     let (reader, _writer) = std::io::pipe().unwrap();
+    ///     Op::new(Close::new(reader.into_raw_fd())).await.unwrap();
+    /// });
+    /// ```
     pub fn new(fd: RawFd) -> Close {
         Close { fd }
     }

@@ -105,6 +105,18 @@ pub struct Statx {
 impl Statx {
     /// Status of `path` (relative to the current directory). `flags` may hold
     /// `libc::AT_SYMLINK_NOFOLLOW`; `mask` says which fields to fill.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{Op, STATX_BASIC_STATS, Statx};
+    ///
+    /// percore::run(async {
+    ///     let st = Op::new(Statx::path(CString::new("/").unwrap(), 0, STATX_BASIC_STATS)).await.unwrap();
+    ///     assert_eq!(st.stx_mode as u32 & libc::S_IFMT, libc::S_IFDIR);
+    /// });
+    /// ```
     pub fn path(path: CString, flags: i32, mask: u32) -> Statx {
         Statx {
             fd: None,
