@@ -541,7 +541,14 @@ impl<T> MeshSender<T> {
     ///
     /// # Examples
     ///
-    /// See [`MeshSender`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<&str>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     port.send_to(0, "to myself").await.unwrap();
+    ///     assert_eq!(port.recv().await, Some((0, "to myself")));
+    /// });
+    /// ```
     pub async fn send_to(&self, to: usize, value: T) -> Result<(), SendError<T>> {
         self.senders[to]
             .send((self.me, value))
@@ -558,7 +565,14 @@ impl<T> MeshSender<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let port = mesh.join();
+    ///     // One core: there is no other core to send to.
+    ///     port.broadcast(1).await.unwrap();
+    /// });
+    /// ```
     pub async fn broadcast(&self, value: T) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -587,7 +601,15 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`MeshSender`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     let tx = port.sender();
+    ///     percore::spawn(async move { tx.send_to(0, 3).await.unwrap() });
+    ///     assert_eq!(port.recv().await, Some((0, 3)));
+    /// });
+    /// ```
     pub fn sender(&self) -> MeshSender<T> {
         self.sender.clone()
     }
@@ -600,7 +622,14 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<&str>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     port.send_to(0, "to myself").await.unwrap();
+    ///     assert_eq!(port.recv().await, Some((0, "to myself")));
+    /// });
+    /// ```
     pub async fn send_to(&self, to: usize, value: T) -> Result<(), SendError<T>> {
         self.sender.send_to(to, value).await
     }
@@ -614,7 +643,14 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let port = mesh.join();
+    ///     // One core: there is no other core to send to.
+    ///     port.broadcast(1).await.unwrap();
+    /// });
+    /// ```
     pub async fn broadcast(&self, value: T) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -626,7 +662,14 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     port.sender().send_to(0, 9).await.unwrap();
+    ///     assert_eq!(port.recv().await, Some((0, 9)));
+    /// });
+    /// ```
     pub async fn recv(&mut self) -> Option<(usize, T)> {
         self.inbox.recv().await
     }
