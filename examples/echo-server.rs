@@ -333,27 +333,9 @@ async fn echo_pooled(conn: &TcpStream, ring: &BufRing, counters: &Counters) -> i
 }
 
 fn print_report(r: &CoreReport) {
-    let s = &r.stats;
     println!(
-        "core {}: accepted {} bytes {} accept_errors {} conn_errors {} ring_fallbacks {} | \
-         enters {} submitted {} completed {} sq_full {} cq_overflow {} | spawned {} polled {} \
-         remote_wakes {} | in_flight {} timers {}",
-        r.core,
-        r.accepted,
-        r.bytes,
-        r.accept_errors,
-        r.conn_errors,
-        r.ring_fallbacks,
-        s.driver.enters,
-        s.driver.submitted,
-        s.driver.completed,
-        s.driver.sq_full,
-        s.driver.cq_overflow,
-        s.executor.spawned,
-        s.executor.polled,
-        s.executor.remote_wakes,
-        s.in_flight,
-        s.timers,
+        "core {}: accepted {} bytes {} accept_errors {} conn_errors {} ring_fallbacks {}\n{}",
+        r.core, r.accepted, r.bytes, r.accept_errors, r.conn_errors, r.ring_fallbacks, r.stats,
     );
 }
 
