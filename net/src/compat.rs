@@ -88,9 +88,20 @@ use percore::op::{self, Op};
 use crate::stream::Stream;
 
 /// Read buffer size of [`Compat::new`]: the most one `IORING_OP_RECV` asks for.
+///
+/// ```
+/// use percore_net::compat::{Compat, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_CAPACITY};
+///
+/// percore::run(async {
+///     let (a, _b) = percore_net::UnixStream::pair().unwrap();
+///     // The same as Compat::new(a):
+///     let _a = Compat::with_capacity(a, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_CAPACITY);
+/// });
+/// ```
 pub const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
 
 /// Write buffer size of [`Compat::new`]: the most one `poll_write` takes.
+/// See [`DEFAULT_READ_CAPACITY`] for an example.
 pub const DEFAULT_WRITE_CAPACITY: usize = 64 * 1024;
 
 mod sealed {
@@ -103,12 +114,66 @@ mod sealed {
 
 /// A percore stream [`Compat`] can wrap: [`TcpStream`](crate::TcpStream),
 /// [`UnixStream`](crate::UnixStream) and the owned halves. Sealed.
+///
+/// ```
+/// use percore_net::compat::{Compat, CompatStream};
+///
+/// fn wrap<S: CompatStream>(stream: S) -> Compat<S> {
+///     Compat::new(stream)
+/// }
+///
+/// percore::run(async {
+///     let (a, _b) = percore_net::UnixStream::pair().unwrap();
+///     let _a = wrap(a);
+/// });
+/// ```
 pub trait CompatStream: sealed::Sealed + Unpin {}
 
 /// A [`CompatStream`] that can be read: `Compat<S>` implements the read traits.
+///
+/// ```
+/// # #[cfg(feature = "tokio-io")] {
+/// use percore_net::compat::{Compat, CompatRead};
+/// use tokio::io::AsyncReadExt;
+///
+/// async fn first_byte<S: CompatRead>(stream: &mut Compat<S>) -> u8 {
+///     stream.read_u8().await.unwrap()
+/// }
+///
+/// percore::run(async {
+///     let (a, b) = percore_net::UnixStream::pair().unwrap();
+///     a.write_all(&b"!"[..]).await.0.unwrap();
+///     assert_eq!(first_byte(&mut Compat::new(b)).await, b'!');
+/// });
+/// # }
+/// ```
 pub trait CompatRead: CompatStream {}
 
 /// A [`CompatStream`] that can be written: `Compat<S>` implements the write traits.
+///
+/// ```
+/// # #[cfg(feature = "tokio-io")] {
+/// use percore_net::compat::{Compat, CompatWrite};
+/// use percore_net::{TcpListener, TcpStream};
+/// use tokio::io::AsyncWriteExt;
+///
+/// async fn hello<S: CompatWrite>(stream: &mut Compat<S>) {
+///     stream.write_all(b"hello").await.unwrap();
+///     stream.flush().await.unwrap();
+/// }
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (_rd, wr) = client.into_split(); // a write half is enough
+///     hello(&mut Compat::new(wr)).await;
+///     let (res, buf) = server.read_exact(Vec::with_capacity(5)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"hello");
+/// });
+/// # }
+/// ```
 pub trait CompatWrite: CompatStream {}
 
 macro_rules! compat_stream {
@@ -160,6 +225,18 @@ pub struct Compat<S> {
 impl<S: CompatStream> Compat<S> {
     /// Wraps `stream` with the default buffer sizes
     /// ([`DEFAULT_READ_CAPACITY`], [`DEFAULT_WRITE_CAPACITY`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::compat::Compat;
+    ///
+    /// percore::run(async {
+    ///     let (a, _b) = percore_net::UnixStream::pair().unwrap();
+    ///     let a = Compat::new(a);
+    ///     assert!(a.buffered().is_empty());
+    /// });
+    /// ```
     pub fn new(stream: S) -> Compat<S> {
         Compat::with_capacity(stream, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_CAPACITY)
     }
