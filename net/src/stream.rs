@@ -14,6 +14,8 @@ use crate::pooled::RecvStream;
 /// kernel has it (TCP only; see `TcpStream::set_zerocopy_threshold`).
 pub(crate) const DEFAULT_ZC_THRESHOLD: usize = usize::MAX;
 
+/// The state shared by a stream's reads and writes. `pub` only so that the
+/// sealed trait of `compat` may name it; the module is private.
 pub struct Stream {
     pub(crate) fd: SharedFd,
     /// Writes of this many bytes or more use send_zc; `usize::MAX` = never.
