@@ -242,6 +242,18 @@ impl Driver {
         self.stats
     }
 
+    /// Whether the kernel has completions (or completion work) waiting for
+    /// this core, without entering the kernel to find out.
+    pub(crate) fn work_pending(&mut self) -> bool {
+        let cq_ready = {
+            let mut cq = self.ring.completion();
+            cq.sync();
+            !cq.is_empty()
+        };
+        let sq = self.ring.submission();
+        cq_ready || sq.taskrun() || sq.cq_overflow()
+    }
+
     /// Number of ops the kernel still owns (in flight or abandoned).
     pub(crate) fn in_flight(&self) -> usize {
         self.slots.len()

@@ -220,7 +220,11 @@ pub(crate) fn setup(config: &DriverConfig) -> io::Result<(IoUring, Capabilities)
                 b.setup_sqpoll(idle.as_millis().clamp(1, u32::MAX as u128) as u32);
             }
             if defer {
-                b.setup_single_issuer().setup_defer_taskrun();
+                // The TASKRUN flag lets a spinning core see completions
+                // waiting for it without entering the kernel.
+                b.setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
             } else if coop {
                 b.setup_coop_taskrun().setup_taskrun_flag();
             }

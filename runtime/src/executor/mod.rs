@@ -163,6 +163,11 @@ impl Executor {
             || !self.shared.remote_spawns.is_empty()
     }
 
+    /// Whether work arrived from another thread (a remote wake or spawn).
+    pub(crate) fn has_remote_ready(&self) -> bool {
+        !self.shared.remote.is_empty() || !self.shared.remote_spawns.is_empty()
+    }
+
     /// Drops every task's future. Called at shutdown while the driver is
     /// still current, so ops in flight move into their slots.
     pub(crate) fn shutdown(&self) {
