@@ -74,7 +74,11 @@ fn transient_enter_errors_are_retried_and_tasks_continue() {
                 // 3. The next 20 io_uring_enter calls fail; nothing is submitted by them.
                 fault::fail_enter(20, errno);
                 worker.await.unwrap();
-                assert_eq!(fault::pending_enter_faults(), 0, "{name}: faults not all hit");
+                assert_eq!(
+                    fault::pending_enter_faults(),
+                    0,
+                    "{name}: faults not all hit"
+                );
                 // 4. The pending read still completes with its data.
                 writer.write_all(b"after").unwrap();
                 let (res, buf) = reader.await.unwrap();
@@ -115,14 +119,15 @@ fn fatal_enter_error_panics_with_a_clear_message_and_the_thread_recovers() {
         })
     }))
     .unwrap_err();
-    let msg = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("io_uring_enter failed"), "{msg}");
     assert!(msg.contains("Bad address"), "{msg}");
     // 2. The runtime still shuts down cleanly, and the same one runs again.
-    assert_eq!(rt.block_on(async { Op::new(Nop).await.map(|_| 7) }).unwrap(), 7);
+    assert_eq!(
+        rt.block_on(async { Op::new(Nop).await.map(|_| 7) })
+            .unwrap(),
+        7
+    );
     drop(rt);
     percore::run(async { Op::new(Nop).await.unwrap() });
 }
@@ -139,10 +144,7 @@ fn cq_overflow_loses_no_completion() {
             let (ops, mut writers): (Vec<_>, Vec<_>) = (0..64).map(|_| pending_read()).unzip();
             let readers: Vec<_> = ops.into_iter().map(percore::spawn).collect();
             // Let every read reach the kernel and wait there.
-            support::wait_until(Duration::from_secs(5), || {
-                percore::stats().in_flight >= 64
-            })
-            .await;
+            support::wait_until(Duration::from_secs(5), || percore::stats().in_flight >= 64).await;
             // Complete all 64 without giving the loop a turn in between.
             for (i, w) in writers.iter_mut().enumerate() {
                 w.write_all(&[i as u8; 3]).unwrap();
@@ -176,7 +178,10 @@ fn ring_setup_enomem_always_names_memlock() {
     fault::clear();
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
     let msg = err.to_string();
-    assert!(msg.contains("RLIMIT_MEMLOCK") && msg.contains("ulimit -l"), "{msg}");
+    assert!(
+        msg.contains("RLIMIT_MEMLOCK") && msg.contains("ulimit -l"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -199,11 +204,17 @@ fn unavailable_io_uring_is_one_clear_error() {
         assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
         let msg = err.to_string();
         assert!(msg.starts_with("io_uring unavailable"), "{msg}");
-        assert!(msg.contains("seccomp") && msg.contains("io_uring_setup"), "{msg}");
+        assert!(
+            msg.contains("seccomp") && msg.contains("io_uring_setup"),
+            "{msg}"
+        );
         // 2. percore::run panics with the same explanation.
         let panic = catch_unwind(|| percore::run(async {})).unwrap_err();
         let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-        assert!(text.contains("cannot start the runtime") && text.contains("seccomp"), "{text}");
+        assert!(
+            text.contains("cannot start the runtime") && text.contains("seccomp"),
+            "{text}"
+        );
         fault::clear();
         // 3. Once io_uring is back, so is the runtime.
         percore::run(async { Op::new(Nop).await.unwrap() });
