@@ -394,7 +394,12 @@ fn soak(args: &Args, server: &mut Server, v: &mut Verdict) {
     println!("after warm-up: server fds {fds0}, rss {rss0} KiB");
 
     let start = Instant::now();
-    let t = run_load(server.addr, args.conns, args.duration, args.seed.rotate_left(17));
+    let t = run_load(
+        server.addr,
+        args.conns,
+        args.duration,
+        args.seed.rotate_left(17),
+    );
     let took = start.elapsed();
     print_tally("run", &t, took);
     let fds1 = server.settle_fds(Some(fds0));
@@ -403,14 +408,20 @@ fn soak(args: &Args, server: &mut Server, v: &mut Verdict) {
         "after run: server fds {fds1} (warm-up {fds0}), rss {rss1} KiB (warm-up {rss0} KiB, {:+.1}%)",
         (rss1 as f64 - rss0 as f64) * 100.0 / rss0.max(1) as f64
     );
-    v.check(t.corrupt.get() == 0, format!("no corrupt echo ({})", t.corrupt.get()));
+    v.check(
+        t.corrupt.get() == 0,
+        format!("no corrupt echo ({})", t.corrupt.get()),
+    );
     let errors = t.errors.borrow();
     let bad: u64 = errors
         .iter()
         .filter(|(k, _)| !k.starts_with("connect: AddrNotAvailable"))
         .map(|(_, n)| n)
         .sum();
-    v.check(bad == 0, format!("no connection errors ({bad}; client port exhaustion excepted)"));
+    v.check(
+        bad == 0,
+        format!("no connection errors ({bad}; client port exhaustion excepted)"),
+    );
     v.check(
         t.messages.get() > 0 && t.endings.borrow().len() == 5,
         "every session ending was exercised".into(),
@@ -463,7 +474,9 @@ fn slowloris(server: &Server, v: &mut Verdict) {
             sleep(Duration::from_millis(10)).await;
         }
         // A normal client, served while all slow connections are open.
-        let conn = TcpStream::connect(addr).await.expect("normal client connect");
+        let conn = TcpStream::connect(addr)
+            .await
+            .expect("normal client connect");
         let mut rng = Rng(7);
         let mut trips = 0;
         for _ in 0..200 {
@@ -494,7 +507,10 @@ fn slowloris(server: &Server, v: &mut Verdict) {
         format!("slowloris: {slow_ok}/{CONNS} slow connections served, {errors} bad echoes"),
     );
     let fds = server.settle_fds(Some(base));
-    v.check(fds <= base, format!("slowloris: server fds back to {base} ({fds})"));
+    v.check(
+        fds <= base,
+        format!("slowloris: server fds back to {base} ({fds})"),
+    );
 }
 
 fn never_read(server: &Server, v: &mut Verdict) {
@@ -563,7 +579,10 @@ fn never_read(server: &Server, v: &mut Verdict) {
         ),
     );
     let fds = server.settle_fds(Some(base_fds));
-    v.check(fds <= base_fds, format!("never-read: server fds back to {base_fds} ({fds})"));
+    v.check(
+        fds <= base_fds,
+        format!("never-read: server fds back to {base_fds} ({fds})"),
+    );
 }
 
 fn abandon(server: &Server, v: &mut Verdict) {
@@ -599,7 +618,10 @@ fn abandon(server: &Server, v: &mut Verdict) {
     drop(streams);
     let fds = server.settle_fds(Some(base));
     v.check(opened == CONNS, format!("abandon: opened {opened}/{CONNS}"));
-    v.check(fds <= base, format!("abandon: server fds back to {base} ({fds})"));
+    v.check(
+        fds <= base,
+        format!("abandon: server fds back to {base} ({fds})"),
+    );
 }
 
 fn main() {
@@ -621,7 +643,9 @@ fn main() {
             s
         }
         Err(e) => {
-            eprintln!("soak: cannot start the echo server: {e} (build it: cargo build --release --example echo-server)");
+            eprintln!(
+                "soak: cannot start the echo server: {e} (build it: cargo build --release --example echo-server)"
+            );
             std::process::exit(2);
         }
     };
@@ -644,14 +668,22 @@ fn main() {
             abandon(&server, &mut v);
         }
     }
-    println!("server at the end: fds {}, rss {} KiB", server.fds(), server.rss_kib());
+    println!(
+        "server at the end: fds {}, rss {} KiB",
+        server.fds(),
+        server.rss_kib()
+    );
     let running = server.running();
     v.check(running, "server still running".into());
     if running {
         v.check(server.stop(), "server stopped cleanly on SIGTERM".into());
     }
     if !v.failures.is_empty() {
-        eprintln!("soak: {} check(s) failed: {:?}", v.failures.len(), v.failures);
+        eprintln!(
+            "soak: {} check(s) failed: {:?}",
+            v.failures.len(),
+            v.failures
+        );
         std::process::exit(1);
     }
     println!("soak: all checks passed");

@@ -248,11 +248,9 @@ fn empty_buffer_ring_is_enobufs_for_that_receive_only() {
         assert_eq!(&held[..], b"first");
         // 2. More data, no buffer: this receive alone sees ENOBUFS.
         theirs.write_all(b"second").unwrap();
-        let err = loop {
-            match recv.next_buf().await {
-                Err(e) => break e,
-                Ok(buf) => panic!("expected ENOBUFS, got {:?}", buf.map(|b| b.len())),
-            }
+        let err = match recv.next_buf().await {
+            Err(e) => e,
+            Ok(buf) => panic!("expected ENOBUFS, got {:?}", buf.map(|b| b.len())),
         };
         assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS), "{err}");
         // 3. Meanwhile the other task ran to the end.
