@@ -176,14 +176,7 @@ impl Server {
     }
 
     fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
+        rss_kib(self.child.id())
     }
 
     fn running(&mut self) -> bool {
@@ -216,6 +209,18 @@ impl Server {
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         matches!(self.child.wait(), Ok(status) if status.success())
     }
+}
+
+/// VmRSS of process `pid` in KiB (0 if it is gone).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Failed checks, printed at the end.
@@ -518,23 +523,13 @@ fn never_read(server: &Server, v: &mut Verdict) {
     let addr = server.addr;
     let (base_fds, base_rss) = (server.fds(), server.rss_kib());
     let pid = server.child.id();
-    let rss_of = move || {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-    };
     let (closed_by_server, peak_rss) = percore::run(async move {
         let peak = Rc::new(Cell::new(0u64));
         let running = Rc::new(Cell::new(true));
         let (p, r) = (peak.clone(), running.clone());
         let monitor = percore::spawn(async move {
             while r.get() {
-                p.set(p.get().max(rss_of()));
+                p.set(p.get().max(rss_kib(pid)));
                 sleep(Duration::from_millis(50)).await;
             }
         });
@@ -612,7 +607,7 @@ fn abandon(server: &Server, v: &mut Verdict) {
         streams
     });
     let opened = streams.len();
-    let peak = server.settle_fds(Some(usize::MAX)).max(server.fds());
+    let peak = server.settle_fds(None);
     println!("abandon: {opened} connections open, server fds {peak} (baseline {base})");
     // Dropped outside the runtime: plain close(2), half of them resets.
     drop(streams);

@@ -6,10 +6,10 @@
 # Usage: scripts/soak.sh                 # every step, 300 s soaks, release build
 #        scripts/soak.sh faults minimal  # only the named steps
 #        SOAK_SECONDS=60 scripts/soak.sh soak
-#        CI=1 scripts/soak.sh            # short form: 30 s soaks, debug build
+#        CI=1 scripts/soak.sh            # short form: 20 s soaks, debug build
 #
 # Steps: faults, minimal, hostile, soak.
-#   SOAK_SECONDS  soak duration per run (default 300, or 30 with CI=1)
+#   SOAK_SECONDS  soak duration per run (default 300, or 20 with CI=1)
 #   SOAK_CONNS    client connections (default 2000)
 #   SOAK_PROFILE  release or debug build of the examples (default release,
 #                 debug with CI=1: `cargo test` has built those already)
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${CI:-}" == 1 ]]; then
-    secs="${SOAK_SECONDS:-30}"
+    secs="${SOAK_SECONDS:-20}"
     profile="${SOAK_PROFILE:-debug}"
 else
     secs="${SOAK_SECONDS:-300}"
