@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
-//!     [--buf 4096] [--pooled] [--ring-entries 1024] [--idle-timeout SECS] [--stats]
+//!     [--buf 4096] [--pooled] [--ring-entries 1024] [--idle-timeout SECS] [--grace SECS]
+//!     [--pin] [--stats]
 //! ```
 //!
-//! - `--cores N`: N threads, each with its own percore runtime (ring and
-//!   executor) and its own `SO_REUSEPORT` listener on the same address; the
-//!   kernel spreads connections across them. Default 1.
+//! - `--cores N`: N cores (`Runtime::run`), each a thread with its own ring,
+//!   executor and `SO_REUSEPORT` listener on the same address
+//!   (`TcpListener::bind_reuseport`); the kernel spreads connections across
+//!   them. Default 1. `--pin` pins core i to the i-th allowed CPU.
 //! - `--buf`: read buffer per connection (default 4 KiB).
 //! - `--pooled`: receive through a provided-buffer ring per core
 //!   (`--ring-entries` buffers of `--buf` bytes) instead of one buffer per
@@ -22,8 +24,10 @@
 //!   echo is written.
 //! - `--stats`: print each core's counters (`percore::stats()`) on exit.
 //!
-//! SIGINT (Ctrl-C) or SIGTERM stops it cleanly: the signal is read from a
-//! signalfd through the ring, then every core is told to stop.
+//! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown
+//! (`percore::shutdown`): every core stops accepting, each connection closes
+//! after the echo it is doing, and connections still open after `--grace`
+//! seconds (default 5) are cut. A second Ctrl-C cuts them at once.
 //!
 //! Out of descriptors (EMFILE/ENFILE), the accept loop reports it, backs off
 //! 50 ms and keeps serving the open connections.
@@ -31,13 +35,11 @@
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
 use percore::buf::BufRing;
-use percore::fd::SharedFd;
-use percore::op::{CURRENT_POSITION, Op, Read};
+use percore::{Either, select};
 use percore_net::{TcpListener, TcpStream};
 
 struct Config {
@@ -47,11 +49,14 @@ struct Config {
     pooled: bool,
     ring_entries: u16,
     idle_timeout: Option<Duration>,
+    grace: Duration,
+    pin: bool,
     stats: bool,
 }
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--cores N] [--buf BYTES] \
-                     [--pooled] [--ring-entries N] [--idle-timeout SECS] [--stats]";
+                     [--pooled] [--ring-entries N] [--idle-timeout SECS] [--grace SECS] \
+                     [--pin] [--stats]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -61,6 +66,8 @@ fn parse_args() -> Result<Config, String> {
         pooled: false,
         ring_entries: 1024,
         idle_timeout: None,
+        grace: Duration::from_secs(5),
+        pin: false,
         stats: false,
     };
     let mut args = std::env::args().skip(1);
@@ -98,14 +105,23 @@ fn parse_args() -> Result<Config, String> {
                 let v = value()?;
                 cfg.ring_entries = v.parse().map_err(|e| format!("--ring-entries {v}: {e}"))?;
             }
+            "--grace" => {
+                let v = value()?;
+                let secs: f64 = v.parse().map_err(|e| format!("--grace {v}: {e}"))?;
+                cfg.grace =
+                    Duration::try_from_secs_f64(secs).map_err(|e| format!("--grace {v}: {e}"))?;
+            }
             "--idle-timeout" => {
                 let v = value()?;
                 let secs: f64 = v.parse().map_err(|e| format!("--idle-timeout {v}: {e}"))?;
-                if !(secs > 0.0 && secs.is_finite()) {
-                    return Err("--idle-timeout must be a positive number of seconds".into());
+                let limit = Duration::try_from_secs_f64(secs)
+                    .map_err(|e| format!("--idle-timeout {v}: {e}"))?;
+                if limit.is_zero() {
+                    return Err("--idle-timeout must be positive".into());
                 }
-                cfg.idle_timeout = Some(Duration::from_secs_f64(secs));
+                cfg.idle_timeout = Some(limit);
             }
+            "--pin" => cfg.pin = true,
             "--pooled" => cfg.pooled = true,
             "--stats" => cfg.stats = true,
             "-h" | "--help" => return Err("help".into()),
@@ -163,33 +179,16 @@ fn main() {
 }
 
 fn run(cfg: Config) -> io::Result<()> {
-    // Block SIGINT/SIGTERM before any thread starts (threads inherit the
-    // mask), so they arrive only through the signalfd.
-    let sigfd = signal_fd(&[libc::SIGINT, libc::SIGTERM])?;
-
-    // The first listener resolves port 0; the other cores bind the same port.
-    let first = std::net::TcpListener::from(reuseport_listener(cfg.addr)?);
-    let addr = first.local_addr()?;
-    let mut first = Some(first);
-
-    // Each core waits on the read end of one pipe; closing the write end
-    // wakes them all with end of file.
-    let (stop_rd, stop_wr) = std::io::pipe()?;
-    let cfg = std::sync::Arc::new(cfg);
-    let mut threads = Vec::new();
-    for core in 0..cfg.cores {
-        let listener = match first.take() {
-            Some(l) => l,
-            None => std::net::TcpListener::from(reuseport_listener(addr)?),
-        };
-        let stop = OwnedFd::from(stop_rd.try_clone()?);
-        let cfg = cfg.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("echo-core-{core}"))
-            .spawn(move || serve_core(core, listener, stop, &cfg))?;
-        threads.push(thread);
-    }
-    drop(stop_rd);
+    // Port 0 must mean one port for every core: reserve one (bound, not
+    // listening, so it takes no connections) that all cores then bind.
+    let reserved = reserve_port(cfg.addr)?;
+    let addr = reserved.local_addr()?.as_socket().expect("an inet address");
+    let runtime = percore::Runtime::builder()
+        .cores(cfg.cores)
+        .pin(cfg.pin)
+        .shutdown_on_signals(true)
+        .shutdown_grace(cfg.grace)
+        .build()?;
     println!(
         "echo-server listening on {addr} ({} core{}, {} {}-byte buffers{})",
         cfg.cores,
@@ -206,31 +205,19 @@ fn run(cfg: Config) -> io::Result<()> {
             String::new()
         }
     );
-
-    // Wait for the signal through a ring of our own.
-    let signo = percore::run(async move {
-        let fd = SharedFd::new(sigfd);
-        let info = Vec::with_capacity(std::mem::size_of::<libc::signalfd_siginfo>());
-        let (res, buf) = Op::new(Read::new(fd, info, CURRENT_POSITION)).await;
-        res.map(|_| u32::from_ne_bytes(buf[..4].try_into().expect("siginfo has a signo")))
-    })?;
-    eprintln!("echo-server: got signal {signo}, stopping");
-    drop(stop_wr);
-
+    let cfg = std::sync::Arc::new(cfg);
+    let c = cfg.clone();
+    let reports = runtime
+        .run(move |core| serve_core(core, addr, c.clone()))
+        .map_err(io::Error::other)?;
+    drop(reserved);
     let mut failed = false;
-    for t in threads {
-        match t.join() {
-            Ok(Ok(report)) => {
-                if cfg.stats {
-                    print_report(&report);
-                }
-            }
-            Ok(Err(e)) => {
+    for report in reports {
+        match report {
+            Ok(report) if cfg.stats => print_report(&report),
+            Ok(_) => {}
+            Err(e) => {
                 eprintln!("echo-server: core failed: {e}");
-                failed = true;
-            }
-            Err(_) => {
-                eprintln!("echo-server: a core panicked");
                 failed = true;
             }
         }
@@ -241,48 +228,54 @@ fn run(cfg: Config) -> io::Result<()> {
     Ok(())
 }
 
-fn serve_core(
+async fn serve_core(
     core: usize,
-    listener: std::net::TcpListener,
-    stop: OwnedFd,
-    cfg: &Config,
+    addr: SocketAddr,
+    cfg: std::sync::Arc<Config>,
 ) -> io::Result<CoreReport> {
-    let rt = percore::Runtime::new()?;
-    rt.block_on(async {
-        let listener = TcpListener::from_std(listener);
-        let counters = Rc::new(Counters::default());
-        let ring = if cfg.pooled {
-            match BufRing::new(cfg.ring_entries, cfg.buf) {
-                Ok(ring) => Some(ring),
-                Err(e) => {
-                    eprintln!("echo-server: core {core}: no buffer ring ({e}); using per-connection buffers");
-                    None
-                }
+    let listener = TcpListener::bind_reuseport(addr)?;
+    let counters = Rc::new(Counters::default());
+    let ring = if cfg.pooled {
+        match BufRing::new(cfg.ring_entries, cfg.buf) {
+            Ok(ring) => Some(ring),
+            Err(e) => {
+                eprintln!(
+                    "echo-server: core {core}: no buffer ring ({e}); using per-connection buffers"
+                );
+                None
             }
-        } else {
-            None
-        };
-        let conn_cfg = ConnConfig {
-            ring,
-            buf: cfg.buf,
-            idle: cfg.idle_timeout,
-        };
-        let mut acceptor = percore::spawn(accept_loop(listener, conn_cfg, counters.clone()));
-        // Runs until the main thread closes the pipe's write end.
-        let (res, _) = Op::new(Read::new(SharedFd::new(stop), Vec::with_capacity(1), CURRENT_POSITION)).await;
-        res?;
-        acceptor.abort();
-        let _ = acceptor.await;
-        Ok(CoreReport {
-            core,
-            accepted: counters.accepted.get(),
-            bytes: counters.bytes.get(),
-            accept_errors: counters.accept_errors.get(),
-            conn_errors: counters.conn_errors.get(),
-            timeouts: counters.timeouts.get(),
-            ring_fallbacks: counters.ring_fallbacks.get(),
-            stats: percore::stats(),
-        })
+        }
+    } else {
+        None
+    };
+    let conn_cfg = ConnConfig {
+        ring,
+        buf: cfg.buf,
+        idle: cfg.idle_timeout,
+    };
+    accept_loop(&listener, conn_cfg, &counters).await;
+    // Stop accepting; `Runtime::run` lets the open connections finish
+    // within the grace period.
+    drop(listener);
+    if core == 0 {
+        eprintln!("echo-server: stopping");
+    }
+    if counters.active.get() > 0 {
+        eprintln!(
+            "echo-server: core {core}: {} connection(s) open, waiting up to {:?}",
+            counters.active.get(),
+            cfg.grace
+        );
+    }
+    Ok(CoreReport {
+        core,
+        accepted: counters.accepted.get(),
+        bytes: counters.bytes.get(),
+        accept_errors: counters.accept_errors.get(),
+        conn_errors: counters.conn_errors.get(),
+        timeouts: counters.timeouts.get(),
+        ring_fallbacks: counters.ring_fallbacks.get(),
+        stats: percore::stats(),
     })
 }
 
@@ -294,12 +287,15 @@ struct ConnConfig {
     idle: Option<Duration>,
 }
 
-async fn accept_loop(listener: TcpListener, cfg: ConnConfig, counters: Rc<Counters>) {
+/// Accepts until the shutdown starts.
+async fn accept_loop(listener: &TcpListener, cfg: ConnConfig, counters: &Rc<Counters>) {
     let mut incoming = listener.incoming();
     loop {
-        let conn = match incoming.next().await {
-            Ok(conn) => conn,
-            Err(e) => {
+        // The shutdown first, so that it wins over a waiting connection.
+        let conn = match select(percore::shutdown::requested(), incoming.next()).await {
+            Either::Left(()) => return,
+            Either::Right(Ok(conn)) => conn,
+            Either::Right(Err(e)) => {
                 add(&counters.accept_errors, 1);
                 if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
                     // Out of descriptors: the connection waits in the kernel's
@@ -343,7 +339,8 @@ async fn within<F: std::future::Future>(limit: Option<Duration>, io: F) -> io::R
     }
 }
 
-/// One buffer per connection, reused for every read.
+/// One buffer per connection, reused for every read; the connection closes
+/// after the echo in progress once the shutdown starts.
 async fn echo_plain(
     conn: &TcpStream,
     len: usize,
@@ -351,7 +348,7 @@ async fn echo_plain(
     counters: &Counters,
 ) -> io::Result<()> {
     let mut buf = Vec::with_capacity(len);
-    loop {
+    while !percore::shutdown::is_requested() {
         buf.clear();
         let (res, b) = within(limit, conn.read(buf)).await?;
         let n = res?;
@@ -363,6 +360,7 @@ async fn echo_plain(
         buf = b;
         add(&counters.bytes, n as u64);
     }
+    Ok(())
 }
 
 /// Buffers from the core's ring: the received buffer is written back as it
@@ -381,6 +379,9 @@ async fn echo_pooled(
         add(&counters.bytes, n as u64);
         add(&counters.ring_fallbacks, rx.fallbacks() - fallbacks);
         fallbacks = rx.fallbacks();
+        if percore::shutdown::is_requested() {
+            break;
+        }
     }
     Ok(())
 }
@@ -412,9 +413,10 @@ fn print_report(r: &CoreReport) {
     );
 }
 
-/// A listening socket with SO_REUSEADDR and SO_REUSEPORT, so every core can
-/// bind the same address.
-fn reuseport_listener(addr: SocketAddr) -> io::Result<socket2::Socket> {
+/// A socket bound to `addr` with SO_REUSEPORT but not listening: it keeps
+/// the port (port 0 resolved) for the cores' listeners without taking any
+/// of their connections.
+fn reserve_port(addr: SocketAddr) -> io::Result<socket2::Socket> {
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -423,38 +425,5 @@ fn reuseport_listener(addr: SocketAddr) -> io::Result<socket2::Socket> {
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
     sock.bind(&addr.into())?;
-    sock.listen(4096)?;
     Ok(sock)
-}
-
-/// Blocks `signals` for this thread (and threads it starts later) and
-/// returns a signalfd that reports them.
-fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
-    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initializes it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a live sigset_t on this frame for all calls below;
-    // pthread_sigmask and signalfd only read it; signal() only changes the
-    // disposition of signals this thread has just blocked.
-    let fd = unsafe {
-        libc::sigemptyset(&mut set);
-        for &s in signals {
-            libc::sigaddset(&mut set, s);
-        }
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // A shell starts background jobs with SIGINT ignored, and an ignored
-        // signal never reaches a signalfd: restore the default disposition,
-        // harmless now that the signals are blocked.
-        for &s in signals {
-            libc::signal(s, libc::SIG_DFL);
-        }
-        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: signalfd returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

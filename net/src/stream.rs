@@ -18,6 +18,12 @@ pub(crate) struct Stream {
     pub(crate) fd: SharedFd,
     /// Writes of this many bytes or more use send_zc; `usize::MAX` = never.
     zc_threshold: Cell<usize>,
+    /// The last read left the socket drained (it returned less than it
+    /// asked for), so the next one most likely finds no data yet: it waits
+    /// for data before trying, sparing the kernel a receive that fails.
+    drained: Cell<bool>,
+    /// The kernel has `IORING_RECVSEND_POLL_FIRST`.
+    poll_first: bool,
 }
 
 impl Stream {
@@ -25,6 +31,8 @@ impl Stream {
         Stream {
             fd,
             zc_threshold: Cell::new(zc_threshold),
+            drained: Cell::new(false),
+            poll_first: percore::capabilities().is_some_and(|c| c.recv_poll_first),
         }
     }
 
@@ -37,7 +45,16 @@ impl Stream {
     }
 
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(op::Recv::new(self.fd.clone(), buf)).await
+        let want = buf.bytes_total() - buf.bytes_init();
+        let mut recv = op::Recv::new(self.fd.clone(), buf);
+        if self.poll_first && self.drained.get() {
+            recv = recv.poll_first();
+        }
+        let (res, buf) = Op::new(recv).await;
+        if let Ok(n) = res {
+            self.drained.set(n < want);
+        }
+        (res, buf)
     }
 
     pub(crate) async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> BufResult<(), B> {

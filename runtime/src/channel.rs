@@ -12,38 +12,49 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
+use atomic_waker::AtomicWaker;
 use crossbeam_queue::ArrayQueue;
 
 struct Chan<T> {
     queue: ArrayQueue<T>,
-    receiver: Mutex<Option<Waker>>,
+    receiver: AtomicWaker,
     /// Senders waiting for room, woken one per received message.
     senders_waiting: Mutex<VecDeque<Waker>>,
+    /// Length of `senders_waiting`, so a receive skips the lock when no
+    /// sender waits (the common case).
+    waiting: AtomicUsize,
     senders: AtomicUsize,
     receiver_gone: AtomicBool,
 }
 
 impl<T> Chan<T> {
     fn wake_receiver(&self) {
-        let w = self
-            .receiver
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.receiver.wake();
+    }
+
+    /// Called after taking a message. The fence pairs with the one in
+    /// `send`: either that sender's retry sees the room just made, or this
+    /// load sees it waiting.
+    fn wake_sender(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let w = {
+            let mut waiting = self.lock_waiting();
+            let w = waiting.pop_front();
+            self.waiting.store(waiting.len(), Ordering::SeqCst);
+            w
+        };
         if let Some(w) = w {
             w.wake();
         }
     }
 
-    fn wake_sender(&self) {
-        let w = self
-            .senders_waiting
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, VecDeque<Waker>> {
+        self.senders_waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        if let Some(w) = w {
-            w.wake();
-        }
     }
 }
 
@@ -79,8 +90,9 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     assert!(capacity > 0, "channel capacity must be non-zero");
     let chan = Arc::new(Chan {
         queue: ArrayQueue::new(capacity),
-        receiver: Mutex::new(None),
+        receiver: AtomicWaker::new(),
         senders_waiting: Mutex::new(VecDeque::new()),
+        waiting: AtomicUsize::new(0),
         senders: AtomicUsize::new(1),
         receiver_gone: AtomicBool::new(false),
     });
@@ -169,11 +181,12 @@ impl<T> Sender<T> {
                 Ok(()) => Poll::Ready(Ok(())),
                 Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
                 Err(TrySendError::Full(v)) => {
-                    self.chan
-                        .senders_waiting
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push_back(cx.waker().clone());
+                    {
+                        let mut waiting = self.chan.lock_waiting();
+                        waiting.push_back(cx.waker().clone());
+                        self.chan.waiting.store(waiting.len(), Ordering::SeqCst);
+                    }
+                    std::sync::atomic::fence(Ordering::SeqCst);
                     // Re-try after registering: a receive in between may
                     // have made room and found no waiter to wake.
                     match self.try_send(v) {
@@ -257,8 +270,7 @@ impl<T> Receiver<T> {
             if let Some(v) = self.try_recv() {
                 return Poll::Ready(Some(v));
             }
-            *self.chan.receiver.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(cx.waker().clone());
+            self.chan.receiver.register(cx.waker());
             // Re-check after registering: a send in between found no waker.
             if let Some(v) = self.try_recv() {
                 return Poll::Ready(Some(v));
@@ -275,13 +287,8 @@ impl<T> Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.chan.receiver_gone.store(true, Ordering::Release);
-        let waiting = std::mem::take(
-            &mut *self
-                .chan
-                .senders_waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let waiting = std::mem::take(&mut *self.chan.lock_waiting());
+        self.chan.waiting.store(0, Ordering::SeqCst);
         for w in waiting {
             w.wake();
         }
@@ -293,5 +300,251 @@ impl<T> fmt::Debug for Receiver<T> {
         f.debug_struct("Receiver")
             .field("len", &self.chan.queue.len())
             .finish()
+    }
+}
+
+/// Channels that connect every core of a [`Runtime::run`](crate::Runtime::run)
+/// to every other: each core gets one bounded inbox and a sender to each
+/// core's inbox.
+///
+/// Make the mesh before `run`, share it with the closure, and call
+/// [`Mesh::join`] once on each core.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// let mesh = Arc::new(percore::channel::Mesh::<String>::new(2, 16));
+/// let got = percore::Runtime::builder()
+///     .cores(2)
+///     .build()
+///     .unwrap()
+///     .run(move |core| {
+///         let mesh = mesh.clone();
+///         async move {
+///             let mut port = mesh.join();
+///             port.broadcast(format!("hello from {core}")).await.unwrap();
+///             port.recv().await.unwrap()
+///         }
+///     })
+///     .unwrap();
+/// assert_eq!(got, [(1, "hello from 1".to_string()), (0, "hello from 0".to_string())]);
+/// ```
+pub struct Mesh<T> {
+    senders: Vec<Sender<(usize, T)>>,
+    inboxes: std::sync::Mutex<Vec<Option<Inbox<T>>>>,
+}
+
+impl<T> Mesh<T> {
+    /// A mesh of `cores` inboxes holding up to `capacity` messages each.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u64>::new(4, 1024);
+    /// # drop(mesh);
+    /// ```
+    pub fn new(cores: usize, capacity: usize) -> Mesh<T> {
+        let (senders, inboxes) = (0..cores)
+            .map(|_| {
+                let (tx, rx) = channel(capacity);
+                (tx, Some(rx))
+            })
+            .unzip();
+        Mesh {
+            senders,
+            inboxes: std::sync::Mutex::new(inboxes),
+        }
+    }
+
+    /// Takes the calling core's port (core [`core_id`](crate::core_id)).
+    ///
+    /// # Panics
+    ///
+    /// If this core's port was taken already, or the mesh has fewer cores
+    /// than the runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     port.send_to(0, 7).await.unwrap();
+    ///     assert_eq!(port.recv().await, Some((0, 7)));
+    /// });
+    /// ```
+    pub fn join(&self) -> MeshPort<T> {
+        let me = crate::core_id();
+        let inbox = self
+            .inboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(me)
+            .unwrap_or_else(|| panic!("Mesh::join on core {me}: the mesh has fewer cores"))
+            .take()
+            .unwrap_or_else(|| panic!("Mesh::join: core {me} joined already"));
+        MeshPort {
+            sender: MeshSender {
+                me,
+                senders: self.senders.clone(),
+            },
+            inbox,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Mesh<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mesh")
+            .field("cores", &self.senders.len())
+            .finish()
+    }
+}
+
+/// A core's inbox in a [`Mesh`]: messages with the core that sent them.
+type Inbox<T> = Receiver<(usize, T)>;
+
+/// One core's end of a [`Mesh`]: its inbox, and a sender to every core.
+pub struct MeshPort<T> {
+    sender: MeshSender<T>,
+    inbox: Inbox<T>,
+}
+
+/// The sending side of a [`MeshPort`], to hand to this core's tasks: it
+/// sends to any core, marked as coming from this one.
+///
+/// # Examples
+///
+/// ```
+/// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+/// percore::run(async {
+///     let mut port = mesh.join();
+///     let tx = port.sender();
+///     percore::spawn(async move { tx.send_to(0, 1).await.unwrap() });
+///     assert_eq!(port.recv().await, Some((0, 1)));
+/// });
+/// ```
+pub struct MeshSender<T> {
+    me: usize,
+    senders: Vec<Sender<(usize, T)>>,
+}
+
+impl<T> Clone for MeshSender<T> {
+    fn clone(&self) -> MeshSender<T> {
+        MeshSender {
+            me: self.me,
+            senders: self.senders.clone(),
+        }
+    }
+}
+
+impl<T> MeshSender<T> {
+    /// Sends `value` to core `to`'s inbox (this core's own included),
+    /// waiting while it is full.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if that core's port is gone.
+    ///
+    /// # Panics
+    ///
+    /// If `to` is not a core of the mesh.
+    ///
+    /// # Examples
+    ///
+    /// See [`MeshSender`].
+    pub async fn send_to(&self, to: usize, value: T) -> Result<(), SendError<T>> {
+        self.senders[to]
+            .send((self.me, value))
+            .await
+            .map_err(|SendError((_, v))| SendError(v))
+    }
+
+    /// Sends a copy of `value` to every other core.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if a core's port is gone (the cores
+    /// before it got their copy).
+    ///
+    /// # Examples
+    ///
+    /// See [`Mesh`].
+    pub async fn broadcast(&self, value: T) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        for to in (0..self.senders.len()).filter(|&c| c != self.me) {
+            self.send_to(to, value.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// How many cores the mesh connects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mesh = percore::channel::Mesh::<()>::new(1, 1);
+    /// percore::run(async { assert_eq!(mesh.join().sender().cores(), 1) });
+    /// ```
+    pub fn cores(&self) -> usize {
+        self.senders.len()
+    }
+}
+
+impl<T> MeshPort<T> {
+    /// A sender for this core's tasks.
+    ///
+    /// # Examples
+    ///
+    /// See [`MeshSender`].
+    pub fn sender(&self) -> MeshSender<T> {
+        self.sender.clone()
+    }
+
+    /// Sends `value` to core `to` (see [`MeshSender::send_to`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if that core's port is gone.
+    ///
+    /// # Examples
+    ///
+    /// See [`Mesh`].
+    pub async fn send_to(&self, to: usize, value: T) -> Result<(), SendError<T>> {
+        self.sender.send_to(to, value).await
+    }
+
+    /// Sends a copy of `value` to every other core (see
+    /// [`MeshSender::broadcast`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if a core's port is gone.
+    ///
+    /// # Examples
+    ///
+    /// See [`Mesh`].
+    pub async fn broadcast(&self, value: T) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        self.sender.broadcast(value).await
+    }
+
+    /// The next message for this core, with the core that sent it.
+    ///
+    /// # Examples
+    ///
+    /// See [`Mesh`].
+    pub async fn recv(&mut self) -> Option<(usize, T)> {
+        self.inbox.recv().await
     }
 }

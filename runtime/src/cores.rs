@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::task::{Poll, Waker};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 
 use crate::executor::{self, CoreSet, Either, select};
+use crate::latch::Latch;
 use crate::runtime::{Builder, Runtime};
+use crate::shutdown::{Shutdown, Signals};
 
 /// A core of a multi-core [`Runtime::run`] failed.
 #[derive(Debug)]
@@ -26,60 +27,29 @@ impl fmt::Display for CoreError {
 
 impl std::error::Error for CoreError {}
 
-/// Tells every core to stop when one of them fails.
-struct Stop {
-    flag: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
-}
-
-impl Stop {
-    fn new() -> Stop {
-        Stop {
-            flag: AtomicBool::new(false),
-            wakers: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn trigger(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
-        for w in wakers {
-            w.wake();
-        }
-    }
-
-    async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            if self.flag.load(Ordering::SeqCst) {
-                return Poll::Ready(());
-            }
-            self.wakers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(cx.waker().clone());
-            // Re-check: a trigger between the load and the push took the list.
-            if self.flag.load(Ordering::SeqCst) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-/// Counts cores whose future is done; fires `all` when every one is.
+/// Counts cores whose future is done; sets `all` when every one is.
 struct Finished {
-    remaining: std::sync::atomic::AtomicUsize,
-    all: Stop,
+    remaining: AtomicUsize,
+    all: Latch,
 }
 
 impl Finished {
     fn arrive(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.all.trigger();
+            self.all.set();
         }
     }
+}
+
+/// What the cores of one [`Runtime::run`] share.
+struct Shared<F> {
+    f: F,
+    /// Set when a core fails: the others stop.
+    stop: Latch,
+    finished: Finished,
+    shutdown: Shutdown,
+    /// Read by core 0 when the runtime handles SIGINT/SIGTERM.
+    signals: Option<Signals>,
 }
 
 /// CPUs this process may run on, from its affinity mask.
@@ -148,11 +118,23 @@ impl Runtime {
         let cpus = allowed_cpus();
         let n = self.builder.cores_or(cpus.len());
         let pin = self.builder.pins();
-        let f = Arc::new(f);
-        let stop = Arc::new(Stop::new());
-        let finished = Arc::new(Finished {
-            remaining: std::sync::atomic::AtomicUsize::new(n),
-            all: Stop::new(),
+        // Before any core thread starts, so that they inherit the mask.
+        let signals = match self.builder.handles_signals() {
+            true => Some(Signals::block().map_err(|err| CoreError {
+                core: 0,
+                message: format!("cannot take over SIGINT/SIGTERM: {err}"),
+            })?),
+            false => None,
+        };
+        let shared = Arc::new(Shared {
+            f,
+            stop: Latch::new(),
+            finished: Finished {
+                remaining: AtomicUsize::new(n),
+                all: Latch::new(),
+            },
+            shutdown: self.shutdown.clone(),
+            signals,
         });
 
         // 1. Start cores 1..n; each builds its ring and reports its executor.
@@ -164,9 +146,7 @@ impl Runtime {
             go_txs.push(go_tx);
             let ready_tx = ready_tx.clone();
             let builder = self.builder.clone();
-            let f = f.clone();
-            let stop = stop.clone();
-            let finished = finished.clone();
+            let shared = shared.clone();
             let cpu = cpus.get(core % cpus.len().max(1)).copied();
             let spawned = std::thread::Builder::new()
                 .name(format!("percore-core-{core}"))
@@ -174,7 +154,7 @@ impl Runtime {
                     if let (true, Some(cpu)) = (pin, cpu) {
                         pin_to(cpu);
                     }
-                    let rt = match builder.build() {
+                    let mut rt = match builder.build() {
                         Ok(rt) => rt,
                         Err(err) => {
                             let _ = ready_tx.send((core, None));
@@ -184,11 +164,12 @@ impl Runtime {
                             });
                         }
                     };
+                    rt.shutdown = shared.shutdown.clone();
                     let _ = ready_tx.send((core, Some(rt.executor_shared())));
                     let Ok(set) = go_rx.recv() else {
                         return Ok(None);
                     };
-                    rt.run_core(core, set, &*f, &stop, &finished)
+                    rt.run_core(core, set, &shared)
                 });
             match spawned {
                 Ok(t) => threads.push(t),
@@ -203,17 +184,17 @@ impl Runtime {
         drop(ready_tx);
 
         // 2. Gather every core's executor so they can reach each other.
-        let mut shared = vec![None; n];
-        shared[0] = Some(self.executor_shared());
+        let mut executors = vec![None; n];
+        executors[0] = Some(self.executor_shared());
         let mut failed = None;
         for _ in 1..n {
             match ready_rx.recv() {
-                Ok((core, Some(s))) => shared[core] = Some(s),
+                Ok((core, Some(s))) => executors[core] = Some(s),
                 Ok((core, None)) => failed = failed.or(Some(core)),
                 Err(_) => break,
             }
         }
-        if failed.is_some() || shared.iter().any(Option::is_none) {
+        if failed.is_some() || executors.iter().any(Option::is_none) {
             drop(go_txs);
             let mut first_err = None;
             for t in threads {
@@ -227,7 +208,7 @@ impl Runtime {
             }));
         }
         let set = Arc::new(CoreSet {
-            cores: shared
+            cores: executors
                 .into_iter()
                 .map(|s| s.expect("every core reported"))
                 .collect(),
@@ -240,7 +221,7 @@ impl Runtime {
         if pin && let Some(&cpu) = cpus.first() {
             pin_to(cpu);
         }
-        let mut results = vec![self.run_core(0, set, &*f, &stop, &finished)];
+        let mut results = vec![self.run_core(0, set, &shared)];
         if pin {
             restore_affinity(&cpus);
         }
@@ -271,38 +252,61 @@ impl Runtime {
         }
     }
 
-    /// Runs one core's future until it finishes or another core fails.
+    /// Runs one core's future until it finishes, another core fails, or a
+    /// shutdown's grace period ends; after a shutdown request, also lets the
+    /// core's other tasks finish within the grace period.
     fn run_core<F, Fut>(
         &self,
         core: usize,
         set: Arc<CoreSet>,
-        f: &F,
-        stop: &Arc<Stop>,
-        finished: &Arc<Finished>,
+        shared: &Shared<F>,
     ) -> Result<Option<Fut::Output>, CoreError>
     where
         F: Fn(usize) -> Fut,
         Fut: Future,
     {
         let _core = executor::enter_core(core, set);
+        let shutdown = &shared.shutdown;
+        let work = async {
+            let out = match select(
+                (shared.f)(core),
+                select(shared.stop.wait(), shutdown.expired()),
+            )
+            .await
+            {
+                Either::Left(v) => Ok(Some(v)),
+                Either::Right(Either::Left(())) => Ok(None),
+                Either::Right(Either::Right(())) => Err(format!(
+                    "did not stop within the shutdown grace period ({:?})",
+                    shutdown.grace()
+                )),
+            };
+            if shutdown.is_requested() {
+                // Connections in flight finish, or are cut at the deadline.
+                let _ = select(executor::tasks_done(), shutdown.expired()).await;
+            }
+            // Keep serving `spawn_on` from the other cores until every
+            // core's future is done, or one failed.
+            shared.finished.arrive();
+            let _ = select(shared.finished.all.wait(), shared.stop.wait()).await;
+            out
+        };
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.block_on(async {
-                let out = match select(f(core), stop.wait()).await {
-                    Either::Left(v) => Some(v),
-                    Either::Right(()) => None,
-                };
-                // Keep serving `spawn_on` from the other cores until every
-                // core's future is done.
-                // Keep serving until all are done or one failed.
-                finished.arrive();
-                let _ = select(finished.all.wait(), stop.wait()).await;
-                out
+                match (core, &shared.signals) {
+                    (0, Some(signals)) => match select(work, signals.watch(shutdown)).await {
+                        Either::Left(out) => out,
+                        Either::Right(()) => unreachable!("the signal watch never ends"),
+                    },
+                    _ => work.await,
+                }
             })
         }));
         match res {
-            Ok(v) => Ok(v),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(message)) => Err(CoreError { core, message }),
             Err(payload) => {
-                stop.trigger();
+                shared.stop.set();
                 Err(CoreError {
                     core,
                     message: panic_message(&*payload),

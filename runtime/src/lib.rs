@@ -38,8 +38,10 @@ mod executor;
 pub mod fault;
 pub mod fd;
 pub mod fs;
+mod latch;
 pub mod op;
 mod runtime;
+pub mod shutdown;
 pub mod time;
 
 pub use crate::blocking::spawn_blocking;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::{self, Capabilities, Driver, DriverConfig, DriverStats};
 use crate::executor::{self, Executor, ExecutorStats, Shared};
+use crate::shutdown::{self, Shutdown};
 use crate::time::{self, Timers};
 
 /// How many tasks run between two looks at the ring, so a busy core still
@@ -31,6 +32,8 @@ pub struct Builder {
     config: DriverConfig,
     cores: Option<usize>,
     pin: bool,
+    shutdown_grace: Duration,
+    shutdown_on_signals: bool,
 }
 
 impl Default for Builder {
@@ -46,6 +49,8 @@ impl Default for Builder {
             },
             cores: None,
             pin: false,
+            shutdown_grace: Duration::from_secs(5),
+            shutdown_on_signals: false,
         }
     }
 }
@@ -134,6 +139,54 @@ impl Builder {
         self
     }
 
+    /// How long, from the start of a [graceful shutdown](crate::shutdown),
+    /// [`Runtime::run`] lets work in flight finish before dropping it
+    /// (default 5 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = percore::Runtime::builder()
+    ///     .shutdown_grace(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn shutdown_grace(mut self, grace: Duration) -> Builder {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Let SIGINT (Ctrl-C) and SIGTERM start a [graceful
+    /// shutdown](crate::shutdown) of [`Runtime::run`], and a second one end
+    /// its grace period (default off).
+    ///
+    /// While `run` runs, the two signals are blocked in its threads and read
+    /// from a signalfd on core 0's ring; the mask is restored when `run`
+    /// returns. Call `run` from the main thread before starting other
+    /// threads (they inherit the mask), or block the signals in them too:
+    /// a thread that does not block them would take the default action.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let rt = percore::Runtime::builder().shutdown_on_signals(true).build().unwrap();
+    /// rt.run(|_core| async {
+    ///     percore::shutdown::requested().await; // Ctrl-C
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn shutdown_on_signals(mut self, on: bool) -> Builder {
+        self.shutdown_on_signals = on;
+        self
+    }
+
+    pub(crate) fn handles_signals(&self) -> bool {
+        self.shutdown_on_signals
+    }
+
     pub(crate) fn cores_setting(&self) -> Option<usize> {
         self.cores
     }
@@ -154,6 +207,7 @@ impl Builder {
         let unparker = driver.unparker();
         let executor = Executor::new(Box::new(move || unparker.unpark()));
         Ok(Runtime {
+            shutdown: Shutdown::new(self.shutdown_grace),
             builder: self,
             driver: Rc::new(RefCell::new(driver)),
             executor: Rc::new(executor),
@@ -182,6 +236,7 @@ pub struct Runtime {
     driver: Rc<RefCell<Driver>>,
     executor: Rc<Executor>,
     timers: Rc<Timers>,
+    pub(crate) shutdown: Shutdown,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -205,6 +260,7 @@ struct Guards {
     _driver: driver::ContextGuard,
     _executor: executor::ContextGuard,
     _timers: time::ContextGuard,
+    _shutdown: shutdown::ContextGuard,
 }
 
 impl Runtime {
@@ -227,11 +283,27 @@ impl Runtime {
             _driver: driver::enter_context(self.driver.clone()),
             _executor: executor::enter_context(self.executor.clone()),
             _timers: time::enter_context(self.timers.clone()),
+            _shutdown: shutdown::enter_context(self.shutdown.clone()),
         }
     }
 
     pub(crate) fn executor_shared(&self) -> Arc<Shared> {
         self.executor.shared().clone()
+    }
+
+    /// A handle to this runtime's [graceful shutdown](crate::shutdown), to
+    /// start it from another thread. The cores of [`Runtime::run`] share it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::new().unwrap();
+    /// let shutdown = rt.shutdown_handle();
+    /// shutdown.request();
+    /// rt.block_on(percore::shutdown::requested());
+    /// ```
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
     }
 
     /// What the kernel offered when this runtime started.
@@ -263,6 +335,10 @@ impl Runtime {
             if main.woken.swap(false, Ordering::AcqRel)
                 && let Poll::Ready(out) = future.as_mut().poll(&mut cx)
             {
+                // Entries queued by the last poll (a wake-up posted to
+                // another core, a close) must not wait for a next tick that
+                // may never come.
+                self.driver.borrow_mut().flush_queued();
                 return out;
             }
             self.executor.run_ready(TASK_BUDGET);

@@ -89,16 +89,18 @@ fn a_panicking_core_stops_the_others_and_is_named() {
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
 
-#[test]
-fn idle_cores_wake_for_remote_work_without_loss() {
-    // Core 1 sits parked in io_uring_enter between requests: every spawn_on
-    // must wake it (a lost wake-up hangs this test; the watchdog fails it).
+/// Core 1 sits parked in io_uring_enter between requests: every spawn_on
+/// must wake it (a lost wake-up hangs this test; the watchdog fails it).
+fn idle_core_wakes_for_every_request(builder: percore::Builder) {
     let watchdog = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_secs(120));
         eprintln!("watchdog: cross-core wake-up lost");
         std::process::exit(1);
     });
-    let out = two_cores()
+    let out = builder
+        .cores(2)
+        .build()
+        .expect("runtime")
         .run(|core| async move {
             if core != 0 {
                 return 0;
@@ -112,6 +114,52 @@ fn idle_cores_wake_for_remote_work_without_loss() {
         .unwrap();
     assert_eq!(out[0], 20_000);
     drop(watchdog);
+}
+
+#[test]
+fn idle_cores_wake_for_remote_work_without_loss() {
+    // Through IORING_OP_MSG_RING where the kernel has it.
+    idle_core_wakes_for_every_request(Runtime::builder());
+}
+
+#[test]
+fn idle_cores_wake_through_the_eventfd_without_msg_ring() {
+    // The fallback for kernels without MSG_RING.
+    idle_core_wakes_for_every_request(Runtime::builder().minimal_features(true));
+}
+
+#[test]
+fn ping_pong_between_idle_cores_loses_no_wake_up() {
+    // Each message wakes the other core, which is parked waiting for it.
+    const ROUNDS: u64 = 20_000;
+    let (to_one, from_zero) = percore::channel::channel::<u64>(1);
+    let (to_zero, from_one) = percore::channel::channel::<u64>(1);
+    let ends = std::sync::Mutex::new(vec![Some((to_one, from_one)), Some((to_zero, from_zero))]);
+    let out = two_cores()
+        .run(move |core| {
+            let (tx, mut rx) = ends.lock().unwrap()[core].take().expect("one end per core");
+            async move {
+                let mut last = 0;
+                if core == 0 {
+                    tx.send(0).await.unwrap();
+                }
+                while let Some(v) = rx.recv().await {
+                    last = v;
+                    if v + 1 >= ROUNDS {
+                        let _ = tx.send(v + 1).await;
+                        break;
+                    }
+                    tx.send(v + 1).await.unwrap();
+                }
+                last
+            }
+        })
+        .unwrap();
+    // The counter went all the way up, one core receiving the last value
+    // and the other the one before it.
+    let mut last = out.clone();
+    last.sort();
+    assert_eq!(last, [ROUNDS - 1, ROUNDS], "{out:?}");
 }
 
 #[test]
@@ -153,4 +201,90 @@ fn a_million_messages_cross_cores_in_order() {
         })
         .unwrap();
     assert_eq!(out, [N, N]);
+}
+
+#[test]
+fn a_mesh_connects_every_core_to_every_other() {
+    const PER_PEER: u64 = 10_000;
+    let mesh = Arc::new(percore::channel::Mesh::<u64>::new(2, 64));
+    let out = two_cores()
+        .run(move |core| {
+            let mesh = mesh.clone();
+            async move {
+                let mut port = mesh.join();
+                let other = 1 - core;
+                // Send to the other core while receiving from it, so a full
+                // inbox on either side cannot deadlock the pair.
+                let tx = port.sender();
+                let sender = percore::spawn(async move {
+                    for i in 0..PER_PEER {
+                        tx.send_to(other, i).await.unwrap();
+                    }
+                });
+                let mut next = 0;
+                while next < PER_PEER {
+                    let (from, v) = port.recv().await.unwrap();
+                    assert_eq!((from, v), (other, next), "lost or out of order");
+                    next += 1;
+                }
+                sender.await.unwrap();
+                // And a broadcast reaches the other core once.
+                port.broadcast(u64::MAX).await.unwrap();
+                let (from, v) = port.recv().await.unwrap();
+                assert_eq!((from, v), (other, u64::MAX));
+                next
+            }
+        })
+        .unwrap();
+    assert_eq!(out, [PER_PEER, PER_PEER]);
+}
+
+#[test]
+fn many_senders_waiting_on_a_full_channel_lose_nothing() {
+    const SENDERS: u64 = 8;
+    const EACH: u64 = 20_000;
+    let (tx, rx) = percore::channel::channel::<u64>(2);
+    let tx = std::sync::Mutex::new(Some(tx));
+    let rx = std::sync::Mutex::new(Some(rx));
+    let out = two_cores()
+        .run(move |core| {
+            let tx = if core == 1 {
+                tx.lock().unwrap().take()
+            } else {
+                None
+            };
+            let rx = if core == 0 {
+                rx.lock().unwrap().take()
+            } else {
+                None
+            };
+            async move {
+                if let Some(tx) = tx {
+                    // Eight tasks share the two slots: most of them wait.
+                    let tasks: Vec<_> = (0..SENDERS)
+                        .map(|s| {
+                            let tx = tx.clone();
+                            percore::spawn(async move {
+                                for i in 0..EACH {
+                                    tx.send(s * EACH + i).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    drop(tx);
+                    percore::join_all(tasks).await;
+                    0
+                } else {
+                    let mut rx = rx.expect("core 0 receives");
+                    let mut sum = 0;
+                    while let Some(v) = rx.recv().await {
+                        sum += v;
+                    }
+                    sum
+                }
+            }
+        })
+        .unwrap();
+    let n = SENDERS * EACH;
+    assert_eq!(out[0], n * (n - 1) / 2, "a message was lost or doubled");
 }

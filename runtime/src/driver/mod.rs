@@ -16,7 +16,7 @@ pub(crate) mod probe;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +36,9 @@ const IGNORED: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 /// `user_data` of the park timeout on kernels without `IORING_FEAT_EXT_ARG`.
 const PARK_TIMEOUT: u64 = u64::MAX - 2;
+/// `user_data` of the completion another core posts with `IORING_OP_MSG_RING`
+/// to wake this one; it carries nothing but the wake-up itself.
+const WAKE_MSG: u64 = u64::MAX - 3;
 /// Tag of a linked timeout's `user_data`; the low bits key its timespec.
 const LINK_TIMEOUT: u64 = 1 << 62;
 
@@ -66,11 +69,21 @@ enum Lifecycle {
 }
 
 /// Wakes a core that may be parked in `io_uring_enter`, from any thread.
+///
+/// Another percore core posts the wake-up as a completion straight into the
+/// parked core's ring with `IORING_OP_MSG_RING`: the entry rides along with
+/// the waker's own next `io_uring_enter` (no extra syscall), and the parked
+/// core has no read to re-arm. Other threads, and kernels without MSG_RING,
+/// write the eventfd whose read the core keeps posted on its ring.
 #[derive(Debug)]
 pub(crate) struct Unparker {
     eventfd: OwnedFd,
+    /// A duplicate of the ring's fd, for MSG_RING (`None` without it). Being
+    /// a descriptor of our own, it stays valid (and keeps the ring) for as
+    /// long as any waker may still post to it.
+    ring: Option<OwnedFd>,
     /// Set by the owning core just before it parks; the first waker to swap it
-    /// back writes the eventfd, later ones know a wake-up is already on its way.
+    /// back sends the wake-up, later ones know one is already on its way.
     parked: AtomicBool,
 }
 
@@ -78,6 +91,11 @@ impl Unparker {
     /// Wakes the core if it is parked (or about to park).
     pub(crate) fn unpark(&self) {
         if self.parked.swap(false, Ordering::SeqCst) {
+            if let Some(ring) = &self.ring
+                && try_with_driver(|d| d.post_wake(ring.as_raw_fd())) == Some(true)
+            {
+                return;
+            }
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
             let _ = unsafe {
@@ -172,6 +190,13 @@ impl Driver {
         }
         // SAFETY: `efd` is a fresh descriptor that nothing else owns.
         let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let wake_ring = if caps.msg_ring {
+            // SAFETY: the ring's fd is open for as long as `ring` lives; the
+            // duplicate is a new descriptor owned by the unparker.
+            Some(unsafe { BorrowedFd::borrow_raw(ring.as_raw_fd()) }.try_clone_to_owned()?)
+        } else {
+            None
+        };
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(256),
@@ -182,6 +207,7 @@ impl Driver {
             caps: Rc::new(caps),
             unparker: Arc::new(Unparker {
                 eventfd,
+                ring: wake_ring,
                 parked: AtomicBool::new(false),
             }),
             wake_buf: Box::new(0),
@@ -263,6 +289,21 @@ impl Driver {
         });
         self.push(sqe.user_data(idx as u64));
         idx
+    }
+
+    /// Queues a MSG_RING entry that wakes the core parked on ring `target`;
+    /// it goes to the kernel with this core's next `io_uring_enter`, which
+    /// every tick makes. Returns false if this kernel cannot, or `target` is
+    /// this very ring.
+    fn post_wake(&mut self, target: RawFd) -> bool {
+        if !self.caps.msg_ring || target == self.ring.as_raw_fd() {
+            return false;
+        }
+        let sqe = opcode::MsgRingData::new(types::Fd(target), 0, WAKE_MSG, None)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS);
+        self.push(sqe.user_data(IGNORED));
+        true
     }
 
     /// Queues an entry whose completion nobody waits for (e.g. closing a dropped fd).
@@ -427,6 +468,15 @@ impl Driver {
         Ok(())
     }
 
+    /// Hands queued SQEs to the kernel, if any, without reaping; their
+    /// completions are dispatched by a later tick or by shutdown.
+    pub(crate) fn flush_queued(&mut self) {
+        if !self.ring.submission().is_empty() {
+            // A failure here leaves the entries queued for the next enter.
+            let _ = self.enter(0, 0, None);
+        }
+    }
+
     /// Submits queued SQEs and waits for at least one completion, a wake-up
     /// from another thread, or the timeout, in one `io_uring_enter`.
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
@@ -551,7 +601,7 @@ impl Driver {
             for cqe in &mut cq {
                 self.stats.completed += 1;
                 match cqe.user_data() {
-                    IGNORED | PARK_TIMEOUT => {}
+                    IGNORED | PARK_TIMEOUT | WAKE_MSG => {}
                     WAKE => self.wake_armed = false,
                     ud if ud & LINK_TIMEOUT != 0 => {
                         self.link_timeouts.try_remove((ud & !LINK_TIMEOUT) as usize);

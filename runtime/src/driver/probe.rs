@@ -51,6 +51,9 @@ pub struct Capabilities {
     pub send_zc: bool,
     /// `IORING_OP_MSG_RING` (5.18).
     pub msg_ring: bool,
+    /// `IORING_RECVSEND_POLL_FIRST` (5.19): a receive can wait for data
+    /// before its first attempt.
+    pub recv_poll_first: bool,
     /// SQ entries of the ring.
     pub sq_entries: u32,
     /// CQ entries of the ring.
@@ -275,6 +278,7 @@ fn capabilities(
         buf_ring: version >= (5, 19) && !minimal,
         send_zc: has(opcode::SendZc::CODE) && !minimal,
         msg_ring: has(opcode::MsgRingData::CODE) && !minimal,
+        recv_poll_first: version >= (5, 19) && !minimal,
         sq_entries: params.sq_entries(),
         cq_entries: params.cq_entries(),
         kernel_release,

@@ -65,6 +65,8 @@ pub(crate) struct Executor {
     local: RefCell<VecDeque<Runnable>>,
     /// Wakers of live tasks, so shutdown can reach and drop each one.
     tasks: RefCell<Slab<Waker>>,
+    /// Woken when the last live task ends (see [`tasks_done`]).
+    idle: RefCell<Option<Waker>>,
     stats: Cell<ExecutorStats>,
 }
 
@@ -88,6 +90,7 @@ impl Executor {
             }),
             local: RefCell::new(VecDeque::with_capacity(256)),
             tasks: RefCell::new(Slab::new()),
+            idle: RefCell::new(None),
             stats: Cell::new(ExecutorStats::default()),
         }
     }
@@ -203,6 +206,26 @@ fn schedule(shared: &Arc<Shared>, runnable: Runnable) {
     if let Some(runnable) = runnable {
         shared.schedule_remote(runnable);
     }
+}
+
+/// Waits until the current core has no live tasks (the future awaiting this
+/// is not one of them when it is the one given to `block_on`).
+pub(crate) async fn tasks_done() {
+    std::future::poll_fn(|cx| {
+        let done = with_current(|e| {
+            if e.tasks.borrow().is_empty() {
+                return true;
+            }
+            *e.idle.borrow_mut() = Some(cx.waker().clone());
+            false
+        });
+        if done.unwrap_or(true) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// The current executor's counters, if inside a runtime.

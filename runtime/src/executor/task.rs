@@ -239,9 +239,18 @@ impl<F: Future> Future for TaskFuture<F> {
 impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         let key = self.key;
-        with_current(|e| {
-            e.tasks.borrow_mut().try_remove(key);
+        let idle = with_current(|e| {
+            let mut tasks = e.tasks.borrow_mut();
+            tasks.try_remove(key);
+            if tasks.is_empty() {
+                e.idle.borrow_mut().take()
+            } else {
+                None
+            }
         });
+        if let Some(w) = idle.flatten() {
+            w.wake();
+        }
     }
 }
 
