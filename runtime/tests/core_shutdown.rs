@@ -196,6 +196,12 @@ fn an_accept_style_loop_stops_taking_work_after_the_request() {
                 }
                 if core == 0 {
                     percore::shutdown::request();
+                } else {
+                    // Core 0's request reaches this core by a cross-core
+                    // wake-up: wait for it, so the next message really comes
+                    // after the request here too (without MSG_RING, under
+                    // PERCORE_MINIMAL=1, the eventfd wake-up lost this race).
+                    percore::shutdown::requested().await;
                 }
                 // Work arriving while shutting down.
                 let _ = tx.try_send(99);
