@@ -1,7 +1,10 @@
 //! `cat` on percore: streams each file to stdout through the ring, 256 KiB
 //! at a time, with owned buffers reused from read to write.
 //!
-//! `cargo run --release --example cat -- FILE...`
+//! `cargo run --release --example cat -- [--stats] FILE...`
+//!
+//! `--stats`: print the runtime's counters (`percore::stats()`) to stderr
+//! at the end.
 
 use std::os::fd::AsFd;
 
@@ -36,12 +39,18 @@ async fn cat(paths: &[String]) -> std::io::Result<()> {
 }
 
 fn main() {
-    let paths: Vec<String> = std::env::args().skip(1).collect();
+    let mut paths: Vec<String> = std::env::args().skip(1).collect();
+    let stats = paths.iter().any(|a| a == "--stats");
+    paths.retain(|a| a != "--stats");
     if paths.is_empty() {
-        eprintln!("usage: cat FILE...");
+        eprintln!("usage: cat [--stats] FILE...");
         std::process::exit(2);
     }
-    if let Err(err) = percore::run(cat(&paths)) {
+    let (res, counters) = percore::run(async { (cat(&paths).await, percore::stats()) });
+    if stats {
+        eprintln!("{counters}");
+    }
+    if let Err(err) = res {
         eprintln!("cat: {err}");
         std::process::exit(1);
     }

@@ -2,9 +2,12 @@
 //! other clients.
 //!
 //! ```text
-//! cargo run --release --example chat -- [--addr 127.0.0.1:7100]
+//! cargo run --release --example chat -- [--addr 127.0.0.1:7100] [--stats]
 //! nc 127.0.0.1 7100      # in two or more terminals; `/nick NAME` renames
 //! ```
+//!
+//! SIGINT (Ctrl-C) or SIGTERM stops it (`Builder::shutdown_on_signals`).
+//! With `--stats` it then prints the runtime's counters (`percore::stats()`).
 //!
 //! Each connection runs two tasks on the same core: a reader that owns the
 //! read half and publishes lines, and a writer that owns the write half and
@@ -157,9 +160,11 @@ impl Room {
 
 fn main() {
     let mut addr: SocketAddr = "127.0.0.1:7100".parse().expect("valid default address");
+    let mut stats = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--stats" => stats = true,
             "--addr" => {
                 let v = args.next().unwrap_or_default();
                 addr = v.parse().unwrap_or_else(|e| {
@@ -168,45 +173,72 @@ fn main() {
                 });
             }
             _ => {
-                eprintln!("usage: chat [--addr HOST:PORT]");
+                eprintln!("usage: chat [--addr HOST:PORT] [--stats]");
                 std::process::exit(2);
             }
         }
     }
-    percore::run(async move {
-        let listener = match TcpListener::bind(addr) {
-            Ok(l) => l,
+    let rt = percore::Runtime::builder()
+        .cores(1)
+        .shutdown_on_signals(true)
+        // Connections of a chat never end on their own: drop them at once.
+        .shutdown_grace(std::time::Duration::ZERO)
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("chat: {e}");
+            std::process::exit(1);
+        });
+    let done = rt.run(move |_core| async move {
+        match percore::select(serve(addr), percore::shutdown::requested()).await {
+            percore::Either::Left(never) => match never {},
+            percore::Either::Right(()) => eprintln!("chat: stopping"),
+        }
+        percore::stats()
+    });
+    match done {
+        Ok(counters) if stats => println!("{}", counters[0]),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("chat: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Accepts clients and runs each one's reader and writer tasks, forever.
+async fn serve(addr: SocketAddr) -> std::convert::Infallible {
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("chat: bind {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "chat listening on {}",
+        listener.local_addr().expect("bound address")
+    );
+    let room = Rc::new(Room::default());
+    let mut next_id = 0u64;
+    loop {
+        let (conn, peer) = match listener.accept().await {
+            Ok(c) => c,
             Err(e) => {
-                eprintln!("chat: bind {addr}: {e}");
-                std::process::exit(1);
+                eprintln!("chat: accept: {e}");
+                percore::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
             }
         };
-        println!(
-            "chat listening on {}",
-            listener.local_addr().expect("bound address")
-        );
-        let room = Rc::new(Room::default());
-        let mut next_id = 0u64;
-        loop {
-            let (conn, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("chat: accept: {e}");
-                    percore::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            next_id += 1;
-            let id = next_id;
-            let name = format!("user{id}");
-            let (rd, wr) = conn.into_split();
-            let (tx, rx) = channel::<Rc<str>>();
-            room.members.borrow_mut().insert(id, (name.clone(), tx));
-            room.broadcast(Some(id), &format!("* {name} joined from {peer}\n"));
-            percore::spawn(writer(wr, rx, name.clone()));
-            percore::spawn(reader(rd, id, room.clone()));
-        }
-    });
+        next_id += 1;
+        let id = next_id;
+        let name = format!("user{id}");
+        let (rd, wr) = conn.into_split();
+        let (tx, rx) = channel::<Rc<str>>();
+        room.members.borrow_mut().insert(id, (name.clone(), tx));
+        room.broadcast(Some(id), &format!("* {name} joined from {peer}\n"));
+        percore::spawn(writer(wr, rx, name.clone()));
+        percore::spawn(reader(rd, id, room.clone()));
+    }
 }
 
 /// Sends the mailbox's lines until the mailbox closes (the member left or

@@ -2,7 +2,9 @@
 //! each reading a 256 KiB chunk and writing it to the same offset of the
 //! destination, so up to 8 chunks are moving at any moment.
 //!
-//! `cargo run --release --example copy -- SRC DST`
+//! `cargo run --release --example copy -- [--stats] SRC DST`
+//!
+//! `--stats`: print the runtime's counters (`percore::stats()`) at the end.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -59,13 +61,19 @@ async fn copy(src: &str, dst: &str) -> std::io::Result<u64> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let stats = args.iter().any(|a| a == "--stats");
+    args.retain(|a| a != "--stats");
     let [src, dst] = args.as_slice() else {
-        eprintln!("usage: copy SRC DST");
+        eprintln!("usage: copy [--stats] SRC DST");
         std::process::exit(2);
     };
     let start = Instant::now();
-    match percore::run(copy(src, dst)) {
+    let (res, counters) = percore::run(async { (copy(src, dst).await, percore::stats()) });
+    if stats {
+        eprintln!("{counters}");
+    }
+    match res {
         Ok(len) => {
             let secs = start.elapsed().as_secs_f64();
             eprintln!(

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo-client -- --addr 127.0.0.1:7000 \
-//!     --conns 100 --size 64 --duration 10 [--pipeline 1] [--rate 0] [--cores 1]
+//!     --conns 100 --size 64 --duration 10 [--pipeline 1] [--rate 0] [--cores 1] [--stats]
 //! ```
 //!
 //! - ping-pong per connection: send `--pipeline` messages (default 1), read
@@ -16,6 +16,8 @@
 //!   possible.
 //! - `--cores N`: N threads, each with its own runtime and its share of the
 //!   connections.
+//! - `--stats`: print each core's runtime counters (`percore::stats()`) at
+//!   the end, before the `RESULT` line.
 //!
 //! Prints a progress line every second and a summary at the end; the last
 //! line is machine-readable:
@@ -39,10 +41,11 @@ struct Config {
     pipeline: usize,
     rate: f64,
     cores: usize,
+    stats: bool,
 }
 
 const USAGE: &str = "usage: echo-client [--addr HOST:PORT] [--conns C] [--size BYTES] \
-                     [--duration SECS] [--pipeline P] [--rate REQ_PER_SEC] [--cores N]";
+                     [--duration SECS] [--pipeline P] [--rate REQ_PER_SEC] [--cores N] [--stats]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -53,9 +56,14 @@ fn parse_args() -> Result<Config, String> {
         pipeline: 1,
         rate: 0.0,
         cores: 1,
+        stats: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--stats" {
+            cfg.stats = true;
+            continue;
+        }
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
             None => (arg, None),
@@ -114,6 +122,8 @@ struct CoreResult {
     requests: u64,
     bytes: u64,
     errors: u64,
+    /// The core's runtime counters, if its runtime started.
+    stats: Option<percore::Stats>,
 }
 
 fn new_hist() -> Histogram<u64> {
@@ -193,9 +203,12 @@ fn main() {
 
     let mut hist = new_hist();
     let (mut requests, mut bytes, mut errors) = (0, 0, 0);
-    for t in threads {
+    for (core, t) in threads.into_iter().enumerate() {
         match t.join() {
             Ok(r) => {
+                if let (true, Some(stats)) = (cfg.stats, &r.stats) {
+                    println!("core {core}:\n{stats}");
+                }
                 hist.add(&r.hist).expect("same histogram bounds");
                 requests += r.requests;
                 bytes += r.bytes;
@@ -248,6 +261,7 @@ fn run_core(
                 requests: 0,
                 bytes: 0,
                 errors: conns as u64,
+                stats: None,
             };
         }
     };
@@ -331,6 +345,7 @@ fn run_core(
             requests,
             bytes,
             errors,
+            stats: Some(percore::stats()),
         }
     })
 }
@@ -457,6 +472,7 @@ async fn connection(
         requests,
         bytes,
         errors,
+        stats: None,
     }
 }
 

@@ -387,12 +387,9 @@ async fn echo_pooled(
 }
 
 fn print_report(r: &CoreReport) {
-    let s = &r.stats;
     println!(
         "core {}: accepted {} bytes {} accept_errors {} conn_errors {} timeouts {} \
-         ring_fallbacks {} | \
-         enters {} submitted {} completed {} sq_full {} cq_overflow {} | spawned {} polled {} \
-         remote_wakes {} | in_flight {} timers {}",
+         ring_fallbacks {}\n{}",
         r.core,
         r.accepted,
         r.bytes,
@@ -400,16 +397,7 @@ fn print_report(r: &CoreReport) {
         r.conn_errors,
         r.timeouts,
         r.ring_fallbacks,
-        s.driver.enters,
-        s.driver.submitted,
-        s.driver.completed,
-        s.driver.sq_full,
-        s.driver.cq_overflow,
-        s.executor.spawned,
-        s.executor.polled,
-        s.executor.remote_wakes,
-        s.in_flight,
-        s.timers,
+        r.stats,
     );
 }
 

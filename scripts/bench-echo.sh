@@ -77,31 +77,11 @@ if [[ -z "$CELLS" ]]; then
     for c in $CONNS; do for s in $SIZES; do CELLS+="${c}x${s} "; done; done
 fi
 
-log() { printf '[bench-echo %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# --- processes we started; the trap ends them and only them -----------------
-SPID="" CPID="" HPID="" PERF_PID=""
-cleanup() {
-    local pid
-    for pid in $PERF_PID $CPID $HPID $SPID; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    sleep 0.2
-    for pid in $PERF_PID $CPID $HPID $SPID; do
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+BENCH_NAME=bench-echo
+# shellcheck source=scripts/bench-lib.sh
+source "$REPO/scripts/bench-lib.sh"
 
 # --- tools ------------------------------------------------------------------
-need_apt() { # need_apt PACKAGE: install a Debian package (we run as root on the bench machines)
-    if [[ $(id -u) -ne 0 ]]; then die "$1 is missing and we are not root: apt-get install $1"; fi
-    log "installing $1"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
-}
 command -v taskset >/dev/null || need_apt util-linux
 command -v python3 >/dev/null || need_apt python3
 if [[ " $PHASES " == *" rate "* ]]; then
@@ -117,7 +97,6 @@ if (($(ulimit -n) < IDLE_CONNS + 1000)); then
     ulimit -n $((IDLE_CONNS + 1000)) 2>/dev/null ||
         log "warning: ulimit -n is $(ulimit -n), below IDLE_CONNS=$IDLE_CONNS + 1000; the mem phase may hit EMFILE"
 fi
-CLK_TCK=$(getconf CLK_TCK)
 
 # --- build ------------------------------------------------------------------
 example_of() {
@@ -147,76 +126,12 @@ if [[ " $PHASES " == *" sat "* || " $PHASES " == *" rate "* ]]; then
 fi
 
 # --- helpers ----------------------------------------------------------------
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-cpu_ticks() { # utime+stime of all threads of PID, in clock ticks
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-now() { date +%s.%N; }
-# sleep that a signal interrupts: bash runs traps only between foreground commands.
-nap() {
-    sleep "$1" &
-    wait $! || true
-}
-buf_for() { if (($1 > 4096)); then echo 16384; else echo 4096; fi; }
-rotate() { # rotate N WORDS...: the words shifted left by N
-    local n=$1; shift
-    local a=("$@") i
-    for ((i = 0; i < ${#a[@]}; i++)); do printf '%s ' "${a[(i + n) % ${#a[@]}]}"; done
-}
-
 start_server() { # start_server NAME BUF: sets SPID and PORT
-    local name=$1 buf=$2 bin port _try
-    bin=$(server_bin "$name")
-    for _try in 1 2 3; do
-        port=$(free_port)
-        local extra=()
-        if [[ $name == percore-pooled ]]; then extra=(--pooled); fi
-        taskset -c "$SERVER_CPU" "$bin" --addr "127.0.0.1:$port" --buf "$buf" "${extra[@]}" \
-            >>"$LOGS/$name.log" 2>&1 &
-        SPID=$!
-        local i
-        for ((i = 0; i < 100; i++)); do
-            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-                PORT=$port
-                sleep 0.1
-                return 0
-            fi
-            kill -0 "$SPID" 2>/dev/null || break
-            sleep 0.05
-        done
-        stop_server
-    done
-    die "$name did not start listening (see $LOGS/$name.log)"
-}
-stop_server() {
-    # SIGINT, unless the process ignores it (bash starts background jobs with
-    # SIGINT ignored; percore's echo-server blocks it and reads it from a
-    # signalfd), then SIGTERM, then SIGKILL.
-    [[ -n "$SPID" ]] || return 0
-    local sig i sigs=TERM ignored
-    ignored=$(awk '/^SigIgn:/ { print $2 }' "/proc/$SPID/status" 2>/dev/null || echo 0)
-    if (((16#${ignored:-0} & 2) == 0)); then sigs="INT TERM"; fi
-    for sig in $sigs; do
-        kill -"$sig" "$SPID" 2>/dev/null || true
-        for ((i = 0; i < 20; i++)); do
-            kill -0 "$SPID" 2>/dev/null || break 2
-            sleep 0.05
-        done
-    done
-    kill -KILL "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-    SPID=""
+    local extra=()
+    if [[ $1 == percore-pooled ]]; then extra=(--pooled); fi
+    launch_server "$LOGS/$1.log" "$SERVER_CPU" "$(server_bin "$1")" --buf "$2" "${extra[@]}"
 }
 
-result_field() { # result_field FILE KEY: value of KEY= on the RESULT line
-    sed -n 's/^RESULT //p' "$1" | tail -n1 | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
 # Mean req/s of echo-client's per-second progress lines ("[   2.0s]   51234 req/s ..."),
 # leaving out the first and the last when there are three or more. With --rate,
 # the RESULT rps is requests scheduled / duration, which is the offered rate
@@ -249,7 +164,7 @@ run_load() {
     buf=$(buf_for "$size")
     if [[ $phase == sat ]]; then
         dur=$DURATION
-        win=$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { x = d - w - 0.5; if (x < 0.5) x = 0.5; print x }')
+        win=$(sat_window "$DURATION" "$WARMUP")
     else
         win=$RATE_WINDOW
         dur=$(awk -v w="$WARMUP" -v r="$RATE_WINDOW" 'BEGIN { print w + 2 * r + 1 }')
@@ -286,8 +201,7 @@ run_load() {
     row "$phase" "$round" "$server" "$conns" "$size" "$buf" "$rate" "$rps" \
         "$(delivered_rps "$out")" "$(result_field "$out" mbps)" "$(result_field "$out" p50_us)" "$(result_field "$out" p99_us)" \
         "$(result_field "$out" p999_us)" "$(result_field "$out" errors)" \
-        "$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
-        "$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
+        "$(ticks_to_s "$s0" "$s1")" "$(ticks_to_s "$c0" "$c1")" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
         "$syscalls" "$pwin" "" "" ""
     log "$phase r$round $server ${conns}x$size${rate:+ @$rate}: rps=${rps:-?} delivered=$(delivered_rps "$out") p99=$(result_field "$out" p99_us)us"
@@ -326,9 +240,7 @@ read -r -a SERVER_LIST <<<"$SERVERS"
 read -r -a MEM_SERVER_LIST <<<"$MEM_SERVERS"
 log "servers: $SERVERS; phases: $PHASES; rounds: $ROUNDS; results: $CSV"
 {
-    echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs, kernel $(uname -r)"
-    echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on these cores make every number noisy)"
-    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
+    meta_header
     echo "# ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PIPELINE=$PIPELINE CELLS='$CELLS' SERVERS='$SERVERS' RATES='$RATES' RATE_CELLS='$RATE_CELLS' RATE_WINDOW=$RATE_WINDOW IDLE_CONNS=$IDLE_CONNS MEM_SERVERS='$MEM_SERVERS' SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU"
 } >"$OUT/meta-$STAMP.txt"
 

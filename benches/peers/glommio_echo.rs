@@ -7,6 +7,11 @@
 //! script gives the process with `taskset`. TCP_NODELAY is set on every
 //! accepted socket, as on every peer.
 //!
+//! `--cores N`: N executors, each on its own thread with its own SO_REUSEPORT
+//! listener on the same address (see `common.rs`). With `--pin`, thread i is
+//! pinned to the i-th allowed CPU first, and its executor thread, being
+//! `Unbound`, inherits that single CPU.
+//!
 //! `cargo run --release --example peer-glommio-echo -- --addr 127.0.0.1:7000 --buf 4096`
 
 #[path = "common.rs"]
@@ -20,14 +25,15 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 fn main() {
     let args = common::Args::parse("peer-glommio-echo");
-    let std_listener = common::listener(args.addr).expect("bind listener");
     let buf_size = args.buf;
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .name("peer-glommio-echo")
-        .spawn(move || serve(std_listener, buf_size))
-        .expect("start glommio executor")
-        .join()
-        .expect("glommio executor panicked");
+    common::run_cores("peer-glommio-echo", &args, move |core, std_listener| {
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .name(&format!("peer-glommio-echo-{core}"))
+            .spawn(move || serve(std_listener, buf_size))
+            .expect("start glommio executor")
+            .join()
+            .expect("glommio executor panicked");
+    });
 }
 
 async fn serve(std_listener: std::net::TcpListener, buf_size: usize) {

@@ -6,6 +6,9 @@
 //! clear, repeat until EOF or an error. TCP_NODELAY is set on every accepted
 //! socket, as on every peer.
 //!
+//! `--cores N`: N threads, each with its own monoio runtime and SO_REUSEPORT
+//! listener on the same address (`--pin` pins them); see `common.rs`.
+//!
 //! `cargo run --release --example peer-monoio-echo -- --addr 127.0.0.1:7000 --buf 4096`
 
 #[path = "common.rs"]
@@ -16,11 +19,13 @@ use monoio::net::{TcpListener, TcpStream};
 
 fn main() {
     let args = common::Args::parse("peer-monoio-echo");
-    let std_listener = common::listener(args.addr).expect("bind listener");
-    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .build()
-        .expect("build monoio io_uring runtime");
-    rt.block_on(serve(std_listener, args.buf));
+    let buf_size = args.buf;
+    common::run_cores("peer-monoio-echo", &args, move |_, std_listener| {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .build()
+            .expect("build monoio io_uring runtime");
+        rt.block_on(serve(std_listener, buf_size));
+    });
 }
 
 async fn serve(std_listener: std::net::TcpListener, buf_size: usize) {

@@ -11,6 +11,9 @@
 //! reaps the next batch. recv and send can't be linked in one SQE chain
 //! because the send length is only known when the recv completes.
 //!
+//! `--cores N` runs N such loops, each on its own thread with its own ring
+//! and SO_REUSEPORT listener (`--pin` pins them); see `common.rs`.
+//!
 //! `cargo run --release --example peer-raw-uring-echo -- --addr 127.0.0.1:7000 --buf 4096`
 
 #[path = "common.rs"]
@@ -53,24 +56,24 @@ struct Server {
 
 fn main() {
     let args = common::Args::parse("peer-raw-uring-echo");
-    let listener = common::listener(args.addr)
-        .expect("bind listener")
-        .into_raw_fd();
-    let mut ring: IoUring = IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(RING_ENTRIES)
-        .expect("io_uring with DEFER_TASKRUN + SINGLE_ISSUER (Linux >= 6.1)");
-    let mut server = Server {
-        listener,
-        buf_size: args.buf,
-        conns: Vec::new(),
-        free: Vec::new(),
-    };
-    if let Err(e) = server.run(&mut ring) {
-        eprintln!("peer-raw-uring-echo: {e}");
-        std::process::exit(1);
-    }
+    let buf_size = args.buf;
+    common::run_cores("peer-raw-uring-echo", &args, move |_, listener| {
+        let mut ring: IoUring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(RING_ENTRIES)
+            .expect("io_uring with DEFER_TASKRUN + SINGLE_ISSUER (Linux >= 6.1)");
+        let mut server = Server {
+            listener: listener.into_raw_fd(),
+            buf_size,
+            conns: Vec::new(),
+            free: Vec::new(),
+        };
+        if let Err(e) = server.run(&mut ring) {
+            eprintln!("peer-raw-uring-echo: {e}");
+            std::process::exit(1);
+        }
+    });
 }
 
 impl Server {

@@ -1,29 +1,82 @@
-//! Peer echo server on tokio's current-thread runtime (epoll), for the
-//! loopback comparison in `scripts/bench-echo.sh`.
+//! Peer echo server on tokio (epoll), for the loopback comparisons in
+//! `scripts/bench-echo.sh` (current-thread runtime, one core) and
+//! `scripts/bench-cores.sh` (`--mt`).
+//!
+//! Which runtime, by flags (see `common.rs`):
+//! - default: one current-thread runtime on the main thread;
+//! - `--cores N`: N threads, each a current-thread runtime with its own
+//!   SO_REUSEPORT listener on the same address (thread-per-core, like the
+//!   io_uring peers);
+//! - `--mt --cores N`: one multi-thread runtime with N worker threads that
+//!   share one listener and steal work from each other (tokio's usual
+//!   deployment, the "tokio multi-thread" of the thread-per-core comparison).
+//!
+//! `--pin` pins thread or worker i to the i-th allowed CPU.
 //!
 //! One task per connection: read up to `--buf` bytes into a buffer the task
 //! owns, write them back with `write_all`, repeat until EOF or an error.
 //! TCP_NODELAY is set on every accepted socket, as on every peer.
 //!
-//! `cargo run --release --example peer-tokio-echo -- --addr 127.0.0.1:7000 --buf 4096`
+//! `cargo run --release --example peer-tokio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--mt --cores 2]`
 
 #[path = "common.rs"]
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+const NAME: &str = "peer-tokio-echo";
+
 fn main() {
-    let args = common::Args::parse("peer-tokio-echo");
-    let std_listener = common::listener(args.addr).expect("bind listener");
+    let args = common::Args::parse_with_mt(NAME);
+    if args.mt {
+        serve_multi_thread(&args);
+        return;
+    }
+    let buf_size = args.buf;
+    common::run_cores(NAME, &args, move |_, std_listener| {
+        std_listener
+            .set_nonblocking(true)
+            .expect("set listener non-blocking");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("build tokio runtime");
+        rt.block_on(serve(std_listener, buf_size));
+    });
+}
+
+/// `--mt`: one multi-thread runtime with `--cores` workers (pinned to the
+/// first `--cores` allowed CPUs with `--pin`) sharing one listener; the
+/// accept loop runs as a task on a worker, like every connection.
+fn serve_multi_thread(args: &common::Args) {
+    let std_listener = common::listener(args.addr).unwrap_or_else(|e| {
+        eprintln!("{NAME}: bind {}: {e}", args.addr);
+        std::process::exit(1);
+    });
     std_listener
         .set_nonblocking(true)
         .expect("set listener non-blocking");
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let (pin, next) = (args.pin, Arc::new(AtomicUsize::new(0)));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.cores)
         .enable_io()
+        .on_thread_start(move || {
+            // Workers start first; the blocking pool (unused here) would
+            // continue the count and wrap around.
+            common::pin_core(NAME, pin, next.fetch_add(1, Ordering::Relaxed));
+        })
         .build()
-        .expect("build tokio runtime");
-    rt.block_on(serve(std_listener, args.buf));
+        .expect("build tokio multi-thread runtime");
+    let buf_size = args.buf;
+    rt.block_on(async move {
+        tokio::spawn(serve(std_listener, buf_size))
+            .await
+            .expect("accept loop panicked")
+    });
 }
 
 async fn serve(std_listener: std::net::TcpListener, buf_size: usize) {
@@ -36,7 +89,7 @@ async fn serve(std_listener: std::net::TcpListener, buf_size: usize) {
             }
             // EMFILE and friends: report and keep serving the open connections.
             Err(e) => {
-                eprintln!("peer-tokio-echo: accept: {e}");
+                eprintln!("{NAME}: accept: {e}");
                 tokio::task::yield_now().await;
             }
         }

@@ -79,6 +79,18 @@ impl<S> Incoming<S> {
     }
 
     /// Whether one multishot accept serves all connections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let listener = percore_net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let incoming = listener.incoming();
+    ///     // One multishot accept where the kernel has it, else one accept per call.
+    ///     let caps = percore::capabilities().unwrap();
+    ///     assert_eq!(incoming.is_multishot(), caps.multishot_accept);
+    /// });
+    /// ```
     pub fn is_multishot(&self) -> bool {
         self.multi.is_some()
     }
@@ -90,6 +102,24 @@ impl Incoming<TcpStream> {
     /// # Errors
     ///
     /// See [`Incoming`]; an error ends nothing, the next call accepts again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut incoming = listener.incoming();
+    ///     let _a = TcpStream::connect(addr).await.unwrap();
+    ///     let _b = TcpStream::connect(addr).await.unwrap();
+    ///     for _ in 0..2 {
+    ///         let conn = incoming.next().await.unwrap();
+    ///         assert_eq!(conn.local_addr().unwrap(), addr);
+    ///     }
+    /// });
+    /// ```
     pub async fn next(&mut self) -> io::Result<TcpStream> {
         self.next_fd().await.map(TcpStream::from_fd)
     }
@@ -101,6 +131,22 @@ impl Incoming<UnixStream> {
     /// # Errors
     ///
     /// See [`Incoming`]; an error ends nothing, the next call accepts again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{UnixListener, UnixStream};
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-incoming-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path).unwrap();
+    ///     let mut incoming = listener.incoming();
+    ///     let _client = UnixStream::connect(&path).await.unwrap();
+    ///     incoming.next().await.unwrap();
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub async fn next(&mut self) -> io::Result<UnixStream> {
         self.next_fd().await.map(UnixStream::from_fd)
     }

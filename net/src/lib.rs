@@ -58,3 +58,9 @@ pub use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 pub use percore::buf::{BufRing, RecvBuf, RingBuf};
 pub use socket2::SockAddr;
 pub use std::net::Shutdown;
+
+/// The README's examples, compiled and run as doctests so they stay true
+/// (here rather than in `percore`, since they use both crates).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

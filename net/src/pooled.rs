@@ -77,6 +77,29 @@ impl RecvStream {
     /// # Errors
     ///
     /// The socket's error (`ECONNRESET`, ...). `ENOBUFS` never surfaces.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let mut rx = server.recv_pooled(&ring);
+    ///     client.write_all(b"hi".to_vec()).await.0.unwrap();
+    ///     drop(client);
+    ///     let buf = rx.next().await.unwrap().unwrap();
+    ///     assert_eq!(&buf[..], b"hi");
+    ///     drop(buf); // the buffer goes back to the ring
+    ///     assert!(rx.next().await.unwrap().is_none()); // end of stream
+    /// });
+    /// ```
     pub async fn next(&mut self) -> io::Result<Option<RecvBuf>> {
         loop {
             if self.plain_next {
@@ -115,11 +138,49 @@ impl RecvStream {
     }
 
     /// How many receives went into a plain buffer because the ring was empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let rx = server.recv_pooled(&ring);
+    ///     assert_eq!(rx.fallbacks(), 0); // nothing received yet
+    ///     # drop(client);
+    /// });
+    /// ```
     pub fn fallbacks(&self) -> u64 {
         self.fallbacks
     }
 
     /// The ring the stream receives into.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let rx = server.recv_pooled(&ring);
+    ///     assert_eq!(rx.ring().buf_len(), 1024);
+    ///     # drop(client);
+    /// });
+    /// ```
     pub fn ring(&self) -> &BufRing {
         self.op.data().ring()
     }

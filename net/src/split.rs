@@ -25,6 +25,31 @@ pub(crate) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
 ///
 /// Both halves share the socket; it closes when both are dropped (and no op
 /// uses it any more).
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let client = TcpStream::connect(addr).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (rd, wr) = server.into_split();
+///     // Each half can move into its own task.
+///     let echo = percore::spawn(async move {
+///         let (res, buf) = rd.read(Vec::with_capacity(16)).await;
+///         res.unwrap();
+///         wr.write_all(buf).await.0.unwrap();
+///     });
+///     client.write_all(b"ping".to_vec()).await.0.unwrap();
+///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"ping");
+///     echo.await.unwrap();
+/// });
+/// ```
 pub struct OwnedReadHalf {
     stream: Rc<TcpStream>,
 }
@@ -33,32 +58,137 @@ pub struct OwnedReadHalf {
 ///
 /// Dropping it does not shut the connection down; call
 /// [`shutdown`](OwnedWriteHalf::shutdown) to let the peer read end of stream.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (_rd, wr) = server.into_split();
+///     wr.write_all(b"bye".to_vec()).await.0.unwrap();
+///     wr.shutdown().await.unwrap(); // the client reads end of stream after "bye"
+///     let (res, buf) = client.read(Vec::with_capacity(8)).await;
+///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"bye"[..]));
+///     let (res, _) = client.read(Vec::with_capacity(8)).await;
+///     assert_eq!(res.unwrap(), 0);
+/// });
+/// ```
 pub struct OwnedWriteHalf {
     stream: Rc<TcpStream>,
 }
 
 impl OwnedReadHalf {
     /// See [`TcpStream::read`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     client.write_all(b"abc".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = rd.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"abc"[..]));
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.read(buf).await
     }
 
     /// See [`TcpStream::read_exact`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     client.write_all(b"abcd".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = rd.read_exact(Vec::with_capacity(4)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"abcd");
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
         self.stream.read_exact(buf).await
     }
 
     /// See [`TcpStream::recv_pooled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let mut rx = rd.recv_pooled(&ring);
+    ///     client.write_all(b"pooled".to_vec()).await.0.unwrap();
+    ///     assert_eq!(&rx.next().await.unwrap().unwrap()[..], b"pooled");
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
         self.stream.recv_pooled(ring)
     }
 
     /// See [`TcpStream::peer_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(rd.peer_addr().unwrap(), client.local_addr().unwrap());
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.stream.peer_addr()
     }
 
     /// See [`TcpStream::local_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(rd.local_addr().unwrap(), client.peer_addr().unwrap());
+    ///     # drop(wr);
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.stream.local_addr()
     }
@@ -97,21 +227,90 @@ impl OwnedReadHalf {
 
 impl OwnedWriteHalf {
     /// See [`TcpStream::write`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let (res, _buf) = wr.write(b"abc".to_vec()).await;
+    ///     assert_eq!(res.unwrap(), 3);
+    ///     # drop((rd, client));
+    /// });
+    /// ```
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.write(buf).await
     }
 
     /// See [`TcpStream::write_all`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     wr.write_all(vec![7u8; 100_000]).await.0.unwrap();
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(100_000)).await;
+    ///     res.unwrap();
+    ///     assert!(buf.iter().all(|&b| b == 7));
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.stream.write_all(buf).await
     }
 
     /// See [`TcpStream::write_vectored`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let (res, _bufs) = wr.write_vectored(vec![b"ab".to_vec(), b"cd".to_vec()]).await;
+    ///     assert_eq!(res.unwrap(), 4);
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"abcd");
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.stream.write_vectored(bufs).await
     }
 
     /// See [`TcpStream::write_zc`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let (res, _buf) = wr.write_zc(vec![1u8; 64 * 1024]).await;
+    ///     assert!(res.unwrap() > 0);
+    ///     # drop((rd, client));
+    /// });
+    /// ```
     pub async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.write_zc(buf).await
     }
@@ -122,16 +321,63 @@ impl OwnedWriteHalf {
     /// # Errors
     ///
     /// `ENOTCONN` if the connection is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     wr.shutdown().await.unwrap();
+    ///     let (res, _) = client.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(res.unwrap(), 0); // end of stream
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub async fn shutdown(&self) -> io::Result<()> {
         self.stream.shutdown(Shutdown::Write).await
     }
 
     /// See [`TcpStream::peer_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(wr.peer_addr().unwrap(), client.local_addr().unwrap());
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.stream.peer_addr()
     }
 
     /// See [`TcpStream::local_addr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     assert_eq!(wr.local_addr().unwrap(), client.peer_addr().unwrap());
+    ///     # drop(rd);
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.stream.local_addr()
     }
@@ -150,6 +396,24 @@ impl fmt::Debug for OwnedWriteHalf {
 }
 
 /// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let (a_rd, a_wr) = TcpStream::connect(addr).await.unwrap().into_split();
+///     let (b_rd, b_wr) = TcpStream::connect(addr).await.unwrap().into_split();
+///     let err = a_rd.reunite(b_wr).unwrap_err();
+///     // The halves come back in the error; matching ones reunite.
+///     let percore_net::ReuniteError(a_rd, b_wr) = err;
+///     assert!(a_rd.reunite(a_wr).is_ok());
+///     assert!(b_rd.reunite(b_wr).is_ok());
+/// });
+/// ```
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 

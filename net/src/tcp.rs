@@ -47,6 +47,15 @@ impl TcpListener {
     /// # Errors
     ///
     /// `EADDRINUSE`, `EACCES`, or a resolution error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let listener = percore_net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     assert_ne!(listener.local_addr().unwrap().port(), 0);
+    /// });
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         sys::each_addr(addr, |a| TcpListener::bind_addr(a, false))
     }
@@ -116,6 +125,19 @@ impl TcpListener {
     ///
     /// If the future is dropped after the kernel accepted a connection, the
     /// connection is closed: nothing leaks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     assert_eq!(server.peer_addr().unwrap(), client.local_addr().unwrap());
+    /// });
+    /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = Op::new(Accept::new(self.fd.clone())).await?;
         Ok((TcpStream::from_fd(SharedFd::new(fd)), sys::inet(addr)?))
@@ -123,6 +145,21 @@ impl TcpListener {
 
     /// The stream of accepted connections, with one multishot accept when the
     /// kernel has it; see [`Incoming`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut incoming = listener.incoming();
+    ///     let _client = TcpStream::connect(addr).await.unwrap();
+    ///     let conn = incoming.next().await.unwrap();
+    ///     assert_eq!(conn.local_addr().unwrap(), addr);
+    /// });
+    /// ```
     pub fn incoming(&self) -> Incoming<TcpStream> {
         Incoming::new(self.fd.clone())
     }
@@ -132,6 +169,15 @@ impl TcpListener {
     /// # Errors
     ///
     /// getsockname(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let listener = percore_net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     assert!(listener.local_addr().unwrap().ip().is_loopback());
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sys::inet(SockRef::from(&self.fd).local_addr()?)
     }
@@ -209,6 +255,17 @@ impl TcpStream {
     ///
     /// Dropping the future abandons the attempt; its socket is closed once
     /// the kernel is done with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let listener = percore_net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let port = listener.local_addr().unwrap().port();
+    ///     let stream = percore_net::TcpStream::connect(("localhost", port)).await.unwrap();
+    ///     assert_eq!(stream.peer_addr().unwrap().port(), port);
+    /// });
+    /// ```
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
         for a in sys::resolve(addr)? {
@@ -225,6 +282,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// As [`TcpStream::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let listener = percore_net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let stream = percore_net::TcpStream::connect_addr(addr).await.unwrap();
+    ///     assert_eq!(stream.peer_addr().unwrap(), addr);
+    /// });
+    /// ```
     pub async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = sys::socket(Domain::for_address(addr), Type::STREAM).await?;
         Op::new(Connect::new(fd.clone(), SockAddr::from(addr))).await?;
@@ -288,6 +356,23 @@ impl TcpStream {
     ///
     /// Dropping the future cancels the read; `buf` is freed only after the
     /// kernel's completion, and bytes it received are lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     server.write_all(b"hello".to_vec()).await.0.unwrap();
+    ///     // Reads into the buffer's spare capacity; the buffer comes back either way.
+    ///     let (res, buf) = client.read(Vec::with_capacity(64)).await;
+    ///     assert_eq!(res.unwrap(), buf.len());
+    ///     assert!(b"hello".starts_with(&buf));
+    /// });
+    /// ```
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.inner.read(buf).await
     }
@@ -302,6 +387,23 @@ impl TcpStream {
     /// # Cancellation
     ///
     /// As [`TcpStream::read`]; bytes already read are lost with the buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     server.write_all(b"hel".to_vec()).await.0.unwrap();
+    ///     server.write_all(b"lo".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(5)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"hello");
+    /// });
+    /// ```
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
         self.inner.read_exact(buf).await
     }
@@ -318,6 +420,22 @@ impl TcpStream {
     /// # Cancellation
     ///
     /// Dropping the future cancels the write; some bytes may have been sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (res, buf) = client.write(b"hello".to_vec()).await;
+    ///     assert_eq!(res.unwrap(), 5); // may be short for large buffers: see write_all
+    ///     assert_eq!(buf, b"hello");
+    ///     # drop(server);
+    /// });
+    /// ```
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.inner.write(buf).await
     }
@@ -327,6 +445,23 @@ impl TcpStream {
     /// # Errors
     ///
     /// As [`TcpStream::write`]; on error an unknown part was sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (res, _buf) = client.write_all(&b"static bytes work too"[..]).await;
+    ///     res.unwrap();
+    ///     let (res, buf) = server.read_exact(Vec::with_capacity(21)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"static bytes work too");
+    /// });
+    /// ```
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.inner.write_all(buf).await
     }
@@ -410,6 +545,21 @@ impl TcpStream {
     }
 
     /// The size from which writes use zero-copy send, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     client.set_zerocopy_threshold(Some(64 * 1024));
+    ///     assert_eq!(client.zerocopy_threshold(), Some(64 * 1024));
+    ///     # drop(server);
+    /// });
+    /// ```
     pub fn zerocopy_threshold(&self) -> Option<usize> {
         self.inner.zc_threshold()
     }
@@ -419,6 +569,27 @@ impl TcpStream {
     ///
     /// Don't mix it with [`read`](TcpStream::read) on the same stream: both
     /// would take bytes from the socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     // One ring per core serves every connection: idle ones hold no buffer.
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(16, 4096).unwrap();
+    ///     let mut rx = server.recv_pooled(&ring);
+    ///     client.write_all(b"pooled".to_vec()).await.0.unwrap();
+    ///     let buf = rx.next().await.unwrap().unwrap();
+    ///     assert_eq!(&buf[..], b"pooled");
+    /// });
+    /// ```
     pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
         self.inner.recv_pooled(ring)
     }
@@ -454,6 +625,21 @@ impl TcpStream {
     /// # Errors
     ///
     /// setsockopt(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     client.set_nodelay(true).unwrap();
+    ///     assert!(client.nodelay().unwrap());
+    ///     # drop(server);
+    /// });
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         SockRef::from(&self.inner.fd).set_tcp_nodelay(nodelay)
     }
@@ -463,6 +649,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// getsockopt(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     assert!(!client.nodelay().unwrap()); // Nagle is on by default
+    ///     # drop(server);
+    /// });
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         SockRef::from(&self.inner.fd).tcp_nodelay()
     }
@@ -473,6 +673,23 @@ impl TcpStream {
     /// # Errors
     ///
     /// setsockopt(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     // Close with a reset instead of a FIN, dropping unsent data.
+    ///     client.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    ///     drop(client);
+    ///     let (res, _) = server.read(Vec::with_capacity(8)).await;
+    ///     assert!(matches!(res, Ok(0) | Err(_)));
+    /// });
+    /// ```
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         SockRef::from(&self.inner.fd).set_linger(linger)
     }
@@ -482,6 +699,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// `ENOTCONN` once the connection is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     assert_eq!(client.peer_addr().unwrap(), listener.local_addr().unwrap());
+    ///     # drop(server);
+    /// });
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         sys::inet(SockRef::from(&self.inner.fd).peer_addr()?)
     }
@@ -491,6 +722,19 @@ impl TcpStream {
     /// # Errors
     ///
     /// getsockname(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     assert_eq!(client.local_addr().unwrap(), server.peer_addr().unwrap());
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sys::inet(SockRef::from(&self.inner.fd).local_addr()?)
     }

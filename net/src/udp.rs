@@ -40,6 +40,18 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EADDRINUSE`, `EACCES`, or a resolution error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     assert_ne!(a.local_addr().unwrap(), b.local_addr().unwrap());
+    /// });
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         sys::each_addr(addr, |a| {
             let fd = sys::socket_sync(Domain::for_address(a), Type::DGRAM)?;
@@ -105,6 +117,22 @@ impl UdpSocket {
     ///
     /// Dropping the future cancels the send; the buffer is freed only after
     /// the kernel's completion.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let (res, _) = a.send_to(b"datagram".to_vec(), b.local_addr().unwrap()).await;
+    ///     assert_eq!(res.unwrap(), 8);
+    ///     let (res, buf) = b.recv_from(Vec::with_capacity(64)).await;
+    ///     assert_eq!(res.unwrap(), (8, a.local_addr().unwrap()));
+    ///     assert_eq!(buf, b"datagram");
+    /// });
+    /// ```
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: impl ToSocketAddrs) -> BufResult<usize, B> {
         let addr = match sys::resolve(addr) {
             Ok(addrs) => addrs[0],
@@ -126,6 +154,21 @@ impl UdpSocket {
     /// # Cancellation
     ///
     /// As [`UdpSocket::send_to`]; a datagram received meanwhile is lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     a.send_to(b"x".to_vec(), b.local_addr().unwrap()).await.0.unwrap();
+    ///     let (res, _buf) = b.recv_from(Vec::with_capacity(8)).await;
+    ///     let (n, from) = res.unwrap();
+    ///     assert_eq!((n, from), (1, a.local_addr().unwrap()));
+    /// });
+    /// ```
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (res, buf) = Op::new(RecvMsg::new(self.fd.clone(), buf)).await;
         (res.and_then(|(n, a)| Ok((n, sys::inet(a)?))), buf)
@@ -136,6 +179,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EDESTADDRREQ` if not connected, `ECONNREFUSED` after an ICMP error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     a.connect(b.local_addr().unwrap()).unwrap();
+    ///     a.send(b"to the connected peer".to_vec()).await.0.unwrap();
+    ///     let (res, _) = b.recv(Vec::with_capacity(64)).await;
+    ///     assert_eq!(res.unwrap(), 21);
+    /// });
+    /// ```
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         Op::new(Send::new(self.fd.clone(), buf)).await
     }
@@ -145,6 +203,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// recv(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     b.connect(a.local_addr().unwrap()).unwrap();
+    ///     a.send_to(b"ping".to_vec(), b.local_addr().unwrap()).await.0.unwrap();
+    ///     let (res, buf) = b.recv(Vec::with_capacity(8)).await;
+    ///     assert_eq!((res.unwrap(), &buf[..]), (4, &b"ping"[..]));
+    /// });
+    /// ```
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         Op::new(Recv::new(self.fd.clone(), buf)).await
     }
@@ -154,6 +227,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// setsockopt(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     a.set_broadcast(true).unwrap();
+    ///     # drop(b);
+    /// });
+    /// ```
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         SockRef::from(&self.fd).set_broadcast(on)
     }
@@ -163,6 +249,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// getsockname(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     assert!(a.local_addr().unwrap().ip().is_loopback());
+    ///     # drop(b);
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sys::inet(SockRef::from(&self.fd).local_addr()?)
     }
@@ -172,6 +271,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `ENOTCONN` if not connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UdpSocket;
+    ///
+    /// percore::run(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     assert!(a.peer_addr().is_err()); // not connected yet
+    ///     a.connect(b.local_addr().unwrap()).unwrap();
+    ///     assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());
+    /// });
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         sys::inet(SockRef::from(&self.fd).peer_addr()?)
     }

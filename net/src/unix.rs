@@ -53,6 +53,25 @@ impl UnixListener {
     ///
     /// `EADDRINUSE` if the path exists, `ENOENT`, `EACCES`, or a path too
     /// long for `sockaddr_un`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{UnixListener, UnixStream};
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-bind.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path).unwrap();
+    ///     let client = UnixStream::connect(&path).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     client.write_all(b"hi".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = server.read_exact(Vec::with_capacity(2)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"hi");
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         UnixListener::bind_addr(&SockAddr::unix(path)?)
     }
@@ -62,6 +81,21 @@ impl UnixListener {
     /// # Errors
     ///
     /// As [`UnixListener::bind`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{SockAddr, UnixListener};
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-bind-addr.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let addr = SockAddr::unix(&path).unwrap();
+    ///     let listener = UnixListener::bind_addr(&addr).unwrap();
+    ///     assert_eq!(listener.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn bind_addr(addr: &SockAddr) -> io::Result<UnixListener> {
         let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         sock.bind(addr)?;
@@ -72,6 +106,20 @@ impl UnixListener {
     }
 
     /// Takes over a bound and listening std listener.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-from-std.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let std_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    ///     let listener = percore_net::UnixListener::from_std(std_listener);
+    ///     let _client = percore_net::UnixStream::connect(&path).await.unwrap();
+    ///     listener.accept().await.unwrap();
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> UnixListener {
         UnixListener {
             fd: SharedFd::new(listener.into()),
@@ -88,12 +136,44 @@ impl UnixListener {
     /// # Cancellation
     ///
     /// A connection accepted after the future was dropped is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{UnixListener, UnixStream};
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-accept.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path).unwrap();
+    ///     let _client = UnixStream::connect(&path).await.unwrap();
+    ///     let (_server, peer) = listener.accept().await.unwrap();
+    ///     assert!(peer.as_pathname().is_none()); // the client is unnamed
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub async fn accept(&self) -> io::Result<(UnixStream, SockAddr)> {
         let (fd, addr) = Op::new(Accept::new(self.fd.clone())).await?;
         Ok((UnixStream::from_fd(SharedFd::new(fd)), addr))
     }
 
     /// The stream of accepted connections; see [`Incoming`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{UnixListener, UnixStream};
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-incoming.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path).unwrap();
+    ///     let mut incoming = listener.incoming();
+    ///     let _client = UnixStream::connect(&path).await.unwrap();
+    ///     incoming.next().await.unwrap();
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn incoming(&self) -> Incoming<UnixStream> {
         Incoming::new(self.fd.clone())
     }
@@ -103,6 +183,18 @@ impl UnixListener {
     /// # Errors
     ///
     /// getsockname(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-local.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = percore_net::UnixListener::bind(&path).unwrap();
+    ///     assert_eq!(listener.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SockAddr> {
         SockRef::from(&self.fd).local_addr()
     }
@@ -163,6 +255,19 @@ impl UnixStream {
     /// # Errors
     ///
     /// `ENOENT` if nothing is there, `ECONNREFUSED` if nothing listens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-connect.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let _listener = percore_net::UnixListener::bind(&path).unwrap();
+    ///     let stream = percore_net::UnixStream::connect(&path).await.unwrap();
+    ///     assert_eq!(stream.peer_addr().unwrap().as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         UnixStream::connect_addr(SockAddr::unix(path)?).await
     }
@@ -172,6 +277,21 @@ impl UnixStream {
     /// # Errors
     ///
     /// As [`UnixStream::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::SockAddr;
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-connect-addr.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let _listener = percore_net::UnixListener::bind(&path).unwrap();
+    ///     let addr = SockAddr::unix(&path).unwrap();
+    ///     percore_net::UnixStream::connect_addr(addr).await.unwrap();
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub async fn connect_addr(addr: SockAddr) -> io::Result<UnixStream> {
         let fd = sys::socket(Domain::UNIX, Type::STREAM).await?;
         Op::new(Connect::new(fd.clone(), addr)).await?;
@@ -183,6 +303,19 @@ impl UnixStream {
     /// # Errors
     ///
     /// socketpair(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     a.write_all(b"x".to_vec()).await.0.unwrap();
+    ///     let (res, _) = b.read(Vec::with_capacity(1)).await;
+    ///     assert_eq!(res.unwrap(), 1);
+    /// });
+    /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
         Ok((
@@ -192,41 +325,152 @@ impl UnixStream {
     }
 
     /// Takes over a connected std stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let a = percore_net::UnixStream::from_std(a);
+    ///     a.write_all(b"from std".to_vec()).await.0.unwrap();
+    ///     let mut got = [0u8; 8];
+    ///     std::io::Read::read_exact(&mut &b, &mut got).unwrap();
+    ///     assert_eq!(&got, b"from std");
+    /// });
+    /// ```
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
         UnixStream::from_fd(SharedFd::new(stream.into()))
     }
 
     /// See [`TcpStream::read`](crate::TcpStream::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     a.write_all(b"abc".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = b.read(Vec::with_capacity(16)).await;
+    ///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"abc"[..]));
+    /// });
+    /// ```
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.inner.read(buf).await
     }
 
     /// See [`TcpStream::read_exact`](crate::TcpStream::read_exact).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     a.write_all(b"abcdef".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = b.read_exact(Vec::with_capacity(6)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"abcdef");
+    /// });
+    /// ```
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
         self.inner.read_exact(buf).await
     }
 
     /// See [`TcpStream::write`](crate::TcpStream::write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     let (res, _) = a.write(b"abc".to_vec()).await;
+    ///     assert_eq!(res.unwrap(), 3);
+    ///     # drop(b);
+    /// });
+    /// ```
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.inner.write(buf).await
     }
 
     /// See [`TcpStream::write_all`](crate::TcpStream::write_all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     let writer = percore::spawn(async move { a.write_all(vec![1u8; 1 << 20]).await.0 });
+    ///     let (res, buf) = b.read_exact(Vec::with_capacity(1 << 20)).await;
+    ///     res.unwrap();
+    ///     writer.await.unwrap().unwrap();
+    ///     assert_eq!(buf.len(), 1 << 20);
+    /// });
+    /// ```
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.inner.write_all(buf).await
     }
 
     /// See [`TcpStream::write_vectored`](crate::TcpStream::write_vectored).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     let (res, _) = a.write_vectored(vec![b"ab".to_vec(), b"c".to_vec()]).await;
+    ///     assert_eq!(res.unwrap(), 3);
+    ///     # drop(b);
+    /// });
+    /// ```
     pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.inner.write_vectored(bufs).await
     }
 
     /// See [`TcpStream::recv_pooled`](crate::TcpStream::recv_pooled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 512).unwrap();
+    ///     let mut rx = b.recv_pooled(&ring);
+    ///     a.write_all(b"pooled".to_vec()).await.0.unwrap();
+    ///     assert_eq!(&rx.next().await.unwrap().unwrap()[..], b"pooled");
+    /// });
+    /// ```
     pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
         self.inner.recv_pooled(ring)
     }
 
     /// See [`TcpStream::shutdown`](crate::TcpStream::shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     a.shutdown(std::net::Shutdown::Write).await.unwrap();
+    ///     let (res, _) = b.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(res.unwrap(), 0);
+    /// });
+    /// ```
     pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how).await
     }
@@ -236,6 +480,18 @@ impl UnixStream {
     /// # Errors
     ///
     /// getpeername(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     assert!(a.peer_addr().unwrap().as_pathname().is_none()); // a pair is unnamed
+    ///     # drop(b);
+    /// });
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SockAddr> {
         SockRef::from(&self.inner.fd).peer_addr()
     }
@@ -245,6 +501,18 @@ impl UnixStream {
     /// # Errors
     ///
     /// getsockname(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     assert!(a.local_addr().unwrap().as_pathname().is_none());
+    ///     # drop(b);
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SockAddr> {
         SockRef::from(&self.inner.fd).local_addr()
     }
@@ -295,6 +563,23 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// `EADDRINUSE` if the path exists, ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-dgram-bind.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let server = UnixDatagram::bind(&path).unwrap();
+    ///     let client = UnixDatagram::unbound().unwrap();
+    ///     client.send_to(b"hello".to_vec(), &path).await.0.unwrap();
+    ///     let (res, buf) = server.recv(Vec::with_capacity(16)).await;
+    ///     assert_eq!((res.unwrap(), &buf[..]), (5, &b"hello"[..]));
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         let fd = sys::socket_sync(Domain::UNIX, Type::DGRAM)?;
         SockRef::from(&fd).bind(&SockAddr::unix(path)?)?;
@@ -307,6 +592,17 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// socket(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let sock = UnixDatagram::unbound().unwrap();
+    ///     assert!(sock.local_addr().unwrap().as_pathname().is_none());
+    /// });
+    /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
             fd: sys::socket_sync(Domain::UNIX, Type::DGRAM)?,
@@ -318,6 +614,19 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// socketpair(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixDatagram::pair().unwrap();
+    ///     a.send(b"one".to_vec()).await.0.unwrap();
+    ///     let (res, _) = b.recv(Vec::with_capacity(8)).await;
+    ///     assert_eq!(res.unwrap(), 3);
+    /// });
+    /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
         Ok((
@@ -336,6 +645,24 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// connect(2) errors (`ENOENT`, `ECONNREFUSED`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-dgram-connect.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let server = UnixDatagram::bind(&path).unwrap();
+    ///     let client = UnixDatagram::unbound().unwrap();
+    ///     client.connect(&path).unwrap();
+    ///     client.send(b"hi".to_vec()).await.0.unwrap();
+    ///     let (res, _) = server.recv(Vec::with_capacity(8)).await;
+    ///     assert_eq!(res.unwrap(), 2);
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
         SockRef::from(&self.fd).connect(&SockAddr::unix(path)?)
     }
@@ -345,6 +672,23 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// `ENOENT`, `ECONNREFUSED`, `EMSGSIZE`, ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-dgram-send-to.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let server = UnixDatagram::bind(&path).unwrap();
+    ///     let client = UnixDatagram::unbound().unwrap();
+    ///     let (res, _) = client.send_to(b"abc".to_vec(), &path).await;
+    ///     assert_eq!(res.unwrap(), 3);
+    ///     server.recv(Vec::with_capacity(8)).await.0.unwrap();
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
         let addr = match SockAddr::unix(path) {
             Ok(a) => a,
@@ -360,6 +704,24 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// recvmsg(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-dgram-recv-from.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let server = UnixDatagram::bind(&path).unwrap();
+    ///     let client = UnixDatagram::unbound().unwrap();
+    ///     client.send_to(b"abc".to_vec(), &path).await.0.unwrap();
+    ///     let (res, buf) = server.recv_from(Vec::with_capacity(8)).await;
+    ///     let (n, _from) = res.unwrap();
+    ///     assert_eq!(&buf[..n], b"abc");
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
         let (res, buf) = Op::new(RecvMsg::new(self.fd.clone(), buf)).await;
         let res = res.and_then(|(n, addr)| {
@@ -380,6 +742,18 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// `ENOTCONN` if not connected, ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixDatagram::pair().unwrap();
+    ///     assert_eq!(a.send(b"xy".to_vec()).await.0.unwrap(), 2);
+    ///     # drop(b);
+    /// });
+    /// ```
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         Op::new(Send::new(self.fd.clone(), buf)).await
     }
@@ -389,6 +763,19 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// recv(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixDatagram::pair().unwrap();
+    ///     a.send(b"xy".to_vec()).await.0.unwrap();
+    ///     let (res, buf) = b.recv(Vec::with_capacity(8)).await;
+    ///     assert_eq!((res.unwrap(), &buf[..]), (2, &b"xy"[..]));
+    /// });
+    /// ```
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         Op::new(Recv::new(self.fd.clone(), buf)).await
     }
@@ -398,6 +785,20 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// getsockname(2) errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixDatagram;
+    ///
+    /// percore::run(async {
+    ///     let path = std::env::temp_dir().join(format!("percore-doc-{}-dgram-local.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let sock = UnixDatagram::bind(&path).unwrap();
+    ///     assert_eq!(sock.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
     pub fn local_addr(&self) -> io::Result<SockAddr> {
         SockRef::from(&self.fd).local_addr()
     }

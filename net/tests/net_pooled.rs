@@ -38,179 +38,171 @@ async fn pairs(n: usize) -> Vec<(TcpStream, TcpStream)> {
     out
 }
 
-#[test]
-fn idle_connections_hold_no_buffer() {
-    percore::run(async {
-        let Some(ring) = ring_or_skip("idle_connections_hold_no_buffer", 4, 1024) else {
-            return;
-        };
-        let conns = pairs(100).await;
-        let ring2 = ring.clone();
-        let mut tasks = Vec::new();
-        for (i, (_, server)) in conns.iter().enumerate() {
-            let mut rx = server.recv_pooled(&ring2);
-            tasks.push(percore::spawn(async move {
-                let buf = rx.next().await.unwrap().unwrap();
-                (i, buf.to_vec())
-            }));
-        }
-        // 100 receives are armed, and the ring is still full.
-        percore::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(ring.available(), 4);
-        assert!(percore::stats().in_flight >= 100);
-        // Data for one connection takes one buffer, only for as long as the
-        // receiver holds it.
-        conns[42].0.write_all(b"wake".to_vec()).await.0.unwrap();
-        let (i, data) = tasks.remove(42).await.unwrap();
-        assert_eq!((i, &data[..]), (42, &b"wake"[..]));
-        assert_eq!(ring.available(), 4);
-        drop(conns); // peers close: every other receiver sees end of stream
-        for mut t in tasks {
-            t.abort();
-        }
-    });
+#[percore::test]
+async fn idle_connections_hold_no_buffer() {
+    let Some(ring) = ring_or_skip("idle_connections_hold_no_buffer", 4, 1024) else {
+        return;
+    };
+    let conns = pairs(100).await;
+    let ring2 = ring.clone();
+    let mut tasks = Vec::new();
+    for (i, (_, server)) in conns.iter().enumerate() {
+        let mut rx = server.recv_pooled(&ring2);
+        tasks.push(percore::spawn(async move {
+            let buf = rx.next().await.unwrap().unwrap();
+            (i, buf.to_vec())
+        }));
+    }
+    // 100 receives are armed, and the ring is still full.
+    percore::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(ring.available(), 4);
+    assert!(percore::stats().in_flight >= 100);
+    // Data for one connection takes one buffer, only for as long as the
+    // receiver holds it.
+    conns[42].0.write_all(b"wake".to_vec()).await.0.unwrap();
+    let (i, data) = tasks.remove(42).await.unwrap();
+    assert_eq!((i, &data[..]), (42, &b"wake"[..]));
+    assert_eq!(ring.available(), 4);
+    drop(conns); // peers close: every other receiver sees end of stream
+    for mut t in tasks {
+        t.abort();
+    }
 }
 
-#[test]
-fn more_connections_than_buffers_get_all_their_data() {
-    percore::run(async {
-        let Some(ring) = ring_or_skip("more_connections_than_buffers", 4, 512) else {
-            return;
-        };
-        const CONNS: usize = 16;
-        const LEN: usize = 16 * 1024;
-        let conns = pairs(CONNS).await;
-        let mut servers = Vec::new();
-        let mut clients = Vec::new();
-        for (i, (client, server)) in conns.into_iter().enumerate() {
-            let mut rx = server.recv_pooled(&ring);
-            // Each receiver holds up to 3 buffers before it copies them out:
-            // 16 receivers want far more than the ring's 4 buffers.
-            servers.push(percore::spawn(async move {
-                let mut got = Vec::new();
-                let mut held: Vec<RecvBuf> = Vec::new();
-                while let Some(buf) = rx.next().await.unwrap() {
-                    held.push(buf);
-                    if held.len() == 3 {
-                        percore::time::sleep(Duration::from_millis(1)).await;
-                        for b in held.drain(..) {
-                            got.extend_from_slice(&b);
-                        }
+#[percore::test]
+async fn more_connections_than_buffers_get_all_their_data() {
+    let Some(ring) = ring_or_skip("more_connections_than_buffers", 4, 512) else {
+        return;
+    };
+    const CONNS: usize = 16;
+    const LEN: usize = 16 * 1024;
+    let conns = pairs(CONNS).await;
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for (i, (client, server)) in conns.into_iter().enumerate() {
+        let mut rx = server.recv_pooled(&ring);
+        // Each receiver holds up to 3 buffers before it copies them out:
+        // 16 receivers want far more than the ring's 4 buffers.
+        servers.push(percore::spawn(async move {
+            let mut got = Vec::new();
+            let mut held: Vec<RecvBuf> = Vec::new();
+            while let Some(buf) = rx.next().await.unwrap() {
+                held.push(buf);
+                if held.len() == 3 {
+                    percore::time::sleep(Duration::from_millis(1)).await;
+                    for b in held.drain(..) {
+                        got.extend_from_slice(&b);
                     }
                 }
-                for b in held.drain(..) {
-                    got.extend_from_slice(&b);
-                }
-                drop(server);
-                (i, got, rx.fallbacks())
-            }));
-            clients.push(percore::spawn(async move {
-                let data = pattern(LEN, i as u8);
-                for chunk in data.chunks(700) {
-                    client.write_all(chunk.to_vec()).await.0.unwrap();
-                }
-                client.shutdown(std::net::Shutdown::Write).await.unwrap();
-                client
-            }));
-        }
-        let _clients = percore::join_all(clients).await;
-        let mut fallbacks = 0;
-        for s in servers {
-            let (i, got, fb) = s.await.unwrap();
-            assert_eq!(got.len(), LEN, "connection {i} got {} bytes", got.len());
-            assert!(got == pattern(LEN, i as u8), "connection {i} data differs");
-            fallbacks += fb;
-        }
-        // The ring really ran dry (ENOBUFS) and the streams coped.
-        assert!(
-            fallbacks > 0,
-            "the ring never ran out; the test proves nothing"
-        );
-        // Every buffer is back.
-        assert_eq!(ring.available(), 4);
-    });
+            }
+            for b in held.drain(..) {
+                got.extend_from_slice(&b);
+            }
+            drop(server);
+            (i, got, rx.fallbacks())
+        }));
+        clients.push(percore::spawn(async move {
+            let data = pattern(LEN, i as u8);
+            for chunk in data.chunks(700) {
+                client.write_all(chunk.to_vec()).await.0.unwrap();
+            }
+            client.shutdown(std::net::Shutdown::Write).await.unwrap();
+            client
+        }));
+    }
+    let _clients = percore::join_all(clients).await;
+    let mut fallbacks = 0;
+    for s in servers {
+        let (i, got, fb) = s.await.unwrap();
+        assert_eq!(got.len(), LEN, "connection {i} got {} bytes", got.len());
+        assert!(got == pattern(LEN, i as u8), "connection {i} data differs");
+        fallbacks += fb;
+    }
+    // The ring really ran dry (ENOBUFS) and the streams coped.
+    assert!(
+        fallbacks > 0,
+        "the ring never ran out; the test proves nothing"
+    );
+    // Every buffer is back.
+    assert_eq!(ring.available(), 4);
 }
 
-#[test]
-fn dropped_stream_gives_unread_buffers_back() {
-    percore::run(async {
-        let Some(ring) = ring_or_skip("dropped_stream_gives_unread_buffers_back", 4, 256) else {
-            return;
-        };
-        let conns = pairs(2).await;
-        let baseline = percore::stats().in_flight;
-        // 1. Arm a receive: nothing to read yet, so the wait times out (which
-        //    loses nothing, the receive stays armed inside `rx`).
-        let mut rx = conns[0].1.recv_pooled(&ring);
-        assert!(
-            percore::time::timeout(Duration::from_millis(5), rx.next())
-                .await
-                .is_err()
-        );
-        // 2. Six chunks arrive one by one: four take the ring's four buffers,
-        //    the fifth finds it empty and ends the receive with ENOBUFS.
-        for i in 0..6u8 {
-            conns[0].0.write_all(vec![i; 100]).await.0.unwrap();
-            percore::time::sleep(Duration::from_millis(3)).await;
+#[percore::test]
+async fn dropped_stream_gives_unread_buffers_back() {
+    let Some(ring) = ring_or_skip("dropped_stream_gives_unread_buffers_back", 4, 256) else {
+        return;
+    };
+    let conns = pairs(2).await;
+    let baseline = percore::stats().in_flight;
+    // 1. Arm a receive: nothing to read yet, so the wait times out (which
+    //    loses nothing, the receive stays armed inside `rx`).
+    let mut rx = conns[0].1.recv_pooled(&ring);
+    assert!(
+        percore::time::timeout(Duration::from_millis(5), rx.next())
+            .await
+            .is_err()
+    );
+    // 2. Six chunks arrive one by one: four take the ring's four buffers,
+    //    the fifth finds it empty and ends the receive with ENOBUFS.
+    for i in 0..6u8 {
+        conns[0].0.write_all(vec![i; 100]).await.0.unwrap();
+        percore::time::sleep(Duration::from_millis(3)).await;
+    }
+    // 3. Drop the stream without reading: its completions hold the buffers.
+    drop(rx);
+    for _ in 0..200 {
+        if percore::stats().in_flight <= baseline {
+            break;
         }
-        // 3. Drop the stream without reading: its completions hold the buffers.
-        drop(rx);
-        for _ in 0..200 {
-            if percore::stats().in_flight <= baseline {
-                break;
-            }
-            percore::time::sleep(Duration::from_millis(1)).await;
-        }
-        assert_eq!(percore::stats().in_flight, baseline);
-        // 4. A new receiver on another connection gets ring buffers again: had
-        //    the four buffers been lost, it would only see ENOBUFS fallbacks.
-        let mut rx = conns[1].1.recv_pooled(&ring);
-        for i in 0..4u8 {
-            conns[1].0.write_all(vec![i; 10]).await.0.unwrap();
-            let buf = rx.next().await.unwrap().unwrap();
-            assert!(buf.is_ring(), "chunk {i} did not come through the ring");
-            assert_eq!(&buf[..], &[i; 10]);
-            percore::time::sleep(Duration::from_millis(3)).await;
-        }
-        assert_eq!(rx.fallbacks(), 0);
-        assert_eq!(ring.available(), 4);
-    });
+        percore::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(percore::stats().in_flight, baseline);
+    // 4. A new receiver on another connection gets ring buffers again: had
+    //    the four buffers been lost, it would only see ENOBUFS fallbacks.
+    let mut rx = conns[1].1.recv_pooled(&ring);
+    for i in 0..4u8 {
+        conns[1].0.write_all(vec![i; 10]).await.0.unwrap();
+        let buf = rx.next().await.unwrap().unwrap();
+        assert!(buf.is_ring(), "chunk {i} did not come through the ring");
+        assert_eq!(&buf[..], &[i; 10]);
+        percore::time::sleep(Duration::from_millis(3)).await;
+    }
+    assert_eq!(rx.fallbacks(), 0);
+    assert_eq!(ring.available(), 4);
 }
 
-#[test]
-fn pooled_buffers_echo_without_copies_over_unix_sockets() {
-    percore::run(async {
-        let Some(ring) = ring_or_skip("pooled_echo", 16, 4096) else {
-            return;
-        };
-        let (a, b) = percore_net::UnixStream::pair().unwrap();
-        let echo = percore::spawn(async move {
-            let mut rx = b.recv_pooled(&ring);
-            while let Some(buf) = rx.next().await.unwrap() {
-                // A ring buffer is an IoBuf: write it back as it is.
-                b.write_all(buf).await.0.unwrap();
-            }
-            b.shutdown(std::net::Shutdown::Write).await.unwrap();
-            ring.available()
-        });
-        let data = pattern(100_000, 4);
-        let writer = {
-            let a = Rc::new(a);
-            let w = a.clone();
-            let d = data.clone();
-            (
-                a,
-                percore::spawn(async move {
-                    w.write_all(d).await.0.unwrap();
-                    w.shutdown(std::net::Shutdown::Write).await.unwrap();
-                }),
-            )
-        };
-        let (a, w) = writer;
-        let (res, back) = a.read_exact(Vec::with_capacity(data.len())).await;
-        res.unwrap();
-        w.await.unwrap();
-        assert!(back == data);
-        assert_eq!(echo.await.unwrap(), 16);
+#[percore::test]
+async fn pooled_buffers_echo_without_copies_over_unix_sockets() {
+    let Some(ring) = ring_or_skip("pooled_echo", 16, 4096) else {
+        return;
+    };
+    let (a, b) = percore_net::UnixStream::pair().unwrap();
+    let echo = percore::spawn(async move {
+        let mut rx = b.recv_pooled(&ring);
+        while let Some(buf) = rx.next().await.unwrap() {
+            // A ring buffer is an IoBuf: write it back as it is.
+            b.write_all(buf).await.0.unwrap();
+        }
+        b.shutdown(std::net::Shutdown::Write).await.unwrap();
+        ring.available()
     });
+    let data = pattern(100_000, 4);
+    let writer = {
+        let a = Rc::new(a);
+        let w = a.clone();
+        let d = data.clone();
+        (
+            a,
+            percore::spawn(async move {
+                w.write_all(d).await.0.unwrap();
+                w.shutdown(std::net::Shutdown::Write).await.unwrap();
+            }),
+        )
+    };
+    let (a, w) = writer;
+    let (res, back) = a.read_exact(Vec::with_capacity(data.len())).await;
+    res.unwrap();
+    w.await.unwrap();
+    assert!(back == data);
+    assert_eq!(echo.await.unwrap(), 16);
 }

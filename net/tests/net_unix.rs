@@ -71,60 +71,56 @@ fn stream_round_trip_through_a_path() {
     });
 }
 
-#[test]
-fn incoming_and_abstract_names() {
-    percore::run(async {
-        let name = format!("percore-net-test-{}", std::process::id());
-        let addr = SockAddr::unix(format!("\0{name}")).unwrap();
-        let listener = UnixListener::bind_addr(&addr).unwrap();
-        assert_eq!(
-            listener.local_addr().unwrap().as_abstract_namespace(),
-            Some(name.as_bytes())
-        );
-        let mut incoming = listener.incoming();
-        let clients: Vec<_> = (0..5u8)
-            .map(|i| {
-                let addr = addr.clone();
-                percore::spawn(async move {
-                    let c = UnixStream::connect_addr(addr).await.unwrap();
-                    c.write_all(vec![i]).await.0.unwrap();
-                    c
-                })
+#[percore::test]
+async fn incoming_and_abstract_names() {
+    let name = format!("percore-net-test-{}", std::process::id());
+    let addr = SockAddr::unix(format!("\0{name}")).unwrap();
+    let listener = UnixListener::bind_addr(&addr).unwrap();
+    assert_eq!(
+        listener.local_addr().unwrap().as_abstract_namespace(),
+        Some(name.as_bytes())
+    );
+    let mut incoming = listener.incoming();
+    let clients: Vec<_> = (0..5u8)
+        .map(|i| {
+            let addr = addr.clone();
+            percore::spawn(async move {
+                let c = UnixStream::connect_addr(addr).await.unwrap();
+                c.write_all(vec![i]).await.0.unwrap();
+                c
             })
-            .collect();
-        let mut seen = Vec::new();
-        for _ in 0..5 {
-            let conn = incoming.next().await.unwrap();
-            let (res, buf) = conn.read_exact(Vec::with_capacity(1)).await;
-            res.unwrap();
-            seen.push(buf[0]);
-        }
-        seen.sort();
-        assert_eq!(seen, vec![0, 1, 2, 3, 4]);
-        for c in clients {
-            c.await.unwrap();
-        }
-    });
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let conn = incoming.next().await.unwrap();
+        let (res, buf) = conn.read_exact(Vec::with_capacity(1)).await;
+        res.unwrap();
+        seen.push(buf[0]);
+    }
+    seen.sort();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    for c in clients {
+        c.await.unwrap();
+    }
 }
 
-#[test]
-fn pair_half_close_and_vectored_write() {
-    percore::run(async {
-        let (a, b) = UnixStream::pair().unwrap();
-        let (n, _) = a.write_vectored(vec![b"x".to_vec(), b"yz".to_vec()]).await;
-        assert_eq!(n.unwrap(), 3);
-        a.shutdown(std::net::Shutdown::Write).await.unwrap();
-        let (res, buf) = b.read_exact(Vec::with_capacity(3)).await;
-        res.unwrap();
-        assert_eq!(buf, b"xyz");
-        let (n, _) = b.read(Vec::with_capacity(3)).await;
-        assert_eq!(n.unwrap(), 0);
-        // The other direction is still open.
-        b.write_all(b"back".to_vec()).await.0.unwrap();
-        let (res, buf) = a.read_exact(Vec::with_capacity(4)).await;
-        res.unwrap();
-        assert_eq!(buf, b"back");
-    });
+#[percore::test]
+async fn pair_half_close_and_vectored_write() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (n, _) = a.write_vectored(vec![b"x".to_vec(), b"yz".to_vec()]).await;
+    assert_eq!(n.unwrap(), 3);
+    a.shutdown(std::net::Shutdown::Write).await.unwrap();
+    let (res, buf) = b.read_exact(Vec::with_capacity(3)).await;
+    res.unwrap();
+    assert_eq!(buf, b"xyz");
+    let (n, _) = b.read(Vec::with_capacity(3)).await;
+    assert_eq!(n.unwrap(), 0);
+    // The other direction is still open.
+    b.write_all(b"back".to_vec()).await.0.unwrap();
+    let (res, buf) = a.read_exact(Vec::with_capacity(4)).await;
+    res.unwrap();
+    assert_eq!(buf, b"back");
 }
 
 #[test]
@@ -190,17 +186,15 @@ fn datagrams_with_addresses() {
     });
 }
 
-#[test]
-fn datagram_pair() {
-    percore::run(async {
-        let (a, b) = UnixDatagram::pair().unwrap();
-        for i in 0..5u8 {
-            a.send(vec![i; 3]).await.0.unwrap();
-        }
-        for i in 0..5u8 {
-            let (n, buf) = b.recv(Vec::with_capacity(8)).await;
-            assert_eq!(n.unwrap(), 3);
-            assert_eq!(buf, vec![i; 3]);
-        }
-    });
+#[percore::test]
+async fn datagram_pair() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    for i in 0..5u8 {
+        a.send(vec![i; 3]).await.0.unwrap();
+    }
+    for i in 0..5u8 {
+        let (n, buf) = b.recv(Vec::with_capacity(8)).await;
+        assert_eq!(n.unwrap(), 3);
+        assert_eq!(buf, vec![i; 3]);
+    }
 }

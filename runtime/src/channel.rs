@@ -100,11 +100,38 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 /// The sending half of a [`channel`].
+///
+/// # Examples
+///
+/// ```
+/// let (tx, mut rx) = percore::channel::channel::<&str>(2);
+/// let tx2 = tx.clone(); // many producers, possibly on other cores
+/// tx.try_send("a").unwrap();
+/// tx2.try_send("b").unwrap();
+/// drop((tx, tx2));
+/// percore::run(async move {
+///     assert_eq!(rx.recv().await, Some("a"));
+///     assert_eq!(rx.recv().await, Some("b"));
+///     assert_eq!(rx.recv().await, None); // every sender is gone
+/// });
+/// ```
 pub struct Sender<T> {
     chan: Arc<Chan<T>>,
 }
 
 /// The error of a send whose receiver is gone; it hands the message back.
+///
+/// # Examples
+///
+/// ```
+/// use percore::channel::{SendError, channel};
+///
+/// let (tx, rx) = channel::<u32>(1);
+/// drop(rx);
+/// percore::run(async move {
+///     assert_eq!(tx.send(7).await, Err(SendError(7))); // the message comes back
+/// });
+/// ```
 #[derive(PartialEq, Eq)]
 pub struct SendError<T>(pub T);
 
@@ -123,6 +150,18 @@ impl<T> fmt::Display for SendError<T> {
 impl<T> std::error::Error for SendError<T> {}
 
 /// Why [`Sender::try_send`] did not send.
+///
+/// # Examples
+///
+/// ```
+/// use percore::channel::{TrySendError, channel};
+///
+/// let (tx, rx) = channel::<u32>(1);
+/// tx.try_send(1).unwrap();
+/// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+/// drop(rx);
+/// assert_eq!(tx.try_send(3), Err(TrySendError::Closed(3)));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// The channel is full.
@@ -230,6 +269,39 @@ impl<T> fmt::Debug for Sender<T> {
 }
 
 /// The receiving half of a [`channel`].
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = percore::channel::channel::<u64>(16);
+/// let sums = percore::Runtime::builder()
+///     .cores(2)
+///     .build()
+///     .unwrap()
+///     .run({
+///         let (tx, rx) = (std::sync::Mutex::new(Some(tx)), std::sync::Mutex::new(Some(rx)));
+///         move |core| {
+///             let tx = if core == 1 { tx.lock().unwrap().take() } else { None };
+///             let rx = if core == 0 { rx.lock().unwrap().take() } else { None };
+///             async move {
+///                 if let Some(tx) = tx {
+///                     for i in 1..=10 {
+///                         tx.send(i).await.unwrap();
+///                     }
+///                 }
+///                 let mut sum = 0;
+///                 if let Some(mut rx) = rx {
+///                     while let Some(v) = rx.recv().await {
+///                         sum += v;
+///                     }
+///                 }
+///                 sum
+///             }
+///         }
+///     })
+///     .unwrap();
+/// assert_eq!(sums, [55, 0]);
+/// ```
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
 }
@@ -411,6 +483,17 @@ impl<T> fmt::Debug for Mesh<T> {
 type Inbox<T> = Receiver<(usize, T)>;
 
 /// One core's end of a [`Mesh`]: its inbox, and a sender to every core.
+///
+/// # Examples
+///
+/// ```
+/// let mesh = percore::channel::Mesh::<&str>::new(1, 4);
+/// percore::run(async {
+///     let mut port = mesh.join(); // this core's end
+///     port.send_to(0, "to myself").await.unwrap();
+///     assert_eq!(port.recv().await, Some((0, "to myself")));
+/// });
+/// ```
 pub struct MeshPort<T> {
     sender: MeshSender<T>,
     inbox: Inbox<T>,
@@ -458,7 +541,14 @@ impl<T> MeshSender<T> {
     ///
     /// # Examples
     ///
-    /// See [`MeshSender`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<&str>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     port.send_to(0, "to myself").await.unwrap();
+    ///     assert_eq!(port.recv().await, Some((0, "to myself")));
+    /// });
+    /// ```
     pub async fn send_to(&self, to: usize, value: T) -> Result<(), SendError<T>> {
         self.senders[to]
             .send((self.me, value))
@@ -475,7 +565,14 @@ impl<T> MeshSender<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let port = mesh.join();
+    ///     // One core: there is no other core to send to.
+    ///     port.broadcast(1).await.unwrap();
+    /// });
+    /// ```
     pub async fn broadcast(&self, value: T) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -504,7 +601,15 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`MeshSender`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     let tx = port.sender();
+    ///     percore::spawn(async move { tx.send_to(0, 3).await.unwrap() });
+    ///     assert_eq!(port.recv().await, Some((0, 3)));
+    /// });
+    /// ```
     pub fn sender(&self) -> MeshSender<T> {
         self.sender.clone()
     }
@@ -517,7 +622,14 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<&str>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     port.send_to(0, "to myself").await.unwrap();
+    ///     assert_eq!(port.recv().await, Some((0, "to myself")));
+    /// });
+    /// ```
     pub async fn send_to(&self, to: usize, value: T) -> Result<(), SendError<T>> {
         self.sender.send_to(to, value).await
     }
@@ -531,7 +643,14 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let port = mesh.join();
+    ///     // One core: there is no other core to send to.
+    ///     port.broadcast(1).await.unwrap();
+    /// });
+    /// ```
     pub async fn broadcast(&self, value: T) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -543,7 +662,14 @@ impl<T> MeshPort<T> {
     ///
     /// # Examples
     ///
-    /// See [`Mesh`].
+    /// ```
+    /// let mesh = percore::channel::Mesh::<u8>::new(1, 4);
+    /// percore::run(async {
+    ///     let mut port = mesh.join();
+    ///     port.sender().send_to(0, 9).await.unwrap();
+    ///     assert_eq!(port.recv().await, Some((0, 9)));
+    /// });
+    /// ```
     pub async fn recv(&mut self) -> Option<(usize, T)> {
         self.inbox.recv().await
     }

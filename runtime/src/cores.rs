@@ -11,6 +11,25 @@ use crate::runtime::{Builder, Runtime};
 use crate::shutdown::{Shutdown, Signals};
 
 /// A core of a multi-core [`Runtime::run`] failed.
+///
+/// # Examples
+///
+/// ```
+/// let err = percore::Runtime::builder()
+///     .cores(2)
+///     .build()
+///     .unwrap()
+///     .run(|core| async move {
+///         if core == 1 {
+///             panic!("core one gives up");
+///         }
+///         // Core 0 would wait forever; core 1's panic stops it.
+///         std::future::pending::<()>().await
+///     })
+///     .unwrap_err();
+/// assert_eq!(err.core, 1);
+/// assert_eq!(err.message, "core one gives up");
+/// ```
 #[derive(Debug)]
 pub struct CoreError {
     /// Which core.

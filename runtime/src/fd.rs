@@ -36,6 +36,17 @@ struct Inner {
 
 impl SharedFd {
     /// Takes ownership of `fd`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    ///
+    /// let file = std::fs::File::open("/proc/self/stat").unwrap();
+    /// let fd = SharedFd::new(file.into());
+    /// let other = fd.clone(); // the descriptor closes when the last clone is gone
+    /// assert_eq!(fd.raw_fd(), other.raw_fd());
+    /// ```
     pub fn new(fd: OwnedFd) -> SharedFd {
         SharedFd {
             inner: Rc::new(Inner {
@@ -45,6 +56,17 @@ impl SharedFd {
     }
 
     /// The raw descriptor number (valid while this handle lives).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use percore::fd::SharedFd;
+    ///
+    /// let file = std::fs::File::open("/proc/self/stat").unwrap();
+    /// let raw = file.as_raw_fd();
+    /// assert_eq!(SharedFd::new(file.into()).raw_fd(), raw);
+    /// ```
     pub fn raw_fd(&self) -> RawFd {
         self.inner.fd
     }

@@ -28,6 +28,16 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![doc(test(attr(deny(warnings))))]
 
+/// A `tracing` event at `percore`'s target; expands to nothing without the
+/// `tracing` feature, so its arguments cost nothing either.
+macro_rules! event {
+    ($level:ident, $($rest:tt)*) => {
+        #[cfg(feature = "tracing")]
+        ::tracing::event!(target: "percore", ::tracing::Level::$level, $($rest)*);
+    };
+}
+pub(crate) use event;
+
 mod blocking;
 pub mod buf;
 pub mod channel;
@@ -46,14 +56,49 @@ pub mod time;
 
 pub use crate::blocking::spawn_blocking;
 pub use crate::cores::CoreError;
-pub use crate::driver::{Capabilities, DriverStats};
+pub use crate::driver::{Capabilities, DriverStats, OpCounts, opcode_name};
 pub use crate::executor::{
     Either, ExecutorStats, JoinError, JoinHandle, core_id, cores, join_all, race, select, spawn,
     spawn_on, yield_now,
 };
 pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};
+#[cfg(feature = "macros")]
+pub use percore_macros::{main, test};
 
-/// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
+/// Support for the code that `#[percore::main]` and `#[percore::test]`
+/// generate; not public API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::CoreError;
+
+    /// What `main` or a test may return when it runs on several cores.
+    pub trait CoreOutput: Sized {
+        /// One value from every core's value, in core order.
+        fn merge(outputs: Vec<Self>) -> Self;
+    }
+
+    impl CoreOutput for () {
+        fn merge(_: Vec<()>) {}
+    }
+
+    /// The lowest-numbered core's `Err`, else core 0's `Ok`.
+    impl<T, E> CoreOutput for Result<T, E> {
+        fn merge(outputs: Vec<Self>) -> Self {
+            let mut first = None;
+            for out in outputs {
+                let v = out?;
+                first.get_or_insert(v);
+            }
+            Ok(first.expect("a runtime has at least one core"))
+        }
+    }
+
+    /// Turns `Runtime::run`'s result into the function's return value; a
+    /// failed core becomes a panic that carries its message.
+    pub fn merge_core_outputs<R: CoreOutput>(out: Result<Vec<R>, CoreError>) -> R {
+        match out {
+            Ok(outputs) => R::merge(outputs),
+            Err(err) => panic!("percore: {err}"),
+        }
+    }
+}

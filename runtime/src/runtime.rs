@@ -46,6 +46,7 @@ impl Default for Builder {
                 coop_taskrun: true,
                 register_ring_fd: true,
                 minimal: minimal_from_env(),
+                slow_op: Some(Duration::from_secs(1)),
             },
             cores: None,
             pin: false,
@@ -63,12 +64,26 @@ fn minimal_from_env() -> bool {
 impl Builder {
     /// A builder with the defaults: 1024 SQ entries (4x CQ), DEFER_TASKRUN or
     /// else COOP_TASKRUN when the kernel has them, registered ring fd.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Builder::new().build().unwrap();
+    /// assert_eq!(rt.block_on(async { 2 + 2 }), 4);
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// SQ entries (rounded up to a power of two; the CQ gets four times as many).
     /// The ring shrinks on its own if locked memory is short.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::builder().entries(64).build().unwrap();
+    /// assert!(rt.capabilities().sq_entries <= 64);
+    /// ```
     pub fn entries(mut self, entries: u32) -> Builder {
         self.config.entries = entries;
         self
@@ -76,6 +91,19 @@ impl Builder {
 
     /// Use a kernel SQ polling thread that sleeps after `idle` without work.
     /// Off by default; it excludes DEFER_TASKRUN.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // A kernel thread polls the SQ; it sleeps after 10 ms without work.
+    /// let rt = percore::Runtime::builder()
+    ///     .sqpoll(Some(Duration::from_millis(10)))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { percore::op::Op::new(percore::op::Nop).await.unwrap() });
+    /// ```
     pub fn sqpoll(mut self, idle: Option<Duration>) -> Builder {
         self.config.sqpoll_idle = idle;
         self
@@ -83,18 +111,43 @@ impl Builder {
 
     /// Use `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` when the
     /// kernel has it (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::builder().defer_taskrun(false).build().unwrap();
+    /// assert!(!rt.capabilities().defer_taskrun);
+    /// ```
     pub fn defer_taskrun(mut self, on: bool) -> Builder {
         self.config.defer_taskrun = on;
         self
     }
 
     /// Use `IORING_SETUP_COOP_TASKRUN` when DEFER_TASKRUN is off or missing (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::builder()
+    ///     .defer_taskrun(false)
+    ///     .coop_taskrun(false)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!rt.capabilities().coop_taskrun);
+    /// ```
     pub fn coop_taskrun(mut self, on: bool) -> Builder {
         self.config.coop_taskrun = on;
         self
     }
 
     /// Register the ring fd so each `io_uring_enter` skips the fd lookup (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::builder().register_ring_fd(false).build().unwrap();
+    /// rt.block_on(async { percore::op::Op::new(percore::op::Nop).await.unwrap() });
+    /// ```
     pub fn register_ring_fd(mut self, on: bool) -> Builder {
         self.config.register_ring_fd = on;
         self
@@ -125,8 +178,44 @@ impl Builder {
         self
     }
 
+    /// With the `tracing` feature, a WARN event names any op that was in
+    /// flight longer than `threshold` when its completion arrives (default
+    /// 1 s; `None` turns it off). Ops that wait for a peer or a timer by
+    /// nature (accept, recv, poll, timeouts) are never reported; a plain read
+    /// of a pipe or signalfd is, so a program that keeps one in flight may
+    /// want a larger threshold. Without the feature nothing is timed and
+    /// this setting has no effect.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = percore::Runtime::builder()
+    ///     .slow_op_warning(Some(Duration::from_millis(100)))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn slow_op_warning(mut self, threshold: Option<Duration>) -> Builder {
+        self.config.slow_op = threshold;
+        self
+    }
+
     /// How many cores [`Runtime::run`] runs on, each a thread with its own
     /// ring and executor. Default: every CPU in the process's affinity mask.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let out = percore::Runtime::builder()
+    ///     .cores(3)
+    ///     .build()
+    ///     .unwrap()
+    ///     .run(|core| async move { core })
+    ///     .unwrap();
+    /// assert_eq!(out, [0, 1, 2]);
+    /// ```
     pub fn cores(mut self, n: usize) -> Builder {
         self.cores = Some(n.max(1));
         self
@@ -134,6 +223,19 @@ impl Builder {
 
     /// Pin core `i`'s thread to the `i`-th CPU of the process's affinity mask
     /// while [`Runtime::run`] runs (default off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let out = percore::Runtime::builder()
+    ///     .cores(2)
+    ///     .pin(true)
+    ///     .build()
+    ///     .unwrap()
+    ///     .run(|core| async move { core })
+    ///     .unwrap();
+    /// assert_eq!(out, [0, 1]);
+    /// ```
     pub fn pin(mut self, on: bool) -> Builder {
         self.pin = on;
         self
@@ -202,6 +304,16 @@ impl Builder {
     /// When io_uring is unavailable, an `ErrorKind::Unsupported` error whose
     /// message names the cause (io_uring_disabled sysctl, seccomp, memlock)
     /// and the fix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// match percore::Runtime::builder().build() {
+    ///     Ok(rt) => rt.block_on(async {}),
+    ///     // e.g. "io_uring unavailable (...): ... fix: ..."
+    ///     Err(err) => eprintln!("cannot start: {err}"),
+    /// }
+    /// ```
     pub fn build(self) -> io::Result<Runtime> {
         let driver = Driver::new(&self.config)?;
         let unparker = driver.unparker();
@@ -269,11 +381,25 @@ impl Runtime {
     /// # Errors
     ///
     /// See [`Builder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::new().unwrap();
+    /// rt.block_on(async { percore::yield_now().await });
+    /// ```
     pub fn new() -> io::Result<Runtime> {
         Builder::new().build()
     }
 
     /// A builder to configure the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::builder().entries(128).build().unwrap();
+    /// rt.block_on(async {});
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -307,6 +433,15 @@ impl Runtime {
     }
 
     /// What the kernel offered when this runtime started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::new().unwrap();
+    /// let caps = rt.capabilities();
+    /// assert!(caps.supports(io_uring::opcode::Read::CODE));
+    /// println!("{caps}");
+    /// ```
     pub fn capabilities(&self) -> Rc<Capabilities> {
         self.driver.borrow().capabilities()
     }
@@ -319,6 +454,15 @@ impl Runtime {
     ///
     /// If `future` panics (panics in spawned tasks stay in their tasks), or
     /// if the ring fails in a way that cannot be recovered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::new().unwrap();
+    /// // Tasks left running by one block_on go on in the next.
+    /// let handle = rt.block_on(async { percore::spawn(async { 5 }) });
+    /// assert_eq!(rt.block_on(handle).unwrap(), 5);
+    /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _guards = self.enter();
         let main = Arc::new(MainWaker {
@@ -377,6 +521,14 @@ impl Runtime {
     }
 
     /// Per-core counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = percore::Runtime::new().unwrap();
+    /// rt.block_on(async { percore::spawn(async {}).await.unwrap() });
+    /// assert_eq!(rt.stats().executor.spawned, 1);
+    /// ```
     pub fn stats(&self) -> Stats {
         Stats {
             driver: self.driver.borrow().stats(),
@@ -419,6 +571,9 @@ impl Drop for Runtime {
 
 /// A snapshot of one core's counters.
 ///
+/// Its `Display` is a compact report of a few lines (what the examples print
+/// with `--stats`).
+///
 /// # Examples
 ///
 /// ```
@@ -426,6 +581,8 @@ impl Drop for Runtime {
 ///     percore::op::Op::new(percore::op::Nop).await.unwrap();
 ///     let stats = percore::stats();
 ///     assert!(stats.driver.completed >= 1);
+///     let report = stats.to_string();
+///     assert!(report.contains("nop 1/1"), "{report}");
 /// });
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -441,7 +598,48 @@ pub struct Stats {
     pub in_flight: usize,
 }
 
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = &self.driver;
+        let e = &self.executor;
+        let per = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        writeln!(
+            f,
+            "ring:  {} ticks ({} parked), {} enters, {} SQEs ({:.2}/enter), {} CQEs, \
+             sq full {}, cq overflow {}",
+            d.ticks,
+            d.parks,
+            d.enters,
+            d.submitted,
+            per(d.submitted, d.enters),
+            d.completed,
+            d.sq_full,
+            d.cq_overflow,
+        )?;
+        writeln!(
+            f,
+            "tasks: {} spawned, {} finished, {} polls, {} remote wakes; {} timers, {} ops in flight",
+            e.spawned, e.finished, e.polled, e.remote_wakes, self.timers, self.in_flight,
+        )?;
+        f.write_str("ops (submitted/completed):")?;
+        for (op, submitted, completed) in d.ops.iter() {
+            write!(f, " {} {submitted}/{completed}", driver::opcode_name(op))?;
+        }
+        Ok(())
+    }
+}
+
 /// The current core's counters.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let spawned = percore::stats().executor.spawned;
+///     percore::spawn(async {}).await.unwrap();
+///     assert_eq!(percore::stats().executor.spawned, spawned + 1);
+/// });
+/// ```
 ///
 /// # Panics
 ///

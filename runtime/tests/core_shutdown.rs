@@ -189,21 +189,22 @@ fn an_accept_style_loop_stops_taking_work_after_the_request() {
             let (tx, mut rx) = percore::channel::channel::<u32>(64);
             let taken = Rc::new(std::cell::Cell::new(0));
             let t = taken.clone();
+            let seen = taken.clone();
             let producer = percore::spawn(async move {
                 for i in 0..10 {
                     tx.send(i).await.unwrap();
                     percore::time::sleep(Duration::from_millis(1)).await;
                 }
                 if core == 0 {
+                    // Once this core's loop has taken all ten.
+                    while seen.get() < 10 {
+                        percore::yield_now().await;
+                    }
                     percore::shutdown::request();
-                } else {
-                    // Core 0's request reaches this core by a cross-core
-                    // wake-up: wait for it, so the next message really comes
-                    // after the request here too (without MSG_RING, under
-                    // PERCORE_MINIMAL=1, the eventfd wake-up lost this race).
-                    percore::shutdown::requested().await;
                 }
-                // Work arriving while shutting down.
+                // Work arriving while shutting down (on core 1, once core
+                // 0's request has reached it).
+                percore::shutdown::requested().await;
                 let _ = tx.try_send(99);
             });
             // The request first: `select` polls left to right, so a request

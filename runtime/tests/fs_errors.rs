@@ -184,10 +184,8 @@ fn misaligned_o_direct_is_refused_before_submission() {
     });
 }
 
-#[test]
-fn path_with_nul_byte() {
-    percore::run(async {
-        let err = File::open("/tmp/a\0b").await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    });
+#[percore::test]
+async fn path_with_nul_byte() {
+    let err = File::open("/tmp/a\0b").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }

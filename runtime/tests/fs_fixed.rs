@@ -107,21 +107,19 @@ fn pool_stays_registered_while_a_buffer_is_in_flight() {
     });
 }
 
-#[test]
-fn get_waits_for_a_returned_buffer() {
-    percore::run(async {
-        let pool = FixedBufPool::new(1, 4096).unwrap();
-        let held = pool.get().await;
-        assert!(pool.try_get().is_none());
-        let waiter = percore::spawn({
-            let pool = pool.clone();
-            async move { pool.get().await.capacity() }
-        });
-        percore::time::sleep(Duration::from_millis(5)).await;
-        assert!(!waiter.is_finished(), "no buffer is free yet");
-        drop(held);
-        assert_eq!(waiter.await.unwrap(), 4096);
+#[percore::test]
+async fn get_waits_for_a_returned_buffer() {
+    let pool = FixedBufPool::new(1, 4096).unwrap();
+    let held = pool.get().await;
+    assert!(pool.try_get().is_none());
+    let waiter = percore::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.capacity() }
     });
+    percore::time::sleep(Duration::from_millis(5)).await;
+    assert!(!waiter.is_finished(), "no buffer is free yet");
+    drop(held);
+    assert_eq!(waiter.await.unwrap(), 4096);
 }
 
 #[test]

@@ -68,120 +68,112 @@ fn require_multishot_poll() -> bool {
     ok
 }
 
-#[test]
-fn multishot_poll_yields_each_event_then_ends_on_cancel() {
-    percore::run(async {
-        assert!(
-            require_multishot_poll(),
-            "poll-add is in every io_uring kernel"
-        );
-        let efd = eventfd();
-        let abandoned = std::rc::Rc::new(std::cell::Cell::new(0));
-        let mut op = MultishotOp::new(PollMulti {
-            fd: efd.as_raw_fd(),
-            abandoned: abandoned.clone(),
-        });
-        assert!(!op.is_armed());
-        assert!(poll_once(&mut Box::pin(op.next())).await.is_pending());
-        assert!(op.is_armed());
-        for _ in 0..3 {
-            signal(&efd);
-            let cqe = percore::time::timeout(Duration::from_secs(5), op.next())
-                .await
-                .expect("event delivered")
-                .expect("op still armed");
-            let events = cqe.result.unwrap();
-            assert!(events & libc::POLLIN as u32 != 0);
-            assert!(cqueue::more(cqe.flags), "multishot keeps going");
-            drain(&efd);
-        }
-        assert_eq!(
-            percore::stats().in_flight,
-            1,
-            "one slot for all completions"
-        );
-        op.cancel();
-        let last = percore::time::timeout(Duration::from_secs(5), op.next())
-            .await
-            .expect("final completion")
-            .expect("final CQE is delivered");
-        assert_eq!(
-            last.result.unwrap_err().raw_os_error(),
-            Some(libc::ECANCELED)
-        );
-        assert!(!cqueue::more(last.flags));
-        assert!(!op.is_armed());
-        assert_eq!(percore::stats().in_flight, 0);
-        assert_eq!(abandoned.get(), 0);
+#[percore::test]
+async fn multishot_poll_yields_each_event_then_ends_on_cancel() {
+    assert!(
+        require_multishot_poll(),
+        "poll-add is in every io_uring kernel"
+    );
+    let efd = eventfd();
+    let abandoned = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut op = MultishotOp::new(PollMulti {
+        fd: efd.as_raw_fd(),
+        abandoned: abandoned.clone(),
     });
-}
-
-#[test]
-fn multishot_rearms_when_polled_after_its_end() {
-    percore::run(async {
-        let efd = eventfd();
-        let mut op = MultishotOp::new(PollMulti {
-            fd: efd.as_raw_fd(),
-            abandoned: Default::default(),
-        });
-        assert!(poll_once(&mut Box::pin(op.next())).await.is_pending());
-        percore::yield_now().await;
-        op.cancel();
-        let last = op.next().await.unwrap();
-        assert!(!cqueue::more(last.flags));
-        assert!(!op.is_armed());
-        // Polled again after its final completion: submitted anew.
-        let submitted = percore::stats().driver.submitted;
+    assert!(!op.is_armed());
+    assert!(poll_once(&mut Box::pin(op.next())).await.is_pending());
+    assert!(op.is_armed());
+    for _ in 0..3 {
         signal(&efd);
         let cqe = percore::time::timeout(Duration::from_secs(5), op.next())
             .await
-            .unwrap()
-            .unwrap();
-        assert!(cqe.result.unwrap() & libc::POLLIN as u32 != 0);
-        assert!(cqueue::more(cqe.flags));
-        assert!(op.is_armed());
-        assert!(percore::stats().driver.submitted > submitted);
-        drop(op);
-        settle().await;
-    });
+            .expect("event delivered")
+            .expect("op still armed");
+        let events = cqe.result.unwrap();
+        assert!(events & libc::POLLIN as u32 != 0);
+        assert!(cqueue::more(cqe.flags), "multishot keeps going");
+        drain(&efd);
+    }
+    assert_eq!(
+        percore::stats().in_flight,
+        1,
+        "one slot for all completions"
+    );
+    op.cancel();
+    let last = percore::time::timeout(Duration::from_secs(5), op.next())
+        .await
+        .expect("final completion")
+        .expect("final CQE is delivered");
+    assert_eq!(
+        last.result.unwrap_err().raw_os_error(),
+        Some(libc::ECANCELED)
+    );
+    assert!(!cqueue::more(last.flags));
+    assert!(!op.is_armed());
+    assert_eq!(percore::stats().in_flight, 0);
+    assert_eq!(abandoned.get(), 0);
 }
 
-#[test]
-fn multishot_dropped_while_armed_is_cancelled_and_abandons_late_cqes() {
-    percore::run(async {
-        let efd = eventfd();
-        let abandoned = std::rc::Rc::new(std::cell::Cell::new(0));
-        let mut op = MultishotOp::new(PollMulti {
-            fd: efd.as_raw_fd(),
-            abandoned: abandoned.clone(),
-        });
-        assert!(poll_once(&mut Box::pin(op.next())).await.is_pending());
-        percore::yield_now().await;
-        // A completion arrives but nobody takes it before the drop.
-        signal(&efd);
-        percore::yield_now().await;
-        percore::yield_now().await;
-        assert_eq!(percore::stats().in_flight, 1);
-        drop(op);
-        settle().await;
-        // The queued event and the final ECANCELED both went to `abandon`.
-        assert!(abandoned.get() >= 1, "abandon saw {} CQEs", abandoned.get());
-        assert_eq!(percore::stats().in_flight, 0);
+#[percore::test]
+async fn multishot_rearms_when_polled_after_its_end() {
+    let efd = eventfd();
+    let mut op = MultishotOp::new(PollMulti {
+        fd: efd.as_raw_fd(),
+        abandoned: Default::default(),
     });
+    assert!(poll_once(&mut Box::pin(op.next())).await.is_pending());
+    percore::yield_now().await;
+    op.cancel();
+    let last = op.next().await.unwrap();
+    assert!(!cqueue::more(last.flags));
+    assert!(!op.is_armed());
+    // Polled again after its final completion: submitted anew.
+    let submitted = percore::stats().driver.submitted;
+    signal(&efd);
+    let cqe = percore::time::timeout(Duration::from_secs(5), op.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(cqe.result.unwrap() & libc::POLLIN as u32 != 0);
+    assert!(cqueue::more(cqe.flags));
+    assert!(op.is_armed());
+    assert!(percore::stats().driver.submitted > submitted);
+    drop(op);
+    settle().await;
 }
 
-#[test]
-fn multishot_cancel_before_submit_ends_at_once() {
-    percore::run(async {
-        let efd = eventfd();
-        let before = percore::stats().driver.submitted;
-        let mut op = MultishotOp::new(PollMulti {
-            fd: efd.as_raw_fd(),
-            abandoned: Default::default(),
-        });
-        op.cancel();
-        assert!(op.next().await.is_none());
-        percore::yield_now().await;
-        assert_eq!(percore::stats().driver.submitted, before);
+#[percore::test]
+async fn multishot_dropped_while_armed_is_cancelled_and_abandons_late_cqes() {
+    let efd = eventfd();
+    let abandoned = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut op = MultishotOp::new(PollMulti {
+        fd: efd.as_raw_fd(),
+        abandoned: abandoned.clone(),
     });
+    assert!(poll_once(&mut Box::pin(op.next())).await.is_pending());
+    percore::yield_now().await;
+    // A completion arrives but nobody takes it before the drop.
+    signal(&efd);
+    percore::yield_now().await;
+    percore::yield_now().await;
+    assert_eq!(percore::stats().in_flight, 1);
+    drop(op);
+    settle().await;
+    // The queued event and the final ECANCELED both went to `abandon`.
+    assert!(abandoned.get() >= 1, "abandon saw {} CQEs", abandoned.get());
+    assert_eq!(percore::stats().in_flight, 0);
+}
+
+#[percore::test]
+async fn multishot_cancel_before_submit_ends_at_once() {
+    let efd = eventfd();
+    let before = percore::stats().driver.submitted;
+    let mut op = MultishotOp::new(PollMulti {
+        fd: efd.as_raw_fd(),
+        abandoned: Default::default(),
+    });
+    op.cancel();
+    assert!(op.next().await.is_none());
+    percore::yield_now().await;
+    assert_eq!(percore::stats().driver.submitted, before);
 }

@@ -7,60 +7,54 @@ use std::time::Duration;
 
 use percore::JoinError;
 
-#[test]
-fn panicking_task_becomes_join_error_with_message() {
-    percore::run(async {
-        let h = percore::spawn(async { panic!("boom {}", 42) });
-        let err = h.await.unwrap_err();
-        assert!(err.is_panic());
-        assert!(!err.is_cancelled());
-        assert_eq!(err.panic_message(), Some("boom 42"));
-        assert_eq!(err.to_string(), "task panicked: boom 42");
+#[percore::test]
+async fn panicking_task_becomes_join_error_with_message() {
+    let h = percore::spawn(async { panic!("boom {}", 42) });
+    let err = h.await.unwrap_err();
+    assert!(err.is_panic());
+    assert!(!err.is_cancelled());
+    assert_eq!(err.panic_message(), Some("boom 42"));
+    assert_eq!(err.to_string(), "task panicked: boom 42");
 
-        let h = percore::spawn(async { panic!("static str") });
-        assert_eq!(h.await.unwrap_err().panic_message(), Some("static str"));
+    let h = percore::spawn(async { panic!("static str") });
+    assert_eq!(h.await.unwrap_err().panic_message(), Some("static str"));
 
-        // A non-string payload keeps no message.
-        let h = percore::spawn(async { std::panic::panic_any(17u32) });
-        let err = h.await.unwrap_err();
-        assert!(matches!(err, JoinError::Panic(None)));
-        assert_eq!(err.to_string(), "task panicked");
-    });
+    // A non-string payload keeps no message.
+    let h = percore::spawn(async { std::panic::panic_any(17u32) });
+    let err = h.await.unwrap_err();
+    assert!(matches!(err, JoinError::Panic(None)));
+    assert_eq!(err.to_string(), "task panicked");
 }
 
-#[test]
-fn other_tasks_keep_running_after_a_panic() {
-    percore::run(async {
-        let ticks = Rc::new(Cell::new(0));
-        let t = ticks.clone();
-        let counter = percore::spawn(async move {
-            for _ in 0..10 {
-                percore::time::sleep(Duration::from_millis(1)).await;
-                t.set(t.get() + 1);
-            }
-        });
-        let bad = percore::spawn(async {
-            percore::time::sleep(Duration::from_millis(2)).await;
-            panic!("mid-flight");
-        });
-        assert!(bad.await.unwrap_err().is_panic());
-        counter.await.unwrap();
-        assert_eq!(ticks.get(), 10);
-        // The core still spawns and runs new tasks.
-        assert_eq!(percore::spawn(async { 3 }).await.unwrap(), 3);
+#[percore::test]
+async fn other_tasks_keep_running_after_a_panic() {
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let counter = percore::spawn(async move {
+        for _ in 0..10 {
+            percore::time::sleep(Duration::from_millis(1)).await;
+            t.set(t.get() + 1);
+        }
     });
+    let bad = percore::spawn(async {
+        percore::time::sleep(Duration::from_millis(2)).await;
+        panic!("mid-flight");
+    });
+    assert!(bad.await.unwrap_err().is_panic());
+    counter.await.unwrap();
+    assert_eq!(ticks.get(), 10);
+    // The core still spawns and runs new tasks.
+    assert_eq!(percore::spawn(async { 3 }).await.unwrap(), 3);
 }
 
-#[test]
-fn join_error_converts_to_io_error() {
-    percore::run(async {
-        let err = percore::spawn(async { panic!("disk on fire") })
-            .await
-            .unwrap_err();
-        let io_err: io::Error = err.into();
-        assert_eq!(io_err.kind(), io::ErrorKind::Other);
-        assert!(io_err.to_string().contains("disk on fire"));
-    });
+#[percore::test]
+async fn join_error_converts_to_io_error() {
+    let err = percore::spawn(async { panic!("disk on fire") })
+        .await
+        .unwrap_err();
+    let io_err: io::Error = err.into();
+    assert_eq!(io_err.kind(), io::ErrorKind::Other);
+    assert!(io_err.to_string().contains("disk on fire"));
 }
 
 #[test]

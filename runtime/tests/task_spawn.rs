@@ -32,17 +32,15 @@ fn spawn_and_join_returns_output() {
     assert_eq!(out, (1, "two".to_string()));
 }
 
-#[test]
-fn spawned_task_runs_without_being_awaited() {
-    percore::run(async {
-        let ran = Rc::new(Cell::new(false));
-        let r = ran.clone();
-        let h = percore::spawn(async move { r.set(true) });
-        assert!(!ran.get(), "spawn must not run the task inline");
-        percore::yield_now().await;
-        assert!(ran.get(), "the task ran once the caller yielded");
-        assert!(h.is_finished());
-    });
+#[percore::test]
+async fn spawned_task_runs_without_being_awaited() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let h = percore::spawn(async move { r.set(true) });
+    assert!(!ran.get(), "spawn must not run the task inline");
+    percore::yield_now().await;
+    assert!(ran.get(), "the task ran once the caller yielded");
+    assert!(h.is_finished());
 }
 
 #[test]
@@ -63,68 +61,60 @@ fn nested_spawn() {
     assert_eq!(total, (0..10u32).map(|i| i * i).sum::<u32>());
 }
 
-#[test]
-fn abort_cancels_and_drops_the_future() {
-    percore::run(async {
-        let dropped = Rc::new(Cell::new(false));
-        let progressed = Rc::new(Cell::new(false));
-        let (d, p) = (dropped.clone(), progressed.clone());
-        let mut h = percore::spawn(async move {
-            let _guard = DropGuard(d);
-            sleep(Duration::from_secs(60)).await;
-            p.set(true);
-        });
-        // Let the task start and park on its sleep.
-        percore::yield_now().await;
-        assert_eq!(percore::stats().timers, 1);
-        assert!(!dropped.get());
-        h.abort();
-        let err = h.await.unwrap_err();
-        assert!(err.is_cancelled(), "{err:?}");
-        assert!(matches!(err, JoinError::Cancelled));
-        assert!(dropped.get(), "an aborted task's future is dropped");
-        assert!(!progressed.get());
-        // Its sleep left the wheel with it.
-        assert_eq!(percore::stats().timers, 0);
+#[percore::test]
+async fn abort_cancels_and_drops_the_future() {
+    let dropped = Rc::new(Cell::new(false));
+    let progressed = Rc::new(Cell::new(false));
+    let (d, p) = (dropped.clone(), progressed.clone());
+    let mut h = percore::spawn(async move {
+        let _guard = DropGuard(d);
+        sleep(Duration::from_secs(60)).await;
+        p.set(true);
     });
+    // Let the task start and park on its sleep.
+    percore::yield_now().await;
+    assert_eq!(percore::stats().timers, 1);
+    assert!(!dropped.get());
+    h.abort();
+    let err = h.await.unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
+    assert!(matches!(err, JoinError::Cancelled));
+    assert!(dropped.get(), "an aborted task's future is dropped");
+    assert!(!progressed.get());
+    // Its sleep left the wheel with it.
+    assert_eq!(percore::stats().timers, 0);
 }
 
-#[test]
-fn abort_before_first_poll_never_runs_the_body() {
-    percore::run(async {
-        let ran = Rc::new(Cell::new(false));
-        let r = ran.clone();
-        let mut h = percore::spawn(async move { r.set(true) });
-        h.abort();
-        assert!(h.await.unwrap_err().is_cancelled());
-        assert!(!ran.get());
-    });
+#[percore::test]
+async fn abort_before_first_poll_never_runs_the_body() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let mut h = percore::spawn(async move { r.set(true) });
+    h.abort();
+    assert!(h.await.unwrap_err().is_cancelled());
+    assert!(!ran.get());
 }
 
-#[test]
-fn abort_after_completion_keeps_the_output() {
-    percore::run(async {
-        let mut h = percore::spawn(async { 5 });
-        percore::yield_now().await;
-        assert!(h.is_finished());
-        h.abort();
-        assert_eq!(h.await.unwrap(), 5);
-    });
+#[percore::test]
+async fn abort_after_completion_keeps_the_output() {
+    let mut h = percore::spawn(async { 5 });
+    percore::yield_now().await;
+    assert!(h.is_finished());
+    h.abort();
+    assert_eq!(h.await.unwrap(), 5);
 }
 
-#[test]
-fn dropping_the_handle_detaches_the_task() {
-    percore::run(async {
-        let done = Rc::new(Cell::new(false));
-        let d = done.clone();
-        let h = percore::spawn(async move {
-            sleep(Duration::from_millis(5)).await;
-            d.set(true);
-        });
-        drop(h);
-        sleep(Duration::from_millis(30)).await;
-        assert!(done.get(), "a detached task still runs to completion");
+#[percore::test]
+async fn dropping_the_handle_detaches_the_task() {
+    let done = Rc::new(Cell::new(false));
+    let d = done.clone();
+    let h = percore::spawn(async move {
+        sleep(Duration::from_millis(5)).await;
+        d.set(true);
     });
+    drop(h);
+    sleep(Duration::from_millis(30)).await;
+    assert!(done.get(), "a detached task still runs to completion");
 }
 
 #[test]
@@ -208,56 +198,50 @@ fn join_all_keeps_input_order() {
     assert_eq!(values, (0..8).collect::<Vec<_>>());
 }
 
-#[test]
-fn join_all_of_plain_futures_and_of_nothing() {
-    percore::run(async {
-        let futs = (0..4).map(|i| async move {
-            Op::new(Nop).await.unwrap();
-            i * 2
-        });
-        assert_eq!(percore::join_all(futs).await, [0, 2, 4, 6]);
-        let none: Vec<std::future::Ready<u8>> = Vec::new();
-        assert!(percore::join_all(none).await.is_empty());
+#[percore::test]
+async fn join_all_of_plain_futures_and_of_nothing() {
+    let futs = (0..4).map(|i| async move {
+        Op::new(Nop).await.unwrap();
+        i * 2
     });
+    assert_eq!(percore::join_all(futs).await, [0, 2, 4, 6]);
+    let none: Vec<std::future::Ready<u8>> = Vec::new();
+    assert!(percore::join_all(none).await.is_empty());
 }
 
-#[test]
-fn select_returns_first_and_drops_the_loser() {
-    percore::run(async {
-        let dropped = Rc::new(Cell::new(false));
-        let d = dropped.clone();
-        let slow = async move {
-            let _g = DropGuard(d);
-            sleep(Duration::from_secs(60)).await;
-            "slow"
-        };
-        let fast = async {
-            sleep(Duration::from_millis(2)).await;
-            "fast"
-        };
-        assert_eq!(percore::select(slow, fast).await, Either::Right("fast"));
-        assert!(dropped.get());
-        assert_eq!(percore::stats().timers, 0);
-        // On a tie the first wins.
-        assert_eq!(
-            percore::select(async { 1 }, async { 2 }).await,
-            Either::Left(1)
-        );
-    });
+#[percore::test]
+async fn select_returns_first_and_drops_the_loser() {
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let slow = async move {
+        let _g = DropGuard(d);
+        sleep(Duration::from_secs(60)).await;
+        "slow"
+    };
+    let fast = async {
+        sleep(Duration::from_millis(2)).await;
+        "fast"
+    };
+    assert_eq!(percore::select(slow, fast).await, Either::Right("fast"));
+    assert!(dropped.get());
+    assert_eq!(percore::stats().timers, 0);
+    // On a tie the first wins.
+    assert_eq!(
+        percore::select(async { 1 }, async { 2 }).await,
+        Either::Left(1)
+    );
 }
 
-#[test]
-fn race_returns_index_of_the_first() {
-    percore::run(async {
-        // The losers are seconds away, so a loaded machine that stalls the
-        // loop for a few ms cannot make two timers fire in the same tick.
-        let sleeps = [4000u64, 2500, 2, 3000].map(|ms| async move {
-            sleep(Duration::from_millis(ms)).await;
-            ms
-        });
-        assert_eq!(percore::race(sleeps).await, (2, 2));
-        assert_eq!(percore::stats().timers, 0, "the losers' timers are gone");
+#[percore::test]
+async fn race_returns_index_of_the_first() {
+    // The losers are seconds away, so a loaded machine that stalls the
+    // loop for a few ms cannot make two timers fire in the same tick.
+    let sleeps = [4000u64, 2500, 2, 3000].map(|ms| async move {
+        sleep(Duration::from_millis(ms)).await;
+        ms
     });
+    assert_eq!(percore::race(sleeps).await, (2, 2));
+    assert_eq!(percore::stats().timers, 0, "the losers' timers are gone");
 }
 
 #[test]

@@ -54,81 +54,71 @@ fn sleeps_complete_in_deadline_order_and_never_early() {
     );
 }
 
-#[test]
-fn sleep_is_never_early_for_sub_millisecond_and_odd_durations() {
-    percore::run(async {
-        for us in [1u64, 10, 250, 999, 1000, 1001, 1500, 2999, 7003] {
-            let dur = Duration::from_micros(us);
-            let start = Instant::now();
-            sleep(dur).await;
-            assert!(
-                start.elapsed() >= dur,
-                "sleep({dur:?}) took {:?}",
-                start.elapsed()
-            );
-        }
-    });
-}
-
-#[test]
-fn zero_and_past_deadlines_complete_at_once() {
-    percore::run(async {
-        let before = percore::stats().driver.enters;
-        sleep(Duration::ZERO).await;
-        sleep_until(Instant::now() - Duration::from_millis(5)).await;
-        // Completed on first poll: no trip through the loop.
-        assert_eq!(percore::stats().driver.enters, before);
-        assert_eq!(percore::stats().timers, 0);
-    });
-}
-
-#[test]
-fn dropped_sleep_never_wakes_anything() {
-    percore::run(async {
-        let (count, waker) = CountingWaker::new();
-        let mut s = sleep(Duration::from_millis(2));
-        assert!(poll_with(&mut s, &waker).is_pending());
-        assert_eq!(percore::stats().timers, 1);
-        drop(s);
-        assert_eq!(percore::stats().timers, 0, "drop removes the timer");
-        // Run well past its deadline: nothing may wake the dropped sleep.
-        sleep(Duration::from_millis(10)).await;
-        assert_eq!(count.count(), 0);
-    });
-}
-
-#[test]
-fn sleep_wakes_its_latest_waker_exactly_once() {
-    percore::run(async {
-        let (first, w1) = CountingWaker::new();
-        let (second, w2) = CountingWaker::new();
-        let mut s = sleep(Duration::from_millis(2));
-        assert!(poll_with(&mut s, &w1).is_pending());
-        assert!(poll_with(&mut s, &w2).is_pending());
-        sleep(Duration::from_millis(10)).await;
-        assert_eq!(first.count(), 0, "the replaced waker is not woken");
-        assert_eq!(second.count(), 1);
-        assert!(poll_with(&mut s, &w2).is_ready());
-        assert!(s.is_elapsed());
-    });
-}
-
-#[test]
-fn reset_moves_the_deadline_both_ways() {
-    percore::run(async {
+#[percore::test]
+async fn sleep_is_never_early_for_sub_millisecond_and_odd_durations() {
+    for us in [1u64, 10, 250, 999, 1000, 1001, 1500, 2999, 7003] {
+        let dur = Duration::from_micros(us);
         let start = Instant::now();
-        let mut s = sleep(Duration::from_millis(1));
-        s.reset(start + Duration::from_millis(15));
-        (&mut s).await;
-        assert!(start.elapsed() >= Duration::from_millis(15));
-        let start = Instant::now();
-        s.reset(start + Duration::from_secs(60));
-        assert!(!s.is_elapsed());
-        s.reset(start + Duration::from_millis(1));
-        (&mut s).await;
-        assert!(start.elapsed() < Duration::from_secs(30));
-        assert_eq!(percore::stats().timers, 0);
-    });
+        sleep(dur).await;
+        assert!(
+            start.elapsed() >= dur,
+            "sleep({dur:?}) took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[percore::test]
+async fn zero_and_past_deadlines_complete_at_once() {
+    let before = percore::stats().driver.enters;
+    sleep(Duration::ZERO).await;
+    sleep_until(Instant::now() - Duration::from_millis(5)).await;
+    // Completed on first poll: no trip through the loop.
+    assert_eq!(percore::stats().driver.enters, before);
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn dropped_sleep_never_wakes_anything() {
+    let (count, waker) = CountingWaker::new();
+    let mut s = sleep(Duration::from_millis(2));
+    assert!(poll_with(&mut s, &waker).is_pending());
+    assert_eq!(percore::stats().timers, 1);
+    drop(s);
+    assert_eq!(percore::stats().timers, 0, "drop removes the timer");
+    // Run well past its deadline: nothing may wake the dropped sleep.
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(count.count(), 0);
+}
+
+#[percore::test]
+async fn sleep_wakes_its_latest_waker_exactly_once() {
+    let (first, w1) = CountingWaker::new();
+    let (second, w2) = CountingWaker::new();
+    let mut s = sleep(Duration::from_millis(2));
+    assert!(poll_with(&mut s, &w1).is_pending());
+    assert!(poll_with(&mut s, &w2).is_pending());
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(first.count(), 0, "the replaced waker is not woken");
+    assert_eq!(second.count(), 1);
+    assert!(poll_with(&mut s, &w2).is_ready());
+    assert!(s.is_elapsed());
+}
+
+#[percore::test]
+async fn reset_moves_the_deadline_both_ways() {
+    let start = Instant::now();
+    let mut s = sleep(Duration::from_millis(1));
+    s.reset(start + Duration::from_millis(15));
+    (&mut s).await;
+    assert!(start.elapsed() >= Duration::from_millis(15));
+    let start = Instant::now();
+    s.reset(start + Duration::from_secs(60));
+    assert!(!s.is_elapsed());
+    s.reset(start + Duration::from_millis(1));
+    (&mut s).await;
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(percore::stats().timers, 0);
 }
 
 struct DropFlag(Rc<Cell<bool>>);
@@ -139,103 +129,93 @@ impl Drop for DropFlag {
     }
 }
 
-#[test]
-fn timeout_elapses_and_drops_the_inner_future() {
-    percore::run(async {
-        let dropped = Rc::new(Cell::new(false));
-        let d = dropped.clone();
-        let inner = async move {
-            let _f = DropFlag(d);
-            sleep(Duration::from_secs(60)).await;
-            7
-        };
-        let start = Instant::now();
-        let res = timeout(Duration::from_millis(5), inner).await;
-        let err = res.unwrap_err();
-        assert_eq!(err.to_string(), "deadline has elapsed");
+#[percore::test]
+async fn timeout_elapses_and_drops_the_inner_future() {
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let inner = async move {
+        let _f = DropFlag(d);
+        sleep(Duration::from_secs(60)).await;
+        7
+    };
+    let start = Instant::now();
+    let res = timeout(Duration::from_millis(5), inner).await;
+    let err = res.unwrap_err();
+    assert_eq!(err.to_string(), "deadline has elapsed");
+    assert_eq!(
+        std::io::Error::from(err).kind(),
+        std::io::ErrorKind::TimedOut
+    );
+    assert!(start.elapsed() >= Duration::from_millis(5));
+    assert!(dropped.get(), "the timed-out future is dropped");
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn timeout_that_completes_in_time_returns_the_output() {
+    let res = timeout(Duration::from_secs(5), async {
+        sleep(Duration::from_millis(2)).await;
+        "done"
+    })
+    .await;
+    assert_eq!(res, Ok("done"));
+    // The timeout's own timer is gone with it.
+    assert_eq!(percore::stats().timers, 0);
+    let at = Instant::now() + Duration::from_secs(5);
+    assert_eq!(timeout_at(at, async { 3 }).await, Ok(3));
+}
+
+#[percore::test]
+async fn timeout_prefers_a_ready_future_over_an_elapsed_deadline() {
+    let past = Instant::now() - Duration::from_millis(1);
+    assert_eq!(timeout_at(past, async { 1 }).await, Ok(1));
+    assert!(
+        timeout_at(past, std::future::pending::<()>())
+            .await
+            .is_err()
+    );
+}
+
+#[percore::test]
+async fn interval_ticks_on_its_grid() {
+    let period = Duration::from_millis(4);
+    let mut every = interval(period);
+    assert_eq!(every.period(), period);
+    let start = Instant::now();
+    let first = every.tick().await;
+    assert!(
+        start.elapsed() < Duration::from_millis(4),
+        "first tick is immediate"
+    );
+    let mut last = first;
+    for n in 1..=5u32 {
+        let at = every.tick().await;
         assert_eq!(
-            std::io::Error::from(err).kind(),
-            std::io::ErrorKind::TimedOut
+            at,
+            first + period * n,
+            "ticks stay on the start + n*period grid"
         );
-        assert!(start.elapsed() >= Duration::from_millis(5));
-        assert!(dropped.get(), "the timed-out future is dropped");
-        assert_eq!(percore::stats().timers, 0);
-    });
+        assert!(Instant::now() >= at, "tick {n} came early");
+        assert!(at > last);
+        last = at;
+    }
+    assert!(start.elapsed() >= period * 5);
 }
 
-#[test]
-fn timeout_that_completes_in_time_returns_the_output() {
-    percore::run(async {
-        let res = timeout(Duration::from_secs(5), async {
-            sleep(Duration::from_millis(2)).await;
-            "done"
-        })
-        .await;
-        assert_eq!(res, Ok("done"));
-        // The timeout's own timer is gone with it.
-        assert_eq!(percore::stats().timers, 0);
-        let at = Instant::now() + Duration::from_secs(5);
-        assert_eq!(timeout_at(at, async { 3 }).await, Ok(3));
-    });
-}
-
-#[test]
-fn timeout_prefers_a_ready_future_over_an_elapsed_deadline() {
-    percore::run(async {
-        let past = Instant::now() - Duration::from_millis(1);
-        assert_eq!(timeout_at(past, async { 1 }).await, Ok(1));
-        assert!(
-            timeout_at(past, std::future::pending::<()>())
-                .await
-                .is_err()
-        );
-    });
-}
-
-#[test]
-fn interval_ticks_on_its_grid() {
-    percore::run(async {
-        let period = Duration::from_millis(4);
-        let mut every = interval(period);
-        assert_eq!(every.period(), period);
-        let start = Instant::now();
-        let first = every.tick().await;
-        assert!(
-            start.elapsed() < Duration::from_millis(4),
-            "first tick is immediate"
-        );
-        let mut last = first;
-        for n in 1..=5u32 {
-            let at = every.tick().await;
-            assert_eq!(
-                at,
-                first + period * n,
-                "ticks stay on the start + n*period grid"
-            );
-            assert!(Instant::now() >= at, "tick {n} came early");
-            assert!(at > last);
-            last = at;
-        }
-        assert!(start.elapsed() >= period * 5);
-    });
-}
-
-#[test]
-fn late_interval_catches_up() {
-    percore::run(async {
-        let period = Duration::from_millis(2);
-        let mut every = interval(period);
-        let first = every.tick().await;
-        // Block the core past several periods.
-        std::thread::sleep(Duration::from_millis(10));
-        let enters = percore::stats().driver.enters;
-        let a = every.tick().await;
-        let b = every.tick().await;
-        assert_eq!(a, first + period);
-        assert_eq!(b, first + period * 2);
-        // Missed ticks are ready on their first poll: no trip through the loop.
-        assert_eq!(percore::stats().driver.enters, enters);
-    });
+#[percore::test]
+async fn late_interval_catches_up() {
+    let period = Duration::from_millis(2);
+    let mut every = interval(period);
+    let first = every.tick().await;
+    // Block the core past several periods.
+    std::thread::sleep(Duration::from_millis(10));
+    let enters = percore::stats().driver.enters;
+    let a = every.tick().await;
+    let b = every.tick().await;
+    assert_eq!(a, first + period);
+    assert_eq!(b, first + period * 2);
+    // Missed ticks are ready on their first poll: no trip through the loop.
+    assert_eq!(percore::stats().driver.enters, enters);
 }
 
 #[test]

@@ -49,6 +49,16 @@ impl AlignedBuf {
     /// # Panics
     ///
     /// If the allocation fails or `capacity` overflows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::{AlignedBuf, DEFAULT_ALIGN};
+    ///
+    /// let buf = AlignedBuf::new(1000);
+    /// assert_eq!(buf.capacity(), DEFAULT_ALIGN); // rounded up
+    /// assert_eq!(buf.as_ptr() as usize % DEFAULT_ALIGN, 0);
+    /// ```
     pub fn new(capacity: usize) -> AlignedBuf {
         AlignedBuf::with_alignment(capacity, DEFAULT_ALIGN)
     }
@@ -100,31 +110,75 @@ impl AlignedBuf {
     }
 
     /// The alignment of the address and the capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let buf = percore::buf::AlignedBuf::with_alignment(512, 512);
+    /// assert_eq!(buf.alignment(), 512);
+    /// ```
     pub fn alignment(&self) -> usize {
         self.layout.align()
     }
 
     /// Capacity in bytes (a multiple of the alignment).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(percore::buf::AlignedBuf::new(8192).capacity(), 8192);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.layout.size()
     }
 
     /// Initialized bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = percore::buf::AlignedBuf::new(4096);
+    /// buf.extend_from_slice(b"abc");
+    /// assert_eq!(buf.len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no byte is initialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(percore::buf::AlignedBuf::new(4096).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Forgets the contents (keeps the allocation), so a read can fill it again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = percore::buf::AlignedBuf::zeroed(4096);
+    /// buf.clear();
+    /// assert!(buf.is_empty() && buf.capacity() == 4096);
+    /// ```
     pub fn clear(&mut self) {
         self.len = 0;
     }
 
     /// Shortens the initialized part to `len` bytes (no effect if longer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = percore::buf::AlignedBuf::new(4096);
+    /// buf.extend_from_slice(b"hello");
+    /// buf.truncate(2);
+    /// assert_eq!(&buf[..], b"he");
+    /// ```
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
     }
@@ -135,6 +189,14 @@ impl AlignedBuf {
     ///
     /// If it does not fit in the capacity (the buffer never reallocates: its
     /// alignment is the point).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = percore::buf::AlignedBuf::new(4096);
+    /// buf.extend_from_slice(b"block");
+    /// assert_eq!(&buf[..], b"block");
+    /// ```
     pub fn extend_from_slice(&mut self, data: &[u8]) {
         assert!(
             data.len() <= self.capacity() - self.len,
@@ -160,6 +222,14 @@ impl AlignedBuf {
     /// # Panics
     ///
     /// If `len` exceeds the capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = percore::buf::AlignedBuf::new(4096);
+    /// buf.resize(4096, 0xff); // a whole direct-I/O block
+    /// assert!(buf.iter().all(|&b| b == 0xff));
+    /// ```
     pub fn resize(&mut self, len: usize, value: u8) {
         assert!(
             len <= self.capacity(),

@@ -229,6 +229,18 @@ impl FixedBufPool {
     /// # Panics
     ///
     /// Outside a runtime, or if `count` is 0 or the sizes overflow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     assert_eq!((pool.count(), pool.buf_size()), (2, 4096));
+    /// });
+    /// ```
     pub fn new(count: usize, size: usize) -> io::Result<FixedBufPool> {
         assert!(count > 0 && size > 0, "a fixed buffer pool needs buffers");
         let buf_size = size.div_ceil(FIXED_ALIGN) * FIXED_ALIGN;
@@ -295,6 +307,22 @@ impl FixedBufPool {
     }
 
     /// Takes a free buffer (empty: length 0), or `None` if all are lent out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let a = pool.try_get().unwrap();
+    ///     let _b = pool.try_get().unwrap();
+    ///     assert!(pool.try_get().is_none()); // all taken
+    ///     drop(a); // back to the pool
+    ///     assert!(pool.try_get().is_some());
+    /// });
+    /// ```
     pub fn try_get(&self) -> Option<FixedBuf> {
         let index = self.pool.state.borrow_mut().free.pop()?;
         Some(FixedBuf {
@@ -309,6 +337,19 @@ impl FixedBufPool {
     /// # Cancellation
     ///
     /// Dropping the future takes nothing from the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let buf = pool.get().await; // waits while every buffer is taken
+    ///     assert_eq!(buf.capacity(), 4096);
+    /// });
+    /// ```
     pub async fn get(&self) -> FixedBuf {
         poll_fn(|cx| match self.try_get() {
             Some(buf) => Poll::Ready(buf),
@@ -324,16 +365,53 @@ impl FixedBufPool {
     }
 
     /// Buffers not lent out now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let _held = pool.get().await;
+    ///     assert_eq!(pool.available(), 1);
+    /// });
+    /// ```
     pub fn available(&self) -> usize {
         self.pool.state.borrow().free.len()
     }
 
     /// Number of buffers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     assert_eq!(pool.count(), 2);
+    /// });
+    /// ```
     pub fn count(&self) -> usize {
         self.pool.count
     }
 
     /// Size of each buffer in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 1000) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     assert_eq!(pool.buf_size(), 4096); // rounded up to a page
+    /// });
+    /// ```
     pub fn buf_size(&self) -> usize {
         self.pool.buf_size
     }
@@ -385,26 +463,93 @@ impl FixedBuf {
     }
 
     /// The entry of the ring's buffer table this buffer belongs to (the SQE's `buf_index`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let (a, b) = (pool.get().await, pool.get().await);
+    ///     // One registered region per pool: its buffers share the entry.
+    ///     assert_eq!(a.buf_index(), b.buf_index());
+    /// });
+    /// ```
     pub fn buf_index(&self) -> u16 {
         self.pool.slot
     }
 
     /// Initialized bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let mut buf = pool.get().await;
+    ///     buf.extend_from_slice(b"abc");
+    ///     assert_eq!(buf.len(), 3);
+    /// });
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no byte is initialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     assert!(pool.get().await.is_empty());
+    /// });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Capacity in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     assert_eq!(pool.get().await.capacity(), pool.buf_size());
+    /// });
+    /// ```
     pub fn capacity(&self) -> usize {
         self.pool.buf_size
     }
 
     /// Forgets the contents, so a read can fill the buffer again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let mut buf = pool.get().await;
+    ///     buf.extend_from_slice(b"abc");
+    ///     buf.clear();
+    ///     assert!(buf.is_empty());
+    /// });
+    /// ```
     pub fn clear(&mut self) {
         self.len = 0;
     }
@@ -414,6 +559,20 @@ impl FixedBuf {
     /// # Panics
     ///
     /// If it does not fit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let pool = match percore::buf::FixedBufPool::new(2, 4096) {
+    ///         Ok(pool) => pool,
+    ///         Err(_) => return, // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let mut buf = pool.get().await;
+    ///     buf.extend_from_slice(b"registered");
+    ///     assert_eq!(&buf[..], b"registered");
+    /// });
+    /// ```
     pub fn extend_from_slice(&mut self, data: &[u8]) {
         assert!(
             data.len() <= self.capacity() - self.len,

@@ -23,6 +23,23 @@ pub use self::slice::Slice;
 
 /// The result of an owned-buffer op: the op's result and the buffer, handed back
 /// whether the op succeeded or failed.
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::BufResult;
+/// use percore::fs::File;
+///
+/// async fn first_bytes(file: &File) -> BufResult<usize, Vec<u8>> {
+///     file.read_at(Vec::with_capacity(16), 0).await
+/// }
+///
+/// percore::run(async {
+///     let file = File::open("/proc/self/stat").await.unwrap();
+///     let (res, buf) = first_bytes(&file).await;
+///     assert_eq!(res.unwrap(), buf.len());
+/// });
+/// ```
 pub type BufResult<T, B> = (std::io::Result<T>, B);
 
 /// A buffer the kernel may read from while an op is in flight.
@@ -34,6 +51,17 @@ pub type BufResult<T, B> = (std::io::Result<T>, B);
 ///   itself is moved (the memory must be behind its own heap allocation or be
 ///   `'static`).
 /// - `bytes_init() <= bytes_total()`.
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::IoBuf;
+///
+/// let v = b"abc".to_vec();
+/// assert_eq!((v.bytes_init(), &v[..]), (3, &b"abc"[..]));
+/// let b = bytes::Bytes::from_static(b"static bytes");
+/// assert_eq!(b.bytes_init(), 12);
+/// ```
 pub unsafe trait IoBuf: Unpin + 'static {
     /// Pointer to the start of the buffer.
     fn stable_ptr(&self) -> *const u8;
@@ -68,6 +96,21 @@ pub unsafe trait IoBuf: Unpin + 'static {
 ///   stable under the same rules as [`IoBuf::stable_ptr`].
 /// - `set_init(n)` may only be called after `n` bytes from the start were
 ///   initialized (the kernel reports how many it wrote).
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::{IoBuf, IoBufMut};
+///
+/// let mut v: Vec<u8> = Vec::with_capacity(8);
+/// assert_eq!((v.bytes_init(), v.bytes_total()), (0, 8));
+/// // SAFETY: writes 3 bytes into the spare capacity, then marks them initialized.
+/// unsafe {
+///     v.stable_mut_ptr().copy_from(b"xyz".as_ptr(), 3);
+///     v.set_init(3);
+/// }
+/// assert_eq!(v, b"xyz");
+/// ```
 pub unsafe trait IoBufMut: IoBuf {
     /// Pointer to the start of the buffer, for the kernel to write into.
     fn stable_mut_ptr(&mut self) -> *mut u8;

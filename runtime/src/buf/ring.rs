@@ -108,6 +108,19 @@ impl BufRing {
     /// # Panics
     ///
     /// Outside a percore runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     assert!(percore::buf::BufRing::new(3, 1024).is_err()); // not a power of two
+    ///     assert_eq!(ring.entries(), 8);
+    /// });
+    /// ```
     pub fn new(entries: u16, buf_len: usize) -> io::Result<BufRing> {
         if entries == 0 || !entries.is_power_of_two() || entries > 32768 {
             return Err(io::Error::new(
@@ -192,22 +205,78 @@ impl BufRing {
     }
 
     /// The buffer group id the kernel knows this ring by.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let other = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     assert_ne!(ring.bgid(), other.bgid()); // each ring is its own buffer group
+    /// });
+    /// ```
     pub fn bgid(&self) -> u16 {
         self.inner.bgid
     }
 
     /// Number of buffers in the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     assert_eq!(ring.entries(), 8);
+    /// });
+    /// ```
     pub fn entries(&self) -> u16 {
         self.inner.entries
     }
 
     /// Size of each buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     assert_eq!(ring.buf_len(), 1024);
+    /// });
+    /// ```
     pub fn buf_len(&self) -> usize {
         self.inner.buf_len as usize
     }
 
     /// Buffers not held by a [`RingBuf`]: in the ring, or picked by the kernel
     /// for data whose completion was not taken yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
+    ///     let fd = percore::fd::SharedFd::new(b.into());
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let buf = recv.next_buf().await.unwrap().unwrap();
+    ///     assert_eq!(ring.available(), 7); // one is lent out
+    ///     drop(buf);
+    ///     assert_eq!(ring.available(), 8);
+    /// });
+    /// ```
     pub fn available(&self) -> usize {
         self.inner.entries as usize - self.inner.held.get()
     }
@@ -368,16 +437,67 @@ pub struct RingBuf {
 
 impl RingBuf {
     /// The buffer id inside its ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
+    ///     let fd = percore::fd::SharedFd::new(b.into());
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let buf = recv.next_buf().await.unwrap().unwrap();
+    ///     assert!(buf.bid() < ring.entries());
+    /// });
+    /// ```
     pub fn bid(&self) -> u16 {
         self.bid
     }
 
     /// Number of received bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
+    ///     let fd = percore::fd::SharedFd::new(b.into());
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let buf = recv.next_buf().await.unwrap().unwrap();
+    ///     assert_eq!(buf.len(), 4);
+    /// });
+    /// ```
     pub fn len(&self) -> usize {
         self.len as usize
     }
 
     /// Whether no bytes were received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
+    ///     let fd = percore::fd::SharedFd::new(b.into());
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let buf = recv.next_buf().await.unwrap().unwrap();
+    ///     assert!(!buf.is_empty());
+    /// });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -457,11 +577,28 @@ pub enum RecvBuf {
 
 impl RecvBuf {
     /// Whether the bytes sit in a ring buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::RecvBuf;
+    ///
+    /// assert!(!RecvBuf::from(b"plain".to_vec()).is_ring());
+    /// ```
     pub fn is_ring(&self) -> bool {
         matches!(self, RecvBuf::Ring(_))
     }
 
     /// Copies the bytes into a `Vec` (gives a ring buffer back at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::RecvBuf;
+    ///
+    /// // A ring buffer is copied out (and goes back to its ring); a plain one moves.
+    /// assert_eq!(RecvBuf::from(b"abc".to_vec()).into_vec(), b"abc");
+    /// ```
     pub fn into_vec(self) -> Vec<u8> {
         match self {
             RecvBuf::Ring(b) => b.to_vec(),

@@ -30,6 +30,15 @@ impl<B: IoBuf> Slice<B> {
     /// # Panics
     ///
     /// If the range is reversed or ends past the buffer's capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::Slice;
+    ///
+    /// let s = Slice::new(b"hello".to_vec(), 1..4);
+    /// assert_eq!(&s[..], b"ell");
+    /// ```
     pub fn new(buf: B, range: impl RangeBounds<usize>) -> Slice<B> {
         let begin = match range.start_bound() {
             Bound::Included(&n) => n,
@@ -50,21 +59,56 @@ impl<B: IoBuf> Slice<B> {
     }
 
     /// Start offset in the underlying buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::IoBuf;
+    ///
+    /// assert_eq!(b"hello".to_vec().slice(2..).begin(), 2);
+    /// ```
     pub fn begin(&self) -> usize {
         self.begin
     }
 
     /// End offset in the underlying buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::IoBuf;
+    ///
+    /// let buf: Vec<u8> = Vec::with_capacity(16);
+    /// assert_eq!(buf.slice(4..).end(), 16); // unbounded: up to the capacity
+    /// ```
     pub fn end(&self) -> usize {
         self.end
     }
 
     /// The underlying buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::IoBuf;
+    ///
+    /// let s = b"hello".to_vec().slice(..2);
+    /// assert_eq!(s.get_ref().len(), 5);
+    /// ```
     pub fn get_ref(&self) -> &B {
         &self.buf
     }
 
     /// Gives back the whole underlying buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::IoBuf;
+    ///
+    /// let buf = b"hello".to_vec().slice(1..2).into_inner();
+    /// assert_eq!(buf, b"hello");
+    /// ```
     pub fn into_inner(self) -> B {
         self.buf
     }

@@ -12,6 +12,7 @@
 
 pub(crate) mod op;
 pub(crate) mod probe;
+mod stats;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -28,10 +29,8 @@ use slab::Slab;
 
 use self::op::{Abandoned, CqeResult};
 pub use self::probe::Capabilities;
+pub use self::stats::{DriverStats, OpCounts, opcode_name};
 
-/// `user_data` of fire-and-forget entries whose results nobody needs
-/// (async-cancel, close of a dropped fd).
-const IGNORED: u64 = u64::MAX;
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
 const WAKE: u64 = u64::MAX - 1;
 /// `user_data` of the park timeout on kernels without `IORING_FEAT_EXT_ARG`.
@@ -41,6 +40,9 @@ const PARK_TIMEOUT: u64 = u64::MAX - 2;
 const WAKE_MSG: u64 = u64::MAX - 3;
 /// Tag of a linked timeout's `user_data`; the low bits key its timespec.
 const LINK_TIMEOUT: u64 = 1 << 62;
+/// Tag of fire-and-forget entries whose results nobody needs (async-cancel,
+/// close of a dropped fd); the low byte is the opcode, for the counters.
+const DETACHED: u64 = 1 << 61;
 
 const ENTER_GETEVENTS: u32 = 1 << 0;
 const ENTER_SQ_WAKEUP: u32 = 1 << 1;
@@ -120,21 +122,6 @@ impl Unparker {
     }
 }
 
-/// Per-driver counters, readable through [`crate::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DriverStats {
-    /// `io_uring_enter` calls made.
-    pub enters: u64,
-    /// SQEs submitted (ops, cancels, closes).
-    pub submitted: u64,
-    /// CQEs reaped.
-    pub completed: u64,
-    /// Times the SQ was full and had to be flushed in the middle of a tick.
-    pub sq_full: u64,
-    /// Times the kernel reported completion-queue overflow (nothing is lost).
-    pub cq_overflow: u64,
-}
-
 /// Ring options chosen by the runtime builder.
 #[derive(Clone, Debug)]
 pub(crate) struct DriverConfig {
@@ -145,11 +132,24 @@ pub(crate) struct DriverConfig {
     pub register_ring_fd: bool,
     /// Pretend the kernel has none of the optional features (tests the fallbacks).
     pub minimal: bool,
+    /// With the `tracing` feature: warn about ops in flight longer than this.
+    pub slow_op: Option<Duration>,
+}
+
+/// What the driver remembers about the op in a slot, for the counters.
+#[derive(Clone, Copy)]
+struct SlotMeta {
+    opcode: u8,
+    /// When it was queued; only kept for the slow-op warning.
+    #[cfg(feature = "tracing")]
+    queued: std::time::Instant,
 }
 
 pub(crate) struct Driver {
     ring: IoUring,
     slots: Slab<Lifecycle>,
+    /// Indexed like `slots`: the opcode (and queue time) of each slot's op.
+    meta: Vec<SlotMeta>,
     /// Wakers collected while reaping; woken by the loop outside the borrow.
     wakes: Vec<Waker>,
     /// Ops whose final CQE arrived after they were abandoned; dropped by the
@@ -166,6 +166,8 @@ pub(crate) struct Driver {
     /// the kernel reads them after `io_uring_enter` returns.
     link_timeouts: Slab<Box<types::Timespec>>,
     stats: DriverStats,
+    #[cfg(feature = "tracing")]
+    slow_op: Option<Duration>,
     /// Set once `shutdown` has released the slots: completions of ops it
     /// leaked may still arrive and are ignored.
     shut_down: bool,
@@ -200,6 +202,7 @@ impl Driver {
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(256),
+            meta: Vec::with_capacity(256),
             wakes: Vec::with_capacity(64),
             garbage: Vec::new(),
             enter_fd,
@@ -215,6 +218,8 @@ impl Driver {
             park_ts: Box::new(types::Timespec::new()),
             link_timeouts: Slab::new(),
             stats: DriverStats::default(),
+            #[cfg(feature = "tracing")]
+            slow_op: config.slow_op,
             shut_down: false,
         })
     }
@@ -245,8 +250,25 @@ impl Driver {
     /// Queues an op and returns its slot.
     pub(crate) fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
-        self.push(sqe.user_data(idx as u64));
+        self.push_slot(idx, sqe, squeue::Flags::empty());
         idx
+    }
+
+    /// Pushes the SQE of the op in slot `idx`, remembering its opcode.
+    fn push_slot(&mut self, idx: usize, sqe: squeue::Entry, flags: squeue::Flags) {
+        let meta = SlotMeta {
+            opcode: sqe.get_opcode() as u8,
+            #[cfg(feature = "tracing")]
+            queued: std::time::Instant::now(),
+        };
+        match self.meta.get_mut(idx) {
+            Some(m) => *m = meta,
+            None => {
+                // Slab indexes are dense: `idx` is at most one past the end.
+                self.meta.resize(idx + 1, meta);
+            }
+        }
+        self.push(sqe.user_data(idx as u64).flags(flags));
     }
 
     /// Queues an op linked to a timeout (`IORING_OP_LINK_TIMEOUT`): if it has
@@ -271,7 +293,7 @@ impl Driver {
             .link_timeouts
             .insert(Box::new(types::Timespec::from(timeout)));
         let ts: *const types::Timespec = &*self.link_timeouts[key];
-        self.push(sqe.user_data(idx as u64).flags(squeue::Flags::IO_LINK));
+        self.push_slot(idx, sqe, squeue::Flags::IO_LINK);
         self.push(
             opcode::LinkTimeout::new(ts)
                 .build()
@@ -287,7 +309,7 @@ impl Driver {
             waker: Some(waker),
             finished: false,
         });
-        self.push(sqe.user_data(idx as u64));
+        self.push_slot(idx, sqe, squeue::Flags::empty());
         idx
     }
 
@@ -302,17 +324,19 @@ impl Driver {
         let sqe = opcode::MsgRingData::new(types::Fd(target), 0, WAKE_MSG, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
-        self.push(sqe.user_data(IGNORED));
+        self.submit_detached(sqe);
         true
     }
 
     /// Queues an entry whose completion nobody waits for (e.g. closing a dropped fd).
     pub(crate) fn submit_detached(&mut self, sqe: squeue::Entry) {
-        self.push(sqe.user_data(IGNORED));
+        let opcode = sqe.get_opcode() as u64;
+        self.push(sqe.user_data(DETACHED | opcode));
     }
 
     /// Pushes one SQE; a full SQ is flushed to the kernel first.
     fn push(&mut self, sqe: squeue::Entry) {
+        self.stats.ops.on_submit(sqe.get_opcode() as u8);
         loop {
             // SAFETY: the entry's pointers are owned by an op that the slot
             // keeps alive until its CQE (the `OpCode` contract), or point to
@@ -401,11 +425,7 @@ impl Driver {
                     }
             )
         ) {
-            self.push(
-                opcode::AsyncCancel::new(idx as u64)
-                    .build()
-                    .user_data(IGNORED),
-            );
+            self.cancel_raw(idx);
         }
     }
 
@@ -450,22 +470,37 @@ impl Driver {
     }
 
     fn cancel_raw(&mut self, idx: usize) {
-        self.push(
-            opcode::AsyncCancel::new(idx as u64)
-                .build()
-                .user_data(IGNORED),
-        );
+        self.submit_detached(opcode::AsyncCancel::new(idx as u64).build());
     }
 
     /// Submits queued SQEs and reaps completions without waiting.
     pub(crate) fn submit_and_reap(&mut self) -> io::Result<()> {
+        self.stats.ticks += 1;
+        #[cfg(feature = "tracing")]
+        let before = self.stats;
         match self.enter(0, ENTER_GETEVENTS, None) {
             Ok(()) => {}
             Err(err) if is_transient(&err) => {}
             Err(err) => return Err(err),
         }
         self.dispatch_completions();
+        #[cfg(feature = "tracing")]
+        self.trace_tick(&before, false);
         Ok(())
+    }
+
+    /// The per-tick TRACE event: what this tick handed to and took from the ring.
+    #[cfg(feature = "tracing")]
+    fn trace_tick(&self, before: &DriverStats, parked: bool) {
+        tracing::trace!(
+            target: "percore::driver",
+            submitted = self.stats.submitted - before.submitted,
+            completed = self.stats.completed - before.completed,
+            enters = self.stats.enters - before.enters,
+            parked,
+            in_flight = self.slots.len(),
+            "tick"
+        );
     }
 
     /// Hands queued SQEs to the kernel, if any, without reaping; their
@@ -480,7 +515,14 @@ impl Driver {
     /// Submits queued SQEs and waits for at least one completion, a wake-up
     /// from another thread, or the timeout, in one `io_uring_enter`.
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.park_for(1, timeout)
+        self.stats.ticks += 1;
+        self.stats.parks += 1;
+        #[cfg(feature = "tracing")]
+        let before = self.stats;
+        let res = self.park_for(1, timeout);
+        #[cfg(feature = "tracing")]
+        self.trace_tick(&before, true);
+        res
     }
 
     /// Like [`Driver::park`], waiting for `want` completions: with
@@ -601,19 +643,35 @@ impl Driver {
             for cqe in &mut cq {
                 self.stats.completed += 1;
                 match cqe.user_data() {
-                    IGNORED | PARK_TIMEOUT | WAKE_MSG => {}
-                    WAKE => self.wake_armed = false,
+                    PARK_TIMEOUT => self.stats.ops.on_complete(opcode::Timeout::CODE),
+                    WAKE => {
+                        self.stats.ops.on_complete(opcode::Read::CODE);
+                        self.wake_armed = false;
+                    }
+                    // Posted into this ring by another core's MSG_RING: it
+                    // counts as a msg_ring completion here, where it lands.
+                    WAKE_MSG => self.stats.ops.on_complete(opcode::MsgRingData::CODE),
                     ud if ud & LINK_TIMEOUT != 0 => {
+                        self.stats.ops.on_complete(opcode::LinkTimeout::CODE);
                         self.link_timeouts.try_remove((ud & !LINK_TIMEOUT) as usize);
                     }
-                    _ if self.shut_down => {}
-                    ud => complete(
-                        &mut self.slots,
-                        &mut self.wakes,
-                        &mut self.garbage,
-                        ud as usize,
-                        cqe,
-                    ),
+                    ud if ud & DETACHED != 0 => self.stats.ops.on_complete(ud as u8),
+                    ud => {
+                        if let Some(meta) = self.meta.get(ud as usize) {
+                            self.stats.ops.on_complete(meta.opcode);
+                            #[cfg(feature = "tracing")]
+                            warn_if_slow(self.slow_op, meta, &cqe);
+                        }
+                        if !self.shut_down {
+                            complete(
+                                &mut self.slots,
+                                &mut self.wakes,
+                                &mut self.garbage,
+                                ud as usize,
+                                cqe,
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -655,10 +713,7 @@ impl Driver {
         // would leak.
         let _ = self.submit_and_reap();
         if self.kernel_owned() > 0 {
-            let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-                .build()
-                .user_data(IGNORED);
-            self.push(sqe);
+            self.submit_detached(opcode::AsyncCancel2::new(types::CancelBuilder::any()).build());
         }
         // Finished ops are set aside, not dropped: dropping them may close
         // fds or unregister buffer rings, which needs the driver. The
@@ -747,6 +802,48 @@ fn complete(
         Lifecycle::Completed(_) => {
             panic!("unexpected lifecycle for op slot {idx}: completed twice")
         }
+    }
+}
+
+/// Ops that wait for someone else by nature (a peer, a timer, another
+/// thread): a long time in flight says nothing about the ring.
+#[cfg(feature = "tracing")]
+fn waits_by_nature(code: u8) -> bool {
+    [
+        opcode::Accept::CODE,
+        opcode::Recv::CODE,
+        opcode::RecvMsg::CODE,
+        opcode::RecvMulti::CODE,
+        opcode::PollAdd::CODE,
+        opcode::Timeout::CODE,
+        opcode::LinkTimeout::CODE,
+        opcode::ReadMulti::CODE,
+        opcode::FutexWait::CODE,
+        opcode::FutexWaitV::CODE,
+        opcode::WaitId::CODE,
+        opcode::EpollWait::CODE,
+    ]
+    .contains(&code)
+}
+
+/// The slow-op warning: checked when the completion arrives, so an op
+/// costs one `Instant::now()` at submit and one here, and only with the
+/// `tracing` feature.
+#[cfg(feature = "tracing")]
+fn warn_if_slow(limit: Option<Duration>, meta: &SlotMeta, cqe: &cqueue::Entry) {
+    let Some(limit) = limit else { return };
+    if cqe.result() == -libc::ECANCELED || waits_by_nature(meta.opcode) {
+        return;
+    }
+    let took = meta.queued.elapsed();
+    if took >= limit {
+        tracing::warn!(
+            target: "percore::driver",
+            op = stats::opcode_name(meta.opcode),
+            took_us = took.as_micros() as u64,
+            result = cqe.result(),
+            "slow op: in flight longer than {limit:?}"
+        );
     }
 }
 

@@ -17,6 +17,21 @@ use io_uring::squeue;
 use super::with_driver;
 
 /// What one completion queue entry says about an op.
+///
+/// # Examples
+///
+/// ```
+/// use percore::op::{CqeResult, Nop, OpCode};
+///
+/// // An op's `complete` turns the CQE into its output.
+/// let ok = CqeResult { result: Ok(0), flags: 0 };
+/// assert!(Nop.complete(ok).is_ok());
+/// let cancelled = CqeResult {
+///     result: Err(std::io::Error::from_raw_os_error(libc::ECANCELED)),
+///     flags: 0,
+/// };
+/// assert_eq!(Nop.complete(cancelled).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+/// ```
 #[derive(Debug)]
 pub struct CqeResult {
     /// The result: a non-negative count or value, or the errno as an `io::Error`.
@@ -46,6 +61,31 @@ impl CqeResult {
 ///   heap allocation, so it stays valid when `self` is moved, and stays valid
 ///   until `complete` or `abandon` runs or `self` is dropped after the CQE.
 /// - The SQE must not reference memory that `self` does not keep alive.
+///
+/// # Examples
+///
+/// ```
+/// use io_uring::{opcode, squeue};
+/// use percore::op::{CqeResult, Op, OpCode};
+///
+/// /// `IORING_OP_NOP`, written out: it owns nothing, so the contract holds.
+/// struct MyNop;
+///
+/// // SAFETY: the SQE points into no memory at all.
+/// unsafe impl OpCode for MyNop {
+///     type Output = std::io::Result<u32>;
+///     fn create_entry(&mut self) -> squeue::Entry {
+///         opcode::Nop::new().build()
+///     }
+///     fn complete(self, cqe: CqeResult) -> Self::Output {
+///         cqe.result
+///     }
+/// }
+///
+/// percore::run(async {
+///     assert_eq!(Op::new(MyNop).await.unwrap(), 0);
+/// });
+/// ```
 pub unsafe trait OpCode: 'static {
     /// What the op returns to the awaiting task.
     type Output;
@@ -122,6 +162,17 @@ enum State {
 
 impl<T: OpCode> Op<T> {
     /// Wraps an op; it is submitted when first polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::op::{Nop, Op};
+    ///
+    /// percore::run(async {
+    ///     let op = Op::new(Nop); // nothing is submitted until it is awaited
+    ///     op.await.unwrap();
+    /// });
+    /// ```
     pub fn new(data: T) -> Op<T> {
         Op {
             data: Some(data),
@@ -255,6 +306,27 @@ impl<T: OpCode> Drop for Op<T> {
 /// Dropping it asks the kernel to cancel; the op (and any resources, such as a
 /// provided-buffer ring) stays alive until the final completion, and every
 /// completion that arrives meanwhile goes to [`OpCode::abandon`].
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{AcceptMulti, MultishotOp};
+///
+/// percore::run(async {
+///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+///     let _a = std::net::TcpStream::connect(addr).unwrap();
+///     let _b = std::net::TcpStream::connect(addr).unwrap();
+///     for _ in 0..2 {
+///         // One submission, one completion per connection.
+///         let cqe = accepts.next().await.unwrap();
+///         let socket = AcceptMulti::socket(cqe).unwrap();
+///         drop(socket);
+///     }
+/// });
+/// ```
 pub struct MultishotOp<T: OpCode> {
     data: Option<T>,
     state: State,
@@ -262,6 +334,19 @@ pub struct MultishotOp<T: OpCode> {
 
 impl<T: OpCode> MultishotOp<T> {
     /// Wraps a multishot op; it is submitted when first polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{AcceptMulti, MultishotOp};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    ///     assert!(!accepts.is_armed()); // submitted on first poll
+    /// });
+    /// ```
     pub fn new(data: T) -> MultishotOp<T> {
         MultishotOp {
             data: Some(data),
@@ -270,6 +355,17 @@ impl<T: OpCode> MultishotOp<T> {
     }
 
     /// The op's own data (for example to recycle a provided buffer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{AcceptMulti, MultishotOp};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    /// let _op: &AcceptMulti = accepts.data();
+    /// ```
     pub fn data(&self) -> &T {
         self.data
             .as_ref()
@@ -277,6 +373,17 @@ impl<T: OpCode> MultishotOp<T> {
     }
 
     /// The op's own data, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{AcceptMulti, MultishotOp};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    /// let _op: &mut AcceptMulti = accepts.data_mut();
+    /// ```
     pub fn data_mut(&mut self) -> &mut T {
         self.data
             .as_mut()
@@ -286,6 +393,28 @@ impl<T: OpCode> MultishotOp<T> {
     /// Polls for the next completion. After the final one (no
     /// `IORING_CQE_F_MORE`) the next poll re-arms the op; `None` comes only
     /// from an op cancelled before it was ever submitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::Poll;
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{AcceptMulti, MultishotOp};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    ///     let _client = std::net::TcpStream::connect(addr).unwrap();
+    ///     let cqe = std::future::poll_fn(|cx| match accepts.poll_next(cx) {
+    ///         Poll::Ready(cqe) => Poll::Ready(cqe),
+    ///         Poll::Pending => Poll::Pending,
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    ///     assert!(AcceptMulti::socket(cqe).is_ok());
+    /// });
+    /// ```
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<CqeResult>> {
         loop {
             match self.state {
@@ -325,17 +454,71 @@ impl<T: OpCode> MultishotOp<T> {
     }
 
     /// Waits for the next completion; see [`MultishotOp::poll_next`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{AcceptMulti, MultishotOp};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    ///     let _client = std::net::TcpStream::connect(addr).unwrap();
+    ///     let cqe = accepts.next().await.unwrap();
+    ///     assert!(AcceptMulti::socket(cqe).is_ok());
+    /// });
+    /// ```
     pub async fn next(&mut self) -> Option<CqeResult> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
     /// Whether the op is armed in the kernel now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{AcceptMulti, MultishotOp};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    ///     let _client = std::net::TcpStream::connect(addr).unwrap();
+    ///     accepts.next().await.unwrap();
+    ///     assert!(accepts.is_armed()); // still accepting
+    /// });
+    /// ```
     pub fn is_armed(&self) -> bool {
         matches!(self.state, State::Submitted(_))
     }
 
     /// Asks the kernel to stop the op; remaining completions still arrive
     /// through `next`, the last one without `IORING_CQE_F_MORE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{AcceptMulti, MultishotOp};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    ///     let _client = std::net::TcpStream::connect(addr).unwrap();
+    ///     accepts.next().await.unwrap();
+    ///     accepts.cancel();
+    ///     // Completions end with ECANCELED, and then the op is no longer armed.
+    ///     while accepts.is_armed() {
+    ///         if let Some(cqe) = accepts.next().await {
+    ///             let _ = AcceptMulti::socket(cqe);
+    ///         }
+    ///     }
+    /// });
+    /// ```
     pub fn cancel(&mut self) {
         match self.state {
             State::Idle => self.state = State::CancelledIdle,

@@ -66,6 +66,13 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Whether the kernel supports `opcode` (an `io_uring::opcode::X::CODE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let caps = percore::Capabilities::probe().unwrap();
+    /// assert!(caps.supports(io_uring::opcode::Nop::CODE));
+    /// ```
     pub fn supports(&self, opcode: u8) -> bool {
         self.opcodes.get(opcode as usize).copied().unwrap_or(false)
     }
@@ -75,6 +82,15 @@ impl Capabilities {
     /// # Errors
     ///
     /// The same clear error as [`crate::Builder::build`] when io_uring is unavailable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// match percore::Capabilities::probe() {
+    ///     Ok(caps) => println!("{caps}"),
+    ///     Err(err) => eprintln!("no io_uring here: {err}"),
+    /// }
+    /// ```
     pub fn probe() -> io::Result<Capabilities> {
         let (_ring, caps) = setup(&DriverConfig {
             entries: 8,
@@ -83,6 +99,7 @@ impl Capabilities {
             coop_taskrun: true,
             register_ring_fd: false,
             minimal: false,
+            slow_op: None,
         })?;
         Ok(caps)
     }

@@ -115,6 +115,22 @@ impl Wake for IndexWaker {
 }
 
 /// The output of [`select`]: which of two futures finished first.
+///
+/// # Examples
+///
+/// ```
+/// use percore::Either;
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let quick = async { 1 };
+///     let slow = percore::time::sleep(Duration::from_secs(60));
+///     match percore::select(quick, slow).await {
+///         Either::Left(n) => assert_eq!(n, 1),
+///         Either::Right(()) => unreachable!("the sleep lost"),
+///     }
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Either<A, B> {
     /// The first future finished first.

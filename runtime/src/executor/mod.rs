@@ -28,10 +28,29 @@ pub(crate) use self::oneshot::oneshot;
 pub use self::task::{JoinError, JoinHandle, spawn, yield_now};
 
 /// Executor counters, readable through [`crate::stats`].
+///
+/// `spawned - finished` is the number of live tasks.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let before = percore::stats().executor;
+///     percore::spawn(async {}).await.unwrap();
+///     let after = percore::stats().executor;
+///     assert_eq!(after.spawned - before.spawned, 1);
+///     assert_eq!(after.finished - before.finished, 1);
+///     assert!(after.polled > before.polled);
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExecutorStats {
     /// Tasks spawned on this core.
     pub spawned: u64,
+    /// Tasks whose future is gone: returned, panicked, aborted, or dropped
+    /// at shutdown.
+    pub finished: u64,
     /// Task polls.
     pub polled: u64,
     /// Wake-ups that arrived from other threads.

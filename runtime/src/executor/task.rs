@@ -35,16 +35,44 @@ pub enum JoinError {
 
 impl JoinError {
     /// Whether the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let err = percore::spawn(async { panic!("oops") }).await.unwrap_err();
+    ///     assert!(err.is_panic());
+    /// });
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panic(_))
     }
 
     /// Whether the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let mut h = percore::spawn(std::future::pending::<()>());
+    ///     h.abort();
+    ///     assert!(h.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, JoinError::Cancelled)
     }
 
     /// The panic message, if the task panicked with a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let err = percore::spawn(async { panic!("code {}", 7) }).await.unwrap_err();
+    ///     assert_eq!(err.panic_message(), Some("code 7"));
+    /// });
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             JoinError::Panic(msg) => msg.as_deref(),
@@ -155,6 +183,17 @@ impl<T> JoinHandle<T> {
     }
 
     /// Whether the task has finished (returned, panicked or was cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let h = percore::spawn(async { 1 });
+    ///     assert!(!h.is_finished()); // it has not run yet
+    ///     percore::yield_now().await;
+    ///     assert!(h.is_finished());
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         match &self.inner {
             Inner::Local { task, .. } => task.as_ref().is_none_or(|t| t.is_finished()),
@@ -214,6 +253,9 @@ struct TaskFuture<F> {
     future: F,
     abort: Rc<AbortState>,
     key: usize,
+    /// The task's number on its core (1 for the first spawned), for events.
+    #[cfg(feature = "tracing")]
+    id: u64,
 }
 
 impl<F: Future> Future for TaskFuture<F> {
@@ -224,14 +266,22 @@ impl<F: Future> Future for TaskFuture<F> {
         // `TaskFuture`, which is itself pinned inside the task allocation.
         let this = unsafe { self.get_unchecked_mut() };
         if this.abort.requested.get() {
+            crate::event!(DEBUG, task = this.id, outcome = "aborted", "task finished");
             return Poll::Ready(Err(JoinError::Cancelled));
         }
         // SAFETY: see above; `this.future` stays in place.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Ok(Poll::Ready(out)) => {
+                crate::event!(DEBUG, task = this.id, outcome = "returned", "task finished");
+                Poll::Ready(Ok(out))
+            }
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(JoinError::from_panic(payload))),
+            Err(payload) => {
+                let err = JoinError::from_panic(payload);
+                crate::event!(DEBUG, task = this.id, outcome = "panicked", error = %err, "task finished");
+                Poll::Ready(Err(err))
+            }
         }
     }
 }
@@ -240,6 +290,7 @@ impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         let key = self.key;
         let idle = with_current(|e| {
+            e.bump(|s| s.finished += 1);
             let mut tasks = e.tasks.borrow_mut();
             tasks.try_remove(key);
             if tasks.is_empty() {
@@ -292,16 +343,25 @@ where
             waker: OnceCell::new(),
         });
         let key = exec.tasks.borrow_mut().insert(Waker::noop().clone());
+        exec.bump(|s| s.spawned += 1);
         let wrapped = TaskFuture {
             future,
             abort: abort.clone(),
             key,
+            #[cfg(feature = "tracing")]
+            id: exec.stats().spawned,
         };
+        crate::event!(
+            DEBUG,
+            task = wrapped.id,
+            core = super::core_id(),
+            future = std::any::type_name::<F>(),
+            "task spawned"
+        );
         let (runnable, task) = async_task::spawn_local(wrapped, move |r| schedule(&shared, r));
         let waker = runnable.waker();
         let _ = abort.waker.set(waker.clone());
         exec.tasks.borrow_mut()[key] = waker;
-        exec.bump(|s| s.spawned += 1);
         runnable.schedule();
         JoinHandle {
             inner: Inner::Local {

@@ -33,16 +33,52 @@ pub struct PathError {
 
 impl PathError {
     /// The operation that failed (`open`, `read`, `remove_file`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fs::PathError;
+    ///
+    /// percore::run(async {
+    ///     let err = percore::fs::File::open("/no/such/file").await.unwrap_err();
+    ///     let e = err.get_ref().unwrap().downcast_ref::<PathError>().unwrap();
+    ///     assert_eq!(e.op(), "open");
+    /// });
+    /// ```
     pub fn op(&self) -> &'static str {
         self.op
     }
 
     /// The path it failed on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fs::PathError;
+    ///
+    /// percore::run(async {
+    ///     let err = percore::fs::File::open("/no/such/file").await.unwrap_err();
+    ///     let e = err.get_ref().unwrap().downcast_ref::<PathError>().unwrap();
+    ///     assert_eq!(e.path(), std::path::Path::new("/no/such/file"));
+    /// });
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The errno, if the failure came from the kernel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fs::PathError;
+    ///
+    /// percore::run(async {
+    ///     let err = percore::fs::File::open("/no/such/file").await.unwrap_err();
+    ///     let e = err.get_ref().unwrap().downcast_ref::<PathError>().unwrap();
+    ///     assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    /// });
+    /// ```
     pub fn raw_os_error(&self) -> Option<i32> {
         self.source.raw_os_error()
     }

@@ -232,11 +232,33 @@ impl File {
     }
 
     /// The path the file was opened with, if it was opened by path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/proc/self/stat").await.unwrap();
+    ///     assert_eq!(file.path(), Some(std::path::Path::new("/proc/self/stat")));
+    /// });
+    /// ```
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
     /// The descriptor handle, to build ops of your own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::op::{Op, Read};
+    ///
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/proc/self/stat").await.unwrap();
+    ///     // An op of your own on the file's descriptor.
+    ///     let (res, buf) = Op::new(Read::new(file.fd().clone(), Vec::with_capacity(8), 0)).await;
+    ///     assert_eq!(res.unwrap(), buf.len());
+    /// });
+    /// ```
     pub fn fd(&self) -> &SharedFd {
         &self.fd
     }
@@ -700,6 +722,15 @@ impl File {
     }
 
     /// Whether [`File::register`] was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     assert!(!file.is_registered());
+    /// });
+    /// ```
     pub fn is_registered(&self) -> bool {
         self.fixed.is_some()
     }

@@ -48,6 +48,22 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// All options off; mode 0o666 (less the umask) for new files.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-new", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     drop(file);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn new() -> OpenOptions {
         OpenOptions {
             read: false,
@@ -64,12 +80,48 @@ impl OpenOptions {
     }
 
     /// Open for reading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-read", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .read(true)
+    ///         .write(true)
+    ///         .create(true)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     let (res, _) = file.read_at(Vec::with_capacity(4), 0).await;
+    ///     assert_eq!(res.unwrap(), 0);
+    ///     drop(file);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn read(&mut self, read: bool) -> &mut OpenOptions {
         self.read = read;
         self
     }
 
     /// Open for writing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-write", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     file.write_all_at(b"abc".to_vec(), 0).await.0.unwrap();
+    ///     drop(file);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn write(&mut self, write: bool) -> &mut OpenOptions {
         self.write = write;
         self
@@ -77,24 +129,92 @@ impl OpenOptions {
 
     /// Open for appending (`O_APPEND`): every write goes to the end of the
     /// file, whatever offset it names.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-append", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .append(true)
+    ///         .create(true)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     file.write_all_at(b"one".to_vec(), percore::op::CURRENT_POSITION).await.0.unwrap();
+    ///     file.write_all_at(b"two".to_vec(), percore::op::CURRENT_POSITION).await.0.unwrap();
+    ///     assert_eq!(std::fs::read(&path).unwrap(), b"onetwo");
+    ///     drop(file);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn append(&mut self, append: bool) -> &mut OpenOptions {
         self.append = append;
         self
     }
 
     /// Truncate the file to 0 bytes on open (needs write access).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-trunc", std::process::id()));
+    /// std::fs::write(&path, b"old contents").unwrap();
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .truncate(true)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(file.metadata().await.unwrap().len(), 0);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn truncate(&mut self, truncate: bool) -> &mut OpenOptions {
         self.truncate = truncate;
         self
     }
 
     /// Create the file if it does not exist (needs write or append access).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-create", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     assert!(path.exists());
+    ///     drop(file);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn create(&mut self, create: bool) -> &mut OpenOptions {
         self.create = create;
         self
     }
 
     /// Create the file, failing with `AlreadyExists` if it exists (`O_EXCL`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-new", std::process::id()));
+    /// percore::run(async {
+    ///     let mut opts = percore::fs::OpenOptions::new();
+    ///     opts.write(true).create_new(true);
+    ///     let first = opts.open(&path).await;
+    ///     assert!(first.is_ok());
+    ///     let err = opts.open(&path).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn create_new(&mut self, create_new: bool) -> &mut OpenOptions {
         self.create_new = create_new;
         self
@@ -102,12 +222,49 @@ impl OpenOptions {
 
     /// Extra `open(2)` flags (`libc::O_NOATIME`, `O_SYNC`, ...); the access
     /// mode bits are ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-flags", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .custom_flags(libc::O_NOATIME)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     drop(file);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn custom_flags(&mut self, flags: i32) -> &mut OpenOptions {
         self.custom_flags = flags;
         self
     }
 
     /// Permission bits for a file this open creates (default 0o666, less the umask).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-mode", std::process::id()));
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .mode(0o600)
+    ///         .open(&path)
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    ///     drop(file);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn mode(&mut self, mode: u32) -> &mut OpenOptions {
         self.mode = mode;
         self
@@ -127,6 +284,25 @@ impl OpenOptions {
     ///
     /// Opening fails with `InvalidInput` and a message saying so when the
     /// filesystem refuses direct I/O.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-oo-{}-direct", std::process::id()));
+    /// percore::run(async {
+    ///     // Not every filesystem takes O_DIRECT (tmpfs does not): fall back.
+    ///     let direct = percore::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .direct(true)
+    ///         .open(&path)
+    ///         .await;
+    ///     if let Err(e) = direct {
+    ///         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    ///     }
+    /// });
+    /// let _ = std::fs::remove_file(&path);
+    /// ```
     pub fn direct(&mut self, direct: bool) -> &mut OpenOptions {
         self.direct = direct;
         self
@@ -146,6 +322,21 @@ impl OpenOptions {
     ///
     /// Default: [`NOWAIT_READS_DEFAULT`](super::NOWAIT_READS_DEFAULT), chosen
     /// from the fs benchmark (`scripts/bench-fs.sh`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .read(true)
+    ///         .nowait_reads(false) // every read goes through the ring
+    ///         .open("/proc/self/stat")
+    ///         .await
+    ///         .unwrap();
+    ///     let (res, _) = file.read_at(Vec::with_capacity(16), 0).await;
+    ///     assert!(res.unwrap() > 0);
+    /// });
+    /// ```
     pub fn nowait_reads(&mut self, on: bool) -> &mut OpenOptions {
         self.nowait_reads = Some(on);
         self

@@ -41,6 +41,22 @@ pub struct Accept {
 
 impl Accept {
     /// Accepts a connection on the listening socket `fd`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Accept};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let _client = std::net::TcpStream::connect(addr).unwrap();
+    ///     let (socket, peer) = Op::new(Accept::new(SharedFd::new(listener.into()))).await.unwrap();
+    ///     assert!(peer.as_socket().unwrap().ip().is_loopback());
+    ///     drop(socket);
+    /// });
+    /// ```
     pub fn new(fd: SharedFd) -> Accept {
         let storage = SockAddrStorage::zeroed();
         let len = storage.size_of();
@@ -128,12 +144,37 @@ pub struct AcceptMulti {
 impl AcceptMulti {
     /// Accepts connections on the listening socket `fd` until cancelled or
     /// until an error ends the op.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{MultishotOp, AcceptMulti};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+    ///     let _client = std::net::TcpStream::connect(addr).unwrap();
+    ///     let socket = AcceptMulti::socket(accepts.next().await.unwrap()).unwrap();
+    ///     drop(socket);
+    /// });
+    /// ```
     pub fn new(fd: SharedFd) -> AcceptMulti {
         AcceptMulti { fd }
     }
 
     /// The accepted socket of one completion, or the error it reports
     /// (`EMFILE`, `ENFILE`, ...; an error ends the multishot op).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::op::{AcceptMulti, CqeResult};
+    ///
+    /// let failed = CqeResult { result: Err(std::io::Error::from_raw_os_error(libc::EMFILE)), flags: 0 };
+    /// assert_eq!(AcceptMulti::socket(failed).unwrap_err().raw_os_error(), Some(libc::EMFILE));
+    /// ```
     pub fn socket(cqe: CqeResult) -> io::Result<OwnedFd> {
         cqe.result.map(owned_fd)
     }

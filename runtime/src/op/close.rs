@@ -7,6 +7,18 @@ use super::{CqeResult, OpCode};
 /// `IORING_OP_CLOSE`: closes a descriptor the op owns.
 ///
 /// Usually reached through [`SharedFd::close`](crate::fd::SharedFd::close).
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::IntoRawFd;
+/// use percore::op::{Close, Op};
+///
+/// percore::run(async {
+///     let file = std::fs::File::open("/proc/self/stat").unwrap();
+///     Op::new(Close::new(file.into_raw_fd())).await.unwrap();
+/// });
+/// ```
 #[derive(Debug)]
 pub struct Close {
     fd: RawFd,
@@ -14,6 +26,18 @@ pub struct Close {
 
 impl Close {
     /// Takes ownership of `fd`, which is closed when the op runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::IntoRawFd;
+    /// use percore::op::{Close, Op};
+    ///
+    /// percore::run(async {
+    ///     let (reader, _writer) = std::io::pipe().unwrap();
+    ///     Op::new(Close::new(reader.into_raw_fd())).await.unwrap();
+    /// });
+    /// ```
     pub fn new(fd: RawFd) -> Close {
         Close { fd }
     }

@@ -43,6 +43,21 @@ pub struct Connect {
 
 impl Connect {
     /// Connects `fd` to `addr`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Connect};
+    ///
+    /// percore::run(async {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = socket2::SockAddr::from(listener.local_addr().unwrap());
+    ///     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    ///     let fd = SharedFd::new(std::os::fd::OwnedFd::from(socket));
+    ///     Op::new(Connect::new(fd, addr)).await.unwrap();
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, addr: SockAddr) -> Connect {
         Connect {
             fd,

@@ -33,6 +33,22 @@ pub struct Fallocate {
 
 impl Fallocate {
     /// Allocates `len` bytes at `offset` with `fallocate(2)`'s `mode`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Fallocate};
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-op-{}-fallocate", std::process::id()));
+    /// percore::run(async {
+    ///     let file = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    ///     let fd = SharedFd::new(file.into());
+    ///     Op::new(Fallocate::new(fd, 0, 8192, 0)).await.unwrap();
+    ///     assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn new(fd: SharedFd, offset: u64, len: u64, mode: i32) -> Fallocate {
         Fallocate {
             fd,

@@ -140,6 +140,22 @@ impl FixedFd {
     /// # Panics
     ///
     /// Outside a runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::FixedFd;
+    ///
+    /// percore::run(async {
+    ///     let file = std::fs::File::open("/dev/zero").unwrap();
+    ///     let fd = SharedFd::new(file.into());
+    ///     // Registered files skip the fd lookup on every op (the table is 5.19+).
+    ///     if let Ok(fixed) = FixedFd::register(&fd) {
+    ///         assert!(fixed.slot() < percore::op::FILE_TABLE_SLOTS);
+    ///     }
+    /// });
+    /// ```
     pub fn register(fd: &SharedFd) -> io::Result<FixedFd> {
         let ring = driver::current_capabilities()
             .expect("FixedFd::register used outside a runtime: call it inside percore::run");
@@ -160,6 +176,21 @@ impl FixedFd {
     }
 
     /// The slot in the ring's file table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::FixedFd;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = (std::fs::File::open("/dev/zero").unwrap(), std::fs::File::open("/dev/zero").unwrap());
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     if let (Ok(a), Ok(b)) = (FixedFd::register(&a), FixedFd::register(&b)) {
+    ///         assert_ne!(a.slot(), b.slot());
+    ///     }
+    /// });
+    /// ```
     pub fn slot(&self) -> u32 {
         self.inner.slot
     }
@@ -243,6 +274,24 @@ pub struct ReadFixed {
 
 impl ReadFixed {
     /// Reads from `target` at `offset` into `buf`'s spare room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::FixedBufPool;
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, ReadFixed};
+    ///
+    /// percore::run(async {
+    ///     let Ok(pool) = FixedBufPool::new(1, 4096) else {
+    ///         return; // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let zero = SharedFd::new(std::fs::File::open("/dev/zero").unwrap().into());
+    ///     let (res, buf) = Op::new(ReadFixed::new(zero, pool.get().await, 0)).await;
+    ///     assert_eq!(res.unwrap(), 4096);
+    ///     assert!(buf.iter().all(|&b| b == 0));
+    /// });
+    /// ```
     pub fn new(target: impl Into<Target>, buf: FixedBuf, offset: u64) -> ReadFixed {
         ReadFixed {
             target: target.into(),
@@ -311,6 +360,25 @@ pub struct WriteFixed {
 
 impl WriteFixed {
     /// Writes `buf`'s initialized bytes to `target` at `offset`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::FixedBufPool;
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, WriteFixed};
+    ///
+    /// percore::run(async {
+    ///     let Ok(pool) = FixedBufPool::new(1, 4096) else {
+    ///         return; // registered buffers need 5.19 and locked memory
+    ///     };
+    ///     let null = std::fs::File::options().write(true).open("/dev/null").unwrap();
+    ///     let mut buf = pool.get().await;
+    ///     buf.extend_from_slice(b"registered");
+    ///     let (res, _buf) = Op::new(WriteFixed::new(SharedFd::new(null.into()), buf, 0)).await;
+    ///     assert_eq!(res.unwrap(), 10);
+    /// });
+    /// ```
     pub fn new(target: impl Into<Target>, buf: FixedBuf, offset: u64) -> WriteFixed {
         WriteFixed {
             target: target.into(),

@@ -33,6 +33,21 @@ pub struct Fsync {
 impl Fsync {
     /// Syncs `fd`; with `datasync` only the data and the metadata needed to
     /// read it back (`fdatasync`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Fsync};
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-op-{}-fsync", std::process::id()));
+    /// percore::run(async {
+    ///     let file = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    ///     let fd = SharedFd::new(file.into());
+    ///     Op::new(Fsync::new(fd, true)).await.unwrap(); // fdatasync
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn new(fd: SharedFd, datasync: bool) -> Fsync {
         Fsync { fd, datasync }
     }

@@ -35,6 +35,25 @@ pub struct Ftruncate {
 
 impl Ftruncate {
     /// Sets the size of `fd`'s file to `len` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Ftruncate};
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-op-{}-ftruncate", std::process::id()));
+    /// percore::run(async {
+    ///     let file = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    ///     let fd = SharedFd::new(file.into());
+    ///     match Op::new(Ftruncate::new(fd, 100)).await {
+    ///         Ok(()) => assert_eq!(std::fs::metadata(&path).unwrap().len(), 100),
+    ///         // IORING_OP_FTRUNCATE is Linux 6.9; percore's File::set_len falls back.
+    ///         Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINVAL)),
+    ///     }
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn new(fd: SharedFd, len: u64) -> Ftruncate {
         Ftruncate { fd, len }
     }

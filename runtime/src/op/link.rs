@@ -35,6 +35,24 @@ pub struct LinkAt {
 
 impl LinkAt {
     /// Links `to` to the file `from`; `flags` may hold `libc::AT_SYMLINK_FOLLOW`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{LinkAt, Op};
+    ///
+    /// let dir = std::env::temp_dir();
+    /// let (from, to) = (dir.join(format!("percore-link-{}", std::process::id())), dir.join(format!("percore-link-{}-2", std::process::id())));
+    /// std::fs::write(&from, b"x").unwrap();
+    /// percore::run(async {
+    ///     let c = |p: &std::path::Path| CString::new(p.to_str().unwrap()).unwrap();
+    ///     Op::new(LinkAt::new(c(&from), c(&to), 0)).await.unwrap();
+    /// });
+    /// assert_eq!(std::fs::read(&to).unwrap(), b"x");
+    /// std::fs::remove_file(&from).unwrap();
+    /// std::fs::remove_file(&to).unwrap();
+    /// ```
     pub fn new(from: CString, to: CString, flags: i32) -> LinkAt {
         LinkAt { from, to, flags }
     }
@@ -84,6 +102,21 @@ pub struct SymlinkAt {
 
 impl SymlinkAt {
     /// Creates `link`, whose content is `target` (not checked to exist).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{Op, SymlinkAt};
+    ///
+    /// let link = std::env::temp_dir().join(format!("percore-symlink-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let c = CString::new(link.to_str().unwrap()).unwrap();
+    ///     Op::new(SymlinkAt::new(CString::new("/").unwrap(), c)).await.unwrap();
+    /// });
+    /// assert_eq!(std::fs::read_link(&link).unwrap(), std::path::Path::new("/"));
+    /// std::fs::remove_file(&link).unwrap();
+    /// ```
     pub fn new(target: CString, link: CString) -> SymlinkAt {
         SymlinkAt { target, link }
     }

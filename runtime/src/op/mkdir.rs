@@ -28,6 +28,21 @@ pub struct MkDirAt {
 
 impl MkDirAt {
     /// Creates the directory `path` with permission bits `mode` (less the umask).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{MkDirAt, Op};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("percore-mkdir-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let c = CString::new(dir.to_str().unwrap()).unwrap();
+    ///     Op::new(MkDirAt::new(c, 0o755)).await.unwrap();
+    /// });
+    /// assert!(dir.is_dir());
+    /// std::fs::remove_dir(&dir).unwrap();
+    /// ```
     pub fn new(path: CString, mode: u32) -> MkDirAt {
         MkDirAt { path, mode }
     }

@@ -39,6 +39,19 @@ pub struct OpenAt {
 impl OpenAt {
     /// Opens `path` with `flags` (`libc::O_RDONLY`, `O_CREAT`, ...) and, when
     /// creating, permission bits `mode`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{OpenAt, Op};
+    ///
+    /// percore::run(async {
+    ///     let path = CString::new("/proc/self/stat").unwrap();
+    ///     let fd = Op::new(OpenAt::new(path, libc::O_RDONLY | libc::O_CLOEXEC, 0)).await.unwrap();
+    ///     assert!(fd.raw_fd() >= 0);
+    /// });
+    /// ```
     pub fn new(path: CString, flags: i32, mode: u32) -> OpenAt {
         OpenAt {
             path,
@@ -49,6 +62,16 @@ impl OpenAt {
     }
 
     /// The path this op opens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::OpenAt;
+    ///
+    /// let op = OpenAt::new(CString::new("/tmp").unwrap(), libc::O_RDONLY, 0);
+    /// assert_eq!(op.path().to_str().unwrap(), "/tmp");
+    /// ```
     pub fn path(&self) -> &CString {
         &self.path
     }

@@ -30,6 +30,21 @@ pub struct PollAdd {
 
 impl PollAdd {
     /// Waits for `events` (`libc::POLLIN`, `POLLOUT`, ...) on `fd`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use percore::op::{Op, PollAdd};
+    ///
+    /// percore::run(async {
+    ///     let (reader, mut writer) = std::io::pipe().unwrap();
+    ///     writer.write_all(b"!").unwrap();
+    ///     let ready = Op::new(PollAdd::new(reader.as_raw_fd(), libc::POLLIN as u32)).await.unwrap();
+    ///     assert!(ready & libc::POLLIN as u32 != 0);
+    /// });
+    /// ```
     pub fn new(fd: RawFd, events: u32) -> PollAdd {
         PollAdd { fd, events }
     }

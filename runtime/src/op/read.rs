@@ -34,6 +34,19 @@ pub struct Read<B> {
 
 impl<B: IoBufMut> Read<B> {
     /// Reads from `fd` at `offset` into `buf`'s spare capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Read};
+    ///
+    /// percore::run(async {
+    ///     let file = std::fs::File::open("/proc/self/stat").unwrap();
+    ///     let (res, buf) = Op::new(Read::new(SharedFd::new(file.into()), Vec::with_capacity(32), 0)).await;
+    ///     assert_eq!(res.unwrap(), buf.len());
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, buf: B, offset: u64) -> Read<B> {
         Read { fd, buf, offset }
     }
@@ -100,6 +113,20 @@ pub struct Readv<B> {
 
 impl<B: IoBufMut> Readv<B> {
     /// Reads from `fd` at `offset` into the spare room of `bufs`, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Readv};
+    ///
+    /// percore::run(async {
+    ///     let file = std::fs::File::open("/proc/self/stat").unwrap();
+    ///     let bufs = vec![Vec::with_capacity(4), Vec::with_capacity(4)];
+    ///     let (res, bufs) = Op::new(Readv::new(SharedFd::new(file.into()), bufs, 0)).await;
+    ///     assert_eq!(res.unwrap(), bufs[0].len() + bufs[1].len());
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, bufs: Vec<B>, offset: u64) -> Readv<B> {
         Readv {
             fd,

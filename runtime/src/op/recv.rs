@@ -43,6 +43,21 @@ pub struct Recv<B> {
 
 impl<B: IoBufMut> Recv<B> {
     /// Receives from `fd` into `buf`'s spare capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Recv, Send};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     Op::new(Send::new(a, b"hi".to_vec())).await.0.unwrap();
+    ///     let (res, buf) = Op::new(Recv::new(b, Vec::with_capacity(8))).await;
+    ///     assert_eq!((res.unwrap(), &buf[..]), (2, &b"hi"[..]));
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, buf: B) -> Recv<B> {
         Recv {
             fd,
@@ -80,6 +95,24 @@ impl<B: IoBufMut> Recv<B> {
     }
 
     /// Adds recv(2) flags (`MSG_PEEK`, `MSG_WAITALL`, `MSG_DONTWAIT`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Recv, Send};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     Op::new(Send::new(a, b"peek".to_vec())).await.0.unwrap();
+    ///     // MSG_PEEK leaves the data queued for the next receive.
+    ///     let (res, _) = Op::new(Recv::new(b.clone(), Vec::with_capacity(8)).flags(libc::MSG_PEEK)).await;
+    ///     assert_eq!(res.unwrap(), 4);
+    ///     let (res, _) = Op::new(Recv::new(b, Vec::with_capacity(8))).await;
+    ///     assert_eq!(res.unwrap(), 4);
+    /// });
+    /// ```
     pub fn flags(mut self, flags: i32) -> Recv<B> {
         self.flags |= flags;
         self
@@ -168,6 +201,25 @@ impl RecvMulti {
     /// # Panics
     ///
     /// Outside a percore runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{MultishotOp, RecvMulti};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 256).unwrap();
+    ///     let mut recv = MultishotOp::new(RecvMulti::new(b, &ring));
+    ///     drop(a);
+    ///     assert!(recv.next_buf().await.unwrap().is_none()); // the peer closed
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, ring: &BufRing) -> RecvMulti {
         let multishot = crate::driver::current_capabilities()
             .expect("RecvMulti::new outside a runtime")
@@ -180,11 +232,50 @@ impl RecvMulti {
     }
 
     /// Whether the kernel re-posts completions from one submission.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{RecvMulti};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 256).unwrap();
+    ///     let op = RecvMulti::new(b, &ring);
+    ///     // One submission for many receives where the kernel has it (6.0).
+    ///     assert_eq!(op.is_multishot(), percore::capabilities().unwrap().multishot_recv);
+    ///     # drop(a);
+    /// });
+    /// ```
     pub fn is_multishot(&self) -> bool {
         self.multishot
     }
 
     /// The ring the receive picks buffers from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{RecvMulti};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 256).unwrap();
+    ///     let op = RecvMulti::new(b, &ring);
+    ///     assert_eq!(op.ring().bgid(), ring.bgid());
+    ///     # drop(a);
+    /// });
+    /// ```
     pub fn ring(&self) -> &BufRing {
         &self.ring
     }
@@ -258,6 +349,25 @@ impl MultishotOp<RecvMulti> {
     /// # Examples
     ///
     /// See [`RecvMulti`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{MultishotOp, RecvMulti, Send, Op};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 256).unwrap();
+    ///     let mut recv = MultishotOp::new(RecvMulti::new(b, &ring));
+    ///     Op::new(Send::new(a, b"one".to_vec())).await.0.unwrap();
+    ///     assert_eq!(&recv.next_buf().await.unwrap().unwrap()[..], b"one");
+    /// });
+    /// ```
     pub async fn next_buf(&mut self) -> io::Result<Option<RingBuf>> {
         match self.next().await {
             // SAFETY: the completion comes from this op's own slot, once.
@@ -321,6 +431,22 @@ pub struct RecvMsg<B> {
 
 impl<B: IoBufMut> RecvMsg<B> {
     /// Receives a message from `fd` into `buf`'s spare capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, RecvMsg, Send};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     Op::new(Send::new(a, b"msg".to_vec())).await.0.unwrap();
+    ///     let (res, buf) = Op::new(RecvMsg::new(b, Vec::with_capacity(8))).await;
+    ///     let (n, _from) = res.unwrap();
+    ///     assert_eq!(&buf[..n], b"msg");
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, buf: B) -> RecvMsg<B> {
         RecvMsg {
             fd,
@@ -335,6 +461,21 @@ impl<B: IoBufMut> RecvMsg<B> {
     }
 
     /// Adds recvmsg(2) flags (`MSG_PEEK`, `MSG_TRUNC`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, RecvMsg, Send};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     Op::new(Send::new(a, b"msg".to_vec())).await.0.unwrap();
+    ///     let (res, _) = Op::new(RecvMsg::new(b, Vec::with_capacity(8)).flags(libc::MSG_PEEK)).await;
+    ///     assert_eq!(res.unwrap().0, 3);
+    /// });
+    /// ```
     pub fn flags(mut self, flags: i32) -> RecvMsg<B> {
         self.flags |= flags as u32;
         self

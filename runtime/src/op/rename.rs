@@ -33,6 +33,23 @@ pub struct RenameAt {
 
 impl RenameAt {
     /// Renames `from` to `to`; `flags` are `renameat2`'s (`RENAME_NOREPLACE`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{Op, RenameAt};
+    ///
+    /// let dir = std::env::temp_dir();
+    /// let (from, to) = (dir.join(format!("percore-mv-{}", std::process::id())), dir.join(format!("percore-mv-{}-2", std::process::id())));
+    /// std::fs::write(&from, b"x").unwrap();
+    /// percore::run(async {
+    ///     let c = |p: &std::path::Path| CString::new(p.to_str().unwrap()).unwrap();
+    ///     Op::new(RenameAt::new(c(&from), c(&to), 0)).await.unwrap();
+    /// });
+    /// assert!(!from.exists() && to.exists());
+    /// std::fs::remove_file(&to).unwrap();
+    /// ```
     pub fn new(from: CString, to: CString, flags: u32) -> RenameAt {
         RenameAt { from, to, flags }
     }

@@ -41,6 +41,22 @@ pub struct Send<B> {
 
 impl<B: IoBuf> Send<B> {
     /// Sends `buf` on `fd`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Send};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     let (res, buf) = Op::new(Send::new(a, b"hi".to_vec())).await;
+    ///     assert_eq!(res.unwrap(), 2);
+    ///     assert_eq!(buf, b"hi"); // the buffer comes back
+    ///     # drop(b);
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, buf: B) -> Send<B> {
         Send {
             fd,
@@ -50,6 +66,21 @@ impl<B: IoBuf> Send<B> {
     }
 
     /// Adds send(2) flags (`MSG_MORE`, `MSG_DONTWAIT`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Send};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     let send = Send::new(a, b"hi".to_vec()).flags(libc::MSG_DONTWAIT);
+    ///     assert_eq!(Op::new(send).await.0.unwrap(), 2);
+    ///     # drop(b);
+    /// });
+    /// ```
     pub fn flags(mut self, flags: i32) -> Send<B> {
         self.flags |= flags;
         self
@@ -118,6 +149,25 @@ pub struct SendZc<B> {
 
 impl<B: IoBuf> SendZc<B> {
     /// Sends `buf` on `fd` without copying it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, SendZc};
+    ///
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().send_zc {
+    ///         return; // zero-copy send needs Linux 6.0
+    ///     }
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    ///     let _server = listener.accept().unwrap();
+    ///     let (res, buf) = Op::new(SendZc::new(SharedFd::new(client.into()), vec![7u8; 4096])).await;
+    ///     assert_eq!(res.unwrap(), 4096);
+    ///     assert_eq!(buf.len(), 4096); // returned once the kernel is done with it
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, buf: B) -> SendZc<B> {
         SendZc {
             fd,
@@ -127,6 +177,24 @@ impl<B: IoBuf> SendZc<B> {
     }
 
     /// Adds send(2) flags.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, SendZc};
+    ///
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().send_zc {
+    ///         return;
+    ///     }
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    ///     let _server = listener.accept().unwrap();
+    ///     let send = SendZc::new(SharedFd::new(client.into()), vec![1u8; 64]).flags(libc::MSG_NOSIGNAL);
+    ///     assert_eq!(Op::new(send).await.0.unwrap(), 64);
+    /// });
+    /// ```
     pub fn flags(mut self, flags: i32) -> SendZc<B> {
         self.flags |= flags;
         self
@@ -193,6 +261,24 @@ pub struct SendMsg<B> {
 
 impl<B: IoBuf> SendMsg<B> {
     /// Sends `bufs`, in order, as one message on `fd`, to `addr` if given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, SendMsg};
+    ///
+    /// percore::run(async {
+    ///     let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let to = socket2::SockAddr::from(receiver.local_addr().unwrap());
+    ///     let bufs = vec![b"two ".to_vec(), b"parts".to_vec()];
+    ///     let (res, _) = Op::new(SendMsg::new(SharedFd::new(sender.into()), bufs, Some(to))).await;
+    ///     assert_eq!(res.unwrap(), 9);
+    ///     let mut got = [0u8; 16];
+    ///     assert_eq!(receiver.recv(&mut got).unwrap(), 9); // one datagram
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, bufs: Vec<B>, addr: Option<SockAddr>) -> SendMsg<B> {
         SendMsg {
             fd,
@@ -206,6 +292,21 @@ impl<B: IoBuf> SendMsg<B> {
     }
 
     /// Adds sendmsg(2) flags.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, SendMsg};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     let send = SendMsg::new(a, vec![b"x".to_vec()], None).flags(libc::MSG_NOSIGNAL);
+    ///     assert_eq!(Op::new(send).await.0.unwrap(), 1);
+    ///     # drop(b);
+    /// });
+    /// ```
     pub fn flags(mut self, flags: i32) -> SendMsg<B> {
         self.flags |= flags as u32;
         self

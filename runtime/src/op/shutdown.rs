@@ -35,6 +35,21 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// Shuts down `how` of the connection on `fd`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Shutdown};
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     Op::new(Shutdown::new(SharedFd::new(a.into()), std::net::Shutdown::Write)).await.unwrap();
+    ///     let mut rest = Vec::new();
+    ///     std::io::Read::read_to_end(&mut &b, &mut rest).unwrap(); // end of stream at once
+    ///     assert!(rest.is_empty());
+    /// });
+    /// ```
     pub fn new(fd: SharedFd, how: How) -> Shutdown {
         let how = match how {
             How::Read => libc::SHUT_RD,

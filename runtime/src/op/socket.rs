@@ -41,6 +41,20 @@ impl Socket {
     /// A socket of `domain` (`AF_INET`, `AF_INET6`, `AF_UNIX`), `ty`
     /// (`SOCK_STREAM`, `SOCK_DGRAM`, optionally or-ed with `SOCK_NONBLOCK`)
     /// and `protocol` (0 for the default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::op::{Op, Socket};
+    ///
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().supports(io_uring::opcode::Socket::CODE) {
+    ///         return; // IORING_OP_SOCKET is Linux 5.19
+    ///     }
+    ///     let fd = Op::new(Socket::new(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)).await.unwrap();
+    ///     drop(fd);
+    /// });
+    /// ```
     pub fn new(domain: i32, ty: i32, protocol: i32) -> Socket {
         Socket {
             domain,

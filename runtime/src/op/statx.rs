@@ -14,6 +14,16 @@ pub const STATX_BTIME: u32 = 0x800;
 pub const STATX_DIOALIGN: u32 = 0x2000;
 
 /// A timestamp in [`RawStatx`], as the kernel writes it.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     let meta = percore::fs::metadata("/").await.unwrap();
+///     let mtime = meta.as_raw().stx_mtime;
+///     assert!(mtime.tv_sec > 0 && mtime.tv_nsec < 1_000_000_000);
+/// });
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatxTimestamp {
@@ -95,6 +105,18 @@ pub struct Statx {
 impl Statx {
     /// Status of `path` (relative to the current directory). `flags` may hold
     /// `libc::AT_SYMLINK_NOFOLLOW`; `mask` says which fields to fill.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{Op, STATX_BASIC_STATS, Statx};
+    ///
+    /// percore::run(async {
+    ///     let st = Op::new(Statx::path(CString::new("/").unwrap(), 0, STATX_BASIC_STATS)).await.unwrap();
+    ///     assert_eq!(st.stx_mode as u32 & libc::S_IFMT, libc::S_IFDIR);
+    /// });
+    /// ```
     pub fn path(path: CString, flags: i32, mask: u32) -> Statx {
         Statx {
             fd: None,

@@ -28,6 +28,21 @@ pub struct Timeout {
 
 impl Timeout {
     /// Expires after `dur`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use percore::op::{Op, Timeout};
+    ///
+    /// percore::run(async {
+    ///     let start = Instant::now();
+    ///     // A timer in the kernel: it "fails" with ETIME when it fires.
+    ///     let res = Op::new(Timeout::new(Duration::from_millis(2))).await;
+    ///     assert!(res.is_ok() || res.unwrap_err().raw_os_error() == Some(libc::ETIME));
+    ///     assert!(start.elapsed() >= Duration::from_millis(2));
+    /// });
+    /// ```
     pub fn new(dur: Duration) -> Timeout {
         Timeout {
             ts: Box::new(types::Timespec::from(dur)),

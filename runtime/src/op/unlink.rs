@@ -30,6 +30,21 @@ pub struct UnlinkAt {
 impl UnlinkAt {
     /// Removes `path` (relative to the current directory); `flags` is 0 or
     /// `libc::AT_REMOVEDIR`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::CString;
+    /// use percore::op::{Op, UnlinkAt};
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-rm-{}", std::process::id()));
+    /// std::fs::write(&path, b"x").unwrap();
+    /// percore::run(async {
+    ///     let c = CString::new(path.to_str().unwrap()).unwrap();
+    ///     Op::new(UnlinkAt::new(c, 0)).await.unwrap();
+    /// });
+    /// assert!(!path.exists());
+    /// ```
     pub fn new(path: CString, flags: i32) -> UnlinkAt {
         UnlinkAt { path, flags }
     }

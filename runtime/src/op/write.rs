@@ -32,6 +32,23 @@ pub struct Write<B> {
 
 impl<B: IoBuf> Write<B> {
     /// Writes `buf` to `fd` at `offset`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Write};
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-op-{}-write", std::process::id()));
+    /// percore::run(async {
+    ///     let file = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    ///     let fd = SharedFd::new(file.into());
+    ///     let (res, _) = Op::new(Write::new(fd, b"hello".to_vec(), 0)).await;
+    ///     assert_eq!(res.unwrap(), 5);
+    ///     assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn new(fd: SharedFd, buf: B, offset: u64) -> Write<B> {
         Write { fd, buf, offset }
     }
@@ -83,6 +100,23 @@ pub struct Writev<B> {
 
 impl<B: IoBuf> Writev<B> {
     /// Writes `bufs` to `fd` at `offset`, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Op, Writev};
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-op-{}-writev", std::process::id()));
+    /// percore::run(async {
+    ///     let file = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    ///     let fd = SharedFd::new(file.into());
+    ///     let (res, _) = Op::new(Writev::new(fd, vec![b"ab".to_vec(), b"cd".to_vec()], 0)).await;
+    ///     assert_eq!(res.unwrap(), 4);
+    ///     assert_eq!(std::fs::read(&path).unwrap(), b"abcd");
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn new(fd: SharedFd, bufs: Vec<B>, offset: u64) -> Writev<B> {
         Writev {
             fd,

@@ -154,6 +154,19 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// # Cancellation
 ///
 /// Dropping it removes the timer from the wheel in O(1).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// percore::run(async {
+///     let mut sleep = percore::time::sleep(Duration::from_secs(60));
+///     // Move the deadline: a sleep is a timer that can be reset.
+///     sleep.reset(Instant::now() + Duration::from_millis(1));
+///     sleep.await;
+/// });
+/// ```
 #[must_use = "a sleep does nothing until awaited"]
 pub struct Sleep {
     deadline: Instant,
@@ -163,11 +176,35 @@ pub struct Sleep {
 
 impl Sleep {
     /// When the sleep ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// percore::run(async {
+    ///     let sleep = percore::time::sleep(Duration::from_secs(1));
+    ///     assert!(sleep.deadline() > Instant::now());
+    /// });
+    /// ```
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// Whether the deadline has been reached (as seen by the last poll).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let mut sleep = percore::time::sleep(Duration::from_millis(1));
+    ///     assert!(!sleep.is_elapsed()); // not polled yet
+    ///     (&mut sleep).await;
+    ///     assert!(sleep.is_elapsed());
+    /// });
+    /// ```
     pub fn is_elapsed(&self) -> bool {
         self.done
     }
@@ -257,6 +294,20 @@ impl fmt::Debug for Sleep {
 }
 
 /// The error of a [`timeout`] that ran out.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let err = percore::time::timeout(Duration::from_millis(1), std::future::pending::<()>())
+///         .await
+///         .unwrap_err();
+///     let io: std::io::Error = err.into();
+///     assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 
@@ -313,6 +364,17 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 
 pin_project_lite::pin_project! {
     /// The future returned by [`timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let fast = percore::time::timeout(Duration::from_secs(5), async { "done" });
+    ///     assert_eq!(fast.await.unwrap(), "done");
+    /// });
+    /// ```
     #[must_use = "a timeout does nothing until awaited"]
     pub struct Timeout<F> {
         #[pin]
@@ -366,6 +428,19 @@ pub fn interval(period: Duration) -> Interval {
 }
 
 /// The stream of ticks returned by [`interval`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// percore::run(async {
+///     let mut every = percore::time::interval(Duration::from_millis(2));
+///     let first = every.tick().await;
+///     let second = every.tick().await;
+///     assert!(second >= first + every.period());
+/// });
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
@@ -374,6 +449,19 @@ pub struct Interval {
 
 impl Interval {
     /// Waits for the next tick and returns its scheduled time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let mut every = percore::time::interval(Duration::from_millis(1));
+    ///     for _ in 0..3 {
+    ///         every.tick().await;
+    ///     }
+    /// });
+    /// ```
     pub async fn tick(&mut self) -> Instant {
         (&mut self.sleep).await;
         let at = self.sleep.deadline();
@@ -382,6 +470,17 @@ impl Interval {
     }
 
     /// The period.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// percore::run(async {
+    ///     let every = percore::time::interval(Duration::from_millis(250));
+    ///     assert_eq!(every.period(), Duration::from_millis(250));
+    /// });
+    /// ```
     pub fn period(&self) -> Duration {
         self.period
     }

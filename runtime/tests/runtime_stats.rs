@@ -1,0 +1,93 @@
+//! The per-core counters move as the work they count happens.
+
+use std::time::Duration;
+
+use io_uring::opcode;
+use percore::op::{Nop, Op};
+
+#[percore::test]
+async fn nops_are_counted_by_kind() {
+    let before = percore::stats().driver;
+    for _ in 0..10 {
+        Op::new(Nop).await.unwrap();
+    }
+    let after = percore::stats().driver;
+    let nop = opcode::Nop::CODE;
+    assert_eq!(after.ops.submitted(nop) - before.ops.submitted(nop), 10);
+    assert_eq!(after.ops.completed(nop) - before.ops.completed(nop), 10);
+    // Every CQE the ring produced is counted under some kind.
+    let by_kind: u64 = after.ops.iter().map(|(_, _, completed)| completed).sum();
+    assert_eq!(by_kind, after.completed);
+    assert!(after.submitted - before.submitted >= 10);
+    assert!(after.ticks - before.ticks >= 10, "one op awaited per tick");
+}
+
+#[percore::test]
+async fn concurrent_nops_share_enters() {
+    let before = percore::stats().driver;
+    let handles: Vec<_> = (0..32)
+        .map(|_| percore::spawn(async { Op::new(Nop).await.unwrap() }))
+        .collect();
+    for h in percore::join_all(handles).await {
+        h.unwrap();
+    }
+    let after = percore::stats().driver;
+    let nop = opcode::Nop::CODE;
+    assert_eq!(after.ops.submitted(nop) - before.ops.submitted(nop), 32);
+    // 32 tasks spawned in one tick queue their nops in the same tick:
+    // far fewer enters than ops.
+    assert!(after.enters - before.enters < 32, "{after:?}");
+}
+
+#[percore::test]
+async fn detached_entries_are_counted_by_kind() {
+    let before = percore::stats().driver.ops;
+    // Dropping a SharedFd closes it through the ring (a detached close).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(percore::fd::SharedFd::new(reader.into()));
+    drop(percore::fd::SharedFd::new(writer.into()));
+    percore::yield_now().await;
+    Op::new(Nop).await.unwrap();
+    let after = percore::stats().driver.ops;
+    let close = opcode::Close::CODE;
+    assert_eq!(after.submitted(close) - before.submitted(close), 2);
+    assert_eq!(after.completed(close) - before.completed(close), 2);
+}
+
+#[percore::test]
+async fn tasks_are_counted_from_spawn_to_finish() {
+    let before = percore::stats().executor;
+    let ok = percore::spawn(async { 1 });
+    let panics = percore::spawn(async { panic!("counted") });
+    let mut aborted = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
+    aborted.abort();
+    assert_eq!(ok.await.unwrap(), 1);
+    assert!(panics.await.is_err());
+    assert!(aborted.await.is_err());
+    let after = percore::stats().executor;
+    assert_eq!(after.spawned - before.spawned, 3);
+    assert_eq!(after.finished - before.finished, 3);
+    assert!(after.polled - before.polled >= 3);
+}
+
+#[percore::test]
+async fn timers_is_a_gauge() {
+    let timers = percore::stats().timers;
+    let mut sleeper = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
+    percore::yield_now().await; // the sleeper runs and arms its timer
+    assert_eq!(percore::stats().timers, timers + 1);
+    sleeper.abort();
+    assert!(sleeper.await.is_err());
+    assert_eq!(percore::stats().timers, timers);
+}
+
+#[percore::test]
+async fn display_is_a_short_report() {
+    Op::new(Nop).await.unwrap();
+    let report = percore::stats().to_string();
+    let lines: Vec<_> = report.lines().collect();
+    assert_eq!(lines.len(), 3, "{report}");
+    assert!(lines[0].starts_with("ring:"), "{report}");
+    assert!(lines[1].starts_with("tasks:"), "{report}");
+    assert!(lines[2].contains(" nop 1/1"), "{report}");
+}
