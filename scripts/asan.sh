@@ -27,7 +27,9 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_s
 
 packages=(-p percore)
 if compgen -G "net/tests/*.rs" > /dev/null; then
-    packages+=(-p percore-net)
+    # With the adapter features, so net_compat.rs and net_hyper.rs (drop
+    # mid-op through Compat) run under ASan too.
+    packages+=(-p percore-net --features percore-net/tokio-io,percore-net/futures-io,percore-net/hyper)
 fi
 
 # With arguments (e.g. `--test op_drop`), they pick the targets instead.

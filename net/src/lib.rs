@@ -32,6 +32,11 @@
 //! connections hold no receive buffer. Large writes can skip the copy into
 //! the kernel ([`TcpStream::write_zc`]).
 //!
+//! Libraries written against the poll-based I/O traits (hyper, rustls,
+//! tokio-util codecs) run on these streams through the `compat` module, and
+//! hyper gets an executor and a timer in the `hyper` module; both are behind
+//! cargo features, off by default (`tokio-io`, `futures-io`, `hyper`).
+//!
 //! Socket options go through [`socket2`]: every socket is [`AsFd`](std::os::fd::AsFd),
 //! so `socket2::SockRef::from(&stream)` reaches all of them.
 
@@ -40,6 +45,10 @@
 #![doc(test(attr(deny(warnings))))]
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
+pub mod compat;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod incoming;
 mod pooled;
 mod split;

@@ -51,7 +51,7 @@ pub(crate) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
 /// });
 /// ```
 pub struct OwnedReadHalf {
-    stream: Rc<TcpStream>,
+    pub(crate) stream: Rc<TcpStream>,
 }
 
 /// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
@@ -78,7 +78,7 @@ pub struct OwnedReadHalf {
 /// });
 /// ```
 pub struct OwnedWriteHalf {
-    stream: Rc<TcpStream>,
+    pub(crate) stream: Rc<TcpStream>,
 }
 
 impl OwnedReadHalf {

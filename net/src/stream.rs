@@ -14,7 +14,9 @@ use crate::pooled::RecvStream;
 /// kernel has it (TCP only; see `TcpStream::set_zerocopy_threshold`).
 pub(crate) const DEFAULT_ZC_THRESHOLD: usize = usize::MAX;
 
-pub(crate) struct Stream {
+/// The state shared by a stream's reads and writes. `pub` only so that the
+/// sealed trait of `compat` may name it; the module is private.
+pub struct Stream {
     pub(crate) fd: SharedFd,
     /// Writes of this many bytes or more use send_zc; `usize::MAX` = never.
     zc_threshold: Cell<usize>,
@@ -45,16 +47,29 @@ impl Stream {
     }
 
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        let (recv, want) = self.recv_op(buf);
+        let (res, buf) = recv.await;
+        self.note_read(want, &res);
+        (res, buf)
+    }
+
+    /// The receive op for one read into `buf`, and how many bytes it asks
+    /// for; pass both to [`Stream::note_read`] with its result. (Split out
+    /// for `compat`, which keeps the op across polls.)
+    pub(crate) fn recv_op<B: IoBufMut>(&self, buf: B) -> (Op<op::Recv<B>>, usize) {
         let want = buf.bytes_total() - buf.bytes_init();
         let mut recv = op::Recv::new(self.fd.clone(), buf);
         if self.poll_first && self.drained.get() {
             recv = recv.poll_first();
         }
-        let (res, buf) = Op::new(recv).await;
+        (Op::new(recv), want)
+    }
+
+    /// Records whether a read left the socket drained.
+    pub(crate) fn note_read(&self, want: usize, res: &io::Result<usize>) {
         if let Ok(n) = res {
-            self.drained.set(n < want);
+            self.drained.set(*n < want);
         }
-        (res, buf)
     }
 
     pub(crate) async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> BufResult<(), B> {

@@ -230,7 +230,7 @@ impl fmt::Debug for TcpListener {
 /// });
 /// ```
 pub struct TcpStream {
-    inner: Stream,
+    pub(crate) inner: Stream,
 }
 
 impl FromFd for TcpStream {

@@ -237,7 +237,7 @@ impl fmt::Debug for UnixListener {
 /// });
 /// ```
 pub struct UnixStream {
-    inner: Stream,
+    pub(crate) inner: Stream,
 }
 
 impl FromFd for UnixStream {

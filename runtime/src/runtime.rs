@@ -547,6 +547,21 @@ fn wake_all(wakes: &mut Vec<Waker>) {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if !(driver::context_alive()
+            && executor::context_alive()
+            && time::context_alive()
+            && shutdown::context_alive())
+        {
+            // Dropped with this thread's locals (a runtime kept in a
+            // thread_local): the driver cannot be made current to take over
+            // in-flight ops, so leak the ring and the tasks instead of
+            // freeing buffers the kernel may still write; the thread is
+            // ending anyway.
+            std::mem::forget(self.driver.clone());
+            std::mem::forget(self.executor.clone());
+            std::mem::forget(self.timers.clone());
+            return;
+        }
         let _guards = self.enter();
         // 1. Drop every task's future while the driver is current: ops in
         //    flight move into their slots and get cancelled.

@@ -910,6 +910,12 @@ pub(crate) struct ContextGuard {
     prev: Option<Rc<RefCell<Driver>>>,
 }
 
+/// Whether this thread's context slot still exists (it is gone while the
+/// thread's locals are being destroyed).
+pub(crate) fn context_alive() -> bool {
+    CURRENT.try_with(|_| ()).is_ok()
+}
+
 impl Drop for ContextGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();

@@ -195,6 +195,12 @@ pub(crate) fn enter_context(exec: Rc<Executor>) -> ContextGuard {
     ContextGuard { prev, prev_id }
 }
 
+/// Whether this thread's context slots still exist (they are gone while the
+/// thread's locals are being destroyed).
+pub(crate) fn context_alive() -> bool {
+    CURRENT.try_with(|_| ()).is_ok() && CURRENT_ID.try_with(|_| ()).is_ok()
+}
+
 pub(crate) struct ContextGuard {
     prev: Option<Rc<Executor>>,
     prev_id: usize,

@@ -87,6 +87,12 @@ pub(crate) fn enter_context(timers: Rc<Timers>) -> ContextGuard {
     }
 }
 
+/// Whether this thread's context slot still exists (it is gone while the
+/// thread's locals are being destroyed).
+pub(crate) fn context_alive() -> bool {
+    CURRENT.try_with(|_| ()).is_ok()
+}
+
 pub(crate) struct ContextGuard {
     prev: Option<Rc<Timers>>,
 }

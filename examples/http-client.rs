@@ -1,0 +1,210 @@
+//! Fetch many URLs concurrently with hyper on percore, each with its own
+//! timeout, and report every result: one failure never stops the others
+//! (asyncio's `gather(..., return_exceptions=True)`).
+//!
+//! ```text
+//! cargo run --example http-client                       # against a local demo server
+//! cargo run --example http-client -- [--timeout MS] URL...   # http:// URLs of your own
+//! ```
+//!
+//! Without URLs it starts a hyper server on this core on an ephemeral port
+//! (`examples/common/http.rs`'s service plus a `/slow` route that answers
+//! after 2 s) and fetches a mix that shows each kind of outcome: 200s, a
+//! 404, a timeout (`/slow` against the 500 ms default), and a refused
+//! connection (a port nothing listens on).
+//!
+//! Every request runs in its own task under `percore::time::timeout`; the
+//! results are gathered with `percore::join_all`. A timed-out request is
+//! dropped mid-flight, which cancels its socket ops safely.
+
+#[path = "common/http.rs"]
+mod http;
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, Uri};
+use percore_net::compat::Compat;
+use percore_net::{TcpListener, TcpStream};
+
+const USAGE: &str = "usage: http-client [--timeout MS] [URL...]";
+
+fn main() {
+    let mut timeout = Duration::from_millis(500);
+    let mut urls = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--timeout" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(ms) => timeout = Duration::from_millis(ms),
+                None => usage("--timeout needs a number of milliseconds"),
+            },
+            "-h" | "--help" => usage(""),
+            url if url.starts_with("--") => usage(&format!("unknown argument {url}")),
+            url => urls.push(url.to_string()),
+        }
+    }
+    let demo = urls.is_empty();
+    let ok = percore::run(async move {
+        if demo {
+            let addr = start_demo_server().expect("start the demo server");
+            urls = demo_urls(addr).expect("find a closed port");
+            println!("demo server on http://{addr}; fetching {} URLs", urls.len());
+        }
+        fetch_all(urls, timeout).await
+    });
+    // The demo's last three URLs fail on purpose; anything else is a bug.
+    // With URLs of your own, any failure is.
+    let expected_failures = if demo { DEMO_FAILURES } else { 0 };
+    let failed = ok.iter().filter(|&&ok| !ok).count();
+    let as_expected = failed == expected_failures && ok.iter().rev().skip(failed).all(|&ok| ok);
+    if !as_expected {
+        std::process::exit(1);
+    }
+}
+
+fn usage(msg: &str) -> ! {
+    if !msg.is_empty() {
+        eprintln!("http-client: {msg}");
+    }
+    eprintln!("{USAGE}");
+    std::process::exit(2);
+}
+
+/// Fetches every URL concurrently, prints one line per URL in the order
+/// given, and returns which ones succeeded.
+async fn fetch_all(urls: Vec<String>, limit: Duration) -> Vec<bool> {
+    let start = Instant::now();
+    let handles: Vec<_> = urls
+        .iter()
+        .cloned()
+        .map(|url| {
+            percore::spawn(async move {
+                let t = Instant::now();
+                let res = match percore::time::timeout(limit, fetch(&url)).await {
+                    Ok(res) => res,
+                    Err(_) => Err(format!("timed out after {limit:?}")),
+                };
+                (res, t.elapsed())
+            })
+        })
+        .collect();
+    let mut ok = Vec::with_capacity(urls.len());
+    for (url, joined) in urls.iter().zip(percore::join_all(handles).await) {
+        let line = match joined {
+            Ok((Ok((status, body)), took)) if status.is_success() => {
+                let preview: String = String::from_utf8_lossy(&body).chars().take(40).collect();
+                ok.push(true);
+                format!(
+                    "ok     {url}: {status} in {took:.1?}, {} bytes: {preview:?}",
+                    body.len()
+                )
+            }
+            Ok((Ok((status, _)), took)) => {
+                ok.push(false);
+                format!("FAILED {url}: HTTP {status} in {took:.1?}")
+            }
+            Ok((Err(e), took)) => {
+                ok.push(false);
+                format!("FAILED {url}: {e} (after {took:.1?})")
+            }
+            Err(e) => {
+                ok.push(false);
+                format!("FAILED {url}: task ended: {e}")
+            }
+        };
+        println!("{line}");
+    }
+    let failed = ok.iter().filter(|&&ok| !ok).count();
+    println!(
+        "{} requests, {} ok, {failed} failed, in {:.1?}",
+        urls.len(),
+        urls.len() - failed,
+        start.elapsed()
+    );
+    ok
+}
+
+/// GETs one `http://` URL on a connection of its own.
+async fn fetch(url: &str) -> Result<(hyper::StatusCode, Bytes), String> {
+    let uri: Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("only http:// URLs are supported".into());
+    }
+    let host = uri.host().ok_or("URL without a host")?.to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(Compat::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    // The connection task ends when `sender` is dropped (or fails with it).
+    percore::spawn(conn);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let req = Request::get(path)
+        .header(hyper::header::HOST, format!("{host}:{port}"))
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("request: {e}"))?;
+    let res = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = res.status();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// Serves the shared service, plus `/slow`, on an ephemeral port of this core.
+fn start_demo_server() -> std::io::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    percore::spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else {
+                continue;
+            };
+            percore::spawn(async move {
+                let service = hyper::service::service_fn(demo);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(percore_net::hyper::Timer)
+                    .serve_connection(Compat::new(conn), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn demo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() == "/slow" {
+        percore::time::sleep(Duration::from_secs(2)).await;
+        return Ok(Response::new(Full::new(Bytes::from_static(b"finally\n"))));
+    }
+    http::handle(req).await
+}
+
+/// How many of [`demo_urls`] fail on purpose: the last ones.
+const DEMO_FAILURES: usize = 3;
+
+/// A mix of URLs with every outcome: successes, then a 404, a timeout and a
+/// refused connection.
+fn demo_urls(addr: std::net::SocketAddr) -> std::io::Result<Vec<String>> {
+    // A port that was free a moment ago, now closed: connecting is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut urls: Vec<String> = (0..8)
+        .map(|i| format!("http://{addr}/{}", if i % 2 == 0 { "" } else { "json" }))
+        .collect();
+    urls.push(format!("http://{addr}/missing"));
+    urls.push(format!("http://{addr}/slow"));
+    urls.push(format!("http://{closed}/"));
+    Ok(urls)
+}

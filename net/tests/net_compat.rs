@@ -1,0 +1,261 @@
+//! `percore_net::compat::Compat`: percore streams behind the tokio and
+//! futures poll traits. Round trips, large transfers through the owned
+//! halves, half-close, errors after the peer left, and reads interrupted by
+//! a timeout or by dropping the adapter.
+
+use std::time::Duration;
+
+use percore::time::timeout;
+use percore_net::compat::Compat;
+use percore_net::{TcpListener, TcpStream, UnixStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+/// Bounds each network wait, so a lost wake-up fails the test instead of
+/// hanging it. Never the thing a test asserts on.
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
+/// Deterministic bytes that differ from chunk to chunk.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[percore::test]
+async fn tokio_round_trip() {
+    let (client, server) = tcp_pair().await;
+    let (mut client, mut server) = (Compat::new(client), Compat::new(server));
+
+    client.write_all(b"hello").await.unwrap();
+    client.flush().await.unwrap();
+    let mut buf = [0u8; 5];
+    timeout(LIMIT, server.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"hello");
+
+    server.write_all(b"world\nsecond line\n").await.unwrap();
+    server.flush().await.unwrap();
+    let mut line = String::new();
+    timeout(LIMIT, client.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line, "world\n");
+    // The rest arrived in the same receive and waits in the buffer.
+    assert_eq!(client.buffered(), b"second line\n");
+    line.clear();
+    client.read_line(&mut line).await.unwrap();
+    assert_eq!(line, "second line\n");
+}
+
+#[percore::test]
+async fn tokio_vectored_write_gathers_in_order() {
+    let (client, server) = tcp_pair().await;
+    let (mut client, mut server) = (Compat::new(client), Compat::new(server));
+    let bufs = [
+        std::io::IoSlice::new(b"head "),
+        std::io::IoSlice::new(b""),
+        std::io::IoSlice::new(b"body"),
+    ];
+    let n = client.write_vectored(&bufs).await.unwrap();
+    assert_eq!(n, 9);
+    client.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    timeout(LIMIT, server.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"head body");
+}
+
+#[percore::test]
+async fn large_transfer_echoed_through_owned_halves() {
+    const LEN: usize = 8 << 20;
+    let (client, server) = tcp_pair().await;
+
+    // The server echoes with tokio::io::copy between its two halves.
+    let echo = percore::spawn(async move {
+        let (rd, wr) = server.into_split();
+        let (mut rd, mut wr) = (Compat::new(rd), Compat::new(wr));
+        let n = tokio::io::copy(&mut rd, &mut wr).await.unwrap();
+        wr.shutdown().await.unwrap();
+        n
+    });
+
+    // Small buffers, so the transfer takes many reads, sends and
+    // partial fills.
+    let (rd, wr) = client.into_split();
+    let mut rd = Compat::with_capacity(rd, 7000, 5000);
+    let mut wr = Compat::with_capacity(wr, 5000, 5000);
+    let data = pattern(LEN);
+    let expected = data.clone();
+    let writer = percore::spawn(async move {
+        wr.write_all(&data).await.unwrap();
+        wr.shutdown().await.unwrap();
+    });
+    let mut got = Vec::with_capacity(LEN);
+    timeout(LIMIT, rd.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(echo.await.unwrap(), LEN as u64);
+    assert_eq!(got.len(), LEN);
+    assert!(got == expected, "echoed bytes differ from the sent ones");
+}
+
+#[percore::test]
+async fn shutdown_half_closes_and_the_read_side_keeps_working() {
+    let (client, server) = tcp_pair().await;
+    let (mut client, mut server) = (Compat::new(client), Compat::new(server));
+
+    // 1. The client sends a request and shuts down its write side.
+    client.write_all(b"request").await.unwrap();
+    client.shutdown().await.unwrap();
+    // 2. The server reads to end of stream: all of it, then EOF.
+    let mut req = Vec::new();
+    timeout(LIMIT, server.read_to_end(&mut req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(req, b"request");
+    // 3. The server answers on its still open write side.
+    server.write_all(b"reply").await.unwrap();
+    server.shutdown().await.unwrap();
+    // 4. The client, half-closed, still reads the answer and the EOF.
+    let mut reply = Vec::new();
+    timeout(LIMIT, client.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply, b"reply");
+}
+
+#[percore::test]
+async fn read_interrupted_by_timeout_keeps_its_op_and_loses_nothing() {
+    let (client, server) = tcp_pair().await;
+    let mut server = Compat::new(server);
+    let mut buf = [0u8; 16];
+
+    // 1. Nothing was sent: the read times out, its recv stays in flight.
+    assert!(
+        timeout(Duration::from_millis(10), server.read(&mut buf))
+            .await
+            .is_err()
+    );
+    // 2. Bytes arrive while nobody polls the adapter.
+    client.write_all(&b"late"[..]).await.0.unwrap();
+    // 3. The next read picks up the same recv's result: no byte lost.
+    let n = timeout(LIMIT, server.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"late");
+}
+
+#[percore::test]
+async fn dropping_the_adapter_mid_read_cancels_and_closes() {
+    let (client, server) = tcp_pair().await;
+    let mut server = Compat::new(server);
+    let mut buf = [0u8; 16];
+
+    // 1. A read is in flight when the adapter (and the stream) is dropped.
+    assert!(
+        timeout(Duration::from_millis(10), server.read(&mut buf))
+            .await
+            .is_err()
+    );
+    drop(server);
+    // 2. The recv is cancelled, the socket closes, the peer reads EOF.
+    let (n, _) = timeout(LIMIT, client.read(Vec::with_capacity(8)))
+        .await
+        .unwrap();
+    assert_eq!(n.unwrap(), 0);
+    // 3. The core still works.
+    let (client, server) = tcp_pair().await;
+    let mut server = Compat::new(server);
+    client.write_all(&b"ok"[..]).await.0.unwrap();
+    let mut two = [0u8; 2];
+    timeout(LIMIT, server.read_exact(&mut two))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&two, b"ok");
+}
+
+#[percore::test]
+async fn write_error_after_peer_reset_is_reported() {
+    let (client, server) = tcp_pair().await;
+    let mut client = Compat::new(client);
+    // The peer resets the connection on close.
+    server.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(server);
+
+    // A queued send's error comes back from the next call; bounded tries.
+    let chunk = vec![7u8; 4096];
+    let mut err = None;
+    for _ in 0..100 {
+        let res = match client.write(&chunk).await {
+            Ok(_) => client.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            err = Some(e);
+            break;
+        }
+    }
+    let err = err.expect("writing to a reset connection fails");
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        "unexpected error {err:?}"
+    );
+}
+
+#[percore::test]
+async fn futures_io_over_unix_stream() {
+    // Spelled out: the tokio extension traits are in scope too.
+    use futures_util::io::{
+        AsyncBufReadExt as BufReadExt, AsyncReadExt as ReadExt, AsyncWriteExt as WriteExt,
+    };
+
+    let (a, b) = UnixStream::pair().unwrap();
+    let (mut a, mut b) = (Compat::new(a), Compat::new(b));
+    WriteExt::write_all(&mut a, b"one\ntwo\n").await.unwrap();
+    WriteExt::close(&mut a).await.unwrap();
+
+    let mut line = String::new();
+    timeout(LIMIT, BufReadExt::read_line(&mut b, &mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line, "one\n");
+    let mut rest = Vec::new();
+    timeout(LIMIT, ReadExt::read_to_end(&mut b, &mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, b"two\n");
+}
+
+#[percore::test]
+async fn zero_length_calls_do_no_io() {
+    let (client, _server) = tcp_pair().await;
+    let mut client = Compat::new(client);
+    // Nothing to read, and an empty destination: no read is started.
+    let mut empty = [0u8; 0];
+    assert_eq!(client.read(&mut empty).await.unwrap(), 0);
+    assert_eq!(client.write(b"").await.unwrap(), 0);
+    client.flush().await.unwrap();
+}
