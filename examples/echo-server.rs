@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
-//!     [--buf 4096] [--pooled] [--ring-entries 1024] [--grace SECS] [--pin] [--stats]
+//!     [--buf 4096] [--pooled] [--ring-entries 1024] [--idle-timeout SECS] [--grace SECS]
+//!     [--pin] [--stats]
 //! ```
 //!
 //! - `--cores N`: N cores (`Runtime::run`), each a thread with its own ring,
@@ -14,6 +15,13 @@
 //!   (`--ring-entries` buffers of `--buf` bytes) instead of one buffer per
 //!   connection, so idle connections hold no buffer; each received buffer is
 //!   written back as it is and then returned to the ring.
+//! - `--idle-timeout SECS`: close a connection when one read or one write
+//!   makes no progress for SECS seconds (fractions allowed; default: never).
+//!   A client that stops reading stalls the server's write to it: without a
+//!   timeout the connection (its fd and its one buffer) stays until the
+//!   client goes away. Memory per connection is bounded either way: one
+//!   buffer of `--buf` bytes, since the server reads again only after the
+//!   echo is written.
 //! - `--stats`: print each core's counters (`percore::stats()`) on exit.
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown
@@ -40,13 +48,15 @@ struct Config {
     buf: usize,
     pooled: bool,
     ring_entries: u16,
+    idle_timeout: Option<Duration>,
     grace: Duration,
     pin: bool,
     stats: bool,
 }
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--cores N] [--buf BYTES] \
-                     [--pooled] [--ring-entries N] [--grace SECS] [--pin] [--stats]";
+                     [--pooled] [--ring-entries N] [--idle-timeout SECS] [--grace SECS] \
+                     [--pin] [--stats]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -55,6 +65,7 @@ fn parse_args() -> Result<Config, String> {
         buf: 4096,
         pooled: false,
         ring_entries: 1024,
+        idle_timeout: None,
         grace: Duration::from_secs(5),
         pin: false,
         stats: false,
@@ -100,6 +111,16 @@ fn parse_args() -> Result<Config, String> {
                 cfg.grace =
                     Duration::try_from_secs_f64(secs).map_err(|e| format!("--grace {v}: {e}"))?;
             }
+            "--idle-timeout" => {
+                let v = value()?;
+                let secs: f64 = v.parse().map_err(|e| format!("--idle-timeout {v}: {e}"))?;
+                let limit = Duration::try_from_secs_f64(secs)
+                    .map_err(|e| format!("--idle-timeout {v}: {e}"))?;
+                if limit.is_zero() {
+                    return Err("--idle-timeout must be positive".into());
+                }
+                cfg.idle_timeout = Some(limit);
+            }
             "--pin" => cfg.pin = true,
             "--pooled" => cfg.pooled = true,
             "--stats" => cfg.stats = true,
@@ -118,6 +139,8 @@ struct Counters {
     bytes: Cell<u64>,
     accept_errors: Cell<u64>,
     conn_errors: Cell<u64>,
+    /// Connections closed by `--idle-timeout`.
+    timeouts: Cell<u64>,
     /// Receives that fell back to a plain buffer because the ring was empty.
     ring_fallbacks: Cell<u64>,
 }
@@ -133,6 +156,7 @@ struct CoreReport {
     bytes: u64,
     accept_errors: u64,
     conn_errors: u64,
+    timeouts: u64,
     ring_fallbacks: u64,
     stats: percore::Stats,
 }
@@ -224,7 +248,12 @@ async fn serve_core(
     } else {
         None
     };
-    accept_loop(&listener, ring, cfg.buf, &counters).await;
+    let conn_cfg = ConnConfig {
+        ring,
+        buf: cfg.buf,
+        idle: cfg.idle_timeout,
+    };
+    accept_loop(&listener, conn_cfg, &counters).await;
     // Stop accepting; `Runtime::run` lets the open connections finish
     // within the grace period.
     drop(listener);
@@ -244,18 +273,22 @@ async fn serve_core(
         bytes: counters.bytes.get(),
         accept_errors: counters.accept_errors.get(),
         conn_errors: counters.conn_errors.get(),
+        timeouts: counters.timeouts.get(),
         ring_fallbacks: counters.ring_fallbacks.get(),
         stats: percore::stats(),
     })
 }
 
-/// Accepts until the shutdown starts.
-async fn accept_loop(
-    listener: &TcpListener,
+/// What each connection of a core is served with.
+#[derive(Clone)]
+struct ConnConfig {
     ring: Option<BufRing>,
     buf: usize,
-    counters: &Rc<Counters>,
-) {
+    idle: Option<Duration>,
+}
+
+/// Accepts until the shutdown starts.
+async fn accept_loop(listener: &TcpListener, cfg: ConnConfig, counters: &Rc<Counters>) {
     let mut incoming = listener.incoming();
     loop {
         // The shutdown first, so that it wins over a waiting connection.
@@ -281,32 +314,48 @@ async fn accept_loop(
         add(&counters.accepted, 1);
         add(&counters.active, 1);
         let counters = counters.clone();
-        let ring = ring.clone();
+        let cfg = cfg.clone();
         percore::spawn(async move {
-            let res = match &ring {
-                Some(ring) => echo_pooled(&conn, ring, &counters).await,
-                None => echo_plain(&conn, buf, &counters).await,
+            let res = match &cfg.ring {
+                Some(ring) => echo_pooled(&conn, ring, cfg.idle, &counters).await,
+                None => echo_plain(&conn, cfg.buf, cfg.idle, &counters).await,
             };
-            if res.is_err() {
-                add(&counters.conn_errors, 1);
+            match res {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => add(&counters.timeouts, 1),
+                Err(_) => add(&counters.conn_errors, 1),
             }
             counters.active.set(counters.active.get() - 1);
         });
     }
 }
 
+/// Runs `io` under the idle timeout, if there is one. On timeout the op is
+/// dropped (the ring cancels it) and the caller closes the connection.
+async fn within<F: std::future::Future>(limit: Option<Duration>, io: F) -> io::Result<F::Output> {
+    match limit {
+        None => Ok(io.await),
+        Some(limit) => Ok(percore::time::timeout(limit, io).await?),
+    }
+}
+
 /// One buffer per connection, reused for every read; the connection closes
 /// after the echo in progress once the shutdown starts.
-async fn echo_plain(conn: &TcpStream, len: usize, counters: &Counters) -> io::Result<()> {
+async fn echo_plain(
+    conn: &TcpStream,
+    len: usize,
+    limit: Option<Duration>,
+    counters: &Counters,
+) -> io::Result<()> {
     let mut buf = Vec::with_capacity(len);
     while !percore::shutdown::is_requested() {
         buf.clear();
-        let (res, b) = conn.read(buf).await;
+        let (res, b) = within(limit, conn.read(buf)).await?;
         let n = res?;
         if n == 0 {
             return Ok(());
         }
-        let (res, b) = conn.write_all(b).await;
+        let (res, b) = within(limit, conn.write_all(b)).await?;
         res?;
         buf = b;
         add(&counters.bytes, n as u64);
@@ -316,12 +365,17 @@ async fn echo_plain(conn: &TcpStream, len: usize, counters: &Counters) -> io::Re
 
 /// Buffers from the core's ring: the received buffer is written back as it
 /// is, then dropped back into the ring.
-async fn echo_pooled(conn: &TcpStream, ring: &BufRing, counters: &Counters) -> io::Result<()> {
+async fn echo_pooled(
+    conn: &TcpStream,
+    ring: &BufRing,
+    limit: Option<Duration>,
+    counters: &Counters,
+) -> io::Result<()> {
     let mut rx = conn.recv_pooled(ring);
     let mut fallbacks = 0;
-    while let Some(buf) = rx.next().await? {
+    while let Some(buf) = within(limit, rx.next()).await?? {
         let n = buf.len();
-        conn.write_all(buf).await.0?;
+        within(limit, conn.write_all(buf)).await?.0?;
         add(&counters.bytes, n as u64);
         add(&counters.ring_fallbacks, rx.fallbacks() - fallbacks);
         fallbacks = rx.fallbacks();
@@ -334,8 +388,16 @@ async fn echo_pooled(conn: &TcpStream, ring: &BufRing, counters: &Counters) -> i
 
 fn print_report(r: &CoreReport) {
     println!(
-        "core {}: accepted {} bytes {} accept_errors {} conn_errors {} ring_fallbacks {}\n{}",
-        r.core, r.accepted, r.bytes, r.accept_errors, r.conn_errors, r.ring_fallbacks, r.stats,
+        "core {}: accepted {} bytes {} accept_errors {} conn_errors {} timeouts {} \
+         ring_fallbacks {}\n{}",
+        r.core,
+        r.accepted,
+        r.bytes,
+        r.accept_errors,
+        r.conn_errors,
+        r.timeouts,
+        r.ring_fallbacks,
+        r.stats,
     );
 }
 

@@ -36,7 +36,8 @@ fi
 if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
-    targets=("${packages[@]}" --tests --lib)
+    # With the fault-injection hooks, so runtime/tests/fault_inject.rs runs too.
+    targets=("${packages[@]}" --tests --lib --features percore/fault-injection)
 fi
 
 timeout 1800 cargo test --target x86_64-unknown-linux-gnu --no-fail-fast "${targets[@]}"

@@ -133,6 +133,11 @@ fn connect_errors() {
         // A socket file nobody listens on any more.
         let stale = dir.path("stale.sock");
         drop(UnixListener::bind(&stale).unwrap());
+        // The listener's close goes through the ring: let the loop submit it
+        // before connecting (without IORING_OP_SOCKET, e.g. under
+        // PERCORE_MINIMAL=1, the connect would otherwise share its
+        // submission and reach the listener before the close releases it).
+        percore::yield_now().await;
         let err = UnixStream::connect(&stale).await.unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
         // Binding an existing path fails.

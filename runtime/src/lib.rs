@@ -44,6 +44,8 @@ pub mod channel;
 mod cores;
 mod driver;
 mod executor;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod fd;
 pub mod fs;
 mod latch;

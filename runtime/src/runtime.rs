@@ -46,7 +46,7 @@ impl Default for Builder {
                 defer_taskrun: true,
                 coop_taskrun: true,
                 register_ring_fd: true,
-                minimal: false,
+                minimal: minimal_from_env(),
                 slow_op: Some(Duration::from_secs(1)),
             },
             cores: None,
@@ -56,6 +56,11 @@ impl Default for Builder {
             spin_before_park: Duration::from_micros(20),
         }
     }
+}
+
+/// `PERCORE_MINIMAL=1` turns [`Builder::minimal_features`] on by default.
+fn minimal_from_env() -> bool {
+    std::env::var_os("PERCORE_MINIMAL").is_some_and(|v| v == "1")
 }
 
 impl Builder {
@@ -151,7 +156,16 @@ impl Builder {
     }
 
     /// Pretend the kernel has none of the optional io_uring features, so every
-    /// fallback path runs (for testing code against old kernels).
+    /// fallback path runs (for testing code against old kernels): no
+    /// DEFER_TASKRUN or COOP_TASKRUN, no `IORING_FEAT_EXT_ARG` or FAST_POLL,
+    /// no registered ring fd, no multishot accept or recv, no provided-buffer
+    /// rings, and [`Capabilities::opcodes`] cut down to what Linux 5.11 has
+    /// (no `send_zc`, `msg_ring`, `socket`, `ftruncate`, ...).
+    ///
+    /// The default is off, or on when the environment variable
+    /// `PERCORE_MINIMAL` is `1` when the builder is made: so
+    /// `PERCORE_MINIMAL=1 cargo test --workspace` runs a whole suite on the
+    /// fallbacks. This method overrides the variable.
     ///
     /// # Examples
     ///
@@ -159,6 +173,7 @@ impl Builder {
     /// let rt = percore::Runtime::builder().minimal_features(true).build().unwrap();
     /// let caps = rt.capabilities();
     /// assert!(!caps.multishot_accept && !caps.buf_ring && !caps.send_zc);
+    /// assert!(!caps.supports(io_uring::opcode::Socket::CODE));
     /// ```
     pub fn minimal_features(mut self, on: bool) -> Builder {
         self.config.minimal = on;

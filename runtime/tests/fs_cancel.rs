@@ -2,15 +2,17 @@
 //! file contents are never torn.
 
 mod fs_support;
+mod support;
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use fs_support::{DropBuf, TempPath, pattern};
+use fs_support::{TempPath, pattern};
 use percore::buf::AlignedBuf;
 use percore::fs::{File, OpenOptions};
+use support::EventLog;
 
 /// Polls `fut` exactly once and reports whether it was still pending.
 async fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> bool {
@@ -18,9 +20,10 @@ async fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> bool {
     poll_fn(|cx| Poll::Ready(fut.take().unwrap().poll(cx).is_pending())).await
 }
 
-async fn settle(dropped: &std::rc::Rc<std::cell::Cell<bool>>) {
+/// Runs the loop until the tracked buffer `id` is dropped (at most 1 s).
+async fn settle(log: &EventLog, id: usize) {
     for _ in 0..200 {
-        if dropped.get() {
+        if log.is_dropped(id) {
             return;
         }
         percore::time::sleep(Duration::from_millis(5)).await;
@@ -39,20 +42,22 @@ fn dropped_read_keeps_its_buffer_until_the_cqe() {
             .open(tmp.path())
             .await
             .unwrap();
-        let (buf, dropped) = DropBuf::new(1 << 20);
+        let log = EventLog::new();
+        let buf = log.buf(1 << 20);
+        let id = buf.id();
         {
             let mut fut = pin!(file.read_at(buf, 0));
             assert!(poll_once(fut.as_mut()).await, "the read is in flight");
         }
         // 1. The future is gone, the kernel may still write: the driver holds the buffer.
         assert!(
-            !dropped.get(),
+            !log.is_dropped(id),
             "buffer freed while the kernel may still use it"
         );
         assert!(percore::stats().in_flight >= 1);
         // 2. Once the CQE arrives, the buffer is freed.
-        settle(&dropped).await;
-        assert!(dropped.get(), "buffer freed after the completion");
+        settle(&log, id).await;
+        assert!(log.is_dropped(id), "buffer freed after the completion");
         assert_eq!(percore::stats().in_flight, 0);
     });
 }
@@ -93,25 +98,26 @@ fn dropped_write_keeps_its_buffer_and_never_tears() {
     for round in 0..20 {
         let tmp = TempPath::new("drop-write");
         std::fs::write(tmp.path(), &old).unwrap();
-        let new2 = new.clone();
         percore::run(async {
             let file = OpenOptions::new()
                 .write(true)
                 .open(tmp.path())
                 .await
                 .unwrap();
-            let (buf, dropped) = DropBuf::filled(new2);
+            let log = EventLog::new();
+            let buf = log.buf_with(&new);
+            let id = buf.id();
             {
                 let mut fut = pin!(file.write_at(buf, 0));
                 assert!(poll_once(fut.as_mut()).await, "the write is in flight");
             }
             assert!(
-                !dropped.get(),
+                !log.is_dropped(id),
                 "round {round}: buffer freed while the kernel may read it"
             );
-            settle(&dropped).await;
+            settle(&log, id).await;
             assert!(
-                dropped.get(),
+                log.is_dropped(id),
                 "round {round}: buffer freed after the completion"
             );
         });
@@ -124,7 +130,9 @@ fn dropped_write_keeps_its_buffer_and_never_tears() {
 fn dropping_the_runtime_with_reads_in_flight() {
     let tmp = TempPath::new("drop-rt");
     std::fs::write(tmp.path(), pattern(1 << 20, 0)).unwrap();
-    let (buf, dropped) = DropBuf::new(1 << 20);
+    let log = EventLog::new();
+    let buf = log.buf(1 << 20);
+    let id = buf.id();
     let rt = percore::Runtime::new().unwrap();
     rt.block_on(async {
         let file = OpenOptions::new()
@@ -142,7 +150,7 @@ fn dropping_the_runtime_with_reads_in_flight() {
     });
     drop(rt);
     assert!(
-        dropped.get(),
+        log.is_dropped(id),
         "the buffer is freed once the runtime shut down after the CQE"
     );
 }

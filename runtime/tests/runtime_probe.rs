@@ -87,7 +87,8 @@ fn basic_ops(rt: &Runtime) {
 #[test]
 fn default_runtime_uses_the_fast_paths() {
     let _dog = watchdog("default_runtime", Duration::from_secs(30));
-    let rt = Runtime::new().unwrap();
+    // Explicit, so the test means the same under PERCORE_MINIMAL=1.
+    let rt = Builder::new().minimal_features(false).build().unwrap();
     let caps = rt.capabilities();
     // Linux 6.1+: DEFER_TASKRUN; 5.11+: EXT_ARG.
     assert!(caps.ext_arg, "{caps}");
@@ -123,7 +124,7 @@ fn sqes_for_sleeps(rt: &Runtime, n: u32) -> u64 {
 
 #[test]
 fn without_ext_arg_parking_submits_a_timeout_sqe() {
-    let fast = Runtime::new().unwrap();
+    let fast = Builder::new().minimal_features(false).build().unwrap();
     let slow = Builder::new().minimal_features(true).build().unwrap();
     // With EXT_ARG the timeout rides on io_uring_enter: no SQE per park.
     assert_eq!(sqes_for_sleeps(&fast, 10), 0);
@@ -148,7 +149,10 @@ fn each_ring_flag_can_be_turned_off() {
         ("small ring", Builder::new().entries(4)),
     ];
     for (name, b) in builds {
-        let rt = b.build().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rt = b
+            .minimal_features(false)
+            .build()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let caps = rt.capabilities();
         match name {
             "no defer_taskrun" => assert!(!caps.defer_taskrun && caps.coop_taskrun, "{caps}"),

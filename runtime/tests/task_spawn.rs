@@ -234,7 +234,9 @@ async fn select_returns_first_and_drops_the_loser() {
 
 #[percore::test]
 async fn race_returns_index_of_the_first() {
-    let sleeps = [40u64, 25, 2, 30].map(|ms| async move {
+    // The losers are seconds away, so a loaded machine that stalls the
+    // loop for a few ms cannot make two timers fire in the same tick.
+    let sleeps = [4000u64, 2500, 2, 3000].map(|ms| async move {
         sleep(Duration::from_millis(ms)).await;
         ms
     });

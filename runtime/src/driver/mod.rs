@@ -619,6 +619,10 @@ impl Driver {
             None => (std::ptr::null(), 0),
         };
         self.stats.enters += 1;
+        #[cfg(feature = "fault-injection")]
+        if let Some(err) = crate::fault::take_enter() {
+            return Err(err);
+        }
         // SAFETY: io_uring_enter(2) with our ring (or its registered index),
         // and an argument that lives on this stack frame for the call.
         let res = unsafe {

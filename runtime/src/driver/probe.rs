@@ -228,7 +228,14 @@ pub(crate) fn setup(config: &DriverConfig) -> io::Result<(IoUring, Capabilities)
             } else if coop {
                 b.setup_coop_taskrun().setup_taskrun_flag();
             }
-            match b.build(try_entries) {
+            #[cfg(feature = "fault-injection")]
+            let built = match crate::fault::take_setup() {
+                Some(err) => Err(err),
+                None => b.build(try_entries),
+            };
+            #[cfg(not(feature = "fault-injection"))]
+            let built = b.build(try_entries);
+            match built {
                 Ok(ring) => {
                     let caps = capabilities(&ring, release, memlock, disabled, defer, coop, config);
                     return Ok((ring, caps));
@@ -269,10 +276,16 @@ fn capabilities(
             *slot = probe.is_supported(code as u8);
         }
     }
+    let minimal = config.minimal;
+    if minimal {
+        // Pretend to be Linux 5.11: every opcode after UNLINKAT is newer.
+        for slot in opcodes.iter_mut().skip(opcode::UnlinkAt::CODE as usize + 1) {
+            *slot = false;
+        }
+    }
     let version = kernel_version(&kernel_release);
     let params = ring.params();
     let has = |code: u8| opcodes[code as usize];
-    let minimal = config.minimal;
     Capabilities {
         defer_taskrun,
         coop_taskrun,

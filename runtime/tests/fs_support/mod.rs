@@ -1,12 +1,8 @@
 //! Helpers shared by the fs_* tests.
 #![allow(dead_code)]
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use percore::buf::{IoBuf, IoBufMut};
 
 /// A unique path under the temp dir, removed (file or tree) on drop.
 pub struct TempPath(PathBuf);
@@ -28,67 +24,6 @@ impl Drop for TempPath {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A buffer that records when it is dropped, to prove the kernel's buffer
-/// outlives the future that lent it.
-pub struct DropBuf {
-    data: Vec<u8>,
-    dropped: Rc<Cell<bool>>,
-}
-
-impl DropBuf {
-    pub fn new(capacity: usize) -> (DropBuf, Rc<Cell<bool>>) {
-        let dropped = Rc::new(Cell::new(false));
-        (
-            DropBuf {
-                data: Vec::with_capacity(capacity),
-                dropped: dropped.clone(),
-            },
-            dropped,
-        )
-    }
-
-    pub fn filled(data: Vec<u8>) -> (DropBuf, Rc<Cell<bool>>) {
-        let dropped = Rc::new(Cell::new(false));
-        (
-            DropBuf {
-                data,
-                dropped: dropped.clone(),
-            },
-            dropped,
-        )
-    }
-}
-
-impl Drop for DropBuf {
-    fn drop(&mut self) {
-        self.dropped.set(true);
-    }
-}
-
-// SAFETY: delegates to the inner Vec, whose heap allocation is stable.
-unsafe impl IoBuf for DropBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.data.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.data.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.data.bytes_total()
-    }
-}
-
-// SAFETY: delegates to the inner Vec.
-unsafe impl IoBufMut for DropBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.data.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.data.set_init(pos) }
     }
 }
 

@@ -29,6 +29,7 @@ pub enum Event {
 pub struct EventLog {
     events: Arc<Mutex<Vec<Event>>>,
     next_id: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
 }
 
 impl EventLog {
@@ -70,6 +71,11 @@ impl EventLog {
 
     pub fn is_dropped(&self, id: usize) -> bool {
         self.position(&Event::Dropped(id)).is_some()
+    }
+
+    /// Tracked buffers made by this log and not dropped yet.
+    pub fn live(&self) -> usize {
+        self.next_id.load(Ordering::SeqCst) - self.dropped.load(Ordering::SeqCst)
     }
 
     pub fn dropped_count(&self) -> usize {
@@ -129,6 +135,7 @@ impl TrackedBuf {
 
 impl Drop for TrackedBuf {
     fn drop(&mut self) {
+        self.log.dropped.fetch_add(1, Ordering::SeqCst);
         self.log
             .events
             .lock()

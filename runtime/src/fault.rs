@@ -1,0 +1,98 @@
+//! Fault injection at the driver boundary (feature `fault-injection`, for
+//! tests only; off by default and absent from normal builds).
+//!
+//! Each call arms a fault for the **calling thread** (tests running in
+//! parallel threads do not see each other's faults): the next `times` calls
+//! of one driver syscall on this thread fail with `errno` instead of reaching
+//! the kernel. Nothing is submitted by a call that fails this way, as with a
+//! real `EINTR`/`EAGAIN`/`EBUSY` from `io_uring_enter`.
+//!
+//! Faults the kernel produces on demand need no hook and are not here: a full
+//! SQ (a ring of 4 entries and more ops), CQ overflow (a small CQ and many
+//! completions at once), `ENOBUFS` (a provided-buffer ring of one buffer),
+//! `EMFILE` on accept (a lowered `RLIMIT_NOFILE`).
+//!
+//! ```
+//! use percore::fault;
+//!
+//! percore::run(async {
+//!     // The next three io_uring_enter calls of this thread fail with EINTR;
+//!     // the loop treats that as transient and the op still completes.
+//!     fault::fail_enter(3, libc::EINTR);
+//!     percore::op::Op::new(percore::op::Nop).await.unwrap();
+//!     assert_eq!(fault::pending_enter_faults(), 0);
+//! });
+//! ```
+
+use std::cell::Cell;
+use std::io;
+
+thread_local! {
+    static ENTER: Cell<(u32, i32)> = const { Cell::new((0, 0)) };
+    static SETUP: Cell<(u32, i32)> = const { Cell::new((0, 0)) };
+}
+
+/// Makes the next `times` `io_uring_enter` calls of this thread fail with `errno`.
+///
+/// ```
+/// percore::fault::fail_enter(1, libc::EBUSY);
+/// assert_eq!(percore::fault::pending_enter_faults(), 1);
+/// percore::fault::clear();
+/// ```
+pub fn fail_enter(times: u32, errno: i32) {
+    ENTER.with(|c| c.set((times, errno)));
+}
+
+/// Makes the next `times` `io_uring_setup` calls of this thread (ring
+/// creation in [`Builder::build`](crate::Builder::build)) fail with `errno`.
+///
+/// ```
+/// percore::fault::fail_setup(1, libc::EPERM);
+/// let err = percore::Runtime::new().err().unwrap();
+/// assert!(err.to_string().contains("seccomp"));
+/// ```
+pub fn fail_setup(times: u32, errno: i32) {
+    SETUP.with(|c| c.set((times, errno)));
+}
+
+/// How many injected `io_uring_enter` failures are still armed on this thread.
+///
+/// ```
+/// assert_eq!(percore::fault::pending_enter_faults(), 0);
+/// ```
+pub fn pending_enter_faults() -> u32 {
+    ENTER.with(|c| c.get().0)
+}
+
+/// Disarms every fault of this thread.
+///
+/// ```
+/// percore::fault::fail_setup(5, libc::ENOMEM);
+/// percore::fault::clear();
+/// assert!(percore::Runtime::new().is_ok());
+/// ```
+pub fn clear() {
+    ENTER.with(|c| c.set((0, 0)));
+    SETUP.with(|c| c.set((0, 0)));
+}
+
+fn take(cell: &'static std::thread::LocalKey<Cell<(u32, i32)>>) -> Option<io::Error> {
+    cell.with(|c| {
+        let (n, errno) = c.get();
+        if n == 0 {
+            return None;
+        }
+        c.set((n - 1, errno));
+        Some(io::Error::from_raw_os_error(errno))
+    })
+}
+
+/// The injected error for this `io_uring_enter`, if one is armed.
+pub(crate) fn take_enter() -> Option<io::Error> {
+    take(&ENTER)
+}
+
+/// The injected error for this `io_uring_setup`, if one is armed.
+pub(crate) fn take_setup() -> Option<io::Error> {
+    take(&SETUP)
+}

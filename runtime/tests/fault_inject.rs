@@ -1,0 +1,263 @@
+//! Faults at the driver boundary: the runtime recovers, the task that hit a
+//! fault sees a clear `io::Error`, and the other tasks carry on.
+//!
+//! Runs only with the test hooks compiled in:
+//! `cargo test -p percore --features fault-injection --test fault_inject`.
+//! Faults the kernel makes on demand are real here, not injected: a full SQ
+//! (4-entry ring), CQ overflow (8-entry CQ, 64 completions at once) and
+//! `ENOBUFS` (a provided-buffer ring of one buffer). `EMFILE` on accept is
+//! `percore-net`'s `net_limits.rs` (it lowers RLIMIT_NOFILE for its process).
+
+mod support;
+
+use std::io::Write as _;
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use percore::buf::BufRing;
+use percore::fault;
+use percore::fd::SharedFd;
+use percore::op::{CURRENT_POSITION, MultishotOp, Nop, Op, Read, RecvMulti};
+use percore::{Builder, Runtime};
+use support::watchdog;
+
+fn rings(entries: u32) -> [(&'static str, Runtime); 2] {
+    [
+        (
+            "default",
+            Builder::new()
+                .entries(entries)
+                .minimal_features(false)
+                .build()
+                .unwrap(),
+        ),
+        (
+            "minimal",
+            Builder::new()
+                .entries(entries)
+                .minimal_features(true)
+                .build()
+                .unwrap(),
+        ),
+    ]
+}
+
+/// A pipe read that completes when the test writes to `writer`.
+fn pending_read() -> (Op<Read<Vec<u8>>>, std::io::PipeWriter) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let op = Op::new(Read::new(
+        SharedFd::new(reader.into()),
+        Vec::with_capacity(16),
+        CURRENT_POSITION,
+    ));
+    (op, writer)
+}
+
+#[test]
+fn transient_enter_errors_are_retried_and_tasks_continue() {
+    let _dog = watchdog("transient_enter", Duration::from_secs(60));
+    for errno in [libc::EINTR, libc::EAGAIN, libc::EBUSY] {
+        for (name, rt) in rings(64) {
+            rt.block_on(async {
+                // 1. A task waits in the kernel on a pipe read.
+                let (read, mut writer) = pending_read();
+                let reader = percore::spawn(read);
+                // 2. Another task keeps running ops and timers.
+                let worker = percore::spawn(async {
+                    for _ in 0..50 {
+                        Op::new(Nop).await.unwrap();
+                        percore::time::sleep(Duration::from_millis(1)).await;
+                    }
+                });
+                percore::yield_now().await;
+                // 3. The next 20 io_uring_enter calls fail; nothing is submitted by them.
+                fault::fail_enter(20, errno);
+                worker.await.unwrap();
+                assert_eq!(
+                    fault::pending_enter_faults(),
+                    0,
+                    "{name}: faults not all hit"
+                );
+                // 4. The pending read still completes with its data.
+                writer.write_all(b"after").unwrap();
+                let (res, buf) = reader.await.unwrap();
+                assert_eq!(res.unwrap(), 5, "{name} errno {errno}");
+                assert_eq!(buf, b"after");
+            });
+        }
+    }
+}
+
+#[test]
+fn full_sq_flush_that_gets_ebusy_retries_until_the_kernel_takes_it() {
+    let _dog = watchdog("sq_full_ebusy", Duration::from_secs(60));
+    for (name, rt) in rings(4) {
+        rt.block_on(async {
+            let before = percore::stats().driver.sq_full;
+            // 200 nops through a 4-entry SQ: the SQ fills again and again,
+            // and the first 10 flushes are refused.
+            fault::fail_enter(10, libc::EBUSY);
+            let results = percore::join_all((0..200).map(|_| Op::new(Nop))).await;
+            assert!(results.iter().all(|r| r.is_ok()), "{name}");
+            assert_eq!(fault::pending_enter_faults(), 0, "{name}");
+            assert!(percore::stats().driver.sq_full > before + 10, "{name}");
+        });
+    }
+}
+
+#[test]
+fn fatal_enter_error_panics_with_a_clear_message_and_the_thread_recovers() {
+    let _dog = watchdog("fatal_enter", Duration::from_secs(60));
+    let rt = Builder::new().minimal_features(false).build().unwrap();
+    // 1. A non-transient errno from io_uring_enter cannot be retried: the
+    //    core's block_on panics, naming the syscall and the error.
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async {
+            fault::fail_enter(1, libc::EFAULT);
+            Op::new(Nop).await.unwrap();
+        })
+    }))
+    .unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("io_uring_enter failed"), "{msg}");
+    assert!(msg.contains("Bad address"), "{msg}");
+    // 2. The runtime still shuts down cleanly, and the same one runs again.
+    assert_eq!(
+        rt.block_on(async { Op::new(Nop).await.map(|_| 7) })
+            .unwrap(),
+        7
+    );
+    drop(rt);
+    percore::run(async { Op::new(Nop).await.unwrap() });
+}
+
+#[test]
+fn cq_overflow_loses_no_completion() {
+    let _dog = watchdog("cq_overflow", Duration::from_secs(60));
+    // 2 SQ entries, 8 CQ entries: 64 reads completing at once overflow the
+    // CQ; with IORING_FEAT_NODROP the kernel keeps the rest for us.
+    for (name, rt) in rings(2) {
+        rt.block_on(async {
+            assert_eq!(percore::capabilities().unwrap().cq_entries, 8);
+            assert!(percore::capabilities().unwrap().nodrop);
+            let (ops, mut writers): (Vec<_>, Vec<_>) = (0..64).map(|_| pending_read()).unzip();
+            let readers: Vec<_> = ops.into_iter().map(percore::spawn).collect();
+            // Let every read reach the kernel and wait there.
+            support::wait_until(Duration::from_secs(5), || percore::stats().in_flight >= 64).await;
+            // Complete all 64 without giving the loop a turn in between.
+            for (i, w) in writers.iter_mut().enumerate() {
+                w.write_all(&[i as u8; 3]).unwrap();
+            }
+            for (i, r) in readers.into_iter().enumerate() {
+                let (res, buf) = r.await.unwrap();
+                assert_eq!(res.unwrap(), 3, "{name} read {i}");
+                assert_eq!(buf, [i as u8; 3], "{name} read {i}");
+            }
+            assert!(
+                percore::stats().driver.cq_overflow > 0,
+                "{name}: the CQ never overflowed: {:?}",
+                percore::stats()
+            );
+        });
+    }
+}
+
+#[test]
+fn ring_setup_enomem_once_gets_a_smaller_ring() {
+    fault::fail_setup(1, libc::ENOMEM);
+    let rt = Builder::new().entries(256).build().unwrap();
+    assert_eq!(rt.capabilities().sq_entries, 128);
+    rt.block_on(async { Op::new(Nop).await.unwrap() });
+}
+
+#[test]
+fn ring_setup_enomem_always_names_memlock() {
+    fault::fail_setup(u32::MAX, libc::ENOMEM);
+    let err = Builder::new().build().err().expect("setup must fail");
+    fault::clear();
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("RLIMIT_MEMLOCK") && msg.contains("ulimit -l"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn ring_setup_einval_falls_back_to_the_next_flag_set() {
+    // The first attempt (DEFER_TASKRUN) is refused as if the kernel did not
+    // know the flag: the ring comes up with the next set, COOP_TASKRUN.
+    fault::fail_setup(1, libc::EINVAL);
+    let rt = Builder::new().minimal_features(false).build().unwrap();
+    let caps = rt.capabilities();
+    assert!(!caps.defer_taskrun && caps.coop_taskrun, "{caps}");
+    rt.block_on(async { Op::new(Nop).await.unwrap() });
+}
+
+#[test]
+fn unavailable_io_uring_is_one_clear_error() {
+    for errno in [libc::EPERM, libc::ENOSYS] {
+        // 1. Builder::build returns it.
+        fault::fail_setup(u32::MAX, errno);
+        let err = Runtime::new().err().expect("setup must fail");
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+        let msg = err.to_string();
+        assert!(msg.starts_with("io_uring unavailable"), "{msg}");
+        assert!(
+            msg.contains("seccomp") && msg.contains("io_uring_setup"),
+            "{msg}"
+        );
+        // 2. percore::run panics with the same explanation.
+        let panic = catch_unwind(|| percore::run(async {})).unwrap_err();
+        let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            text.contains("cannot start the runtime") && text.contains("seccomp"),
+            "{text}"
+        );
+        fault::clear();
+        // 3. Once io_uring is back, so is the runtime.
+        percore::run(async { Op::new(Nop).await.unwrap() });
+    }
+}
+
+#[test]
+fn empty_buffer_ring_is_enobufs_for_that_receive_only() {
+    let _dog = watchdog("enobufs", Duration::from_secs(60));
+    let rt = Builder::new().minimal_features(false).build().unwrap();
+    rt.block_on(async {
+        if !percore::capabilities().unwrap().buf_ring {
+            eprintln!("skipped: no provided-buffer rings on this kernel");
+            return;
+        }
+        // 1. One buffer, held by the test after the first receive.
+        let ring = BufRing::new(1, 64).unwrap();
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+        let other = percore::spawn(async {
+            let (read, mut writer) = pending_read();
+            let read = percore::spawn(read);
+            for _ in 0..20 {
+                Op::new(Nop).await.unwrap();
+            }
+            writer.write_all(b"ok").unwrap();
+            read.await.unwrap().1
+        });
+        theirs.write_all(b"first").unwrap();
+        let held = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(&held[..], b"first");
+        // 2. More data, no buffer: this receive alone sees ENOBUFS.
+        theirs.write_all(b"second").unwrap();
+        let err = match recv.next_buf().await {
+            Err(e) => e,
+            Ok(buf) => panic!("expected ENOBUFS, got {:?}", buf.map(|b| b.len())),
+        };
+        assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS), "{err}");
+        // 3. Meanwhile the other task ran to the end.
+        assert_eq!(other.await.unwrap(), b"ok");
+        // 4. Give the buffer back: the receive re-arms and gets the data.
+        drop(held);
+        let buf = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(&buf[..], b"second");
+    });
+}
