@@ -25,11 +25,11 @@
 #   ROUNDS [2]  DURATION [8] seconds per saturation run  WARMUP [1] seconds
 #   PIPELINE [1] messages in flight per connection (echo-client --pipeline)
 #   CONNS ["1 16 256 1000"]  SIZES ["64 1024 16384"]  CELLS [CONNS x SIZES], e.g. "16x64 256x1024"
-#   SERVERS ["percore tokio monoio glommio raw"]; also percore-pooled (echo-server --pooled)  PHASES ["sat rate mem"]
+#   SERVERS ["percore tokio monoio glommio raw"]; also percore-plain (echo-server --plain)  PHASES ["sat rate mem"]
 #   RATES ["100000 50000"] req/s  RATE_CELLS ["256x64 256x1024 1000x64 1000x1024"]
 #   RATE_WINDOW [3] seconds for the CPU window and again for the perf window
-#   IDLE_CONNS [10000]  MEM_ROUNDS [ROUNDS]  MEM_SERVERS [SERVERS, plus percore-pooled
-#          (echo-server --pooled) when percore is in SERVERS]  SERVER_CPU [0]  CLIENT_CPU [1]
+#   IDLE_CONNS [10000]  MEM_ROUNDS [ROUNDS]  MEM_SERVERS [SERVERS, plus percore-plain
+#          (echo-server --plain) when percore is in SERVERS]  SERVER_CPU [0]  CLIENT_CPU [1]
 #   BUILD [1] (0: use the binaries already built; 1 builds only the examples needed)  OUT [target/bench-echo]
 #   CLIENT [echo-client in the build dir]: a load client with echo-client's
 #          flags and RESULT line, e.g. for testing this script
@@ -56,12 +56,13 @@ RATE_CELLS=${RATE_CELLS:-"256x64 256x1024 1000x64 1000x1024"}
 RATE_WINDOW=${RATE_WINDOW:-3}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 MEM_ROUNDS=${MEM_ROUNDS:-$ROUNDS}
-# The memory phase also measures percore's provided-buffer-ring mode
-# (echo-server --pooled), where an idle connection holds no receive buffer.
+# The memory phase also measures percore's per-connection-buffer mode
+# (echo-server --plain) beside its default provided-buffer ring, where an
+# idle connection holds no receive buffer.
 if [[ -z "${MEM_SERVERS+x}" ]]; then
     MEM_SERVERS=$SERVERS
-    if [[ " $SERVERS " == *" percore "* && " $SERVERS " != *" percore-pooled "* ]]; then
-        MEM_SERVERS="$SERVERS percore-pooled"
+    if [[ " $SERVERS " == *" percore "* && " $SERVERS " != *" percore-plain "* ]]; then
+        MEM_SERVERS="$SERVERS percore-plain"
     fi
 fi
 SERVER_CPU=${SERVER_CPU:-0}
@@ -101,10 +102,10 @@ fi
 # --- build ------------------------------------------------------------------
 example_of() {
     case $1 in
-        percore | percore-pooled) echo echo-server ;;
+        percore | percore-plain) echo echo-server ;;
         tokio | monoio | glommio) echo "peer-$1-echo" ;;
         raw) echo peer-raw-uring-echo ;;
-        *) die "unknown server '$1' (known: percore percore-pooled tokio monoio glommio raw)" ;;
+        *) die "unknown server '$1' (known: percore percore-plain tokio monoio glommio raw)" ;;
     esac
 }
 server_bin() { echo "$EXAMPLES/$(example_of "$1")"; }
@@ -128,7 +129,7 @@ fi
 # --- helpers ----------------------------------------------------------------
 start_server() { # start_server NAME BUF: sets SPID and PORT
     local extra=()
-    if [[ $1 == percore-pooled ]]; then extra=(--pooled); fi
+    if [[ $1 == percore-plain ]]; then extra=(--plain); fi
     launch_server "$LOGS/$1.log" "$SERVER_CPU" "$(server_bin "$1")" --buf "$2" "${extra[@]}"
 }
 

@@ -15,8 +15,10 @@ import statistics
 import sys
 from collections import defaultdict
 
-SERVER_ORDER = ["percore", "percore-pooled", "tokio", "monoio", "glommio", "raw"]
-OURS = ["percore", "percore-pooled"]  # echo-server, and echo-server --pooled
+SERVER_ORDER = ["percore", "percore-plain", "percore-pooled", "tokio", "monoio", "glommio", "raw"]
+# echo-server (provided-buffer ring), echo-server --plain; percore-pooled is
+# the ring mode's name in CSVs from before it became the default.
+OURS = ["percore", "percore-plain", "percore-pooled"]
 PEERS = ["tokio", "monoio", "glommio"]  # raw is the ceiling, not a peer
 CLIENT_BOUND_PCT = 90.0  # client CPU above this: the client may be the limit
 SUSTAINED = 0.95  # a fixed-rate run counts when it delivered >= 95% of the rate
@@ -380,7 +382,7 @@ def report_mem(runs, out, targets):
     ours = [(med(by[s], "bytes_per_conn"), s) for s in OURS if s in by]
     ours = [(v, s) for v, s in ours if v is not None]
     if ours:
-        # percore's best mode for idle connections (--pooled, where measured).
+        # percore's best mode for idle connections (the ring, where measured).
         p, mode = min(ours)
         peers = [med(by[s], "bytes_per_conn") for s in PEERS if s in by]
         peers = [v for v in peers if v is not None]
