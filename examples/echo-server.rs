@@ -46,6 +46,9 @@ use percore::buf::BufRing;
 use percore::{Either, select};
 use percore_net::{TcpListener, TcpStream};
 
+#[path = "common/reuseport.rs"]
+mod reuseport;
+
 struct Config {
     addr: SocketAddr,
     cores: usize,
@@ -186,7 +189,7 @@ fn main() {
 fn run(cfg: Config) -> io::Result<()> {
     // Port 0 must mean one port for every core: reserve one (bound, not
     // listening, so it takes no connections) that all cores then bind.
-    let reserved = reserve_port(cfg.addr)?;
+    let reserved = reuseport::reserve_port(cfg.addr)?;
     let addr = reserved.local_addr()?.as_socket().expect("an inet address");
     let runtime = percore::Runtime::builder()
         .cores(cfg.cores)
@@ -404,19 +407,4 @@ fn print_report(r: &CoreReport) {
         r.ring_fallbacks,
         r.stats,
     );
-}
-
-/// A socket bound to `addr` with SO_REUSEPORT but not listening: it keeps
-/// the port (port 0 resolved) for the cores' listeners without taking any
-/// of their connections.
-fn reserve_port(addr: SocketAddr) -> io::Result<socket2::Socket> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
-    sock.bind(&addr.into())?;
-    Ok(sock)
 }

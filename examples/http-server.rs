@@ -27,6 +27,8 @@
 
 #[path = "common/http.rs"]
 mod http;
+#[path = "common/reuseport.rs"]
+mod reuseport;
 
 use std::cell::Cell;
 use std::io;
@@ -50,7 +52,7 @@ fn main() {
 fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
     // Port 0 must mean one port for every core: reserve one (bound, not
     // listening, so it takes no connections) that all cores then bind.
-    let reserved = reserve_port(addr)?;
+    let reserved = reuseport::reserve_port(addr)?;
     let addr = reserved
         .local_addr()?
         .as_socket()
@@ -121,19 +123,4 @@ async fn accept_loop(listener: &TcpListener, accepted: &Cell<u64>) {
             }
         });
     }
-}
-
-/// A socket bound to `addr` with SO_REUSEADDR and SO_REUSEPORT, not
-/// listening: it fixes the port (when `addr` has port 0) for every core's
-/// listener, and takes no connections itself.
-fn reserve_port(addr: SocketAddr) -> io::Result<socket2::Socket> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
-    sock.bind(&addr.into())?;
-    Ok(sock)
 }
