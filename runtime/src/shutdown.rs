@@ -273,7 +273,8 @@ pub async fn requested() {
 ///
 /// [`Runtime::run`]: crate::Runtime::run
 pub(crate) struct Signals {
-    fd: OwnedFd,
+    /// The signalfd, until core 0's [`Signals::watch`] takes it.
+    fd: std::sync::Mutex<Option<OwnedFd>>,
     set: libc::sigset_t,
     old_mask: libc::sigset_t,
 }
@@ -306,7 +307,7 @@ impl Signals {
                 return Err(err);
             }
             Ok(Signals {
-                fd: OwnedFd::from_raw_fd(fd),
+                fd: std::sync::Mutex::new(Some(OwnedFd::from_raw_fd(fd))),
                 set,
                 old_mask,
             })
@@ -316,7 +317,11 @@ impl Signals {
     /// Reads signals until dropped: the first starts `shutdown`, the next
     /// ends its grace period.
     pub(crate) async fn watch(&self, shutdown: &Shutdown) {
-        let fd = SharedFd::new(self.fd.try_clone().expect("dup of the signalfd"));
+        let taken = self.fd.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(fd) = taken.map(SharedFd::new) else {
+            // Only core 0 watches, once per `run`.
+            return std::future::pending().await;
+        };
         loop {
             let info = Vec::with_capacity(std::mem::size_of::<libc::signalfd_siginfo>());
             let (res, _) = Op::new(Read::new(fd.clone(), info, CURRENT_POSITION)).await;
