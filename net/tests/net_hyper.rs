@@ -188,7 +188,7 @@ fn serve_all(listener: TcpListener, header_timeout: Duration) -> percore::JoinHa
 }
 
 /// Sends `bytes` on a new connection and reads until the server closes it.
-async fn send_raw(addr: std::net::SocketAddr, bytes: &'static [u8]) -> Vec<u8> {
+async fn send_raw(addr: std::net::SocketAddr, bytes: Vec<u8>) -> Vec<u8> {
     let conn = TcpStream::connect(addr).await.unwrap();
     let _ = conn.write_all(bytes).await;
     let mut got = Vec::new();
@@ -207,7 +207,7 @@ async fn send_raw(addr: std::net::SocketAddr, bytes: &'static [u8]) -> Vec<u8> {
 async fn still_serves(addr: std::net::SocketAddr) {
     let got = send_raw(
         addr,
-        b"GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
     )
     .await;
     assert!(
@@ -245,7 +245,7 @@ async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
     ];
     for _ in 0..20 {
         for bytes in hostile {
-            let got = send_raw(addr, bytes).await;
+            let got = send_raw(addr, bytes.to_vec()).await;
             // hyper answers a parse error with 400 (or just closes); a body
             // that breaks mid-way reaches the service as a body error, and
             // the connection is closed after the answer.
@@ -260,15 +260,12 @@ async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
         }
     }
     // A head far larger than hyper's limit is refused, not buffered.
-    let huge: &'static [u8] = Box::leak(
-        [
-            &b"GET / HTTP/1.1\r\nx: "[..],
-            &vec![b'a'; 1 << 20],
-            b"\r\n\r\n",
-        ]
-        .concat()
-        .into_boxed_slice(),
-    );
+    let huge = [
+        &b"GET / HTTP/1.1\r\nx: "[..],
+        &vec![b'a'; 1 << 20],
+        b"\r\n\r\n",
+    ]
+    .concat();
     let got = send_raw(addr, huge).await;
     assert!(
         got.is_empty() || got.starts_with(b"HTTP/1.1 431"),
