@@ -37,32 +37,11 @@ OUT=${OUT:-$REPO/target/bench-http}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 EXAMPLES=$TARGET_DIR/release/examples
 
-log() { printf '[bench-http %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# --- the server we started; the trap ends it and only it --------------------
-SPID=""
-stop_server() {
-    [[ -n "$SPID" ]] || return 0
-    kill -TERM "$SPID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-    SPID=""
-}
-trap stop_server EXIT
-trap 'exit 130' INT TERM
+BENCH_NAME=bench-http
+# shellcheck source=scripts/bench-lib.sh
+source "$REPO/scripts/bench-lib.sh"
 
 # --- tools ------------------------------------------------------------------
-need_apt() { # need_apt PACKAGE: install a Debian package (as root)
-    if [[ $(id -u) -ne 0 ]]; then die "$1 is missing and we are not root: apt-get install $1"; fi
-    log "installing $1 (Debian package)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
-}
 command -v wrk >/dev/null || need_apt wrk
 command -v taskset >/dev/null || need_apt util-linux
 command -v python3 >/dev/null || need_apt python3
@@ -80,10 +59,6 @@ if [[ "$BUILD" == 1 ]]; then
     cargo build --release --example http-server --example peer-tokio-http
 fi
 for s in $SERVERS; do [[ -x $(bin_of "$s") ]] || die "$(bin_of "$s") not built"; done
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 start_server() { # start_server NAME: sets SPID and PORT
     local name=$1 port i
@@ -124,7 +99,7 @@ mkdir -p "$OUT"
 LOGS=$OUT/logs-$STAMP
 mkdir -p "$LOGS"
 CSV=$OUT/results-$STAMP.csv
-echo "round,server,path,req_per_sec,p99_us,errors" >"$CSV"
+echo "round,server,path,req_per_sec,p99_us,errors,server_cpu_s" >"$CSV"
 
 log "servers on CPUs $SERVER_CPUS ($CORES cores), wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
 order=($SERVERS)
@@ -132,11 +107,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for server in "${order[@]}"; do
         start_server "$server"
         for path in $PATHS; do
+            # The server's CPU time over the wrk run: what separates the
+            # servers when wrk, not the server, sets the request rate.
+            c0=$(cpu_ticks "$SPID")
             out=$(taskset -c "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
                 "http://127.0.0.1:$PORT$path" 2>&1) || die "wrk failed: $out"
+            cpu=$(ticks_to_s "$c0" "$(cpu_ticks "$SPID")")
             read -r rps p99 errs < <(parse_wrk <<<"$out")
-            echo "$round,$server,$path,$rps,$p99,$errs" >>"$CSV"
-            log "round $round $server $path: $rps req/s, p99 ${p99} us, $errs errors"
+            echo "$round,$server,$path,$rps,$p99,$errs,$cpu" >>"$CSV"
+            log "round $round $server $path: $rps req/s, p99 ${p99} us, $errs errors, server CPU ${cpu} s"
         done
         stop_server
     done
@@ -153,12 +132,17 @@ cells = {}
 for r in rows:
     cells.setdefault((r["path"], r["server"]), []).append(r)
 print(f"HTTP/1.1 keep-alive, wrk -c{conns}, {cores} server core(s), {rounds} rounds x {duration} s; medians\n")
-print("| path | server | req/s | p99 | errors | req/s vs tokio | p99 vs tokio |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| path | server | req/s | p99 | errors | server CPU µs/req | req/s vs tokio | p99 vs tokio | CPU/req vs tokio |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 paths = list(dict.fromkeys(r["path"] for r in rows))
 servers = list(dict.fromkeys(r["server"] for r in rows))
 def med(rs, k):
     return statistics.median(float(r[k]) for r in rs)
+def cpu_per_req(rs):
+    # server CPU seconds over the run / requests served in it, in µs
+    return statistics.median(
+        float(r["server_cpu_s"]) * 1e6 / (float(r["req_per_sec"]) * float(duration)) for r in rs
+    )
 for p in paths:
     base = cells.get((p, "tokio"))
     for s in servers:
@@ -167,12 +151,14 @@ for p in paths:
             continue
         rps, p99 = med(rs, "req_per_sec"), med(rs, "p99_us")
         errs = sum(int(r["errors"]) for r in rs)
+        cpu = cpu_per_req(rs)
         if base and s != "tokio":
             ratio = f"{rps / med(base, 'req_per_sec'):.2f}x"
             pratio = f"{p99 / med(base, 'p99_us'):.2f}x"
+            cratio = f"{cpu / cpu_per_req(base):.2f}x"
         else:
-            ratio = pratio = "-"
-        print(f"| `{p}` | {s} | {rps:,.0f} | {p99 / 1000:.2f} ms | {errs} | {ratio} | {pratio} |")
+            ratio = pratio = cratio = "-"
+        print(f"| `{p}` | {s} | {rps:,.0f} | {p99 / 1000:.2f} ms | {errs} | {cpu:.2f} | {ratio} | {pratio} | {cratio} |")
 EOF
 cat "$REPORT"
 log "raw rows: $CSV; report: $REPORT"
