@@ -46,8 +46,12 @@ use percore::buf::BufRing;
 use percore::{Either, select};
 use percore_net::{TcpListener, TcpStream};
 
+#[path = "common/flags.rs"]
+mod flags;
 #[path = "common/reuseport.rs"]
 mod reuseport;
+
+use flags::Flags;
 
 struct Config {
     addr: SocketAddr,
@@ -77,52 +81,16 @@ fn parse_args() -> Result<Config, String> {
         pin: false,
         stats: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+    let mut flags = Flags::new(std::env::args().skip(1));
+    while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--addr" => {
-                let v = value()?;
-                cfg.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
-            }
-            "--cores" => {
-                let v = value()?;
-                cfg.cores = v.parse().map_err(|e| format!("--cores {v}: {e}"))?;
-                if cfg.cores == 0 {
-                    return Err("--cores must be at least 1".into());
-                }
-            }
-            "--buf" => {
-                let v = value()?;
-                cfg.buf = v.parse().map_err(|e| format!("--buf {v}: {e}"))?;
-                if cfg.buf == 0 {
-                    return Err("--buf must be at least 1".into());
-                }
-            }
-            "--ring-entries" => {
-                let v = value()?;
-                cfg.ring_entries = v.parse().map_err(|e| format!("--ring-entries {v}: {e}"))?;
-            }
-            "--grace" => {
-                let v = value()?;
-                let secs: f64 = v.parse().map_err(|e| format!("--grace {v}: {e}"))?;
-                cfg.grace =
-                    Duration::try_from_secs_f64(secs).map_err(|e| format!("--grace {v}: {e}"))?;
-            }
+            "--addr" => cfg.addr = flags.parse(&flag)?,
+            "--cores" => cfg.cores = flags.positive(&flag)?,
+            "--buf" => cfg.buf = flags.positive(&flag)?,
+            "--ring-entries" => cfg.ring_entries = flags.parse(&flag)?,
+            "--grace" => cfg.grace = flags.seconds(&flag)?,
             "--idle-timeout" => {
-                let v = value()?;
-                let secs: f64 = v.parse().map_err(|e| format!("--idle-timeout {v}: {e}"))?;
-                let limit = Duration::try_from_secs_f64(secs)
-                    .map_err(|e| format!("--idle-timeout {v}: {e}"))?;
+                let limit = flags.seconds(&flag)?;
                 if limit.is_zero() {
                     return Err("--idle-timeout must be positive".into());
                 }

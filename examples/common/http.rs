@@ -14,6 +14,10 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+#[path = "flags.rs"]
+mod flags;
+use flags::Flags;
+
 /// The body of `GET /`.
 pub const TEXT: &str = "Hello, World!";
 
@@ -74,34 +78,16 @@ impl Args {
         }
     }
 
-    fn try_parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    fn try_parse(it: impl Iterator<Item = String>) -> Result<Args, String> {
         let mut args = Args {
             addr: "127.0.0.1:8080".parse().expect("valid default address"),
             cores: 1,
         };
-        while let Some(arg) = it.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) => (f.to_string(), Some(v.to_string())),
-                None => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| it.next())
-                    .ok_or_else(|| format!("{flag} needs a value"))
-            };
+        let mut flags = Flags::new(it);
+        while let Some(flag) = flags.next_flag() {
             match flag.as_str() {
-                "--addr" => {
-                    let v = value()?;
-                    args.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
-                }
-                "--cores" => {
-                    let v = value()?;
-                    args.cores = v.parse().map_err(|e| format!("--cores {v}: {e}"))?;
-                    if args.cores == 0 {
-                        return Err("--cores must be at least 1".into());
-                    }
-                }
+                "--addr" => args.addr = flags.parse(&flag)?,
+                "--cores" => args.cores = flags.positive(&flag)?,
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other}")),
             }
