@@ -31,6 +31,8 @@ struct Args {
     direct: bool,
     fixed: bool,
     nowait: bool,
+    /// `None`: the file's default (on for O_DIRECT).
+    submit_now: Option<bool>,
     size: Option<u64>,
 }
 
@@ -45,6 +47,7 @@ fn parse() -> Args {
         direct: false,
         fixed: false,
         nowait: percore::fs::NOWAIT_READS_DEFAULT,
+        submit_now: None,
         size: None,
     };
     let mut it = std::env::args().skip(1);
@@ -61,6 +64,7 @@ fn parse() -> Args {
             "--direct" => a.direct = true,
             "--fixed" => a.fixed = true,
             "--nowait" => a.nowait = matches!(val().as_str(), "on" | "1" | "true"),
+            "--submit-now" => a.submit_now = Some(matches!(val().as_str(), "on" | "1" | "true")),
             "--create" => {
                 // --create BYTES: write the test file (pattern data) and exit.
                 let bytes: u64 = val().parse().expect("--create");
@@ -71,7 +75,7 @@ fn parse() -> Args {
                 println!(
                     "fs-bench --file PATH [--create BYTES] --engine percore|std|tokio \
                      --mode randread|seqread|randwrite --bs N --qd N --secs S \
-                     [--direct] [--fixed] [--nowait on|off]"
+                     [--direct] [--fixed] [--nowait on|off] [--submit-now on|off]"
                 );
                 std::process::exit(0);
             }
@@ -144,6 +148,11 @@ fn percore_engine(args: &Args) {
     if !args.direct && !args.fixed {
         name.push_str(if args.nowait { "-nowait" } else { "-ring" });
     }
+    match args.submit_now {
+        Some(true) => name.push_str("-submit-now"),
+        Some(false) => name.push_str("-batched"),
+        None => {}
+    }
     let defer = std::env::var("PERCORE_DEFER_TASKRUN").map_or(true, |v| v != "0");
     let rt = percore::Runtime::builder()
         .entries(256.max(args.qd as u32 * 2))
@@ -157,6 +166,9 @@ fn percore_engine(args: &Args) {
             .write(write)
             .direct(args.direct)
             .nowait_reads(args.nowait);
+        if let Some(on) = args.submit_now {
+            opts.submit_now(on);
+        }
         let mut file = opts.open(&args.file).await.expect("open");
         if args.fixed {
             file.register().expect("register file");

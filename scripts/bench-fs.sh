@@ -118,6 +118,7 @@ if section cold; then
                 prep cold; row "$t" "std pread" 1 "$(pc_iops --engine std --mode randread --qd 1)" 4096
             fi
             prep cold; row "$t" "percore (default)" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd")" 4096
+            prep cold; row "$t" "percore batched (submit_now off)" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --submit-now off)" 4096
             prep cold; row "$t" "percore fixed bufs+file" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --fixed)" 4096
             prep cold; row "$t" "tokio::fs" "$qd" "$(pc_iops --engine tokio --mode randread --qd "$qd")" 4096
         done
@@ -136,6 +137,7 @@ if section direct; then
             row "$t" "fio psync" 1 "$(fio_iops randread 4k 1 psync --direct=1)" 4096
         fi
         row "$t" "percore O_DIRECT" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --direct)" 4096
+        row "$t" "percore O_DIRECT batched (submit_now off)" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --direct --submit-now off)" 4096
         row "$t" "percore O_DIRECT fixed" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --direct --fixed)" 4096
     done
 fi

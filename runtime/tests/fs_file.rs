@@ -68,6 +68,108 @@ fn ring_only_reads_round_trip() {
 }
 
 #[test]
+fn submit_now_files_enter_the_kernel_per_read_under_concurrency() {
+    // 16 readers in one tick: batched, their reads share a few enters; with
+    // submit_now each read that has other tasks behind it goes in at once.
+    let tmp = TempPath::new("submitnow");
+    let data = pattern(16 * 4096, 3);
+    std::fs::write(tmp.path(), &data).unwrap();
+    percore::run(async {
+        for submit_now in [false, true] {
+            let file = std::rc::Rc::new(
+                OpenOptions::new()
+                    .read(true)
+                    .nowait_reads(false)
+                    .submit_now(submit_now)
+                    .open(tmp.path())
+                    .await
+                    .unwrap(),
+            );
+            let before = percore::stats().driver;
+            let readers: Vec<_> = (0..16u64)
+                .map(|i| {
+                    let file = file.clone();
+                    percore::spawn(async move {
+                        let (res, buf) =
+                            file.read_exact_at(Vec::with_capacity(4096), i * 4096).await;
+                        res.unwrap();
+                        buf
+                    })
+                })
+                .collect();
+            for (i, buf) in percore::join_all(readers).await.into_iter().enumerate() {
+                assert_eq!(buf.unwrap(), data[i * 4096..(i + 1) * 4096]);
+            }
+            let enters = percore::stats().driver.enters - before.enters;
+            if submit_now {
+                assert!(enters >= 15, "one enter per read: {enters}");
+            } else {
+                assert!(enters < 8, "batched reads share enters: {enters}");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_file_whose_reads_wait_submits_its_next_reads_at_once() {
+    use percore::op::CURRENT_POSITION;
+    use std::io::Write;
+    // A pipe stands in for a cold disk: a read on it waits for data, as a
+    // page-cache miss waits for the device, so the file learns to submit
+    // at once; reads that complete at once turn it back.
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    percore::run(async move {
+        let mut file = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+        file.set_nowait_reads(false);
+        let file = std::rc::Rc::new(file);
+        let enters_for_16_reads = |file: std::rc::Rc<File>| async move {
+            let before = percore::stats().driver.enters;
+            let readers: Vec<_> = (0..16)
+                .map(|_| {
+                    let file = file.clone();
+                    percore::spawn(async move {
+                        file.read_at(Vec::with_capacity(1), CURRENT_POSITION)
+                            .await
+                            .0
+                            .unwrap()
+                    })
+                })
+                .collect();
+            for n in percore::join_all(readers).await {
+                assert_eq!(n.unwrap(), 1);
+            }
+            percore::stats().driver.enters - before
+        };
+        writer.write_all(&[7; 16]).unwrap();
+        let cached = enters_for_16_reads(file.clone()).await;
+        assert!(
+            cached < 8,
+            "reads that complete at once are batched: {cached} enters"
+        );
+
+        let waiting = {
+            let file = file.clone();
+            percore::spawn(async move {
+                file.read_at(Vec::with_capacity(1), CURRENT_POSITION)
+                    .await
+                    .0
+                    .unwrap()
+            })
+        };
+        for _ in 0..3 {
+            percore::yield_now().await;
+        }
+        writer.write_all(&[8; 17]).unwrap();
+        assert_eq!(waiting.await.unwrap(), 1);
+        let after_wait = enters_for_16_reads(file.clone()).await;
+        assert!(
+            after_wait >= 15,
+            "after a read that waited, one enter per read: {after_wait}"
+        );
+    });
+}
+
+#[test]
 fn short_read_at_eof_then_zero() {
     let tmp = TempPath::new("eof");
     std::fs::write(tmp.path(), b"0123456789").unwrap();

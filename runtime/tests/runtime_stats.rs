@@ -40,6 +40,38 @@ async fn concurrent_nops_share_enters() {
 }
 
 #[percore::test]
+async fn submit_now_enters_the_kernel_during_the_first_poll() {
+    use std::future::Future;
+    use std::task::Poll;
+
+    for submit_now in [false, true] {
+        let op = Op::new(Nop);
+        let mut op = std::pin::pin!(if submit_now { op.submit_now() } else { op });
+        let before = percore::stats().driver;
+        std::future::poll_fn(|cx| {
+            assert!(op.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        let after = percore::stats().driver;
+        // A batched op waits for the tick's end; a submit_now op is in the
+        // kernel before its first poll returns.
+        let expect = u64::from(submit_now);
+        assert_eq!(
+            after.submitted - before.submitted,
+            expect,
+            "submit_now={submit_now}"
+        );
+        assert_eq!(
+            after.enters - before.enters,
+            expect,
+            "submit_now={submit_now}"
+        );
+        op.await.unwrap();
+    }
+}
+
+#[percore::test]
 async fn detached_entries_are_counted_by_kind() {
     let before = percore::stats().driver.ops;
     // Dropping a SharedFd closes it through the ring (a detached close).

@@ -940,6 +940,12 @@ impl Drop for ContextGuard {
 /// # Panics
 ///
 /// Outside a percore runtime.
+/// The current core's tick count (enters that ended a tick), for telling an
+/// op that completed at once from one that waited.
+pub(crate) fn current_tick() -> u64 {
+    with_driver(|d| d.stats.ticks)
+}
+
 pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
     try_with_driver(f).expect(
         "percore I/O used outside a runtime: call it inside percore::run or Runtime::block_on",

@@ -12,8 +12,8 @@ use super::{DioAlignment, Metadata, NOWAIT_READS_DEFAULT, OpenOptions, cstring};
 use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op::{
-    Fallocate, FixedFd, Fsync, Ftruncate, Op, OpenAt, Read, ReadFixed, Readv, STATX_BASIC_STATS,
-    STATX_BTIME, STATX_DIOALIGN, Statx, Write, WriteFixed, Writev, nowait,
+    Fallocate, FixedFd, Fsync, Ftruncate, Op, OpCode, OpenAt, Read, ReadFixed, Readv,
+    STATX_BASIC_STATS, STATX_BTIME, STATX_DIOALIGN, Statx, Write, WriteFixed, Writev, nowait,
 };
 
 /// Misses in a row after which a file stops trying `RWF_NOWAIT` for a while.
@@ -99,6 +99,12 @@ pub struct File {
     direct: Option<DioAlignment>,
     nowait: Cell<Nowait>,
     fixed: Option<FixedFd>,
+    /// Submit ops at once rather than at the end of the tick
+    /// ([`OpenOptions::submit_now`]); `None`: decide by `reads_wait`.
+    submit_now: Option<bool>,
+    /// The last read through the ring waited for the device (took more
+    /// than the one tick a page-cache hit takes).
+    reads_wait: Cell<bool>,
 }
 
 impl File {
@@ -181,6 +187,8 @@ impl File {
                 skip: 0,
             }),
             fixed: None,
+            submit_now: opts.submit_now.or(opts.direct.then_some(true)),
+            reads_wait: Cell::new(false),
         };
         if opts.direct {
             let meta = Op::new(Statx::fd(file.fd.clone(), STATX_DIOALIGN))
@@ -228,6 +236,8 @@ impl File {
                 skip: 0,
             }),
             fixed: None,
+            submit_now: None,
+            reads_wait: Cell::new(false),
         }
     }
 
@@ -306,6 +316,23 @@ impl File {
         });
     }
 
+    /// Hands each of this file's reads, writes and syncs to the kernel as
+    /// soon as it is issued; see [`OpenOptions::submit_now`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::from_std(std::fs::File::open("/dev/zero").unwrap());
+    ///     file.set_submit_now(true);
+    ///     let (n, _) = file.read_at(Vec::with_capacity(3), 0).await;
+    ///     assert_eq!(n.unwrap(), 3);
+    /// });
+    /// ```
+    pub fn set_submit_now(&mut self, on: bool) {
+        self.submit_now = Some(on);
+    }
+
     /// Checks an `O_DIRECT` op's buffer address, length and offset.
     fn check_direct(
         &self,
@@ -357,6 +384,19 @@ impl File {
             )
         } else {
             err
+        }
+    }
+
+    /// An op on this file's data, submitted at once if the file asks for it
+    /// and other tasks are ready: otherwise the tick ends right away and
+    /// submits it in the same `io_uring_enter` that waits.
+    fn op<T: OpCode>(&self, data: T) -> Op<T> {
+        let op = Op::new(data);
+        let wanted = self.submit_now.unwrap_or_else(|| self.reads_wait.get());
+        if wanted && crate::executor::current_has_ready() {
+            op.submit_now()
+        } else {
+            op
         }
     }
 
@@ -443,7 +483,13 @@ impl File {
             return (res, buf);
         }
         let counted = RingRead::start();
-        let (res, buf) = Op::new(Read::new(self.fd.clone(), buf, pos)).await;
+        let tick = crate::driver::current_tick();
+        let (res, buf) = self.op(Read::new(self.fd.clone(), buf, pos)).await;
+        // A page-cache hit completes in the enter that submits it, so its
+        // task runs in the next tick; a read that waited for the device
+        // took longer.
+        self.reads_wait
+            .set(crate::driver::current_tick() > tick + 1);
         drop(counted);
         FAST_STREAK.with(|s| s.set(0));
         (res.map_err(|e| self.direct_error(e, "read")), buf)
@@ -518,7 +564,7 @@ impl File {
                 }
             }
         }
-        let (res, bufs) = Op::new(Readv::new(self.fd.clone(), bufs, pos)).await;
+        let (res, bufs) = self.op(Readv::new(self.fd.clone(), bufs, pos)).await;
         (res.map_err(|e| self.direct_error(e, "read")), bufs)
     }
 
@@ -553,7 +599,7 @@ impl File {
         {
             return (Err(err), buf);
         }
-        let (res, buf) = Op::new(Write::new(self.fd.clone(), buf, pos)).await;
+        let (res, buf) = self.op(Write::new(self.fd.clone(), buf, pos)).await;
         (res.map_err(|e| self.direct_error(e, "write")), buf)
     }
 
@@ -620,7 +666,7 @@ impl File {
                 return (Err(err), bufs);
             }
         }
-        let (res, bufs) = Op::new(Writev::new(self.fd.clone(), bufs, pos)).await;
+        let (res, bufs) = self.op(Writev::new(self.fd.clone(), bufs, pos)).await;
         (res.map_err(|e| self.direct_error(e, "write")), bufs)
     }
 
@@ -651,11 +697,11 @@ impl File {
         }
         let (res, buf) = if buf.registered_here() {
             match &self.fixed {
-                Some(fixed) => Op::new(ReadFixed::new(fixed.clone(), buf, pos)).await,
-                None => Op::new(ReadFixed::new(self.fd.clone(), buf, pos)).await,
+                Some(fixed) => self.op(ReadFixed::new(fixed.clone(), buf, pos)).await,
+                None => self.op(ReadFixed::new(self.fd.clone(), buf, pos)).await,
             }
         } else {
-            Op::new(Read::new(self.fd.clone(), buf, pos)).await
+            self.op(Read::new(self.fd.clone(), buf, pos)).await
         };
         (res.map_err(|e| self.direct_error(e, "read")), buf)
     }
@@ -686,11 +732,11 @@ impl File {
         }
         let (res, buf) = if buf.registered_here() {
             match &self.fixed {
-                Some(fixed) => Op::new(WriteFixed::new(fixed.clone(), buf, pos)).await,
-                None => Op::new(WriteFixed::new(self.fd.clone(), buf, pos)).await,
+                Some(fixed) => self.op(WriteFixed::new(fixed.clone(), buf, pos)).await,
+                None => self.op(WriteFixed::new(self.fd.clone(), buf, pos)).await,
             }
         } else {
-            Op::new(Write::new(self.fd.clone(), buf, pos)).await
+            self.op(Write::new(self.fd.clone(), buf, pos)).await
         };
         (res.map_err(|e| self.direct_error(e, "write")), buf)
     }
@@ -749,7 +795,7 @@ impl File {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub async fn sync_all(&self) -> io::Result<()> {
-        Op::new(Fsync::new(self.fd.clone(), false)).await
+        self.op(Fsync::new(self.fd.clone(), false)).await
     }
 
     /// Flushes data (and the metadata needed to read it) to storage (`fdatasync`).
@@ -766,7 +812,7 @@ impl File {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub async fn sync_data(&self) -> io::Result<()> {
-        Op::new(Fsync::new(self.fd.clone(), true)).await
+        self.op(Fsync::new(self.fd.clone(), true)).await
     }
 
     /// The file's metadata (`statx` on the descriptor).

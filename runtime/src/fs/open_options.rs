@@ -38,6 +38,7 @@ pub struct OpenOptions {
     mode: u32,
     pub(crate) direct: bool,
     pub(crate) nowait_reads: Option<bool>,
+    pub(crate) submit_now: Option<bool>,
 }
 
 impl Default for OpenOptions {
@@ -76,6 +77,7 @@ impl OpenOptions {
             mode: 0o666,
             direct: false,
             nowait_reads: None,
+            submit_now: None,
         }
     }
 
@@ -339,6 +341,41 @@ impl OpenOptions {
     /// ```
     pub fn nowait_reads(&mut self, on: bool) -> &mut OpenOptions {
         self.nowait_reads = Some(on);
+        self
+    }
+
+    /// Hand each read, write and sync of this file to the kernel as soon as
+    /// it is issued, in an `io_uring_enter` of its own, rather than with the
+    /// rest of the tick's submissions (see [`Op::submit_now`](crate::op::Op::submit_now)).
+    ///
+    /// A device fed one request at a time keeps a steady queue; fed a tick's
+    /// batch at once, it serves and completes the batch in a burst and idles
+    /// between bursts. Costs a syscall per op, so it pays only where the
+    /// device is the bottleneck, and is used only while other tasks are ready
+    /// (a lone op goes in with the `io_uring_enter` that ends the tick anyway).
+    ///
+    /// Default: on for [`direct`](OpenOptions::direct) files, whose every
+    /// request reaches the device. Other files decide by their last read
+    /// through the ring: on after one that waited for the disk (a page-cache
+    /// miss), off after one that completed at once (a hit), since cached
+    /// reads and writes are cheapest batched.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let file = percore::fs::OpenOptions::new()
+    ///         .read(true)
+    ///         .submit_now(true) // e.g. a cold file read at high queue depth
+    ///         .open("/proc/self/stat")
+    ///         .await
+    ///         .unwrap();
+    ///     let (res, _) = file.read_at(Vec::with_capacity(16), 0).await;
+    ///     assert!(res.unwrap() > 0);
+    /// });
+    /// ```
+    pub fn submit_now(&mut self, on: bool) -> &mut OpenOptions {
+        self.submit_now = Some(on);
         self
     }
 
