@@ -86,6 +86,24 @@ fn parse() -> Args {
     a
 }
 
+/// The access-pattern advice fio gives by default (`fadvise_hint=1`):
+/// random for random reads and writes, sequential for sequential reads.
+/// Every engine gets the same, so readahead is the same for all.
+fn advice(args: &Args) -> percore::fs::Advice {
+    if args.mode == "seqread" {
+        percore::fs::Advice::Sequential
+    } else {
+        percore::fs::Advice::Random
+    }
+}
+
+/// [`advice`] through `posix_fadvise(2)`, for the std and tokio engines.
+fn advise_fd(args: &Args, fd: std::os::fd::RawFd) {
+    // SAFETY: plain syscall on a descriptor the caller keeps open.
+    let rc = unsafe { libc::posix_fadvise(fd, 0, 0, advice(args) as i32) };
+    assert_eq!(rc, 0, "posix_fadvise");
+}
+
 /// xorshift64*: cheap, per task, reproducible.
 struct Rng(u64);
 
@@ -170,6 +188,7 @@ fn percore_engine(args: &Args) {
             opts.submit_now(on);
         }
         let mut file = opts.open(&args.file).await.expect("open");
+        file.advise(0, 0, advice(args)).await.expect("advise");
         if args.fixed {
             file.register().expect("register file");
         }
@@ -317,6 +336,7 @@ fn std_engine(args: &Args, nowait: bool) {
         .expect("open");
     let nblocks = blocks(args, file.metadata().unwrap().len());
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    advise_fd(args, fd);
     let mut rng = Rng::new(1);
     let mut buf = vec![0x5au8; args.bs];
     let deadline = Instant::now() + Duration::from_secs_f64(args.secs);
@@ -390,6 +410,7 @@ fn tokio_engine(args: &Args) {
                     .open(&args.file)
                     .await
                     .unwrap();
+                advise_fd(&args, std::os::fd::AsRawFd::as_raw_fd(&file));
                 let mut rng = Rng::new(t as u64 + 1);
                 let mut buf = vec![0x5au8; args.bs];
                 let mut ops = 0u64;

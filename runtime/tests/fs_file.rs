@@ -170,6 +170,61 @@ fn a_file_whose_reads_wait_submits_its_next_reads_at_once() {
 }
 
 #[test]
+fn a_read_whose_start_is_cached_returns_the_whole_range() {
+    // The RWF_NOWAIT attempt returns only the cached prefix; read_at must
+    // fetch the rest, so a short count keeps meaning end of file.
+    use std::os::fd::AsRawFd;
+    let tmp = TempPath::new("prefix");
+    let data = pattern(256 * 1024, 5);
+    std::fs::write(tmp.path(), &data).unwrap();
+    let std_file = std::fs::File::open(tmp.path()).unwrap();
+    std_file.sync_all().unwrap();
+    // SAFETY: plain syscalls on an open descriptor.
+    unsafe {
+        assert_eq!(
+            libc::posix_fadvise(std_file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED),
+            0
+        );
+        assert_eq!(
+            libc::posix_fadvise(std_file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM),
+            0
+        );
+    }
+    // Cache the first page only.
+    let mut page = [0u8; 4096];
+    std::os::unix::fs::FileExt::read_exact_at(&std_file, &mut page, 0).unwrap();
+    percore::run(async {
+        let file = File::from_std(std_file);
+        file.advise(0, 0, fs::Advice::Random).await.unwrap();
+        let (n, buf) = file.read_at(Vec::with_capacity(data.len()), 0).await;
+        assert_eq!(n.unwrap(), data.len());
+        assert_eq!(buf, data);
+    });
+}
+
+#[percore::test]
+async fn advise_takes_every_advice_and_names_the_path_on_error() {
+    let tmp = TempPath::new("advise");
+    std::fs::write(tmp.path(), b"data").unwrap();
+    let file = File::open(tmp.path()).await.unwrap();
+    for advice in [
+        fs::Advice::Normal,
+        fs::Advice::Sequential,
+        fs::Advice::Random,
+        fs::Advice::WillNeed,
+        fs::Advice::DontNeed,
+        fs::Advice::NoReuse,
+    ] {
+        file.advise(0, 0, advice).await.unwrap();
+    }
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let pipe = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+    let err = pipe.advise(0, 0, fs::Advice::Random).await.unwrap_err();
+    assert_eq!(fs::raw_os_error(&err), Some(libc::ESPIPE), "{err}");
+    assert!(err.to_string().starts_with("advise"), "{err}");
+}
+
+#[test]
 fn short_read_at_eof_then_zero() {
     let tmp = TempPath::new("eof");
     std::fs::write(tmp.path(), b"0123456789").unwrap();

@@ -65,6 +65,35 @@ struct Nowait {
     skip: u16,
 }
 
+/// How a file's data will be read, for [`File::advise`] (`posix_fadvise`).
+///
+/// # Examples
+///
+/// ```
+/// use percore::fs::{Advice, File};
+///
+/// percore::run(async {
+///     let file = File::open("/proc/self/exe").await.unwrap();
+///     file.advise(0, 0, Advice::Sequential).await.unwrap();
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Advice {
+    /// No particular order (the default readahead).
+    Normal = libc::POSIX_FADV_NORMAL,
+    /// In order from low to high offsets: read ahead more.
+    Sequential = libc::POSIX_FADV_SEQUENTIAL,
+    /// In random order: no readahead around each read.
+    Random = libc::POSIX_FADV_RANDOM,
+    /// Soon: start reading the range into the page cache now.
+    WillNeed = libc::POSIX_FADV_WILLNEED,
+    /// Not again soon: the kernel may drop the range's clean pages.
+    DontNeed = libc::POSIX_FADV_DONTNEED,
+    /// Once only.
+    NoReuse = libc::POSIX_FADV_NOREUSE,
+}
+
 /// An open file. Reads and writes are positional and take owned buffers:
 /// `let (res, buf) = file.read_at(buf, pos).await`.
 ///
@@ -479,9 +508,25 @@ impl File {
                 return (Err(err), buf);
             }
         } else if let Some(res) = self.try_nowait(&mut buf, pos) {
-            fast_path_yield().await;
-            return (res, buf);
+            return match res {
+                // Only a prefix was cached: read the rest through the ring,
+                // so that a short count means end of file, as with pread.
+                // Should that read fail, the prefix is still returned.
+                Ok(n) if n > 0 && buf.bytes_init() < buf.bytes_total() => {
+                    let (rest, buf) = self.ring_read(buf, pos + n as u64).await;
+                    (Ok(n + rest.unwrap_or(0)), buf)
+                }
+                res => {
+                    fast_path_yield().await;
+                    (res, buf)
+                }
+            };
         }
+        self.ring_read(buf, pos).await
+    }
+
+    /// One read through the ring, noting whether it waited for the device.
+    async fn ring_read<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
         let counted = RingRead::start();
         let tick = crate::driver::current_tick();
         let (res, buf) = self.op(Read::new(self.fd.clone(), buf, pos)).await;
@@ -888,6 +933,44 @@ impl File {
         Op::new(Fallocate::new(self.fd.clone(), offset, len, 0))
             .await
             .map_err(|e| with_path(e, "allocate", &self.name()))
+    }
+
+    /// Tells the kernel how `offset..offset + len` will be read
+    /// (`posix_fadvise`; `len` 0 means to the end of the file), e.g.
+    /// [`Advice::Random`] to stop readahead from fetching pages around each
+    /// random read, or [`Advice::WillNeed`] to start reading a range in now.
+    /// An `IORING_OP_FADVISE` on the ring, or `posix_fadvise(2)` on kernels
+    /// before 5.6 (it does not block).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error (`ESPIPE` on a pipe), with the path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fs::{Advice, File};
+    ///
+    /// percore::run(async {
+    ///     let file = File::open("/proc/self/exe").await.unwrap();
+    ///     file.advise(0, 0, Advice::Random).await.unwrap();
+    /// });
+    /// ```
+    pub async fn advise(&self, offset: u64, len: u64, advice: Advice) -> io::Result<()> {
+        let advice = advice as i32;
+        let res =
+            if crate::capabilities().is_some_and(|c| c.supports(io_uring::opcode::Fadvise::CODE)) {
+                Op::new(crate::op::Fadvise::new(
+                    self.fd.clone(),
+                    offset,
+                    len,
+                    advice,
+                ))
+                .await
+            } else {
+                crate::op::fadvise_sync(&self.fd, offset, len, advice)
+            };
+        res.map_err(|e| with_path(e, "advise", &self.name()))
     }
 
     /// Reads from `pos` to the end of the file, appending to `buf`; the

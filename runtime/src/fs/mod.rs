@@ -16,6 +16,7 @@
 //! | [`File::metadata`], [`metadata`], [`symlink_metadata`] | `STATX` | |
 //! | [`File::set_len`] | `FTRUNCATE` (6.9) | `ftruncate(2)` on [`spawn_blocking`](crate::spawn_blocking) |
 //! | [`File::allocate`] | `FALLOCATE` | |
+//! | [`File::advise`] | `FADVISE` (5.6) | `posix_fadvise(2)` (does not block) |
 //! | [`File::close`], drop | `CLOSE` | |
 //! | [`remove_file`], [`remove_dir`] | `UNLINKAT` | |
 //! | [`rename`] | `RENAMEAT` | |
@@ -25,7 +26,14 @@
 //!
 //! A lone reader first tries `preadv2(RWF_NOWAIT)` when
 //! [`NOWAIT_READS_DEFAULT`] (or [`OpenOptions::nowait_reads`]) says so: data
-//! in the page cache then costs one syscall instead of a ring round trip.
+//! in the page cache then costs one syscall instead of a ring round trip;
+//! if only a prefix was cached, the rest is read through the ring, so a
+//! short count still means end of file.
+//!
+//! Reads of `O_DIRECT` files, and of other files while their reads miss the
+//! page cache, are handed to the kernel as they are issued rather than at
+//! the end of the tick ([`OpenOptions::submit_now`]): a device fed one
+//! request at a time keeps a steady queue.
 //!
 //! Errors keep their `io::ErrorKind` and carry the path in their message
 //! (a [`PathError`] inside the `io::Error`).
@@ -58,7 +66,7 @@ use std::path::{Path, PathBuf};
 
 use self::error::with_path;
 pub use self::error::{PathError, raw_os_error};
-pub use self::file::File;
+pub use self::file::{Advice, File};
 pub use self::metadata::{DioAlignment, FileType, Metadata};
 pub use self::open_options::OpenOptions;
 use crate::buf::IoBuf;

@@ -10,6 +10,7 @@
 mod accept;
 mod close;
 mod connect;
+mod fadvise;
 mod fallocate;
 mod fixed;
 mod fsync;
@@ -34,6 +35,8 @@ mod write;
 pub use self::accept::{Accept, AcceptMulti};
 pub use self::close::Close;
 pub use self::connect::Connect;
+pub use self::fadvise::Fadvise;
+pub(crate) use self::fadvise::fadvise_sync;
 pub use self::fallocate::Fallocate;
 pub use self::fixed::{FILE_TABLE_SLOTS, FixedFd, ReadFixed, Target, WriteFixed};
 pub use self::fsync::Fsync;

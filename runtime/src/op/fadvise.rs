@@ -1,0 +1,89 @@
+use std::io;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{CqeResult, OpCode};
+use crate::fd::SharedFd;
+
+/// `IORING_OP_FADVISE` (Linux 5.6): declares how a range of a file will be
+/// accessed, like `posix_fadvise(2)`; `advice` is one of the
+/// `libc::POSIX_FADV_*` values. `len` 0 means "to the end of the file".
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Fadvise, Op};
+///
+/// let file = std::fs::File::open("/proc/self/exe").unwrap();
+/// percore::run(async {
+///     let fd = SharedFd::new(file.into());
+///     Op::new(Fadvise::new(fd, 0, 0, libc::POSIX_FADV_RANDOM)).await.unwrap();
+/// });
+/// ```
+pub struct Fadvise {
+    fd: SharedFd,
+    offset: u64,
+    len: u64,
+    advice: i32,
+}
+
+impl Fadvise {
+    /// Advice `advice` for `len` bytes of `fd` from `offset`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{Fadvise, Op};
+    ///
+    /// let file = std::fs::File::open("/proc/self/exe").unwrap();
+    /// percore::run(async {
+    ///     let fd = SharedFd::new(file.into());
+    ///     // Start reading the first 64 KiB into the page cache.
+    ///     Op::new(Fadvise::new(fd, 0, 64 * 1024, libc::POSIX_FADV_WILLNEED)).await.unwrap();
+    /// });
+    /// ```
+    pub fn new(fd: SharedFd, offset: u64, len: u64, advice: i32) -> Fadvise {
+        Fadvise {
+            fd,
+            offset,
+            len,
+            advice,
+        }
+    }
+}
+
+// SAFETY: fadvise references no user memory; the fd handle lives in the op.
+unsafe impl OpCode for Fadvise {
+    type Output = io::Result<()>;
+
+    fn create_entry(&mut self) -> squeue::Entry {
+        // The SQE's len field is 32 bits: a longer range is advised to the
+        // end of the file (len 0), which is what such a caller means.
+        let len = i64::try_from(self.len)
+            .ok()
+            .filter(|&l| l <= i64::from(u32::MAX))
+            .unwrap_or(0);
+        opcode::Fadvise::new(types::Fd(self.fd.raw_fd()), len, self.advice)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(|_| ())
+    }
+}
+
+/// `posix_fadvise(2)` directly, for kernels without `IORING_OP_FADVISE`; it
+/// only records the advice (or starts readahead), so it does not block.
+pub(crate) fn fadvise_sync(fd: &SharedFd, offset: u64, len: u64, advice: i32) -> io::Result<()> {
+    let off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let len = libc::off_t::try_from(len).unwrap_or(0);
+    // SAFETY: plain syscall on a descriptor the handle keeps open.
+    match unsafe { libc::posix_fadvise(fd.raw_fd(), off, len, advice) } {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
