@@ -104,7 +104,28 @@ fn advise_fd(args: &Args, fd: std::os::fd::RawFd) {
     assert_eq!(rc, 0, "posix_fadvise");
 }
 
-/// xorshift64*: cheap, per task, reproducible.
+/// The order in which an engine's tasks visit blocks, through one shared
+/// cursor: file order for sequential reads; for random reads and writes a
+/// shuffle that visits every block once before any repeats, as fio's random
+/// map does (`norandommap=0`), so a cold run never re-reads a block it
+/// cached itself and measures misses, as fio does.
+fn block_order(args: &Args, nblocks: u64) -> Arc<[u32]> {
+    let mut order: Vec<u32> = (0..u32::try_from(nblocks).expect("block count")).collect();
+    if args.mode != "seqread" {
+        let mut rng = Rng::new(1);
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+    }
+    order.into()
+}
+
+/// Byte offset of the `i`-th block visited.
+fn block_pos(order: &[u32], i: u64, bs: usize) -> u64 {
+    u64::from(order[(i % order.len() as u64) as usize]) * bs as u64
+}
+
+/// xorshift64*: cheap, reproducible.
 struct Rng(u64);
 
 impl Rng {
@@ -201,18 +222,20 @@ fn percore_engine(args: &Args) {
         };
         let stop = Rc::new(Cell::new(false));
         let next = Rc::new(Cell::new(0u64));
+        let order = block_order(args, nblocks);
         let start = Instant::now();
         let tasks: Vec<_> = (0..args.qd)
-            .map(|t| {
-                let (file, pool, stop, next, args) = (
+            .map(|_| {
+                let (file, pool, stop, next, order, args) = (
                     file.clone(),
                     pool.clone(),
                     stop.clone(),
                     next.clone(),
+                    order.clone(),
                     args.clone(),
                 );
                 percore::spawn(async move {
-                    percore_task(&args, &file, pool, &stop, &next, nblocks, t as u64).await
+                    percore_task(&args, &file, pool, &stop, &next, &order).await
                 })
             })
             .collect();
@@ -241,18 +264,13 @@ async fn percore_task(
     pool: Option<FixedBufPool>,
     stop: &Cell<bool>,
     next: &Cell<u64>,
-    nblocks: u64,
-    seed: u64,
+    order: &[u32],
 ) -> u64 {
     let bs = args.bs;
-    let mut rng = Rng::new(seed + 1);
-    let pos = move |rng: &mut Rng| match args.mode.as_str() {
-        "seqread" => {
-            let b = next.get();
-            next.set((b + 1) % nblocks);
-            b * bs as u64
-        }
-        _ => rng.next() % nblocks * bs as u64,
+    let pos = || {
+        let i = next.get();
+        next.set(i + 1);
+        block_pos(order, i, bs)
     };
     let mut ops = 0u64;
     let write = args.mode == "randwrite";
@@ -262,7 +280,7 @@ async fn percore_task(
             buf.extend_from_slice(&vec![0x5a; bs]);
         }
         while !stop.get() {
-            let p = pos(&mut rng);
+            let p = pos();
             if write {
                 let (res, b) = file.write_fixed_at(buf, p).await;
                 buf = b;
@@ -281,16 +299,13 @@ async fn percore_task(
         if write {
             buf.resize(bs, 0x5a);
         }
-        ops = rw_loop(file, buf, AlignedBuf::clear, bs, write, stop, || {
-            pos(&mut rng)
-        })
-        .await;
+        ops = rw_loop(file, buf, AlignedBuf::clear, bs, write, stop, pos).await;
     } else {
         let mut buf = Vec::with_capacity(bs);
         if write {
             buf.resize(bs, 0x5a);
         }
-        ops = rw_loop(file, buf, Vec::clear, bs, write, stop, || pos(&mut rng)).await;
+        ops = rw_loop(file, buf, Vec::clear, bs, write, stop, pos).await;
     }
     ops
 }
@@ -337,7 +352,7 @@ fn std_engine(args: &Args, nowait: bool) {
     let nblocks = blocks(args, file.metadata().unwrap().len());
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
     advise_fd(args, fd);
-    let mut rng = Rng::new(1);
+    let order = block_order(args, nblocks);
     let mut buf = vec![0x5au8; args.bs];
     let deadline = Instant::now() + Duration::from_secs_f64(args.secs);
     let start = Instant::now();
@@ -345,14 +360,8 @@ fn std_engine(args: &Args, nowait: bool) {
     let mut next = 0u64;
     loop {
         for _ in 0..64 {
-            let p = match args.mode.as_str() {
-                "seqread" => {
-                    let b = next;
-                    next = (next + 1) % nblocks;
-                    b
-                }
-                _ => rng.next() % nblocks,
-            } * args.bs as u64;
+            let p = block_pos(&order, next, args.bs);
+            next += 1;
             if write {
                 file.write_all_at(&buf, p).unwrap();
                 file.sync_data().unwrap();
@@ -399,10 +408,12 @@ fn tokio_engine(args: &Args) {
         let nblocks = blocks(args, len);
         let stop = Arc::new(AtomicBool::new(false));
         let next = Arc::new(AtomicU64::new(0));
+        let order = block_order(args, nblocks);
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for t in 0..args.qd {
-            let (stop, next, args) = (stop.clone(), next.clone(), args.clone());
+        for _ in 0..args.qd {
+            let (stop, next, order, args) =
+                (stop.clone(), next.clone(), order.clone(), args.clone());
             tasks.push(tokio::spawn(async move {
                 let mut file = tokio::fs::OpenOptions::new()
                     .read(true)
@@ -411,15 +422,11 @@ fn tokio_engine(args: &Args) {
                     .await
                     .unwrap();
                 advise_fd(&args, std::os::fd::AsRawFd::as_raw_fd(&file));
-                let mut rng = Rng::new(t as u64 + 1);
                 let mut buf = vec![0x5au8; args.bs];
                 let mut ops = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let b = match args.mode.as_str() {
-                        "seqread" => next.fetch_add(1, Ordering::Relaxed) % nblocks,
-                        _ => rng.next() % nblocks,
-                    };
-                    file.seek(SeekFrom::Start(b * args.bs as u64))
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    file.seek(SeekFrom::Start(block_pos(&order, i, args.bs)))
                         .await
                         .unwrap();
                     if write {
