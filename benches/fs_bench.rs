@@ -33,6 +33,8 @@ struct Args {
     nowait: bool,
     /// `None`: the file's default (on for O_DIRECT).
     submit_now: Option<bool>,
+    /// Stop after this many ops in all (`--secs` still caps the run).
+    ops: Option<u64>,
     size: Option<u64>,
 }
 
@@ -48,6 +50,7 @@ fn parse() -> Args {
         fixed: false,
         nowait: percore::fs::NOWAIT_READS_DEFAULT,
         submit_now: None,
+        ops: None,
         size: None,
     };
     let mut it = std::env::args().skip(1);
@@ -60,6 +63,7 @@ fn parse() -> Args {
             "--bs" => a.bs = val().parse().expect("--bs"),
             "--qd" => a.qd = val().parse().expect("--qd"),
             "--secs" => a.secs = val().parse().expect("--secs"),
+            "--ops" => a.ops = Some(val().parse().expect("--ops")),
             "--size" => a.size = Some(val().parse().expect("--size")),
             "--direct" => a.direct = true,
             "--fixed" => a.fixed = true,
@@ -74,7 +78,7 @@ fn parse() -> Args {
             "-h" | "--help" => {
                 println!(
                     "fs-bench --file PATH [--create BYTES] --engine percore|std|tokio \
-                     --mode randread|seqread|randwrite --bs N --qd N --secs S \
+                     --mode randread|seqread|randwrite --bs N --qd N --secs S [--ops N] \
                      [--direct] [--fixed] [--nowait on|off] [--submit-now on|off]"
                 );
                 std::process::exit(0);
@@ -239,8 +243,12 @@ fn percore_engine(args: &Args) {
                 })
             })
             .collect();
-        percore::time::sleep(Duration::from_secs_f64(args.secs)).await;
-        stop.set(true);
+        let stopper = stop.clone();
+        let secs = args.secs;
+        percore::spawn(async move {
+            percore::time::sleep(Duration::from_secs_f64(secs)).await;
+            stopper.set(true);
+        });
         let mut ops = 0;
         for t in percore::join_all(tasks).await {
             ops += t.unwrap();
@@ -267,6 +275,8 @@ async fn percore_task(
     order: &[u32],
 ) -> u64 {
     let bs = args.bs;
+    let limit = args.ops.unwrap_or(u64::MAX);
+    let done = || stop.get() || next.get() >= limit;
     let pos = || {
         let i = next.get();
         next.set(i + 1);
@@ -279,7 +289,7 @@ async fn percore_task(
         if write {
             buf.extend_from_slice(&vec![0x5a; bs]);
         }
-        while !stop.get() {
+        while !done() {
             let p = pos();
             if write {
                 let (res, b) = file.write_fixed_at(buf, p).await;
@@ -299,13 +309,13 @@ async fn percore_task(
         if write {
             buf.resize(bs, 0x5a);
         }
-        ops = rw_loop(file, buf, AlignedBuf::clear, bs, write, stop, pos).await;
+        ops = rw_loop(file, buf, AlignedBuf::clear, bs, write, done, pos).await;
     } else {
         let mut buf = Vec::with_capacity(bs);
         if write {
             buf.resize(bs, 0x5a);
         }
-        ops = rw_loop(file, buf, Vec::clear, bs, write, stop, pos).await;
+        ops = rw_loop(file, buf, Vec::clear, bs, write, done, pos).await;
     }
     ops
 }
@@ -318,11 +328,11 @@ async fn rw_loop<B: IoBufMut>(
     clear: fn(&mut B),
     bs: usize,
     write: bool,
-    stop: &Cell<bool>,
+    done: impl Fn() -> bool,
     mut next_pos: impl FnMut() -> u64,
 ) -> u64 {
     let mut ops = 0u64;
-    while !stop.get() {
+    while !done() {
         let p = next_pos();
         if write {
             let (res, b) = file.write_at(buf, p).await;
@@ -358,8 +368,12 @@ fn std_engine(args: &Args, nowait: bool) {
     let start = Instant::now();
     let mut ops = 0u64;
     let mut next = 0u64;
-    loop {
+    let limit = args.ops.unwrap_or(u64::MAX);
+    'run: loop {
         for _ in 0..64 {
+            if next >= limit {
+                break 'run;
+            }
             let p = block_pos(&order, next, args.bs);
             next += 1;
             if write {
@@ -424,7 +438,8 @@ fn tokio_engine(args: &Args) {
                 advise_fd(&args, std::os::fd::AsRawFd::as_raw_fd(&file));
                 let mut buf = vec![0x5au8; args.bs];
                 let mut ops = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                let limit = args.ops.unwrap_or(u64::MAX);
+                while !stop.load(Ordering::Relaxed) && next.load(Ordering::Relaxed) < limit {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     file.seek(SeekFrom::Start(block_pos(&order, i, args.bs)))
                         .await
@@ -440,8 +455,12 @@ fn tokio_engine(args: &Args) {
                 ops
             }));
         }
-        tokio::time::sleep(Duration::from_secs_f64(args.secs)).await;
-        stop.store(true, Ordering::Relaxed);
+        let stopper = stop.clone();
+        let secs = args.secs;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            stopper.store(true, Ordering::Relaxed);
+        });
         let mut ops = 0;
         for t in tasks {
             ops += t.await.unwrap();
