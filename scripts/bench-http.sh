@@ -13,7 +13,9 @@
 #   CORES [1]  server cores (percore --cores, tokio worker threads)
 #   SERVER_CPUS [0 .. CORES-1]  WRK_CPUS [the next CPU]  WRK_THREADS [1]
 #   CONNS [256]  DURATION [10] seconds per run  ROUNDS [5]  PATHS ["/ /json"]
-#   SERVERS ["percore tokio"]  BUILD [1]  OUT [target/bench-http]
+#   SERVERS ["percore tokio"]; NAME=PATH adds another build of the server,
+#     e.g. "percore tokio base=/tmp/http-server-main" for an A/B of a change
+#   BUILD [1]  OUT [target/bench-http]
 #
 # wrk (Debian package) is installed with apt-get when missing. Raw rows go to
 # $OUT/results-<stamp>.csv; the markdown table (median req/s, median p99,
@@ -47,8 +49,10 @@ command -v taskset >/dev/null || need_apt util-linux
 command -v python3 >/dev/null || need_apt python3
 [[ $(nproc) -gt $CORES ]] || log "warning: no CPU left for wrk; it shares the servers' CPUs"
 
+name_of() { echo "${1%%=*}"; }
 bin_of() {
     case $1 in
+        *=*) echo "${1#*=}" ;;
         percore) echo "$EXAMPLES/http-server" ;;
         tokio) echo "$EXAMPLES/peer-tokio-http" ;;
         *) die "unknown server '$1' (known: percore tokio)" ;;
@@ -60,10 +64,11 @@ if [[ "$BUILD" == 1 ]]; then
 fi
 for s in $SERVERS; do [[ -x $(bin_of "$s") ]] || die "$(bin_of "$s") not built"; done
 
-start_server() { # start_server NAME: sets SPID and PORT
-    local name=$1 port i
+start_server() { # start_server SERVER: sets SPID and PORT
+    local name port i
+    name=$(name_of "$1")
     port=$(free_port)
-    taskset -c "$SERVER_CPUS" "$(bin_of "$name")" --addr "127.0.0.1:$port" --cores "$CORES" \
+    taskset -c "$SERVER_CPUS" "$(bin_of "$1")" --addr "127.0.0.1:$port" --cores "$CORES" \
         >>"$LOGS/$name.log" 2>&1 &
     SPID=$!
     for ((i = 0; i < 100; i++)); do
@@ -114,8 +119,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 "http://127.0.0.1:$PORT$path" 2>&1) || die "wrk failed: $out"
             cpu=$(ticks_to_s "$c0" "$(cpu_ticks "$SPID")")
             read -r rps p99 errs < <(parse_wrk <<<"$out")
-            echo "$round,$server,$path,$rps,$p99,$errs,$cpu" >>"$CSV"
-            log "round $round $server $path: $rps req/s, p99 ${p99} us, $errs errors, server CPU ${cpu} s"
+            echo "$round,$(name_of "$server"),$path,$rps,$p99,$errs,$cpu" >>"$CSV"
+            log "round $round $(name_of "$server") $path: $rps req/s, p99 ${p99} us, $errs errors, server CPU ${cpu} s"
         done
         stop_server
     done

@@ -525,19 +525,24 @@ impl File {
         self.ring_read(buf, pos).await
     }
 
-    /// One read through the ring, noting whether it waited for the device.
+    /// One read through the ring.
     async fn ring_read<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
         let counted = RingRead::start();
-        let tick = crate::driver::current_tick();
-        let (res, buf) = self.op(Read::new(self.fd.clone(), buf, pos)).await;
-        // A page-cache hit completes in the enter that submits it, so its
-        // task runs in the next tick; a read that waited for the device
-        // took longer.
-        self.reads_wait
-            .set(crate::driver::current_tick() > tick + 1);
+        let (res, buf) = self.read_op(Read::new(self.fd.clone(), buf, pos)).await;
         drop(counted);
         FAST_STREAK.with(|s| s.set(0));
         (res.map_err(|e| self.direct_error(e, "read")), buf)
+    }
+
+    /// Runs a read op, noting whether it waited for the device: a page-cache
+    /// hit completes in the enter that submits it, so its task runs in the
+    /// next tick; a read that waited took longer.
+    async fn read_op<T: OpCode>(&self, data: T) -> T::Output {
+        let tick = crate::driver::current_tick();
+        let out = self.op(data).await;
+        self.reads_wait
+            .set(crate::driver::current_tick() > tick + 1);
+        out
     }
 
     /// Reads until `buf`'s spare room is full, starting at `pos`.
@@ -609,7 +614,7 @@ impl File {
                 }
             }
         }
-        let (res, bufs) = self.op(Readv::new(self.fd.clone(), bufs, pos)).await;
+        let (res, bufs) = self.read_op(Readv::new(self.fd.clone(), bufs, pos)).await;
         (res.map_err(|e| self.direct_error(e, "read")), bufs)
     }
 
@@ -742,11 +747,14 @@ impl File {
         }
         let (res, buf) = if buf.registered_here() {
             match &self.fixed {
-                Some(fixed) => self.op(ReadFixed::new(fixed.clone(), buf, pos)).await,
-                None => self.op(ReadFixed::new(self.fd.clone(), buf, pos)).await,
+                Some(fixed) => self.read_op(ReadFixed::new(fixed.clone(), buf, pos)).await,
+                None => {
+                    self.read_op(ReadFixed::new(self.fd.clone(), buf, pos))
+                        .await
+                }
             }
         } else {
-            self.op(Read::new(self.fd.clone(), buf, pos)).await
+            self.read_op(Read::new(self.fd.clone(), buf, pos)).await
         };
         (res.map_err(|e| self.direct_error(e, "read")), buf)
     }
