@@ -57,8 +57,11 @@ fn shutdown_with_connections_open_serves_them_then_cuts_the_idle_ones() {
     loop {
         match TcpStream::connect(addr) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
-            Err(e) => panic!("connect after shutdown: {e}"),
-            Ok(_) => assert!(
+            // The race above, seen by connect itself (1 run in 25).
+            Err(e) if e.kind() != ErrorKind::ConnectionReset => {
+                panic!("connect after shutdown: {e}")
+            }
+            _ => assert!(
                 Instant::now() < deadline,
                 "still accepting after the shutdown"
             ),

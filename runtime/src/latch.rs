@@ -46,6 +46,7 @@ impl Latch {
         LatchWait {
             latch: self,
             key: None,
+            waker: None,
         }
     }
 
@@ -58,6 +59,8 @@ impl Latch {
 pub(crate) struct LatchWait<'a> {
     latch: &'a Latch,
     key: Option<usize>,
+    /// The waker stored under `key`, to skip the lock when it is unchanged.
+    waker: Option<Waker>,
 }
 
 impl Future for LatchWait<'_> {
@@ -66,6 +69,12 @@ impl Future for LatchWait<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.latch.is_set() {
             return Poll::Ready(());
+        }
+        // Already registered with this waker (a task polled again for other
+        // reasons, e.g. a connection task that selects on the shutdown):
+        // `set` will wake it, and there is nothing to update.
+        if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
         }
         let mut wakers = self.latch.lock();
         // Re-check under the lock: `set` takes the list after storing the flag.
@@ -80,6 +89,7 @@ impl Future for LatchWait<'_> {
                 self.key = Some(key);
             }
         }
+        self.waker = Some(cx.waker().clone());
         Poll::Pending
     }
 }
