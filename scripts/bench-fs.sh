@@ -14,8 +14,9 @@
 #   ONLY     run only sections whose name contains this (warm, cold, direct, seq, write)
 #
 # Cold rows drop the page cache before each run (`echo 3 > /proc/sys/vm/drop_caches`,
-# root only; fio additionally uses --invalidate=1). A cold random-read run warms the
-# cache as it goes, the same way for every engine, so keep SECS equal across engines.
+# root only; fio additionally uses --invalidate=1) and read half the file once, in
+# random order, instead of running for SECS. Every engine gets fio's default fadvise
+# hint and the same never-repeating block order (fio's random map).
 # Prints a Markdown table; also written to target/bench-fs.md.
 set -euo pipefail
 

@@ -193,8 +193,10 @@ impl<T: OpCode> Op<T> {
     /// device starts on each request as soon as it exists and keeps a steady
     /// queue, where a tick's batch reaches it, and then completes, in bursts:
     /// on a virtio disk at queue depth 32 that is about 15 % more IOPS, for
-    /// about 1.5 times the CPU per op. Network and page-cache ops are better
-    /// batched. [`File`](crate::fs::File)s opened with `O_DIRECT` use it.
+    /// about 1.3 times the CPU per op. Network and page-cache ops are better
+    /// batched. [`File`](crate::fs::File)s use it for `O_DIRECT` and for
+    /// reads that miss the page cache, see
+    /// [`OpenOptions::submit_now`](crate::fs::OpenOptions::submit_now).
     ///
     /// # Examples
     ///
