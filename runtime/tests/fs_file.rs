@@ -67,6 +67,33 @@ fn ring_only_reads_round_trip() {
     });
 }
 
+/// `n` reads of up to `len` bytes (the `i`-th at `pos(i)`) from `n` tasks
+/// spawned in one tick: their buffers, and the `io_uring_enter`s they took.
+async fn concurrent_reads(
+    file: &std::rc::Rc<File>,
+    n: u64,
+    len: usize,
+    pos: impl Fn(u64) -> u64,
+) -> (Vec<Vec<u8>>, u64) {
+    let before = percore::stats().driver.enters;
+    let readers: Vec<_> = (0..n)
+        .map(|i| {
+            let (file, pos) = (file.clone(), pos(i));
+            percore::spawn(async move {
+                let (res, buf) = file.read_at(Vec::with_capacity(len), pos).await;
+                res.unwrap();
+                buf
+            })
+        })
+        .collect();
+    let bufs = percore::join_all(readers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    (bufs, percore::stats().driver.enters - before)
+}
+
 #[test]
 fn submit_now_files_enter_the_kernel_per_read_under_concurrency() {
     // 16 readers in one tick: batched, their reads share a few enters; with
@@ -85,22 +112,10 @@ fn submit_now_files_enter_the_kernel_per_read_under_concurrency() {
                     .await
                     .unwrap(),
             );
-            let before = percore::stats().driver;
-            let readers: Vec<_> = (0..16u64)
-                .map(|i| {
-                    let file = file.clone();
-                    percore::spawn(async move {
-                        let (res, buf) =
-                            file.read_exact_at(Vec::with_capacity(4096), i * 4096).await;
-                        res.unwrap();
-                        buf
-                    })
-                })
-                .collect();
-            for (i, buf) in percore::join_all(readers).await.into_iter().enumerate() {
-                assert_eq!(buf.unwrap(), data[i * 4096..(i + 1) * 4096]);
+            let (bufs, enters) = concurrent_reads(&file, 16, 4096, |i| i * 4096).await;
+            for (i, buf) in bufs.iter().enumerate() {
+                assert_eq!(buf[..], data[i * 4096..(i + 1) * 4096]);
             }
-            let enters = percore::stats().driver.enters - before.enters;
             if submit_now {
                 assert!(enters >= 15, "one enter per read: {enters}");
             } else {
@@ -122,26 +137,13 @@ fn a_file_whose_reads_wait_submits_its_next_reads_at_once() {
         let mut file = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
         file.set_nowait_reads(false);
         let file = std::rc::Rc::new(file);
-        let enters_for_16_reads = |file: std::rc::Rc<File>| async move {
-            let before = percore::stats().driver.enters;
-            let readers: Vec<_> = (0..16)
-                .map(|_| {
-                    let file = file.clone();
-                    percore::spawn(async move {
-                        file.read_at(Vec::with_capacity(1), CURRENT_POSITION)
-                            .await
-                            .0
-                            .unwrap()
-                    })
-                })
-                .collect();
-            for n in percore::join_all(readers).await {
-                assert_eq!(n.unwrap(), 1);
-            }
-            percore::stats().driver.enters - before
+        let one_byte_each = async |file| {
+            let (bufs, enters) = concurrent_reads(file, 16, 1, |_| CURRENT_POSITION).await;
+            assert!(bufs.iter().all(|b| b.len() == 1));
+            enters
         };
         writer.write_all(&[7; 16]).unwrap();
-        let cached = enters_for_16_reads(file.clone()).await;
+        let cached = one_byte_each(&file).await;
         assert!(
             cached < 8,
             "reads that complete at once are batched: {cached} enters"
@@ -161,7 +163,7 @@ fn a_file_whose_reads_wait_submits_its_next_reads_at_once() {
         }
         writer.write_all(&[8; 17]).unwrap();
         assert_eq!(waiting.await.unwrap(), 1);
-        let after_wait = enters_for_16_reads(file.clone()).await;
+        let after_wait = one_byte_each(&file).await;
         assert!(
             after_wait >= 15,
             "after a read that waited, one enter per read: {after_wait}"
