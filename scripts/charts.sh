@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Redraws the PNG charts of BENCHMARKS.md's comparison tables into
-# docs/charts/, from the numbers the document shows now.
+# Redraws the PNG charts of the comparison tables in BENCHMARKS.md and
+# docs/bench-fs.md into docs/charts/, from the numbers the documents show
+# now. Which table each chart draws is listed in tools/bench-charts.
 #
-#   bash scripts/charts.sh [BENCHMARKS.md] [OUT_DIR]
+#   bash scripts/charts.sh [OUT_DIR]
 #
 # The drawing program is tools/bench-charts (plotters, bitmap backend only),
 # its own workspace so that plotters never reaches the library crates or
@@ -11,11 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-md="${1:-BENCHMARKS.md}"
-out="${2:-docs/charts}"
+out="${1:-docs/charts}"
 font="${CHART_FONT:-/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf}"
 if [[ ! -r "$font" ]]; then
     echo "charts: no font at $font: apt-get install fonts-dejavu-core, or set CHART_FONT" >&2
     exit 1
 fi
-CHART_FONT="$font" cargo run --quiet --release --manifest-path tools/bench-charts/Cargo.toml -- "$md" "$out"
+CHART_FONT="$font" cargo run --quiet --release --manifest-path tools/bench-charts/Cargo.toml -- "$out"
