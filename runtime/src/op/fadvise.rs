@@ -87,3 +87,22 @@ pub(crate) fn fadvise_sync(fd: &SharedFd, offset: u64, len: u64, advice: i32) ->
         errno => Err(io::Error::from_raw_os_error(errno)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_advises_files_and_reports_errors() {
+        // The path kernels before 5.6 take, called directly.
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        let fd = SharedFd::new(file.into());
+        fadvise_sync(&fd, 0, 0, libc::POSIX_FADV_RANDOM).unwrap();
+        let err = fadvise_sync(&fd, 0, 0, 12345).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let pipe = SharedFd::new(reader.into());
+        let err = fadvise_sync(&pipe, 0, 0, libc::POSIX_FADV_RANDOM).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ESPIPE));
+    }
+}
