@@ -437,3 +437,76 @@ fn op_outliving_its_runtime_is_leaked_not_freed() {
     drop(op);
     assert!(!log.is_dropped(id));
 }
+
+#[test]
+fn op_moved_to_another_runtime_is_leaked_not_freed_and_leaves_its_ops_alone() {
+    // Slot indices are per ring: the op started on `first` must not touch
+    // the slot with the same index on `second`, nor free its buffer there.
+    let log = EventLog::new();
+    let (reader1, mut writer1) = std::io::pipe().unwrap();
+    let (reader2, mut writer2) = std::io::pipe().unwrap();
+    let first = percore::Runtime::new().unwrap();
+    let second = percore::Runtime::new().unwrap();
+    let buf = log.buf(8);
+    let moved_id = buf.id();
+    let mut moved = Op::new(Read::new(
+        SharedFd::new(reader1.into()),
+        buf,
+        CURRENT_POSITION,
+    ));
+    first.block_on(start(&mut moved));
+
+    // Polling it on `second` panics with a clear message, and unwinding
+    // drops it there: leaked, as it must be.
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        second.block_on(async move {
+            let _ = poll_once(&mut moved).await;
+        })
+    }))
+    .unwrap_err();
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map_or_else(|| format!("{panic:?}"), |s| s.to_string());
+    assert!(msg.contains("different runtime"), "{msg}");
+    assert!(
+        !log.is_dropped(moved_id),
+        "the kernel may still write into it"
+    );
+
+    // Dropped (not polled) on `second` while `second` has its own op in the
+    // same slot: that op is not disturbed.
+    let (reader3, mut writer3) = std::io::pipe().unwrap();
+    let buf = log.buf(8);
+    let moved_id = buf.id();
+    let mut moved = Op::new(Read::new(
+        SharedFd::new(reader3.into()),
+        buf,
+        CURRENT_POSITION,
+    ));
+    first.block_on(start(&mut moved));
+    let got = second.block_on(async move {
+        let mut own = Op::new(Read::new(
+            SharedFd::new(reader2.into()),
+            Vec::with_capacity(8),
+            CURRENT_POSITION,
+        ));
+        start(&mut own).await;
+        drop(moved);
+        writer2.write_all(b"mine").unwrap();
+        let (res, buf) = own.await;
+        res.unwrap();
+        buf
+    });
+    assert_eq!(got, b"mine");
+    assert!(!log.is_dropped(moved_id));
+    // `first` still owns both reads: their data completes them there (the
+    // slots stay, holding nothing of the leaked buffers).
+    let before = first.stats().driver.completed;
+    writer1.write_all(b"x").unwrap();
+    writer3.write_all(b"y").unwrap();
+    first.block_on(async {
+        let done = || percore::stats().driver.completed >= before + 2;
+        assert!(wait_until(Duration::from_secs(5), done).await);
+    });
+    assert!(!log.is_dropped(moved_id));
+}

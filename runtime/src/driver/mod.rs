@@ -146,6 +146,9 @@ struct SlotMeta {
 }
 
 pub(crate) struct Driver {
+    /// Unique among all drivers of the process: an op remembers it, so that
+    /// it is never polled, cancelled or abandoned on another runtime's ring.
+    id: u64,
     ring: IoUring,
     slots: Slab<Lifecycle>,
     /// Indexed like `slots`: the opcode (and queue time) of each slot's op.
@@ -199,7 +202,9 @@ impl Driver {
         } else {
             None
         };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Driver {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ring,
             slots: Slab::with_capacity(256),
             meta: Vec::with_capacity(256),
@@ -252,6 +257,11 @@ impl Driver {
         };
         let sq = self.ring.submission();
         cq_ready || sq.taskrun() || sq.cq_overflow()
+    }
+
+    /// This driver's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// Number of ops the kernel still owns (in flight or abandoned).
@@ -966,17 +976,37 @@ pub(crate) fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> 
         .flatten()
 }
 
-/// Hands an op whose future was dropped to the driver. Without a driver (the
-/// runtime is gone) the op is leaked rather than freed under the kernel.
-pub(crate) fn abandon(idx: usize, data: Box<dyn Abandoned>) {
+/// Hands an op whose future was dropped to the driver of ring `ring`, which
+/// must be the current one. Otherwise (the runtime is gone, or the future is
+/// dropped while another runtime is current) the op is leaked rather than
+/// freed under the kernel: only its own ring knows when the kernel is done.
+pub(crate) fn abandon(idx: usize, ring: u64, data: Box<dyn Abandoned>) {
     let mut data = Some(data);
-    let done = try_with_driver(|d| d.drop_op(idx, data.take().expect("op data")));
+    let done =
+        try_with_driver(|d| (d.id == ring).then(|| d.drop_op(idx, data.take().expect("op data"))));
     match done {
         // Kernel already finished: drop it here, outside the driver borrow.
-        Some(Some(finished)) => drop(finished),
-        Some(None) => {}
-        None => std::mem::forget(data),
+        Some(Some(Some(finished))) => drop(finished),
+        Some(Some(None)) => {}
+        _ => std::mem::forget(data),
     }
+}
+
+/// Runs `f` on the current driver, which must be ring `ring`, the one an op
+/// was submitted to: its slot index means nothing on any other ring.
+///
+/// # Panics
+///
+/// If another runtime (or none) is current: the op's future was moved to a
+/// runtime other than the one it started on.
+pub(crate) fn with_ring<R>(ring: u64, f: impl FnOnce(&mut Driver) -> R) -> R {
+    with_driver(|d| {
+        assert!(
+            d.id == ring,
+            "percore: an I/O future was polled on a different runtime than the one it was submitted on"
+        );
+        f(d)
+    })
 }
 
 /// Closes `fd`: through the ring when a runtime is current (no syscall of

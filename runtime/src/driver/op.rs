@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use io_uring::squeue;
 
-use super::with_driver;
+use super::{with_driver, with_ring};
 
 /// What one completion queue entry says about an op.
 ///
@@ -154,8 +154,8 @@ pub struct Op<T: OpCode> {
 enum State {
     /// Not yet submitted: nothing to cancel if dropped.
     Idle,
-    /// Submitted under this slot index.
-    Submitted(usize),
+    /// Submitted under this slot index, on the ring with this driver id.
+    Submitted(usize, u64),
     /// Cancel requested before the op was ever submitted.
     CancelledIdle,
     /// Output handed out.
@@ -264,7 +264,7 @@ impl<T: OpCode> Op<T> {
         self.cancel_requested = true;
         match self.state {
             State::Idle => self.state = State::CancelledIdle,
-            State::Submitted(idx) => with_driver(|d| d.cancel(idx)),
+            State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
             State::CancelledIdle | State::Done => {}
         }
     }
@@ -283,7 +283,7 @@ impl<T: OpCode> Future for Op<T> {
                 let sqe = data.create_entry();
                 let waker = cx.waker().clone();
                 let submit_now = this.submit_now;
-                let idx = with_driver(|d| {
+                this.state = with_driver(|d| {
                     let idx = match this.timeout {
                         Some(t) => d.submit_with_timeout(sqe, waker, t),
                         None => d.submit(sqe, waker),
@@ -291,12 +291,11 @@ impl<T: OpCode> Future for Op<T> {
                     if submit_now {
                         d.flush_queued();
                     }
-                    idx
+                    State::Submitted(idx, d.id())
                 });
-                this.state = State::Submitted(idx);
                 Poll::Pending
             }
-            State::Submitted(idx) => match with_driver(|d| d.poll_op(idx, cx)) {
+            State::Submitted(idx, ring) => match with_ring(ring, |d| d.poll_op(idx, cx)) {
                 Poll::Ready(mut cqe) => {
                     this.state = State::Done;
                     // Cancelled by its linked timeout, not by the caller.
@@ -324,9 +323,9 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        if let State::Submitted(idx) = self.state {
+        if let State::Submitted(idx, ring) = self.state {
             let data = self.data.take().expect("op data present while submitted");
-            super::abandon(idx, Box::new(data));
+            super::abandon(idx, ring, Box::new(data));
         }
     }
 }
@@ -457,12 +456,13 @@ impl<T: OpCode> MultishotOp<T> {
             match self.state {
                 State::Idle => {
                     let sqe = self.data_mut().create_entry();
-                    let idx = with_driver(|d| d.submit_multishot(sqe, cx.waker().clone()));
-                    self.state = State::Submitted(idx);
+                    self.state = with_driver(|d| {
+                        State::Submitted(d.submit_multishot(sqe, cx.waker().clone()), d.id())
+                    });
                     return Poll::Pending;
                 }
-                State::Submitted(idx) => {
-                    return match with_driver(|d| d.poll_multishot(idx, cx)) {
+                State::Submitted(idx, ring) => {
+                    return match with_ring(ring, |d| d.poll_multishot(idx, cx)) {
                         Poll::Ready(Some((cqe, last))) => {
                             if last {
                                 self.state = State::Done;
@@ -529,7 +529,7 @@ impl<T: OpCode> MultishotOp<T> {
     /// });
     /// ```
     pub fn is_armed(&self) -> bool {
-        matches!(self.state, State::Submitted(_))
+        matches!(self.state, State::Submitted(..))
     }
 
     /// Asks the kernel to stop the op; remaining completions still arrive
@@ -559,7 +559,7 @@ impl<T: OpCode> MultishotOp<T> {
     pub fn cancel(&mut self) {
         match self.state {
             State::Idle => self.state = State::CancelledIdle,
-            State::Submitted(idx) => with_driver(|d| d.cancel(idx)),
+            State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
             State::CancelledIdle | State::Done => {}
         }
     }
@@ -567,14 +567,14 @@ impl<T: OpCode> MultishotOp<T> {
 
 impl<T: OpCode> Drop for MultishotOp<T> {
     fn drop(&mut self) {
-        if let State::Submitted(idx) = self.state {
+        if let State::Submitted(idx, ring) = self.state {
             // The kernel may still post completions that use the op's
             // resources: move the op into its slot until the last one.
             let data = self
                 .data
                 .take()
                 .expect("multishot data present while armed");
-            super::abandon(idx, Box::new(data));
+            super::abandon(idx, ring, Box::new(data));
         }
     }
 }
