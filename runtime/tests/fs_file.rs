@@ -205,6 +205,22 @@ fn a_read_whose_start_is_cached_returns_the_whole_range() {
 }
 
 #[percore::test]
+async fn a_short_pipe_read_returns_what_the_pipe_holds() {
+    // At the current position a short read is the answer, not a cached
+    // prefix: read_at must not wait for more (nor compute an offset).
+    use std::io::Write;
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    writer.write_all(b"abc").unwrap();
+    let file = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+    let read = file.read_at(Vec::with_capacity(8), percore::op::CURRENT_POSITION);
+    let (n, buf) = percore::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .expect("a pipe read with data waiting returns at once");
+    assert_eq!(n.unwrap(), 3);
+    assert_eq!(buf, b"abc");
+}
+
+#[percore::test]
 async fn advise_takes_every_advice_and_names_the_path_on_error() {
     let tmp = TempPath::new("advise");
     std::fs::write(tmp.path(), b"data").unwrap();

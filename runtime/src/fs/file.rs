@@ -511,8 +511,14 @@ impl File {
             return match res {
                 // Only a prefix was cached: read the rest through the ring,
                 // so that a short count means end of file, as with pread.
-                // Should that read fail, the prefix is still returned.
-                Ok(n) if n > 0 && buf.bytes_init() < buf.bytes_total() => {
+                // Should that read fail, the prefix is still returned. (A
+                // pipe read at the current position is short when the pipe
+                // holds less: that is its answer.)
+                Ok(n)
+                    if n > 0
+                        && pos != crate::op::CURRENT_POSITION
+                        && buf.bytes_init() < buf.bytes_total() =>
+                {
                     let (rest, buf) = self.ring_read(buf, pos + n as u64).await;
                     (Ok(n + rest.unwrap_or(0)), buf)
                 }
