@@ -74,6 +74,21 @@ fn bump(c: &Cell<u64>) {
     c.set(c.get() + 1);
 }
 
+/// Drops `op` while it may be in flight; with `pending` (the kernel cannot
+/// have completed it) no tracked buffer may be freed by the drop.
+fn drop_in_flight<T: OpCode>(op: Op<T>, pending: bool, log: &EventLog, n: &Counts) {
+    let live = log.live();
+    drop(op);
+    if pending {
+        assert_eq!(
+            log.live(),
+            live,
+            "a buffer was freed while the kernel owned it"
+        );
+        bump(&n.dropped_checked);
+    }
+}
+
 /// Runs `op` to `point`. With `pending`, the kernel cannot complete the op
 /// by itself, so dropping it in flight must leave its tracked buffer alive.
 async fn drive<T: OpCode>(mut op: Op<T>, point: Point, pending: bool, log: &EventLog, n: &Counts) {
@@ -90,31 +105,13 @@ async fn drive<T: OpCode>(mut op: Op<T>, point: Point, pending: bool, log: &Even
             for _ in 0..turns {
                 percore::yield_now().await;
             }
-            let live = log.live();
-            drop(op);
-            if pending {
-                assert_eq!(
-                    log.live(),
-                    live,
-                    "a buffer was freed while the kernel owned it"
-                );
-                bump(&n.dropped_checked);
-            }
+            drop_in_flight(op, pending, log, n);
             bump(&n.dropped_in_flight);
         }
         Point::Timeout(us) => {
             let res = percore::time::timeout(Duration::from_micros(us), &mut op).await;
             if res.is_err() {
-                let live = log.live();
-                drop(op);
-                if pending {
-                    assert_eq!(
-                        log.live(),
-                        live,
-                        "a buffer was freed while the kernel owned it"
-                    );
-                    bump(&n.dropped_checked);
-                }
+                drop_in_flight(op, pending, log, n);
                 bump(&n.timed_out);
             } else {
                 bump(&n.completed);

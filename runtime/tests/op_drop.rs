@@ -447,13 +447,17 @@ fn op_moved_to_another_runtime_is_leaked_not_freed_and_leaves_its_ops_alone() {
     let (reader2, mut writer2) = std::io::pipe().unwrap();
     let first = percore::Runtime::new().unwrap();
     let second = percore::Runtime::new().unwrap();
+    // A read of a pipe nobody writes yet: in flight until data arrives.
+    let pipe_read = |reader: std::io::PipeReader, buf| {
+        Op::new(Read::new(
+            SharedFd::new(reader.into()),
+            buf,
+            CURRENT_POSITION,
+        ))
+    };
     let buf = log.buf(8);
     let moved_id = buf.id();
-    let mut moved = Op::new(Read::new(
-        SharedFd::new(reader1.into()),
-        buf,
-        CURRENT_POSITION,
-    ));
+    let mut moved = pipe_read(reader1, buf);
     first.block_on(start(&mut moved));
 
     // Polling it on `second` panics with a clear message, and unwinding
@@ -478,11 +482,7 @@ fn op_moved_to_another_runtime_is_leaked_not_freed_and_leaves_its_ops_alone() {
     let (reader3, mut writer3) = std::io::pipe().unwrap();
     let buf = log.buf(8);
     let moved_id = buf.id();
-    let mut moved = Op::new(Read::new(
-        SharedFd::new(reader3.into()),
-        buf,
-        CURRENT_POSITION,
-    ));
+    let mut moved = pipe_read(reader3, buf);
     first.block_on(start(&mut moved));
     let got = second.block_on(async move {
         let mut own = Op::new(Read::new(
