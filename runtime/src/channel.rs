@@ -51,6 +51,16 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Takes `waker`'s entries out of the waiting list; false if there were
+    /// none (a receive already popped it to wake this sender).
+    fn forget_sender(&self, waker: &Waker) -> bool {
+        let mut waiting = self.lock_waiting();
+        let before = waiting.len();
+        waiting.retain(|w| !w.will_wake(waker));
+        self.waiting.store(waiting.len(), Ordering::SeqCst);
+        waiting.len() < before
+    }
+
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, VecDeque<Waker>> {
         self.senders_waiting
             .lock()
@@ -214,32 +224,68 @@ impl<T> Sender<T> {
     /// ```
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         let mut value = Some(value);
+        let mut wait = SendWait {
+            chan: &self.chan,
+            waker: None,
+            sent: false,
+        };
         std::future::poll_fn(|cx| {
             let v = value.take().expect("value present until sent");
+            let v = match self.try_send(v) {
+                Ok(()) => {
+                    wait.sent = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Err(TrySendError::Closed(v)) => return Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Full(v)) => v,
+            };
+            {
+                let mut waiting = self.chan.lock_waiting();
+                waiting.push_back(cx.waker().clone());
+                self.chan.waiting.store(waiting.len(), Ordering::SeqCst);
+            }
+            wait.waker = Some(cx.waker().clone());
+            std::sync::atomic::fence(Ordering::SeqCst);
+            // Re-try after registering: a receive in between may have made
+            // room and found no waiter to wake.
             match self.try_send(v) {
-                Ok(()) => Poll::Ready(Ok(())),
+                Ok(()) => {
+                    wait.sent = true;
+                    Poll::Ready(Ok(()))
+                }
                 Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
                 Err(TrySendError::Full(v)) => {
-                    {
-                        let mut waiting = self.chan.lock_waiting();
-                        waiting.push_back(cx.waker().clone());
-                        self.chan.waiting.store(waiting.len(), Ordering::SeqCst);
-                    }
-                    std::sync::atomic::fence(Ordering::SeqCst);
-                    // Re-try after registering: a receive in between may
-                    // have made room and found no waiter to wake.
-                    match self.try_send(v) {
-                        Ok(()) => Poll::Ready(Ok(())),
-                        Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
-                        Err(TrySendError::Full(v)) => {
-                            value = Some(v);
-                            Poll::Pending
-                        }
-                    }
+                    value = Some(v);
+                    Poll::Pending
                 }
             }
         })
         .await
+    }
+}
+
+/// The waiting-list entry of one `send`, taken out again however the send
+/// ends. Each received message wakes one entry: an entry left behind by a
+/// send that already finished would swallow that wake-up while another
+/// sender waits on, and once the receiver has drained the channel nobody
+/// would wake that sender any more.
+struct SendWait<'a, T> {
+    chan: &'a Chan<T>,
+    /// The waker last registered, if the send ever waited.
+    waker: Option<Waker>,
+    sent: bool,
+}
+
+impl<T> Drop for SendWait<'_, T> {
+    fn drop(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            let still_listed = self.chan.forget_sender(&waker);
+            if !still_listed && !self.sent {
+                // Woken for room it will not use (the send was dropped):
+                // hand the wake-up on to the next sender.
+                self.chan.wake_sender();
+            }
+        }
     }
 }
 

@@ -288,3 +288,33 @@ fn many_senders_waiting_on_a_full_channel_lose_nothing() {
     let n = SENDERS * EACH;
     assert_eq!(out[0], n * (n - 1) / 2, "a message was lost or doubled");
 }
+
+#[percore::test]
+async fn a_send_that_finished_leaves_no_entry_to_swallow_a_wake_up() {
+    use std::future::Future;
+    use std::task::Poll;
+    // Sender A is polled twice while the channel is full (two entries in
+    // the waiting list), then woken and done; sender B waits behind it.
+    // The next receive must wake B, not A's leftover entry.
+    let (tx, mut rx) = percore::channel::channel::<u32>(1);
+    tx.try_send(0).unwrap();
+    let mut a = Box::pin(tx.send(1));
+    for _ in 0..2 {
+        std::future::poll_fn(|cx| {
+            assert!(a.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+    }
+    let b = {
+        let tx = tx.clone();
+        percore::spawn(async move { tx.send(2).await.unwrap() })
+    };
+    percore::yield_now().await; // B registers
+    assert_eq!(rx.recv().await, Some(0));
+    a.await.unwrap();
+    assert_eq!(rx.recv().await, Some(1));
+    let last = percore::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await;
+    assert_eq!(last, Ok(Some(2)), "the waiting sender was never woken");
+    b.await.unwrap();
+}
