@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
 //!     [--buf 4096] [--plain] [--ring-entries 1024] [--idle-timeout SECS] [--grace SECS]
-//!     [--pin] [--stats]
+//!     [--pin] [--stats] [--background N]
 //! ```
 //!
 //! - `--cores N`: N cores (`Runtime::run`), each a thread with its own ring,
@@ -27,6 +27,10 @@
 //!   buffer of `--buf` bytes, since the server reads again only after the
 //!   echo is written.
 //! - `--stats`: print each core's counters (`percore::stats()`) on exit.
+//! - `--background N`: N tasks per core that loop "100 µs of CPU work, then
+//!   `percore::yield_now()`", to see that background work does not hold up
+//!   the echoes (`scripts/bench-yield.sh`); prints `BACKGROUND turns=T` once
+//!   a second (`examples/common/background.rs`).
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown
 //! (`percore::shutdown`): every core stops accepting, each connection closes
@@ -46,6 +50,8 @@ use percore::buf::BufRing;
 use percore::{Either, select};
 use percore_net::{TcpListener, TcpStream};
 
+#[path = "common/background.rs"]
+mod background;
 #[path = "common/flags.rs"]
 mod flags;
 #[path = "common/reuseport.rs"]
@@ -63,11 +69,12 @@ struct Config {
     grace: Duration,
     pin: bool,
     stats: bool,
+    background: usize,
 }
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--cores N] [--buf BYTES] \
                      [--plain] [--ring-entries N] [--idle-timeout SECS] [--grace SECS] \
-                     [--pin] [--stats]";
+                     [--pin] [--stats] [--background N]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -80,6 +87,7 @@ fn parse_args() -> Result<Config, String> {
         grace: Duration::from_secs(5),
         pin: false,
         stats: false,
+        background: 0,
     };
     let mut flags = Flags::new(std::env::args().skip(1));
     while let Some(flag) = flags.next_flag() {
@@ -100,6 +108,7 @@ fn parse_args() -> Result<Config, String> {
             "--pooled" => cfg.pooled = true,
             "--plain" => cfg.pooled = false,
             "--stats" => cfg.stats = true,
+            "--background" => cfg.background = flags.parse(&flag)?,
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -224,6 +233,7 @@ async fn serve_core(
     } else {
         None
     };
+    start_background(core, cfg.background);
     let conn_cfg = ConnConfig {
         ring,
         buf: cfg.buf,
@@ -253,6 +263,30 @@ async fn serve_core(
         ring_fallbacks: counters.ring_fallbacks.get(),
         stats: percore::stats(),
     })
+}
+
+/// `--background N`: N tasks that work and yield until the shutdown starts;
+/// core 0 also prints the work done, once a second.
+fn start_background(core: usize, tasks: usize) {
+    if tasks == 0 {
+        return;
+    }
+    for _ in 0..tasks {
+        percore::spawn(async {
+            while !percore::shutdown::is_requested() {
+                background::work_slice();
+                percore::yield_now().await;
+            }
+        });
+    }
+    if core == 0 {
+        percore::spawn(async {
+            while !percore::shutdown::is_requested() {
+                println!("{}", background::report_line());
+                percore::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
 }
 
 /// What each connection of a core is served with.

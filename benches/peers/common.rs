@@ -41,43 +41,51 @@ pub struct Args {
     /// tokio only: one multi-thread runtime with `cores` workers instead of
     /// `cores` current-thread runtimes.
     pub mt: bool,
+    /// tokio only: tasks per thread that loop "100 µs of work, then
+    /// yield" beside the echoes (`examples/common/background.rs`).
+    pub background: usize,
 }
 
 impl Args {
     /// Parses `std::env::args()`; prints usage and exits with status 2 on a
-    /// bad or unknown argument (`--mt` included).
-    #[allow(dead_code)] // the tokio peer calls parse_with_mt instead
+    /// bad or unknown argument (the tokio-only ones included).
+    #[allow(dead_code)] // the tokio peer calls parse_tokio instead
     pub fn parse(name: &str) -> Args {
         Self::parse_or_exit(name, false)
     }
 
-    /// As [`Args::parse`], and also accepts `--mt`.
-    #[allow(dead_code)] // only the tokio peer takes --mt
-    pub fn parse_with_mt(name: &str) -> Args {
+    /// As [`Args::parse`], and also accepts `--mt` and `--background N`.
+    #[allow(dead_code)] // only the tokio peer takes them
+    pub fn parse_tokio(name: &str) -> Args {
         Self::parse_or_exit(name, true)
     }
 
-    fn parse_or_exit(name: &str, allow_mt: bool) -> Args {
-        match Self::try_parse(std::env::args().skip(1), allow_mt) {
+    fn parse_or_exit(name: &str, tokio: bool) -> Args {
+        match Self::try_parse(std::env::args().skip(1), tokio) {
             Ok(args) => args,
             Err(msg) => {
                 eprintln!("{name}: {msg}");
                 eprintln!(
                     "usage: {name} [--addr HOST:PORT] [--buf BYTES] [--cores N] [--pin]{}",
-                    if allow_mt { " [--mt]" } else { "" }
+                    if tokio {
+                        " [--mt] [--background N]"
+                    } else {
+                        ""
+                    }
                 );
                 std::process::exit(2);
             }
         }
     }
 
-    fn try_parse(mut argv: impl Iterator<Item = String>, allow_mt: bool) -> Result<Args, String> {
+    fn try_parse(mut argv: impl Iterator<Item = String>, tokio: bool) -> Result<Args, String> {
         let mut args = Args {
             addr: "127.0.0.1:7000".parse().expect("valid default address"),
             buf: 4096,
             cores: 1,
             pin: false,
             mt: false,
+            background: 0,
         };
         while let Some(flag) = argv.next() {
             let (flag, inline) = match flag.split_once('=') {
@@ -110,7 +118,11 @@ impl Args {
                     }
                 }
                 "--pin" => args.pin = true,
-                "--mt" if allow_mt => args.mt = true,
+                "--mt" if tokio => args.mt = true,
+                "--background" if tokio => {
+                    let v = value()?;
+                    args.background = v.parse().map_err(|e| format!("--background {v}: {e}"))?;
+                }
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other}")),
             }

@@ -13,12 +13,18 @@
 //!
 //! `--pin` pins thread or worker i to the i-th allowed CPU.
 //!
+//! `--background N` (current-thread runtimes only): N tasks per thread that
+//! loop "100 µs of work, then `tokio::task::yield_now`", the same work as
+//! `echo-server --background N` (`examples/common/background.rs`).
+//!
 //! One task per connection: read up to `--buf` bytes into a buffer the task
 //! owns, write them back with `write_all`, repeat until EOF or an error.
 //! TCP_NODELAY is set on every accepted socket, as on every peer.
 //!
 //! `cargo run --release --example peer-tokio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--mt --cores 2]`
 
+#[path = "../../examples/common/background.rs"]
+mod background;
 #[path = "common.rs"]
 mod common;
 
@@ -31,21 +37,29 @@ use tokio::net::{TcpListener, TcpStream};
 const NAME: &str = "peer-tokio-echo";
 
 fn main() {
-    let args = common::Args::parse_with_mt(NAME);
+    let args = common::Args::parse_tokio(NAME);
+    if args.mt && args.background > 0 {
+        eprintln!("{NAME}: --background runs on the current-thread runtimes only, not with --mt");
+        std::process::exit(2);
+    }
     if args.mt {
         serve_multi_thread(&args);
         return;
     }
-    let buf_size = args.buf;
-    common::run_cores(NAME, &args, move |_, std_listener| {
+    let (buf_size, background) = (args.buf, args.background);
+    common::run_cores(NAME, &args, move |thread, std_listener| {
         std_listener
             .set_nonblocking(true)
             .expect("set listener non-blocking");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .expect("build tokio runtime");
-        rt.block_on(serve(std_listener, buf_size));
+        rt.block_on(async move {
+            start_background(thread, background);
+            serve(std_listener, buf_size).await
+        });
     });
 }
 
@@ -77,6 +91,30 @@ fn serve_multi_thread(args: &common::Args) {
             .await
             .expect("accept loop panicked")
     });
+}
+
+/// `--background N`: N tasks that work and yield for as long as the server
+/// runs; thread 0 also prints the work done, once a second.
+fn start_background(thread: usize, tasks: usize) {
+    if tasks == 0 {
+        return;
+    }
+    for _ in 0..tasks {
+        tokio::spawn(async {
+            loop {
+                background::work_slice();
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    if thread == 0 {
+        tokio::spawn(async {
+            loop {
+                println!("{}", background::report_line());
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
 }
 
 async fn serve(std_listener: std::net::TcpListener, buf_size: usize) {

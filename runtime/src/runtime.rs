@@ -15,8 +15,9 @@ use crate::executor::{self, Executor, ExecutorStats, Shared};
 use crate::shutdown::{self, Shutdown};
 use crate::time::{self, Timers};
 
-/// How many tasks run between two looks at the ring, so a busy core still
-/// submits and reaps I/O regularly.
+/// How many task polls run between two looks at the ring, so a busy core
+/// still submits and reaps I/O regularly; the pass also ends after
+/// [`executor::PASS_TIME`] of task CPU, whichever comes first.
 const TASK_BUDGET: usize = 128;
 
 /// Configures and builds a [`Runtime`].
@@ -517,9 +518,8 @@ impl Runtime {
                 self.driver.borrow_mut().flush_queued();
                 return out;
             }
-            self.executor.run_ready(TASK_BUDGET);
+            let now = self.executor.run_ready(TASK_BUDGET);
 
-            let now = Instant::now();
             self.timers.fire_due(now, &mut wakes);
             wake_all(&mut wakes);
 
@@ -558,6 +558,9 @@ impl Runtime {
                 .take_ready(&mut wakes, &mut garbage);
             wake_all(&mut wakes);
             garbage.clear();
+            // Completions are reaped and timers fired: tasks that yielded
+            // may run again, behind the ones this tick woke.
+            self.executor.release_yielded();
         }
     }
 

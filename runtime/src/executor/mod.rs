@@ -5,6 +5,12 @@
 //! that unparks the core), and a registry of live tasks so shutdown can drop
 //! every future while the driver is still there to take over their ops.
 //!
+//! A pass over the run queue ([`Executor::run_ready`]) is bounded in polls
+//! and in time, so the loop reaps completions at least every
+//! [`PASS_TIME`] of task CPU. A task that wakes itself while it runs
+//! (`yield_now`, or any future that calls its own waker) is held back until
+//! the loop has reaped completions and fired timers: yielding lets I/O in.
+//!
 //! May not: touch any io_uring type. Unparking the ring is a callback given
 //! by the runtime.
 
@@ -18,8 +24,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
-use async_task::Runnable;
+use async_task::{Runnable, ScheduleInfo};
 use crossbeam_queue::SegQueue;
 use slab::Slab;
 
@@ -79,9 +86,21 @@ impl Shared {
     }
 }
 
+/// The longest a pass over the run queue goes on before the loop reaps
+/// completions again. A task poll that takes longer than this still ends the
+/// pass after it: only a task that never returns can hold the core.
+pub(crate) const PASS_TIME: Duration = Duration::from_micros(200);
+
 pub(crate) struct Executor {
     shared: Arc<Shared>,
+    /// Woken tasks (by I/O, timers, other tasks, other threads, `spawn`).
     local: RefCell<VecDeque<Runnable>>,
+    /// Tasks that woke themselves while running, held until the loop has
+    /// reaped completions ([`Executor::release_yielded`]).
+    yielded: RefCell<VecDeque<Runnable>>,
+    /// Yielded tasks whose reap has happened: run after the woken ones, and
+    /// at least one per pass, so neither kind starves the other.
+    released: RefCell<VecDeque<Runnable>>,
     /// Wakers of live tasks, so shutdown can reach and drop each one.
     tasks: RefCell<Slab<Waker>>,
     /// Woken when the last live task ends (see [`tasks_done`]).
@@ -108,6 +127,8 @@ impl Executor {
                 unpark,
             }),
             local: RefCell::new(VecDeque::with_capacity(256)),
+            yielded: RefCell::new(VecDeque::new()),
+            released: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             idle: RefCell::new(None),
             stats: Cell::new(ExecutorStats::default()),
@@ -128,18 +149,55 @@ impl Executor {
         self.stats.set(s);
     }
 
-    /// Runs up to `budget` ready tasks; returns how many ran.
-    pub(crate) fn run_ready(&self, budget: usize) -> usize {
+    /// Runs ready tasks until none is left, `max_polls` have run, or the
+    /// pass has taken [`PASS_TIME`]; returns the clock read when it ended.
+    ///
+    /// Woken tasks run first; released yielded tasks after them, and at
+    /// least one of those per pass even when the woken ones use it all.
+    pub(crate) fn run_ready(&self, max_polls: usize) -> Instant {
         self.drain_remote();
+        let start = Instant::now();
+        let mut now = start;
         let mut ran = 0;
-        while ran < budget {
-            let next = self.local.borrow_mut().pop_front();
-            let Some(runnable) = next else { break };
+        let mut ran_released = false;
+        loop {
+            let spent = ran >= max_polls || now.duration_since(start) >= PASS_TIME;
+            if spent && ran_released {
+                break;
+            }
+            let woken = if spent {
+                None
+            } else {
+                self.local.borrow_mut().pop_front()
+            };
+            let runnable = match woken {
+                Some(r) => r,
+                None => {
+                    let released = self.released.borrow_mut().pop_front();
+                    match released {
+                        Some(r) => {
+                            ran_released = true;
+                            r
+                        }
+                        None => break,
+                    }
+                }
+            };
             runnable.run();
             ran += 1;
+            now = Instant::now();
         }
         self.bump(|s| s.polled += ran as u64);
-        ran
+        now
+    }
+
+    /// Makes the tasks that yielded since the last call runnable again. The
+    /// loop calls it after each reap of completions and firing of timers.
+    pub(crate) fn release_yielded(&self) {
+        let mut yielded = self.yielded.borrow_mut();
+        if !yielded.is_empty() {
+            self.released.borrow_mut().append(&mut yielded);
+        }
     }
 
     fn drain_remote(&self) {
@@ -156,9 +214,12 @@ impl Executor {
         }
     }
 
-    /// Whether a task is ready to run (locally or woken from elsewhere).
+    /// Whether a task is ready to run (locally or woken from elsewhere), or
+    /// yielded and waits only for the next reap.
     pub(crate) fn has_ready(&self) -> bool {
         !self.local.borrow().is_empty()
+            || !self.released.borrow().is_empty()
+            || !self.yielded.borrow().is_empty()
             || !self.shared.remote.is_empty()
             || !self.shared.remote_spawns.is_empty()
     }
@@ -180,9 +241,11 @@ impl Executor {
                 w.wake();
             }
             // Dropping a runnable drops its future without polling it.
+            self.release_yielded();
             loop {
                 self.drain_remote();
                 let next = self.local.borrow_mut().pop_front();
+                let next = next.or_else(|| self.released.borrow_mut().pop_front());
                 match next {
                     Some(r) => drop(r),
                     None => break,
@@ -226,12 +289,20 @@ fn with_current<R>(f: impl FnOnce(&Executor) -> R) -> Option<R> {
         .flatten()
 }
 
-/// Schedules a woken task: onto the local queue when woken on its own core,
-/// else onto the remote queue with an unpark.
-fn schedule(shared: &Arc<Shared>, runnable: Runnable) {
+/// Schedules a woken task: onto the local queue when woken on its own core
+/// (the yielded queue when it woke while running, which is how a task
+/// yields), else onto the remote queue with an unpark.
+fn schedule(shared: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
     let mut runnable = Some(runnable);
     if CURRENT_ID.try_with(|c| c.get()) == Ok(shared.id) {
-        with_current(|e| e.local.borrow_mut().extend(runnable.take()));
+        with_current(|e| {
+            let queue = if info.woken_while_running {
+                &e.yielded
+            } else {
+                &e.local
+            };
+            queue.borrow_mut().extend(runnable.take())
+        });
     }
     if let Some(runnable) = runnable {
         shared.schedule_remote(runnable);

@@ -358,7 +358,10 @@ where
             future = std::any::type_name::<F>(),
             "task spawned"
         );
-        let (runnable, task) = async_task::spawn_local(wrapped, move |r| schedule(&shared, r));
+        let (runnable, task) = async_task::spawn_local(
+            wrapped,
+            async_task::WithInfo(move |r, info| schedule(&shared, r, info)),
+        );
         let waker = runnable.waker();
         let _ = abort.waker.set(waker.clone());
         exec.tasks.borrow_mut()[key] = waker;
@@ -373,6 +376,11 @@ where
 }
 
 /// Yields to the runtime once, letting other ready tasks and I/O run.
+///
+/// The task runs again only after the loop has reaped I/O completions and
+/// fired due timers, so a loop of "some work, then `yield_now`" never keeps
+/// a received message or an expired timer waiting for more than one turn.
+/// (Any task that wakes itself while it runs is treated the same way.)
 ///
 /// # Examples
 ///
