@@ -5,6 +5,10 @@
 //! nearest deadline and passes it as the timeout of the `io_uring_enter` it
 //! parks in, then fires what is due.
 //!
+//! A timer remembers its wheel: every key carries the wheel's process-unique
+//! id. `Sleep` is `Send`, so it may be polled or dropped while another runtime
+//! is current; it then never reaches that runtime's timers (see [`Sleep`]).
+//!
 //! May not: touch the ring directly.
 
 #![forbid(unsafe_code)]
@@ -161,6 +165,15 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// Dropping it removes the timer from the wheel in O(1).
 ///
+/// # Moving between runtimes
+///
+/// A `Sleep` is `Send` and remembers the wheel its timer is in. Polled while
+/// another runtime is current, it registers its deadline there. Dropped (or
+/// reset) while another runtime, or none, is current, it leaves that
+/// runtime's timers alone; its old entry stays in its own wheel until it is
+/// due (then it wakes the waker of its last poll there, a spurious wake-up)
+/// or that runtime is dropped.
+///
 /// # Examples
 ///
 /// ```
@@ -237,6 +250,8 @@ impl Sleep {
 
     fn cancel_timer(&mut self) {
         if let Some(key) = self.key.take() {
+            // A key of another runtime's wheel is a no-op here (see
+            // `Wheel::remove`): it never removes this runtime's timer.
             with_timers(|t| t.wheel.borrow_mut().remove(key));
         }
     }
@@ -254,12 +269,19 @@ impl Future for Sleep {
         let state = with_timers(|t| {
             let mut wheel = t.wheel.borrow_mut();
             match key {
-                Some(key) if !wheel.is_pending(key) => Ok(None),
-                Some(key) => {
-                    wheel.update_waker(key, cx.waker());
-                    Err(())
+                // Registered here: still pending (keep the latest waker), or
+                // fired.
+                Some(key) if wheel.owns(key) => {
+                    if wheel.update_waker(key, cx.waker()) {
+                        Err(())
+                    } else {
+                        Ok(None)
+                    }
                 }
-                None => {
+                // Never registered, or registered in another runtime's wheel
+                // (the future was moved): register here. The old entry is
+                // left to its own wheel.
+                _ => {
                     if Instant::now() >= deadline {
                         return Ok(None);
                     }
