@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use percore::time::{interval, sleep, sleep_until, timeout, timeout_at};
-use support::{CountingWaker, poll_with};
+use support::{CountingWaker, poll_once, poll_with};
 
 #[test]
 fn sleeps_complete_in_deadline_order_and_never_early() {
@@ -241,4 +241,95 @@ fn timers_on_separate_runtimes_are_independent() {
     for (i, t) in threads.into_iter().enumerate() {
         assert!(t.join().unwrap() >= Duration::from_millis(5 + i as u64));
     }
+}
+
+// ----- far deadlines (issue 12, item 6): clamped, never a panic ------------
+
+/// About 30 years, the far deadline a too-long duration is clamped to; the
+/// tests only need "more than 20 years from now".
+const YEARS_20: Duration = Duration::from_secs(86_400 * 365 * 20);
+
+#[percore::test]
+async fn far_sleep_duration_max_does_not_panic() {
+    let mut far = sleep(Duration::MAX);
+    assert!(far.deadline() > Instant::now() + YEARS_20);
+    assert!(poll_once(&mut far).await.is_pending());
+    assert_eq!(percore::stats().timers, 1);
+    // Other timers still fire first, and the far one can be dropped.
+    sleep(Duration::from_millis(2)).await;
+    assert!(poll_once(&mut far).await.is_pending());
+    drop(far);
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn far_timeout_duration_max_does_not_panic_and_the_future_completes_first() {
+    let res = timeout(Duration::MAX, async {
+        sleep(Duration::from_millis(2)).await;
+        7
+    })
+    .await;
+    assert_eq!(res, Ok(7));
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn far_sleep_until_beyond_u64_millis_never_fires_early() {
+    // More than u64::MAX ms from the runtime's start: the tick must
+    // saturate, not wrap round to "50 ms from now".
+    let far = Instant::now() + Duration::from_millis(u64::MAX) + Duration::from_millis(50);
+    let mut s = sleep_until(far);
+    assert!(
+        timeout(Duration::from_millis(300), &mut s).await.is_err(),
+        "a deadline beyond u64 ms fired early"
+    );
+    assert!(!s.is_elapsed());
+    // The same deadline through reset and timeout_at.
+    s.reset(far);
+    assert!(timeout(Duration::from_millis(100), &mut s).await.is_err());
+    assert_eq!(timeout_at(far, async { 5 }).await, Ok(5));
+    assert!(
+        timeout(
+            Duration::from_millis(100),
+            timeout_at(far, std::future::pending::<()>())
+        )
+        .await
+        .is_err()
+    );
+}
+
+#[percore::test]
+async fn far_timeout_at_far_instant_does_not_panic_and_the_future_completes_first() {
+    let far = Instant::now() + YEARS_20 * 1000;
+    let res = timeout_at(far, async {
+        sleep(Duration::from_millis(2)).await;
+        "done"
+    })
+    .await;
+    assert_eq!(res, Ok("done"));
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn far_interval_period_max_ticks_once_then_is_pending() {
+    let mut every = interval(Duration::MAX);
+    assert_eq!(every.period(), Duration::MAX);
+    let start = Instant::now();
+    let first = every.tick().await;
+    assert!(first <= Instant::now());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "first tick is immediate"
+    );
+    // The second tick is about 30 years out: pending, not a panic.
+    assert!(
+        timeout(Duration::from_millis(20), every.tick())
+            .await
+            .is_err()
+    );
+    assert!(
+        timeout(Duration::from_millis(5), every.tick())
+            .await
+            .is_err()
+    );
 }

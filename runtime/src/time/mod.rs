@@ -5,6 +5,14 @@
 //! nearest deadline and passes it as the timeout of the `io_uring_enter` it
 //! parks in, then fires what is due.
 //!
+//! A timer remembers its wheel: every key carries the wheel's process-unique
+//! id. `Sleep` is `Send`, so it may be polled or dropped while another runtime
+//! is current; it then never reaches that runtime's timers (see [`Sleep`]).
+//!
+//! Far deadlines are clamped like tokio's: a duration that overflows
+//! `Instant` becomes about 30 years from now, and a deadline further than
+//! `u64` milliseconds from the runtime's start waits at the wheel's last tick.
+//!
 //! May not: touch the ring directly.
 
 #![forbid(unsafe_code)]
@@ -21,6 +29,20 @@ use std::time::{Duration, Instant};
 
 use self::wheel::{TimerKey, Wheel};
 
+/// How far ahead a deadline that does not fit in an `Instant` is put: about
+/// 30 years, as tokio does. Nothing in the loop waits that long.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// A deadline standing for "never" in practice: [`FAR_FUTURE`] from now.
+fn far_future() -> Instant {
+    Instant::now() + FAR_FUTURE
+}
+
+/// `from + duration`, or [`far_future`] where that overflows `Instant`.
+fn deadline_after(from: Instant, duration: Duration) -> Instant {
+    from.checked_add(duration).unwrap_or_else(far_future)
+}
+
 /// One core's timers.
 pub(crate) struct Timers {
     wheel: RefCell<Wheel>,
@@ -35,20 +57,20 @@ impl Timers {
         }
     }
 
-    /// Wheel tick of `t`, rounded up so a timer never fires early.
+    /// Wheel tick of `t`, rounded up so a timer never fires early. A deadline
+    /// more than `u64::MAX` ms away saturates (the wheel clamps it anyway)
+    /// instead of wrapping round to an early tick.
     fn tick_ceil(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.start);
-        let ms = d.as_millis() as u64;
-        if d > Duration::from_millis(ms) {
-            ms + 1
-        } else {
-            ms
-        }
+        let ms = d.as_millis();
+        let up = u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
+        u64::try_from(ms + up).unwrap_or(u64::MAX)
     }
 
     /// Wheel tick of `t`, rounded down: what has fully elapsed.
     fn tick_floor(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.start).as_millis() as u64
+        let ms = t.saturating_duration_since(self.start).as_millis();
+        u64::try_from(ms).unwrap_or(u64::MAX)
     }
 
     /// Fires every timer due at `now`, pushing their wakers to `wakes`.
@@ -66,7 +88,8 @@ impl Timers {
     /// How long the loop may park before the next timer is due.
     pub(crate) fn park_timeout(&self, now: Instant) -> Option<Duration> {
         let next = self.wheel.borrow().next_expiration()?;
-        let at = self.start + Duration::from_millis(next);
+        // A tick beyond `Instant`'s range is never reached: no bound.
+        let at = self.start.checked_add(Duration::from_millis(next))?;
         Some(at.saturating_duration_since(now))
     }
 
@@ -113,7 +136,9 @@ fn with_timers<R>(f: impl FnOnce(&Timers) -> R) -> Option<R> {
 
 /// Waits until `duration` has elapsed.
 ///
-/// Costs no syscall and no SQE: the timer sits in the core's wheel.
+/// Costs no syscall and no SQE: the timer sits in the core's wheel. A
+/// duration too long for [`Instant`] (such as [`Duration::MAX`]) waits until
+/// about 30 years from now instead of panicking, as in tokio.
 ///
 /// # Examples
 ///
@@ -131,10 +156,13 @@ fn with_timers<R>(f: impl FnOnce(&Timers) -> R) -> Option<R> {
 ///
 /// When polled outside a percore runtime.
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    sleep_until(deadline_after(Instant::now(), duration))
 }
 
 /// Waits until `deadline`.
+///
+/// Any deadline works, however far: one beyond what the wheel counts in
+/// milliseconds just never comes.
 ///
 /// # Examples
 ///
@@ -160,6 +188,15 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// # Cancellation
 ///
 /// Dropping it removes the timer from the wheel in O(1).
+///
+/// # Moving between runtimes
+///
+/// A `Sleep` is `Send` and remembers the wheel its timer is in. Polled while
+/// another runtime is current, it registers its deadline there. Dropped (or
+/// reset) while another runtime, or none, is current, it leaves that
+/// runtime's timers alone; its old entry stays in its own wheel until it is
+/// due (then it wakes the waker of its last poll there, a spurious wake-up)
+/// or that runtime is dropped.
 ///
 /// # Examples
 ///
@@ -237,6 +274,8 @@ impl Sleep {
 
     fn cancel_timer(&mut self) {
         if let Some(key) = self.key.take() {
+            // A key of another runtime's wheel is a no-op here (see
+            // `Wheel::remove`): it never removes this runtime's timer.
             with_timers(|t| t.wheel.borrow_mut().remove(key));
         }
     }
@@ -254,12 +293,19 @@ impl Future for Sleep {
         let state = with_timers(|t| {
             let mut wheel = t.wheel.borrow_mut();
             match key {
-                Some(key) if !wheel.is_pending(key) => Ok(None),
-                Some(key) => {
-                    wheel.update_waker(key, cx.waker());
-                    Err(())
+                // Registered here: still pending (keep the latest waker), or
+                // fired.
+                Some(key) if wheel.owns(key) => {
+                    if wheel.update_waker(key, cx.waker()) {
+                        Err(())
+                    } else {
+                        Ok(None)
+                    }
                 }
-                None => {
+                // Never registered, or registered in another runtime's wheel
+                // (the future was moved): register here. The old entry is
+                // left to its own wheel.
+                _ => {
                     if Instant::now() >= deadline {
                         return Ok(None);
                     }
@@ -334,6 +380,9 @@ impl From<Elapsed> for std::io::Error {
 /// Runs `future` with a time limit: its output, or [`Elapsed`] if `duration`
 /// passes first (the future is then dropped, cancelling its I/O safely).
 ///
+/// A duration too long for [`Instant`] (such as [`Duration::MAX`]) is
+/// clamped to about 30 years, as in tokio.
+///
 /// # Examples
 ///
 /// ```
@@ -346,7 +395,7 @@ impl From<Elapsed> for std::io::Error {
 /// });
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    timeout_at(Instant::now() + duration, future)
+    timeout_at(deadline_after(Instant::now(), duration), future)
 }
 
 /// Like [`timeout`], with an absolute deadline.
@@ -407,7 +456,9 @@ impl<F: Future> Future for Timeout<F> {
 /// Ticks every `period`; the first tick completes at once.
 ///
 /// If a tick is late, the next ones catch up (like tokio's default): ticks stay
-/// on the `start + n * period` grid.
+/// on the `start + n * period` grid. A tick whose time does not fit in an
+/// [`Instant`] (a period such as [`Duration::MAX`]) is put about 30 years
+/// from now, as in tokio.
 ///
 /// # Examples
 ///
@@ -471,7 +522,7 @@ impl Interval {
     pub async fn tick(&mut self) -> Instant {
         (&mut self.sleep).await;
         let at = self.sleep.deadline();
-        self.sleep.reset(at + self.period);
+        self.sleep.reset(deadline_after(at, self.period));
         at
     }
 

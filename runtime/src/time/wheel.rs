@@ -53,7 +53,10 @@
 //! `trailing_zeros`. An entry takes 40 bytes. A [`TimerKey`] is a slot index
 //! plus a generation that is bumped whenever the entry is freed, so a key
 //! kept after its timer fired or was removed can't reach a timer that later
-//! reuses the same entry.
+//! reuses the same entry. A key also names its wheel by a process-unique id,
+//! so a key from one runtime's wheel (a `Sleep` is `Send`, and may be dropped
+//! while another runtime is current) never reaches the entry with the same
+//! index and generation in another wheel.
 //!
 //! # Advancing
 //!
@@ -70,6 +73,8 @@
 //! cannot leave the structure half updated.
 
 use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 
 /// Number of levels in the hierarchy.
@@ -112,14 +117,22 @@ const RETAINED_FIRE_CAPACITY: usize = 4096;
 /// entry's generation changes, so [`Wheel::remove`] and
 /// [`Wheel::update_waker`] on an old key are harmless no-ops even after the
 /// entry is reused. (A key could only alias again after 2^32 reuses of one
-/// entry while the key is held.)
+/// entry while the key is held.) Keys of another wheel are told apart by the
+/// wheel id, which is never reused in the process: every method treats them
+/// like stale keys, and [`Wheel::owns`] says which case it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
     /// Index into `Wheel::entries`.
     index: u32,
     /// Must equal the entry's generation for the key to be live.
     generation: u32,
+    /// `Wheel::id` of the wheel that issued the key.
+    wheel: NonZeroU64,
 }
+
+/// Source of wheel ids; starts at 1 so an id is a `NonZeroU64` (which keeps
+/// `Option<TimerKey>` the size of a key). 2^64 wheels are never made.
+static NEXT_WHEEL_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One timer slot in the entry arena (40 bytes on 64-bit targets).
 struct Entry {
@@ -140,6 +153,8 @@ struct Entry {
 
 /// Hierarchical timer wheel; see the module docs for the design.
 pub(crate) struct Wheel {
+    /// Unique among all wheels of the process; every key carries it.
+    id: NonZeroU64,
     /// Current time: the largest `now` passed to `advance` (or 0).
     elapsed: u64,
     /// Arena of timers; indexes are stable for a timer's lifetime.
@@ -159,7 +174,9 @@ pub(crate) struct Wheel {
 impl Wheel {
     /// Empty wheel whose current time is tick 0.
     pub(crate) fn new() -> Wheel {
+        let id = NEXT_WHEEL_ID.fetch_add(1, Ordering::Relaxed);
         Wheel {
+            id: NonZeroU64::new(id).expect("timer wheel ids never wrap"),
             elapsed: 0,
             entries: Vec::new(),
             free_head: NIL,
@@ -196,14 +213,24 @@ impl Wheel {
         TimerKey {
             index,
             generation: self.entries[index as usize].generation,
+            wheel: self.id,
         }
+    }
+
+    /// Whether `key` was issued by this wheel (live or stale). A key of
+    /// another wheel means nothing here: [`Wheel::update_waker`],
+    /// [`Wheel::remove`] and [`Wheel::is_pending`] treat it as stale, so the
+    /// caller asks this first to tell "fired" from "registered elsewhere".
+    pub(crate) fn owns(&self, key: TimerKey) -> bool {
+        key.wheel == self.id
     }
 
     /// Replaces the stored waker (a future may be polled by a different task
     /// context than the one that created it). The clone is skipped when
     /// `will_wake` says it's the same waker. Returns `false` if the key is
     /// stale (the timer already fired or was removed), so the caller knows
-    /// not to wait any more.
+    /// not to wait any more, and also for a key of another wheel (see
+    /// [`Wheel::owns`]).
     pub(crate) fn update_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
         let Some(index) = self.live_index(key) else {
             return false;
@@ -215,8 +242,9 @@ impl Wheel {
         true
     }
 
-    /// Cancels a timer (e.g. a dropped `Sleep`) in O(1). A stale key is a
-    /// no-op. Returns `true` if the timer was pending.
+    /// Cancels a timer (e.g. a dropped `Sleep`) in O(1). A stale key, or a
+    /// key of another wheel, is a no-op. Returns `true` if the timer was
+    /// pending.
     pub(crate) fn remove(&mut self, key: TimerKey) -> bool {
         let Some(index) = self.live_index(key) else {
             return false;
@@ -229,8 +257,13 @@ impl Wheel {
         true
     }
 
-    /// Whether the timer is still pending (not fired, not removed). Lets a
-    /// `Sleep` future check whether it has completed.
+    /// Whether the timer is still pending (not fired, not removed; `false`
+    /// for a key of another wheel). `Sleep` learns the same from
+    /// [`Wheel::update_waker`], in the same lookup.
+    #[allow(
+        dead_code,
+        reason = "part of the wheel's interface; the tests use it, the runtime need not"
+    )]
     pub(crate) fn is_pending(&self, key: TimerKey) -> bool {
         self.live_index(key).is_some()
     }
@@ -346,9 +379,12 @@ impl Wheel {
 
     // ----- internals -----------------------------------------------------
 
-    /// Entry index for `key` if the key is live (right generation, entry in
-    /// use).
+    /// Entry index for `key` if the key is live (this wheel's, right
+    /// generation, entry in use).
     fn live_index(&self, key: TimerKey) -> Option<usize> {
+        if key.wheel != self.id {
+            return None;
+        }
         let index = key.index as usize;
         let entry = self.entries.get(index)?;
         (entry.generation == key.generation && entry.waker.is_some()).then_some(index)
@@ -680,7 +716,8 @@ mod tests {
         assert!(size_of::<Entry>() <= 48, "{}", size_of::<Entry>());
         #[cfg(target_pointer_width = "64")]
         assert_eq!(size_of::<Entry>(), 40);
-        assert_eq!(size_of::<TimerKey>(), 8);
+        assert_eq!(size_of::<TimerKey>(), 16);
+        assert_eq!(size_of::<Option<TimerKey>>(), 16);
     }
 
     #[test]
@@ -924,6 +961,41 @@ mod tests {
         assert!(w.remove(key));
         assert_eq!(w.next_expiration(), None);
         w.check_invariants();
+    }
+
+    #[test]
+    fn key_of_another_wheel_never_touches_this_wheels_timer() {
+        // Two fresh wheels hand out the same index and generation; the key
+        // of one must not reach the other's timer (issue 12, item 4).
+        let mut mine = Wheel::new();
+        let mut other = Wheel::new();
+        let (c_mine, k_mine) = counter();
+        let (c_other, k_other) = counter();
+        let own = mine.insert(10, k_mine);
+        let foreign = other.insert(50, k_other);
+        assert_eq!(
+            (own.index, own.generation),
+            (foreign.index, foreign.generation)
+        );
+        assert_ne!(own, foreign);
+        assert!(mine.owns(own) && !mine.owns(foreign));
+        assert!(other.owns(foreign) && !other.owns(own));
+
+        assert!(!mine.is_pending(foreign));
+        let (c_thief, k_thief) = counter();
+        assert!(!mine.update_waker(foreign, &k_thief));
+        assert!(!mine.remove(foreign));
+        assert!(mine.is_pending(own));
+        assert_eq!(mine.len(), 1);
+        mine.advance(10, fire_wake);
+        assert_eq!((c_mine.count(), c_thief.count()), (1, 0));
+
+        // The foreign timer is untouched in its own wheel.
+        assert!(other.is_pending(foreign));
+        other.advance(50, fire_wake);
+        assert_eq!(c_other.count(), 1);
+        mine.check_invariants();
+        other.check_invariants();
     }
 
     #[test]
