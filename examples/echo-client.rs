@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example echo-client -- --addr 127.0.0.1:7000 \
-//!     --conns 100 --size 64 --duration 10 [--pipeline 1] [--rate 0] [--cores 1] [--stats]
+//!     --conns 100 --size 64 --duration 10 [--pipeline 1] [--rate 0] \
+//!     [--pacing burst|even|poisson] [--cores 1] [--stats]
 //! ```
 //!
 //! - ping-pong per connection: send `--pipeline` messages (default 1), read
@@ -14,6 +15,17 @@
 //!   send time, so a slow server shows up as latency instead of hiding it
 //!   (open loop as far as ping-pong allows). `0` or absent: as fast as
 //!   possible.
+//! - `--pacing`: how the requests of `--rate` arrive.
+//!   - `burst` (default): each connection on its own period; the timer
+//!     wheel's 1 ms ticks release the requests due in one tick together, so
+//!     the server sees them in batches.
+//!   - `even`: one schedule per client core, request k due at t0 + k/rate,
+//!     sent on whichever connection is idle (the first that became idle);
+//!   - `poisson`: the same, with exponentially distributed gaps of mean
+//!     1/rate (independent clients).
+//!
+//!   `even` and `poisson` keep the client's core busy: the pacer waits out
+//!   the last millisecond before each due time by yielding, not on the wheel.
 //! - `--cores N`: N threads, each with its own runtime and its share of the
 //!   connections.
 //! - `--stats`: print each core's runtime counters (`percore::stats()`) at
@@ -24,8 +36,11 @@
 //! `RESULT rps=... mbps=... p50_us=... p99_us=... p999_us=... errors=...`
 //! (mbps: MB/s of echoed payload, 1 MB = 10^6 bytes).
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,12 +55,22 @@ struct Config {
     duration: Duration,
     pipeline: usize,
     rate: f64,
+    pacing: Pacing,
     cores: usize,
     stats: bool,
 }
 
+/// How the requests of `--rate` arrive (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pacing {
+    Burst,
+    Even,
+    Poisson,
+}
+
 const USAGE: &str = "usage: echo-client [--addr HOST:PORT] [--conns C] [--size BYTES] \
-                     [--duration SECS] [--pipeline P] [--rate REQ_PER_SEC] [--cores N] [--stats]";
+                     [--duration SECS] [--pipeline P] [--rate REQ_PER_SEC] \
+                     [--pacing burst|even|poisson] [--cores N] [--stats]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -55,6 +80,7 @@ fn parse_args() -> Result<Config, String> {
         duration: Duration::from_secs(10),
         pipeline: 1,
         rate: 0.0,
+        pacing: Pacing::Burst,
         cores: 1,
         stats: false,
     };
@@ -93,6 +119,14 @@ fn parse_args() -> Result<Config, String> {
             }
             "--pipeline" => cfg.pipeline = num(&flag, value()?)?,
             "--rate" => cfg.rate = num(&flag, value()?)?,
+            "--pacing" => {
+                cfg.pacing = match value()?.as_str() {
+                    "burst" => Pacing::Burst,
+                    "even" => Pacing::Even,
+                    "poisson" => Pacing::Poisson,
+                    other => return Err(format!("--pacing {other}: burst, even or poisson")),
+                }
+            }
             "--cores" => cfg.cores = num(&flag, value()?)?,
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
@@ -151,7 +185,7 @@ fn main() {
         cfg.size,
         cfg.pipeline,
         if cfg.rate > 0.0 {
-            format!("{} req/s offered", cfg.rate)
+            format!("{} req/s offered ({:?} pacing)", cfg.rate, cfg.pacing)
         } else {
             "closed loop".to_string()
         },
@@ -306,27 +340,51 @@ fn run_core(
             .expect("start time set before the second barrier");
         let end = start + cfg.duration;
         let per_conn_rate = cfg.rate / cfg.conns as f64;
+        let paced = cfg.rate > 0.0 && cfg.pacing != Pacing::Burst;
+        let mut dispatch = Vec::new();
+        let idle: Idle = Rc::default();
         let tasks: Vec<_> = streams
             .into_iter()
             .enumerate()
             .map(|(i, s)| {
                 let (size, pipeline) = (cfg.size, cfg.pipeline);
-                // Spread the connections' schedules over one period.
-                let period = (per_conn_rate > 0.0)
-                    .then(|| Duration::from_secs_f64(pipeline as f64 / per_conn_rate));
-                let offset = period.map(|p| p.mul_f64(i as f64 / conns.max(1) as f64));
-                percore::spawn(connection(
-                    s,
-                    size,
-                    pipeline,
-                    start,
-                    end,
-                    period,
-                    offset,
-                    live.clone(),
-                ))
+                let schedule = if paced {
+                    let (tx, rx) = percore::channel::channel(1);
+                    dispatch.push(tx);
+                    idle.borrow_mut().push_back(i);
+                    Schedule::Dispatched {
+                        rx,
+                        idle: idle.clone(),
+                        id: i,
+                    }
+                } else if per_conn_rate > 0.0 {
+                    // Spread the connections' schedules over one period.
+                    let period = Duration::from_secs_f64(pipeline as f64 / per_conn_rate);
+                    let offset = period.mul_f64(i as f64 / conns.max(1) as f64);
+                    Schedule::Periodic {
+                        first: start + offset,
+                        period,
+                    }
+                } else {
+                    Schedule::ClosedLoop
+                };
+                percore::spawn(connection(s, size, pipeline, schedule, end, live.clone()))
             })
             .collect();
+        if paced {
+            // This core's share of the rate, in batches of `pipeline`.
+            let batches_per_s = per_conn_rate * dispatch.len() as f64 / cfg.pipeline as f64;
+            let seed = 0x9E37_79B9_7F4A_7C15 ^ (percore::core_id() as u64 + 1);
+            percore::spawn(pace(
+                cfg.pacing,
+                batches_per_s,
+                seed,
+                start,
+                end,
+                dispatch,
+                idle,
+            ));
+        }
         let mut hist = new_hist();
         let (mut requests, mut bytes) = (0, 0);
         for t in percore::join_all(tasks).await {
@@ -365,15 +423,82 @@ fn fill(buf: &mut Vec<u8>, size: usize, seq: u64) {
     }));
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Connections that wait for their next request, first idle first.
+type Idle = Rc<RefCell<VecDeque<usize>>>;
+
+/// When a connection sends its next batch.
+enum Schedule {
+    /// At once, as fast as the server answers.
+    ClosedLoop,
+    /// On its own period (`--pacing burst`).
+    Periodic { first: Instant, period: Duration },
+    /// When the core's pacer hands it a due time; it is idle meanwhile.
+    Dispatched {
+        rx: percore::channel::Receiver<Instant>,
+        idle: Idle,
+        id: usize,
+    },
+}
+
+/// `--pacing even|poisson`: hands each due time of this core's schedule to
+/// the connection that has been idle longest, until `end`. The wheel's ticks
+/// are 1 ms, so the last millisecond before each due time is waited out by
+/// yielding; with no connection idle, the request waits for one (and its
+/// latency, counted from the due time, shows it).
+async fn pace(
+    pacing: Pacing,
+    batches_per_s: f64,
+    mut seed: u64,
+    start: Instant,
+    end: Instant,
+    dispatch: Vec<percore::channel::Sender<Instant>>,
+    idle: Idle,
+) {
+    let mean_gap = 1.0 / batches_per_s;
+    let mut due = start;
+    while due < end {
+        if let Some(early) = due.checked_sub(Duration::from_millis(1)) {
+            percore::time::sleep_until(early).await;
+        }
+        while Instant::now() < due {
+            percore::yield_now().await;
+        }
+        let conn = loop {
+            let next = idle.borrow_mut().pop_front();
+            match next {
+                Some(conn) => break conn,
+                // Every connection failed or hangs: stop with them.
+                None if Instant::now() >= end + Duration::from_secs(5) => return,
+                None => percore::yield_now().await,
+            }
+        };
+        // The connection is idle, so its one-slot channel is empty.
+        if dispatch[conn].try_send(due).is_err() {
+            break;
+        }
+        let gap = match pacing {
+            Pacing::Poisson => {
+                // xorshift64*; uniform in (0, 1], then an exponential gap.
+                seed ^= seed >> 12;
+                seed ^= seed << 25;
+                seed ^= seed >> 27;
+                let u = ((seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) + 1) as f64
+                    / (1u64 << 53) as f64;
+                -mean_gap * u.ln()
+            }
+            Pacing::Even | Pacing::Burst => mean_gap,
+        };
+        due += Duration::from_secs_f64(gap);
+    }
+    // Dropping the senders ends every connection's wait.
+}
+
 async fn connection(
     s: TcpStream,
     size: usize,
     pipeline: usize,
-    start: Instant,
+    mut schedule: Schedule,
     end: Instant,
-    period: Option<Duration>,
-    offset: Option<Duration>,
     live: Arc<Live>,
 ) -> CoreResult {
     let mut hist = new_hist();
@@ -387,16 +512,20 @@ async fn connection(
     let deadline = end + Duration::from_secs(5);
     loop {
         // When to send this batch: now (closed loop) or on the schedule.
-        let scheduled = match period {
-            Some(p) => {
-                let at = start + offset.unwrap_or_default() + p.mul_f64(batch as f64);
+        let scheduled = match &mut schedule {
+            Schedule::Periodic { first, period } => {
+                let at = *first + period.mul_f64(batch as f64);
                 if at >= end {
                     break;
                 }
                 percore::time::sleep_until(at).await;
                 at
             }
-            None => {
+            Schedule::Dispatched { rx, .. } => match rx.recv().await {
+                Some(at) => at,
+                None => break,
+            },
+            Schedule::ClosedLoop => {
                 let now = Instant::now();
                 if now >= end {
                     break;
@@ -465,6 +594,9 @@ async fn connection(
         }
         if failed {
             break;
+        }
+        if let Schedule::Dispatched { idle, id, .. } = &schedule {
+            idle.borrow_mut().push_back(*id);
         }
     }
     CoreResult {

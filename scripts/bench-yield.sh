@@ -5,7 +5,8 @@
 # examples/common/background.rs), at a fixed offered rate.
 #
 # Each run: the server pinned to SERVER_CPU, echo-client pinned to CLIENT_CPU
-# at RATE req/s over CONNS connections of SIZE-byte messages for DURATION s;
+# at RATE req/s (PACING: evenly spaced by default, see echo-client --pacing)
+# over CONNS connections of SIZE-byte messages for DURATION s;
 # the client's RESULT line gives req/s and latency percentiles, the server's
 # once-a-second `BACKGROUND turns=T` lines the background work it did meanwhile.
 # Servers alternate within a round; the report gives medians over ROUNDS.
@@ -13,7 +14,7 @@
 #   scripts/bench-yield.sh                  # 0 1 4 16 tasks, 3 rounds, ~4 min
 #   BACKGROUND="0 16" ROUNDS=1 DURATION=4 scripts/bench-yield.sh
 #
-# Environment (defaults in brackets): ROUNDS [3]  DURATION [8]  RATE [20000]
+# Environment (defaults in brackets): ROUNDS [3]  DURATION [8]  RATE [20000]  PACING [even]
 #   CONNS [256]  SIZE [64]  BACKGROUND ["0 1 4 16"]  SERVERS ["percore tokio"]
 #   SERVER_CPU [0]  CLIENT_CPU [1]  BUILD [1]  OUT [target/bench-yield]
 # Raw rows go to $OUT/results-<stamp>.csv, the table to $OUT/report-<stamp>.md
@@ -26,6 +27,7 @@ cd "$REPO"
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
 RATE=${RATE:-20000}
+PACING=${PACING:-even}
 CONNS=${CONNS:-256}
 SIZE=${SIZE:-64}
 BACKGROUND=${BACKGROUND:-"0 1 4 16"}
@@ -58,7 +60,7 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 LOGS=$OUT/logs-$stamp
 mkdir -p "$LOGS"
 CSV=$OUT/results-$stamp.csv
-echo "round,server,background,offered,rps,p50_us,p99_us,errors,bg_turns_per_s" >"$CSV"
+echo "round,server,background,offered,pacing,rps,p50_us,p99_us,errors,bg_turns_per_s" >"$CSV"
 
 # turns LOG: the newest BACKGROUND count in LOG and how many such lines it has.
 turns() { awk -F= '/^BACKGROUND turns=/ { t = $2; n++ } END { print (t ? t : 0), n + 0 }' "$1"; }
@@ -72,7 +74,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
             launch_server "$slog" "$SERVER_CPU" "$(server_bin "$server")" --buf 4096 --background "$bg"
             read -r t0 n0 < <(turns "$slog")
             taskset -c "$CLIENT_CPU" "$EXAMPLES/echo-client" --addr "127.0.0.1:$PORT" \
-                --conns "$CONNS" --size "$SIZE" --duration "$DURATION" --rate "$RATE" >"$out" 2>&1 &
+                --conns "$CONNS" --size "$SIZE" --duration "$DURATION" --rate "$RATE" \
+                --pacing "$PACING" >"$out" 2>&1 &
             CPID=$!
             wait "$CPID" || log "client exited with status $? ($out)"
             CPID=""
@@ -81,7 +84,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             # The lines come once a second: turns per line is turns per second.
             per_s=$(awk -v a="$t0" -v b="$t1" -v m="$n0" -v n="$n1" \
                 'BEGIN { if (n > m) printf "%.0f", (b - a) / (n - m); else print 0 }')
-            echo "$round,$server,$bg,$RATE,$(result_field "$out" rps),$(result_field "$out" p50_us),$(result_field "$out" p99_us),$(result_field "$out" errors),$per_s" >>"$CSV"
+            echo "$round,$server,$bg,$RATE,$PACING,$(result_field "$out" rps),$(result_field "$out" p50_us),$(result_field "$out" p99_us),$(result_field "$out" errors),$per_s" >>"$CSV"
         done
     done
 done
@@ -94,8 +97,8 @@ def med(server, bg, key):
     return statistics.median(vals) if vals else float("nan")
 bgs = sorted({r["background"] for r in rows}, key=int)
 servers = list(dict.fromkeys(r["server"] for r in rows))
-offered = rows[0]["offered"]
-print(f"Echo at {offered} req/s offered beside N background tasks (100 µs of work, then yield), medians of {len({r['round'] for r in rows})} round(s)\n")
+offered, pacing = rows[0]["offered"], rows[0]["pacing"]
+print(f"Echo at {offered} req/s offered ({pacing} pacing) beside N background tasks (100 µs of work, then yield), medians of {len({r['round'] for r in rows})} round(s)\n")
 head = "| background tasks |" + "".join(f" {s} p50 / p99 µs | {s} req/s | {s} bg turns/s |" for s in servers)
 if "percore" in servers and "tokio" in servers:
     head += " p99 percore/tokio |"
