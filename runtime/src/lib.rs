@@ -52,6 +52,7 @@ mod latch;
 pub mod op;
 mod runtime;
 pub mod shutdown;
+pub mod signal;
 pub mod time;
 
 pub use crate::blocking::spawn_blocking;
