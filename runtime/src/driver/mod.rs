@@ -270,14 +270,25 @@ impl Driver {
     }
 
     /// Queues an op and returns its slot.
+    ///
+    /// Either the op's slot is taken and its SQE queued, or (if a full SQ
+    /// cannot be flushed and this panics) neither: see [`Driver::reserve`].
     pub(crate) fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+        self.reserve(1);
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
-        self.push_slot(idx, sqe, squeue::Flags::empty());
+        let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
+        self.push_reserved(&[sqe]);
         idx
     }
 
-    /// Pushes the SQE of the op in slot `idx`, remembering its opcode.
-    fn push_slot(&mut self, idx: usize, sqe: squeue::Entry, flags: squeue::Flags) {
+    /// Remembers the opcode of the op in slot `idx` and tags its SQE with
+    /// the slot.
+    fn slot_entry(
+        &mut self,
+        idx: usize,
+        sqe: squeue::Entry,
+        flags: squeue::Flags,
+    ) -> squeue::Entry {
         let meta = SlotMeta {
             opcode: sqe.get_opcode() as u8,
             #[cfg(feature = "tracing")]
@@ -290,48 +301,46 @@ impl Driver {
                 self.meta.resize(idx + 1, meta);
             }
         }
-        self.push(sqe.user_data(idx as u64).flags(flags));
+        sqe.user_data(idx as u64).flags(flags)
     }
 
     /// Queues an op linked to a timeout (`IORING_OP_LINK_TIMEOUT`): if it has
     /// not completed after `timeout`, the kernel cancels it (`ECANCELED`).
+    ///
+    /// The two entries are queued together or not at all: room for both is
+    /// made first (the only step that can fail), and they are published with
+    /// one update of the SQ tail, so neither the kernel nor an SQPOLL thread
+    /// can take the op without its timeout.
     pub(crate) fn submit_with_timeout(
         &mut self,
         sqe: squeue::Entry,
         waker: Waker,
         timeout: Duration,
     ) -> usize {
-        // Both entries must reach the kernel in one submission, or the link
-        // would be cut: make room for two first.
-        let free = {
-            let sq = self.ring.submission();
-            sq.capacity() - sq.len()
-        };
-        if free < 2 {
-            self.flush_full_sq();
-        }
+        self.reserve(2);
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
         let key = self
             .link_timeouts
             .insert(Box::new(types::Timespec::from(timeout)));
         let ts: *const types::Timespec = &*self.link_timeouts[key];
-        self.push_slot(idx, sqe, squeue::Flags::IO_LINK);
-        self.push(
-            opcode::LinkTimeout::new(ts)
-                .build()
-                .user_data(LINK_TIMEOUT | key as u64),
-        );
+        let sqe = self.slot_entry(idx, sqe, squeue::Flags::IO_LINK);
+        let link = opcode::LinkTimeout::new(ts)
+            .build()
+            .user_data(LINK_TIMEOUT | key as u64);
+        self.push_reserved(&[sqe, link]);
         idx
     }
 
     /// Queues a multishot op and returns its slot.
     pub(crate) fn submit_multishot(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+        self.reserve(1);
         let idx = self.slots.insert(Lifecycle::Multishot {
             cqes: VecDeque::new(),
             waker: Some(waker),
             finished: false,
         });
-        self.push_slot(idx, sqe, squeue::Flags::empty());
+        let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
+        self.push_reserved(&[sqe]);
         idx
     }
 
@@ -356,17 +365,61 @@ impl Driver {
         self.push(sqe.user_data(DETACHED | opcode));
     }
 
-    /// Pushes one SQE; a full SQ is flushed to the kernel first.
+    /// Queues one SQE of the driver's own (its memory is the driver's, or
+    /// none); a full SQ is flushed to the kernel first.
     fn push(&mut self, sqe: squeue::Entry) {
-        self.stats.ops.on_submit(sqe.get_opcode() as u8);
+        self.reserve(1);
+        self.push_reserved(&[sqe]);
+    }
+
+    /// Makes room for `n` entries in the SQ, handing a full SQ to the kernel
+    /// as often as it takes. Pushes nothing: if a flush fails for good (a
+    /// fatal errno) it panics before any entry of the caller's submission is
+    /// queued or any slot taken, so a submission is queued whole or not at
+    /// all, and no SQE is ever left behind for an op whose future is still
+    /// idle (and whose buffer its owner may free).
+    fn reserve(&mut self, n: usize) {
         loop {
-            // SAFETY: the entry's pointers are owned by an op that the slot
-            // keeps alive until its CQE (the `OpCode` contract), or point to
-            // driver-owned boxes that outlive the ring.
-            if unsafe { self.ring.submission().push(&sqe) }.is_ok() {
+            let free = {
+                let sq = self.ring.submission();
+                sq.capacity() - sq.len()
+            };
+            // Only the kernel takes entries out (an SQPOLL thread at any
+            // time), so the room found here stays until the push.
+            if free >= n {
                 return;
             }
             self.flush_full_sq();
+        }
+    }
+
+    /// Queues `sqes`, for which [`Driver::reserve`] made room, with one
+    /// update of the SQ tail: the kernel sees all of them or none.
+    fn push_reserved(&mut self, sqes: &[squeue::Entry]) {
+        for sqe in sqes {
+            self.stats.ops.on_submit(sqe.get_opcode() as u8);
+        }
+        let mut sq = self.ring.submission();
+        // SAFETY: every pointer in `sqes` stays valid until the entry's own
+        // CQE (or forever):
+        // - an op's entry points only into the op (the `OpCode` contract).
+        //   Its slot was taken just before this push, and nothing between
+        //   here and the caller's `Op` future recording the slot can fail
+        //   (room was reserved first, and this push cannot fail); from then
+        //   on the future owns the op and its drop moves the op into the
+        //   slot (`drop_op`), which is freed only after the final CQE, or
+        //   leaked by `shutdown`. An op dropped on another thread's runtime
+        //   or after its runtime is leaked (`abandon`).
+        // - a linked timeout points into its box in `link_timeouts`, removed
+        //   only by its own CQE, and leaked by `shutdown` if still pending.
+        // - the driver's own entries point into `wake_buf` and `park_ts`,
+        //   boxes of the driver declared after `ring`, so they outlive it
+        //   (and `shutdown` leaks `wake_buf` while its read is posted), or
+        //   into nothing (cancel, close, msg_ring).
+        let pushed = unsafe { sq.push_multiple(sqes) };
+        // Dropping `sq` publishes the new tail, once for all of `sqes`.
+        if pushed.is_err() {
+            unreachable!("no room for {} SQEs after reserving it", sqes.len());
         }
     }
 
