@@ -7,7 +7,8 @@
 //! ring) and a shutdown that frees nothing the kernel may still touch.
 //!
 //! May not: know concrete op types, spawn or poll tasks. Wakers collected while
-//! reaping are handed to the loop, which wakes them after the driver borrow is
+//! reaping, and abandoned ops with the CQEs for their `OpCode::abandon`, are
+//! handed to the loop, which wakes and drops them after the driver borrow is
 //! released, so no user code ever runs while the ring is borrowed.
 
 pub(crate) mod op;
@@ -60,14 +61,36 @@ enum Lifecycle {
     },
     /// The final CQE arrived; the future takes it on its next poll.
     Completed(CqeResult),
-    /// The future was dropped; the op lives here until its final CQE.
-    Cancelled(Box<dyn Abandoned>),
+    /// The future was dropped; the op lives here until its final CQE. The
+    /// CQEs that arrive meanwhile wait here too: `OpCode::abandon` is user
+    /// code, and runs only once the op leaves the driver as [`Finished`].
+    Cancelled {
+        op: Box<dyn Abandoned>,
+        cqes: Vec<CqeResult>,
+    },
     /// A multishot op: completions queue up until the future takes them.
     Multishot {
         cqes: VecDeque<CqeResult>,
         waker: Option<Waker>,
         finished: bool,
     },
+}
+
+/// An abandoned op the kernel is done with, and the CQEs it got since its
+/// future was dropped. Dropping it hands each CQE to `OpCode::abandon`
+/// (closing an accepted fd, for instance) and then drops the op: the loop
+/// does that after the driver borrow is released, never inside it.
+pub(crate) struct Finished {
+    op: Box<dyn Abandoned>,
+    cqes: Vec<CqeResult>,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        for cqe in self.cqes.drain(..) {
+            self.op.on_cqe(cqe);
+        }
+    }
 }
 
 /// Wakes a core that may be parked in `io_uring_enter`, from any thread.
@@ -157,7 +180,7 @@ pub(crate) struct Driver {
     wakes: Vec<Waker>,
     /// Ops whose final CQE arrived after they were abandoned; dropped by the
     /// loop outside the borrow, since dropping them may close an fd.
-    garbage: Vec<Box<dyn Abandoned>>,
+    garbage: Vec<Finished>,
     enter_fd: RawFd,
     enter_flags: u32,
     caps: Rc<Capabilities>,
@@ -505,18 +528,17 @@ impl Driver {
     }
 
     /// Takes over an op whose future was dropped. Returns the op if the kernel
-    /// is already done with it; the caller drops it outside the driver borrow.
-    fn drop_op(&mut self, idx: usize, mut data: Box<dyn Abandoned>) -> Option<Box<dyn Abandoned>> {
+    /// is already done with it; the caller drops it outside the driver borrow,
+    /// which runs its `abandon` on the CQEs it got.
+    fn drop_op(&mut self, idx: usize, op: Box<dyn Abandoned>) -> Option<Finished> {
         let slot = self
             .slots
             .get_mut(idx)
             .unwrap_or_else(|| panic!("drop of unknown op slot {idx}"));
         match slot {
             Lifecycle::Waiting { first, .. } => {
-                if let Some(cqe) = first.take() {
-                    data.on_cqe(cqe);
-                }
-                *slot = Lifecycle::Cancelled(data);
+                let cqes = first.take().into_iter().collect();
+                *slot = Lifecycle::Cancelled { op, cqes };
                 self.cancel_raw(idx);
                 None
             }
@@ -524,23 +546,23 @@ impl Driver {
                 let Lifecycle::Completed(cqe) = self.slots.remove(idx) else {
                     unreachable!()
                 };
-                data.on_cqe(cqe);
-                Some(data)
+                Some(Finished {
+                    op,
+                    cqes: vec![cqe],
+                })
             }
             Lifecycle::Multishot { cqes, finished, .. } => {
-                for cqe in cqes.drain(..) {
-                    data.on_cqe(cqe);
-                }
+                let cqes: Vec<_> = cqes.drain(..).collect();
                 if *finished {
                     self.slots.remove(idx);
-                    Some(data)
+                    Some(Finished { op, cqes })
                 } else {
-                    *slot = Lifecycle::Cancelled(data);
+                    *slot = Lifecycle::Cancelled { op, cqes };
                     self.cancel_raw(idx);
                     None
                 }
             }
-            Lifecycle::Cancelled(_) => panic!("op slot {idx} dropped twice"),
+            Lifecycle::Cancelled { .. } => panic!("op slot {idx} dropped twice"),
         }
     }
 
@@ -760,11 +782,7 @@ impl Driver {
     }
 
     /// Hands the collected wakers and finished abandoned ops to the loop.
-    pub(crate) fn take_ready(
-        &mut self,
-        wakes: &mut Vec<Waker>,
-        garbage: &mut Vec<Box<dyn Abandoned>>,
-    ) {
+    pub(crate) fn take_ready(&mut self, wakes: &mut Vec<Waker>, garbage: &mut Vec<Finished>) {
         std::mem::swap(&mut self.wakes, wakes);
         std::mem::swap(&mut self.garbage, garbage);
     }
@@ -819,6 +837,11 @@ impl Driver {
         for (_, slot) in std::mem::take(&mut self.slots) {
             match slot {
                 Lifecycle::Completed(_) => {}
+                // The op stays leaked, its CQEs' results are dropped unseen.
+                Lifecycle::Cancelled { op, cqes } => {
+                    std::mem::forget(op);
+                    drop(cqes);
+                }
                 other => std::mem::forget(other),
             }
         }
@@ -834,7 +857,7 @@ impl Driver {
 fn complete(
     slots: &mut Slab<Lifecycle>,
     wakes: &mut Vec<Waker>,
-    garbage: &mut Vec<Box<dyn Abandoned>>,
+    garbage: &mut Vec<Finished>,
     idx: usize,
     cqe: cqueue::Entry,
 ) {
@@ -865,13 +888,14 @@ fn complete(
                 wakes.push(w);
             }
         }
-        Lifecycle::Cancelled(op) => {
-            op.on_cqe(res);
+        Lifecycle::Cancelled { cqes, .. } => {
+            // Handed to `abandon` by the loop, outside the borrow.
+            cqes.push(res);
             if !more {
-                let Lifecycle::Cancelled(op) = slots.remove(idx) else {
+                let Lifecycle::Cancelled { op, cqes } = slots.remove(idx) else {
                     unreachable!()
                 };
-                garbage.push(op);
+                garbage.push(Finished { op, cqes });
             }
         }
         Lifecycle::Completed(_) => {
@@ -1038,7 +1062,8 @@ pub(crate) fn abandon(idx: usize, ring: u64, data: Box<dyn Abandoned>) {
     let done =
         try_with_driver(|d| (d.id == ring).then(|| d.drop_op(idx, data.take().expect("op data"))));
     match done {
-        // Kernel already finished: drop it here, outside the driver borrow.
+        // Kernel already finished: its `abandon` runs and the op drops
+        // here, outside the driver borrow.
         Some(Some(Some(finished))) => drop(finished),
         Some(Some(None)) => {}
         _ => std::mem::forget(data),
@@ -1077,3 +1102,6 @@ pub(crate) fn close_fd(fd: RawFd) {
 pub(crate) fn current_capabilities() -> Option<Rc<Capabilities>> {
     try_with_driver(|d| d.capabilities())
 }
+
+#[cfg(test)]
+mod tests;
