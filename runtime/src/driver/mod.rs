@@ -96,8 +96,8 @@ impl Drop for Finished {
 /// Wakes a core that may be parked in `io_uring_enter`, from any thread.
 ///
 /// Another percore core posts the wake-up as a completion straight into the
-/// parked core's ring with `IORING_OP_MSG_RING`: the entry rides along with
-/// the waker's own next `io_uring_enter` (no extra syscall), and the parked
+/// parked core's ring with `IORING_OP_MSG_RING`, submitted at once (one
+/// `io_uring_enter`, as the eventfd write is one syscall), and the parked
 /// core has no read to re-arm. Other threads, and kernels without MSG_RING,
 /// write the eventfd whose read the core keeps posted on its ring.
 #[derive(Debug)]
@@ -367,10 +367,14 @@ impl Driver {
         idx
     }
 
-    /// Queues a MSG_RING entry that wakes the core parked on ring `target`;
-    /// it goes to the kernel with this core's next `io_uring_enter`, which
-    /// every tick makes. Returns false if this kernel cannot, or `target` is
-    /// this very ring.
+    /// Wakes the core parked on ring `target` with a MSG_RING entry, handed
+    /// to the kernel at once. Left in this core's SQ, it would wait for this
+    /// core's next `io_uring_enter` while the target's `parked` flag is
+    /// already clear (so no other waker signals it): a core that wakes
+    /// another and then blocks or computes would stall it for as long.
+    /// Returns false if this kernel cannot, `target` is this very ring, or
+    /// the enter failed (the entry then goes with the next one, and the
+    /// caller signals the eventfd too).
     fn post_wake(&mut self, target: RawFd) -> bool {
         if !self.caps.msg_ring || target == self.ring.as_raw_fd() {
             return false;
@@ -379,7 +383,7 @@ impl Driver {
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
         self.submit_detached(sqe);
-        true
+        self.enter(0, 0, None).is_ok()
     }
 
     /// Queues an entry whose completion nobody waits for (e.g. closing a dropped fd).
