@@ -188,6 +188,10 @@ pub(crate) struct Driver {
     wake_buf: Box<u64>,
     wake_armed: bool,
     park_ts: Box<types::Timespec>,
+    /// Park timeouts (kernels without `EXT_ARG`) queued whose CQE has not
+    /// arrived: the next park removes a pending one before queuing its own,
+    /// so they never pile up.
+    park_timeouts: u32,
     /// Timespecs of linked timeouts, kept until their own CQE: with SQPOLL
     /// the kernel reads them after `io_uring_enter` returns.
     link_timeouts: Slab<Box<types::Timespec>>,
@@ -244,6 +248,7 @@ impl Driver {
             wake_buf: Box::new(0),
             wake_armed: false,
             park_ts: Box::new(types::Timespec::new()),
+            park_timeouts: 0,
             link_timeouts: Slab::new(),
             stats: DriverStats::default(),
             #[cfg(feature = "tracing")]
@@ -653,11 +658,19 @@ impl Driver {
                 self.enter(want, ENTER_GETEVENTS, Some(&*self.park_ts as *const _))
             }
             Some(dur) => {
+                // The previous park's timeout is still pending when that park
+                // ended for another reason: remove it first (the kernel runs
+                // the removal before the new timeout, in queue order), or one
+                // would be left in the kernel per park until its deadline.
+                if self.park_timeouts > 0 {
+                    self.submit_detached(opcode::TimeoutRemove::new(PARK_TIMEOUT).build());
+                }
                 *self.park_ts = types::Timespec::from(dur);
                 let sqe = opcode::Timeout::new(&*self.park_ts as *const _)
                     .build()
                     .user_data(PARK_TIMEOUT);
                 self.push(sqe);
+                self.park_timeouts += 1;
                 let wait = if reaped(self) { 0 } else { want };
                 self.enter(wait, ENTER_GETEVENTS, None)
             }
@@ -744,7 +757,10 @@ impl Driver {
             for cqe in &mut cq {
                 self.stats.completed += 1;
                 match cqe.user_data() {
-                    PARK_TIMEOUT => self.stats.ops.on_complete(opcode::Timeout::CODE),
+                    PARK_TIMEOUT => {
+                        self.stats.ops.on_complete(opcode::Timeout::CODE);
+                        self.park_timeouts = self.park_timeouts.saturating_sub(1);
+                    }
                     WAKE => {
                         self.stats.ops.on_complete(opcode::Read::CODE);
                         self.wake_armed = false;
