@@ -21,7 +21,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -168,6 +168,28 @@ struct SlotMeta {
     queued: std::time::Instant,
 }
 
+/// Bumped in every forked child (a `pthread_atfork` handler), so a driver
+/// can tell in one load that it was inherited from its parent process: the
+/// child shares the parent's ring (the SQ and CQ are shared memory), and
+/// any use of it would corrupt the parent's submissions or steal its
+/// completions.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn on_fork_child() {
+    // Async-signal-safe, as a handler run in the child of fork(2) must be.
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn watch_forks() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a child handler that only bumps an atomic, which
+        // is async-signal-safe; the function lives for the whole process.
+        // Failure (ENOMEM) leaves forks undetected, as before.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
+    });
+}
+
 pub(crate) struct Driver {
     /// Unique among all drivers of the process: an op remembers it, so that
     /// it is never polled, cancelled or abandoned on another runtime's ring.
@@ -201,6 +223,9 @@ pub(crate) struct Driver {
     /// Set once `shutdown` has released the slots: completions of ops it
     /// leaked may still arrive and are ignored.
     shut_down: bool,
+    /// The process that built the ring, and [`FORK_GENERATION`] then.
+    pid: u32,
+    fork_generation: u64,
 }
 
 impl Driver {
@@ -229,7 +254,8 @@ impl Driver {
         } else {
             None
         };
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        watch_forks();
         Ok(Driver {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ring,
@@ -254,7 +280,34 @@ impl Driver {
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
             shut_down: false,
+            pid: std::process::id(),
+            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
         })
+    }
+
+    /// Whether this driver was inherited by a forked child: one atomic load,
+    /// cheap enough for every entry point. Forks that bypass the C library's
+    /// `fork` (a raw `clone`) are caught by [`Driver::inherited_by_pid`].
+    pub(crate) fn inherited(&self) -> bool {
+        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation
+    }
+
+    /// Like [`Driver::inherited`], and also compares the process id (a
+    /// syscall): for the entry points a program passes rarely (`block_on`,
+    /// the runtime's drop).
+    pub(crate) fn inherited_by_pid(&self) -> bool {
+        self.inherited() || std::process::id() != self.pid
+    }
+
+    /// The error for any use of an inherited driver.
+    pub(crate) fn fork_error(&self) -> io::Error {
+        io::Error::other(format!(
+            "percore: this runtime was built by process {} and is used in a forked child \
+             (process {}), which shares its io_uring with the parent; build a new runtime \
+             in the child",
+            self.pid,
+            std::process::id()
+        ))
     }
 
     /// The ring's submitter, for registering resources (buffer rings, fixed
@@ -411,6 +464,10 @@ impl Driver {
     /// all, and no SQE is ever left behind for an op whose future is still
     /// idle (and whose buffer its owner may free).
     fn reserve(&mut self, n: usize) {
+        // The SQ is shared memory: a forked child must not write into it.
+        if self.inherited() {
+            panic!("{}", self.fork_error());
+        }
         loop {
             let free = {
                 let sq = self.ring.submission();
@@ -693,6 +750,9 @@ impl Driver {
         mut flags: u32,
         timeout: Option<*const types::Timespec>,
     ) -> io::Result<()> {
+        if self.inherited() {
+            return Err(self.fork_error());
+        }
         let to_submit = self.ring.submission().len() as u32;
         if self.ring.params().is_setup_sqpoll() {
             std::sync::atomic::fence(Ordering::SeqCst);
@@ -748,6 +808,11 @@ impl Driver {
     /// Reaps every completion: wakes waiting ops, queues multishot results,
     /// finishes abandoned ops. Only wakes or frees; runs no user code.
     pub(crate) fn dispatch_completions(&mut self) {
+        // The CQ is shared memory: a forked child would take the parent's
+        // completions.
+        if self.inherited() {
+            return;
+        }
         loop {
             let mut cq = self.ring.completion();
             cq.sync();
@@ -1042,31 +1107,56 @@ impl Drop for ContextGuard {
     }
 }
 
-/// Runs `f` with the current core's driver.
-///
-/// # Panics
-///
-/// Outside a percore runtime.
 /// The current core's tick count (enters that ended a tick), for telling an
 /// op that completed at once from one that waited.
 pub(crate) fn current_tick() -> u64 {
     with_driver(|d| d.stats.ticks)
 }
 
+/// Runs `f` with the current core's driver.
+///
+/// # Panics
+///
+/// Outside a percore runtime, or in a forked child that inherited it.
 pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
-    try_with_driver(f).expect(
-        "percore I/O used outside a runtime: call it inside percore::run or Runtime::block_on",
-    )
+    match try_with_driver(f) {
+        Some(r) => r,
+        None => {
+            if let Some(err) = current_fork_error() {
+                panic!("{err}");
+            }
+            panic!(
+                "percore I/O used outside a runtime: call it inside percore::run or Runtime::block_on"
+            )
+        }
+    }
+}
+
+/// The fork error, if the current driver was inherited by a forked child.
+fn current_fork_error() -> Option<io::Error> {
+    CURRENT
+        .try_with(|c| {
+            let cur = c.borrow();
+            let d = cur.as_ref()?.try_borrow().ok()?;
+            d.inherited().then(|| d.fork_error())
+        })
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` with the current core's driver, or returns `None` outside a
-/// runtime (or if the driver is busy, which only happens during its own drop).
+/// runtime (or if the driver is busy, which only happens during its own drop,
+/// or if a forked child inherited it: then ops are leaked and fds closed
+/// with close(2), and nothing touches the parent's ring).
 pub(crate) fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
     CURRENT
         .try_with(|c| {
             let cur = c.borrow();
             let drv = cur.as_ref()?;
             let mut d = drv.try_borrow_mut().ok()?;
+            if d.inherited() {
+                return None;
+            }
             Some(f(&mut d))
         })
         .ok()
