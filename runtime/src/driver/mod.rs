@@ -12,6 +12,7 @@
 //! released, so no user code ever runs while the ring is borrowed.
 
 pub(crate) mod op;
+mod park;
 pub(crate) mod probe;
 mod stats;
 
@@ -21,7 +22,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{self, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use slab::Slab;
 
 use self::op::{Abandoned, CqeResult};
+use self::park::ParkFlag;
 pub use self::probe::Capabilities;
 pub use self::stats::{DriverStats, OpCounts, opcode_name};
 
@@ -107,15 +109,17 @@ pub(crate) struct Unparker {
     /// a descriptor of our own, it stays valid (and keeps the ring) for as
     /// long as any waker may still post to it.
     ring: Option<OwnedFd>,
-    /// Set by the owning core just before it parks; the first waker to swap it
-    /// back sends the wake-up, later ones know one is already on its way.
-    parked: AtomicBool,
+    /// Set by the owning core just before it parks; the first waker to clear
+    /// it sends the wake-up, later ones know one is already on its way.
+    parked: ParkFlag,
 }
 
 impl Unparker {
-    /// Wakes the core if it is parked (or about to park).
+    /// Wakes the core if it is parked (or about to park). Call it after
+    /// publishing the work the core is to find (queued task, flag): the flag
+    /// protocol (`park.rs`, checked by loom) then loses no wake-up.
     pub(crate) fn unpark(&self) {
-        if self.parked.swap(false, Ordering::SeqCst) {
+        if self.parked.unpark() {
             if let Some(ring) = &self.ring
                 && try_with_driver(|d| d.post_wake(ring.as_raw_fd())) == Some(true)
             {
@@ -136,12 +140,12 @@ impl Unparker {
     /// Marks the core as about to park. The caller must re-check its remote
     /// queue after this and call [`Unparker::cancel_park`] if it finds work.
     pub(crate) fn prepare_park(&self) {
-        self.parked.store(true, Ordering::SeqCst);
+        self.parked.prepare_park();
     }
 
     /// Marks the core as awake.
     pub(crate) fn cancel_park(&self) {
-        self.parked.store(false, Ordering::SeqCst);
+        self.parked.cancel_park();
     }
 }
 
@@ -269,7 +273,7 @@ impl Driver {
             unparker: Arc::new(Unparker {
                 eventfd,
                 ring: wake_ring,
-                parked: AtomicBool::new(false),
+                parked: ParkFlag::new(),
             }),
             wake_buf: Box::new(0),
             wake_armed: false,
