@@ -126,7 +126,8 @@ impl Unparker {
                 return;
             }
             let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+            // SAFETY: write(2) reads 8 bytes from `one`, which lives on this
+            // frame for the call; `self.eventfd` is open while `self` lives.
             let _ = unsafe {
                 libc::write(
                     self.eventfd.as_raw_fd(),
@@ -249,11 +250,12 @@ impl Driver {
         if efd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `efd` is a fresh descriptor that nothing else owns.
+        // SAFETY: `efd` is open (checked above) and fresh: nothing else owns it.
         let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
         let wake_ring = if caps.msg_ring {
-            // SAFETY: the ring's fd is open for as long as `ring` lives; the
-            // duplicate is a new descriptor owned by the unparker.
+            // SAFETY: `ring` (alive on this frame) owns the descriptor, so it
+            // is open for the borrow, which ends on this line; the duplicate
+            // is a new descriptor, owned by the unparker.
             Some(unsafe { BorrowedFd::borrow_raw(ring.as_raw_fd()) }.try_clone_to_owned()?)
         } else {
             None
@@ -789,8 +791,12 @@ impl Driver {
         if let Some(err) = crate::fault::take_enter() {
             return Err(err);
         }
-        // SAFETY: io_uring_enter(2) with our ring (or its registered index),
-        // and an argument that lives on this stack frame for the call.
+        // SAFETY: io_uring_enter(2) on our own ring (its fd or registered
+        // index). The kernel reads `arg` (on this frame) and the timespec it
+        // points to (`park_ts`, a box the driver owns) during the call only.
+        // The SQEs it takes point to memory that lives until their CQEs, as
+        // `push_reserved` states; the ring is this process's (a forked child
+        // that inherited it returned above).
         let res = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
@@ -1203,11 +1209,16 @@ pub(crate) fn with_ring<R>(ring: u64, f: impl FnOnce(&mut Driver) -> R) -> R {
 
 /// Closes `fd`: through the ring when a runtime is current (no syscall of
 /// its own), else with close(2).
-pub(crate) fn close_fd(fd: RawFd) {
+///
+/// # Safety
+///
+/// - The caller owns `fd` (an open descriptor) and gives it up: nothing may
+///   use it after this call, since its number can be reused at once.
+pub(crate) unsafe fn close_fd(fd: RawFd) {
     let queued =
         try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(fd)).build())).is_some();
     if !queued {
-        // SAFETY: the caller owns `fd` and gives it up here.
+        // SAFETY: the caller owns `fd` and gives it up (this fn's contract).
         unsafe { libc::close(fd) };
     }
 }
