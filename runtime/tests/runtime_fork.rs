@@ -3,7 +3,10 @@
 //! dropping it there must leave the parent's ring alone.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use std::future::Future as _;
 
 use percore::op::{Nop, Op};
 use percore::{Builder, Runtime};
@@ -80,8 +83,6 @@ fn child_forked_inside_a_task() -> i32 {
     0
 }
 
-use std::future::Future as _;
-
 /// Issue 12, bug 12: a forked child that touched an inherited runtime
 /// shared its rings with the parent. Both ways in (the child calls
 /// `block_on`, or forks inside a task and submits an op) must fail at once
@@ -100,17 +101,42 @@ fn a_runtime_inherited_by_a_forked_child_refuses_to_run_there() {
     }
     assert_eq!(wait_child(pid), 0, "child of case 1 failed (see exit code)");
 
-    // 2. Forked inside a task: the child goes on in the task.
-    let code = rt.block_on(async {
-        Op::new(Nop).await.unwrap();
-        // SAFETY: as above.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            exit_child(child_forked_inside_a_task());
+    // 2. Forked inside a task: the child goes on in the task, submits an
+    //    op (it must panic), then yields to the loop (whose next enter must
+    //    refuse, so block_on panics), then drops the runtime.
+    static IN_CHILD: AtomicBool = AtomicBool::new(false);
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async {
+            Op::new(Nop).await.unwrap();
+            // SAFETY: as above.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                IN_CHILD.store(true, Ordering::SeqCst);
+                let code = child_forked_inside_a_task();
+                if code != 0 {
+                    exit_child(code);
+                }
+                percore::yield_now().await;
+                exit_child(30);
+            }
+            wait_child(pid)
+        })
+    }));
+    if IN_CHILD.load(Ordering::SeqCst) {
+        let code = match res {
+            Err(payload) => match panic_text(payload).contains("forked child") {
+                true => 0,
+                false => 31,
+            },
+            Ok(_) => 32,
+        };
+        if code == 0 && catch_unwind(AssertUnwindSafe(move || drop(rt))).is_err() {
+            exit_child(33);
         }
-        wait_child(pid)
-    });
+        exit_child(code);
+    }
+    let code = res.expect("the parent's block_on");
     assert_eq!(code, 0, "child of case 2 failed (see exit code)");
 
     // 3. The parent's runtime is untouched.

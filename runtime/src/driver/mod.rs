@@ -337,6 +337,11 @@ impl Driver {
     /// Whether the kernel has completions (or completion work) waiting for
     /// this core, without entering the kernel to find out.
     pub(crate) fn work_pending(&mut self) -> bool {
+        // Even a look writes the queue's head or tail back when its handle
+        // drops: in a forked child that could move the parent's backwards.
+        if self.inherited() {
+            return false;
+        }
         let cq_ready = {
             let mut cq = self.ring.completion();
             cq.sync();
@@ -675,6 +680,10 @@ impl Driver {
     /// Hands queued SQEs to the kernel, if any, without reaping; their
     /// completions are dispatched by a later tick or by shutdown.
     pub(crate) fn flush_queued(&mut self) {
+        // See `work_pending`: a forked child must not even look.
+        if self.inherited() {
+            return;
+        }
         if !self.ring.submission().is_empty() {
             // A failure here leaves the entries queued for the next enter.
             let _ = self.enter(0, 0, None);
