@@ -380,3 +380,38 @@ fn failed_submit_between_linked_timeout_entries_leaves_no_stale_sqe() {
         });
     }
 }
+
+/// The class of bug 1 for a single op: a full SQ whose flushes fail with
+/// `EBUSY` and then `EFAULT` while an op is submitted. Before, the slot was
+/// taken before the flush panicked, and stayed (in flight forever, its
+/// waker never woken); now the submission leaves nothing behind.
+#[test]
+fn failed_submit_of_a_single_op_takes_no_slot_and_queues_nothing() {
+    let _dog = watchdog("single_submit_fails", Duration::from_secs(60));
+    for (name, rt) in rings(4) {
+        rt.block_on(async {
+            let in_flight = percore::stats().in_flight;
+            // 1. Four nops fill the SQ.
+            let mut nops: Vec<_> = (0..4).map(|_| Op::new(Nop)).collect();
+            for nop in &mut nops {
+                assert!(support::poll_once(nop).await.is_pending());
+            }
+            // 2. A fifth op needs a flush, which fails for good.
+            let (mut read, _writer) = pending_read();
+            fault::fail_enter_sequence(&[libc::EBUSY, libc::EFAULT]);
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                support::poll_with(&mut read, std::task::Waker::noop()).is_pending()
+            }));
+            assert!(polled.is_err(), "{name}: the fatal errno must panic");
+            assert_eq!(fault::pending_enter_faults(), 0, "{name}");
+            // 3. No slot was taken for it; the nops are intact.
+            assert_eq!(percore::stats().in_flight, in_flight + 4, "{name}");
+            drop(read);
+            for nop in nops {
+                nop.await.unwrap();
+            }
+            support::settle().await;
+            assert_eq!(percore::stats().in_flight, in_flight, "{name}");
+        });
+    }
+}
