@@ -442,8 +442,8 @@ impl Driver {
     /// already clear (so no other waker signals it): a core that wakes
     /// another and then blocks or computes would stall it for as long.
     /// Returns false if this kernel cannot, `target` is this very ring, or
-    /// the enter failed (the entry then goes with the next one, and the
-    /// caller signals the eventfd too).
+    /// the entry is still queued after the enter (it then goes with the next
+    /// one, and the caller signals the eventfd too).
     fn post_wake(&mut self, target: RawFd) -> bool {
         if !self.caps.msg_ring || target == self.ring.as_raw_fd() {
             return false;
@@ -452,7 +452,12 @@ impl Driver {
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
         self.submit_detached(sqe);
-        self.enter(0, 0, None).is_ok()
+        if self.enter(0, 0, None).is_err() {
+            return false;
+        }
+        // The kernel stops taking entries at one it cannot even start (no
+        // SUBMIT_ALL); an SQPOLL thread takes them on its own.
+        self.ring.params().is_setup_sqpoll() || self.ring.submission().is_empty()
     }
 
     /// Queues an entry whose completion nobody waits for (e.g. closing a dropped fd).
