@@ -191,7 +191,7 @@ impl Runtime {
                     rt.run_core(core, set, &shared)
                 });
             match spawned {
-                Ok(t) => threads.push(t),
+                Ok(t) => threads.push((core, t)),
                 Err(err) => {
                     return Err(CoreError {
                         core,
@@ -216,7 +216,7 @@ impl Runtime {
         if failed.is_some() || executors.iter().any(Option::is_none) {
             drop(go_txs);
             let mut first_err = None;
-            for t in threads {
+            for (_, t) in threads {
                 if let Ok(Err(e)) = t.join() {
                     first_err = first_err.or(Some(e));
                 }
@@ -244,10 +244,12 @@ impl Runtime {
         if pin {
             restore_affinity(&cpus);
         }
-        for t in threads {
+        for (core, t) in threads {
+            // A panic outside the core's future (its runtime's drop, say)
+            // ends the thread: the core's index is still known here.
             results.push(t.join().unwrap_or_else(|payload| {
                 Err(CoreError {
-                    core: usize::MAX,
+                    core,
                     message: panic_message(&*payload),
                 })
             }));

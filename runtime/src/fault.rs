@@ -24,11 +24,15 @@
 //! });
 //! ```
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io;
 
 thread_local! {
     static ENTER: Cell<(u32, i32)> = const { Cell::new((0, 0)) };
+    /// A script of errnos for the next `io_uring_enter` calls, one per call,
+    /// taken before the repeated fault of [`fail_enter`].
+    static ENTER_SEQUENCE: RefCell<VecDeque<i32>> = const { RefCell::new(VecDeque::new()) };
     static SETUP: Cell<(u32, i32)> = const { Cell::new((0, 0)) };
 }
 
@@ -41,6 +45,22 @@ thread_local! {
 /// ```
 pub fn fail_enter(times: u32, errno: i32) {
     ENTER.with(|c| c.set((times, errno)));
+}
+
+/// Makes the next `io_uring_enter` calls of this thread fail with the given
+/// errnos in order, one call each: `&[EBUSY, EFAULT]` fails the next call
+/// with `EBUSY` and the one after with `EFAULT` (a transient error and then
+/// a fatal one, the path on which a submission must leave nothing behind).
+/// Replaces any sequence still armed; a [`fail_enter`] fault applies after it.
+///
+/// ```
+/// percore::fault::fail_enter_sequence(&[libc::EBUSY, libc::EFAULT]);
+/// assert_eq!(percore::fault::pending_enter_faults(), 2);
+/// percore::fault::clear();
+/// assert_eq!(percore::fault::pending_enter_faults(), 0);
+/// ```
+pub fn fail_enter_sequence(errnos: &[i32]) {
+    ENTER_SEQUENCE.with(|q| *q.borrow_mut() = errnos.iter().copied().collect());
 }
 
 /// Makes the next `times` `io_uring_setup` calls of this thread (ring
@@ -61,7 +81,8 @@ pub fn fail_setup(times: u32, errno: i32) {
 /// assert_eq!(percore::fault::pending_enter_faults(), 0);
 /// ```
 pub fn pending_enter_faults() -> u32 {
-    ENTER.with(|c| c.get().0)
+    let queued = ENTER_SEQUENCE.with(|q| q.borrow().len() as u32);
+    ENTER.with(|c| c.get().0).saturating_add(queued)
 }
 
 /// Disarms every fault of this thread.
@@ -73,6 +94,7 @@ pub fn pending_enter_faults() -> u32 {
 /// ```
 pub fn clear() {
     ENTER.with(|c| c.set((0, 0)));
+    ENTER_SEQUENCE.with(|q| q.borrow_mut().clear());
     SETUP.with(|c| c.set((0, 0)));
 }
 
@@ -89,6 +111,9 @@ fn take(cell: &'static std::thread::LocalKey<Cell<(u32, i32)>>) -> Option<io::Er
 
 /// The injected error for this `io_uring_enter`, if one is armed.
 pub(crate) fn take_enter() -> Option<io::Error> {
+    if let Some(errno) = ENTER_SEQUENCE.with(|q| q.borrow_mut().pop_front()) {
+        return Some(io::Error::from_raw_os_error(errno));
+    }
     take(&ENTER)
 }
 

@@ -121,6 +121,8 @@ impl fmt::Debug for SharedFd {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        driver::close_fd(self.fd);
+        // SAFETY: `Inner` owns the descriptor (taken from an `OwnedFd`) and
+        // this is the last handle to it, so nothing uses it after this.
+        unsafe { driver::close_fd(self.fd) };
     }
 }

@@ -483,8 +483,10 @@ impl Runtime {
     ///
     /// # Panics
     ///
-    /// If `future` panics (panics in spawned tasks stay in their tasks), or
-    /// if the ring fails in a way that cannot be recovered.
+    /// If `future` panics (panics in spawned tasks stay in their tasks), if
+    /// the ring fails in a way that cannot be recovered, or in a forked child
+    /// process: the child shares the parent's io_uring, so it must build a
+    /// runtime of its own.
     ///
     /// # Examples
     ///
@@ -495,6 +497,12 @@ impl Runtime {
     /// assert_eq!(rt.block_on(handle).unwrap(), 5);
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        {
+            let driver = self.driver.borrow();
+            if driver.inherited_by_pid() {
+                panic!("{}", driver.fork_error());
+            }
+        }
         let _guards = self.enter();
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -612,6 +620,16 @@ fn wake_all(wakes: &mut Vec<Waker>) {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if self.driver.try_borrow().is_ok_and(|d| d.inherited_by_pid()) {
+            // Dropped in a forked child: the ring is the parent's (shared
+            // memory), so nothing may be cancelled, submitted or reaped on
+            // it. The child's copies of the tasks and buffers are leaked;
+            // the parent's are untouched.
+            std::mem::forget(self.driver.clone());
+            std::mem::forget(self.executor.clone());
+            std::mem::forget(self.timers.clone());
+            return;
+        }
         if !(driver::context_alive()
             && executor::context_alive()
             && time::context_alive()

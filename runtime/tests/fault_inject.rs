@@ -261,3 +261,157 @@ fn empty_buffer_ring_is_enobufs_for_that_receive_only() {
         assert_eq!(&buf[..], b"second");
     });
 }
+
+/// The memory a [`SentinelBuf`] hands to the kernel: a static, so that a
+/// kernel write after the buffer was dropped lands where the test can see
+/// it, instead of in a freed heap block (where it would corrupt the heap).
+struct SentinelMem(std::cell::UnsafeCell<[u8; 16]>);
+
+// SAFETY: only the test below touches it, through volatile reads and
+// writes on the one thread of its runtime (and the kernel, for the read).
+unsafe impl Sync for SentinelMem {}
+
+static SENTINEL: SentinelMem = SentinelMem(std::cell::UnsafeCell::new([0; 16]));
+
+fn sentinel_bytes() -> [u8; 16] {
+    // SAFETY: a volatile read of a static that lives for the whole process.
+    unsafe { std::ptr::read_volatile(SENTINEL.0.get()) }
+}
+
+fn sentinel_reset() {
+    // SAFETY: as above; no op points at it between two test rounds.
+    unsafe { std::ptr::write_volatile(SENTINEL.0.get(), [0; 16]) }
+}
+
+/// A read buffer that records its drop. Its bytes live in [`SENTINEL`].
+struct SentinelBuf(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SentinelBuf {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+// SAFETY: the pointer is a static's, valid and unmoving for the whole
+// process; nothing is initialized (0 <= 16).
+unsafe impl percore::buf::IoBuf for SentinelBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        SENTINEL.0.get().cast()
+    }
+    fn bytes_init(&self) -> usize {
+        0
+    }
+    fn bytes_total(&self) -> usize {
+        16
+    }
+}
+
+// SAFETY: as for `IoBuf`; the initialized length is not tracked (the test
+// reads the static directly).
+unsafe impl percore::buf::IoBufMut for SentinelBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        SENTINEL.0.get().cast()
+    }
+    unsafe fn set_init(&mut self, _pos: usize) {}
+}
+
+/// Issue 12, bug 1: a submission that fails between the op's SQE and its
+/// linked timeout left the op's SQE in the SQ while its future was still
+/// idle, so dropping the future freed the buffer and the runtime's next
+/// `io_uring_enter` let the kernel read a pipe into freed memory.
+#[test]
+fn failed_submit_between_linked_timeout_entries_leaves_no_stale_sqe() {
+    let _dog = watchdog("linked_timeout_submit_fails", Duration::from_secs(60));
+    for (name, rt) in rings(4) {
+        sentinel_reset();
+        rt.block_on(async {
+            let in_flight = percore::stats().in_flight;
+            // 1. Three nops fill three of the four SQ entries.
+            let mut nops: Vec<_> = (0..3).map(|_| Op::new(Nop)).collect();
+            for nop in &mut nops {
+                assert!(support::poll_once(nop).await.is_pending());
+            }
+            // 2. A timed read of a pipe needs two entries: the flush that
+            //    makes room gets EBUSY, the next one EFAULT.
+            let (reader, mut writer) = std::io::pipe().unwrap();
+            let fd = SharedFd::new(reader.into());
+            let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut read = Op::new(Read::new(
+                fd.clone(),
+                SentinelBuf(dropped.clone()),
+                CURRENT_POSITION,
+            ))
+            .timeout(Duration::from_secs(30));
+            fault::fail_enter_sequence(&[libc::EBUSY, libc::EFAULT]);
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                support::poll_with(&mut read, std::task::Waker::noop()).is_pending()
+            }));
+            let Err(panic) = polled else {
+                panic!("{name}: a fatal errno while flushing the SQ must panic");
+            };
+            let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(msg.contains("io_uring_enter"), "{name}: {msg}");
+            assert_eq!(fault::pending_enter_faults(), 0, "{name}");
+            // 3. The submission failed as a whole: no slot was taken.
+            assert_eq!(percore::stats().in_flight, in_flight + 3, "{name}");
+            // 4. The future is dropped, and with it the buffer.
+            drop(read);
+            assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+            // 5. The loop goes on: the nops complete, data reaches the pipe.
+            for nop in nops {
+                nop.await.unwrap();
+            }
+            writer.write_all(b"after").unwrap();
+            for _ in 0..10 {
+                percore::time::sleep(Duration::from_millis(2)).await;
+            }
+            // 6. The kernel never wrote into the dropped buffer, and the
+            //    data is still in the pipe for the next reader.
+            assert_eq!(
+                sentinel_bytes(),
+                [0; 16],
+                "{name}: the kernel wrote into a dropped buffer"
+            );
+            let (res, buf) = Op::new(Read::new(fd, Vec::with_capacity(16), CURRENT_POSITION))
+                .timeout(Duration::from_secs(5))
+                .await;
+            assert_eq!(res.expect("the data is still in the pipe"), 5, "{name}");
+            assert_eq!(buf, b"after", "{name}");
+        });
+    }
+}
+
+/// The class of bug 1 for a single op: a full SQ whose flushes fail with
+/// `EBUSY` and then `EFAULT` while an op is submitted. Before, the slot was
+/// taken before the flush panicked, and stayed (in flight forever, its
+/// waker never woken); now the submission leaves nothing behind.
+#[test]
+fn failed_submit_of_a_single_op_takes_no_slot_and_queues_nothing() {
+    let _dog = watchdog("single_submit_fails", Duration::from_secs(60));
+    for (name, rt) in rings(4) {
+        rt.block_on(async {
+            let in_flight = percore::stats().in_flight;
+            // 1. Four nops fill the SQ.
+            let mut nops: Vec<_> = (0..4).map(|_| Op::new(Nop)).collect();
+            for nop in &mut nops {
+                assert!(support::poll_once(nop).await.is_pending());
+            }
+            // 2. A fifth op needs a flush, which fails for good.
+            let (mut read, _writer) = pending_read();
+            fault::fail_enter_sequence(&[libc::EBUSY, libc::EFAULT]);
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                support::poll_with(&mut read, std::task::Waker::noop()).is_pending()
+            }));
+            assert!(polled.is_err(), "{name}: the fatal errno must panic");
+            assert_eq!(fault::pending_enter_faults(), 0, "{name}");
+            // 3. No slot was taken for it; the nops are intact.
+            assert_eq!(percore::stats().in_flight, in_flight + 4, "{name}");
+            drop(read);
+            for nop in nops {
+                nop.await.unwrap();
+            }
+            support::settle().await;
+            assert_eq!(percore::stats().in_flight, in_flight, "{name}");
+        });
+    }
+}

@@ -7,10 +7,12 @@
 //! ring) and a shutdown that frees nothing the kernel may still touch.
 //!
 //! May not: know concrete op types, spawn or poll tasks. Wakers collected while
-//! reaping are handed to the loop, which wakes them after the driver borrow is
+//! reaping, and abandoned ops with the CQEs for their `OpCode::abandon`, are
+//! handed to the loop, which wakes and drops them after the driver borrow is
 //! released, so no user code ever runs while the ring is borrowed.
 
 pub(crate) mod op;
+mod park;
 pub(crate) mod probe;
 mod stats;
 
@@ -20,7 +22,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{self, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use slab::Slab;
 
 use self::op::{Abandoned, CqeResult};
+use self::park::ParkFlag;
 pub use self::probe::Capabilities;
 pub use self::stats::{DriverStats, OpCounts, opcode_name};
 
@@ -60,8 +63,13 @@ enum Lifecycle {
     },
     /// The final CQE arrived; the future takes it on its next poll.
     Completed(CqeResult),
-    /// The future was dropped; the op lives here until its final CQE.
-    Cancelled(Box<dyn Abandoned>),
+    /// The future was dropped; the op lives here until its final CQE. The
+    /// CQEs that arrive meanwhile wait here too: `OpCode::abandon` is user
+    /// code, and runs only once the op leaves the driver as [`Finished`].
+    Cancelled {
+        op: Box<dyn Abandoned>,
+        cqes: Vec<CqeResult>,
+    },
     /// A multishot op: completions queue up until the future takes them.
     Multishot {
         cqes: VecDeque<CqeResult>,
@@ -70,11 +78,28 @@ enum Lifecycle {
     },
 }
 
+/// An abandoned op the kernel is done with, and the CQEs it got since its
+/// future was dropped. Dropping it hands each CQE to `OpCode::abandon`
+/// (closing an accepted fd, for instance) and then drops the op: the loop
+/// does that after the driver borrow is released, never inside it.
+pub(crate) struct Finished {
+    op: Box<dyn Abandoned>,
+    cqes: Vec<CqeResult>,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        for cqe in self.cqes.drain(..) {
+            self.op.on_cqe(cqe);
+        }
+    }
+}
+
 /// Wakes a core that may be parked in `io_uring_enter`, from any thread.
 ///
 /// Another percore core posts the wake-up as a completion straight into the
-/// parked core's ring with `IORING_OP_MSG_RING`: the entry rides along with
-/// the waker's own next `io_uring_enter` (no extra syscall), and the parked
+/// parked core's ring with `IORING_OP_MSG_RING`, submitted at once (one
+/// `io_uring_enter`, as the eventfd write is one syscall), and the parked
 /// core has no read to re-arm. Other threads, and kernels without MSG_RING,
 /// write the eventfd whose read the core keeps posted on its ring.
 #[derive(Debug)]
@@ -84,22 +109,25 @@ pub(crate) struct Unparker {
     /// a descriptor of our own, it stays valid (and keeps the ring) for as
     /// long as any waker may still post to it.
     ring: Option<OwnedFd>,
-    /// Set by the owning core just before it parks; the first waker to swap it
-    /// back sends the wake-up, later ones know one is already on its way.
-    parked: AtomicBool,
+    /// Set by the owning core just before it parks; the first waker to clear
+    /// it sends the wake-up, later ones know one is already on its way.
+    parked: ParkFlag,
 }
 
 impl Unparker {
-    /// Wakes the core if it is parked (or about to park).
+    /// Wakes the core if it is parked (or about to park). Call it after
+    /// publishing the work the core is to find (queued task, flag): the flag
+    /// protocol (`park.rs`, checked by loom) then loses no wake-up.
     pub(crate) fn unpark(&self) {
-        if self.parked.swap(false, Ordering::SeqCst) {
+        if self.parked.unpark() {
             if let Some(ring) = &self.ring
                 && try_with_driver(|d| d.post_wake(ring.as_raw_fd())) == Some(true)
             {
                 return;
             }
             let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+            // SAFETY: write(2) reads 8 bytes from `one`, which lives on this
+            // frame for the call; `self.eventfd` is open while `self` lives.
             let _ = unsafe {
                 libc::write(
                     self.eventfd.as_raw_fd(),
@@ -113,12 +141,12 @@ impl Unparker {
     /// Marks the core as about to park. The caller must re-check its remote
     /// queue after this and call [`Unparker::cancel_park`] if it finds work.
     pub(crate) fn prepare_park(&self) {
-        self.parked.store(true, Ordering::SeqCst);
+        self.parked.prepare_park();
     }
 
     /// Marks the core as awake.
     pub(crate) fn cancel_park(&self) {
-        self.parked.store(false, Ordering::SeqCst);
+        self.parked.cancel_park();
     }
 }
 
@@ -145,6 +173,28 @@ struct SlotMeta {
     queued: std::time::Instant,
 }
 
+/// Bumped in every forked child (a `pthread_atfork` handler), so a driver
+/// can tell in one load that it was inherited from its parent process: the
+/// child shares the parent's ring (the SQ and CQ are shared memory), and
+/// any use of it would corrupt the parent's submissions or steal its
+/// completions.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn on_fork_child() {
+    // Async-signal-safe, as a handler run in the child of fork(2) must be.
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn watch_forks() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a child handler that only bumps an atomic, which
+        // is async-signal-safe; the function lives for the whole process.
+        // Failure (ENOMEM) leaves forks undetected, as before.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
+    });
+}
+
 pub(crate) struct Driver {
     /// Unique among all drivers of the process: an op remembers it, so that
     /// it is never polled, cancelled or abandoned on another runtime's ring.
@@ -157,7 +207,7 @@ pub(crate) struct Driver {
     wakes: Vec<Waker>,
     /// Ops whose final CQE arrived after they were abandoned; dropped by the
     /// loop outside the borrow, since dropping them may close an fd.
-    garbage: Vec<Box<dyn Abandoned>>,
+    garbage: Vec<Finished>,
     enter_fd: RawFd,
     enter_flags: u32,
     caps: Rc<Capabilities>,
@@ -165,6 +215,10 @@ pub(crate) struct Driver {
     wake_buf: Box<u64>,
     wake_armed: bool,
     park_ts: Box<types::Timespec>,
+    /// Park timeouts (kernels without `EXT_ARG`) queued whose CQE has not
+    /// arrived: the next park removes a pending one before queuing its own,
+    /// so they never pile up.
+    park_timeouts: u32,
     /// Timespecs of linked timeouts, kept until their own CQE: with SQPOLL
     /// the kernel reads them after `io_uring_enter` returns.
     link_timeouts: Slab<Box<types::Timespec>>,
@@ -174,6 +228,9 @@ pub(crate) struct Driver {
     /// Set once `shutdown` has released the slots: completions of ops it
     /// leaked may still arrive and are ignored.
     shut_down: bool,
+    /// The process that built the ring, and [`FORK_GENERATION`] then.
+    pid: u32,
+    fork_generation: u64,
 }
 
 impl Driver {
@@ -193,16 +250,18 @@ impl Driver {
         if efd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `efd` is a fresh descriptor that nothing else owns.
+        // SAFETY: `efd` is open (checked above) and fresh: nothing else owns it.
         let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
         let wake_ring = if caps.msg_ring {
-            // SAFETY: the ring's fd is open for as long as `ring` lives; the
-            // duplicate is a new descriptor owned by the unparker.
+            // SAFETY: `ring` (alive on this frame) owns the descriptor, so it
+            // is open for the borrow, which ends on this line; the duplicate
+            // is a new descriptor, owned by the unparker.
             Some(unsafe { BorrowedFd::borrow_raw(ring.as_raw_fd()) }.try_clone_to_owned()?)
         } else {
             None
         };
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        watch_forks();
         Ok(Driver {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ring,
@@ -216,17 +275,45 @@ impl Driver {
             unparker: Arc::new(Unparker {
                 eventfd,
                 ring: wake_ring,
-                parked: AtomicBool::new(false),
+                parked: ParkFlag::new(),
             }),
             wake_buf: Box::new(0),
             wake_armed: false,
             park_ts: Box::new(types::Timespec::new()),
+            park_timeouts: 0,
             link_timeouts: Slab::new(),
             stats: DriverStats::default(),
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
             shut_down: false,
+            pid: std::process::id(),
+            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
         })
+    }
+
+    /// Whether this driver was inherited by a forked child: one atomic load,
+    /// cheap enough for every entry point. Forks that bypass the C library's
+    /// `fork` (a raw `clone`) are caught by [`Driver::inherited_by_pid`].
+    pub(crate) fn inherited(&self) -> bool {
+        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation
+    }
+
+    /// Like [`Driver::inherited`], and also compares the process id (a
+    /// syscall): for the entry points a program passes rarely (`block_on`,
+    /// the runtime's drop).
+    pub(crate) fn inherited_by_pid(&self) -> bool {
+        self.inherited() || std::process::id() != self.pid
+    }
+
+    /// The error for any use of an inherited driver.
+    pub(crate) fn fork_error(&self) -> io::Error {
+        io::Error::other(format!(
+            "percore: this runtime was built by process {} and is used in a forked child \
+             (process {}), which shares its io_uring with the parent; build a new runtime \
+             in the child",
+            self.pid,
+            std::process::id()
+        ))
     }
 
     /// The ring's submitter, for registering resources (buffer rings, fixed
@@ -250,6 +337,11 @@ impl Driver {
     /// Whether the kernel has completions (or completion work) waiting for
     /// this core, without entering the kernel to find out.
     pub(crate) fn work_pending(&mut self) -> bool {
+        // Even a look writes the queue's head or tail back when its handle
+        // drops: in a forked child that could move the parent's backwards.
+        if self.inherited() {
+            return false;
+        }
         let cq_ready = {
             let mut cq = self.ring.completion();
             cq.sync();
@@ -270,14 +362,25 @@ impl Driver {
     }
 
     /// Queues an op and returns its slot.
+    ///
+    /// Either the op's slot is taken and its SQE queued, or (if a full SQ
+    /// cannot be flushed and this panics) neither: see [`Driver::reserve`].
     pub(crate) fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+        self.reserve(1);
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
-        self.push_slot(idx, sqe, squeue::Flags::empty());
+        let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
+        self.push_reserved(&[sqe]);
         idx
     }
 
-    /// Pushes the SQE of the op in slot `idx`, remembering its opcode.
-    fn push_slot(&mut self, idx: usize, sqe: squeue::Entry, flags: squeue::Flags) {
+    /// Remembers the opcode of the op in slot `idx` and tags its SQE with
+    /// the slot.
+    fn slot_entry(
+        &mut self,
+        idx: usize,
+        sqe: squeue::Entry,
+        flags: squeue::Flags,
+    ) -> squeue::Entry {
         let meta = SlotMeta {
             opcode: sqe.get_opcode() as u8,
             #[cfg(feature = "tracing")]
@@ -290,55 +393,57 @@ impl Driver {
                 self.meta.resize(idx + 1, meta);
             }
         }
-        self.push(sqe.user_data(idx as u64).flags(flags));
+        sqe.user_data(idx as u64).flags(flags)
     }
 
     /// Queues an op linked to a timeout (`IORING_OP_LINK_TIMEOUT`): if it has
     /// not completed after `timeout`, the kernel cancels it (`ECANCELED`).
+    ///
+    /// The two entries are queued together or not at all: room for both is
+    /// made first (the only step that can fail), and they are published with
+    /// one update of the SQ tail, so neither the kernel nor an SQPOLL thread
+    /// can take the op without its timeout.
     pub(crate) fn submit_with_timeout(
         &mut self,
         sqe: squeue::Entry,
         waker: Waker,
         timeout: Duration,
     ) -> usize {
-        // Both entries must reach the kernel in one submission, or the link
-        // would be cut: make room for two first.
-        let free = {
-            let sq = self.ring.submission();
-            sq.capacity() - sq.len()
-        };
-        if free < 2 {
-            self.flush_full_sq();
-        }
+        self.reserve(2);
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
         let key = self
             .link_timeouts
             .insert(Box::new(types::Timespec::from(timeout)));
         let ts: *const types::Timespec = &*self.link_timeouts[key];
-        self.push_slot(idx, sqe, squeue::Flags::IO_LINK);
-        self.push(
-            opcode::LinkTimeout::new(ts)
-                .build()
-                .user_data(LINK_TIMEOUT | key as u64),
-        );
+        let sqe = self.slot_entry(idx, sqe, squeue::Flags::IO_LINK);
+        let link = opcode::LinkTimeout::new(ts)
+            .build()
+            .user_data(LINK_TIMEOUT | key as u64);
+        self.push_reserved(&[sqe, link]);
         idx
     }
 
     /// Queues a multishot op and returns its slot.
     pub(crate) fn submit_multishot(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+        self.reserve(1);
         let idx = self.slots.insert(Lifecycle::Multishot {
             cqes: VecDeque::new(),
             waker: Some(waker),
             finished: false,
         });
-        self.push_slot(idx, sqe, squeue::Flags::empty());
+        let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
+        self.push_reserved(&[sqe]);
         idx
     }
 
-    /// Queues a MSG_RING entry that wakes the core parked on ring `target`;
-    /// it goes to the kernel with this core's next `io_uring_enter`, which
-    /// every tick makes. Returns false if this kernel cannot, or `target` is
-    /// this very ring.
+    /// Wakes the core parked on ring `target` with a MSG_RING entry, handed
+    /// to the kernel at once. Left in this core's SQ, it would wait for this
+    /// core's next `io_uring_enter` while the target's `parked` flag is
+    /// already clear (so no other waker signals it): a core that wakes
+    /// another and then blocks or computes would stall it for as long.
+    /// Returns false if this kernel cannot, `target` is this very ring, or
+    /// the entry is still queued after the enter (it then goes with the next
+    /// one, and the caller signals the eventfd too).
     fn post_wake(&mut self, target: RawFd) -> bool {
         if !self.caps.msg_ring || target == self.ring.as_raw_fd() {
             return false;
@@ -347,7 +452,12 @@ impl Driver {
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
         self.submit_detached(sqe);
-        true
+        if self.enter(0, 0, None).is_err() {
+            return false;
+        }
+        // The kernel stops taking entries at one it cannot even start (no
+        // SUBMIT_ALL); an SQPOLL thread takes them on its own.
+        self.ring.params().is_setup_sqpoll() || self.ring.submission().is_empty()
     }
 
     /// Queues an entry whose completion nobody waits for (e.g. closing a dropped fd).
@@ -356,17 +466,65 @@ impl Driver {
         self.push(sqe.user_data(DETACHED | opcode));
     }
 
-    /// Pushes one SQE; a full SQ is flushed to the kernel first.
+    /// Queues one SQE of the driver's own (its memory is the driver's, or
+    /// none); a full SQ is flushed to the kernel first.
     fn push(&mut self, sqe: squeue::Entry) {
-        self.stats.ops.on_submit(sqe.get_opcode() as u8);
+        self.reserve(1);
+        self.push_reserved(&[sqe]);
+    }
+
+    /// Makes room for `n` entries in the SQ, handing a full SQ to the kernel
+    /// as often as it takes. Pushes nothing: if a flush fails for good (a
+    /// fatal errno) it panics before any entry of the caller's submission is
+    /// queued or any slot taken, so a submission is queued whole or not at
+    /// all, and no SQE is ever left behind for an op whose future is still
+    /// idle (and whose buffer its owner may free).
+    fn reserve(&mut self, n: usize) {
+        // The SQ is shared memory: a forked child must not write into it.
+        if self.inherited() {
+            panic!("{}", self.fork_error());
+        }
         loop {
-            // SAFETY: the entry's pointers are owned by an op that the slot
-            // keeps alive until its CQE (the `OpCode` contract), or point to
-            // driver-owned boxes that outlive the ring.
-            if unsafe { self.ring.submission().push(&sqe) }.is_ok() {
+            let free = {
+                let sq = self.ring.submission();
+                sq.capacity() - sq.len()
+            };
+            // Only the kernel takes entries out (an SQPOLL thread at any
+            // time), so the room found here stays until the push.
+            if free >= n {
                 return;
             }
             self.flush_full_sq();
+        }
+    }
+
+    /// Queues `sqes`, for which [`Driver::reserve`] made room, with one
+    /// update of the SQ tail: the kernel sees all of them or none.
+    fn push_reserved(&mut self, sqes: &[squeue::Entry]) {
+        for sqe in sqes {
+            self.stats.ops.on_submit(sqe.get_opcode() as u8);
+        }
+        let mut sq = self.ring.submission();
+        // SAFETY: every pointer in `sqes` stays valid until the entry's own
+        // CQE (or forever):
+        // - an op's entry points only into the op (the `OpCode` contract).
+        //   Its slot was taken just before this push, and nothing between
+        //   here and the caller's `Op` future recording the slot can fail
+        //   (room was reserved first, and this push cannot fail); from then
+        //   on the future owns the op and its drop moves the op into the
+        //   slot (`drop_op`), which is freed only after the final CQE, or
+        //   leaked by `shutdown`. An op dropped on another thread's runtime
+        //   or after its runtime is leaked (`abandon`).
+        // - a linked timeout points into its box in `link_timeouts`, removed
+        //   only by its own CQE, and leaked by `shutdown` if still pending.
+        // - the driver's own entries point into `wake_buf` and `park_ts`,
+        //   boxes of the driver declared after `ring`, so they outlive it
+        //   (and `shutdown` leaks `wake_buf` while its read is posted), or
+        //   into nothing (cancel, close, msg_ring).
+        let pushed = unsafe { sq.push_multiple(sqes) };
+        // Dropping `sq` publishes the new tail, once for all of `sqes`.
+        if pushed.is_err() {
+            unreachable!("no room for {} SQEs after reserving it", sqes.len());
         }
     }
 
@@ -452,18 +610,17 @@ impl Driver {
     }
 
     /// Takes over an op whose future was dropped. Returns the op if the kernel
-    /// is already done with it; the caller drops it outside the driver borrow.
-    fn drop_op(&mut self, idx: usize, mut data: Box<dyn Abandoned>) -> Option<Box<dyn Abandoned>> {
+    /// is already done with it; the caller drops it outside the driver borrow,
+    /// which runs its `abandon` on the CQEs it got.
+    fn drop_op(&mut self, idx: usize, op: Box<dyn Abandoned>) -> Option<Finished> {
         let slot = self
             .slots
             .get_mut(idx)
             .unwrap_or_else(|| panic!("drop of unknown op slot {idx}"));
         match slot {
             Lifecycle::Waiting { first, .. } => {
-                if let Some(cqe) = first.take() {
-                    data.on_cqe(cqe);
-                }
-                *slot = Lifecycle::Cancelled(data);
+                let cqes = first.take().into_iter().collect();
+                *slot = Lifecycle::Cancelled { op, cqes };
                 self.cancel_raw(idx);
                 None
             }
@@ -471,23 +628,23 @@ impl Driver {
                 let Lifecycle::Completed(cqe) = self.slots.remove(idx) else {
                     unreachable!()
                 };
-                data.on_cqe(cqe);
-                Some(data)
+                Some(Finished {
+                    op,
+                    cqes: vec![cqe],
+                })
             }
             Lifecycle::Multishot { cqes, finished, .. } => {
-                for cqe in cqes.drain(..) {
-                    data.on_cqe(cqe);
-                }
+                let cqes: Vec<_> = cqes.drain(..).collect();
                 if *finished {
                     self.slots.remove(idx);
-                    Some(data)
+                    Some(Finished { op, cqes })
                 } else {
-                    *slot = Lifecycle::Cancelled(data);
+                    *slot = Lifecycle::Cancelled { op, cqes };
                     self.cancel_raw(idx);
                     None
                 }
             }
-            Lifecycle::Cancelled(_) => panic!("op slot {idx} dropped twice"),
+            Lifecycle::Cancelled { .. } => panic!("op slot {idx} dropped twice"),
         }
     }
 
@@ -528,6 +685,10 @@ impl Driver {
     /// Hands queued SQEs to the kernel, if any, without reaping; their
     /// completions are dispatched by a later tick or by shutdown.
     pub(crate) fn flush_queued(&mut self) {
+        // See `work_pending`: a forked child must not even look.
+        if self.inherited() {
+            return;
+        }
         if !self.ring.submission().is_empty() {
             // A failure here leaves the entries queued for the next enter.
             let _ = self.enter(0, 0, None);
@@ -574,11 +735,19 @@ impl Driver {
                 self.enter(want, ENTER_GETEVENTS, Some(&*self.park_ts as *const _))
             }
             Some(dur) => {
+                // The previous park's timeout is still pending when that park
+                // ended for another reason: remove it first (the kernel runs
+                // the removal before the new timeout, in queue order), or one
+                // would be left in the kernel per park until its deadline.
+                if self.park_timeouts > 0 {
+                    self.submit_detached(opcode::TimeoutRemove::new(PARK_TIMEOUT).build());
+                }
                 *self.park_ts = types::Timespec::from(dur);
                 let sqe = opcode::Timeout::new(&*self.park_ts as *const _)
                     .build()
                     .user_data(PARK_TIMEOUT);
                 self.push(sqe);
+                self.park_timeouts += 1;
                 let wait = if reaped(self) { 0 } else { want };
                 self.enter(wait, ENTER_GETEVENTS, None)
             }
@@ -601,6 +770,9 @@ impl Driver {
         mut flags: u32,
         timeout: Option<*const types::Timespec>,
     ) -> io::Result<()> {
+        if self.inherited() {
+            return Err(self.fork_error());
+        }
         let to_submit = self.ring.submission().len() as u32;
         if self.ring.params().is_setup_sqpoll() {
             std::sync::atomic::fence(Ordering::SeqCst);
@@ -633,8 +805,12 @@ impl Driver {
         if let Some(err) = crate::fault::take_enter() {
             return Err(err);
         }
-        // SAFETY: io_uring_enter(2) with our ring (or its registered index),
-        // and an argument that lives on this stack frame for the call.
+        // SAFETY: io_uring_enter(2) on our own ring (its fd or registered
+        // index). The kernel reads `arg` (on this frame) and the timespec it
+        // points to (`park_ts`, a box the driver owns) during the call only.
+        // The SQEs it takes point to memory that lives until their CQEs, as
+        // `push_reserved` states; the ring is this process's (a forked child
+        // that inherited it returned above).
         let res = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
@@ -656,6 +832,11 @@ impl Driver {
     /// Reaps every completion: wakes waiting ops, queues multishot results,
     /// finishes abandoned ops. Only wakes or frees; runs no user code.
     pub(crate) fn dispatch_completions(&mut self) {
+        // The CQ is shared memory: a forked child would take the parent's
+        // completions.
+        if self.inherited() {
+            return;
+        }
         loop {
             let mut cq = self.ring.completion();
             cq.sync();
@@ -665,7 +846,10 @@ impl Driver {
             for cqe in &mut cq {
                 self.stats.completed += 1;
                 match cqe.user_data() {
-                    PARK_TIMEOUT => self.stats.ops.on_complete(opcode::Timeout::CODE),
+                    PARK_TIMEOUT => {
+                        self.stats.ops.on_complete(opcode::Timeout::CODE);
+                        self.park_timeouts = self.park_timeouts.saturating_sub(1);
+                    }
                     WAKE => {
                         self.stats.ops.on_complete(opcode::Read::CODE);
                         self.wake_armed = false;
@@ -707,11 +891,7 @@ impl Driver {
     }
 
     /// Hands the collected wakers and finished abandoned ops to the loop.
-    pub(crate) fn take_ready(
-        &mut self,
-        wakes: &mut Vec<Waker>,
-        garbage: &mut Vec<Box<dyn Abandoned>>,
-    ) {
+    pub(crate) fn take_ready(&mut self, wakes: &mut Vec<Waker>, garbage: &mut Vec<Finished>) {
         std::mem::swap(&mut self.wakes, wakes);
         std::mem::swap(&mut self.garbage, garbage);
     }
@@ -766,6 +946,11 @@ impl Driver {
         for (_, slot) in std::mem::take(&mut self.slots) {
             match slot {
                 Lifecycle::Completed(_) => {}
+                // The op stays leaked, its CQEs' results are dropped unseen.
+                Lifecycle::Cancelled { op, cqes } => {
+                    std::mem::forget(op);
+                    drop(cqes);
+                }
                 other => std::mem::forget(other),
             }
         }
@@ -781,7 +966,7 @@ impl Driver {
 fn complete(
     slots: &mut Slab<Lifecycle>,
     wakes: &mut Vec<Waker>,
-    garbage: &mut Vec<Box<dyn Abandoned>>,
+    garbage: &mut Vec<Finished>,
     idx: usize,
     cqe: cqueue::Entry,
 ) {
@@ -812,13 +997,14 @@ fn complete(
                 wakes.push(w);
             }
         }
-        Lifecycle::Cancelled(op) => {
-            op.on_cqe(res);
+        Lifecycle::Cancelled { cqes, .. } => {
+            // Handed to `abandon` by the loop, outside the borrow.
+            cqes.push(res);
             if !more {
-                let Lifecycle::Cancelled(op) = slots.remove(idx) else {
+                let Lifecycle::Cancelled { op, cqes } = slots.remove(idx) else {
                     unreachable!()
                 };
-                garbage.push(op);
+                garbage.push(Finished { op, cqes });
             }
         }
         Lifecycle::Completed(_) => {
@@ -945,31 +1131,56 @@ impl Drop for ContextGuard {
     }
 }
 
-/// Runs `f` with the current core's driver.
-///
-/// # Panics
-///
-/// Outside a percore runtime.
 /// The current core's tick count (enters that ended a tick), for telling an
 /// op that completed at once from one that waited.
 pub(crate) fn current_tick() -> u64 {
     with_driver(|d| d.stats.ticks)
 }
 
+/// Runs `f` with the current core's driver.
+///
+/// # Panics
+///
+/// Outside a percore runtime, or in a forked child that inherited it.
 pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
-    try_with_driver(f).expect(
-        "percore I/O used outside a runtime: call it inside percore::run or Runtime::block_on",
-    )
+    match try_with_driver(f) {
+        Some(r) => r,
+        None => {
+            if let Some(err) = current_fork_error() {
+                panic!("{err}");
+            }
+            panic!(
+                "percore I/O used outside a runtime: call it inside percore::run or Runtime::block_on"
+            )
+        }
+    }
+}
+
+/// The fork error, if the current driver was inherited by a forked child.
+fn current_fork_error() -> Option<io::Error> {
+    CURRENT
+        .try_with(|c| {
+            let cur = c.borrow();
+            let d = cur.as_ref()?.try_borrow().ok()?;
+            d.inherited().then(|| d.fork_error())
+        })
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` with the current core's driver, or returns `None` outside a
-/// runtime (or if the driver is busy, which only happens during its own drop).
+/// runtime (or if the driver is busy, which only happens during its own drop,
+/// or if a forked child inherited it: then ops are leaked and fds closed
+/// with close(2), and nothing touches the parent's ring).
 pub(crate) fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
     CURRENT
         .try_with(|c| {
             let cur = c.borrow();
             let drv = cur.as_ref()?;
             let mut d = drv.try_borrow_mut().ok()?;
+            if d.inherited() {
+                return None;
+            }
             Some(f(&mut d))
         })
         .ok()
@@ -985,7 +1196,8 @@ pub(crate) fn abandon(idx: usize, ring: u64, data: Box<dyn Abandoned>) {
     let done =
         try_with_driver(|d| (d.id == ring).then(|| d.drop_op(idx, data.take().expect("op data"))));
     match done {
-        // Kernel already finished: drop it here, outside the driver borrow.
+        // Kernel already finished: its `abandon` runs and the op drops
+        // here, outside the driver borrow.
         Some(Some(Some(finished))) => drop(finished),
         Some(Some(None)) => {}
         _ => std::mem::forget(data),
@@ -1011,11 +1223,16 @@ pub(crate) fn with_ring<R>(ring: u64, f: impl FnOnce(&mut Driver) -> R) -> R {
 
 /// Closes `fd`: through the ring when a runtime is current (no syscall of
 /// its own), else with close(2).
-pub(crate) fn close_fd(fd: RawFd) {
+///
+/// # Safety
+///
+/// - The caller owns `fd` (an open descriptor) and gives it up: nothing may
+///   use it after this call, since its number can be reused at once.
+pub(crate) unsafe fn close_fd(fd: RawFd) {
     let queued =
         try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(fd)).build())).is_some();
     if !queued {
-        // SAFETY: the caller owns `fd` and gives it up here.
+        // SAFETY: the caller owns `fd` and gives it up (this fn's contract).
         unsafe { libc::close(fd) };
     }
 }
@@ -1024,3 +1241,6 @@ pub(crate) fn close_fd(fd: RawFd) {
 pub(crate) fn current_capabilities() -> Option<Rc<Capabilities>> {
     try_with_driver(|d| d.capabilities())
 }
+
+#[cfg(test)]
+mod tests;

@@ -282,17 +282,21 @@ impl<T: OpCode> Future for Op<T> {
                 let data = this.data.as_mut().expect("op polled after completion");
                 let sqe = data.create_entry();
                 let waker = cx.waker().clone();
-                let submit_now = this.submit_now;
+                let timeout = this.timeout;
+                // The submission is queued whole or not at all (it panics
+                // before queuing anything if the ring fails), and the state
+                // records it at once: from here the future's drop hands the
+                // op to its slot, so the SQE never outlives what it points to.
                 this.state = with_driver(|d| {
-                    let idx = match this.timeout {
+                    let idx = match timeout {
                         Some(t) => d.submit_with_timeout(sqe, waker, t),
                         None => d.submit(sqe, waker),
                     };
-                    if submit_now {
-                        d.flush_queued();
-                    }
                     State::Submitted(idx, d.id())
                 });
+                if this.submit_now {
+                    with_driver(|d| d.flush_queued());
+                }
                 Poll::Pending
             }
             State::Submitted(idx, ring) => match with_ring(ring, |d| d.poll_op(idx, cx)) {

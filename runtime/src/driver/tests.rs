@@ -1,0 +1,102 @@
+//! Driver tests that need its internals or an op written for the test.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use io_uring::{opcode, squeue, types};
+
+use crate::op::{CqeResult, Op, OpCode};
+
+/// Waits for a pipe to become readable; its `abandon` records whether the
+/// driver was free to use (it is not while the ring is borrowed).
+struct PollPipe {
+    fd: OwnedFd,
+    driver_free_in_abandon: Rc<Cell<Option<bool>>>,
+}
+
+// SAFETY: the SQE refers to `fd`, owned by the op, and to no memory.
+unsafe impl OpCode for PollPipe {
+    type Output = io::Result<u32>;
+    fn create_entry(&mut self) -> squeue::Entry {
+        opcode::PollAdd::new(types::Fd(self.fd.as_raw_fd()), libc::POLLIN as u32).build()
+    }
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result
+    }
+    fn abandon(&mut self, _cqe: CqeResult) {
+        // Any user code may run here, including code that needs the driver.
+        let free = super::try_with_driver(|_| ()).is_some();
+        self.driver_free_in_abandon.set(Some(free));
+    }
+}
+
+fn poll_pipe() -> (Op<PollPipe>, io::PipeWriter, Rc<Cell<Option<bool>>>) {
+    let (reader, writer) = io::pipe().unwrap();
+    let seen = Rc::new(Cell::new(None));
+    let op = Op::new(PollPipe {
+        fd: reader.into(),
+        driver_free_in_abandon: seen.clone(),
+    });
+    (op, writer, seen)
+}
+
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> bool {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx).is_pending())).await
+}
+
+async fn ticks(n: usize) {
+    for _ in 0..n {
+        crate::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Issue 12, bug 9: `OpCode::abandon` ran inside `dispatch_completions`,
+/// with the driver borrowed, when the CQE of a dropped op arrived.
+#[test]
+fn abandon_of_an_op_dropped_in_flight_runs_outside_the_driver_borrow() {
+    let rt = crate::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut op, mut writer, seen) = poll_pipe();
+        assert!(poll_once(&mut op).await);
+        crate::yield_now().await;
+        drop(op);
+        writer.write_all(b"x").unwrap();
+        for _ in 0..1000 {
+            if seen.get().is_some() {
+                break;
+            }
+            ticks(1).await;
+        }
+        assert_eq!(
+            seen.get(),
+            Some(true),
+            "abandon ran with the driver borrowed"
+        );
+    });
+}
+
+/// Issue 12, bug 9, the other path: the CQE arrived before the future was
+/// dropped, and `drop_op` ran `abandon` with the driver borrowed.
+#[test]
+fn abandon_of_an_op_dropped_after_its_completion_runs_outside_the_driver_borrow() {
+    let rt = crate::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut op, mut writer, seen) = poll_pipe();
+        assert!(poll_once(&mut op).await);
+        writer.write_all(b"x").unwrap();
+        // Let the CQE arrive; the op's future is not polled again.
+        ticks(20).await;
+        drop(op);
+        assert_eq!(
+            seen.get(),
+            Some(true),
+            "abandon ran with the driver borrowed"
+        );
+    });
+}

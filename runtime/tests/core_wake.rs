@@ -1,0 +1,62 @@
+//! Cross-core wake-ups reach a parked core at once, whatever the waking
+//! core does next.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use percore::Runtime;
+use percore::channel::channel;
+
+/// Issue 12, bug 10: a MSG_RING wake-up was queued on the waking core's SQ
+/// and waited for that core's next `io_uring_enter`; a core that woke
+/// another and then blocked its thread (or computed) stalled the other for
+/// as long. The receiving core must run the woken task while the sender
+/// still blocks (200 ms; the bound is generous for a loaded 2-CPU machine).
+#[test]
+fn a_core_that_wakes_another_and_then_blocks_does_not_stall_it() {
+    for minimal in [false, true] {
+        let (tx, rx) = channel::<Instant>(4);
+        let rx = Arc::new(Mutex::new(Some(rx)));
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        let out = Runtime::builder()
+            .cores(2)
+            .minimal_features(minimal)
+            .spin_before_park(Duration::ZERO)
+            .build()
+            .unwrap()
+            .run(move |core| {
+                let rx = if core == 1 {
+                    rx.lock().unwrap().take()
+                } else {
+                    None
+                };
+                let tx = if core == 0 {
+                    tx.lock().unwrap().take()
+                } else {
+                    None
+                };
+                async move {
+                    if core == 0 {
+                        let tx = tx.expect("core 0 sends");
+                        // Let core 1 park in io_uring_enter.
+                        percore::time::sleep(Duration::from_millis(50)).await;
+                        tx.send(Instant::now()).await.unwrap();
+                        // Block this core's thread right after the wake-up.
+                        std::thread::sleep(Duration::from_millis(200));
+                        None
+                    } else {
+                        let mut rx = rx.expect("core 1 receives");
+                        let sent = rx.recv().await.unwrap();
+                        Some(sent.elapsed())
+                    }
+                }
+            })
+            .unwrap();
+        let took = out[1].unwrap();
+        assert!(
+            took < Duration::from_millis(100),
+            "minimal={minimal}: core 1 ran the woken task {took:?} after the send, \
+             while core 0 blocked for 200 ms"
+        );
+    }
+}
