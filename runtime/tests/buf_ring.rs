@@ -1,6 +1,9 @@
-//! Provided-buffer rings: group ids and allocation failure.
+//! Provided-buffer rings: group ids, allocation failure, and the ring an
+//! op may pick from.
 
 use percore::buf::BufRing;
+use percore::fd::SharedFd;
+use percore::op::{MultishotOp, RecvMulti};
 
 fn require_buf_ring() -> bool {
     let ok = percore::capabilities().unwrap().buf_ring;
@@ -53,4 +56,36 @@ async fn buf_ring_allocation_failure_is_an_error() {
     // The ring that did allocate was freed, and ids are not used up.
     let ring = BufRing::new(8, 64).unwrap();
     assert_eq!(ring.available(), 8);
+}
+
+/// A ring belongs to the io_uring it was registered with. Armed on another
+/// runtime, the receive would pick from whatever group has the same id
+/// there and read the buffer ids against this ring.
+#[test]
+fn recv_multi_armed_on_another_runtime_panics() {
+    let first = percore::Runtime::new().unwrap();
+    let second = percore::Runtime::new().unwrap();
+    let Some(ring) =
+        first.block_on(async { require_buf_ring().then(|| BufRing::new(4, 64).unwrap()) })
+    else {
+        return;
+    };
+    let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let ring2 = ring.clone();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        second.block_on(async move {
+            let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring2));
+            let _ = recv.next_buf().await;
+        })
+    }))
+    .unwrap_err();
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains("different runtime"), "{msg}");
+    drop(theirs);
+    // Unregistered on its own ring.
+    first.block_on(async move { drop(ring) });
 }

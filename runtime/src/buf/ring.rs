@@ -282,6 +282,13 @@ impl BufRing {
         })
     }
 
+    /// Whether the ring is registered with the current runtime's io_uring
+    /// (the one an op submitted now goes to).
+    pub(crate) fn is_current(&self) -> bool {
+        driver::try_with_driver(|d| Rc::ptr_eq(&d.capabilities(), &self.inner.owner))
+            .unwrap_or(false)
+    }
+
     /// The buffer group id the kernel knows this ring by.
     ///
     /// # Examples

@@ -51,7 +51,7 @@ unsafe impl OpCode for Close {
         opcode::Close::new(types::Fd(self.fd)).build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(|_| ())
     }
 }

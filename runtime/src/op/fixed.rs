@@ -323,11 +323,13 @@ unsafe impl OpCode for ReadFixed {
         }
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
         if let Ok(n) = res {
             let init = self.buf.bytes_init();
-            // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+            // SAFETY: `cqe` is this op's own completion (the `complete`
+            // contract, kept by the driver): the kernel wrote `n` bytes right
+            // after the `init` ones.
             unsafe { crate::buf::IoBufMut::set_init(&mut self.buf, init + n) };
         }
         (res, self.buf)
@@ -406,7 +408,7 @@ unsafe impl OpCode for WriteFixed {
         }
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)
     }
 }

@@ -59,7 +59,7 @@ unsafe impl OpCode for PollAdd {
         opcode::PollAdd::new(types::Fd(self.fd), self.events).build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result
     }
 }
