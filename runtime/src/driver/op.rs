@@ -433,12 +433,12 @@ impl<T: OpCode> Op<T> {
     /// # Examples
     ///
     /// ```
+    /// use percore::fd::SharedFd;
     /// use percore::op::{Op, PollAdd};
-    /// use std::os::fd::AsRawFd;
     ///
     /// percore::run(async {
     ///     let (reader, _writer) = std::io::pipe().unwrap();
-    ///     let mut op = Op::new(PollAdd::new(reader.as_raw_fd(), libc::POLLIN as u32));
+    ///     let mut op = Op::new(PollAdd::new(SharedFd::new(reader.into()), libc::POLLIN as u32));
     ///     // Poll it once so it is in flight, then cancel and collect the result.
     ///     let _ = percore::time::timeout(std::time::Duration::from_millis(5), &mut op).await;
     ///     op.cancel();
