@@ -119,7 +119,8 @@ impl CqeResult {
 ///   until `complete` or `abandon` runs or `self` is dropped after the CQE.
 /// - The SQE must not reference memory that `self` does not keep alive, and
 ///   must name only descriptors that `self` keeps open (a
-///   [`SharedFd`](crate::fd::SharedFd) clone, an `OwnedFd`).
+///   [`SharedFd`](crate::fd::SharedFd) clone, an `OwnedFd`) and only buffer
+///   groups of a [`BufRing`](crate::buf::BufRing) it holds a clone of.
 /// - The SQE posts one completion, or one flagged `IORING_CQE_F_MORE` and
 ///   then a final notification (send_zc); never a multishot stream.
 ///
@@ -199,9 +200,11 @@ pub unsafe trait OpCode: 'static {
 /// # Safety
 ///
 /// As for [`OpCode`]: every pointer in the SQE points into memory `self`
-/// owns behind its own heap allocation, and every descriptor it names is
-/// kept open by `self`, until the final completion (the first without
-/// `IORING_CQE_F_MORE`) arrived or `self` is dropped after it.
+/// owns behind its own heap allocation, every descriptor it names is kept
+/// open by `self`, and every buffer group it selects from belongs to a
+/// [`BufRing`](crate::buf::BufRing) `self` holds a clone of, until the final
+/// completion (the first without `IORING_CQE_F_MORE`) arrived or `self` is
+/// dropped after it.
 ///
 /// # Examples
 ///
