@@ -1,5 +1,6 @@
 //! Ops that name a descriptor hold it: `Close` owns the one it closes,
-//! `PollAdd` keeps its `SharedFd` open while it may run.
+//! `PollAdd` keeps its `SharedFd` open while it may run, and a `FixedFd`
+//! is used only on the ring whose file table it names.
 
 mod support;
 
@@ -110,4 +111,54 @@ async fn poll_add_dropped_in_flight_closes_its_fd_after_the_completion() {
         wait_reader_closed(&mut writer).await,
         "the descriptor leaked"
     );
+}
+
+/// A `FixedFd` names a slot of one ring's file table. Used on another
+/// runtime, the op worked on whatever file that ring has in the same slot:
+/// here it read the other runtime's file.
+#[test]
+fn fixed_fd_used_on_another_runtime_panics() {
+    use percore::buf::FixedBufPool;
+    use percore::op::{FixedFd, ReadFixed};
+
+    let dir = std::env::temp_dir();
+    let path_a = dir.join(format!("percore-fixed-a-{}", std::process::id()));
+    let path_b = dir.join(format!("percore-fixed-b-{}", std::process::id()));
+    std::fs::write(&path_a, b"AAAA").unwrap();
+    std::fs::write(&path_b, b"BBBB").unwrap();
+    let open = |p: &std::path::Path| SharedFd::new(std::fs::File::open(p).unwrap().into());
+    let first = percore::Runtime::new().unwrap();
+    let second = percore::Runtime::new().unwrap();
+    let Ok(fixed_a) = first.block_on(async { FixedFd::register(&open(&path_a)) }) else {
+        eprintln!("SKIPPED: cannot register files");
+        return;
+    };
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        second.block_on(async {
+            // The other runtime's own file, likely in the same slot.
+            let fixed_b = FixedFd::register(&open(&path_b)).unwrap();
+            let Ok(pool) = FixedBufPool::new(1, 4096) else {
+                return None;
+            };
+            let (res, buf) = Op::new(ReadFixed::new(fixed_a, pool.get().await, 0)).await;
+            drop(fixed_b);
+            Some(res.map(|n| buf[..n].to_vec()))
+        })
+    }));
+    let _ = std::fs::remove_file(&path_a);
+    let _ = std::fs::remove_file(&path_b);
+    let panic = match res {
+        Ok(None) => {
+            eprintln!("SKIPPED: no registered buffers");
+            return;
+        }
+        Ok(Some(read)) => panic!("the op ran on the other runtime's file table: {read:?}"),
+        Err(panic) => panic,
+    };
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains("different runtime"), "{msg}");
 }
