@@ -34,7 +34,9 @@ use super::{CqeResult, OpCode};
 ///
 /// An op dropped before it was submitted, or cancelled before the kernel
 /// ran it, still closes its descriptor (through the ring when a runtime is
-/// current): it never leaks.
+/// current). One cut off by [`Op::timeout`](super::Op::timeout) reports
+/// `ETIMEDOUT` and leaks the descriptor: `ETIMEDOUT` may also be the close's
+/// own error, after which the number may already belong to another file.
 #[derive(Debug)]
 pub struct Close {
     /// The descriptor, until the SQE that closes it is built.
