@@ -68,7 +68,7 @@ impl<S> Incoming<S> {
     async fn next_fd(&mut self) -> io::Result<SharedFd> {
         match &mut self.multi {
             Some(op) => match op.next().await {
-                Some(cqe) => AcceptMulti::socket(cqe).map(SharedFd::new),
+                Some(socket) => socket.map(SharedFd::new),
                 None => Err(io::Error::from_raw_os_error(libc::ECANCELED)),
             },
             None => {

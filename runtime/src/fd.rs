@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
 use crate::driver;
@@ -92,6 +92,9 @@ impl SharedFd {
             Ok(inner) => {
                 let fd = inner.fd;
                 std::mem::forget(inner);
+                // SAFETY: this was the last handle, which owned `fd`; it is
+                // forgotten above, so the descriptor has exactly one owner.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                 Op::new(Close::new(fd)).await
             }
             Err(_) => Ok(()),
@@ -123,6 +126,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // SAFETY: `Inner` owns the descriptor (taken from an `OwnedFd`) and
         // this is the last handle to it, so nothing uses it after this.
-        unsafe { driver::close_fd(self.fd) };
+        let fd = unsafe { OwnedFd::from_raw_fd(self.fd) };
+        driver::close_fd(fd);
     }
 }

@@ -25,12 +25,13 @@
 
 use std::future::{Future, poll_fn};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+use crate::fd::SharedFd;
 use crate::op::{Op, PollAdd};
 
 /// Completes when the process receives SIGINT (Ctrl-C in a terminal).
@@ -222,9 +223,9 @@ pub mod unix {
                 }
                 let Some(poll) = &mut self.poll else {
                     let fd = match &self.wake {
-                        Some(wake) => wake.fd,
+                        Some(wake) => wake.polled.clone(),
                         None => match WakeFd::borrow() {
-                            Ok(wake) => self.wake.insert(wake).fd,
+                            Ok(wake) => self.wake.insert(wake).polled.clone(),
                             // Nothing could wake this listener: say so
                             // loudly rather than wait forever.
                             Err(err) => panic!("percore::signal: no eventfd for a listener: {err}"),
@@ -351,6 +352,10 @@ struct WakeFd {
     slot: usize,
     /// Open for the life of the process (see [`WAKE_FDS`]).
     fd: RawFd,
+    /// The listener's own duplicate of `fd`, for its polls to hold: the
+    /// pool's descriptor must never be closed, and a poll's descriptor is
+    /// closed with its last op.
+    polled: SharedFd,
 }
 
 impl WakeFd {
@@ -376,9 +381,19 @@ impl WakeFd {
             }
         };
         let fd = WAKE_FDS[slot].load(Ordering::Acquire);
+        // SAFETY: `fd` is open for the life of the process (see WAKE_FDS);
+        // F_DUPFD_CLOEXEC takes no pointers, and its result is checked.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            let err = io::Error::last_os_error();
+            free.push(slot);
+            return Err(err);
+        }
+        // SAFETY: `dup` is a new descriptor that nothing else owns.
+        let polled = SharedFd::new(unsafe { OwnedFd::from_raw_fd(dup) });
         // Wake-ups meant for its last borrower must not wake this one.
         drain(fd);
-        Ok(WakeFd { slot, fd })
+        Ok(WakeFd { slot, fd, polled })
     }
 }
 

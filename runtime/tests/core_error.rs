@@ -19,10 +19,10 @@ unsafe impl OpCode for PanicOnAbandon {
     fn create_entry(&mut self) -> squeue::Entry {
         opcode::PollAdd::new(types::Fd(self.fd.as_raw_fd()), libc::POLLIN as u32).build()
     }
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.into_result()
     }
-    fn abandon(&mut self, _cqe: CqeResult) {
+    unsafe fn abandon(&mut self, _cqe: CqeResult) {
         panic!("abandoned at shutdown");
     }
 }

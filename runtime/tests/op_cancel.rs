@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::Write as _;
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use percore::fd::SharedFd;
@@ -117,7 +117,8 @@ async fn cancel_before_first_poll_submits_nothing() {
 #[percore::test]
 async fn cancel_is_idempotent() {
     let (reader, _writer) = std::io::pipe().unwrap();
-    let mut op = Op::new(PollAdd::new(reader.as_raw_fd(), libc::POLLIN as u32));
+    let fd = SharedFd::new(reader.into());
+    let mut op = Op::new(PollAdd::new(fd, libc::POLLIN as u32));
     assert!(poll_once(&mut op).await.is_pending());
     percore::yield_now().await;
     op.cancel();
@@ -196,7 +197,17 @@ async fn errors_come_back_as_errno_with_the_buffer() {
     .await;
     assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF));
     assert_eq!(buf.id(), id);
-    let events = Op::new(PollAdd::new(-1, libc::POLLIN as u32)).await;
+    // An O_PATH descriptor is no file to the ring: EBADF.
+    let path_fd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open("/")
+        .unwrap();
+    let events = Op::new(PollAdd::new(
+        SharedFd::new(path_fd.into()),
+        libc::POLLIN as u32,
+    ))
+    .await;
     assert_eq!(events.unwrap_err().raw_os_error(), Some(libc::EBADF));
     Op::new(Nop).await.unwrap();
 }

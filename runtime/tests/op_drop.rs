@@ -231,7 +231,10 @@ async fn timeout_op_dropped_in_flight_wakes_nobody() {
 async fn poll_add_dropped_in_flight_is_cancelled() {
     let (reader, mut writer) = std::io::pipe().unwrap();
     let (woken, waker) = CountingWaker::new();
-    let mut op = Op::new(PollAdd::new(reader.as_raw_fd(), libc::POLLIN as u32));
+    let mut op = Op::new(PollAdd::new(
+        SharedFd::new(reader.try_clone().unwrap().into()),
+        libc::POLLIN as u32,
+    ));
     assert!(poll_with(&mut op, &waker).is_pending());
     percore::yield_now().await;
     assert_eq!(percore::stats().in_flight, 1);
@@ -383,7 +386,7 @@ fn runtime_dropped_with_many_kinds_of_ops_in_flight() {
                 CURRENT_POSITION,
             ))));
             drop(percore::spawn(Op::new(PollAdd::new(
-                fd.as_raw_fd(),
+                fd.clone(),
                 libc::POLLIN as u32,
             ))));
             drop(percore::spawn(Op::new(Timeout::new(Duration::from_secs(

@@ -82,18 +82,14 @@ fn no_descriptor_leaks_across_shutdown_paths() {
         rt.block_on(async {
             for _ in 0..5 {
                 let (fd, w) = pipe_fd();
-                let raw = {
-                    use std::os::fd::AsRawFd;
-                    fd.as_raw_fd()
-                };
                 drop(percore::spawn(Op::new(Read::new(
                     fd.clone(),
                     log.buf(8),
                     CURRENT_POSITION,
                 ))));
                 drop(percore::spawn(async move {
-                    let _keep = (fd, w);
-                    Op::new(PollAdd::new(raw, libc::POLLIN as u32)).await
+                    let _keep = w;
+                    Op::new(PollAdd::new(fd, libc::POLLIN as u32)).await
                 }));
                 drop(percore::spawn(Op::new(Timeout::new(Duration::from_secs(
                     60,

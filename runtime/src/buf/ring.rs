@@ -15,7 +15,7 @@
 //! unregistered and freed only when no op can use it any more.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -39,9 +39,65 @@ struct RawEntry {
 const PAGE: usize = 4096;
 
 thread_local! {
-    /// Next buffer group id to try on this thread (ids are per ring; a ring
-    /// belongs to one thread).
-    static NEXT_BGID: Cell<u16> = const { Cell::new(0) };
+    /// The buffer group ids of this thread's rings. The kernel keeps one id
+    /// space per io_uring and a ring belongs to one thread, so ids unique
+    /// per thread never collide on any of the thread's io_urings.
+    static BGIDS: RefCell<BgidSet> = const { RefCell::new(BgidSet::new()) };
+}
+
+/// Number of buffer group ids (the kernel's are `u16`).
+const BGID_COUNT: usize = 1 << 16;
+
+/// Hands out buffer group ids so that an id in use is never handed out
+/// again until it is released; ids are tried in turn (not lowest-first) so
+/// a released id rests before it is reused.
+#[derive(Debug)]
+struct BgidSet {
+    /// One bit per id, allocated on first use (8 KiB).
+    used: Vec<u64>,
+    /// Where the next search starts.
+    next: u16,
+    /// Ids handed out and not released.
+    live: usize,
+}
+
+impl BgidSet {
+    const fn new() -> BgidSet {
+        BgidSet {
+            used: Vec::new(),
+            next: 0,
+            live: 0,
+        }
+    }
+
+    fn is_used(&self, id: u16) -> bool {
+        self.used[id as usize / 64] & (1 << (id % 64)) != 0
+    }
+
+    /// A free id, now taken; `None` when all 65536 are.
+    fn alloc(&mut self) -> Option<u16> {
+        if self.used.is_empty() {
+            self.used = vec![0; BGID_COUNT / 64];
+        }
+        if self.live == BGID_COUNT {
+            return None;
+        }
+        let mut id = self.next;
+        while self.is_used(id) {
+            id = id.wrapping_add(1);
+        }
+        self.used[id as usize / 64] |= 1 << (id % 64);
+        self.live += 1;
+        self.next = id.wrapping_add(1);
+        Some(id)
+    }
+
+    /// Gives `id` back.
+    fn release(&mut self, id: u16) {
+        assert!(self.is_used(id), "buffer group id {id} released twice");
+        self.used[id as usize / 64] &= !(1 << (id % 64));
+        self.live -= 1;
+    }
 }
 
 /// A ring of provided buffers registered with the current core's io_uring.
@@ -102,8 +158,11 @@ impl BufRing {
     /// `InvalidInput` if `entries` is not a power of two in `1..=32768` or
     /// `buf_len` is zero or above `u32::MAX`; `Unsupported` if the kernel has
     /// no provided-buffer rings (before 5.19, see
-    /// [`Capabilities::buf_ring`](crate::Capabilities::buf_ring)); the error
-    /// of the registration otherwise (`ENOMEM` under a low memlock limit).
+    /// [`Capabilities::buf_ring`](crate::Capabilities::buf_ring));
+    /// `OutOfMemory` if the buffers cannot be allocated; an error of kind
+    /// `Other` if all 65536 buffer group ids are taken by this thread's live
+    /// rings; the error of the registration otherwise (`ENOMEM` under a low
+    /// memlock limit).
     ///
     /// # Panics
     ///
@@ -150,11 +209,20 @@ impl BufRing {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let bufs_layout = Layout::from_size_align(entries as usize * buf_len, 64)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // SAFETY: both layouts have a non-zero size.
-        let (ring, bufs) = unsafe { (alloc_zeroed(ring_layout), alloc_zeroed(bufs_layout)) };
-        let (Some(ring), Some(bufs)) = (NonNull::new(ring.cast::<RawEntry>()), NonNull::new(bufs))
-        else {
-            std::alloc::handle_alloc_error(ring_layout);
+        let out_of_memory = |layout: Layout| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("cannot allocate {} bytes for a buffer ring", layout.size()),
+            )
+        };
+        // SAFETY: the layout has a non-zero size (at least a page).
+        let ring = NonNull::new(unsafe { alloc_zeroed(ring_layout) }.cast::<RawEntry>())
+            .ok_or_else(|| out_of_memory(ring_layout))?;
+        // SAFETY: the layout has a non-zero size (`entries`, `buf_len` >= 1).
+        let Some(bufs) = NonNull::new(unsafe { alloc_zeroed(bufs_layout) }) else {
+            // SAFETY: allocated just above with this layout; nothing saw it.
+            unsafe { dealloc(ring.as_ptr().cast(), ring_layout) };
+            return Err(out_of_memory(bufs_layout));
         };
         let mut inner = Inner {
             bgid: 0,
@@ -174,13 +242,16 @@ impl BufRing {
         }
         inner.publish();
 
-        let mut last_err = None;
-        for _ in 0..64 {
-            let bgid = NEXT_BGID.with(|n| {
-                let id = n.get();
-                n.set(id.wrapping_add(1));
-                id
-            });
+        // Ids the kernel reported taken on this io_uring: kept reserved while
+        // we search, so the search moves on, and released afterwards.
+        let mut taken = Vec::new();
+        let res = loop {
+            let Some(bgid) = BGIDS.with(|ids| ids.borrow_mut().alloc()) else {
+                break Err(io::Error::other(
+                    "all 65536 buffer group ids of this thread are in use: \
+                     drop a BufRing before making another",
+                ));
+            };
             // SAFETY: the entry array is page aligned, holds `entries`
             // entries, and stays allocated until the ring is unregistered
             // (or is leaked when that is impossible, see `Drop`).
@@ -189,19 +260,33 @@ impl BufRing {
                     .register_buf_ring_with_flags(ring.as_ptr() as u64, entries, bgid, 0)
             });
             match res {
-                Ok(()) => {
-                    inner.bgid = bgid;
-                    inner.registered = true;
-                    return Ok(BufRing {
-                        inner: Rc::new(inner),
-                    });
+                Ok(()) => break Ok(bgid),
+                Err(err) if err.raw_os_error() == Some(libc::EEXIST) => taken.push(bgid),
+                Err(err) => {
+                    BGIDS.with(|ids| ids.borrow_mut().release(bgid));
+                    break Err(err);
                 }
-                // Another ring on this io_uring uses the id: take the next.
-                Err(err) if err.raw_os_error() == Some(libc::EEXIST) => last_err = Some(err),
-                Err(err) => return Err(err),
             }
-        }
-        Err(last_err.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EEXIST)))
+        };
+        BGIDS.with(|ids| {
+            let mut ids = ids.borrow_mut();
+            for bgid in taken {
+                ids.release(bgid);
+            }
+        });
+        // On error `inner` drops unregistered: it frees both allocations.
+        inner.bgid = res?;
+        inner.registered = true;
+        Ok(BufRing {
+            inner: Rc::new(inner),
+        })
+    }
+
+    /// Whether the ring is registered with the current runtime's io_uring
+    /// (the one an op submitted now goes to).
+    pub(crate) fn is_current(&self) -> bool {
+        driver::try_with_driver(|d| Rc::ptr_eq(&d.capabilities(), &self.inner.owner))
+            .unwrap_or(false)
     }
 
     /// The buffer group id the kernel knows this ring by.
@@ -356,9 +441,10 @@ impl Inner {
     /// Frees the buffers, and the entry array unless the kernel may still
     /// read it (`keep_ring`), in which case it is leaked.
     fn free(&self, keep_ring: bool) {
-        // SAFETY: allocated in `new` with these layouts; no op can pick a
-        // buffer any more (every such op holds a clone of this ring) and no
-        // `RingBuf` is alive (each holds a clone too).
+        // SAFETY: allocated in `new` with these layouts, and called once,
+        // from `Drop`; no op can pick a buffer any more (every op that
+        // selects from this group holds a clone of this ring, the `OpCode`
+        // contract) and no `RingBuf` is alive (each holds a clone too).
         unsafe {
             dealloc(self.bufs.as_ptr(), self.bufs_layout);
             if !keep_ring {
@@ -370,21 +456,37 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Unregister from the io_uring we registered with. If that ring is not
-        // current (the ring is used from a different runtime, or the driver is
-        // busy tearing down), the kernel may still read the entry array until
-        // the ring is destroyed, so that small array is leaked. The buffers
-        // are only touched by ops, and no op is left: they are freed.
+        // No op can pick a buffer of this ring any more: every op that
+        // selects from it holds a clone of this `Rc` (the `OpCode` contract),
+        // and so does every `RingBuf`.
         if !self.registered {
             self.free(false);
             return;
         }
+        // Unregister from the io_uring we registered with. If that ring is not
+        // current (the ring is used from a different runtime, or the driver is
+        // busy tearing down) or the kernel refuses, the kernel keeps the
+        // group and may read its entry array until the io_uring is destroyed:
+        // that small array is leaked, and the id stays reserved so no new
+        // ring of this thread is told to use it. The buffers are freed: the
+        // kernel touches them only for an op that selects from this group,
+        // and none is left (see above).
         let bgid = self.bgid;
         let owner = &self.owner;
         let unregistered = driver::try_with_driver(|d| {
             Rc::ptr_eq(&d.capabilities(), owner) && d.submitter().unregister_buf_ring(bgid).is_ok()
         })
         .unwrap_or(false);
+        if unregistered {
+            // `try_with` and `try_borrow_mut`: the thread may be tearing down
+            // its locals, or be inside `BufRing::new`; either way the id then
+            // simply stays reserved.
+            let _ = BGIDS.try_with(|ids| {
+                if let Ok(mut ids) = ids.try_borrow_mut() {
+                    ids.release(bgid);
+                }
+            });
+        }
         self.free(!unregistered);
     }
 }
@@ -657,6 +759,38 @@ unsafe impl IoBuf for RecvBuf {
         match self {
             RecvBuf::Ring(b) => b.bytes_total(),
             RecvBuf::Owned(v) => v.bytes_total(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BGID_COUNT, BgidSet};
+
+    #[test]
+    fn bgid_set_never_hands_out_a_live_id_and_errors_when_full() {
+        let mut ids = BgidSet::new();
+        let mut seen = vec![false; BGID_COUNT];
+        for _ in 0..BGID_COUNT {
+            let id = ids.alloc().expect("a free id");
+            assert!(!seen[id as usize], "id {id} handed out twice");
+            seen[id as usize] = true;
+        }
+        assert_eq!(ids.alloc(), None, "all ids are taken");
+        ids.release(7);
+        assert_eq!(ids.alloc(), Some(7), "the only free id");
+        assert_eq!(ids.alloc(), None);
+    }
+
+    #[test]
+    fn bgid_set_wraps_past_live_ids() {
+        let mut ids = BgidSet::new();
+        let live: Vec<u16> = (0..100).map(|_| ids.alloc().unwrap()).collect();
+        // Round the whole id space, one short-lived id at a time.
+        for _ in 0..BGID_COUNT {
+            let id = ids.alloc().unwrap();
+            assert!(!live.contains(&id), "live id {id} handed out again");
+            ids.release(id);
         }
     }
 }

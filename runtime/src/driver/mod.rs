@@ -19,7 +19,7 @@ mod stats;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{self, AtomicU64, Ordering};
@@ -1222,18 +1222,16 @@ pub(crate) fn with_ring<R>(ring: u64, f: impl FnOnce(&mut Driver) -> R) -> R {
 }
 
 /// Closes `fd`: through the ring when a runtime is current (no syscall of
-/// its own), else with close(2).
-///
-/// # Safety
-///
-/// - The caller owns `fd` (an open descriptor) and gives it up: nothing may
-///   use it after this call, since its number can be reused at once.
-pub(crate) unsafe fn close_fd(fd: RawFd) {
+/// its own), else with close(2). Taking an `OwnedFd` is what makes this
+/// safe: only the owner of a descriptor can give it up.
+pub(crate) fn close_fd(fd: OwnedFd) {
+    let raw = fd.into_raw_fd();
     let queued =
-        try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(fd)).build())).is_some();
+        try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(raw)).build())).is_some();
     if !queued {
-        // SAFETY: the caller owns `fd` and gives it up (this fn's contract).
-        unsafe { libc::close(fd) };
+        // SAFETY: `raw` came from the `OwnedFd` this function consumed, so
+        // nothing else owns or uses it.
+        unsafe { libc::close(raw) };
     }
 }
 

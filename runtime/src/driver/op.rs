@@ -18,26 +18,53 @@ use super::{with_driver, with_ring};
 
 /// What one completion queue entry says about an op.
 ///
+/// Only the driver makes one, from a CQE the kernel posted (or, for an op
+/// cancelled before it was ever submitted, as `ECANCELED` with no flags), and
+/// hands it to the op it belongs to. It cannot be built, copied or cloned
+/// outside percore, so a buffer id or a descriptor number it carries is one
+/// the kernel really handed to that op, exactly once.
+///
 /// # Examples
 ///
-/// ```
-/// use percore::op::{CqeResult, Nop, OpCode};
+/// An op reads its completion in [`OpCode::complete`]:
 ///
-/// // An op's `complete` turns the CQE into its output.
-/// let ok = CqeResult { result: Ok(0), flags: 0 };
-/// assert!(Nop.complete(ok).is_ok());
-/// let cancelled = CqeResult {
-///     result: Err(std::io::Error::from_raw_os_error(libc::ECANCELED)),
-///     flags: 0,
-/// };
-/// assert_eq!(Nop.complete(cancelled).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+/// ```
+/// use io_uring::{opcode, squeue};
+/// use percore::op::{CqeResult, Op, OpCode};
+///
+/// struct MyNop;
+///
+/// // SAFETY: the SQE points into no memory at all.
+/// unsafe impl OpCode for MyNop {
+///     type Output = (std::io::Result<u32>, u32);
+///     fn create_entry(&mut self) -> squeue::Entry {
+///         opcode::Nop::new().build()
+///     }
+///     unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+///         let flags = cqe.flags();
+///         (cqe.into_result(), flags)
+///     }
+/// }
+///
+/// percore::run(async {
+///     let (res, flags) = Op::new(MyNop).await;
+///     assert_eq!((res.unwrap(), flags), (0, 0));
+/// });
+/// ```
+///
+/// Safe code cannot make one up (here, to pass it to an op's `complete`):
+///
+/// ```compile_fail,E0451
+/// use percore::op::CqeResult;
+///
+/// let forged = CqeResult { result: Ok(0), flags: 0 };
 /// ```
 #[derive(Debug)]
 pub struct CqeResult {
     /// The result: a non-negative count or value, or the errno as an `io::Error`.
-    pub result: io::Result<u32>,
+    pub(crate) result: io::Result<u32>,
     /// The CQE flags (`IORING_CQE_F_MORE`, `IORING_CQE_F_BUFFER`, ...).
-    pub flags: u32,
+    pub(crate) flags: u32,
 }
 
 impl CqeResult {
@@ -50,9 +77,39 @@ impl CqeResult {
         };
         CqeResult { result, flags }
     }
+
+    /// The result: a non-negative count or value, or the errno as an `io::Error`.
+    ///
+    /// # Examples
+    ///
+    /// See [`CqeResult`].
+    pub fn result(&self) -> &io::Result<u32> {
+        &self.result
+    }
+
+    /// Takes the result out, consuming the completion.
+    ///
+    /// # Examples
+    ///
+    /// See [`CqeResult`].
+    pub fn into_result(self) -> io::Result<u32> {
+        self.result
+    }
+
+    /// The CQE flags (`IORING_CQE_F_MORE`, `IORING_CQE_F_BUFFER`, ...).
+    ///
+    /// # Examples
+    ///
+    /// See [`CqeResult`].
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
 }
 
-/// An operation the ring can perform.
+/// An operation the ring can perform, with one result.
+///
+/// An SQE that posts many completions (multishot accept, recv, poll) is a
+/// [`MultishotOpCode`] instead, run by [`MultishotOp`]; `Op` keeps one result.
 ///
 /// # Safety
 ///
@@ -60,7 +117,12 @@ impl CqeResult {
 ///   paths, sockaddrs) must point into memory owned by `self` through its own
 ///   heap allocation, so it stays valid when `self` is moved, and stays valid
 ///   until `complete` or `abandon` runs or `self` is dropped after the CQE.
-/// - The SQE must not reference memory that `self` does not keep alive.
+/// - The SQE must not reference memory that `self` does not keep alive, and
+///   must name only descriptors that `self` keeps open (a
+///   [`SharedFd`](crate::fd::SharedFd) clone, an `OwnedFd`) and only buffer
+///   groups of a [`BufRing`](crate::buf::BufRing) it holds a clone of.
+/// - The SQE posts one completion, or one flagged `IORING_CQE_F_MORE` and
+///   then a final notification (send_zc); never a multishot stream.
 ///
 /// # Examples
 ///
@@ -71,20 +133,31 @@ impl CqeResult {
 /// /// `IORING_OP_NOP`, written out: it owns nothing, so the contract holds.
 /// struct MyNop;
 ///
-/// // SAFETY: the SQE points into no memory at all.
+/// // SAFETY: the SQE points into no memory at all and posts one completion.
 /// unsafe impl OpCode for MyNop {
 ///     type Output = std::io::Result<u32>;
 ///     fn create_entry(&mut self) -> squeue::Entry {
 ///         opcode::Nop::new().build()
 ///     }
-///     fn complete(self, cqe: CqeResult) -> Self::Output {
-///         cqe.result
+///     unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+///         cqe.into_result()
 ///     }
 /// }
 ///
 /// percore::run(async {
 ///     assert_eq!(Op::new(MyNop).await.unwrap(), 0);
 /// });
+/// ```
+///
+/// Only the driver calls `complete` and `abandon`: safe code cannot hand an
+/// op a completion of its own choosing.
+///
+/// ```compile_fail,E0133
+/// use percore::op::{CqeResult, Nop, OpCode};
+///
+/// fn forge(cqe: CqeResult) {
+///     let _ = Nop.complete(cqe);
+/// }
 /// ```
 pub unsafe trait OpCode: 'static {
     /// What the op returns to the awaiting task.
@@ -95,24 +168,140 @@ pub unsafe trait OpCode: 'static {
 
     /// Consumes the op with its completion and returns the output, usually
     /// `(io::Result<T>, buffer)`.
-    fn complete(self, cqe: CqeResult) -> Self::Output;
+    ///
+    /// # Safety
+    ///
+    /// - `cqe` is the completion the kernel posted for the SQE this op's
+    ///   `create_entry` built (for send_zc, the result flagged
+    ///   `IORING_CQE_F_MORE`), with `ECANCELED` turned into `ETIMEDOUT` when
+    ///   the op's linked timeout cancelled it; or, for an op that was never
+    ///   submitted, `ECANCELED` with no flags.
+    /// - Each completion is handed over once, to `complete` or `abandon`.
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output;
 
     /// Called instead of `complete` when the CQE arrives after the future was
     /// dropped: release what the kernel created (an accepted or opened fd), so
     /// nothing leaks. The default releases nothing.
-    fn abandon(&mut self, cqe: CqeResult) {
+    ///
+    /// # Safety
+    ///
+    /// As for [`OpCode::complete`].
+    unsafe fn abandon(&mut self, cqe: CqeResult) {
+        let _ = cqe;
+    }
+}
+
+/// An operation whose one SQE posts a stream of completions (multishot
+/// accept, recv, poll): every one but the last is flagged
+/// `IORING_CQE_F_MORE`. Run it with [`MultishotOp`], which hands each
+/// completion to `complete_next`; it cannot be run by [`Op`], which keeps a
+/// single result.
+///
+/// # Safety
+///
+/// As for [`OpCode`]: every pointer in the SQE points into memory `self`
+/// owns behind its own heap allocation, every descriptor it names is kept
+/// open by `self`, and every buffer group it selects from belongs to a
+/// [`BufRing`](crate::buf::BufRing) `self` holds a clone of, until the final
+/// completion (the first without `IORING_CQE_F_MORE`) arrived or `self` is
+/// dropped after it.
+///
+/// # Examples
+///
+/// A multishot poll of an eventfd, handing out the ready events:
+///
+/// ```
+/// use io_uring::{opcode, squeue, types};
+/// use percore::fd::SharedFd;
+/// use percore::op::{CqeResult, MultishotOp, MultishotOpCode};
+///
+/// struct PollMulti(SharedFd);
+///
+/// // SAFETY: a poll references no memory; the op holds the fd open.
+/// unsafe impl MultishotOpCode for PollMulti {
+///     type Item = std::io::Result<u32>;
+///     fn create_entry(&mut self) -> squeue::Entry {
+///         opcode::PollAdd::new(types::Fd(self.0.raw_fd()), libc::POLLIN as u32)
+///             .multi(true)
+///             .build()
+///     }
+///     unsafe fn complete_next(&mut self, cqe: CqeResult) -> Self::Item {
+///         cqe.into_result()
+///     }
+/// }
+///
+/// percore::run(async {
+///     let (reader, mut writer) = std::io::pipe().unwrap();
+///     std::io::Write::write_all(&mut writer, b"x").unwrap();
+///     let mut polls = MultishotOp::new(PollMulti(SharedFd::new(reader.into())));
+///     let events = polls.next().await.unwrap().unwrap();
+///     assert!(events & libc::POLLIN as u32 != 0);
+/// });
+/// ```
+///
+/// A multishot op cannot be awaited as an [`Op`], which would keep only one
+/// of its completions and lose the buffers and descriptors of the others:
+///
+/// ```compile_fail,E0277
+/// use percore::fd::SharedFd;
+/// use percore::op::{AcceptMulti, Op};
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let _op = Op::new(AcceptMulti::new(SharedFd::new(listener.into())));
+/// ```
+pub unsafe trait MultishotOpCode: 'static {
+    /// What one completion turns into for the caller of [`MultishotOp::next`].
+    type Item;
+
+    /// Builds the submission queue entry. `user_data` is set by the driver.
+    fn create_entry(&mut self) -> squeue::Entry;
+
+    /// Turns one completion into an item.
+    ///
+    /// # Safety
+    ///
+    /// - `cqe` is a completion the kernel posted for the SQE this op's
+    ///   `create_entry` built last.
+    /// - Each completion is handed over once, to `complete_next` or `abandon`.
+    unsafe fn complete_next(&mut self, cqe: CqeResult) -> Self::Item;
+
+    /// Called instead of `complete_next` for the completions that arrive
+    /// after the [`MultishotOp`] was dropped: release what the kernel created
+    /// (an accepted fd, a picked buffer). The default releases nothing.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MultishotOpCode::complete_next`].
+    unsafe fn abandon(&mut self, cqe: CqeResult) {
         let _ = cqe;
     }
 }
 
 /// A type-erased op that nobody awaits any more; it lives in its slot until the kernel is done.
+///
+/// Only the driver calls `on_cqe`, with the completions of the op's own slot,
+/// each once (a [`CqeResult`] is built only from a CQE and is moved, never
+/// copied): that is what makes the calls to `abandon` below sound.
 pub(crate) trait Abandoned {
     fn on_cqe(&mut self, cqe: CqeResult);
 }
 
 impl<T: OpCode> Abandoned for T {
     fn on_cqe(&mut self, cqe: CqeResult) {
-        self.abandon(cqe);
+        // SAFETY: the driver passes each completion of this op's slot here
+        // once (see the trait).
+        unsafe { self.abandon(cqe) };
+    }
+}
+
+/// A multishot op in its slot after its [`MultishotOp`] was dropped.
+struct AbandonedMulti<T>(T);
+
+impl<T: MultishotOpCode> Abandoned for AbandonedMulti<T> {
+    fn on_cqe(&mut self, cqe: CqeResult) {
+        // SAFETY: as for single-shot ops above: each completion of this op's
+        // slot, once.
+        unsafe { self.0.abandon(cqe) };
     }
 }
 
@@ -247,12 +436,12 @@ impl<T: OpCode> Op<T> {
     /// # Examples
     ///
     /// ```
+    /// use percore::fd::SharedFd;
     /// use percore::op::{Op, PollAdd};
-    /// use std::os::fd::AsRawFd;
     ///
     /// percore::run(async {
     ///     let (reader, _writer) = std::io::pipe().unwrap();
-    ///     let mut op = Op::new(PollAdd::new(reader.as_raw_fd(), libc::POLLIN as u32));
+    ///     let mut op = Op::new(PollAdd::new(SharedFd::new(reader.into()), libc::POLLIN as u32));
     ///     // Poll it once so it is in flight, then cancel and collect the result.
     ///     let _ = percore::time::timeout(std::time::Duration::from_millis(5), &mut op).await;
     ///     op.cancel();
@@ -310,7 +499,11 @@ impl<T: OpCode> Future for Op<T> {
                         cqe.result = Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
                     }
                     let data = this.data.take().expect("op data present until done");
-                    Poll::Ready(data.complete(cqe))
+                    // SAFETY: `cqe` is the completion of the SQE `data` built,
+                    // taken out of its slot (on its own ring: `with_ring`
+                    // checks) by `poll_op`, which frees the slot, so it is
+                    // handed over once; a timeout's ECANCELED became ETIMEDOUT.
+                    Poll::Ready(unsafe { data.complete(cqe) })
                 }
                 Poll::Pending => Poll::Pending,
             },
@@ -318,7 +511,9 @@ impl<T: OpCode> Future for Op<T> {
                 this.state = State::Done;
                 let data = this.data.take().expect("op data present until done");
                 let cqe = CqeResult::new(-libc::ECANCELED, 0);
-                Poll::Ready(data.complete(cqe))
+                // SAFETY: never submitted: ECANCELED with no flags, as the
+                // contract allows; the state is `Done`, so this runs once.
+                Poll::Ready(unsafe { data.complete(cqe) })
             }
             State::Done => panic!("op polled after completion"),
         }
@@ -338,14 +533,18 @@ impl<T: OpCode> Drop for Op<T> {
 /// poll). The slot lives until a CQE without `IORING_CQE_F_MORE` arrives.
 ///
 /// Use it through [`MultishotOp::next`], which yields each completion in
-/// order. The final one has no `IORING_CQE_F_MORE` (and [`MultishotOp::is_armed`]
-/// turns false); polling again after it submits the op anew.
+/// order, turned into an item by [`MultishotOpCode::complete_next`]. The
+/// final one has no `IORING_CQE_F_MORE` (and [`MultishotOp::is_armed`] turns
+/// false); polling again after it submits the op anew, unless it was
+/// cancelled.
 ///
 /// # Cancellation
 ///
-/// Dropping it asks the kernel to cancel; the op (and any resources, such as a
-/// provided-buffer ring) stays alive until the final completion, and every
-/// completion that arrives meanwhile goes to [`OpCode::abandon`].
+/// [`MultishotOp::cancel`] is final: the completions already on their way
+/// still come out of `next`, then it yields `None` and never submits again.
+/// Dropping it asks the kernel to cancel; the op (and any resources, such as
+/// a provided-buffer ring) stays alive until the final completion, and every
+/// completion that arrives meanwhile goes to [`MultishotOpCode::abandon`].
 ///
 /// # Examples
 ///
@@ -361,18 +560,31 @@ impl<T: OpCode> Drop for Op<T> {
 ///     let _b = std::net::TcpStream::connect(addr).unwrap();
 ///     for _ in 0..2 {
 ///         // One submission, one completion per connection.
-///         let cqe = accepts.next().await.unwrap();
-///         let socket = AcceptMulti::socket(cqe).unwrap();
+///         let socket = accepts.next().await.unwrap().unwrap();
 ///         drop(socket);
 ///     }
 /// });
 /// ```
-pub struct MultishotOp<T: OpCode> {
+///
+/// The op cannot be swapped while it is armed (its SQE names the op's
+/// buffer ring and descriptor); only shared access is offered:
+///
+/// ```compile_fail,E0624
+/// use percore::fd::SharedFd;
+/// use percore::op::{AcceptMulti, MultishotOp};
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
+/// let _op: &mut AcceptMulti = accepts.data_mut();
+/// ```
+pub struct MultishotOp<T: MultishotOpCode> {
     data: Option<T>,
     state: State,
+    /// `cancel` was called: the op is never armed again.
+    cancelled: bool,
 }
 
-impl<T: OpCode> MultishotOp<T> {
+impl<T: MultishotOpCode> MultishotOp<T> {
     /// Wraps a multishot op; it is submitted when first polled.
     ///
     /// # Examples
@@ -391,10 +603,14 @@ impl<T: OpCode> MultishotOp<T> {
         MultishotOp {
             data: Some(data),
             state: State::Idle,
+            cancelled: false,
         }
     }
 
-    /// The op's own data (for example to recycle a provided buffer).
+    /// The op's own data.
+    ///
+    /// There is no mutable access: the armed SQE refers to the op's
+    /// descriptor and buffer ring, which must not change under it.
     ///
     /// # Examples
     ///
@@ -412,19 +628,10 @@ impl<T: OpCode> MultishotOp<T> {
             .expect("multishot data present until drop")
     }
 
-    /// The op's own data, mutably.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore::fd::SharedFd;
-    /// use percore::op::{AcceptMulti, MultishotOp};
-    ///
-    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
-    /// let _op: &mut AcceptMulti = accepts.data_mut();
-    /// ```
-    pub fn data_mut(&mut self) -> &mut T {
+    /// The op's own data, mutably: private, because changing it while armed
+    /// would let a completion be read against other resources (a different
+    /// buffer ring) than the ones its SQE named.
+    fn data_mut(&mut self) -> &mut T {
         self.data
             .as_mut()
             .expect("multishot data present until drop")
@@ -432,7 +639,8 @@ impl<T: OpCode> MultishotOp<T> {
 
     /// Polls for the next completion. After the final one (no
     /// `IORING_CQE_F_MORE`) the next poll re-arms the op; `None` comes only
-    /// from an op cancelled before it was ever submitted.
+    /// once the op was [cancelled](MultishotOp::cancel) and its last
+    /// completion was taken.
     ///
     /// # Examples
     ///
@@ -446,19 +654,23 @@ impl<T: OpCode> MultishotOp<T> {
     ///     let addr = listener.local_addr().unwrap();
     ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
     ///     let _client = std::net::TcpStream::connect(addr).unwrap();
-    ///     let cqe = std::future::poll_fn(|cx| match accepts.poll_next(cx) {
-    ///         Poll::Ready(cqe) => Poll::Ready(cqe),
+    ///     let socket = std::future::poll_fn(|cx| match accepts.poll_next(cx) {
+    ///         Poll::Ready(item) => Poll::Ready(item),
     ///         Poll::Pending => Poll::Pending,
     ///     })
     ///     .await
     ///     .unwrap();
-    ///     assert!(AcceptMulti::socket(cqe).is_ok());
+    ///     assert!(socket.is_ok());
     /// });
     /// ```
-    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<CqeResult>> {
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         loop {
             match self.state {
                 State::Idle => {
+                    if self.cancelled {
+                        self.state = State::Done;
+                        return Poll::Ready(None);
+                    }
                     let sqe = self.data_mut().create_entry();
                     self.state = with_driver(|d| {
                         State::Submitted(d.submit_multishot(sqe, cx.waker().clone()), d.id())
@@ -466,30 +678,32 @@ impl<T: OpCode> MultishotOp<T> {
                     return Poll::Pending;
                 }
                 State::Submitted(idx, ring) => {
-                    return match with_ring(ring, |d| d.poll_multishot(idx, cx)) {
+                    match with_ring(ring, |d| d.poll_multishot(idx, cx)) {
                         Poll::Ready(Some((cqe, last))) => {
                             if last {
                                 self.state = State::Done;
                             }
-                            Poll::Ready(Some(cqe))
+                            // SAFETY: `cqe` was posted for the SQE this op
+                            // built last: it comes out of the op's own slot on
+                            // its own ring (`with_ring` checks), where the
+                            // driver queued it once and `poll_multishot`
+                            // removed it; the op was not changed since it was
+                            // armed (no `&mut` access is public).
+                            let item = unsafe { self.data_mut().complete_next(cqe) };
+                            return Poll::Ready(Some(item));
                         }
-                        Poll::Ready(None) => {
-                            self.state = State::Done;
-                            Poll::Ready(None)
-                        }
-                        Poll::Pending => Poll::Pending,
-                    };
+                        // The slot ended without a completion to hand out.
+                        Poll::Ready(None) => self.state = State::Done,
+                        Poll::Pending => return Poll::Pending,
+                    }
                 }
-                State::CancelledIdle => {
-                    self.state = State::Done;
-                    return Poll::Ready(None);
-                }
+                State::Done if self.cancelled => return Poll::Ready(None),
                 State::Done => {
                     // Re-arm: a multishot op ends on its own (e.g. ENOBUFS, or
                     // the CQ filled up); the caller decides whether to go on.
                     self.state = State::Idle;
-                    continue;
                 }
+                State::CancelledIdle => unreachable!("multishot ops use `cancelled`"),
             }
         }
     }
@@ -507,11 +721,11 @@ impl<T: OpCode> MultishotOp<T> {
     ///     let addr = listener.local_addr().unwrap();
     ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
     ///     let _client = std::net::TcpStream::connect(addr).unwrap();
-    ///     let cqe = accepts.next().await.unwrap();
-    ///     assert!(AcceptMulti::socket(cqe).is_ok());
+    ///     let socket = accepts.next().await.unwrap();
+    ///     assert!(socket.is_ok());
     /// });
     /// ```
-    pub async fn next(&mut self) -> Option<CqeResult> {
+    pub async fn next(&mut self) -> Option<T::Item> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
@@ -528,7 +742,7 @@ impl<T: OpCode> MultishotOp<T> {
     ///     let addr = listener.local_addr().unwrap();
     ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
     ///     let _client = std::net::TcpStream::connect(addr).unwrap();
-    ///     accepts.next().await.unwrap();
+    ///     accepts.next().await.unwrap().unwrap();
     ///     assert!(accepts.is_armed()); // still accepting
     /// });
     /// ```
@@ -536,8 +750,10 @@ impl<T: OpCode> MultishotOp<T> {
         matches!(self.state, State::Submitted(..))
     }
 
-    /// Asks the kernel to stop the op; remaining completions still arrive
-    /// through `next`, the last one without `IORING_CQE_F_MORE`.
+    /// Stops the op for good: asks the kernel to cancel it if it is armed,
+    /// and never arms it again. Completions already on their way still come
+    /// out of `next` (the last one without `IORING_CQE_F_MORE`, usually
+    /// `ECANCELED`); after them `next` yields `None`.
     ///
     /// # Examples
     ///
@@ -550,26 +766,24 @@ impl<T: OpCode> MultishotOp<T> {
     ///     let addr = listener.local_addr().unwrap();
     ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
     ///     let _client = std::net::TcpStream::connect(addr).unwrap();
-    ///     accepts.next().await.unwrap();
+    ///     accepts.next().await.unwrap().unwrap();
     ///     accepts.cancel();
-    ///     // Completions end with ECANCELED, and then the op is no longer armed.
-    ///     while accepts.is_armed() {
-    ///         if let Some(cqe) = accepts.next().await {
-    ///             let _ = AcceptMulti::socket(cqe);
-    ///         }
+    ///     // Completions end with ECANCELED, and then nothing more comes.
+    ///     while let Some(socket) = accepts.next().await {
+    ///         drop(socket);
     ///     }
+    ///     assert!(!accepts.is_armed());
     /// });
     /// ```
     pub fn cancel(&mut self) {
-        match self.state {
-            State::Idle => self.state = State::CancelledIdle,
-            State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
-            State::CancelledIdle | State::Done => {}
+        self.cancelled = true;
+        if let State::Submitted(idx, ring) = self.state {
+            with_ring(ring, |d| d.cancel(idx));
         }
     }
 }
 
-impl<T: OpCode> Drop for MultishotOp<T> {
+impl<T: MultishotOpCode> Drop for MultishotOp<T> {
     fn drop(&mut self) {
         if let State::Submitted(idx, ring) = self.state {
             // The kernel may still post completions that use the op's
@@ -578,7 +792,7 @@ impl<T: OpCode> Drop for MultishotOp<T> {
                 .data
                 .take()
                 .expect("multishot data present while armed");
-            super::abandon(idx, ring, Box::new(data));
+            super::abandon(idx, ring, Box::new(AbandonedMulti(data)));
         }
     }
 }

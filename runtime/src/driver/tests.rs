@@ -26,10 +26,10 @@ unsafe impl OpCode for PollPipe {
     fn create_entry(&mut self) -> squeue::Entry {
         opcode::PollAdd::new(types::Fd(self.fd.as_raw_fd()), libc::POLLIN as u32).build()
     }
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.into_result()
     }
-    fn abandon(&mut self, _cqe: CqeResult) {
+    unsafe fn abandon(&mut self, _cqe: CqeResult) {
         // Any user code may run here, including code that needs the driver.
         let free = super::try_with_driver(|_| ()).is_some();
         self.driver_free_in_abandon.set(Some(free));

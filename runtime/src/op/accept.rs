@@ -5,7 +5,7 @@ use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockAddrStorage};
 
 use super::socket::owned_fd;
-use super::{CqeResult, OpCode};
+use super::{CqeResult, MultishotOpCode, OpCode};
 use crate::fd::SharedFd;
 
 /// `IORING_OP_ACCEPT`: accepts one connection and returns it with the peer's
@@ -83,19 +83,23 @@ unsafe impl OpCode for Accept {
         .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        let fd = owned_fd(cqe.result?);
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: `cqe` is this accept's completion, handed over once
+        // (caller): a success carries the accepted socket.
+        let fd = unsafe { owned_fd(cqe.result?) };
         let (storage, len) = *self.addr;
-        // SAFETY: the kernel wrote a sockaddr of the listener's family and
+        // SAFETY: a successful completion of this accept (the `complete`
+        // contract): the kernel wrote a sockaddr of the listener's family and
         // set `len` to its size (accept4(2)).
         let addr = unsafe { SockAddr::new(storage, len) };
         Ok((fd, addr))
     }
 
-    fn abandon(&mut self, cqe: CqeResult) {
+    unsafe fn abandon(&mut self, cqe: CqeResult) {
         // The connection was accepted but nobody will take it: close it.
         if let Ok(fd) = cqe.result {
-            drop(owned_fd(fd));
+            // SAFETY: as in `complete`.
+            drop(unsafe { owned_fd(fd) });
         }
     }
 }
@@ -103,8 +107,10 @@ unsafe impl OpCode for Accept {
 /// Multishot `IORING_OP_ACCEPT` (Linux 5.19, see
 /// [`Capabilities::multishot_accept`](crate::Capabilities::multishot_accept)):
 /// one submission accepts connection after connection. Run it with
-/// [`MultishotOp`](super::MultishotOp) and turn each completion into a
-/// socket with [`AcceptMulti::socket`].
+/// [`MultishotOp`](super::MultishotOp), whose `next` yields one accepted
+/// socket (or the error that ended the op) per completion. It is not an
+/// [`OpCode`]: as a plain [`Op`](super::Op) it would keep one connection of
+/// many.
 ///
 /// The kernel does not report peer addresses for multishot accepts; ask the
 /// socket (getpeername) when needed.
@@ -126,11 +132,21 @@ unsafe impl OpCode for Accept {
 ///     });
 ///     let mut incoming = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
 ///     for _ in 0..2 {
-///         let cqe = incoming.next().await.unwrap();
-///         let _conn = AcceptMulti::socket(cqe).unwrap();
+///         let _conn = incoming.next().await.unwrap().unwrap();
 ///     }
 ///     clients.join().unwrap();
 /// });
+/// ```
+///
+/// Only a completion of the op itself becomes a socket: safe code cannot
+/// turn another completion (or any number) into an `OwnedFd`.
+///
+/// ```compile_fail,E0133
+/// use percore::op::{AcceptMulti, CqeResult, MultishotOpCode};
+///
+/// fn forge(op: &mut AcceptMulti, cqe: CqeResult) {
+///     let _socket = op.complete_next(cqe);
+/// }
 /// ```
 ///
 /// # Cancellation
@@ -156,35 +172,22 @@ impl AcceptMulti {
     ///     let addr = listener.local_addr().unwrap();
     ///     let mut accepts = MultishotOp::new(AcceptMulti::new(SharedFd::new(listener.into())));
     ///     let _client = std::net::TcpStream::connect(addr).unwrap();
-    ///     let socket = AcceptMulti::socket(accepts.next().await.unwrap()).unwrap();
+    ///     let socket = accepts.next().await.unwrap().unwrap();
     ///     drop(socket);
     /// });
     /// ```
     pub fn new(fd: SharedFd) -> AcceptMulti {
         AcceptMulti { fd }
     }
-
-    /// The accepted socket of one completion, or the error it reports
-    /// (`EMFILE`, `ENFILE`, ...; an error ends the multishot op).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore::op::{AcceptMulti, CqeResult};
-    ///
-    /// let failed = CqeResult { result: Err(std::io::Error::from_raw_os_error(libc::EMFILE)), flags: 0 };
-    /// assert_eq!(AcceptMulti::socket(failed).unwrap_err().raw_os_error(), Some(libc::EMFILE));
-    /// ```
-    pub fn socket(cqe: CqeResult) -> io::Result<OwnedFd> {
-        cqe.result.map(owned_fd)
-    }
 }
 
-// SAFETY: multishot accept passes no address buffer; the fd is held by the op.
-unsafe impl OpCode for AcceptMulti {
-    /// The socket of one completion. Run this op with `MultishotOp`: as a
-    /// plain `Op` it would keep only its first connection.
-    type Output = io::Result<OwnedFd>;
+// SAFETY: multishot accept passes no address buffer; the listening fd is
+// held by the op until its final completion.
+unsafe impl MultishotOpCode for AcceptMulti {
+    /// The socket of one completion, or the error it reports (`EMFILE`,
+    /// `ENFILE`, ...; an error ends the multishot op, the next `next`
+    /// re-arms it).
+    type Item = io::Result<OwnedFd>;
 
     fn create_entry(&mut self) -> squeue::Entry {
         opcode::AcceptMulti::new(types::Fd(self.fd.raw_fd()))
@@ -192,13 +195,16 @@ unsafe impl OpCode for AcceptMulti {
             .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        AcceptMulti::socket(cqe)
+    unsafe fn complete_next(&mut self, cqe: CqeResult) -> Self::Item {
+        // SAFETY: `cqe` is a completion of this accept, handed over once
+        // (caller): a success carries a newly accepted socket.
+        cqe.result.map(|fd| unsafe { owned_fd(fd) })
     }
 
-    fn abandon(&mut self, cqe: CqeResult) {
+    unsafe fn abandon(&mut self, cqe: CqeResult) {
         if let Ok(fd) = cqe.result {
-            drop(owned_fd(fd));
+            // SAFETY: as in `complete_next`.
+            drop(unsafe { owned_fd(fd) });
         }
     }
 }

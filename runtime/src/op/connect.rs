@@ -80,7 +80,7 @@ unsafe impl OpCode for Connect {
         .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(|_| ())
     }
 }

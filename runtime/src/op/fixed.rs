@@ -110,7 +110,9 @@ impl Drop for FixedInner {
 /// looking the file up (and reference-counting it) on every op.
 ///
 /// Ops in flight hold a clone, so the slot is cleared only after the last of
-/// them completes, like [`SharedFd`].
+/// them completes, like [`SharedFd`]. A slot means something only on its own
+/// ring: an op that names a `FixedFd` panics when it is submitted on another
+/// runtime.
 ///
 /// # Examples
 ///
@@ -223,10 +225,23 @@ pub enum Target {
 }
 
 impl Target {
+    /// # Panics
+    ///
+    /// If a [`FixedFd`] is used on another runtime than the one it was
+    /// registered with: its slot would name whatever file that ring's table
+    /// holds there.
     fn sqe_target(&self) -> Sqe {
         match self {
             Target::Fd(fd) => Sqe::Fd(types::Fd(fd.raw_fd())),
-            Target::Fixed(f) => Sqe::Fixed(types::Fixed(f.slot())),
+            Target::Fixed(f) => {
+                let current = driver::current_capabilities()
+                    .is_some_and(|ring| Rc::ptr_eq(&ring, &f.inner.ring));
+                assert!(
+                    current,
+                    "percore: a FixedFd was used on a different runtime than the one it was registered with"
+                );
+                Sqe::Fixed(types::Fixed(f.slot()))
+            }
         }
     }
 }
@@ -323,11 +338,13 @@ unsafe impl OpCode for ReadFixed {
         }
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
         if let Ok(n) = res {
             let init = self.buf.bytes_init();
-            // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+            // SAFETY: `cqe` is this op's own completion (the `complete`
+            // contract, kept by the driver): the kernel wrote `n` bytes right
+            // after the `init` ones.
             unsafe { crate::buf::IoBufMut::set_init(&mut self.buf, init + n) };
         }
         (res, self.buf)
@@ -406,7 +423,7 @@ unsafe impl OpCode for WriteFixed {
         }
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)
     }
 }

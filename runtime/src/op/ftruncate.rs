@@ -67,7 +67,7 @@ unsafe impl OpCode for Ftruncate {
         opcode::Ftruncate::new(types::Fd(self.fd.raw_fd()), self.len).build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(|_| ())
     }
 }

@@ -22,7 +22,7 @@ unsafe impl OpCode for Nop {
         opcode::Nop::new().build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(|_| ())
     }
 }

@@ -78,9 +78,13 @@ impl OpenAt {
 }
 
 /// Takes ownership of a descriptor the kernel just returned.
-fn adopt(fd: u32) -> SharedFd {
+///
+/// # Safety
+///
+/// `fd` is the result of a successful openat completion, adopted once.
+unsafe fn adopt(fd: u32) -> SharedFd {
     // SAFETY: a successful openat CQE carries a new descriptor that nothing
-    // else owns; we are its only owner from here on.
+    // else owns (caller); we are its only owner from here on.
     let owned = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
     SharedFd::new(owned)
 }
@@ -96,15 +100,17 @@ unsafe impl OpCode for OpenAt {
             .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(adopt)
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: `cqe` is this open's completion, handed over once (caller).
+        cqe.result.map(|fd| unsafe { adopt(fd) })
     }
 
-    fn abandon(&mut self, cqe: CqeResult) {
+    unsafe fn abandon(&mut self, cqe: CqeResult) {
         // Nobody will take this descriptor: keep it in the op, which the
         // driver drops outside its borrow, so the close goes through the ring.
         if let Ok(fd) = cqe.result {
-            self.orphan = Some(adopt(fd));
+            // SAFETY: as in `complete`.
+            self.orphan = Some(unsafe { adopt(fd) });
         }
     }
 }

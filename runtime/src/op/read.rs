@@ -71,11 +71,13 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         .build()
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
         if let Ok(n) = res {
             let init = self.buf.bytes_init();
-            // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+            // SAFETY: `cqe` is this op's own completion (the `complete`
+            // contract, kept by the driver): the kernel wrote `n` bytes right
+            // after the `init` ones.
             unsafe { self.buf.set_init(init + n) };
         }
         (res, self.buf)
@@ -164,14 +166,16 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
         .build()
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
         if let Ok(n) = res {
             let mut left = n;
             for (b, iov) in self.bufs.iter_mut().zip(&self.iovecs) {
                 let wrote = left.min(iov.iov_len);
                 let init = b.bytes_init();
-                // SAFETY: the kernel filled iovecs in order; `wrote` bytes of this one.
+                // SAFETY: `cqe` is this op's own completion (the `complete`
+                // contract): the kernel filled iovecs in order; `wrote` bytes
+                // of this one.
                 unsafe { b.set_init(init + wrote) };
                 left -= wrote;
             }

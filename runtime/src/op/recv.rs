@@ -3,7 +3,7 @@ use std::io;
 use io_uring::{cqueue, opcode, squeue, types};
 use socket2::{SockAddr, SockAddrStorage};
 
-use super::{CqeResult, MultishotOp, OpCode};
+use super::{CqeResult, MultishotOp, MultishotOpCode, OpCode};
 
 /// `IORING_RECVSEND_POLL_FIRST`, which the io-uring crate does not export.
 const RECVSEND_POLL_FIRST: u16 = 1;
@@ -139,11 +139,13 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         .build()
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
         if let Ok(n) = res {
             let init = self.buf.bytes_init();
-            // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+            // SAFETY: `cqe` is this op's own completion (the `complete`
+            // contract, kept by the driver): the kernel wrote `n` bytes right
+            // after the `init` ones.
             unsafe { self.buf.set_init(init + n) };
         }
         (res, self.buf)
@@ -157,7 +159,8 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 /// ([`Capabilities::multishot_recv`](crate::Capabilities::multishot_recv),
 /// 6.0), else one receive per submission. Run it with [`MultishotOp`] and
 /// take the data with [`MultishotOp::next_buf`], which re-arms the receive
-/// whenever it has ended.
+/// whenever it has ended. It is not an [`OpCode`]: as a plain
+/// [`Op`](super::Op) it would keep one buffer of many.
 ///
 /// When the ring is empty the receive ends with `ENOBUFS`; calling `next_buf`
 /// again re-arms it (useful once buffers were dropped back into the ring),
@@ -284,17 +287,19 @@ impl RecvMulti {
     ///
     /// # Safety
     ///
-    /// `cqe` must be a completion of this op, converted at most once.
+    /// `cqe` must be a completion of this op's SQE, converted at most once.
     unsafe fn buf_of(&self, cqe: CqeResult) -> io::Result<Option<RingBuf>> {
         let bid = cqueue::buffer_select(cqe.flags);
         match (cqe.result, bid) {
             (Ok(0), Some(bid)) => {
-                // SAFETY: the kernel picked `bid` for this completion (caller).
+                // SAFETY: the kernel picked `bid` from `self.ring` (the SQE
+                // names its group, on the ring's own io_uring: checked in
+                // `create_entry`) for this completion (caller).
                 unsafe { self.ring.give_back(bid) };
                 Ok(None)
             }
             (Ok(0), None) => Ok(None),
-            // SAFETY: the kernel picked `bid` and wrote `n` bytes into it.
+            // SAFETY: as above, and the kernel wrote `n` bytes into it.
             (Ok(n), Some(bid)) => Ok(Some(unsafe { self.ring.take(bid, n as usize) })),
             (Ok(n), None) => panic!("recv completion of {n} bytes without a buffer"),
             (Err(err), Some(bid)) => {
@@ -308,13 +313,23 @@ impl RecvMulti {
 }
 
 // SAFETY: no user memory in the SQE: the kernel picks a buffer of `ring`,
-// which the op keeps registered and alive (a clone of the `Rc`).
-unsafe impl OpCode for RecvMulti {
-    /// The buffer of one completion (`None` at end of stream). Run the op
-    /// with [`MultishotOp`] rather than as a plain `Op`.
-    type Output = io::Result<Option<RingBuf>>;
+// which the op keeps registered and alive (a clone of the `Rc`), on the
+// io_uring it is registered with (`create_entry` checks); the fd is held by
+// the op.
+unsafe impl MultishotOpCode for RecvMulti {
+    /// The buffer of one completion (`None` at end of stream).
+    type Item = io::Result<Option<RingBuf>>;
 
+    /// # Panics
+    ///
+    /// If the ring is registered with another runtime's io_uring than the
+    /// current one: the kernel would pick from a different ring with the same
+    /// group id, and its buffer ids would be read against this one.
     fn create_entry(&mut self) -> squeue::Entry {
+        assert!(
+            self.ring.is_current(),
+            "percore: a RecvMulti was armed on a different runtime than the one its BufRing is registered with"
+        );
         let fd = types::Fd(self.fd.raw_fd());
         if self.multishot {
             opcode::RecvMulti::new(fd, self.ring.bgid()).build()
@@ -326,15 +341,19 @@ unsafe impl OpCode for RecvMulti {
         }
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        // SAFETY: the driver hands each completion of this op over once.
+    unsafe fn complete_next(&mut self, cqe: CqeResult) -> Self::Item {
+        // SAFETY: `cqe` is a completion of this op's SQE, handed over once
+        // (caller: `MultishotOp` takes it out of the op's slot, and a
+        // `CqeResult` is neither `Clone` nor constructible outside the
+        // driver).
         unsafe { self.buf_of(cqe) }
     }
 
-    fn abandon(&mut self, cqe: CqeResult) {
+    unsafe fn abandon(&mut self, cqe: CqeResult) {
         if let Some(bid) = cqueue::buffer_select(cqe.flags) {
-            // SAFETY: the kernel picked `bid` for this completion, which
-            // nobody will take: give it straight back.
+            // SAFETY: the kernel picked `bid` from this ring for this
+            // completion (caller), which nobody will take: give it straight
+            // back.
             unsafe { self.ring.give_back(bid) };
         }
     }
@@ -344,11 +363,7 @@ impl MultishotOp<RecvMulti> {
     /// Waits for the next received data: a buffer of the ring, `Ok(None)` at
     /// end of stream, or the error that ended the receive (`ENOBUFS` when the
     /// ring was empty, `ECONNRESET`, ...). An ended receive is re-armed by the
-    /// next call.
-    ///
-    /// # Examples
-    ///
-    /// See [`RecvMulti`].
+    /// next call; after [`MultishotOp::cancel`] it ends with `ECANCELED`.
     ///
     /// # Examples
     ///
@@ -369,12 +384,9 @@ impl MultishotOp<RecvMulti> {
     /// });
     /// ```
     pub async fn next_buf(&mut self) -> io::Result<Option<RingBuf>> {
-        match self.next().await {
-            // SAFETY: the completion comes from this op's own slot, once.
-            Some(cqe) => unsafe { self.data().buf_of(cqe) },
-            // Only an op cancelled before it was submitted yields nothing.
-            None => Err(io::Error::from_raw_os_error(libc::ECANCELED)),
-        }
+        self.next()
+            .await
+            .unwrap_or_else(|| Err(io::Error::from_raw_os_error(libc::ECANCELED)))
     }
 }
 
@@ -505,15 +517,18 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
             .build()
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = match cqe.result {
             Ok(n) => {
                 let init = self.buf.bytes_init();
-                // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
+                // SAFETY: `cqe` is this op's own completion (the `complete`
+                // contract, kept by the driver): the kernel wrote `n` bytes
+                // right after the `init` ones.
                 unsafe { self.buf.set_init(init + n as usize) };
                 let len = self.parts.hdr.msg_namelen;
                 let storage = std::mem::replace(&mut self.parts.addr, SockAddrStorage::zeroed());
-                // SAFETY: the kernel wrote the sender's address of the
+                // SAFETY: a successful completion of this op (the `complete`
+                // contract): the kernel wrote the sender's address of the
                 // socket's family and its length into `msg_name`/`msg_namelen`.
                 let addr = unsafe { SockAddr::new(storage, len) };
                 Ok((n as usize, addr))

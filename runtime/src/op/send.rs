@@ -98,7 +98,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
             .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)
     }
 }
@@ -213,7 +213,7 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
             .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)
     }
 }
@@ -345,7 +345,7 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
             .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.bufs)
     }
 }

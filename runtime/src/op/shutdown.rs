@@ -68,7 +68,7 @@ unsafe impl OpCode for Shutdown {
         opcode::Shutdown::new(types::Fd(self.fd.raw_fd()), self.how).build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(|_| ())
     }
 }

@@ -91,21 +91,29 @@ unsafe impl OpCode for Socket {
         opcode::Socket::new(self.domain, self.ty, self.protocol).build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(owned_fd)
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: `cqe` is this socket op's completion, handed over once
+        // (caller): a success carries the new socket.
+        cqe.result.map(|fd| unsafe { owned_fd(fd) })
     }
 
-    fn abandon(&mut self, cqe: CqeResult) {
+    unsafe fn abandon(&mut self, cqe: CqeResult) {
         // Nobody will use the new socket: close it.
         if let Ok(fd) = cqe.result {
-            drop(owned_fd(fd));
+            // SAFETY: as in `complete`.
+            drop(unsafe { owned_fd(fd) });
         }
     }
 }
 
 /// Wraps a descriptor the kernel just created for an op's completion.
-pub(super) fn owned_fd(fd: u32) -> OwnedFd {
-    // SAFETY: the CQE of an op that creates a descriptor (socket, accept)
-    // carries a fresh fd that nothing else owns; it becomes owned here once.
+///
+/// # Safety
+///
+/// `fd` is the result of a successful completion of an op that creates a
+/// descriptor (socket, accept), and is wrapped once per such completion.
+pub(super) unsafe fn owned_fd(fd: u32) -> OwnedFd {
+    // SAFETY: the kernel created `fd` for that completion and nothing else
+    // owns it (caller); it becomes owned here, once.
     unsafe { OwnedFd::from_raw_fd(fd as i32) }
 }

@@ -171,7 +171,7 @@ unsafe impl OpCode for Statx {
         .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(|_| *self.buf)
     }
 }

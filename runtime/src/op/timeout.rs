@@ -58,7 +58,7 @@ unsafe impl OpCode for Timeout {
         opcode::Timeout::new(&*self.ts as *const types::Timespec).build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         match cqe.result {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),

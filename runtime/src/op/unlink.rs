@@ -60,7 +60,7 @@ unsafe impl OpCode for UnlinkAt {
             .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(|_| ())
     }
 }

@@ -65,7 +65,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
             .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)
     }
 }
@@ -149,7 +149,7 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
         .build()
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.bufs)
     }
 }
