@@ -52,7 +52,9 @@ mod latch;
 pub mod op;
 mod runtime;
 pub mod shutdown;
+mod sync;
 pub mod time;
+mod wait_queue;
 
 pub use crate::blocking::spawn_blocking;
 pub use crate::cores::CoreError;
