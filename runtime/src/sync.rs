@@ -1,5 +1,5 @@
 //! Locks, atomics and threads of the code that crosses threads (the wait
-//! queue, the channel), taken from here so that a loom
+//! queue, the channel, the blocking pool), taken from here so that a loom
 //! model checks the real code rather than a copy: under `--cfg loom`
 //! (`RUSTFLAGS="--cfg loom"`, the models in `tests/loom_*.rs`) these are
 //! loom's instrumented types, otherwise std's and the crates' own.
@@ -15,12 +15,16 @@
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Mutex, MutexGuard};
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::thread;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 #[cfg(loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::thread;
 
 #[cfg(not(loom))]
 pub(crate) use atomic_waker::AtomicWaker;
