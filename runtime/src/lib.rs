@@ -67,6 +67,15 @@ pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};
 #[cfg(feature = "macros")]
 pub use percore_macros::{main, test};
 
+/// Internals that the loom models (`tests/loom_*.rs`) drive directly; this
+/// module exists only under `--cfg loom` and is not public API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_internals {
+    pub use crate::blocking::{Job, Pool as BlockingPool};
+    pub use crate::wait_queue::{WaitQueue, Waiter};
+}
+
 /// Support for the code that `#[percore::main]` and `#[percore::test]`
 /// generate; not public API.
 #[doc(hidden)]
