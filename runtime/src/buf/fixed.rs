@@ -156,7 +156,10 @@ impl Drop for Pool {
                 iov_len: 0,
             };
             // SAFETY: an empty iovec registers nothing; it drops the kernel's
-            // reference to our pages.
+            // reference to our pages. No op in flight uses the entry: every
+            // `FixedBuf` holds an `Rc` of this pool, and the slot of an op
+            // dropped in flight keeps its buffer until the CQE, so all ops
+            // that named the entry have completed.
             unsafe {
                 d.submitter()
                     .register_buffers_update(slot as u32, &[empty], None)
@@ -169,7 +172,13 @@ impl Drop for Pool {
         // The memory can go now even if the entry was not cleared (the ring
         // is gone or not current): the kernel holds its own page references,
         // and no op can name this entry any more, since all buffers are back.
-        // SAFETY: allocated in `FixedBufPool::new` with this layout.
+        // SAFETY: `mem` was allocated in `FixedBufPool::new` with `layout`
+        // and is freed only here, once. Nothing touches it afterwards: no
+        // `FixedBuf` is left (each holds an `Rc` of the pool); the kernel
+        // reads or writes a registered region only for an op that names its
+        // entry, and only `ReadFixed`/`WriteFixed` do, taking the index from
+        // a `FixedBuf`; an entry left registered keeps its table slot marked
+        // used, so no later pool reuses it.
         unsafe { alloc::dealloc(self.mem.as_ptr(), self.layout) };
     }
 }
