@@ -1,4 +1,7 @@
 //! A one-way flag that tasks on any core can wait for.
+//!
+//! The items are `pub` only so that the loom model can reach them (through
+//! `percore::loom_internals`, under `--cfg loom`); the module is private.
 
 #![forbid(unsafe_code)]
 
@@ -11,7 +14,7 @@ use crate::wait_queue::{WaitQueue, Waiter};
 
 /// Starts unset; once [`Latch::set`], every waiter wakes (on whichever core
 /// it runs, through that core's ring) and later waits return at once.
-pub(crate) struct Latch {
+pub struct Latch {
     flag: AtomicBool,
     /// A waiter that gives up takes its entry out, so a long-lived latch
     /// (the shutdown latch, waited on by every connection) collects no dead
@@ -19,8 +22,15 @@ pub(crate) struct Latch {
     waiters: WaitQueue,
 }
 
+impl Default for Latch {
+    fn default() -> Latch {
+        Latch::new()
+    }
+}
+
 impl Latch {
-    pub(crate) fn new() -> Latch {
+    /// An unset latch.
+    pub fn new() -> Latch {
         Latch {
             flag: AtomicBool::new(false),
             waiters: WaitQueue::new(),
@@ -28,7 +38,7 @@ impl Latch {
     }
 
     /// Sets the latch; returns whether this call was the one that set it.
-    pub(crate) fn set(&self) -> bool {
+    pub fn set(&self) -> bool {
         if self.flag.swap(true, Ordering::SeqCst) {
             return false;
         }
@@ -36,12 +46,13 @@ impl Latch {
         true
     }
 
-    pub(crate) fn is_set(&self) -> bool {
+    /// Whether the latch is set.
+    pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
 
     /// Waits until the latch is set.
-    pub(crate) fn wait(&self) -> LatchWait<'_> {
+    pub fn wait(&self) -> LatchWait<'_> {
         LatchWait {
             latch: self,
             waiter: self.waiters.waiter(),
@@ -50,7 +61,7 @@ impl Latch {
 }
 
 /// The future of [`Latch::wait`].
-pub(crate) struct LatchWait<'a> {
+pub struct LatchWait<'a> {
     latch: &'a Latch,
     waiter: Waiter<'a>,
 }

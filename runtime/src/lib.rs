@@ -73,6 +73,7 @@ pub use percore_macros::{main, test};
 #[doc(hidden)]
 pub mod loom_internals {
     pub use crate::blocking::{Job, Pool as BlockingPool};
+    pub use crate::latch::{Latch, LatchWait};
     pub use crate::wait_queue::{WaitQueue, Waiter};
 }
 

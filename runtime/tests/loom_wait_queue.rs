@@ -120,3 +120,30 @@ fn loom_wait_queue_two_live_waiters_behind_a_cancelled_one() {
         }
     });
 }
+
+/// The latch on the same queue: `set` from one thread wakes a waiter on
+/// another, whether that waiter registers before or after the set, while a
+/// third waiter gives up.
+#[test]
+fn loom_latch_set_wakes_every_live_waiter() {
+    use percore::loom_internals::Latch;
+
+    loom::model(|| {
+        let latch = Arc::new(Latch::new());
+        let cancelled = thread::spawn({
+            let latch = latch.clone();
+            move || {
+                let mut wait = pin!(latch.wait());
+                let _ = wait.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            }
+        });
+        let live = thread::spawn({
+            let latch = latch.clone();
+            move || loom::future::block_on(latch.wait())
+        });
+        assert!(latch.set());
+        cancelled.join().unwrap();
+        live.join().unwrap();
+        assert!(latch.is_set());
+    });
+}
