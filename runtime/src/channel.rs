@@ -6,23 +6,20 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::sync::Arc;
+use std::task::Poll;
 
-use atomic_waker::AtomicWaker;
-use crossbeam_queue::ArrayQueue;
+use crate::sync::{ArrayQueue, AtomicBool, AtomicUsize, AtomicWaker, Ordering};
+use crate::wait_queue::WaitQueue;
 
 struct Chan<T> {
     queue: ArrayQueue<T>,
     receiver: AtomicWaker,
-    /// Senders waiting for room, woken one per received message.
-    senders_waiting: Mutex<VecDeque<Waker>>,
-    /// Length of `senders_waiting`, so a receive skips the lock when no
-    /// sender waits (the common case).
-    waiting: AtomicUsize,
+    /// Senders waiting for room, woken one per received message. A send that
+    /// ends (sent, closed, or dropped) takes its entry out; see
+    /// [`WaitQueue`].
+    senders_waiting: WaitQueue,
     senders: AtomicUsize,
     receiver_gone: AtomicBool,
 }
@@ -32,39 +29,10 @@ impl<T> Chan<T> {
         self.receiver.wake();
     }
 
-    /// Called after taking a message. The fence pairs with the one in
-    /// `send`: either that sender's retry sees the room just made, or this
-    /// load sees it waiting.
+    /// Called after taking a message: the room it made goes to the sender
+    /// that waited longest. Skips the lock when no sender waits.
     fn wake_sender(&self) {
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        let w = {
-            let mut waiting = self.lock_waiting();
-            let w = waiting.pop_front();
-            self.waiting.store(waiting.len(), Ordering::SeqCst);
-            w
-        };
-        if let Some(w) = w {
-            w.wake();
-        }
-    }
-
-    /// Takes `waker`'s entries out of the waiting list; false if there were
-    /// none (a receive already popped it to wake this sender).
-    fn forget_sender(&self, waker: &Waker) -> bool {
-        let mut waiting = self.lock_waiting();
-        let before = waiting.len();
-        waiting.retain(|w| !w.will_wake(waker));
-        self.waiting.store(waiting.len(), Ordering::SeqCst);
-        waiting.len() < before
-    }
-
-    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, VecDeque<Waker>> {
-        self.senders_waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.senders_waiting.wake_one();
     }
 }
 
@@ -101,8 +69,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         queue: ArrayQueue::new(capacity),
         receiver: AtomicWaker::new(),
-        senders_waiting: Mutex::new(VecDeque::new()),
-        waiting: AtomicUsize::new(0),
+        senders_waiting: WaitQueue::new(),
         senders: AtomicUsize::new(1),
         receiver_gone: AtomicBool::new(false),
     });
@@ -224,36 +191,35 @@ impl<T> Sender<T> {
     /// ```
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         let mut value = Some(value);
-        let mut wait = SendWait {
-            chan: &self.chan,
-            waker: None,
-            sent: false,
-        };
+        // Dropped with the future: a send that ends or is cancelled leaves
+        // no entry behind to swallow the next wake-up.
+        let mut waiter = self.chan.senders_waiting.waiter();
         std::future::poll_fn(|cx| {
             let v = value.take().expect("value present until sent");
             let v = match self.try_send(v) {
                 Ok(()) => {
-                    wait.sent = true;
+                    waiter.done(|| !self.chan.queue.is_full());
                     return Poll::Ready(Ok(()));
                 }
-                Err(TrySendError::Closed(v)) => return Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Closed(v)) => {
+                    // Every waiting send was woken by the close.
+                    waiter.done(|| false);
+                    return Poll::Ready(Err(SendError(v)));
+                }
                 Err(TrySendError::Full(v)) => v,
             };
-            {
-                let mut waiting = self.chan.lock_waiting();
-                waiting.push_back(cx.waker().clone());
-                self.chan.waiting.store(waiting.len(), Ordering::SeqCst);
-            }
-            wait.waker = Some(cx.waker().clone());
-            std::sync::atomic::fence(Ordering::SeqCst);
+            waiter.register(cx.waker());
             // Re-try after registering: a receive in between may have made
             // room and found no waiter to wake.
             match self.try_send(v) {
                 Ok(()) => {
-                    wait.sent = true;
+                    waiter.done(|| !self.chan.queue.is_full());
                     Poll::Ready(Ok(()))
                 }
-                Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Closed(v)) => {
+                    waiter.done(|| false);
+                    Poll::Ready(Err(SendError(v)))
+                }
                 Err(TrySendError::Full(v)) => {
                     value = Some(v);
                     Poll::Pending
@@ -261,31 +227,6 @@ impl<T> Sender<T> {
             }
         })
         .await
-    }
-}
-
-/// The waiting-list entry of one `send`, taken out again however the send
-/// ends. Each received message wakes one entry: an entry left behind by a
-/// send that already finished would swallow that wake-up while another
-/// sender waits on, and once the receiver has drained the channel nobody
-/// would wake that sender any more.
-struct SendWait<'a, T> {
-    chan: &'a Chan<T>,
-    /// The waker last registered, if the send ever waited.
-    waker: Option<Waker>,
-    sent: bool,
-}
-
-impl<T> Drop for SendWait<'_, T> {
-    fn drop(&mut self) {
-        if let Some(waker) = self.waker.take() {
-            let still_listed = self.chan.forget_sender(&waker);
-            if !still_listed && !self.sent {
-                // Woken for room it will not use (the send was dropped):
-                // hand the wake-up on to the next sender.
-                self.chan.wake_sender();
-            }
-        }
     }
 }
 
@@ -405,11 +346,10 @@ impl<T> Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.chan.receiver_gone.store(true, Ordering::Release);
-        let waiting = std::mem::take(&mut *self.chan.lock_waiting());
-        self.chan.waiting.store(0, Ordering::SeqCst);
-        for w in waiting {
-            w.wake();
-        }
+        // Every waiting send retries and finds the channel closed. A send
+        // that registers after this sees `receiver_gone` in its retry (the
+        // queue's lock orders the two).
+        self.chan.senders_waiting.wake_all();
     }
 }
 

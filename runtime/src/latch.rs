@@ -1,66 +1,69 @@
 //! A one-way flag that tasks on any core can wait for.
+//!
+//! The items are `pub` only so that the loom model can reach them (through
+//! `percore::loom_internals`, under `--cfg loom`); the module is private.
+
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
-use slab::Slab;
+use crate::sync::{AtomicBool, Ordering};
+use crate::wait_queue::{WaitQueue, Waiter};
 
 /// Starts unset; once [`Latch::set`], every waiter wakes (on whichever core
 /// it runs, through that core's ring) and later waits return at once.
-pub(crate) struct Latch {
+pub struct Latch {
     flag: AtomicBool,
-    /// Waiters keyed by slot, so a waiter that gives up removes its waker
-    /// and a long-lived latch does not collect dead ones.
-    wakers: Mutex<Slab<Waker>>,
+    /// A waiter that gives up takes its entry out, so a long-lived latch
+    /// (the shutdown latch, waited on by every connection) collects no dead
+    /// ones.
+    waiters: WaitQueue,
+}
+
+impl Default for Latch {
+    fn default() -> Latch {
+        Latch::new()
+    }
 }
 
 impl Latch {
-    pub(crate) fn new() -> Latch {
+    /// An unset latch.
+    pub fn new() -> Latch {
         Latch {
             flag: AtomicBool::new(false),
-            wakers: Mutex::new(Slab::new()),
+            waiters: WaitQueue::new(),
         }
     }
 
     /// Sets the latch; returns whether this call was the one that set it.
-    pub(crate) fn set(&self) -> bool {
+    pub fn set(&self) -> bool {
         if self.flag.swap(true, Ordering::SeqCst) {
             return false;
         }
-        let wakers = std::mem::take(&mut *self.lock());
-        for (_, w) in wakers {
-            w.wake();
-        }
+        self.waiters.wake_all();
         true
     }
 
-    pub(crate) fn is_set(&self) -> bool {
+    /// Whether the latch is set.
+    pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
 
     /// Waits until the latch is set.
-    pub(crate) fn wait(&self) -> LatchWait<'_> {
+    pub fn wait(&self) -> LatchWait<'_> {
         LatchWait {
             latch: self,
-            key: None,
-            waker: None,
+            waiter: self.waiters.waiter(),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slab<Waker>> {
-        self.wakers.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// The future of [`Latch::wait`].
-pub(crate) struct LatchWait<'a> {
+pub struct LatchWait<'a> {
     latch: &'a Latch,
-    key: Option<usize>,
-    /// The waker stored under `key`, to skip the lock when it is unchanged.
-    waker: Option<Waker>,
+    waiter: Waiter<'a>,
 }
 
 impl Future for LatchWait<'_> {
@@ -68,38 +71,97 @@ impl Future for LatchWait<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.latch.is_set() {
+            // Everyone was woken: no wake-up to hand on.
+            self.waiter.done(|| false);
             return Poll::Ready(());
         }
-        // Already registered with this waker (a task polled again for other
-        // reasons, e.g. a connection task that selects on the shutdown):
-        // `set` will wake it, and there is nothing to update.
-        if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            return Poll::Pending;
-        }
-        let mut wakers = self.latch.lock();
-        // Re-check under the lock: `set` takes the list after storing the flag.
+        // Polled again with the same waker (a connection task that selects
+        // on the shutdown every poll): `register` takes no lock then.
+        self.waiter.register(cx.waker());
+        // Re-check after registering: `set` stores the flag before it takes
+        // the queue's lock to wake everyone, so either this load sees the
+        // flag or `set` finds this waiter.
         if self.latch.is_set() {
+            self.waiter.done(|| false);
             return Poll::Ready(());
         }
-        match self.key.and_then(|k| wakers.get_mut(k)) {
-            Some(w) => w.clone_from(cx.waker()),
-            None => {
-                let key = wakers.insert(cx.waker().clone());
-                drop(wakers);
-                self.key = Some(key);
-            }
-        }
-        self.waker = Some(cx.waker().clone());
         Poll::Pending
     }
 }
 
-impl Drop for LatchWait<'_> {
-    fn drop(&mut self) {
-        if let Some(key) = self.key
-            && !self.latch.is_set()
-        {
-            self.latch.lock().try_remove(key);
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    use super::Latch;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn latch_waiter_cancelled_in_the_middle_leaves_the_others_woken() {
+        let latch = Latch::new();
+        let counts: Vec<_> = (0..3)
+            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+            .collect();
+        let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(c.clone())).collect();
+        let mut a = Box::pin(latch.wait());
+        let mut b = Box::pin(latch.wait());
+        let mut c = Box::pin(latch.wait());
+        for (w, waker) in [&mut a, &mut b, &mut c].into_iter().zip(&wakers) {
+            assert!(
+                w.as_mut()
+                    .poll(&mut Context::from_waker(waker))
+                    .is_pending()
+            );
+        }
+        drop(b); // cancelled in the middle of the queue
+        assert!(latch.set());
+        let woken: Vec<_> = counts.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
+        assert_eq!(woken, [1, 0, 1]);
+        assert!(
+            a.as_mut()
+                .poll(&mut Context::from_waker(&wakers[0]))
+                .is_ready()
+        );
+        assert!(
+            c.as_mut()
+                .poll(&mut Context::from_waker(&wakers[2]))
+                .is_ready()
+        );
+    }
+
+    #[test]
+    fn latch_waiters_that_give_up_leave_no_entry() {
+        let latch = Latch::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        for _ in 0..1000 {
+            let mut w = pin!(latch.wait());
+            assert!(
+                w.as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+            // Polled again with the same waker: still one entry.
+            assert!(
+                w.as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
+        assert!(!latch.waiters.wake_one(), "every waiter took its entry out");
+        assert!(latch.set());
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert!(!latch.set(), "set once");
     }
 }

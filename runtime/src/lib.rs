@@ -53,7 +53,9 @@ pub mod op;
 mod runtime;
 pub mod shutdown;
 pub mod signal;
+mod sync;
 pub mod time;
+mod wait_queue;
 
 pub use crate::blocking::spawn_blocking;
 pub use crate::cores::CoreError;
@@ -65,6 +67,16 @@ pub use crate::executor::{
 pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};
 #[cfg(feature = "macros")]
 pub use percore_macros::{main, test};
+
+/// Internals that the loom models (`tests/loom_*.rs`) drive directly; this
+/// module exists only under `--cfg loom` and is not public API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_internals {
+    pub use crate::blocking::{Job, Pool as BlockingPool};
+    pub use crate::latch::{Latch, LatchWait};
+    pub use crate::wait_queue::{WaitQueue, Waiter};
+}
 
 /// Support for the code that `#[percore::main]` and `#[percore::test]`
 /// generate; not public API.

@@ -318,3 +318,58 @@ async fn a_send_that_finished_leaves_no_entry_to_swallow_a_wake_up() {
     assert_eq!(last, Ok(Some(2)), "the waiting sender was never woken");
     b.await.unwrap();
 }
+
+/// Three sends wait on a full channel; the middle one is dropped (its
+/// `select` or timeout went the other way), and the first is woken but
+/// dropped before it sends. Each received message must still reach a live
+/// sender: the third is woken for the second message's room.
+#[percore::test]
+async fn a_send_cancelled_in_the_middle_does_not_swallow_a_wake_up() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    type Send<'a> =
+        Pin<Box<dyn Future<Output = Result<(), percore::channel::SendError<u32>>> + 'a>>;
+
+    let (tx, rx) = percore::channel::channel::<u32>(1);
+    tx.try_send(0).unwrap();
+    let counts: Vec<_> = (0..3)
+        .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+        .collect();
+    let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(c.clone())).collect();
+    let woken = |i: usize| counts[i].0.load(Ordering::SeqCst);
+    let mut sends: Vec<Option<Send<'_>>> = (1..=3)
+        .map(|v| Some(Box::pin(tx.send(v)) as Send<'_>))
+        .collect();
+    for (s, w) in sends.iter_mut().zip(&wakers) {
+        let poll = s
+            .as_mut()
+            .unwrap()
+            .as_mut()
+            .poll(&mut Context::from_waker(w));
+        assert!(poll.is_pending(), "the channel is full");
+    }
+    sends[1] = None; // cancelled in the middle of the queue
+
+    assert_eq!(rx.try_recv(), Some(0));
+    assert_eq!(
+        (woken(0), woken(1), woken(2)),
+        (1, 0, 0),
+        "the first sender is woken"
+    );
+    sends[0] = None; // woken, but dropped before it sent
+    assert_eq!(woken(2), 1, "the dropped sender handed its wake-up on");
+    let mut last = sends[2].take().unwrap();
+    let poll = last.as_mut().poll(&mut Context::from_waker(&wakers[2]));
+    assert_eq!(poll, Poll::Ready(Ok(())));
+    assert_eq!(rx.try_recv(), Some(3));
+}

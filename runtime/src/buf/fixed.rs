@@ -9,17 +9,17 @@
 
 use std::alloc::{self, Layout};
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 use super::{IoBuf, IoBufMut};
 use crate::driver::{self, Capabilities};
+use crate::wait_queue::WaitQueue;
 
 /// Entries of the sparse buffer table percore registers on each ring; one
 /// per live [`FixedBufPool`].
@@ -124,7 +124,6 @@ fn memlock_limit_text() -> String {
 
 struct PoolState {
     free: Vec<u32>,
-    waiters: VecDeque<Waker>,
 }
 
 struct Pool {
@@ -136,6 +135,10 @@ struct Pool {
     slot: u16,
     ring: Rc<Capabilities>,
     state: RefCell<PoolState>,
+    /// `get`s waiting for a buffer, woken one per returned buffer. A `get`
+    /// that is dropped (a timeout, a select) takes its entry out, and hands
+    /// on a wake-up it got but did not use; see [`WaitQueue`].
+    waiters: WaitQueue,
 }
 
 impl Drop for Pool {
@@ -153,7 +156,10 @@ impl Drop for Pool {
                 iov_len: 0,
             };
             // SAFETY: an empty iovec registers nothing; it drops the kernel's
-            // reference to our pages.
+            // reference to our pages. No op in flight uses the entry: every
+            // `FixedBuf` holds an `Rc` of this pool, and the slot of an op
+            // dropped in flight keeps its buffer until the CQE, so all ops
+            // that named the entry have completed.
             unsafe {
                 d.submitter()
                     .register_buffers_update(slot as u32, &[empty], None)
@@ -166,7 +172,13 @@ impl Drop for Pool {
         // The memory can go now even if the entry was not cleared (the ring
         // is gone or not current): the kernel holds its own page references,
         // and no op can name this entry any more, since all buffers are back.
-        // SAFETY: allocated in `FixedBufPool::new` with this layout.
+        // SAFETY: `mem` was allocated in `FixedBufPool::new` with `layout`
+        // and is freed only here, once. Nothing touches it afterwards: no
+        // `FixedBuf` is left (each holds an `Rc` of the pool); the kernel
+        // reads or writes a registered region only for an op that names its
+        // entry, and only `ReadFixed`/`WriteFixed` do, taking the index from
+        // a `FixedBuf`; an entry left registered keeps its table slot marked
+        // used, so no later pool reuses it.
         unsafe { alloc::dealloc(self.mem.as_ptr(), self.layout) };
     }
 }
@@ -298,8 +310,8 @@ impl FixedBufPool {
             ring: ring.clone(),
             state: RefCell::new(PoolState {
                 free: (0..count as u32).rev().collect(),
-                waiters: VecDeque::new(),
             }),
+            waiters: WaitQueue::new(),
         };
         Ok(FixedBufPool {
             pool: Rc::new(pool),
@@ -336,7 +348,9 @@ impl FixedBufPool {
     ///
     /// # Cancellation
     ///
-    /// Dropping the future takes nothing from the pool.
+    /// Dropping the future takes nothing from the pool and leaves no place
+    /// in its queue: a buffer returned meanwhile goes to the next waiting
+    /// `get`.
     ///
     /// # Examples
     ///
@@ -351,15 +365,16 @@ impl FixedBufPool {
     /// });
     /// ```
     pub async fn get(&self) -> FixedBuf {
-        poll_fn(|cx| match self.try_get() {
-            Some(buf) => Poll::Ready(buf),
-            None => {
-                let mut st = self.pool.state.borrow_mut();
-                if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    st.waiters.push_back(cx.waker().clone());
-                }
-                Poll::Pending
+        let mut waiter = self.pool.waiters.waiter();
+        poll_fn(|cx| {
+            if let Some(buf) = self.try_get() {
+                waiter.done(|| self.available() > 0);
+                return Poll::Ready(buf);
             }
+            // The pool lives on this thread: no buffer can come back between
+            // `try_get` and `register`, so there is nothing to re-check.
+            waiter.register(cx.waker());
+            Poll::Pending
         })
         .await
     }
@@ -612,14 +627,8 @@ impl DerefMut for FixedBuf {
 
 impl Drop for FixedBuf {
     fn drop(&mut self) {
-        let waker = {
-            let mut st = self.pool.state.borrow_mut();
-            st.free.push(self.index);
-            st.waiters.pop_front()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.pool.state.borrow_mut().free.push(self.index);
+        self.pool.waiters.wake_one();
     }
 }
 

@@ -1,0 +1,476 @@
+//! A first-in first-out queue of tasks waiting for something, where a waiter
+//! that gives up leaves the queue.
+//!
+//! Every place in percore that parks wakers until something frees up uses
+//! this one type: channel senders waiting for room, fixed-buffer pool `get`s
+//! waiting for a buffer, latch waiters waiting for the latch. The bug class it
+//! closes: with a plain `VecDeque<Waker>`, a waiting future dropped by a
+//! timeout, a `select` or an abort leaves its waker behind; the next
+//! `wake_one` wakes that dead entry, and a live waiter behind it sleeps on
+//! while what it waits for is free. Here a wait is a [`Waiter`] value owned
+//! by the waiting future: dropping it takes its entry out, and if the entry
+//! had already been woken but the wake-up was never used, it passes the
+//! wake-up on to the next waiter.
+//!
+//! # Protocol
+//!
+//! For a resource *R* (room in a channel, a free buffer):
+//!
+//! - **waiting side** (in `poll`): try to take *R*; if that fails, call
+//!   [`Waiter::register`] with the task's waker, then try again, and return
+//!   `Pending` only if the retry fails too. Once *R* is taken (or the wait
+//!   ends for another reason, such as a closed channel), call
+//!   [`Waiter::done`] with a check of whether more of *R* is free.
+//! - **releasing side**: make *R* available, then call
+//!   [`WaitQueue::wake_one`] (or [`WaitQueue::wake_all`] for a condition that
+//!   stays true, like a latch).
+//!
+//! `register` ends with a `SeqCst` fence and `wake_one` starts with one: with
+//! *R* and the queue possibly on different threads, either the waiter's retry
+//! sees *R*, or `wake_one` sees the waiter's entry. Each `wake_one` wakes one
+//! entry and takes it out of the queue; a woken waiter whose retry fails
+//! registers again at the back.
+//!
+//! A waiter can be woken for a unit it does not take: it took another one in
+//! its retry just before the wake-up came (the loom model found this), or it
+//! was cancelled. Its wake-up then belongs to the next waiter: `done` hands
+//! it on when the caller's check says more is free, and the drop of a waiter
+//! that did not call `done` always hands it on.
+//!
+//! # Cost
+//!
+//! `wake_one` with nobody waiting is a fence and one atomic load, no lock.
+//! `register` with the waker it stored last, while no entry of the queue has
+//! been woken since, is two loads and no lock (a task polled again for other
+//! reasons, e.g. one that selects on the shutdown latch every poll).
+//!
+//! The items are `pub` only so that the loom models can reach them (through
+//! `percore::loom_internals`, which exists only under `--cfg loom`); the
+//! module itself is private.
+
+#![forbid(unsafe_code)]
+
+use std::task::Waker;
+
+use slab::Slab;
+
+use crate::sync::{AtomicUsize, Mutex, Ordering, fence, lock};
+
+/// No entry (the end of the list, or a waiter that has none).
+const NIL: usize = usize::MAX;
+
+/// A queue of waiting tasks; see the [module docs](self).
+pub struct WaitQueue {
+    /// Entries in the list now (a copy of `List::linked`, stored under the
+    /// lock), so `wake_one` skips the lock when nobody waits.
+    linked: AtomicUsize,
+    /// Bumped (under the lock) by every call that woke an entry: a waiter
+    /// that saw no change since it registered is still in the list.
+    wakes: AtomicUsize,
+    list: Mutex<List>,
+}
+
+/// The entries, in a slab so a waiter finds its own in O(1), linked into a
+/// FIFO list by slab key.
+struct List {
+    entries: Slab<Entry>,
+    head: usize,
+    tail: usize,
+    /// Entries in the list (entries woken but not yet dropped are not).
+    linked: usize,
+}
+
+struct Entry {
+    /// The waker to call; taken when the entry is woken.
+    waker: Option<Waker>,
+    prev: usize,
+    next: usize,
+    /// In the list. False once woken: the entry stays in the slab until its
+    /// waiter registers again (back into the list) or leaves.
+    in_list: bool,
+}
+
+impl List {
+    fn push_back(&mut self, key: usize) {
+        let tail = self.tail;
+        let entry = &mut self.entries[key];
+        debug_assert!(!entry.in_list, "entry {key} linked twice");
+        entry.prev = tail;
+        entry.next = NIL;
+        entry.in_list = true;
+        if tail == NIL {
+            self.head = key;
+        } else {
+            self.entries[tail].next = key;
+        }
+        self.tail = key;
+        self.linked += 1;
+    }
+
+    fn unlink(&mut self, key: usize) {
+        let entry = &mut self.entries[key];
+        debug_assert!(entry.in_list, "entry {key} is not linked");
+        let (prev, next) = (entry.prev, entry.next);
+        entry.in_list = false;
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.entries[prev].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.entries[next].prev = prev;
+        }
+        self.linked -= 1;
+    }
+
+    /// Takes the first entry out of the list and returns its waker.
+    fn wake_front(&mut self) -> Option<Waker> {
+        let key = self.head;
+        if key == NIL {
+            return None;
+        }
+        self.unlink(key);
+        self.entries[key].waker.take()
+    }
+}
+
+impl Default for WaitQueue {
+    fn default() -> WaitQueue {
+        WaitQueue::new()
+    }
+}
+
+impl WaitQueue {
+    /// An empty queue.
+    pub fn new() -> WaitQueue {
+        WaitQueue {
+            linked: AtomicUsize::new(0),
+            wakes: AtomicUsize::new(0),
+            list: Mutex::new(List {
+                entries: Slab::new(),
+                head: NIL,
+                tail: NIL,
+                linked: 0,
+            }),
+        }
+    }
+
+    /// A new wait on this queue, not registered yet. Keep it in the waiting
+    /// future, so that dropping the future takes its entry out.
+    pub fn waiter(&self) -> Waiter<'_> {
+        Waiter {
+            queue: self,
+            key: NIL,
+            waker: None,
+            wakes_seen: 0,
+        }
+    }
+
+    /// Wakes the longest-waiting entry, taking it out of the queue; false if
+    /// nobody waits. Call it after making one unit of the resource available.
+    pub fn wake_one(&self) -> bool {
+        // Pairs with the fence at the end of `register`: either that
+        // waiter's retry sees what the caller just made available, or this
+        // load sees the waiter's entry.
+        fence(Ordering::SeqCst);
+        if self.linked.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let waker = {
+            let mut list = lock(&self.list);
+            let waker = list.wake_front();
+            if waker.is_some() {
+                self.wakes.fetch_add(1, Ordering::Release);
+                self.linked.store(list.linked, Ordering::SeqCst);
+            }
+            waker
+        };
+        // Woken outside the lock: a waker may do anything, even register
+        // again on this queue.
+        match waker {
+            Some(w) => {
+                w.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wakes every entry, taking them all out of the queue. For a condition
+    /// that stays true once set (a latch): set it, then call this.
+    pub fn wake_all(&self) {
+        let wakers: Vec<Waker> = {
+            let mut list = lock(&self.list);
+            let mut wakers = Vec::with_capacity(list.linked);
+            while let Some(w) = list.wake_front() {
+                wakers.push(w);
+            }
+            self.wakes.fetch_add(1, Ordering::Release);
+            self.linked.store(0, Ordering::SeqCst);
+            wakers
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+/// One task's wait on a [`WaitQueue`]; see the [module docs](self) for the
+/// protocol. Dropping it without [`done`](Waiter::done) (the wait was
+/// cancelled) takes its entry out of the queue and, if the entry had been
+/// woken, wakes the next waiter in its place.
+pub struct Waiter<'a> {
+    queue: &'a WaitQueue,
+    /// Slab key of this waiter's entry, or `NIL`.
+    key: usize,
+    /// The waker stored in the entry at the last `register`.
+    waker: Option<Waker>,
+    /// `queue.wakes` at the last `register`.
+    wakes_seen: usize,
+}
+
+impl Waiter<'_> {
+    /// Puts this waiter at the back of the queue with `waker`, or keeps its
+    /// place (and updates the waker) if it is still queued. Call it after a
+    /// failed attempt, then try once more before returning `Pending`.
+    pub fn register(&mut self, waker: &Waker) {
+        // Still in the list with this waker: no entry has been woken since
+        // this waiter registered, so neither has this one. The fence of that
+        // registration already orders the caller's retry.
+        if self.key != NIL
+            && self.waker.as_ref().is_some_and(|w| w.will_wake(waker))
+            && self.queue.wakes.load(Ordering::Acquire) == self.wakes_seen
+        {
+            return;
+        }
+        {
+            let mut list = lock(&self.queue.list);
+            if self.key == NIL {
+                self.key = list.entries.insert(Entry {
+                    waker: Some(waker.clone()),
+                    prev: NIL,
+                    next: NIL,
+                    in_list: false,
+                });
+                list.push_back(self.key);
+            } else {
+                let entry = &mut list.entries[self.key];
+                match &mut entry.waker {
+                    Some(w) => w.clone_from(waker),
+                    None => entry.waker = Some(waker.clone()),
+                }
+                if !entry.in_list {
+                    // Woken before, and the retry after that wake-up failed:
+                    // the wake-up is used; wait again at the back.
+                    list.push_back(self.key);
+                }
+            }
+            // `wakes` changes only under the lock.
+            self.wakes_seen = self.queue.wakes.load(Ordering::Relaxed);
+            self.queue.linked.store(list.linked, Ordering::SeqCst);
+        }
+        match &mut self.waker {
+            Some(w) => w.clone_from(waker),
+            None => self.waker = Some(waker.clone()),
+        }
+        // Pairs with the fence in `wake_one`; see there.
+        fence(Ordering::SeqCst);
+    }
+
+    /// The wait is over: the resource was taken, or the wait ended for
+    /// another reason (then `more_free` can say `false`). Leaves the queue.
+    ///
+    /// If this waiter had been woken, the wake-up may have been meant for a
+    /// unit other than the one it took (it took one in its retry, and the
+    /// wake-up for the next came before it left). `more_free` is asked only
+    /// then: if more of the resource is free, the wake-up goes on to the next
+    /// waiter, which otherwise would sleep with it free.
+    pub fn done(&mut self, more_free: impl FnOnce() -> bool) {
+        if self.leave() && more_free() {
+            self.queue.wake_one();
+        }
+    }
+
+    /// Takes the entry out; returns whether it had been woken (and so was
+    /// out of the list already).
+    fn leave(&mut self) -> bool {
+        if self.key == NIL {
+            return false;
+        }
+        let key = std::mem::replace(&mut self.key, NIL);
+        self.waker = None;
+        let mut list = lock(&self.queue.list);
+        let in_list = list.entries[key].in_list;
+        if in_list {
+            list.unlink(key);
+            self.queue.linked.store(list.linked, Ordering::SeqCst);
+        }
+        list.entries.remove(key);
+        !in_list
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if self.leave() {
+            // Woken for something this waiter will not take now: hand the
+            // wake-up on, or the waiter behind it sleeps with it free.
+            self.queue.wake_one();
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use super::WaitQueue;
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn woken(c: &Count) -> usize {
+        c.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_waiter_cancelled_in_the_middle_does_not_swallow_a_wake_up() {
+        let q = WaitQueue::new();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let (cc, wc) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        let mut c = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        c.register(&wc);
+        drop(b);
+        assert!(q.wake_one());
+        assert!(q.wake_one());
+        assert_eq!((woken(&ca), woken(&cb), woken(&cc)), (1, 0, 1));
+        assert!(!q.wake_one(), "nobody waits any more");
+        a.done(|| false);
+        c.done(|| false);
+    }
+
+    #[test]
+    fn a_woken_waiter_that_is_dropped_hands_the_wake_up_on() {
+        let q = WaitQueue::new();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        assert!(q.wake_one());
+        assert_eq!(woken(&ca), 1);
+        drop(a); // woken, never took what it was woken for
+        assert_eq!(woken(&cb), 1, "the wake-up passed to the next waiter");
+        b.done(|| false);
+        assert!(!q.wake_one());
+    }
+
+    #[test]
+    fn a_waiter_that_used_its_wake_up_leaves_quietly() {
+        let q = WaitQueue::new();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        assert!(q.wake_one());
+        a.done(|| false); // took the one unit there was
+        drop(a);
+        assert_eq!((woken(&ca), woken(&cb)), (1, 0));
+        drop(b); // not woken: leaves without waking anyone
+        assert_eq!(woken(&cb), 0);
+    }
+
+    /// The race the loom model found: `a` takes a unit in its retry while
+    /// still queued, then the wake-up for a second unit reaches `a` before it
+    /// leaves. That wake-up belongs to `b`.
+    #[test]
+    fn a_waiter_woken_for_a_unit_it_did_not_take_hands_the_wake_up_on() {
+        let q = WaitQueue::new();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        // `a`'s retry takes unit 1; unit 2 is released and wakes `a`.
+        assert!(q.wake_one());
+        a.done(|| true); // unit 2 is still free
+        assert_eq!((woken(&ca), woken(&cb)), (1, 1));
+        b.done(|| false);
+    }
+
+    #[test]
+    fn a_woken_waiter_that_registers_again_waits_at_the_back() {
+        let q = WaitQueue::new();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        assert!(q.wake_one());
+        // Someone else took the resource: `a` waits again, with the same
+        // waker (the fast path must not skip the re-queue).
+        a.register(&wa);
+        assert!(q.wake_one());
+        assert_eq!((woken(&ca), woken(&cb)), (1, 1));
+        assert!(q.wake_one());
+        assert_eq!(woken(&ca), 2);
+        a.done(|| false);
+        b.done(|| false);
+    }
+
+    #[test]
+    fn registering_again_keeps_one_entry_and_the_newest_waker() {
+        let q = WaitQueue::new();
+        let (c1, w1) = counter();
+        let (c2, w2) = counter();
+        let mut a = q.waiter();
+        for _ in 0..3 {
+            a.register(&w1);
+        }
+        a.register(&w2);
+        assert!(q.wake_one());
+        assert!(!q.wake_one(), "one entry per waiter");
+        assert_eq!((woken(&c1), woken(&c2)), (0, 1));
+        a.done(|| false);
+    }
+
+    #[test]
+    fn wake_all_wakes_everyone_and_later_drops_wake_nobody_twice() {
+        let q = WaitQueue::new();
+        let counters: Vec<_> = (0..4).map(|_| counter()).collect();
+        let mut waiters: Vec<_> = counters.iter().map(|_| q.waiter()).collect();
+        for (w, (_, waker)) in waiters.iter_mut().zip(&counters) {
+            w.register(waker);
+        }
+        q.wake_all();
+        drop(waiters);
+        for (c, _) in &counters {
+            assert_eq!(woken(c), 1);
+        }
+    }
+}
