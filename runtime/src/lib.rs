@@ -21,8 +21,12 @@
 //! ```
 //!
 //! Layers: [`op`] (one type per io_uring operation), the driver (the ring, not
-//! public), the executor ([`spawn`], [`JoinHandle`]), [`time`], [`buf`],
+//! public), the executor ([`spawn`], [`JoinHandle`], and tokio's names in
+//! [`task`]: `JoinSet`, `AbortHandle`), [`time`], [`buf`],
 //! [`blocking`](spawn_blocking).
+//!
+//! Coming from tokio or asyncio: the porting guide (`docs/porting-from-tokio.md`)
+//! maps each API to its percore equivalent.
 
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -52,6 +56,7 @@ mod latch;
 pub mod op;
 mod runtime;
 pub mod shutdown;
+pub mod task;
 pub mod time;
 
 pub use crate::blocking::spawn_blocking;

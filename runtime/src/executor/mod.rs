@@ -15,6 +15,7 @@
 //! by the runtime.
 
 mod join;
+mod join_set;
 mod oneshot;
 mod task;
 
@@ -31,8 +32,9 @@ use crossbeam_queue::SegQueue;
 use slab::Slab;
 
 pub use self::join::{Either, join_all, race, select};
+pub use self::join_set::JoinSet;
 pub(crate) use self::oneshot::oneshot;
-pub use self::task::{JoinError, JoinHandle, spawn, yield_now};
+pub use self::task::{AbortHandle, AbortOnDropHandle, JoinError, JoinHandle, spawn, yield_now};
 
 /// Executor counters, readable through [`crate::stats`].
 ///
