@@ -22,7 +22,7 @@
 //!
 //! Layers: [`op`] (one type per io_uring operation), the driver (the ring, not
 //! public), the executor ([`spawn`], [`JoinHandle`], and tokio's names in
-//! [`task`]: `JoinSet`, `AbortHandle`), [`time`], [`buf`],
+//! [`task`]: `JoinSet`, `AbortHandle`), [`select!`], [`time`], [`buf`],
 //! [`blocking`](spawn_blocking).
 //!
 //! Coming from tokio or asyncio: the porting guide (`docs/porting-from-tokio.md`)
@@ -55,6 +55,7 @@ pub mod fs;
 mod latch;
 pub mod op;
 mod runtime;
+mod select;
 pub mod shutdown;
 pub mod task;
 pub mod time;
@@ -75,6 +76,8 @@ pub use percore_macros::{main, test};
 #[doc(hidden)]
 pub mod __private {
     use crate::CoreError;
+
+    pub use crate::select::support as select;
 
     /// What `main` or a test may return when it runs on several cores.
     pub trait CoreOutput: Sized {
