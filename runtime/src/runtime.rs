@@ -383,6 +383,40 @@ pub struct Runtime {
     _not_send: PhantomData<*const ()>,
 }
 
+thread_local! {
+    /// Whether a `block_on` runs on this thread (nested ones are refused).
+    static IN_BLOCK_ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as running a `block_on` until dropped (also when the
+/// future panics).
+struct BlockOnGuard;
+
+impl BlockOnGuard {
+    fn enter() -> BlockOnGuard {
+        BlockOnGuard::refuse_nested();
+        IN_BLOCK_ON.with(|b| b.set(true));
+        BlockOnGuard
+    }
+
+    /// Panics if a `block_on` already runs on this thread.
+    fn refuse_nested() {
+        if IN_BLOCK_ON.with(|b| b.get()) {
+            panic!(
+                "percore::run (or Runtime::block_on) called from inside a running runtime: \
+                 it would block this core and every task on it; \
+                 spawn the future (percore::spawn) or await it instead"
+            );
+        }
+    }
+}
+
+impl Drop for BlockOnGuard {
+    fn drop(&mut self) {
+        let _ = IN_BLOCK_ON.try_with(|b| b.set(false));
+    }
+}
+
 /// Wakes the future passed to `block_on`.
 struct MainWaker {
     woken: AtomicBool,
@@ -484,7 +518,12 @@ impl Runtime {
     /// # Panics
     ///
     /// If `future` panics (panics in spawned tasks stay in their tasks), or
-    /// if the ring fails in a way that cannot be recovered.
+    /// if the ring fails in a way that cannot be recovered. Also when called
+    /// from inside a running runtime (a task, or the future of another
+    /// `block_on` on this thread), as tokio refuses it too: it would block
+    /// that core and every task on it. Spawn the future or await it instead;
+    /// [`spawn_blocking`](crate::spawn_blocking)'s threads may start
+    /// runtimes of their own.
     ///
     /// # Examples
     ///
@@ -495,6 +534,7 @@ impl Runtime {
     /// assert_eq!(rt.block_on(handle).unwrap(), 5);
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _running = BlockOnGuard::enter();
         let _guards = self.enter();
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -772,8 +812,18 @@ pub fn capabilities() -> Option<Rc<Capabilities>> {
 ///
 /// If io_uring is unavailable: the message names the cause and the fix (use
 /// [`Runtime::builder`] to handle that as an error instead). Also if `future`
-/// panics.
+/// panics, and when called from inside a running runtime (see
+/// [`Runtime::block_on`]):
+///
+/// ```should_panic
+/// percore::run(async {
+///     // panics: "percore::run (or Runtime::block_on) called from inside a running runtime ..."
+///     percore::run(async {});
+/// });
+/// ```
 pub fn run<F: Future>(future: F) -> F::Output {
+    // Before a ring is set up for nothing.
+    BlockOnGuard::refuse_nested();
     let rt = match Runtime::new() {
         Ok(rt) => rt,
         Err(err) => panic!("percore: cannot start the runtime: {err}"),
