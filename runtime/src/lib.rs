@@ -67,7 +67,8 @@ pub use crate::executor::{
     Either, ExecutorStats, JoinError, JoinHandle, core_id, cores, join_all, race, select, spawn,
     spawn_on, yield_now,
 };
-pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};
+pub use crate::fs::IoErrorExt;
+pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats, try_stats};
 #[cfg(feature = "macros")]
 pub use percore_macros::{main, test};
 

@@ -763,14 +763,33 @@ impl std::fmt::Display for Stats {
 ///
 /// # Panics
 ///
-/// Outside a runtime.
+/// Outside a runtime, with a message that says so (like tokio's
+/// `Handle::current`); [`try_stats`] returns `None` there instead, and
+/// [`Runtime::stats`] reads a runtime's counters from outside it.
 pub fn stats() -> Stats {
-    Stats {
-        driver: driver::try_with_driver(|d| d.stats()).expect("percore::stats outside a runtime"),
+    try_stats().expect(
+        "percore::stats called outside a runtime: call it inside percore::run or \
+         Runtime::block_on, use Runtime::stats on a runtime you hold, or percore::try_stats",
+    )
+}
+
+/// The current core's counters, or `None` outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// assert!(percore::try_stats().is_none());
+/// percore::run(async {
+///     assert!(percore::try_stats().is_some());
+/// });
+/// ```
+pub fn try_stats() -> Option<Stats> {
+    Some(Stats {
+        driver: driver::try_with_driver(|d| d.stats())?,
         executor: executor::current_stats().unwrap_or_default(),
         timers: time::current_len().unwrap_or(0),
         in_flight: driver::try_with_driver(|d| d.in_flight()).unwrap_or(0),
-    }
+    })
 }
 
 /// What the current core's kernel offers (or `None` outside a runtime).
