@@ -51,6 +51,7 @@ pub mod compat;
 pub mod hyper;
 mod incoming;
 mod pooled;
+mod reserved;
 mod split;
 mod stream;
 mod sys;
@@ -60,6 +61,7 @@ mod unix;
 
 pub use crate::incoming::Incoming;
 pub use crate::pooled::RecvStream;
+pub use crate::reserved::ReservedPort;
 pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use crate::tcp::{TcpListener, TcpStream};
 pub use crate::udp::UdpSocket;

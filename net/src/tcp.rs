@@ -68,6 +68,11 @@ impl TcpListener {
     /// listeners (one per core) can bind the same address, and the kernel
     /// spreads connections across them.
     ///
+    /// Port 0 picks a new port for each call, so cores that each bind
+    /// `"127.0.0.1:0"` end up on different ports. To share one ephemeral
+    /// port, reserve it once with [`ReservedPort`](crate::ReservedPort) and
+    /// bind each core's listener with [`ReservedPort::listener`](crate::ReservedPort::listener).
+    ///
     /// # Examples
     ///
     /// ```
