@@ -75,3 +75,9 @@ pub use std::net::Shutdown;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The porting guide's examples (docs/porting-from-tokio.md), compiled and
+/// run as doctests; here because they use both crates.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/porting-from-tokio.md")]
+struct PortingGuideDoctests;
