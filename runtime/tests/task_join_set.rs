@@ -243,3 +243,42 @@ async fn ten_thousand_tasks_all_join() {
     }
     assert_eq!((n, sum), (10_000, 10_000 * 9_999 / 2));
 }
+
+#[percore::test]
+async fn join_all_collects_every_output() {
+    let mut set = JoinSet::new();
+    for i in 0..5u32 {
+        set.spawn_local(async move {
+            sleep(Duration::from_millis(u64::from(5 - i))).await;
+            i
+        });
+    }
+    let mut all = set.join_all().await;
+    all.sort();
+    assert_eq!(all, [0, 1, 2, 3, 4]);
+}
+
+#[percore::test]
+async fn join_all_panics_on_a_failed_task_and_aborts_the_rest() {
+    let drops = Rc::new(Cell::new(0));
+    let mut set = JoinSet::new();
+    let d = DropCount(drops.clone());
+    set.spawn(async move {
+        let _d = d;
+        std::future::pending::<()>().await;
+    });
+    set.spawn(async { panic!("broken") });
+    let joined = percore::spawn(set.join_all());
+    let err = joined.await.unwrap_err();
+    assert_eq!(
+        err.panic_message(),
+        Some("JoinSet::join_all: task panicked: broken")
+    );
+    for _ in 0..100 {
+        if drops.get() == 1 {
+            break;
+        }
+        percore::yield_now().await;
+    }
+    assert_eq!(drops.get(), 1, "the pending task was aborted");
+}

@@ -210,6 +210,58 @@ impl<T> JoinSet<T> {
         abort
     }
 
+    /// tokio's `JoinSet::spawn_local`: the same as [`spawn`](JoinSet::spawn),
+    /// since every percore task is local to its core.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let mut set = percore::task::JoinSet::new();
+    ///     set.spawn_local(async { 1 });
+    ///     assert_eq!(set.join_next().await.unwrap().unwrap(), 1);
+    /// });
+    /// ```
+    pub fn spawn_local<F>(&mut self, future: F) -> AbortHandle
+    where
+        F: Future<Output = T> + 'static,
+        T: 'static,
+    {
+        self.spawn(future)
+    }
+
+    /// Waits for every task and returns their outputs in the order they
+    /// finished, as tokio's `JoinSet::join_all` does.
+    ///
+    /// # Panics
+    ///
+    /// If a task panicked (with its panic message) or was aborted; the
+    /// remaining tasks are aborted when the set is dropped on the way out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let mut set = percore::task::JoinSet::new();
+    ///     for i in 0..3 {
+    ///         set.spawn(async move { i });
+    ///     }
+    ///     let mut all = set.join_all().await;
+    ///     all.sort();
+    ///     assert_eq!(all, [0, 1, 2]);
+    /// });
+    /// ```
+    pub async fn join_all(mut self) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.len());
+        while let Some(res) = self.join_next().await {
+            match res {
+                Ok(v) => out.push(v),
+                Err(err) => panic!("JoinSet::join_all: {err}"),
+            }
+        }
+        out
+    }
+
     /// Waits for the next task to finish and returns its result, or `None`
     /// when the set is empty. Tasks come out in the order they finish.
     ///
