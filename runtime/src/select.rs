@@ -214,7 +214,7 @@ macro_rules! __select_else {
     };
 }
 
-/// Runtime support for [`select!`](crate::select); not public API.
+/// Runtime support for [`select!`](crate::select!); not public API.
 #[doc(hidden)]
 pub mod support {
     use std::cell::Cell;
