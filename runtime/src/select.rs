@@ -148,10 +148,12 @@ macro_rules! __select_expand {
         $( let mut $done: bool = !$c; )+
         $( let mut $fut = ::core::pin::pin!(::core::future::IntoFuture::into_future($f)); )+
         $( let mut $out = ::core::option::Option::None; )+
-        let __start = $crate::__private::select::start($biased, [$(stringify!($fut)),+].len());
-        // 2. Poll the enabled futures from the start branch until one's
-        //    output matches its pattern, or all are disabled.
+        let __count = [$(stringify!($fut)),+].len();
+        // 2. Poll the enabled futures from the start branch (random on each
+        //    poll unless biased) until one's output matches its pattern, or
+        //    all are disabled.
         let _: bool = ::core::future::poll_fn(|__cx| {
+            let __start = $crate::__private::select::start($biased, __count);
             let mut __branches = [$(
                 &mut |__cx: &mut ::core::task::Context<'_>| -> $crate::__private::select::Branch {
                     if $done {
