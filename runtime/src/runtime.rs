@@ -400,7 +400,7 @@ impl BlockOnGuard {
     }
 
     /// Panics if a `block_on` already runs on this thread.
-    fn refuse_nested() {
+    pub(crate) fn refuse_nested() {
         if IN_BLOCK_ON.with(|b| b.get()) {
             panic!(
                 "percore::run (or Runtime::block_on) called from inside a running runtime: \
@@ -415,6 +415,12 @@ impl Drop for BlockOnGuard {
     fn drop(&mut self) {
         let _ = IN_BLOCK_ON.try_with(|b| b.set(false));
     }
+}
+
+/// Panics if a runtime already runs on this thread (for `Runtime::run`,
+/// before it starts any core).
+pub(crate) fn refuse_nested() {
+    BlockOnGuard::refuse_nested();
 }
 
 /// Wakes the future passed to `block_on`.

@@ -74,3 +74,19 @@ fn a_blocking_thread_may_run_its_own_runtime() {
     });
     assert_eq!(out, 7);
 }
+
+#[test]
+fn multi_core_run_inside_a_runtime_panics_before_starting_cores() {
+    let text = percore::run(async {
+        let h = percore::spawn(async {
+            let rt = Runtime::builder().cores(2).build().unwrap();
+            rt.run(|_core| async {}).map(|_| ())
+        });
+        h.await
+            .unwrap_err()
+            .panic_message()
+            .unwrap_or_default()
+            .to_string()
+    });
+    assert!(text.contains(MESSAGE), "{text}");
+}
