@@ -8,8 +8,8 @@
 //!
 //! - `--cores N`: N cores (`Runtime::run`), each a thread with its own ring,
 //!   executor and `SO_REUSEPORT` listener on the same address
-//!   (`TcpListener::bind_reuseport`); the kernel spreads connections across
-//!   them. Default 1. `--pin` pins core i to the i-th allowed CPU.
+//!   (`ReservedPort::listener`, which gives every core the same port even
+//!   for port 0); the kernel spreads connections across them. Default 1. `--pin` pins core i to the i-th allowed CPU.
 //! - By default each core receives through a provided-buffer ring
 //!   (`--ring-entries` buffers of `--buf` bytes, default 1024 x 4 KiB) with
 //!   one multishot receive per connection, so idle connections hold no
@@ -48,14 +48,12 @@ use std::time::Duration;
 
 use percore::buf::BufRing;
 use percore::{Either, select};
-use percore_net::{TcpListener, TcpStream};
+use percore_net::{ReservedPort, TcpListener, TcpStream};
 
 #[path = "common/background.rs"]
 mod background;
 #[path = "common/flags.rs"]
 mod flags;
-#[path = "common/reuseport.rs"]
-mod reuseport;
 
 use flags::Flags;
 
@@ -164,10 +162,10 @@ fn main() {
 }
 
 fn run(cfg: Config) -> io::Result<()> {
-    // Port 0 must mean one port for every core: reserve one (bound, not
-    // listening, so it takes no connections) that all cores then bind.
-    let reserved = reuseport::reserve_port(cfg.addr)?;
-    let addr = reserved.local_addr()?.as_socket().expect("an inet address");
+    // Port 0 must mean one port for every core: reserve it once, and every
+    // core binds its listener to it.
+    let port = ReservedPort::new(cfg.addr)?;
+    let addr = port.local_addr();
     let runtime = percore::Runtime::builder()
         .cores(cfg.cores)
         .pin(cfg.pin)
@@ -193,9 +191,8 @@ fn run(cfg: Config) -> io::Result<()> {
     let cfg = std::sync::Arc::new(cfg);
     let c = cfg.clone();
     let reports = runtime
-        .run(move |core| serve_core(core, addr, c.clone()))
+        .run(move |core| serve_core(core, port.clone(), c.clone()))
         .map_err(io::Error::other)?;
-    drop(reserved);
     let mut failed = false;
     for report in reports {
         match report {
@@ -215,10 +212,10 @@ fn run(cfg: Config) -> io::Result<()> {
 
 async fn serve_core(
     core: usize,
-    addr: SocketAddr,
+    port: ReservedPort,
     cfg: std::sync::Arc<Config>,
 ) -> io::Result<CoreReport> {
-    let listener = TcpListener::bind_reuseport(addr)?;
+    let listener = port.listener()?;
     let counters = Rc::new(Counters::default());
     let ring = if cfg.pooled {
         match BufRing::new(cfg.ring_entries, cfg.buf) {

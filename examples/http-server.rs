@@ -8,8 +8,8 @@
 //!
 //! - `--cores N`: N cores (`percore::Runtime::builder().cores(N)`), each with
 //!   its own ring, executor and `SO_REUSEPORT` listener on the same address
-//!   (`TcpListener::bind_reuseport`); the kernel spreads connections across
-//!   them. Default 1.
+//!   (`ReservedPort::listener`, which gives every core the same port even
+//!   for port 0); the kernel spreads connections across them. Default 1.
 //! - `GET /` answers a short text, `GET /json` a small JSON object, anything
 //!   else 404 (the service is in `examples/common/http.rs`, shared with the
 //!   tokio peer `benches/peers/tokio_http.rs` that `scripts/bench-http.sh`
@@ -27,8 +27,6 @@
 
 #[path = "common/http.rs"]
 mod http;
-#[path = "common/reuseport.rs"]
-mod reuseport;
 
 use std::cell::Cell;
 use std::io;
@@ -38,8 +36,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use percore::{Either, select};
-use percore_net::TcpListener;
 use percore_net::compat::Compat;
+use percore_net::{ReservedPort, TcpListener};
 
 fn main() {
     let args = http::Args::parse("http-server");
@@ -50,13 +48,10 @@ fn main() {
 }
 
 fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
-    // Port 0 must mean one port for every core: reserve one (bound, not
-    // listening, so it takes no connections) that all cores then bind.
-    let reserved = reuseport::reserve_port(addr)?;
-    let addr = reserved
-        .local_addr()?
-        .as_socket()
-        .ok_or_else(|| io::Error::other("not an inet address"))?;
+    // Port 0 must mean one port for every core: reserve it once, and every
+    // core binds its listener to it.
+    let port = ReservedPort::new(addr)?;
+    let addr = port.local_addr();
     let runtime = percore::Runtime::builder()
         .cores(cores)
         .shutdown_on_signals(true)
@@ -66,9 +61,8 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
         if cores == 1 { "" } else { "s" }
     );
     let served = runtime
-        .run(move |_core| serve_core(addr))
+        .run(move |_core| serve_core(port.clone()))
         .map_err(io::Error::other)?;
-    drop(reserved);
     let mut total = 0;
     for (core, res) in served.into_iter().enumerate() {
         total += res.map_err(|e| io::Error::new(e.kind(), format!("core {core}: {e}")))?;
@@ -79,8 +73,8 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
 
 /// Accepts until the shutdown starts; returns how many connections it took.
 /// `Runtime::run` then lets the open ones finish within the grace period.
-async fn serve_core(addr: SocketAddr) -> io::Result<u64> {
-    let listener = TcpListener::bind_reuseport(addr)?;
+async fn serve_core(port: ReservedPort) -> io::Result<u64> {
+    let listener = port.listener()?;
     let accepted = Rc::new(Cell::new(0));
     accept_loop(&listener, &accepted).await;
     Ok(accepted.get())

@@ -51,6 +51,7 @@ pub mod compat;
 pub mod hyper;
 mod incoming;
 mod pooled;
+mod reserved;
 mod split;
 mod stream;
 mod sys;
@@ -60,6 +61,7 @@ mod unix;
 
 pub use crate::incoming::Incoming;
 pub use crate::pooled::RecvStream;
+pub use crate::reserved::ReservedPort;
 pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use crate::tcp::{TcpListener, TcpStream};
 pub use crate::udp::UdpSocket;
@@ -73,3 +75,9 @@ pub use std::net::Shutdown;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The porting guide's examples (docs/porting-from-tokio.md), compiled and
+/// run as doctests; here because they use both crates.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/porting-from-tokio.md")]
+struct PortingGuideDoctests;

@@ -1,5 +1,6 @@
 //! Socket creation and address helpers shared by the socket types.
 
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -50,6 +51,54 @@ pub(crate) fn each_addr<T>(
         }
     }
     Err(last.expect("resolve returned at least one address"))
+}
+
+/// `err` with the operation and the address it failed on in its message
+/// (`connect 127.0.0.1:1: Connection refused (os error 111)`). The kind is
+/// kept; the errno stays reachable through `source()`, which
+/// `percore::IoErrorExt::os_error` follows (std's `raw_os_error()` is
+/// `None` for any error that carries a message).
+pub(crate) fn with_addr(err: io::Error, op: &'static str, addr: impl fmt::Display) -> io::Error {
+    io::Error::new(
+        err.kind(),
+        AddrError {
+            op,
+            addr: addr.to_string(),
+            source: err,
+        },
+    )
+}
+
+/// The error inside [`with_addr`]'s `io::Error`.
+#[derive(Debug)]
+struct AddrError {
+    op: &'static str,
+    addr: String,
+    source: io::Error,
+}
+
+impl fmt::Display for AddrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.addr, self.source)
+    }
+}
+
+impl std::error::Error for AddrError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// A Unix socket address for messages: its path, `@name` for an abstract
+/// one, or `(unnamed)`.
+pub(crate) fn unix_name(addr: &SockAddr) -> String {
+    if let Some(path) = addr.as_pathname() {
+        path.display().to_string()
+    } else if let Some(name) = addr.as_abstract_namespace() {
+        format!("@{}", String::from_utf8_lossy(name))
+    } else {
+        "(unnamed)".to_string()
+    }
 }
 
 /// An IP socket address out of a `SockAddr`.

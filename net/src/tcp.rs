@@ -46,7 +46,11 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// `EADDRINUSE`, `EACCES`, or a resolution error.
+    /// `EADDRINUSE`, `EACCES`, or a resolution error. The message names the
+    /// address (`bind 127.0.0.1:80: Permission denied (os error 13)`) and
+    /// the kind is the errno's; as std gives no `raw_os_error()` for an
+    /// error with a message, read the errno with
+    /// [`percore::IoErrorExt::os_error`].
     ///
     /// # Examples
     ///
@@ -63,6 +67,11 @@ impl TcpListener {
     /// Like [`TcpListener::bind`], also setting `SO_REUSEPORT`: several
     /// listeners (one per core) can bind the same address, and the kernel
     /// spreads connections across them.
+    ///
+    /// Port 0 picks a new port for each call, so cores that each bind
+    /// `"127.0.0.1:0"` end up on different ports. To share one ephemeral
+    /// port, reserve it once with [`ReservedPort`](crate::ReservedPort) and
+    /// bind each core's listener with [`ReservedPort::listener`](crate::ReservedPort::listener).
     ///
     /// # Examples
     ///
@@ -84,13 +93,17 @@ impl TcpListener {
     }
 
     fn bind_addr(addr: SocketAddr, reuseport: bool) -> io::Result<TcpListener> {
-        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        sock.set_reuse_address(true)?;
-        if reuseport {
-            sock.set_reuse_port(true)?;
-        }
-        sock.bind(&SockAddr::from(addr))?;
-        sock.listen(BACKLOG)?;
+        let listen = || {
+            let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            sock.set_reuse_address(true)?;
+            if reuseport {
+                sock.set_reuse_port(true)?;
+            }
+            sock.bind(&SockAddr::from(addr))?;
+            sock.listen(BACKLOG)?;
+            Ok(sock)
+        };
+        let sock = listen().map_err(|e| sys::with_addr(e, "bind", addr))?;
         Ok(TcpListener {
             fd: SharedFd::new(sock.into()),
         })
@@ -249,7 +262,8 @@ impl TcpStream {
     /// # Errors
     ///
     /// `ECONNREFUSED` when nothing listens there, `ETIMEDOUT`, ... (the last
-    /// address's error), or a resolution error.
+    /// address's error, naming that address, as [`TcpListener::bind`]'s
+    /// errors do), or a resolution error.
     ///
     /// # Cancellation
     ///
@@ -294,8 +308,12 @@ impl TcpStream {
     /// });
     /// ```
     pub async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-        let fd = sys::socket(Domain::for_address(addr), Type::STREAM).await?;
-        Op::new(Connect::new(fd.clone(), SockAddr::from(addr))).await?;
+        let fd = sys::socket(Domain::for_address(addr), Type::STREAM)
+            .await
+            .map_err(|e| sys::with_addr(e, "connect", addr))?;
+        Op::new(Connect::new(fd.clone(), SockAddr::from(addr)))
+            .await
+            .map_err(|e| sys::with_addr(e, "connect", addr))?;
         Ok(TcpStream::from_fd(fd))
     }
 

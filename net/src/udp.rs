@@ -54,9 +54,12 @@ impl UdpSocket {
     /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         sys::each_addr(addr, |a| {
-            let fd = sys::socket_sync(Domain::for_address(a), Type::DGRAM)?;
-            SockRef::from(&fd).bind(&SockAddr::from(a))?;
-            Ok(UdpSocket { fd })
+            let bind = || {
+                let fd = sys::socket_sync(Domain::for_address(a), Type::DGRAM)?;
+                SockRef::from(&fd).bind(&SockAddr::from(a))?;
+                Ok(UdpSocket { fd })
+            };
+            bind().map_err(|e| sys::with_addr(e, "bind", a))
         })
     }
 
@@ -103,7 +106,9 @@ impl UdpSocket {
     /// connect(2) errors, or a resolution error.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         sys::each_addr(addr, |a| {
-            SockRef::from(&self.fd).connect(&SockAddr::from(a))
+            SockRef::from(&self.fd)
+                .connect(&SockAddr::from(a))
+                .map_err(|e| sys::with_addr(e, "connect", a))
         })
     }
 

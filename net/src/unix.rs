@@ -73,7 +73,9 @@ impl UnixListener {
     /// });
     /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        UnixListener::bind_addr(&SockAddr::unix(path)?)
+        let path = path.as_ref();
+        let addr = SockAddr::unix(path).map_err(|e| sys::with_addr(e, "bind", path.display()))?;
+        UnixListener::bind_addr(&addr)
     }
 
     /// Binds to any Unix address (for example an abstract name) and listens.
@@ -97,9 +99,13 @@ impl UnixListener {
     /// });
     /// ```
     pub fn bind_addr(addr: &SockAddr) -> io::Result<UnixListener> {
-        let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-        sock.bind(addr)?;
-        sock.listen(1024)?;
+        let listen = || {
+            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            sock.bind(addr)?;
+            sock.listen(1024)?;
+            Ok(sock)
+        };
+        let sock = listen().map_err(|e| sys::with_addr(e, "bind", sys::unix_name(addr)))?;
         Ok(UnixListener {
             fd: SharedFd::new(sock.into()),
         })
@@ -269,7 +275,10 @@ impl UnixStream {
     /// });
     /// ```
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        UnixStream::connect_addr(SockAddr::unix(path)?).await
+        let path = path.as_ref();
+        let addr =
+            SockAddr::unix(path).map_err(|e| sys::with_addr(e, "connect", path.display()))?;
+        UnixStream::connect_addr(addr).await
     }
 
     /// Connects to any Unix address (for example an abstract name).
@@ -293,8 +302,15 @@ impl UnixStream {
     /// });
     /// ```
     pub async fn connect_addr(addr: SockAddr) -> io::Result<UnixStream> {
-        let fd = sys::socket(Domain::UNIX, Type::STREAM).await?;
-        Op::new(Connect::new(fd.clone(), addr)).await?;
+        // For the error message only (a copy, not an allocation).
+        let target = addr.clone();
+        let fail = |e| sys::with_addr(e, "connect", sys::unix_name(&target));
+        let fd = sys::socket(Domain::UNIX, Type::STREAM)
+            .await
+            .map_err(fail)?;
+        Op::new(Connect::new(fd.clone(), addr))
+            .await
+            .map_err(fail)?;
         Ok(UnixStream::from_fd(fd))
     }
 
@@ -581,9 +597,13 @@ impl UnixDatagram {
     /// });
     /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
-        let fd = sys::socket_sync(Domain::UNIX, Type::DGRAM)?;
-        SockRef::from(&fd).bind(&SockAddr::unix(path)?)?;
-        Ok(UnixDatagram { fd })
+        let path = path.as_ref();
+        let bind = || {
+            let fd = sys::socket_sync(Domain::UNIX, Type::DGRAM)?;
+            SockRef::from(&fd).bind(&SockAddr::unix(path)?)?;
+            Ok(UnixDatagram { fd })
+        };
+        bind().map_err(|e| sys::with_addr(e, "bind", path.display()))
     }
 
     /// A datagram socket bound to nothing (it can send; replies need a
@@ -664,7 +684,10 @@ impl UnixDatagram {
     /// });
     /// ```
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        SockRef::from(&self.fd).connect(&SockAddr::unix(path)?)
+        let path = path.as_ref();
+        SockAddr::unix(path)
+            .and_then(|addr| SockRef::from(&self.fd).connect(&addr))
+            .map_err(|e| sys::with_addr(e, "connect", path.display()))
     }
 
     /// Sends `buf` as one datagram to the socket at `path`.

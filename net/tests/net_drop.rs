@@ -181,7 +181,7 @@ fn aborted_task_closes_its_socket_only_after_the_kernel_is_done() {
         let mut peer_std = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server_std, _) = listener.accept().unwrap();
         let server = TcpStream::from_std(server_std);
-        let mut task = percore::spawn(async move {
+        let task = percore::spawn(async move {
             let (res, _) = server.read(Vec::with_capacity(64)).await;
             res.map(|_| ())
         });

@@ -232,7 +232,7 @@ fn live_tasks() -> u64 {
 async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut server = serve_all(listener, Duration::from_secs(5));
+    let server = serve_all(listener, Duration::from_secs(5));
     still_serves(addr).await;
     let baseline = live_tasks();
     let hostile: [&'static [u8]; 6] = [
@@ -290,7 +290,7 @@ async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
 async fn slowloris_connections_are_timed_out_while_others_are_served() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut server = serve_all(listener, Duration::from_millis(300));
+    let server = serve_all(listener, Duration::from_millis(300));
     let baseline = live_tasks();
     // 50 clients dribble a request head, one byte every 50 ms.
     let slow: Vec<_> = (0..50)

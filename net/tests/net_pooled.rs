@@ -64,7 +64,7 @@ async fn idle_connections_hold_no_buffer() {
     assert_eq!((i, &data[..]), (42, &b"wake"[..]));
     assert_eq!(ring.available(), 4);
     drop(conns); // peers close: every other receiver sees end of stream
-    for mut t in tasks {
+    for t in tasks {
         t.abort();
     }
 }

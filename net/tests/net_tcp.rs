@@ -7,7 +7,7 @@ use std::net::{Ipv6Addr, Shutdown, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use percore::Runtime;
+use percore::{IoErrorExt, Runtime};
 use percore_net::{TcpListener, TcpStream};
 
 /// Serves one echo connection: reads into a 64 KiB buffer, writes it back,
@@ -189,7 +189,28 @@ async fn connect_to_a_closed_port_is_refused() {
         l.local_addr().unwrap().port()
     };
     let err = TcpStream::connect(("127.0.0.1", port)).await.unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED), "{err}");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(err.os_error(), Some(libc::ECONNREFUSED), "{err}");
+    // The message names the address (std's raw_os_error() is then None).
+    assert!(
+        err.to_string()
+            .starts_with(&format!("connect 127.0.0.1:{port}: ")),
+        "{err}"
+    );
+}
+
+#[percore::test]
+async fn bind_errors_name_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    // A second listener without SO_REUSEPORT on a listening port.
+    let err = TcpListener::bind(addr).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    assert_eq!(err.os_error(), Some(libc::EADDRINUSE), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("bind {addr}: ")),
+        "{err}"
+    );
 }
 
 #[percore::test]

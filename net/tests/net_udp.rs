@@ -143,3 +143,17 @@ async fn send_without_peer_and_icmp_refusal_are_errors() {
     let (res, _) = res.expect("no ICMP error arrived");
     assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECONNREFUSED));
 }
+
+#[percore::test]
+async fn bind_errors_name_the_address() {
+    use percore::IoErrorExt;
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = UdpSocket::bind(addr).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    assert_eq!(err.os_error(), Some(libc::EADDRINUSE), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("bind {addr}: ")),
+        "{err}"
+    );
+}

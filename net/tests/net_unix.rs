@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use percore::IoErrorExt;
 use percore_net::{SockAddr, UnixDatagram, UnixListener, UnixStream};
 
 /// A fresh directory for socket files, removed on drop.
@@ -129,7 +130,9 @@ fn connect_errors() {
     percore::run(async move {
         let missing = dir.path("missing.sock");
         let err = UnixStream::connect(&missing).await.unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(err.os_error(), Some(libc::ENOENT));
+        let named = format!("connect {}: ", missing.display());
+        assert!(err.to_string().starts_with(&named), "{err}");
         // A socket file nobody listens on any more.
         let stale = dir.path("stale.sock");
         drop(UnixListener::bind(&stale).unwrap());
@@ -139,10 +142,13 @@ fn connect_errors() {
         // submission and reach the listener before the close releases it).
         percore::yield_now().await;
         let err = UnixStream::connect(&stale).await.unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
-        // Binding an existing path fails.
+        assert_eq!(err.os_error(), Some(libc::ECONNREFUSED));
+        // Binding an existing path fails, naming it.
         let err = UnixListener::bind(&stale).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
+        assert_eq!(err.os_error(), Some(libc::EADDRINUSE));
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+        let named = format!("bind {}: ", stale.display());
+        assert!(err.to_string().starts_with(&named), "{err}");
     });
 }
 

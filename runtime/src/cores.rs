@@ -117,6 +117,11 @@ impl Runtime {
     /// (their futures dropped, in-flight I/O cancelled safely) and the error
     /// names the core and why.
     ///
+    /// # Panics
+    ///
+    /// When called from inside a running runtime, before any core starts:
+    /// see [`Runtime::block_on`].
+    ///
     /// # Examples
     ///
     /// ```
@@ -134,6 +139,7 @@ impl Runtime {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
+        crate::runtime::refuse_nested();
         let cpus = allowed_cpus();
         let n = self.builder.cores_or(cpus.len());
         let pin = self.builder.pins();

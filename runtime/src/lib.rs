@@ -21,8 +21,12 @@
 //! ```
 //!
 //! Layers: [`op`] (one type per io_uring operation), the driver (the ring, not
-//! public), the executor ([`spawn`], [`JoinHandle`]), [`time`], [`buf`],
+//! public), the executor ([`spawn`], [`JoinHandle`], and tokio's names in
+//! [`task`]: `JoinSet`, `AbortHandle`), [`select!`], [`time`], [`buf`],
 //! [`blocking`](spawn_blocking).
+//!
+//! Coming from tokio or asyncio: the porting guide (`docs/porting-from-tokio.md`)
+//! maps each API to its percore equivalent.
 
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -51,9 +55,11 @@ pub mod fs;
 mod latch;
 pub mod op;
 mod runtime;
+mod select;
 pub mod shutdown;
 pub mod signal;
 mod sync;
+pub mod task;
 pub mod time;
 mod wait_queue;
 
@@ -64,7 +70,8 @@ pub use crate::executor::{
     Either, ExecutorStats, JoinError, JoinHandle, core_id, cores, join_all, race, select, spawn,
     spawn_on, yield_now,
 };
-pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats};
+pub use crate::fs::IoErrorExt;
+pub use crate::runtime::{Builder, Runtime, Stats, capabilities, run, stats, try_stats};
 #[cfg(feature = "macros")]
 pub use percore_macros::{main, test};
 
@@ -83,6 +90,8 @@ pub mod loom_internals {
 #[doc(hidden)]
 pub mod __private {
     use crate::CoreError;
+
+    pub use crate::select::support as select;
 
     /// What `main` or a test may return when it runs on several cores.
     pub trait CoreOutput: Sized {

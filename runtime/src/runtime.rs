@@ -383,6 +383,46 @@ pub struct Runtime {
     _not_send: PhantomData<*const ()>,
 }
 
+thread_local! {
+    /// Whether a `block_on` runs on this thread (nested ones are refused).
+    static IN_BLOCK_ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as running a `block_on` until dropped (also when the
+/// future panics).
+struct BlockOnGuard;
+
+impl BlockOnGuard {
+    fn enter() -> BlockOnGuard {
+        BlockOnGuard::refuse_nested();
+        IN_BLOCK_ON.with(|b| b.set(true));
+        BlockOnGuard
+    }
+
+    /// Panics if a `block_on` already runs on this thread.
+    pub(crate) fn refuse_nested() {
+        if IN_BLOCK_ON.with(|b| b.get()) {
+            panic!(
+                "percore::run (or Runtime::block_on) called from inside a running runtime: \
+                 it would block this core and every task on it; \
+                 spawn the future (percore::spawn) or await it instead"
+            );
+        }
+    }
+}
+
+impl Drop for BlockOnGuard {
+    fn drop(&mut self) {
+        let _ = IN_BLOCK_ON.try_with(|b| b.set(false));
+    }
+}
+
+/// Panics if a runtime already runs on this thread (for `Runtime::run`,
+/// before it starts any core).
+pub(crate) fn refuse_nested() {
+    BlockOnGuard::refuse_nested();
+}
+
 /// Wakes the future passed to `block_on`.
 struct MainWaker {
     woken: AtomicBool,
@@ -483,10 +523,14 @@ impl Runtime {
     ///
     /// # Panics
     ///
-    /// If `future` panics (panics in spawned tasks stay in their tasks), if
-    /// the ring fails in a way that cannot be recovered, or in a forked child
-    /// process: the child shares the parent's io_uring, so it must build a
-    /// runtime of its own.
+    /// If `future` panics (panics in spawned tasks stay in their tasks), or
+    /// if the ring fails in a way that cannot be recovered. Also when called
+    /// from inside a running runtime (a task, or the future of another
+    /// `block_on` on this thread), as tokio refuses it too: it would block
+    /// that core and every task on it. Spawn the future or await it instead;
+    /// [`spawn_blocking`](crate::spawn_blocking)'s threads may start
+    /// runtimes of their own. And in a forked child process: the child
+    /// shares the parent's io_uring, so it must build a runtime of its own.
     ///
     /// # Examples
     ///
@@ -503,6 +547,7 @@ impl Runtime {
                 panic!("{}", driver.fork_error());
             }
         }
+        let _running = BlockOnGuard::enter();
         let _guards = self.enter();
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -741,14 +786,33 @@ impl std::fmt::Display for Stats {
 ///
 /// # Panics
 ///
-/// Outside a runtime.
+/// Outside a runtime, with a message that says so (like tokio's
+/// `Handle::current`); [`try_stats`] returns `None` there instead, and
+/// [`Runtime::stats`] reads a runtime's counters from outside it.
 pub fn stats() -> Stats {
-    Stats {
-        driver: driver::try_with_driver(|d| d.stats()).expect("percore::stats outside a runtime"),
+    try_stats().expect(
+        "percore::stats called outside a runtime: call it inside percore::run or \
+         Runtime::block_on, use Runtime::stats on a runtime you hold, or percore::try_stats",
+    )
+}
+
+/// The current core's counters, or `None` outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// assert!(percore::try_stats().is_none());
+/// percore::run(async {
+///     assert!(percore::try_stats().is_some());
+/// });
+/// ```
+pub fn try_stats() -> Option<Stats> {
+    Some(Stats {
+        driver: driver::try_with_driver(|d| d.stats())?,
         executor: executor::current_stats().unwrap_or_default(),
         timers: time::current_len().unwrap_or(0),
         in_flight: driver::try_with_driver(|d| d.in_flight()).unwrap_or(0),
-    }
+    })
 }
 
 /// What the current core's kernel offers (or `None` outside a runtime).
@@ -790,8 +854,18 @@ pub fn capabilities() -> Option<Rc<Capabilities>> {
 ///
 /// If io_uring is unavailable: the message names the cause and the fix (use
 /// [`Runtime::builder`] to handle that as an error instead). Also if `future`
-/// panics.
+/// panics, and when called from inside a running runtime (see
+/// [`Runtime::block_on`]):
+///
+/// ```should_panic
+/// percore::run(async {
+///     // panics: "percore::run (or Runtime::block_on) called from inside a running runtime ..."
+///     percore::run(async {});
+/// });
+/// ```
 pub fn run<F: Future>(future: F) -> F::Output {
+    // Before a ring is set up for nothing.
+    BlockOnGuard::refuse_nested();
     let rt = match Runtime::new() {
         Ok(rt) => rt,
         Err(err) => panic!("percore: cannot start the runtime: {err}"),

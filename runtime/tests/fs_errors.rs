@@ -189,3 +189,56 @@ async fn path_with_nul_byte() {
     let err = File::open("/tmp/a\0b").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
+
+#[test]
+fn os_error_and_kind_survive_the_path_in_the_message() {
+    use percore::IoErrorExt;
+    let tmp = TempPath::new("os-error");
+    percore::run(async {
+        let err = File::open(tmp.path()).await.unwrap_err();
+        // std gives no errno for an error that carries a message ...
+        assert_eq!(err.raw_os_error(), None);
+        // ... so percore's accessors read the one inside.
+        assert_eq!(err.os_error(), Some(libc::ENOENT));
+        assert_eq!(fs::raw_os_error(&err), Some(libc::ENOENT));
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.path(), Some(tmp.path()));
+        assert!(
+            err.to_string().contains("No such file or directory"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("os error 2"), "{err}");
+    });
+}
+
+#[test]
+fn a_failed_write_names_its_path() {
+    use percore::IoErrorExt;
+    // /dev/full opens (and truncates) fine; every write fails with ENOSPC.
+    let path = std::path::Path::new("/dev/full");
+    percore::run(async {
+        let err = fs::write(path, b"data".to_vec()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StorageFull, "{err}");
+        assert_eq!(err.os_error(), Some(libc::ENOSPC));
+        assert_names(&err, path);
+        assert!(err.to_string().starts_with("write /dev/full: "), "{err}");
+    });
+}
+
+#[test]
+fn write_all_at_names_its_path_once() {
+    use percore::IoErrorExt;
+    percore::run(async {
+        let file = OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .await
+            .unwrap();
+        let (res, _) = file.write_all_at(b"x".to_vec(), 0).await;
+        let err = res.unwrap_err();
+        assert_eq!(err.os_error(), Some(libc::ENOSPC));
+        // fs::write wraps again: the path is not repeated.
+        let err = fs::write("/dev/full", b"y".to_vec()).await.unwrap_err();
+        assert_eq!(err.to_string().matches("/dev/full").count(), 1, "{err}");
+    });
+}

@@ -259,7 +259,7 @@ async fn task_aborted_and_timed_out_with_reads_in_flight() {
     let buf = log.buf(32);
     let aborted_id = buf.id();
     let (l, f) = (log.clone(), fd.clone());
-    let mut h = percore::spawn(async move {
+    let h = percore::spawn(async move {
         let _mark = l.mark_on_drop("task future dropped");
         Op::new(Read::new(f, buf, CURRENT_POSITION)).await
     });

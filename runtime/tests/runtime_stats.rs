@@ -91,7 +91,7 @@ async fn tasks_are_counted_from_spawn_to_finish() {
     let before = percore::stats().executor;
     let ok = percore::spawn(async { 1 });
     let panics = percore::spawn(async { panic!("counted") });
-    let mut aborted = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
+    let aborted = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
     aborted.abort();
     assert_eq!(ok.await.unwrap(), 1);
     assert!(panics.await.is_err());
@@ -105,7 +105,7 @@ async fn tasks_are_counted_from_spawn_to_finish() {
 #[percore::test]
 async fn timers_is_a_gauge() {
     let timers = percore::stats().timers;
-    let mut sleeper = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
+    let sleeper = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
     percore::yield_now().await; // the sleeper runs and arms its timer
     assert_eq!(percore::stats().timers, timers + 1);
     sleeper.abort();

@@ -66,7 +66,7 @@ async fn abort_cancels_and_drops_the_future() {
     let dropped = Rc::new(Cell::new(false));
     let progressed = Rc::new(Cell::new(false));
     let (d, p) = (dropped.clone(), progressed.clone());
-    let mut h = percore::spawn(async move {
+    let h = percore::spawn(async move {
         let _guard = DropGuard(d);
         sleep(Duration::from_secs(60)).await;
         p.set(true);
@@ -89,7 +89,7 @@ async fn abort_cancels_and_drops_the_future() {
 async fn abort_before_first_poll_never_runs_the_body() {
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
-    let mut h = percore::spawn(async move { r.set(true) });
+    let h = percore::spawn(async move { r.set(true) });
     h.abort();
     assert!(h.await.unwrap_err().is_cancelled());
     assert!(!ran.get());
@@ -97,7 +97,7 @@ async fn abort_before_first_poll_never_runs_the_body() {
 
 #[percore::test]
 async fn abort_after_completion_keeps_the_output() {
-    let mut h = percore::spawn(async { 5 });
+    let h = percore::spawn(async { 5 });
     percore::yield_now().await;
     assert!(h.is_finished());
     h.abort();

@@ -15,6 +15,7 @@
 //! by the runtime.
 
 mod join;
+mod join_set;
 mod oneshot;
 mod task;
 
@@ -31,8 +32,9 @@ use crossbeam_queue::SegQueue;
 use slab::Slab;
 
 pub use self::join::{Either, join_all, race, select};
+pub use self::join_set::JoinSet;
 pub(crate) use self::oneshot::oneshot;
-pub use self::task::{JoinError, JoinHandle, spawn, yield_now};
+pub use self::task::{AbortHandle, AbortOnDropHandle, JoinError, JoinHandle, spawn, yield_now};
 
 /// Executor counters, readable through [`crate::stats`].
 ///
@@ -429,7 +431,8 @@ pub fn cores() -> usize {
 ///
 /// # Panics
 ///
-/// If `core >= cores()`, or outside a runtime.
+/// If `core >= cores()`, or outside a runtime (each with a message that
+/// says which).
 pub fn spawn_on<F, Fut>(core: usize, make: F) -> JoinHandle<Fut::Output>
 where
     F: FnOnce() -> Fut + Send + 'static,
@@ -446,7 +449,14 @@ where
             // A single-core runtime: core 0 is this one.
             return spawn(async move { make().await });
         }
-        None => panic!("spawn_on({core}): this runtime has {} core(s)", cores()),
+        None if with_current(|_| ()).is_none() => panic!(
+            "percore::spawn_on({core}) called outside a runtime: call it from a task of \
+             Runtime::run (one thread per core) or percore::run"
+        ),
+        None => panic!(
+            "percore::spawn_on({core}): this runtime has {n} core(s), numbered 0..{n}",
+            n = cores()
+        ),
     };
     let (tx, rx) = oneshot::<Result<Fut::Output, JoinError>>();
     target.remote_spawns.push(Box::new(move || {

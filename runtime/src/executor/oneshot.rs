@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-struct Slot<T> {
+pub(crate) struct Slot<T> {
     value: Option<T>,
     /// The sender is gone without sending (its thread shut down).
     closed: bool,
@@ -62,7 +62,51 @@ impl<T> Drop for Sender<T> {
 impl<T> Receiver<T> {
     /// Whether the value has arrived (or never will).
     pub(crate) fn is_ready(&self) -> bool {
-        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.is_done()
+    }
+
+    /// Gives up on a value that has not arrived: the receiver then yields
+    /// `None` (and wakes its task), and a later `send` is dropped. A value
+    /// already there is kept.
+    pub(crate) fn cancel(&self) {
+        self.0.cancel();
+    }
+
+    /// A handle that can [`cancel`](Receiver::cancel) from elsewhere on
+    /// this thread, whatever `T` is.
+    pub(crate) fn canceller(&self) -> Arc<dyn Cancel>
+    where
+        T: 'static,
+    {
+        self.0.clone()
+    }
+}
+
+/// The type-erased side of a slot that an `AbortHandle` keeps.
+pub(crate) trait Cancel {
+    /// See [`Receiver::cancel`].
+    fn cancel(&self);
+    /// Whether the value has arrived, or never will.
+    fn is_done(&self) -> bool;
+}
+
+impl<T> Cancel for Mutex<Slot<T>> {
+    fn cancel(&self) {
+        let waker = {
+            let mut slot = self.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.closed || slot.value.is_some() {
+                return;
+            }
+            slot.closed = true;
+            slot.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        let slot = self.lock().unwrap_or_else(|e| e.into_inner());
         slot.value.is_some() || slot.closed
     }
 }

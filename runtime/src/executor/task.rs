@@ -8,9 +8,10 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use super::oneshot::Receiver;
+use super::oneshot::{Cancel, Receiver};
 use super::{CURRENT, schedule, with_current};
 
 /// Why a task did not return its output.
@@ -54,7 +55,7 @@ impl JoinError {
     ///
     /// ```
     /// percore::run(async {
-    ///     let mut h = percore::spawn(std::future::pending::<()>());
+    ///     let h = percore::spawn(std::future::pending::<()>());
     ///     h.abort();
     ///     assert!(h.await.unwrap_err().is_cancelled());
     /// });
@@ -110,7 +111,12 @@ impl From<JoinError> for io::Error {
 /// An owned permission to await a task's output.
 ///
 /// Awaiting it yields `Ok(output)`, or a [`JoinError`] if the task panicked or
-/// was aborted. Dropping it detaches the task, which keeps running.
+/// was aborted. Dropping it detaches the task, which keeps running; to cancel
+/// the task when the handle goes away (asyncio's `wait_for`), wrap it with
+/// [`JoinHandle::abort_on_drop`].
+///
+/// A `JoinHandle` (like the task it stands for) belongs to the core that
+/// spawned it: it is `!Send`.
 ///
 /// # Examples
 ///
@@ -133,30 +139,54 @@ enum Inner<T> {
     /// Work on another thread (another core, the blocking pool) whose
     /// result crosses back through a one-shot slot.
     Remote {
-        rx: Option<Receiver<Result<T, JoinError>>>,
+        rx: Receiver<Result<T, JoinError>>,
+        /// The same slot, type-erased for [`AbortHandle`]s.
+        cancel: Arc<dyn Cancel>,
     },
 }
 
-struct AbortState {
+/// What a local task and the handles that may abort it share.
+pub(crate) struct AbortState {
     requested: Cell<bool>,
+    /// Set when the task's future is gone (returned, panicked, aborted, or
+    /// dropped at shutdown).
+    finished: Cell<bool>,
     /// The task's own waker, set right after the task is created.
     waker: OnceCell<Waker>,
 }
 
+impl AbortState {
+    fn abort(&self) {
+        if !self.finished.get()
+            && !self.requested.replace(true)
+            && let Some(waker) = self.waker.get()
+        {
+            waker.wake_by_ref();
+        }
+    }
+}
+
 impl<T> JoinHandle<T> {
     /// A handle whose output another thread will send.
-    pub(crate) fn remote(rx: Receiver<Result<T, JoinError>>) -> JoinHandle<T> {
+    pub(crate) fn remote(rx: Receiver<Result<T, JoinError>>) -> JoinHandle<T>
+    where
+        T: 'static,
+    {
+        let cancel = rx.canceller();
         JoinHandle {
-            inner: Inner::Remote { rx: Some(rx) },
+            inner: Inner::Remote { rx, cancel },
         }
     }
 
     /// Cancels the task: its future is dropped the next time the executor
     /// reaches it (ops it had in flight are cancelled safely), and awaiting
     /// the handle yields [`JoinError::Cancelled`]. No effect on a task that
-    /// already finished. For work on another thread ([`spawn_on`](crate::spawn_on),
-    /// [`spawn_blocking`](crate::spawn_blocking)) it stops waiting: the handle
-    /// yields `Cancelled`, and the work runs to its end over there.
+    /// already finished: its output is kept. For work on another thread
+    /// ([`spawn_on`](crate::spawn_on), [`spawn_blocking`](crate::spawn_blocking))
+    /// it stops waiting: the handle yields `Cancelled` (unless the output had
+    /// already arrived), and the work runs to its end over there.
+    ///
+    /// Takes `&self`, like tokio's: a handle shared by reference can abort.
     ///
     /// # Examples
     ///
@@ -164,22 +194,65 @@ impl<T> JoinHandle<T> {
     /// use std::time::Duration;
     ///
     /// percore::run(async {
-    ///     let mut handle = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
+    ///     let handle = percore::spawn(percore::time::sleep(Duration::from_secs(60)));
     ///     handle.abort();
     ///     assert!(handle.await.unwrap_err().is_cancelled());
     /// });
     /// ```
-    pub fn abort(&mut self) {
-        match &mut self.inner {
-            Inner::Local { abort, .. } => {
-                if !abort.requested.replace(true)
-                    && let Some(waker) = abort.waker.get()
-                {
-                    waker.wake_by_ref();
-                }
-            }
-            Inner::Remote { rx } => *rx = None,
+    pub fn abort(&self) {
+        match &self.inner {
+            Inner::Local { abort, .. } => abort.abort(),
+            Inner::Remote { rx, .. } => rx.cancel(),
         }
+    }
+
+    /// A handle that can abort the task without owning its output; it may be
+    /// cloned and kept after this `JoinHandle` is awaited or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let handle = percore::spawn(std::future::pending::<()>());
+    ///     let abort = handle.abort_handle();
+    ///     assert!(!abort.is_finished());
+    ///     abort.abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    ///     assert!(abort.is_finished());
+    /// });
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            inner: match &self.inner {
+                Inner::Local { abort, .. } => AbortInner::Local(abort.clone()),
+                Inner::Remote { cancel, .. } => AbortInner::Remote(cancel.clone()),
+            },
+        }
+    }
+
+    /// Turns this handle into one that aborts the task when it is dropped:
+    /// asyncio's `wait_for`. A plain `JoinHandle` detaches its task on drop,
+    /// so `timeout(d, handle)` stops waiting but leaves the task running;
+    /// `timeout(d, handle.abort_on_drop())` cancels it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use percore::time::{sleep, timeout};
+    ///
+    /// percore::run(async {
+    ///     let task = percore::spawn(sleep(Duration::from_secs(60)));
+    ///     let abort = task.abort_handle();
+    ///     // Times out, drops the guard, and so cancels the task.
+    ///     assert!(timeout(Duration::from_millis(5), task.abort_on_drop()).await.is_err());
+    ///     while !abort.is_finished() {
+    ///         percore::yield_now().await;
+    ///     }
+    /// });
+    /// ```
+    pub fn abort_on_drop(self) -> AbortOnDropHandle<T> {
+        AbortOnDropHandle::new(self)
     }
 
     /// Whether the task has finished (returned, panicked or was cancelled).
@@ -197,7 +270,7 @@ impl<T> JoinHandle<T> {
     pub fn is_finished(&self) -> bool {
         match &self.inner {
             Inner::Local { task, .. } => task.as_ref().is_none_or(|t| t.is_finished()),
-            Inner::Remote { rx } => rx.as_ref().is_none_or(|rx| rx.is_ready()),
+            Inner::Remote { rx, .. } => rx.is_ready(),
         }
     }
 }
@@ -218,13 +291,10 @@ impl<T> Future for JoinHandle<T> {
                     Poll::Pending => Poll::Pending,
                 }
             }
-            Inner::Remote { rx } => match rx {
-                None => Poll::Ready(Err(JoinError::Cancelled)),
-                // `None`: the other side shut down without an output.
-                Some(r) => Pin::new(r)
-                    .poll(cx)
-                    .map(|out| out.unwrap_or(Err(JoinError::Cancelled))),
-            },
+            // `None`: aborted, or the other side shut down without an output.
+            Inner::Remote { rx, .. } => Pin::new(rx)
+                .poll(cx)
+                .map(|out| out.unwrap_or(Err(JoinError::Cancelled))),
         }
     }
 }
@@ -242,6 +312,226 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Aborts a task without owning its output: tokio's `AbortHandle`, for
+/// percore's local tasks. Made by [`JoinHandle::abort_handle`] or returned
+/// by [`JoinSet::spawn`](crate::task::JoinSet::spawn); cloning it is cheap.
+///
+/// Dropping it does nothing to the task. Like the task, it belongs to the
+/// core that spawned it (`!Send`).
+///
+/// # Examples
+///
+/// ```
+/// use percore::task::AbortHandle;
+///
+/// percore::run(async {
+///     let handle = percore::spawn(std::future::pending::<()>());
+///     let abort: AbortHandle = handle.abort_handle();
+///     let also = abort.clone();
+///     also.abort();
+///     assert!(handle.await.unwrap_err().is_cancelled());
+///     assert!(abort.is_finished());
+/// });
+/// ```
+#[derive(Clone)]
+pub struct AbortHandle {
+    inner: AbortInner,
+}
+
+#[derive(Clone)]
+enum AbortInner {
+    Local(Rc<AbortState>),
+    Remote(Arc<dyn Cancel>),
+}
+
+impl AbortHandle {
+    /// Cancels the task, as [`JoinHandle::abort`] does. No effect on a task
+    /// that already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let handle = percore::spawn(std::future::pending::<()>());
+    ///     handle.abort_handle().abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn abort(&self) {
+        match &self.inner {
+            AbortInner::Local(state) => state.abort(),
+            AbortInner::Remote(slot) => slot.cancel(),
+        }
+    }
+
+    /// Whether the task has finished: returned, panicked, or was cancelled
+    /// (for a local task: its future is gone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let handle = percore::spawn(async { 1 });
+    ///     let abort = handle.abort_handle();
+    ///     assert!(!abort.is_finished());
+    ///     assert_eq!(handle.await.unwrap(), 1);
+    ///     assert!(abort.is_finished());
+    /// });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        match &self.inner {
+            AbortInner::Local(state) => state.finished.get(),
+            AbortInner::Remote(slot) => slot.is_done(),
+        }
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// A [`JoinHandle`] that aborts its task when dropped (tokio-util's
+/// `AbortOnDropHandle`; the behaviour of asyncio's `wait_for`). Awaiting it
+/// yields the task's result, as the `JoinHandle` would.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use percore::task::AbortOnDropHandle;
+/// use percore::time::{sleep, timeout};
+///
+/// percore::run(async {
+///     // Finishes in time: the result comes through.
+///     let quick = AbortOnDropHandle::new(percore::spawn(async { 7 }));
+///     assert_eq!(timeout(Duration::from_secs(5), quick).await.unwrap().unwrap(), 7);
+///
+///     // Does not: the task is cancelled with the guard.
+///     let slow = percore::spawn(sleep(Duration::from_secs(60))).abort_on_drop();
+///     let abort = slow.abort_handle();
+///     assert!(timeout(Duration::from_millis(5), slow).await.is_err());
+///     while !abort.is_finished() {
+///         percore::yield_now().await;
+///     }
+/// });
+/// ```
+#[must_use = "dropping an AbortOnDropHandle aborts its task"]
+pub struct AbortOnDropHandle<T>(Option<JoinHandle<T>>);
+
+impl<T> AbortOnDropHandle<T> {
+    /// Wraps `handle`; see [`JoinHandle::abort_on_drop`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::task::AbortOnDropHandle;
+    ///
+    /// percore::run(async {
+    ///     let h = AbortOnDropHandle::new(percore::spawn(async { 1 }));
+    ///     assert_eq!(h.await.unwrap(), 1);
+    /// });
+    /// ```
+    pub fn new(handle: JoinHandle<T>) -> AbortOnDropHandle<T> {
+        AbortOnDropHandle(Some(handle))
+    }
+
+    fn handle(&self) -> &JoinHandle<T> {
+        self.0.as_ref().expect("present until detach or drop")
+    }
+
+    /// Aborts the task now, as [`JoinHandle::abort`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let h = percore::spawn(std::future::pending::<()>()).abort_on_drop();
+    ///     h.abort();
+    ///     assert!(h.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn abort(&self) {
+        self.handle().abort();
+    }
+
+    /// An [`AbortHandle`] for the task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let h = percore::spawn(std::future::pending::<()>()).abort_on_drop();
+    ///     let abort = h.abort_handle();
+    ///     drop(h);
+    ///     while !abort.is_finished() {
+    ///         percore::yield_now().await;
+    ///     }
+    /// });
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.handle().abort_handle()
+    }
+
+    /// Whether the task has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let h = percore::spawn(async {}).abort_on_drop();
+    ///     percore::yield_now().await;
+    ///     assert!(h.is_finished());
+    /// });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.handle().is_finished()
+    }
+
+    /// Gives the plain handle back: dropping it then detaches the task again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let guard = percore::spawn(async { 3 }).abort_on_drop();
+    ///     let handle = guard.detach();
+    ///     assert_eq!(handle.await.unwrap(), 3);
+    /// });
+    /// ```
+    pub fn detach(mut self) -> JoinHandle<T> {
+        self.0.take().expect("present until detach or drop")
+    }
+}
+
+impl<T> Future for AbortOnDropHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let handle = self.0.as_mut().expect("present until detach or drop");
+        Pin::new(handle).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDropHandle<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+impl<T> fmt::Debug for AbortOnDropHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortOnDropHandle")
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -288,6 +578,7 @@ impl<F: Future> Future for TaskFuture<F> {
 
 impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
+        self.abort.finished.set(true);
         let key = self.key;
         let idle = with_current(|e| {
             e.bump(|s| s.finished += 1);
@@ -340,6 +631,7 @@ where
         let shared = exec.shared.clone();
         let abort = Rc::new(AbortState {
             requested: Cell::new(false),
+            finished: Cell::new(false),
             waker: OnceCell::new(),
         });
         let key = exec.tasks.borrow_mut().insert(Waker::noop().clone());

@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 /// the underlying one (`NotFound`, `IsADirectory`, ...), and its message reads
 /// like `open /tmp/x: No such file or directory (os error 2)`.
 ///
+/// # Why `raw_os_error()` is `None`, and how to get the errno
+///
+/// std keeps an errno only in an `io::Error` that carries nothing else
+/// (`io::Error::from_raw_os_error`); an `io::Error` that also carries a
+/// message, as this one does, answers `raw_os_error()` with `None`, and std
+/// offers no way around that. The errno is kept inside: read it with
+/// [`IoErrorExt::os_error`] (`err.os_error()`), [`raw_os_error`], or
+/// [`PathError::raw_os_error`]. `kind()` is the errno's kind, as for a
+/// plain OS error.
+///
 /// # Examples
 ///
 /// ```
@@ -100,22 +110,101 @@ impl Error for PathError {
     }
 }
 
-/// The errno behind `err`, looking through a [`PathError`].
+/// The errno behind `err`, looking through a [`PathError`] (or any error
+/// wrapper whose [`source`](Error::source) chain leads to an OS error, such
+/// as the address-naming errors of `percore-net`'s `bind` and `connect`).
 ///
 /// # Examples
 ///
 /// ```
 /// percore::run(async {
 ///     let err = percore::fs::remove_file("/no/such/file").await.unwrap_err();
+///     assert_eq!(err.raw_os_error(), None); // std: the error carries a message too
 ///     assert_eq!(percore::fs::raw_os_error(&err), Some(libc::ENOENT));
 /// });
 /// ```
 pub fn raw_os_error(err: &io::Error) -> Option<i32> {
-    err.raw_os_error().or_else(|| {
-        err.get_ref()?
+    if let Some(errno) = err.raw_os_error() {
+        return Some(errno);
+    }
+    let mut cur: &(dyn Error + 'static) = err.get_ref()?;
+    loop {
+        if let Some(io) = cur.downcast_ref::<io::Error>()
+            && let Some(errno) = raw_os_error(io)
+        {
+            return Some(errno);
+        }
+        if let Some(e) = cur.downcast_ref::<PathError>() {
+            return e.raw_os_error();
+        }
+        cur = cur.source()?;
+    }
+}
+
+/// Reads what percore's errors carry inside an `io::Error`: the errno
+/// (`raw_os_error()` is `None` once std's error carries a message, see
+/// [`PathError`]) and the path a file operation failed on.
+///
+/// Implemented for `io::Error`; also reachable as `percore::IoErrorExt`.
+///
+/// # Examples
+///
+/// ```
+/// use percore::IoErrorExt;
+///
+/// percore::run(async {
+///     let err = percore::fs::File::open("/no/such/file").await.unwrap_err();
+///     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+///     assert_eq!(err.os_error(), Some(libc::ENOENT));
+///     assert_eq!(err.path(), Some(std::path::Path::new("/no/such/file")));
+///
+///     // A plain OS error answers the same.
+///     let plain = std::io::Error::from_raw_os_error(libc::EPIPE);
+///     assert_eq!(plain.os_error(), Some(libc::EPIPE));
+///     assert_eq!(plain.path(), None);
+/// });
+/// ```
+pub trait IoErrorExt {
+    /// The errno, whether the error is a plain OS error or wraps one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::IoErrorExt;
+    ///
+    /// percore::run(async {
+    ///     let err = percore::fs::read("/no/such/file").await.unwrap_err();
+    ///     assert_eq!(err.os_error(), Some(libc::ENOENT));
+    /// });
+    /// ```
+    fn os_error(&self) -> Option<i32>;
+
+    /// The path a `percore::fs` operation failed on, if this is one of its
+    /// errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::IoErrorExt;
+    ///
+    /// percore::run(async {
+    ///     let err = percore::fs::metadata("/no/such/file").await.unwrap_err();
+    ///     assert_eq!(err.path().unwrap().to_str(), Some("/no/such/file"));
+    /// });
+    /// ```
+    fn path(&self) -> Option<&Path>;
+}
+
+impl IoErrorExt for io::Error {
+    fn os_error(&self) -> Option<i32> {
+        raw_os_error(self)
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.get_ref()?
             .downcast_ref::<PathError>()
-            .and_then(PathError::raw_os_error)
-    })
+            .map(PathError::path)
+    }
 }
 
 /// Wraps `err` with the operation and path; keeps its kind.
@@ -130,6 +219,9 @@ pub(crate) fn with_hint(
     path: &Path,
     hint: Option<String>,
 ) -> io::Error {
+    if err.get_ref().is_some_and(|e| e.is::<PathError>()) {
+        return err; // it names its path already
+    }
     io::Error::new(
         err.kind(),
         PathError {

@@ -36,7 +36,8 @@
 //! request at a time keeps a steady queue.
 //!
 //! Errors keep their `io::ErrorKind` and carry the path in their message
-//! (a [`PathError`] inside the `io::Error`).
+//! (a [`PathError`] inside the `io::Error`). std then answers
+//! `raw_os_error()` with `None`; [`IoErrorExt::os_error`] gives the errno.
 //!
 //! May not: use `unsafe`; every syscall is an op from [`crate::op`].
 //!
@@ -65,7 +66,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use self::error::with_path;
-pub use self::error::{PathError, raw_os_error};
+pub use self::error::{IoErrorExt, PathError, raw_os_error};
 pub use self::file::{Advice, File};
 pub use self::metadata::{DioAlignment, FileType, Metadata};
 pub use self::open_options::OpenOptions;
@@ -166,10 +167,11 @@ pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 /// std::fs::remove_file(&path).unwrap();
 /// ```
 pub async fn write(path: impl AsRef<Path>, contents: impl IoBuf) -> io::Result<()> {
+    let path = path.as_ref();
     let file = File::create(path).await?;
     let (res, _) = file.write_all_at(contents, 0).await;
-    res?;
-    file.close().await
+    res.map_err(|e| with_path(e, "write", path))?;
+    file.close().await.map_err(|e| with_path(e, "close", path))
 }
 
 async fn unlink(path: &Path, flags: i32, op: &'static str) -> io::Result<()> {

@@ -380,6 +380,25 @@ impl From<Elapsed> for std::io::Error {
 /// Runs `future` with a time limit: its output, or [`Elapsed`] if `duration`
 /// passes first (the future is then dropped, cancelling its I/O safely).
 ///
+/// Dropping a [`JoinHandle`](crate::JoinHandle) only detaches its task, so
+/// `timeout(d, handle)` stops waiting and leaves the task running (as in
+/// tokio). For asyncio's `wait_for`, which cancels the task, time out its
+/// [`abort_on_drop`](crate::JoinHandle::abort_on_drop) handle instead:
+///
+/// ```
+/// use std::time::Duration;
+/// use percore::time::{sleep, timeout};
+///
+/// percore::run(async {
+///     let task = percore::spawn(sleep(Duration::from_secs(60)));
+///     let abort = task.abort_handle();
+///     assert!(timeout(Duration::from_millis(1), task.abort_on_drop()).await.is_err());
+///     while !abort.is_finished() {
+///         percore::yield_now().await; // the task is cancelled, not left running
+///     }
+/// });
+/// ```
+///
 /// A duration too long for [`Instant`] (such as [`Duration::MAX`]) is
 /// clamped to about 30 years, as in tokio.
 ///
