@@ -43,7 +43,8 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 #![doc(test(attr(deny(warnings))))]
-#![forbid(unsafe_code)]
+// Denied, not forbidden: the `send` module alone opts out, with its reason.
+#![deny(unsafe_code)]
 
 #[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
 pub mod compat;
@@ -51,6 +52,7 @@ pub mod compat;
 pub mod hyper;
 mod incoming;
 mod pooled;
+mod send;
 mod split;
 mod stream;
 mod sys;
@@ -60,6 +62,7 @@ mod unix;
 
 pub use crate::incoming::Incoming;
 pub use crate::pooled::RecvStream;
+pub use crate::send::CoreBound;
 pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use crate::tcp::{TcpListener, TcpStream};
 pub use crate::udp::UdpSocket;
