@@ -36,6 +36,9 @@
 //! tokio-util codecs) run on these streams through the `compat` module, and
 //! hyper gets an executor and a timer in the `hyper` module; both are behind
 //! cargo features, off by default (`tokio-io`, `futures-io`, `hyper`).
+//! With the `serve` feature, [`serve`](crate::serve()) runs axum routers and
+//! tower services; [`CoreBound`] makes percore's `!Send` futures acceptable
+//! where such frameworks demand `Send`.
 //!
 //! Socket options go through [`socket2`]: every socket is [`AsFd`](std::os::fd::AsFd),
 //! so `socket2::SockRef::from(&stream)` reaches all of them.
@@ -53,16 +56,22 @@ pub mod hyper;
 mod incoming;
 mod pooled;
 mod send;
+#[cfg(feature = "serve")]
+mod serve;
 mod split;
 mod stream;
 mod sys;
 mod tcp;
+#[cfg(feature = "tokio-compat")]
+pub mod tokio_compat;
 mod udp;
 mod unix;
 
 pub use crate::incoming::Incoming;
 pub use crate::pooled::RecvStream;
 pub use crate::send::CoreBound;
+#[cfg(feature = "serve")]
+pub use crate::serve::{Serve, serve};
 pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use crate::tcp::{TcpListener, TcpStream};
 pub use crate::udp::UdpSocket;

@@ -292,3 +292,62 @@ impl<T> Drop for CoreBound<T> {
         }
     }
 }
+
+/// hyper's I/O traits, forwarded with the thread check, so that a percore
+/// stream can serve where hyper wants `Send` I/O (HTTP upgrades, hyper-util's
+/// pooled client): `CoreBound<Compat<TcpStream>>`.
+#[cfg(feature = "hyper")]
+mod hyper_io {
+    use super::CoreBound;
+    use ::hyper::rt::{Read, ReadBufCursor, Write};
+    use std::io::{self, IoSlice};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    impl<T: Read + Unpin> Read for CoreBound<T> {
+        #[track_caller]
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: ReadBufCursor<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut **self.get_mut()).poll_read(cx, buf)
+        }
+    }
+
+    impl<T: Write + Unpin> Write for CoreBound<T> {
+        #[track_caller]
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut **self.get_mut()).poll_write(cx, buf)
+        }
+
+        #[track_caller]
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut **self.get_mut()).poll_write_vectored(cx, bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            // Asked by hyper on the connection's own thread; a foreign
+            // thread gets the safe answer instead of a panic.
+            self.is_local() && (**self).is_write_vectored()
+        }
+
+        #[track_caller]
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut **self.get_mut()).poll_flush(cx)
+        }
+
+        #[track_caller]
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut **self.get_mut()).poll_shutdown(cx)
+        }
+    }
+}
