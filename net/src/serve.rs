@@ -16,6 +16,8 @@ use percore::{Either, select};
 
 use crate::compat::Compat;
 use crate::hyper::{Executor, Timer};
+#[cfg(feature = "tokio-compat")]
+use crate::tokio_compat::TokioContext;
 use crate::{CoreBound, TcpListener};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -211,15 +213,17 @@ impl<S> Serve<S> {
         B: Body + 'static,
         B::Error: Into<BoxError>,
     {
-        let mut builder = auto::Builder::new(Executor);
+        let executor = ConnExecutor {
+            #[cfg(feature = "tokio-compat")]
+            tokio_context: self.tokio_context,
+        };
+        let mut builder = auto::Builder::new(executor);
         builder
             .http1()
             .timer(Timer)
             .header_read_timeout(self.header_read_timeout);
         builder.http2().timer(Timer);
         let builder = Rc::new(builder);
-        #[cfg(feature = "tokio-compat")]
-        let tokio_context = self.tokio_context;
 
         // Every connection task holds a sender; `recv` returns `None` once
         // they are all gone.
@@ -256,14 +260,7 @@ impl<S> Serve<S> {
                     let _ = served.await;
                 }
             };
-            #[cfg(feature = "tokio-compat")]
-            if tokio_context {
-                drop(percore::spawn(crate::tokio_compat::TokioContext::new(
-                    connection,
-                )));
-                continue;
-            }
-            drop(percore::spawn(connection));
+            ::hyper::rt::Executor::execute(&executor, connection);
         }
         drop(incoming);
         drop(listener);
@@ -271,5 +268,29 @@ impl<S> Serve<S> {
         // Drain: until every connection closed, or the grace period ends.
         let _ = select(all_closed.recv(), percore::shutdown::expired()).await;
         Ok(())
+    }
+}
+
+/// Spawns connections and hyper's tasks for them (HTTP/2 streams) on the
+/// current core, inside a [`TokioContext`] when [`Serve::tokio_context`]
+/// asked for it: a stream's handler runs in a task of its own, so wrapping
+/// only the connection would leave it without tokio.
+#[derive(Clone, Copy)]
+struct ConnExecutor {
+    #[cfg(feature = "tokio-compat")]
+    tokio_context: bool,
+}
+
+impl<F> ::hyper::rt::Executor<F> for ConnExecutor
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn execute(&self, fut: F) {
+        #[cfg(feature = "tokio-compat")]
+        if self.tokio_context {
+            return ::hyper::rt::Executor::execute(&Executor, TokioContext::new(fut));
+        }
+        ::hyper::rt::Executor::execute(&Executor, fut)
     }
 }

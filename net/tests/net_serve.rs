@@ -170,13 +170,16 @@ async fn axum_handlers_do_percore_file_and_socket_io() {
         .await
         .unwrap();
     percore::spawn(conn);
-    let req = Request::get("http://localhost/count/h2")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let res = timeout(LIMIT, h2.send_request(req)).await.unwrap().unwrap();
-    assert_eq!(res.version(), hyper::Version::HTTP_2);
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(body, r#"{"hits":2,"name":"h2"}"#);
+    // Several requests, one after another, on the one connection.
+    for hits in 2..5 {
+        let req = Request::get("http://localhost/count/h2")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let res = timeout(LIMIT, h2.send_request(req)).await.unwrap().unwrap();
+        assert_eq!(res.version(), hyper::Version::HTTP_2);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, format!(r#"{{"hits":{hits},"name":"h2"}}"#));
+    }
 
     // The shutdown: serve stops accepting and returns once the HTTP/2
     // connection (still open) has closed after its GOAWAY.

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode};
 use percore::time::timeout;
 use percore_net::compat::Compat;
+use percore_net::hyper::{Executor, Timer};
 use percore_net::tokio_compat::TokioContext;
 use percore_net::{CoreBound, TcpListener, TcpStream};
 
@@ -92,6 +93,22 @@ async fn tower_timeout_layer_fires_on_a_slow_axum_handler() {
 
     assert_eq!(status_of(addr, "/").await, StatusCode::OK);
     assert_eq!(status_of(addr, "/slow").await, StatusCode::REQUEST_TIMEOUT);
+    // Over HTTP/2 each request runs in a task of its own: it gets the
+    // context too.
+    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
+    let (mut h2, conn) = hyper::client::conn::http2::Builder::new(Executor)
+        .timer(Timer)
+        .handshake(conn)
+        .await
+        .unwrap();
+    percore::spawn(conn);
+    let req = Request::get("http://localhost/slow")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let res = timeout(LIMIT, h2.send_request(req)).await.unwrap().unwrap();
+    assert_eq!(res.version(), hyper::Version::HTTP_2);
+    assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    drop(h2);
 
     percore::shutdown::request();
     timeout(LIMIT, server).await.unwrap().unwrap().unwrap();
