@@ -49,6 +49,8 @@
 // Denied, not forbidden: the `send` module alone opts out, with its reason.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
 pub mod compat;
 #[cfg(feature = "hyper")]
