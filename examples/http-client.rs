@@ -1,6 +1,6 @@
-//! Fetch many URLs concurrently with hyper on percore, each with its own
-//! timeout, and report every result: one failure never stops the others
-//! (asyncio's `gather(..., return_exceptions=True)`).
+//! Fetch many URLs concurrently with a pooled hyper client on percore, each
+//! with its own timeout, and report every result: one failure never stops
+//! the others (asyncio's `gather(..., return_exceptions=True)`).
 //!
 //! ```text
 //! cargo run --example http-client                       # against a local demo server
@@ -16,19 +16,32 @@
 //! Every request runs in its own task under `percore::time::timeout`; the
 //! results are gathered with `percore::join_all`. A timed-out request is
 //! dropped mid-flight, which cancels its socket ops safely.
+//!
+//! All requests share one client (`percore_net::client`: hyper-util's
+//! pooled `Client` on percore), which keeps connections alive and reuses
+//! them. The demo then fetches its first URLs again, one after another,
+//! and shows that the server accepted no new connection for them.
 
 #[path = "common/http.rs"]
 mod http;
 
+use std::cell::Cell;
 use std::convert::Infallible;
+use std::error::Error as _;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use percore_net::TcpListener;
+use percore_net::client::Connector;
 use percore_net::compat::Compat;
-use percore_net::{TcpListener, TcpStream};
+
+/// The shared, pooled client.
+type HttpClient = Client<Connector, Empty<Bytes>>;
 
 const USAGE: &str = "usage: http-client [--timeout MS] [URL...]";
 
@@ -49,12 +62,29 @@ fn main() {
     }
     let demo = urls.is_empty();
     let ok = percore::run(async move {
-        if demo {
-            let addr = start_demo_server().expect("start the demo server");
-            urls = demo_urls(addr).expect("find a closed port");
-            println!("demo server on http://{addr}; fetching {} URLs", urls.len());
+        let client = percore_net::client::builder().build(Connector::new());
+        if !demo {
+            return fetch_all(&client, urls, timeout).await;
         }
-        fetch_all(urls, timeout).await
+        let (addr, accepted) = start_demo_server().expect("start the demo server");
+        urls = demo_urls(addr).expect("find a closed port");
+        println!("demo server on http://{addr}; fetching {} URLs", urls.len());
+        let ok = fetch_all(&client, urls.clone(), timeout).await;
+        // Kept-alive connections are reused: no new accept for these.
+        let before = accepted.get();
+        let again = &urls[..4];
+        for url in again {
+            if let Err(e) = fetch(&client, url).await {
+                println!("FAILED {url} again: {e}");
+            }
+        }
+        println!(
+            "{} connections for the first round; {} new for {} more requests (pooled)",
+            before,
+            accepted.get() - before,
+            again.len()
+        );
+        ok
     });
     // The demo's last three URLs fail on purpose; anything else is a bug.
     // With URLs of your own, any failure is.
@@ -76,15 +106,16 @@ fn usage(msg: &str) -> ! {
 
 /// Fetches every URL concurrently, prints one line per URL in the order
 /// given, and returns which ones succeeded.
-async fn fetch_all(urls: Vec<String>, limit: Duration) -> Vec<bool> {
+async fn fetch_all(client: &HttpClient, urls: Vec<String>, limit: Duration) -> Vec<bool> {
     let start = Instant::now();
     let handles: Vec<_> = urls
         .iter()
         .cloned()
         .map(|url| {
+            let client = client.clone();
             percore::spawn(async move {
                 let t = Instant::now();
-                let res = match percore::time::timeout(limit, fetch(&url)).await {
+                let res = match percore::time::timeout(limit, fetch(&client, &url)).await {
                     Ok(res) => res,
                     Err(_) => Err(format!("timed out after {limit:?}")),
                 };
@@ -128,31 +159,19 @@ async fn fetch_all(urls: Vec<String>, limit: Duration) -> Vec<bool> {
     ok
 }
 
-/// GETs one `http://` URL on a connection of its own.
-async fn fetch(url: &str) -> Result<(hyper::StatusCode, Bytes), String> {
+/// GETs one `http://` URL through the pooled client.
+async fn fetch(client: &HttpClient, url: &str) -> Result<(hyper::StatusCode, Bytes), String> {
     let uri: Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     if uri.scheme_str() != Some("http") {
         return Err("only http:// URLs are supported".into());
     }
-    let host = uri.host().ok_or("URL without a host")?.to_string();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(Compat::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    // The connection task ends when `sender` is dropped (or fails with it).
-    percore::spawn(conn);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let req = Request::get(path)
-        .header(hyper::header::HOST, format!("{host}:{port}"))
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("request: {e}"))?;
-    let res = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
+    let res = client.get(uri).await.map_err(|e| {
+        // The client's error says which stage failed; its source says why.
+        match e.source() {
+            Some(why) => format!("{e}: {why}"),
+            None => e.to_string(),
+        }
+    })?;
     let status = res.status();
     let body = res
         .into_body()
@@ -163,15 +182,19 @@ async fn fetch(url: &str) -> Result<(hyper::StatusCode, Bytes), String> {
     Ok((status, body))
 }
 
-/// Serves the shared service, plus `/slow`, on an ephemeral port of this core.
-fn start_demo_server() -> std::io::Result<std::net::SocketAddr> {
+/// Serves the shared service, plus `/slow`, on an ephemeral port of this
+/// core; counts the connections it accepts.
+fn start_demo_server() -> std::io::Result<(std::net::SocketAddr, Rc<Cell<u64>>)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
+    let accepted = Rc::new(Cell::new(0));
+    let count = accepted.clone();
     percore::spawn(async move {
         loop {
             let Ok((conn, _)) = listener.accept().await else {
                 continue;
             };
+            count.set(count.get() + 1);
             percore::spawn(async move {
                 let service = hyper::service::service_fn(demo);
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -181,7 +204,7 @@ fn start_demo_server() -> std::io::Result<std::net::SocketAddr> {
             });
         }
     });
-    Ok(addr)
+    Ok((addr, accepted))
 }
 
 async fn demo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
