@@ -91,8 +91,9 @@ pub fn builder() -> Builder {
 ///
 /// Host names are resolved with `getaddrinfo` on percore's blocking pool
 /// ([`percore::spawn_blocking`]), IP literals directly; each address is
-/// tried in turn. `TCP_NODELAY` is set. `https://` URIs are refused with
-/// `ErrorKind::Unsupported` (no TLS here).
+/// tried in turn. `TCP_NODELAY` is set. `https://` URIs need a TLS
+/// configuration ([`Connector::tls`], feature `client-tls`); without one
+/// they are refused with `ErrorKind::Unsupported`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -101,9 +102,21 @@ pub fn builder() -> Builder {
 /// let connector = Connector::new().connect_timeout(Some(Duration::from_secs(2)));
 /// # let _ = connector;
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Connector {
     connect_timeout: Option<Duration>,
+    #[cfg(feature = "client-tls")]
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Connector");
+        d.field("connect_timeout", &self.connect_timeout);
+        #[cfg(feature = "client-tls")]
+        d.field("tls", &self.tls.is_some());
+        d.finish()
+    }
 }
 
 impl Connector {
@@ -129,15 +142,123 @@ impl Connector {
         self.connect_timeout = timeout;
         self
     }
+
+    /// Speaks `https://` with rustls (tokio-rustls over
+    /// [`Compat`]), verifying servers as `config` says. If `config` offers
+    /// `h2` in its ALPN protocols and the server picks it, the pool uses
+    /// HTTP/2 on that connection. Feature `client-tls`; bring your own
+    /// rustls crypto provider (`ring` or `aws-lc-rs`) through `config`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+    ///
+    /// let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    /// let config = ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()
+    ///     .unwrap()
+    ///     .with_root_certificates(RootCertStore::empty()) // add your roots
+    ///     .with_no_client_auth();
+    /// let _connector = percore_net::client::Connector::new().tls(Arc::new(config));
+    /// ```
+    #[cfg(feature = "client-tls")]
+    pub fn tls(mut self, config: std::sync::Arc<tokio_rustls::rustls::ClientConfig>) -> Connector {
+        self.tls = Some(tokio_rustls::TlsConnector::from(config));
+        self
+    }
 }
 
 /// A connection made by [`Connector`]: a percore TCP stream behind
-/// [`Compat`], bound to its core.
-pub type ClientStream = CoreBound<Compat<TcpStream>>;
+/// [`Compat`] (and rustls, for `https://`), bound to its core.
+pub struct ClientStream {
+    io: CoreBound<Io>,
+    h2: bool,
+}
 
-impl Connection for CoreBound<Compat<TcpStream>> {
+// Boxed TLS state (rustls's buffers are large), so a plain connection does
+// not carry it; a plain `Compat` is then the large variant, once per
+// connection, which is what the connection needs anyway.
+#[allow(clippy::large_enum_variant)]
+enum Io {
+    Plain(Compat<TcpStream>),
+    #[cfg(feature = "client-tls")]
+    Tls(Box<TlsIo>),
+}
+
+#[cfg(feature = "client-tls")]
+type TlsIo = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<Compat<TcpStream>>>;
+
+impl Connection for ClientStream {
     fn connected(&self) -> Connected {
-        Connected::new()
+        match self.h2 {
+            true => Connected::new().negotiated_h2(),
+            false => Connected::new(),
+        }
+    }
+}
+
+impl ::hyper::rt::Read for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ::hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        match &mut *self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            #[cfg(feature = "client-tls")]
+            Io::Tls(io) => Pin::new(&mut **io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl ::hyper::rt::Write for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut *self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            #[cfg(feature = "client-tls")]
+            Io::Tls(io) => Pin::new(&mut **io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut *self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "client-tls")]
+            Io::Tls(io) => Pin::new(&mut **io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self.io.is_local().then(|| &*self.io) {
+            Some(Io::Plain(io)) => ::hyper::rt::Write::is_write_vectored(io),
+            #[cfg(feature = "client-tls")]
+            Some(Io::Tls(io)) => ::hyper::rt::Write::is_write_vectored(&**io),
+            None => false,
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut *self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_flush(cx),
+            #[cfg(feature = "client-tls")]
+            Io::Tls(io) => Pin::new(&mut **io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut *self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            #[cfg(feature = "client-tls")]
+            Io::Tls(io) => Pin::new(&mut **io).poll_shutdown(cx),
+        }
     }
 }
 
@@ -154,29 +275,54 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Connecting {
-        let timeout = self.connect_timeout;
+        let this = self.clone();
         CoreBound::new(Box::pin(async move {
-            let stream = connect(&uri, timeout).await?;
+            let tls = match uri.scheme_str() {
+                Some("http") | None => false,
+                #[cfg(feature = "client-tls")]
+                Some("https") if this.tls.is_some() => true,
+                Some(other) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!(
+                            "percore_net::client::Connector speaks http:// only, not {other}:// \
+                             (https:// needs Connector::tls, feature client-tls)"
+                        ),
+                    ));
+                }
+            };
+            let default_port = if tls { 443 } else { 80 };
+            let stream = connect(&uri, default_port, this.connect_timeout).await?;
             let _ = stream.set_nodelay(true);
-            Ok(CoreBound::new(Compat::new(stream)))
+            let stream = Compat::new(stream);
+            #[cfg(feature = "client-tls")]
+            if let (true, Some(connector)) = (tls, &this.tls) {
+                let host = uri.host().unwrap_or_default();
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let tls = connector.connect(name, stream).await?;
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = Io::Tls(Box::new(hyper_util::rt::TokioIo::new(tls)));
+                return Ok(ClientStream {
+                    io: CoreBound::new(io),
+                    h2,
+                });
+            }
+            let _ = tls;
+            Ok(ClientStream {
+                io: CoreBound::new(Io::Plain(stream)),
+                h2: false,
+            })
         }))
     }
 }
 
-async fn connect(uri: &Uri, timeout: Option<Duration>) -> io::Result<TcpStream> {
-    match uri.scheme_str() {
-        Some("http") | None => {}
-        Some(other) => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("percore_net::client::Connector speaks http:// only, not {other}://"),
-            ));
-        }
-    }
+async fn connect(uri: &Uri, default_port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
     let host = uri
         .host()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("no host in {uri}")))?;
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(default_port);
     // `[::1]` in a URI is the IPv6 literal `::1`.
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
