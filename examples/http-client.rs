@@ -9,9 +9,12 @@
 //!
 //! Without URLs it starts a hyper server on this core on an ephemeral port
 //! (`examples/common/http.rs`'s service plus a `/slow` route that answers
-//! after 2 s) and fetches a mix that shows each kind of outcome: 200s, a
-//! 404, a timeout (`/slow` against the 500 ms default), and a refused
-//! connection (a port nothing listens on).
+//! after 2 s), and the same service over HTTPS on another (rustls, with a
+//! self-signed certificate for `localhost` made at start, as in `tls-echo`),
+//! and fetches a mix that shows each kind of outcome: 200s over http:// and
+//! https://, a 404, a timeout (`/slow` against the 500 ms default), and a
+//! refused connection (a port nothing listens on). The client trusts only
+//! that demo certificate, so `https://` URLs of your own are refused.
 //!
 //! Every request runs in its own task under `percore::time::timeout`; the
 //! results are gathered with `percore::join_all`. A timed-out request is
@@ -29,6 +32,7 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::error::Error as _;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,9 +40,14 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioIo;
 use percore_net::TcpListener;
 use percore_net::client::Connector;
 use percore_net::compat::Compat;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::crypto::ring::default_provider;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// The shared, pooled client.
 type HttpClient = Client<Connector, Empty<Bytes>>;
@@ -62,13 +71,20 @@ fn main() {
     }
     let demo = urls.is_empty();
     let ok = percore::run(async move {
-        let client = percore_net::client::builder().build(Connector::new());
         if !demo {
+            let client = percore_net::client::builder().build(Connector::new());
             return fetch_all(&client, urls, timeout).await;
         }
-        let (addr, accepted) = start_demo_server().expect("start the demo server");
-        urls = demo_urls(addr).expect("find a closed port");
-        println!("demo server on http://{addr}; fetching {} URLs", urls.len());
+        let (server_tls, client_tls) = tls_configs().expect("make the demo certificate");
+        let client = percore_net::client::builder().build(Connector::new().tls(client_tls));
+        let (addr, accepted) = start_demo_server(None).expect("start the demo server");
+        let (tls_addr, _) = start_demo_server(Some(server_tls)).expect("start the demo server");
+        urls = demo_urls(addr, tls_addr).expect("find a closed port");
+        println!(
+            "demo servers on http://{addr} and https://localhost:{}; fetching {} URLs",
+            tls_addr.port(),
+            urls.len()
+        );
         let ok = fetch_all(&client, urls.clone(), timeout).await;
         // Kept-alive connections are reused: no new accept for these.
         let before = accepted.get();
@@ -79,7 +95,7 @@ fn main() {
             }
         }
         println!(
-            "{} connections for the first round; {} new for {} more requests (pooled)",
+            "{} http:// connections for the first round; {} new for {} more requests (pooled)",
             before,
             accepted.get() - before,
             again.len()
@@ -159,12 +175,9 @@ async fn fetch_all(client: &HttpClient, urls: Vec<String>, limit: Duration) -> V
     ok
 }
 
-/// GETs one `http://` URL through the pooled client.
+/// GETs one URL through the pooled client.
 async fn fetch(client: &HttpClient, url: &str) -> Result<(hyper::StatusCode, Bytes), String> {
     let uri: Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only http:// URLs are supported".into());
-    }
     let res = client.get(uri).await.map_err(|e| {
         // The client's error says which stage failed; its source says why.
         match e.source() {
@@ -183,28 +196,65 @@ async fn fetch(client: &HttpClient, url: &str) -> Result<(hyper::StatusCode, Byt
 }
 
 /// Serves the shared service, plus `/slow`, on an ephemeral port of this
-/// core; counts the connections it accepts.
-fn start_demo_server() -> std::io::Result<(std::net::SocketAddr, Rc<Cell<u64>>)> {
+/// core, over TLS if given a configuration; counts the connections it
+/// accepts.
+fn start_demo_server(
+    tls: Option<Arc<ServerConfig>>,
+) -> std::io::Result<(std::net::SocketAddr, Rc<Cell<u64>>)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let accepted = Rc::new(Cell::new(0));
     let count = accepted.clone();
+    let acceptor = tls.map(TlsAcceptor::from);
     percore::spawn(async move {
         loop {
             let Ok((conn, _)) = listener.accept().await else {
                 continue;
             };
             count.set(count.get() + 1);
+            let acceptor = acceptor.clone();
             percore::spawn(async move {
                 let service = hyper::service::service_fn(demo);
-                let _ = hyper::server::conn::http1::Builder::new()
+                let http1 = hyper::server::conn::http1::Builder::new()
                     .timer(percore_net::hyper::Timer)
-                    .serve_connection(Compat::new(conn), service)
-                    .await;
+                    .clone();
+                let _ = match acceptor {
+                    None => http1.serve_connection(Compat::new(conn), service).await,
+                    Some(acceptor) => match acceptor.accept(Compat::new(conn)).await {
+                        Ok(tls) => http1.serve_connection(TokioIo::new(tls), service).await,
+                        Err(_) => return,
+                    },
+                };
             });
         }
     });
     Ok((addr, accepted))
+}
+
+/// A fresh self-signed certificate for `localhost`: the server's
+/// configuration, and a client configuration that trusts only it.
+fn tls_configs() -> std::io::Result<(Arc<ServerConfig>, Arc<ClientConfig>)> {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .map_err(std::io::Error::other)?;
+    let cert: CertificateDer<'static> = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let provider = Arc::new(default_provider());
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .map_err(std::io::Error::other)?;
+    let mut roots = RootCertStore::empty();
+    roots.add(cert).map_err(std::io::Error::other)?;
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok((Arc::new(server), Arc::new(client)))
 }
 
 async fn demo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -218,14 +268,20 @@ async fn demo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
 /// How many of [`demo_urls`] fail on purpose: the last ones.
 const DEMO_FAILURES: usize = 3;
 
-/// A mix of URLs with every outcome: successes, then a 404, a timeout and a
-/// refused connection.
-fn demo_urls(addr: std::net::SocketAddr) -> std::io::Result<Vec<String>> {
+/// A mix of URLs with every outcome: successes over http:// and https://,
+/// then a 404, a timeout and a refused connection.
+fn demo_urls(
+    addr: std::net::SocketAddr,
+    tls_addr: std::net::SocketAddr,
+) -> std::io::Result<Vec<String>> {
     // A port that was free a moment ago, now closed: connecting is refused.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let mut urls: Vec<String> = (0..8)
+    let mut urls: Vec<String> = (0..6)
         .map(|i| format!("http://{addr}/{}", if i % 2 == 0 { "" } else { "json" }))
         .collect();
+    // `localhost`, the name in the certificate (it resolves to loopback).
+    urls.push(format!("https://localhost:{}/", tls_addr.port()));
+    urls.push(format!("https://localhost:{}/json", tls_addr.port()));
     urls.push(format!("http://{addr}/missing"));
     urls.push(format!("http://{addr}/slow"));
     urls.push(format!("http://{closed}/"));
