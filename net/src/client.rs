@@ -92,7 +92,7 @@ pub fn builder() -> Builder {
 /// Host names are resolved with `getaddrinfo` on percore's blocking pool
 /// ([`percore::spawn_blocking`]), IP literals directly; each address is
 /// tried in turn. `TCP_NODELAY` is set. `https://` URIs need a TLS
-/// configuration ([`Connector::tls`], feature `client-tls`); without one
+/// configuration (`Connector::tls`, feature `client-tls`); without one
 /// they are refused with `ErrorKind::Unsupported`.
 ///
 /// ```

@@ -36,9 +36,14 @@
 //! tokio-util codecs) run on these streams through the `compat` module, and
 //! hyper gets an executor and a timer in the `hyper` module; both are behind
 //! cargo features, off by default (`tokio-io`, `futures-io`, `hyper`).
-//! With the `serve` feature, [`serve`](crate::serve()) runs axum routers and
-//! tower services; [`CoreBound`] makes percore's `!Send` futures acceptable
-//! where such frameworks demand `Send`.
+//!
+//! The ecosystem bridge, also behind features: `serve` (`serve(listener,
+//! service)` runs axum routers and tower services, HTTP/1 and HTTP/2, with
+//! graceful shutdown), `client` and `client-tls` (the `client` module:
+//! hyper-util's pooled client on percore, https through rustls), and
+//! `tokio-compat` (the `tokio_compat` module: tokio-dependent crates inside
+//! percore tasks). [`CoreBound`], always there, makes percore's `!Send`
+//! futures acceptable where such frameworks demand `Send`.
 //!
 //! Socket options go through [`socket2`]: every socket is [`AsFd`](std::os::fd::AsFd),
 //! so `socket2::SockRef::from(&stream)` reaches all of them.

@@ -147,10 +147,9 @@ pub struct Serve<S> {
 }
 
 impl<S> Serve<S> {
-    /// How long an HTTP/1 client may take to send a request head (the first
-    /// one, and each next one on a kept-alive connection) before it is
-    /// closed; `None` waits forever. Default 30 s. HTTP/2 has no such
-    /// timeout.
+    /// How long an HTTP/1 client may take to send a request head before it
+    /// is closed (hyper's `header_read_timeout`, on percore's timer); `None`
+    /// waits forever. Default 30 s. HTTP/2 has no such timeout.
     ///
     /// ```
     /// use std::time::Duration;
