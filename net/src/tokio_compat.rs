@@ -140,6 +140,77 @@ impl<F> TokioContext<F> {
     }
 }
 
+/// A tower layer that runs a service inside the tokio context: its `call`
+/// (where tower's `Timeout` makes its tokio sleep) and its response future.
+/// Put it on the routes that need tokio only, so the others pay nothing
+/// (`Serve::tokio_context` instead wraps every connection of a server).
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::error_handling::HandleErrorLayer;
+/// use axum::http::StatusCode;
+/// use axum::routing::get;
+/// use percore_net::tokio_compat::TokioContextLayer;
+///
+/// let slow_route = get(|| async { "slow" }).layer(
+///     tower::ServiceBuilder::new()
+///         .layer(TokioContextLayer) // outermost: Timeout::call needs tokio
+///         .layer(HandleErrorLayer::new(|_: axum::BoxError| async {
+///             StatusCode::REQUEST_TIMEOUT
+///         }))
+///         .timeout(Duration::from_secs(1)),
+/// );
+/// let _app: axum::Router = axum::Router::new().route("/slow", slow_route);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioContextLayer;
+
+impl<S> tower_layer::Layer<S> for TokioContextLayer {
+    type Service = TokioContextService<S>;
+
+    fn layer(&self, inner: S) -> TokioContextService<S> {
+        TokioContextService { inner }
+    }
+}
+
+/// The service of [`TokioContextLayer`]: `inner` with the tokio handle
+/// entered in `poll_ready` and `call`, and its future in a [`TokioContext`].
+///
+/// ```
+/// use tower::Layer;
+/// use percore_net::tokio_compat::TokioContextLayer;
+///
+/// let svc = tower::service_fn(|()| async { Ok::<_, ()>(tokio::runtime::Handle::try_current().is_ok()) });
+/// let mut svc = TokioContextLayer.layer(svc);
+/// let in_context = percore::run(async move {
+///     tower::ServiceExt::oneshot(&mut svc, ()).await.unwrap()
+/// });
+/// assert!(in_context);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokioContextService<S> {
+    inner: S,
+}
+
+impl<S, R> tower_service::Service<R> for TokioContextService<S>
+where
+    S: tower_service::Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TokioContext<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        let _entered = handle().enter();
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> TokioContext<S::Future> {
+        let _entered = handle().enter();
+        TokioContext::new(self.inner.call(req))
+    }
+}
+
 impl<F: Future> Future for TokioContext<F> {
     type Output = F::Output;
 

@@ -12,7 +12,7 @@ use hyper::{Request, StatusCode};
 use percore::time::timeout;
 use percore_net::compat::Compat;
 use percore_net::hyper::{Executor, Timer};
-use percore_net::tokio_compat::TokioContext;
+use percore_net::tokio_compat::{TokioContext, TokioContextLayer};
 use percore_net::{CoreBound, TcpListener, TcpStream};
 
 /// Bounds each wait, so a lost wake-up fails the test instead of hanging it.
@@ -109,6 +109,55 @@ async fn tower_timeout_layer_fires_on_a_slow_axum_handler() {
     assert_eq!(res.version(), hyper::Version::HTTP_2);
     assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
     drop(h2);
+
+    percore::shutdown::request();
+    timeout(LIMIT, server).await.unwrap().unwrap().unwrap();
+}
+
+#[percore::test]
+async fn the_layer_gives_tokio_to_one_route_only() {
+    let timeout_408 = tower::ServiceBuilder::new()
+        .layer(TokioContextLayer)
+        .layer(HandleErrorLayer::new(|_: axum::BoxError| async {
+            StatusCode::REQUEST_TIMEOUT
+        }))
+        .timeout(Duration::from_millis(100));
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            get(|| {
+                CoreBound::new(async {
+                    percore::time::sleep(Duration::from_secs(3600)).await;
+                    "too late"
+                })
+            })
+            .layer(timeout_408),
+        )
+        .route(
+            "/tokio",
+            // No context on this route: tokio::time panics in the handler,
+            // and axum/hyper end that request without a response.
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                "never"
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // No `tokio_context(true)`: only the layered route has tokio.
+    let server = percore::spawn(async move { percore_net::serve(listener, app).await });
+    assert_eq!(status_of(addr, "/slow").await, StatusCode::REQUEST_TIMEOUT);
+    // The other route has no tokio: its handler panics, which ends its
+    // connection's task, and the client sees the connection close.
+    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(conn).await.unwrap();
+    percore::spawn(conn);
+    let req = Request::get("/tokio")
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let res = timeout(LIMIT, sender.send_request(req)).await.unwrap();
+    assert!(res.is_err(), "{res:?}");
 
     percore::shutdown::request();
     timeout(LIMIT, server).await.unwrap().unwrap().unwrap();
