@@ -11,7 +11,9 @@
 //! ```
 //!
 //! The same flags and the same two first routes as `http-server` (hyper's
-//! bare service), byte for byte, so the two compare directly.
+//! bare service), byte for byte, so the two compare directly; its tokio
+//! peer `peer-tokio-axum` (`benches/peers/tokio_axum.rs`) serves the same
+//! two handlers with `axum::serve`.
 //!
 //! - `--cores N`: N cores, each with its own `SO_REUSEPORT` listener and
 //!   its own `percore_net::serve` (HTTP/1.1 and HTTP/2 on the same port).
@@ -29,6 +31,8 @@
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: every core stops
 //! accepting, requests in flight finish (5 s at most), then it exits.
 
+#[path = "common/axum_routes.rs"]
+mod axum_routes;
 #[path = "common/http.rs"]
 mod http;
 #[path = "common/reuseport.rs"]
@@ -43,7 +47,6 @@ use std::time::Duration;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::{Json, Router};
 use percore_net::tokio_compat::TokioContextLayer;
@@ -109,14 +112,8 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
 
 fn router(state: CoreState) -> Router {
     Router::new()
-        .route(
-            "/",
-            get(|| async { ([(CONTENT_TYPE, "text/plain")], http::TEXT) }),
-        )
-        .route(
-            "/json",
-            get(|| async { Json(serde_json::json!({ "message": http::TEXT })) }),
-        )
+        .route("/", get(axum_routes::text))
+        .route("/json", get(axum_routes::json))
         .route("/hello/{name}", get(hello))
         .route("/source", get(|| CoreBound::new(source())))
         .route(
