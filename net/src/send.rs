@@ -89,11 +89,12 @@ fn thread_tag() -> u64 {
 /// # When it panics
 ///
 /// - When polled, dereferenced, cloned or unwrapped on another thread than
-///   the one that made it (`Debug` prints a placeholder there instead). On percore this happens only if the
-///   value was sent to another thread on purpose (a `std::thread::spawn`, a
-///   channel to another core); a framework that *demands* `Send` but keeps
-///   the future in the task that polls it (axum, tower, hyper on percore)
-///   never trips it.
+///   the one that made it (`Debug` prints a placeholder there instead). On
+///   percore this happens only if the value was sent to another thread (a
+///   `std::thread::spawn`, `spawn_blocking`, a channel to another core, a
+///   `tokio::spawn` inside `tokio_compat`); a framework that *demands*
+///   `Send` but keeps the future in the task that polls it (axum, tower,
+///   hyper on percore) never trips it.
 /// - When dropped on another thread. The inner value is then **leaked, not
 ///   dropped**: dropping it there would run its destructor on the wrong
 ///   thread (an `Rc` count decremented from two threads). A leak is safe; a

@@ -32,8 +32,12 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 ///
 /// - **HTTP/1.1 and HTTP/2** on the same port, told apart by the HTTP/2
 ///   preface (hyper-util's `auto` builder, on [`Executor`] and [`Timer`]).
-///   HTTP/1 upgrades (WebSocket) work: the connection is a
-///   `CoreBound<Compat<TcpStream>>`, which hyper accepts as `Send`.
+///   HTTP/1 upgrades work when the upgraded connection is used on the
+///   core (`hyper::upgrade::on(req)` awaited in a `percore::spawn`ed task):
+///   the connection is a `CoreBound<Compat<TcpStream>>`, which hyper
+///   accepts as `Send`. axum's `WebSocketUpgrade` does not work: it hands
+///   the connection to `tokio::spawn`, where `CoreBound` panics (without
+///   `tokio-compat`, tokio panics first: no runtime).
 /// - **Header read timeout** of 30 s on HTTP/1 by default: a client that
 ///   does not finish its request head in time is closed
 ///   ([`Serve::header_read_timeout`]).
