@@ -28,8 +28,9 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_s
 packages=(-p percore)
 if compgen -G "net/tests/*.rs" > /dev/null; then
     # With the adapter features, so net_compat.rs and net_hyper.rs (drop
-    # mid-op through Compat) run under ASan too.
-    packages+=(-p percore-net --features percore-net/tokio-io,percore-net/futures-io,percore-net/hyper)
+    # mid-op through Compat) run under ASan too; and the bridge's, so do
+    # net_serve.rs, net_client.rs and net_tokio_compat.rs (CoreBound in use).
+    packages+=(-p percore-net --features percore-net/tokio-io,percore-net/futures-io,percore-net/hyper,percore-net/serve,percore-net/client,percore-net/tokio-compat)
 fi
 
 # With arguments (e.g. `--test op_drop`), they pick the targets instead.

@@ -37,14 +37,25 @@
 //! hyper gets an executor and a timer in the `hyper` module; both are behind
 //! cargo features, off by default (`tokio-io`, `futures-io`, `hyper`).
 //!
+//! The ecosystem bridge, also behind features: `serve` (`serve(listener,
+//! service)` runs axum routers and tower services, HTTP/1 and HTTP/2, with
+//! graceful shutdown), `client` and `client-tls` (the `client` module:
+//! hyper-util's pooled client on percore, https through rustls), and
+//! `tokio-compat` (the `tokio_compat` module: tokio-dependent crates inside
+//! percore tasks). [`CoreBound`], always there, makes percore's `!Send`
+//! futures acceptable where such frameworks demand `Send`.
+//!
 //! Socket options go through [`socket2`]: every socket is [`AsFd`](std::os::fd::AsFd),
 //! so `socket2::SockRef::from(&stream)` reaches all of them.
 
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 #![doc(test(attr(deny(warnings))))]
-#![forbid(unsafe_code)]
+// Denied, not forbidden: the `send` module alone opts out, with its reason.
+#![deny(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
 pub mod compat;
 #[cfg(feature = "hyper")]
@@ -52,16 +63,24 @@ pub mod hyper;
 mod incoming;
 mod pooled;
 mod reserved;
+mod send;
+#[cfg(feature = "serve")]
+mod serve;
 mod split;
 mod stream;
 mod sys;
 mod tcp;
+#[cfg(feature = "tokio-compat")]
+pub mod tokio_compat;
 mod udp;
 mod unix;
 
 pub use crate::incoming::Incoming;
 pub use crate::pooled::RecvStream;
 pub use crate::reserved::ReservedPort;
+pub use crate::send::CoreBound;
+#[cfg(feature = "serve")]
+pub use crate::serve::{Serve, serve};
 pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use crate::tcp::{TcpListener, TcpStream};
 pub use crate::udp::UdpSocket;

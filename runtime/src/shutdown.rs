@@ -138,8 +138,24 @@ impl Shutdown {
     }
 
     /// Waits until the grace period is over: its deadline passed, or a
-    /// second request cut it short.
-    pub(crate) async fn expired(&self) {
+    /// second request cut it short. A server that drains its connections
+    /// itself stops waiting for them here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = percore::Runtime::builder()
+    ///     .shutdown_grace(Duration::from_secs(3600))
+    ///     .build()
+    ///     .unwrap();
+    /// let shutdown = rt.shutdown_handle();
+    /// shutdown.request();
+    /// shutdown.request(); // a second request ends the grace period now
+    /// rt.block_on(shutdown.expired());
+    /// ```
+    pub async fn expired(&self) {
         self.inner.started.wait().await;
         let deadline = *self
             .inner
@@ -266,6 +282,31 @@ pub fn is_requested() -> bool {
 /// ```
 pub async fn requested() {
     handle().requested().await
+}
+
+/// Waits until the current runtime's shutdown has started and its grace
+/// period is over (see [`Shutdown::expired`]).
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = percore::Runtime::builder()
+///     .shutdown_grace(Duration::from_millis(10))
+///     .build()
+///     .unwrap();
+/// rt.block_on(async {
+///     percore::shutdown::request();
+///     percore::shutdown::expired().await; // 10 ms later
+/// });
+/// ```
+pub async fn expired() {
+    handle().expired().await
 }
 
 /// SIGINT and SIGTERM, blocked for the threads of a [`Runtime::run`] and
