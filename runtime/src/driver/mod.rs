@@ -1226,8 +1226,8 @@ pub(crate) fn with_ring<R>(ring: u64, f: impl FnOnce(&mut Driver) -> R) -> R {
 /// safe: only the owner of a descriptor can give it up.
 pub(crate) fn close_fd(fd: OwnedFd) {
     let raw = fd.into_raw_fd();
-    let queued =
-        try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(raw)).build())).is_some();
+    let queued = try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(raw)).build()))
+        .is_some();
     if !queued {
         // SAFETY: `raw` came from the `OwnedFd` this function consumed, so
         // nothing else owns or uses it.
