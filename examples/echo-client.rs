@@ -24,8 +24,8 @@
 //!   - `poisson`: the same, with exponentially distributed gaps of mean
 //!     1/rate (independent clients).
 //!
-//!   `even` and `poisson` keep the client's core busy: the pacer waits out
-//!   the last millisecond before each due time by yielding, not on the wheel.
+//!   `even` and `poisson` wait for each due time with a kernel timeout
+//!   (`IORING_OP_TIMEOUT`), finer than the wheel's 1 ms ticks.
 //! - `--cores N`: N threads, each with its own runtime and its share of the
 //!   connections.
 //! - `--stats`: print each core's runtime counters (`percore::stats()`) at
@@ -46,6 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use percore::op::{Op, Timeout};
 use percore_net::TcpStream;
 
 struct Config {
@@ -442,9 +443,10 @@ enum Schedule {
 
 /// `--pacing even|poisson`: hands each due time of this core's schedule to
 /// the connection that has been idle longest, until `end`. The wheel's ticks
-/// are 1 ms, so the last millisecond before each due time is waited out by
-/// yielding; with no connection idle, the request waits for one (and its
-/// latency, counted from the due time, shows it).
+/// are 1 ms, so each due time is waited for with a kernel timeout
+/// (`IORING_OP_TIMEOUT`, a high-resolution timer); with no connection idle,
+/// the request waits for one (and its latency, counted from the due time,
+/// shows it).
 async fn pace(
     pacing: Pacing,
     batches_per_s: f64,
@@ -457,11 +459,10 @@ async fn pace(
     let mean_gap = 1.0 / batches_per_s;
     let mut due = start;
     while due < end {
-        if let Some(early) = due.checked_sub(Duration::from_millis(1)) {
-            percore::time::sleep_until(early).await;
-        }
-        while Instant::now() < due {
-            percore::yield_now().await;
+        let wait = due.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            // The kernel's timer, not the wheel's 1 ms ticks.
+            let _ = Op::new(Timeout::new(wait)).await;
         }
         let conn = loop {
             let next = idle.borrow_mut().pop_front();

@@ -25,7 +25,9 @@
 #   ROUNDS [2]  DURATION [8] seconds per saturation run  WARMUP [1] seconds
 #   PIPELINE [1] messages in flight per connection (echo-client --pipeline)
 #   CONNS ["1 16 256 1000"]  SIZES ["64 1024 16384"]  CELLS [CONNS x SIZES], e.g. "16x64 256x1024"
-#   SERVERS ["percore tokio monoio glommio raw"]; also percore-plain (echo-server --plain)  PHASES ["sat rate mem"]
+#   SERVERS ["percore tokio monoio glommio raw"]; also percore-plain (echo-server --plain), and
+#          NAME=PATH for another build of echo-server (an A/B: "percore old=/tmp/base/echo-server")
+#   PHASES ["sat rate mem"]  PACING [burst]: echo-client --pacing for the rate phase (burst, even, poisson)
 #   RATES ["100000 50000"] req/s  RATE_CELLS ["256x64 256x1024 1000x64 1000x1024"]
 #   RATE_WINDOW [3] seconds for the CPU window and again for the perf window
 #   IDLE_CONNS [10000]  MEM_ROUNDS [ROUNDS]  MEM_SERVERS [SERVERS, plus percore-plain
@@ -46,6 +48,7 @@ ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-1}
 PIPELINE=${PIPELINE:-1}
+PACING=${PACING:-burst}
 CONNS=${CONNS:-"1 16 256 1000"}
 SIZES=${SIZES:-"64 1024 16384"}
 CELLS=${CELLS:-}
@@ -108,11 +111,17 @@ example_of() {
         *) die "unknown server '$1' (known: percore percore-plain tokio monoio glommio raw)" ;;
     esac
 }
-server_bin() { echo "$EXAMPLES/$(example_of "$1")"; }
+name_of() { echo "${1%%=*}"; }
+server_bin() {
+    case $1 in
+        *=*) echo "${1#*=}" ;;
+        *) echo "$EXAMPLES/$(example_of "$1")" ;;
+    esac
+}
 if [[ "$BUILD" == 1 ]]; then
     # Only the examples this run needs, so an unrelated example cannot break it.
     build_args=()
-    for ex in $(for s in $SERVERS $MEM_SERVERS; do example_of "$s"; echo; done | sort -u); do
+    for ex in $(for s in $SERVERS $MEM_SERVERS; do [[ $s == *=* ]] || example_of "$s"; echo; done | sort -u); do
         build_args+=(--example "$ex")
     done
     [[ -n "${CLIENT_SET:-}" ]] || build_args+=(--example echo-client)
@@ -130,7 +139,7 @@ fi
 start_server() { # start_server NAME BUF: sets SPID and PORT
     local extra=()
     if [[ $1 == percore-plain ]]; then extra=(--plain); fi
-    launch_server "$LOGS/$1.log" "$SERVER_CPU" "$(server_bin "$1")" --buf "$2" "${extra[@]}"
+    launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPU" "$(server_bin "$1")" --buf "$2" "${extra[@]}"
 }
 
 # Mean req/s of echo-client's per-second progress lines ("[   2.0s]   51234 req/s ..."),
@@ -160,7 +169,8 @@ row() { # row FIELDS...: one CSV line
 
 # One load run. run_load PHASE ROUND SERVER CONNS SIZE RATE
 run_load() {
-    local phase=$1 round=$2 server=$3 conns=$4 size=$5 rate=$6
+    local phase=$1 round=$2 spec=$3 conns=$4 size=$5 rate=$6 server
+    server=$(name_of "$spec")
     local buf dur win out s0 c0 t0 s1 c1 t1 syscalls="" pwin="" rate_args=()
     buf=$(buf_for "$size")
     if [[ $phase == sat ]]; then
@@ -169,10 +179,10 @@ run_load() {
     else
         win=$RATE_WINDOW
         dur=$(awk -v w="$WARMUP" -v r="$RATE_WINDOW" 'BEGIN { print w + 2 * r + 1 }')
-        rate_args=(--rate "$rate")
+        rate_args=(--rate "$rate" --pacing "$PACING")
     fi
     out=$LOGS/$phase-r$round-$server-${conns}x$size-$rate.out
-    start_server "$server" "$buf"
+    start_server "$spec" "$buf"
     taskset -c "$CLIENT_CPU" "$CLIENT" --addr "127.0.0.1:$PORT" --conns "$conns" --size "$size" \
         --duration "$dur" --pipeline "$PIPELINE" "${rate_args[@]}" >"$out" 2>&1 &
     CPID=$!
@@ -210,9 +220,10 @@ run_load() {
 
 # One idle-memory run. run_mem ROUND SERVER
 run_mem() {
-    local round=$1 server=$2 before after out ok i
+    local round=$1 spec=$2 server before after out ok i
+    server=$(name_of "$spec")
     out=$LOGS/mem-r$round-$server.out
-    start_server "$server" 4096
+    start_server "$spec" 4096
     sleep 0.3
     before=$(rss_kb "$SPID")
     taskset -c "$CLIENT_CPU" python3 "$REPO/scripts/bench_idle.py" --addr "127.0.0.1:$PORT" \

@@ -571,7 +571,9 @@ impl Runtime {
                 self.driver.borrow_mut().flush_queued();
                 return out;
             }
-            let now = self.executor.run_ready(TASK_BUDGET);
+            let now = self
+                .executor
+                .run_ready(TASK_BUDGET, &mut || self.driver.borrow_mut().flush_queued());
 
             self.timers.fire_due(now, &mut wakes);
             wake_all(&mut wakes);
