@@ -108,9 +108,10 @@ fn turns_past_a_1ms_timer(kind: Busy) -> usize {
 
 // Before yielding waited for the reap and passes were bounded in time, each
 // of these ran 128 turns (12.8 ms of work) past the deadline: one pass of
-// the 128-poll budget. Now a pass ends after 200 µs and the timer's task is
-// the next to run. The wheel fires on its 1 ms ticks, so up to 10 turns
-// fall between the deadline and the tick that fires it; a pass adds 2 or 3.
+// the 128-poll budget. Now a pass ends after 200 µs (or one yielded turn)
+// and the timer's task is the next to run. The wheel fires on its 1 ms
+// ticks, so up to 10 turns fall between the deadline and the tick that
+// fires it; a pass adds 1 to 3.
 const MAX_LATE_TURNS: usize = 16;
 
 #[test]
@@ -218,9 +219,9 @@ fn a_yielding_task_still_runs_while_woken_tasks_fill_every_pass() {
         yielder.await.unwrap();
         (during, HAND_OFFS)
     });
-    // A pass holds at most 128 polls, and at least one of them is a
-    // yielded task's: with the yielder left out until the hand-offs
-    // ended, it would have run no turn at all meanwhile.
+    // A pass holds at most 128 polls of woken tasks, then one yielded
+    // task's: with the yielder left out until the hand-offs ended, it would
+    // have run no turn at all meanwhile.
     let passes = hand_offs as usize / 128;
     assert!(
         yields as usize >= passes / 2,

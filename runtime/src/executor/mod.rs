@@ -10,6 +10,7 @@
 //! [`PASS_TIME`] of task CPU. A task that wakes itself while it runs
 //! (`yield_now`, or any future that calls its own waker) is held back until
 //! the loop has reaped completions and fired timers: yielding lets I/O in.
+//! Each pass then runs one such task, after the woken ones.
 //!
 //! May not: touch any io_uring type. Unparking the ring is a callback given
 //! by the runtime.
@@ -100,8 +101,8 @@ pub(crate) struct Executor {
     /// Tasks that woke themselves while running, held until the loop has
     /// reaped completions ([`Executor::release_yielded`]).
     yielded: RefCell<VecDeque<Runnable>>,
-    /// Yielded tasks whose reap has happened: run after the woken ones, and
-    /// at least one per pass, so neither kind starves the other.
+    /// Yielded tasks whose reap has happened: one runs per pass, after the
+    /// woken ones, so neither kind starves the other.
     released: RefCell<VecDeque<Runnable>>,
     /// Wakers of live tasks, so shutdown can reach and drop each one.
     tasks: RefCell<Slab<Waker>>,
@@ -151,52 +152,38 @@ impl Executor {
         self.stats.set(s);
     }
 
-    /// Runs ready tasks until none is left, `max_polls` have run, or the
-    /// pass has taken [`PASS_TIME`]; returns the clock read when it ended.
+    /// Runs the woken tasks until none is left, `max_polls` have run, or
+    /// they have taken [`PASS_TIME`]; then one released yielded task, if
+    /// any. Returns the clock read when the pass ended.
     ///
-    /// Woken tasks run first; released yielded tasks after them, and at
-    /// least one of those per pass even when the woken ones use it all.
-    /// `before_yielded` runs before each released task: the loop hands the
-    /// I/O that the tasks before it queued to the kernel there, so a reply
-    /// does not wait for background work to yield again.
+    /// One yielded task per pass means the loop reaps completions after
+    /// every turn of background work, so I/O waits for at most one turn, and
+    /// a background task runs every pass however busy the woken ones keep
+    /// it. `before_yielded` runs first: the loop hands the I/O that the woken
+    /// tasks queued to the kernel there, so a reply does not wait for the
+    /// background turn either.
     pub(crate) fn run_ready(&self, max_polls: usize, before_yielded: &mut dyn FnMut()) -> Instant {
         self.drain_remote();
         // The pass's clock starts after its first poll: a tick that runs one
-        // task then reads the clock once, as the timers need it anyway.
+        // task reads the clock once, as the timers need it anyway.
         let mut start = None;
         let mut now = None;
         let mut ran = 0;
-        let mut ran_released = false;
-        loop {
-            let spent = ran >= max_polls
-                || matches!((start, now), (Some(s), Some(n)) if n - s >= PASS_TIME);
-            if spent && ran_released {
-                break;
-            }
-            let woken = if spent {
-                None
-            } else {
-                self.local.borrow_mut().pop_front()
-            };
-            let runnable = match woken {
-                Some(r) => r,
-                None => {
-                    let released = self.released.borrow_mut().pop_front();
-                    match released {
-                        Some(r) => {
-                            ran_released = true;
-                            before_yielded();
-                            r
-                        }
-                        None => break,
-                    }
-                }
-            };
+        while ran < max_polls && !matches!((start, now), (Some(s), Some(n)) if n - s >= PASS_TIME) {
+            let next = self.local.borrow_mut().pop_front();
+            let Some(runnable) = next else { break };
             runnable.run();
             ran += 1;
             let t = Instant::now();
             start.get_or_insert(t);
             now = Some(t);
+        }
+        let yielded = self.released.borrow_mut().pop_front();
+        if let Some(runnable) = yielded {
+            before_yielded();
+            runnable.run();
+            ran += 1;
+            now = Some(Instant::now());
         }
         self.bump(|s| s.polled += ran as u64);
         now.unwrap_or_else(Instant::now)
