@@ -93,27 +93,15 @@ impl Future for LatchWait<'_> {
 mod tests {
     use std::future::Future;
     use std::pin::pin;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Context, Wake, Waker};
+    use std::task::{Context, Waker};
 
     use super::Latch;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wait_queue::tests::{counter, woken};
 
     #[test]
     fn latch_waiter_cancelled_in_the_middle_leaves_the_others_woken() {
         let latch = Latch::new();
-        let counts: Vec<_> = (0..3)
-            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
-            .collect();
-        let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(c.clone())).collect();
+        let (counts, wakers): (Vec<_>, Vec<Waker>) = (0..3).map(|_| counter()).unzip();
         let mut a = Box::pin(latch.wait());
         let mut b = Box::pin(latch.wait());
         let mut c = Box::pin(latch.wait());
@@ -126,8 +114,8 @@ mod tests {
         }
         drop(b); // cancelled in the middle of the queue
         assert!(latch.set());
-        let woken: Vec<_> = counts.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
-        assert_eq!(woken, [1, 0, 1]);
+        let wakes: Vec<_> = counts.iter().map(|c| woken(c)).collect();
+        assert_eq!(wakes, [1, 0, 1]);
         assert!(
             a.as_mut()
                 .poll(&mut Context::from_waker(&wakers[0]))
@@ -143,8 +131,7 @@ mod tests {
     #[test]
     fn latch_waiters_that_give_up_leave_no_entry() {
         let latch = Latch::new();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counter();
         for _ in 0..1000 {
             let mut w = pin!(latch.wait());
             assert!(
@@ -161,7 +148,7 @@ mod tests {
         }
         assert!(!latch.waiters.wake_one(), "every waiter took its entry out");
         assert!(latch.set());
-        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(woken(&count), 0);
         assert!(!latch.set(), "set once");
     }
 }

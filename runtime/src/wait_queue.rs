@@ -323,15 +323,15 @@ impl Drop for Waiter<'_> {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Wake, Waker};
 
     use super::WaitQueue;
 
-    /// A waker that counts its wake-ups.
-    struct Count(AtomicUsize);
+    /// A waker that counts its wake-ups (the latch's tests use it too).
+    pub(crate) struct Count(AtomicUsize);
 
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
@@ -339,12 +339,12 @@ mod tests {
         }
     }
 
-    fn counter() -> (Arc<Count>, Waker) {
+    pub(crate) fn counter() -> (Arc<Count>, Waker) {
         let c = Arc::new(Count(AtomicUsize::new(0)));
         (c.clone(), Waker::from(c))
     }
 
-    fn woken(c: &Count) -> usize {
+    pub(crate) fn woken(c: &Count) -> usize {
         c.0.load(Ordering::SeqCst)
     }
 
