@@ -399,8 +399,14 @@ fn runtime_dropped_with_many_kinds_of_ops_in_flight() {
             }));
             writers.push(writer);
         }
-        percore::yield_now().await;
-        percore::yield_now().await;
+        // 250 tasks take several loop ticks to start (a tick runs at most
+        // 128 polls, or 200 µs of them).
+        for _ in 0..1000 {
+            if percore::stats().in_flight == 200 {
+                break;
+            }
+            percore::yield_now().await;
+        }
         assert_eq!(percore::stats().in_flight, 200);
     });
     drop(rt);
