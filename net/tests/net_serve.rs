@@ -21,6 +21,11 @@ use percore_net::hyper::{Executor, Timer};
 use percore_net::{CoreBound, TcpListener, TcpStream};
 
 /// Bounds each wait, so a lost wake-up fails the test instead of hanging it.
+#[path = "support/http1.rs"]
+mod http1;
+
+use http1::get_http1;
+
 const LIMIT: Duration = Duration::from_secs(20);
 
 #[derive(Clone)]
@@ -115,24 +120,6 @@ fn app(file: PathBuf) -> App {
         backend: start_backend(),
         started: None,
     }
-}
-
-/// GETs `path` over a new HTTP/1.1 connection.
-async fn get_http1(addr: SocketAddr, path: &str) -> (StatusCode, String) {
-    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(conn).await.unwrap();
-    percore::spawn(conn);
-    let req = Request::get(path)
-        .header("host", "localhost")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let res = timeout(LIMIT, sender.send_request(req))
-        .await
-        .unwrap()
-        .unwrap();
-    let status = res.status();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
 #[percore::test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::error_handling::HandleErrorLayer;
 use axum::routing::get;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::{Request, StatusCode};
 use percore::time::timeout;
 use percore_net::compat::Compat;
@@ -16,6 +16,9 @@ use percore_net::tokio_compat::{TokioContext, TokioContextLayer};
 use percore_net::{CoreBound, TcpListener, TcpStream};
 
 /// Bounds each wait, so a lost wake-up fails the test instead of hanging it.
+#[path = "support/http1.rs"]
+mod http1;
+
 const LIMIT: Duration = Duration::from_secs(20);
 
 #[percore::test]
@@ -49,20 +52,7 @@ async fn without_the_context_tokio_time_panics() {
 }
 
 async fn status_of(addr: SocketAddr, path: &str) -> StatusCode {
-    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(conn).await.unwrap();
-    percore::spawn(conn);
-    let req = Request::get(path)
-        .header("host", "localhost")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let res = timeout(LIMIT, sender.send_request(req))
-        .await
-        .unwrap()
-        .unwrap();
-    let status = res.status();
-    res.into_body().collect().await.unwrap();
-    status
+    http1::get_http1(addr, path).await.0
 }
 
 #[percore::test]
