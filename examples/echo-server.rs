@@ -172,17 +172,21 @@ fn run(cfg: Config) -> io::Result<()> {
         .shutdown_on_signals(true)
         .shutdown_grace(cfg.grace)
         .build()?;
+    let caps = runtime.capabilities();
+    if let Some(why) = &caps.fallback_reason {
+        eprintln!("echo-server: {why}; running on the epoll driver");
+    }
+    // Provided-buffer rings need io_uring: on epoll every connection reads
+    // into its own buffer.
+    let pooled = cfg.pooled && caps.buf_ring;
     println!(
-        "echo-server listening on {addr} ({} core{}, {} {}-byte buffers{})",
+        "echo-server listening on {addr} ({} driver, {} core{}, {} {}-byte buffers{})",
+        caps.driver,
         cfg.cores,
         if cfg.cores == 1 { "" } else { "s" },
-        if cfg.pooled {
-            "pooled"
-        } else {
-            "per-connection"
-        },
+        if pooled { "pooled" } else { "per-connection" },
         cfg.buf,
-        if cfg.pooled {
+        if pooled {
             format!(", {} per core", cfg.ring_entries)
         } else {
             String::new()
@@ -217,7 +221,8 @@ async fn serve_core(
 ) -> io::Result<CoreReport> {
     let listener = port.listener()?;
     let counters = Rc::new(Counters::default());
-    let ring = if cfg.pooled {
+    let pooled = cfg.pooled && percore::capabilities().is_some_and(|c| c.buf_ring);
+    let ring = if pooled {
         match BufRing::new(cfg.ring_entries, cfg.buf) {
             Ok(ring) => Some(ring),
             Err(e) => {

@@ -65,7 +65,7 @@ mod wait_queue;
 
 pub use crate::blocking::spawn_blocking;
 pub use crate::cores::CoreError;
-pub use crate::driver::{Capabilities, DriverStats, OpCounts, opcode_name};
+pub use crate::driver::{Capabilities, DriverKind, DriverStats, OpCounts, opcode_name};
 pub use crate::executor::{
     Either, ExecutorStats, JoinError, JoinHandle, core_id, cores, join_all, race, select, spawn,
     spawn_on, yield_now,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use crate::driver::{self, Capabilities, Driver, DriverConfig, DriverStats};
+use crate::driver::{self, Capabilities, Driver, DriverConfig, DriverKind, DriverStats};
 use crate::executor::{self, Executor, ExecutorStats, Shared};
 use crate::shutdown::{self, Shutdown};
 use crate::time::{self, Timers};
@@ -31,6 +31,9 @@ const TASK_BUDGET: usize = 128;
 #[derive(Clone, Debug)]
 pub struct Builder {
     config: DriverConfig,
+    /// `PERCORE_DRIVER` when the builder was made, until [`Builder::driver`]
+    /// chooses; checked by `build`.
+    driver_from_env: Option<String>,
     cores: Option<usize>,
     pin: bool,
     shutdown_grace: Duration,
@@ -49,7 +52,9 @@ impl Default for Builder {
                 register_ring_fd: true,
                 minimal: minimal_from_env(),
                 slow_op: Some(Duration::from_secs(1)),
+                driver: DriverKind::Auto,
             },
+            driver_from_env: std::env::var("PERCORE_DRIVER").ok(),
             cores: None,
             pin: false,
             shutdown_grace: Duration::from_secs(5),
@@ -178,6 +183,37 @@ impl Builder {
     /// ```
     pub fn minimal_features(mut self, on: bool) -> Builder {
         self.config.minimal = on;
+        self
+    }
+
+    /// Chooses the driver backend: [`DriverKind::Auto`] (the default) runs
+    /// io_uring and falls back to epoll where the ring cannot be set up (a
+    /// container's seccomp profile, `kernel.io_uring_disabled`, `ENOSYS`, a
+    /// memlock limit even the smallest ring does not fit);
+    /// [`DriverKind::IoUring`] fails there with an error that names the
+    /// cause and the fix; [`DriverKind::Epoll`] always runs on epoll.
+    ///
+    /// Without this call the environment variable `PERCORE_DRIVER`
+    /// (`auto`, `io_uring` or `epoll`) decides, so a whole program or test
+    /// suite can be run on either driver unchanged. Which one runs, and why,
+    /// is in [`Capabilities::driver`] and [`Capabilities::fallback_reason`]
+    /// (and a `tracing` WARN, once, when the fallback happens).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::DriverKind;
+    ///
+    /// let rt = percore::Runtime::builder().driver(DriverKind::Auto).build().unwrap();
+    /// let caps = rt.capabilities();
+    /// match caps.driver {
+    ///     DriverKind::IoUring => println!("io_uring: {caps}"),
+    ///     _ => println!("epoll, because {:?}", caps.fallback_reason),
+    /// }
+    /// ```
+    pub fn driver(mut self, kind: DriverKind) -> Builder {
+        self.config.driver = kind;
+        self.driver_from_env = None;
         self
     }
 
@@ -345,7 +381,15 @@ impl Builder {
     ///     Err(err) => eprintln!("cannot start: {err}"),
     /// }
     /// ```
-    pub fn build(self) -> io::Result<Runtime> {
+    pub fn build(mut self) -> io::Result<Runtime> {
+        if let Some(name) = self.driver_from_env.take() {
+            self.config.driver = DriverKind::parse(&name).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("PERCORE_DRIVER={name:?}: expected `auto`, `io_uring` or `epoll`"),
+                )
+            })?;
+        }
         let driver = Driver::new(&self.config)?;
         let unparker = driver.unparker();
         let executor = Executor::new(Box::new(move || unparker.unpark()));

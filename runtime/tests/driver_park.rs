@@ -1,9 +1,12 @@
 //! Parking in `io_uring_enter`: what a park leaves behind in the kernel.
+//!
+//! These check the io_uring driver itself, so they ask for it by name
+//! (the rest of the suite runs on whichever driver `PERCORE_DRIVER` picks).
 
 use std::time::Duration;
 
-use percore::Builder;
 use percore::op::{Nop, Op};
+use percore::{Builder, DriverKind};
 
 /// Park timeouts (`IORING_OP_TIMEOUT`) queued and not yet completed.
 fn park_timeouts_pending() -> u64 {
@@ -18,7 +21,11 @@ fn park_timeouts_pending() -> u64 {
 /// one per park.
 #[test]
 fn park_timeouts_without_ext_arg_do_not_pile_up() {
-    let rt = Builder::new().minimal_features(true).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(true)
+        .build()
+        .unwrap();
     assert!(!rt.capabilities().ext_arg);
     rt.block_on(async {
         // A far timer gives every park a deadline.

@@ -1,5 +1,8 @@
 //! A small SQ that fills up in the middle of a tick: the flush reaps
 //! completions early, and the loop must run their tasks instead of parking.
+//!
+//! These check the io_uring driver itself, so they ask for it by name
+//! (the rest of the suite runs on whichever driver `PERCORE_DRIVER` picks).
 
 mod support;
 
@@ -8,15 +11,23 @@ use std::time::{Duration, Instant};
 
 use percore::fd::SharedFd;
 use percore::op::{CURRENT_POSITION, Nop, Op, Read};
-use percore::{Builder, Runtime};
+use percore::{Builder, DriverKind, Runtime};
 use support::watchdog;
 
 fn rings() -> [(&'static str, Runtime); 2] {
     [
-        ("default", Builder::new().entries(4).build().unwrap()),
+        (
+            "default",
+            Builder::new()
+                .driver(DriverKind::IoUring)
+                .entries(4)
+                .build()
+                .unwrap(),
+        ),
         (
             "minimal",
             Builder::new()
+                .driver(DriverKind::IoUring)
                 .entries(4)
                 .minimal_features(true)
                 .build()

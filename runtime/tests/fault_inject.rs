@@ -7,6 +7,7 @@
 //! (4-entry ring), CQ overflow (8-entry CQ, 64 completions at once) and
 //! `ENOBUFS` (a provided-buffer ring of one buffer). `EMFILE` on accept is
 //! `percore-net`'s `net_limits.rs` (it lowers RLIMIT_NOFILE for its process).
+//! The ring's faults are io_uring's own, so these runtimes ask for it by name.
 
 mod support;
 
@@ -19,7 +20,7 @@ use percore::buf::BufRing;
 use percore::fault;
 use percore::fd::SharedFd;
 use percore::op::{CURRENT_POSITION, MultishotOp, Nop, Op, Read, RecvMulti};
-use percore::{Builder, Runtime};
+use percore::{Builder, DriverKind, Runtime};
 use support::watchdog;
 
 fn rings(entries: u32) -> [(&'static str, Runtime); 2] {
@@ -27,6 +28,7 @@ fn rings(entries: u32) -> [(&'static str, Runtime); 2] {
         (
             "default",
             Builder::new()
+                .driver(DriverKind::IoUring)
                 .entries(entries)
                 .minimal_features(false)
                 .build()
@@ -35,6 +37,7 @@ fn rings(entries: u32) -> [(&'static str, Runtime); 2] {
         (
             "minimal",
             Builder::new()
+                .driver(DriverKind::IoUring)
                 .entries(entries)
                 .minimal_features(true)
                 .build()
@@ -109,7 +112,11 @@ fn full_sq_flush_that_gets_ebusy_retries_until_the_kernel_takes_it() {
 #[test]
 fn fatal_enter_error_panics_with_a_clear_message_and_the_thread_recovers() {
     let _dog = watchdog("fatal_enter", Duration::from_secs(60));
-    let rt = Builder::new().minimal_features(false).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(false)
+        .build()
+        .unwrap();
     // 1. A non-transient errno from io_uring_enter cannot be retried: the
     //    core's block_on panics, naming the syscall and the error.
     let panic = catch_unwind(AssertUnwindSafe(|| {
@@ -166,7 +173,11 @@ fn cq_overflow_loses_no_completion() {
 #[test]
 fn ring_setup_enomem_once_gets_a_smaller_ring() {
     fault::fail_setup(1, libc::ENOMEM);
-    let rt = Builder::new().entries(256).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .entries(256)
+        .build()
+        .unwrap();
     assert_eq!(rt.capabilities().sq_entries, 128);
     rt.block_on(async { Op::new(Nop).await.unwrap() });
 }
@@ -174,7 +185,11 @@ fn ring_setup_enomem_once_gets_a_smaller_ring() {
 #[test]
 fn ring_setup_enomem_always_names_memlock() {
     fault::fail_setup(u32::MAX, libc::ENOMEM);
-    let err = Builder::new().build().err().expect("setup must fail");
+    let err = Builder::new()
+        .driver(DriverKind::IoUring)
+        .build()
+        .err()
+        .expect("setup must fail");
     fault::clear();
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
     let msg = err.to_string();
@@ -189,7 +204,11 @@ fn ring_setup_einval_falls_back_to_the_next_flag_set() {
     // The first attempt (DEFER_TASKRUN) is refused as if the kernel did not
     // know the flag: the ring comes up with the next set, COOP_TASKRUN.
     fault::fail_setup(1, libc::EINVAL);
-    let rt = Builder::new().minimal_features(false).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(false)
+        .build()
+        .unwrap();
     let caps = rt.capabilities();
     assert!(!caps.defer_taskrun && caps.coop_taskrun, "{caps}");
     rt.block_on(async { Op::new(Nop).await.unwrap() });
@@ -198,9 +217,13 @@ fn ring_setup_einval_falls_back_to_the_next_flag_set() {
 #[test]
 fn unavailable_io_uring_is_one_clear_error() {
     for errno in [libc::EPERM, libc::ENOSYS] {
-        // 1. Builder::build returns it.
         fault::fail_setup(u32::MAX, errno);
-        let err = Runtime::new().err().expect("setup must fail");
+        let err = Runtime::builder()
+            .driver(DriverKind::IoUring)
+            .build()
+            .err()
+            .expect("setup must fail");
+        fault::clear();
         assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
         let msg = err.to_string();
         assert!(msg.starts_with("io_uring unavailable"), "{msg}");
@@ -208,23 +231,45 @@ fn unavailable_io_uring_is_one_clear_error() {
             msg.contains("seccomp") && msg.contains("io_uring_setup"),
             "{msg}"
         );
-        // 2. percore::run panics with the same explanation.
-        let panic = catch_unwind(|| percore::run(async {})).unwrap_err();
-        let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-        assert!(
-            text.contains("cannot start the runtime") && text.contains("seccomp"),
-            "{text}"
-        );
+        // Once io_uring is back, so is the runtime.
+        let rt = Runtime::builder()
+            .driver(DriverKind::IoUring)
+            .build()
+            .unwrap();
+        rt.block_on(async { Op::new(Nop).await.unwrap() });
+    }
+}
+
+#[test]
+fn auto_falls_back_to_epoll_and_says_why() {
+    for errno in [libc::EPERM, libc::ENOSYS, libc::ENOMEM] {
+        fault::fail_setup(u32::MAX, errno);
+        let rt = Runtime::builder().driver(DriverKind::Auto).build();
         fault::clear();
-        // 3. Once io_uring is back, so is the runtime.
-        percore::run(async { Op::new(Nop).await.unwrap() });
+        let rt = rt.unwrap_or_else(|e| panic!("errno {errno}: no fallback: {e}"));
+        let caps = rt.capabilities();
+        assert_eq!(caps.driver, DriverKind::Epoll, "errno {errno}");
+        let why = caps.fallback_reason.clone().expect("a reason");
+        assert!(why.starts_with("io_uring unavailable"), "{why}");
+        assert!(caps.to_string().contains("driver epoll"), "{caps}");
+        // The same program runs: an op, a timer, a task.
+        let n = rt.block_on(async {
+            Op::new(Nop).await.unwrap();
+            percore::time::sleep(Duration::from_millis(2)).await;
+            percore::spawn(async { 7 }).await.unwrap()
+        });
+        assert_eq!(n, 7);
     }
 }
 
 #[test]
 fn empty_buffer_ring_is_enobufs_for_that_receive_only() {
     let _dog = watchdog("enobufs", Duration::from_secs(60));
-    let rt = Builder::new().minimal_features(false).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(false)
+        .build()
+        .unwrap();
     rt.block_on(async {
         if !percore::capabilities().unwrap().buf_ring {
             eprintln!("skipped: no provided-buffer rings on this kernel");

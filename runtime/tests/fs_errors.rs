@@ -84,7 +84,14 @@ fn eacces_without_dac_override() {
         let path = tmp.path().to_path_buf();
         move || {
             fs_support::drop_dac_override();
-            percore::run(async {
+            // Capabilities are per thread: only the ring opens with this
+            // thread's (the epoll driver opens on a pool thread, which keeps
+            // the process's, as tokio's spawn_blocking would).
+            let rt = percore::Runtime::builder()
+                .driver(percore::DriverKind::IoUring)
+                .build()
+                .unwrap();
+            rt.block_on(async {
                 let err = File::open(&path).await.unwrap_err();
                 assert_eq!(
                     err.kind(),

@@ -1,5 +1,8 @@
 //! Ring set-up: the probe, every builder flag, and the fallback paths that
 //! `minimal_features` forces (no EXT_ARG: parking uses a timeout SQE).
+//!
+//! These check the io_uring driver itself, so they ask for it by name
+//! (the rest of the suite runs on whichever driver `PERCORE_DRIVER` picks).
 
 mod support;
 
@@ -8,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use percore::fd::SharedFd;
 use percore::op::{CURRENT_POSITION, Nop, Op, Read, Timeout, Write};
-use percore::{Builder, Runtime};
+use percore::{Builder, DriverKind, Runtime};
 use support::watchdog;
 
 #[test]
@@ -88,7 +91,11 @@ fn basic_ops(rt: &Runtime) {
 fn default_runtime_uses_the_fast_paths() {
     let _dog = watchdog("default_runtime", Duration::from_secs(30));
     // Explicit, so the test means the same under PERCORE_MINIMAL=1.
-    let rt = Builder::new().minimal_features(false).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(false)
+        .build()
+        .unwrap();
     let caps = rt.capabilities();
     // Linux 6.1+: DEFER_TASKRUN; 5.11+: EXT_ARG.
     assert!(caps.ext_arg, "{caps}");
@@ -99,7 +106,11 @@ fn default_runtime_uses_the_fast_paths() {
 #[test]
 fn minimal_features_runs_every_fallback() {
     let _dog = watchdog("minimal_features", Duration::from_secs(30));
-    let rt = Builder::new().minimal_features(true).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(true)
+        .build()
+        .unwrap();
     let caps = rt.capabilities();
     assert!(
         !caps.ext_arg && !caps.defer_taskrun && !caps.coop_taskrun,
@@ -124,8 +135,16 @@ fn sqes_for_sleeps(rt: &Runtime, n: u32) -> u64 {
 
 #[test]
 fn without_ext_arg_parking_submits_a_timeout_sqe() {
-    let fast = Builder::new().minimal_features(false).build().unwrap();
-    let slow = Builder::new().minimal_features(true).build().unwrap();
+    let fast = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(false)
+        .build()
+        .unwrap();
+    let slow = Builder::new()
+        .driver(DriverKind::IoUring)
+        .minimal_features(true)
+        .build()
+        .unwrap();
     // With EXT_ARG the timeout rides on io_uring_enter: no SQE per park.
     assert_eq!(sqes_for_sleeps(&fast, 10), 0);
     // Without it each park that waits on a timer queues a timeout SQE.
@@ -136,17 +155,35 @@ fn without_ext_arg_parking_submits_a_timeout_sqe() {
 fn each_ring_flag_can_be_turned_off() {
     let _dog = watchdog("ring_flags", Duration::from_secs(60));
     let builds: [(&str, Builder); 5] = [
-        ("no defer_taskrun", Builder::new().defer_taskrun(false)),
-        ("no coop_taskrun", Builder::new().coop_taskrun(false)),
+        (
+            "no defer_taskrun",
+            Builder::new()
+                .driver(DriverKind::IoUring)
+                .defer_taskrun(false),
+        ),
+        (
+            "no coop_taskrun",
+            Builder::new()
+                .driver(DriverKind::IoUring)
+                .coop_taskrun(false),
+        ),
         (
             "neither",
-            Builder::new().defer_taskrun(false).coop_taskrun(false),
+            Builder::new()
+                .driver(DriverKind::IoUring)
+                .defer_taskrun(false)
+                .coop_taskrun(false),
         ),
         (
             "no registered ring fd",
-            Builder::new().register_ring_fd(false),
+            Builder::new()
+                .driver(DriverKind::IoUring)
+                .register_ring_fd(false),
         ),
-        ("small ring", Builder::new().entries(4)),
+        (
+            "small ring",
+            Builder::new().driver(DriverKind::IoUring).entries(4),
+        ),
     ];
     for (name, b) in builds {
         let rt = b
@@ -169,6 +206,7 @@ fn each_ring_flag_can_be_turned_off() {
 fn sqpoll_ring_runs_the_basic_ops() {
     let _dog = watchdog("sqpoll", Duration::from_secs(30));
     let rt = Builder::new()
+        .driver(DriverKind::IoUring)
         .sqpoll(Some(Duration::from_millis(10)))
         .build()
         .unwrap();
@@ -184,7 +222,11 @@ fn sqpoll_ring_runs_the_basic_ops() {
 #[test]
 fn small_ring_overflows_the_sq_without_losing_ops() {
     let _dog = watchdog("small_ring_overflow", Duration::from_secs(30));
-    let rt = Builder::new().entries(4).build().unwrap();
+    let rt = Builder::new()
+        .driver(DriverKind::IoUring)
+        .entries(4)
+        .build()
+        .unwrap();
     rt.block_on(async {
         let before = percore::stats().driver;
         let ops = (0..500).map(|_| Op::new(Nop));
@@ -203,7 +245,11 @@ fn small_ring_overflows_the_sq_without_losing_ops() {
 #[test]
 fn odd_entry_counts_are_clamped_or_fail_clearly() {
     for entries in [0u32, 1, 3, 100_000, u32::MAX] {
-        match Builder::new().entries(entries).build() {
+        match Builder::new()
+            .driver(DriverKind::IoUring)
+            .entries(entries)
+            .build()
+        {
             Ok(rt) => {
                 let sq = rt.capabilities().sq_entries;
                 assert!(

@@ -178,6 +178,12 @@ impl Pool {
 ///
 /// # Examples
 ///
+/// Runs `job` on the process-wide pool: the epoll driver's file ops, which
+/// post their own completion.
+pub(crate) fn submit_job(job: Job) {
+    pool().submit(job);
+}
+
 /// ```
 /// percore::run(async {
 ///     let sum = percore::spawn_blocking(|| (1..=100u64).sum::<u64>()).await.unwrap();

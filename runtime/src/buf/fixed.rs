@@ -50,8 +50,8 @@ fn take_table_slot(ring: &Rc<Capabilities>) -> io::Result<u16> {
         let pos = match tables.iter().position(|t| Rc::ptr_eq(&t.ring, ring)) {
             Some(pos) => pos,
             None => {
-                driver::with_driver(|d| d.submitter().register_buffers_sparse(BUF_TABLE_SLOTS))
-                    .map_err(|err| match err.raw_os_error() {
+                driver::with_driver(|d| d.register_buffers_sparse(BUF_TABLE_SLOTS)).map_err(
+                    |err| match err.raw_os_error() {
                         Some(libc::EBUSY) => io::Error::new(
                             io::ErrorKind::ResourceBusy,
                             "cannot create a fixed buffer pool: this core's ring already has \
@@ -62,7 +62,8 @@ fn take_table_slot(ring: &Rc<Capabilities>) -> io::Result<u16> {
                             "fixed buffer pools need sparse buffer tables (Linux 5.19 or newer)",
                         ),
                         _ => err,
-                    })?;
+                    },
+                )?;
                 tables.push(BufTable {
                     ring: ring.clone(),
                     used: vec![false; BUF_TABLE_SLOTS as usize],
@@ -160,11 +161,7 @@ impl Drop for Pool {
             // `FixedBuf` holds an `Rc` of this pool, and the slot of an op
             // dropped in flight keeps its buffer until the CQE, so all ops
             // that named the entry have completed.
-            unsafe {
-                d.submitter()
-                    .register_buffers_update(slot as u32, &[empty], None)
-            }
-            .is_ok()
+            unsafe { d.register_buffers_update(slot as u32, &[empty]) }.is_ok()
         });
         if cleared == Some(true) {
             release_table_slot(&ring, slot);
@@ -291,10 +288,8 @@ impl FixedBufPool {
         // pool clears the table entry before freeing it (or, if the ring is
         // gone, nothing can reach the entry any more). On failure the kernel
         // kept no reference and the memory is freed here.
-        let res = driver::with_driver(|d| unsafe {
-            d.submitter()
-                .register_buffers_update(slot as u32, &[iov], None)
-        });
+        let res =
+            driver::with_driver(|d| unsafe { d.register_buffers_update(slot as u32, &[iov]) });
         if let Err(err) = res {
             release_table_slot(&ring, slot);
             // SAFETY: allocated above with this layout; the kernel refused it.

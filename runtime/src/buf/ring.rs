@@ -256,8 +256,7 @@ impl BufRing {
             // entries, and stays allocated until the ring is unregistered
             // (or is leaked when that is impossible, see `Drop`).
             let res = driver::with_driver(|d| unsafe {
-                d.submitter()
-                    .register_buf_ring_with_flags(ring.as_ptr() as u64, entries, bgid, 0)
+                d.register_buf_ring(ring.as_ptr() as u64, entries, bgid)
             });
             match res {
                 Ok(()) => break Ok(bgid),
@@ -474,7 +473,7 @@ impl Drop for Inner {
         let bgid = self.bgid;
         let owner = &self.owner;
         let unregistered = driver::try_with_driver(|d| {
-            Rc::ptr_eq(&d.capabilities(), owner) && d.submitter().unregister_buf_ring(bgid).is_ok()
+            Rc::ptr_eq(&d.capabilities(), owner) && d.unregister_buf_ring(bgid).is_ok()
         })
         .unwrap_or(false);
         if unregistered {

@@ -11,6 +11,7 @@
 //! handed to the loop, which wakes and drops them after the driver borrow is
 //! released, so no user code ever runs while the ring is borrowed.
 
+mod epoll;
 pub(crate) mod op;
 mod park;
 pub(crate) mod probe;
@@ -27,11 +28,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+use self::epoll::{Cqe, Epoll};
 use slab::Slab;
 
 use self::op::{Abandoned, CqeResult};
 use self::park::ParkFlag;
-pub use self::probe::Capabilities;
+pub use self::probe::{Capabilities, DriverKind};
 pub use self::stats::{DriverStats, OpCounts, opcode_name};
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
@@ -162,6 +165,15 @@ pub(crate) struct DriverConfig {
     pub minimal: bool,
     /// With the `tracing` feature: warn about ops in flight longer than this.
     pub slow_op: Option<Duration>,
+    /// Which backend to run.
+    pub driver: DriverKind,
+}
+
+/// How the driver talks to the kernel: the io_uring itself, or the
+/// readiness backend that performs the same entries on epoll.
+enum Backend {
+    IoUring(IoUring),
+    Epoll(Epoll),
 }
 
 /// What the driver remembers about the op in a slot, for the counters.
@@ -199,7 +211,9 @@ pub(crate) struct Driver {
     /// Unique among all drivers of the process: an op remembers it, so that
     /// it is never polled, cancelled or abandoned on another runtime's ring.
     id: u64,
-    ring: IoUring,
+    ring: Backend,
+    /// Completions taken from the epoll backend, reaped like a CQ.
+    epoll_cq: VecDeque<Cqe>,
     slots: Slab<Lifecycle>,
     /// Indexed like `slots`: the opcode (and queue time) of each slot's op.
     meta: Vec<SlotMeta>,
@@ -235,15 +249,37 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new(config: &DriverConfig) -> io::Result<Driver> {
-        let (ring, caps) = probe::setup(config)?;
-        let mut enter_fd = ring.as_raw_fd();
+        let (ring, caps) = match config.driver {
+            DriverKind::IoUring => {
+                let (ring, caps) = probe::setup(config)?;
+                (Backend::IoUring(ring), caps)
+            }
+            DriverKind::Epoll => (Backend::Epoll(Epoll::new()?), probe::epoll(config, None)),
+            DriverKind::Auto => match probe::setup(config) {
+                Ok((ring, caps)) => (Backend::IoUring(ring), caps),
+                // Every way the ring can be refused (EPERM from a seccomp
+                // profile, ENOSYS, the sysctl, memlock) is this kind.
+                Err(err) if err.kind() == io::ErrorKind::Unsupported => {
+                    warn_fallback(&err);
+                    (
+                        Backend::Epoll(Epoll::new()?),
+                        probe::epoll(config, Some(err.to_string())),
+                    )
+                }
+                Err(err) => return Err(err),
+            },
+        };
+        let mut enter_fd = -1;
         let mut enter_flags = 0;
-        if config.register_ring_fd
-            && caps.registered_ring_fd
-            && let Ok(index) = register_ring_fd(ring.as_raw_fd())
-        {
-            enter_fd = index;
-            enter_flags = ENTER_REGISTERED_RING;
+        if let Backend::IoUring(ring) = &ring {
+            enter_fd = ring.as_raw_fd();
+            if config.register_ring_fd
+                && caps.registered_ring_fd
+                && let Ok(index) = register_ring_fd(ring.as_raw_fd())
+            {
+                enter_fd = index;
+                enter_flags = ENTER_REGISTERED_RING;
+            }
         }
         // SAFETY: eventfd(2) returns a new descriptor or -1; checked below.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -252,19 +288,21 @@ impl Driver {
         }
         // SAFETY: `efd` is open (checked above) and fresh: nothing else owns it.
         let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
-        let wake_ring = if caps.msg_ring {
-            // SAFETY: `ring` (alive on this frame) owns the descriptor, so it
-            // is open for the borrow, which ends on this line; the duplicate
-            // is a new descriptor, owned by the unparker.
-            Some(unsafe { BorrowedFd::borrow_raw(ring.as_raw_fd()) }.try_clone_to_owned()?)
-        } else {
-            None
+        let wake_ring = match &ring {
+            Backend::IoUring(ring) if caps.msg_ring => {
+                // SAFETY: `ring` (alive on this frame) owns the descriptor, so
+                // it is open for the borrow, which ends on this line; the
+                // duplicate is a new descriptor, owned by the unparker.
+                Some(unsafe { BorrowedFd::borrow_raw(ring.as_raw_fd()) }.try_clone_to_owned()?)
+            }
+            _ => None,
         };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         watch_forks();
         Ok(Driver {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ring,
+            epoll_cq: VecDeque::new(),
             slots: Slab::with_capacity(256),
             meta: Vec::with_capacity(256),
             wakes: Vec::with_capacity(64),
@@ -316,10 +354,99 @@ impl Driver {
         ))
     }
 
-    /// The ring's submitter, for registering resources (buffer rings, fixed
-    /// buffers, files) from the layers that own them.
-    pub(crate) fn submitter(&self) -> io_uring::Submitter<'_> {
-        self.ring.submitter()
+    /// The ring, for registering resources: `None` on the epoll backend.
+    fn uring(&self) -> Option<&IoUring> {
+        match &self.ring {
+            Backend::IoUring(ring) => Some(ring),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// The error for a registration only the ring can hold.
+    fn needs_ring(what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{what} need io_uring; this core runs the epoll driver"),
+        )
+    }
+
+    /// Registers a provided-buffer ring (`IORING_REGISTER_PBUF_RING`).
+    ///
+    /// # Safety
+    ///
+    /// `addr` points to `entries` ring entries, page aligned, that stay
+    /// allocated until the group is unregistered.
+    pub(crate) unsafe fn register_buf_ring(
+        &self,
+        addr: u64,
+        entries: u16,
+        bgid: u16,
+    ) -> io::Result<()> {
+        let ring = self
+            .uring()
+            .ok_or_else(|| Self::needs_ring("provided buffer rings"))?;
+        // SAFETY: the caller's contract.
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(addr, entries, bgid, 0)
+        }
+    }
+
+    /// Unregisters a provided-buffer ring.
+    pub(crate) fn unregister_buf_ring(&self, bgid: u16) -> io::Result<()> {
+        let ring = self
+            .uring()
+            .ok_or_else(|| Self::needs_ring("provided buffer rings"))?;
+        ring.submitter().unregister_buf_ring(bgid)
+    }
+
+    /// Makes a sparse table of `n` registered buffers. On the epoll driver
+    /// there is nothing to register: fixed buffers are plain memory there.
+    pub(crate) fn register_buffers_sparse(&self, n: u32) -> io::Result<()> {
+        match self.uring() {
+            Some(ring) => ring.submitter().register_buffers_sparse(n),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets (or, with an empty iovec, clears) entries of the buffer table.
+    ///
+    /// # Safety
+    ///
+    /// The iovecs name memory that stays allocated until its entry is
+    /// cleared or the ring is gone.
+    pub(crate) unsafe fn register_buffers_update(
+        &self,
+        slot: u32,
+        iovs: &[libc::iovec],
+    ) -> io::Result<()> {
+        match self.uring() {
+            // SAFETY: the caller's contract.
+            Some(ring) => unsafe { ring.submitter().register_buffers_update(slot, iovs, None) },
+            None => Ok(()),
+        }
+    }
+
+    /// Makes a sparse table of `n` registered files.
+    pub(crate) fn register_files_sparse(&mut self, n: u32) -> io::Result<()> {
+        match &mut self.ring {
+            Backend::IoUring(ring) => match ring.submitter().register_files_sparse(n) {
+                // Before 5.19: a table of -1 entries is sparse too.
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                    ring.submitter().register_files(&vec![-1; n as usize])
+                }
+                other => other,
+            },
+            Backend::Epoll(e) => e.register_files_sparse(n),
+        }
+    }
+
+    /// Sets (or, with `-1`, clears) entries of the file table.
+    pub(crate) fn register_files_update(&mut self, slot: u32, fds: &[RawFd]) -> io::Result<()> {
+        match &mut self.ring {
+            Backend::IoUring(ring) => ring.submitter().register_files_update(slot, fds).map(drop),
+            Backend::Epoll(e) => e.register_files_update(slot, fds),
+        }
     }
 
     pub(crate) fn capabilities(&self) -> Rc<Capabilities> {
@@ -342,12 +469,16 @@ impl Driver {
         if self.inherited() {
             return false;
         }
+        let ring = match &mut self.ring {
+            Backend::IoUring(ring) => ring,
+            Backend::Epoll(e) => return e.work_pending(),
+        };
         let cq_ready = {
-            let mut cq = self.ring.completion();
+            let mut cq = ring.completion();
             cq.sync();
             !cq.is_empty()
         };
-        let sq = self.ring.submission();
+        let sq = ring.submission();
         cq_ready || sq.taskrun() || sq.cq_overflow()
     }
 
@@ -445,7 +576,10 @@ impl Driver {
     /// the entry is still queued after the enter (it then goes with the next
     /// one, and the caller signals the eventfd too).
     fn post_wake(&mut self, target: RawFd) -> bool {
-        if !self.caps.msg_ring || target == self.ring.as_raw_fd() {
+        let Backend::IoUring(ring) = &self.ring else {
+            return false;
+        };
+        if !self.caps.msg_ring || target == ring.as_raw_fd() {
             return false;
         }
         let sqe = opcode::MsgRingData::new(types::Fd(target), 0, WAKE_MSG, None)
@@ -457,7 +591,10 @@ impl Driver {
         }
         // The kernel stops taking entries at one it cannot even start (no
         // SUBMIT_ALL); an SQPOLL thread takes them on its own.
-        self.ring.params().is_setup_sqpoll() || self.ring.submission().is_empty()
+        let Backend::IoUring(ring) = &mut self.ring else {
+            return false;
+        };
+        ring.params().is_setup_sqpoll() || ring.submission().is_empty()
     }
 
     /// Queues an entry whose completion nobody waits for (e.g. closing a dropped fd).
@@ -485,9 +622,13 @@ impl Driver {
             panic!("{}", self.fork_error());
         }
         loop {
-            let free = {
-                let sq = self.ring.submission();
-                sq.capacity() - sq.len()
+            let free = match &mut self.ring {
+                Backend::IoUring(ring) => {
+                    let sq = ring.submission();
+                    sq.capacity() - sq.len()
+                }
+                // Its queue grows as needed.
+                Backend::Epoll(_) => return,
             };
             // Only the kernel takes entries out (an SQPOLL thread at any
             // time), so the room found here stays until the push.
@@ -504,7 +645,16 @@ impl Driver {
         for sqe in sqes {
             self.stats.ops.on_submit(sqe.get_opcode() as u8);
         }
-        let mut sq = self.ring.submission();
+        let ring = match &mut self.ring {
+            Backend::IoUring(ring) => ring,
+            Backend::Epoll(e) => {
+                // SAFETY: as for the ring below: the backend uses the
+                // entries' pointers only until their completions are reaped.
+                unsafe { e.push(sqes) };
+                return;
+            }
+        };
+        let mut sq = ring.submission();
         // SAFETY: every pointer in `sqes` stays valid until the entry's own
         // CQE (or forever):
         // - an op's entry points only into the op (the `OpCode` contract).
@@ -689,7 +839,7 @@ impl Driver {
         if self.inherited() {
             return;
         }
-        if !self.ring.submission().is_empty() {
+        if self.queued() > 0 {
             // A failure here leaves the entries queued for the next enter.
             let _ = self.enter(0, 0, None);
         }
@@ -730,10 +880,7 @@ impl Driver {
         let reaped = |d: &Driver| !d.wakes.is_empty() || !d.garbage.is_empty();
         let res = match timeout {
             _ if reaped(self) => self.enter(0, ENTER_GETEVENTS, None),
-            Some(dur) if self.caps.ext_arg => {
-                *self.park_ts = types::Timespec::from(dur);
-                self.enter(want, ENTER_GETEVENTS, Some(&*self.park_ts as *const _))
-            }
+            Some(dur) if self.caps.ext_arg => self.enter(want, ENTER_GETEVENTS, Some(dur)),
             Some(dur) => {
                 // The previous park's timeout is still pending when that park
                 // ended for another reason: remove it first (the kernel runs
@@ -762,21 +909,47 @@ impl Driver {
         Ok(())
     }
 
+    /// Entries queued and not yet handed to the kernel (or started by the
+    /// epoll backend).
+    fn queued(&mut self) -> usize {
+        match &mut self.ring {
+            Backend::IoUring(ring) => ring.submission().len(),
+            Backend::Epoll(e) => e.queued(),
+        }
+    }
+
     /// One `io_uring_enter`: submits everything queued, runs deferred task
-    /// work, and with `min_complete` > 0 waits.
+    /// work, and with `min_complete` > 0 waits (at most `timeout`, which
+    /// needs `IORING_FEAT_EXT_ARG`). On the epoll backend: starts the queued
+    /// entries and collects readiness, waiting likewise.
     fn enter(
         &mut self,
         min_complete: u32,
         mut flags: u32,
-        timeout: Option<*const types::Timespec>,
+        timeout: Option<Duration>,
     ) -> io::Result<()> {
         if self.inherited() {
             return Err(self.fork_error());
         }
-        let to_submit = self.ring.submission().len() as u32;
-        if self.ring.params().is_setup_sqpoll() {
+        let ring = match &mut self.ring {
+            Backend::IoUring(ring) => ring,
+            Backend::Epoll(e) => {
+                let to_submit = e.queued() as u64;
+                self.stats.enters += 1;
+                #[cfg(feature = "fault-injection")]
+                if let Some(err) = crate::fault::take_enter() {
+                    return Err(err);
+                }
+                let wait = min_complete > 0 && flags & ENTER_GETEVENTS != 0;
+                e.enter(wait, timeout)?;
+                self.stats.submitted += to_submit;
+                return Ok(());
+            }
+        };
+        let to_submit = ring.submission().len() as u32;
+        if ring.params().is_setup_sqpoll() {
             std::sync::atomic::fence(Ordering::SeqCst);
-            if self.ring.submission().need_wakeup() {
+            if ring.submission().need_wakeup() {
                 flags |= ENTER_SQ_WAKEUP;
             } else if min_complete == 0 {
                 // The kernel thread is awake and will pick the SQEs up.
@@ -784,11 +957,14 @@ impl Driver {
                 return Ok(());
             }
         }
-        let arg = timeout.map(|ts| GeteventsArg {
-            sigmask: 0,
-            sigmask_sz: 0,
-            min_wait_usec: 0,
-            ts: ts as u64,
+        let arg = timeout.map(|dur| {
+            *self.park_ts = types::Timespec::from(dur);
+            GeteventsArg {
+                sigmask: 0,
+                sigmask_sz: 0,
+                min_wait_usec: 0,
+                ts: &*self.park_ts as *const types::Timespec as u64,
+            }
         });
         let (arg_ptr, arg_len) = match &arg {
             Some(a) => {
@@ -838,14 +1014,53 @@ impl Driver {
             return;
         }
         loop {
-            let mut cq = self.ring.completion();
-            cq.sync();
-            if cq.is_empty() {
+            let ring = match &mut self.ring {
+                Backend::IoUring(ring) => ring,
+                Backend::Epoll(e) => {
+                    let mut cqes = std::mem::take(&mut self.epoll_cq);
+                    e.take_cqes(&mut cqes);
+                    if cqes.is_empty() {
+                        self.epoll_cq = cqes;
+                        return;
+                    }
+                    for cqe in cqes.drain(..) {
+                        self.on_cqe(cqe.user_data, cqe.res, cqe.flags);
+                    }
+                    self.epoll_cq = cqes;
+                    continue;
+                }
+            };
+            let mut batch = [const { std::mem::MaybeUninit::<cqueue::Entry>::uninit() }; 64];
+            let cqes = {
+                let mut cq = ring.completion();
+                cq.sync();
+                cq.fill(&mut batch)
+            };
+            if cqes.is_empty() {
                 break;
             }
-            for cqe in &mut cq {
+            for cqe in cqes {
+                self.on_cqe(cqe.user_data(), cqe.result(), cqe.flags());
+            }
+        }
+        let Backend::IoUring(ring) = &mut self.ring else {
+            return;
+        };
+        if ring.submission().cq_overflow() {
+            // IORING_FEAT_NODROP: the kernel kept the overflowed CQEs; an
+            // enter with GETEVENTS flushes them into the CQ we just drained.
+            self.stats.cq_overflow += 1;
+            let _ = self.enter(0, ENTER_GETEVENTS, None);
+            self.dispatch_completions();
+        }
+    }
+
+    /// Handles one completion: the driver's own, or an op's.
+    fn on_cqe(&mut self, user_data: u64, res: i32, flags: u32) {
+        {
+            {
                 self.stats.completed += 1;
-                match cqe.user_data() {
+                match user_data {
                     PARK_TIMEOUT => {
                         self.stats.ops.on_complete(opcode::Timeout::CODE);
                         self.park_timeouts = self.park_timeouts.saturating_sub(1);
@@ -866,7 +1081,7 @@ impl Driver {
                         if let Some(meta) = self.meta.get(ud as usize) {
                             self.stats.ops.on_complete(meta.opcode);
                             #[cfg(feature = "tracing")]
-                            warn_if_slow(self.slow_op, meta, &cqe);
+                            warn_if_slow(self.slow_op, meta, res);
                         }
                         if !self.shut_down {
                             complete(
@@ -874,19 +1089,13 @@ impl Driver {
                                 &mut self.wakes,
                                 &mut self.garbage,
                                 ud as usize,
-                                cqe,
+                                res,
+                                flags,
                             );
                         }
                     }
                 }
             }
-        }
-        if self.ring.submission().cq_overflow() {
-            // IORING_FEAT_NODROP: the kernel kept the overflowed CQEs; an
-            // enter with GETEVENTS flushes them into the CQ we just drained.
-            self.stats.cq_overflow += 1;
-            let _ = self.enter(0, ENTER_GETEVENTS, None);
-            self.dispatch_completions();
         }
     }
 
@@ -930,7 +1139,7 @@ impl Driver {
             // Wait for all of them at once (bounded by the CQ): one cancel
             // above already reached every op; cancelling again each round
             // would make the kernel walk them all again.
-            let want = (self.kernel_owned() as u32).clamp(1, self.ring.params().cq_entries());
+            let want = (self.kernel_owned() as u32).clamp(1, self.caps.cq_entries.max(1));
             if self
                 .park_for(want, Some(Duration::from_millis(10)))
                 .is_err()
@@ -968,10 +1177,11 @@ fn complete(
     wakes: &mut Vec<Waker>,
     garbage: &mut Vec<Finished>,
     idx: usize,
-    cqe: cqueue::Entry,
+    res: i32,
+    flags: u32,
 ) {
-    let more = cqueue::more(cqe.flags());
-    let res = CqeResult::new(cqe.result(), cqe.flags());
+    let more = cqueue::more(flags);
+    let res = CqeResult::new(res, flags);
     let slot = slots
         .get_mut(idx)
         .unwrap_or_else(|| panic!("completion for unknown op slot {idx}"));
@@ -1038,9 +1248,9 @@ fn waits_by_nature(code: u8) -> bool {
 /// costs one `Instant::now()` at submit and one here, and only with the
 /// `tracing` feature.
 #[cfg(feature = "tracing")]
-fn warn_if_slow(limit: Option<Duration>, meta: &SlotMeta, cqe: &cqueue::Entry) {
+fn warn_if_slow(limit: Option<Duration>, meta: &SlotMeta, result: i32) {
     let Some(limit) = limit else { return };
-    if cqe.result() == -libc::ECANCELED || waits_by_nature(meta.opcode) {
+    if result == -libc::ECANCELED || waits_by_nature(meta.opcode) {
         return;
     }
     let took = meta.queued.elapsed();
@@ -1049,10 +1259,28 @@ fn warn_if_slow(limit: Option<Duration>, meta: &SlotMeta, cqe: &cqueue::Entry) {
             target: "percore::driver",
             op = stats::opcode_name(meta.opcode),
             took_us = took.as_micros() as u64,
-            result = cqe.result(),
+            result,
             "slow op: in flight longer than {limit:?}"
         );
     }
+}
+
+/// Says once per process, as a `tracing` WARN (the library prints nothing
+/// on its own), that io_uring could not be set up and epoll runs instead.
+fn warn_fallback(err: &io::Error) {
+    #[cfg(feature = "tracing")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            tracing::warn!(
+                target: "percore::driver",
+                reason = %err,
+                "io_uring unavailable: running on the epoll driver"
+            );
+        });
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = err;
 }
 
 fn is_transient(err: &io::Error) -> bool {

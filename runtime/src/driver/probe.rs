@@ -8,6 +8,65 @@ use io_uring::{IoUring, Probe, opcode};
 
 use super::DriverConfig;
 
+/// Which driver backend a runtime uses; chosen with
+/// [`Builder::driver`](crate::Builder::driver), or by the `PERCORE_DRIVER`
+/// environment variable (`io_uring`, `epoll` or `auto`) for builders that do
+/// not choose.
+///
+/// # Examples
+///
+/// ```
+/// use percore::DriverKind;
+///
+/// // Runs on epoll even where io_uring is available.
+/// let rt = percore::Runtime::builder().driver(DriverKind::Epoll).build().unwrap();
+/// assert_eq!(rt.capabilities().driver, DriverKind::Epoll);
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DriverKind {
+    /// io_uring where it can be set up, else epoll (the default).
+    #[default]
+    Auto,
+    /// io_uring only: building fails with a clear error where it is blocked.
+    IoUring,
+    /// The readiness backend on epoll, non-blocking syscalls and the
+    /// blocking pool for files; runs where io_uring is blocked (container
+    /// seccomp profiles, `kernel.io_uring_disabled`).
+    Epoll,
+}
+
+impl DriverKind {
+    /// Parses `io_uring`, `epoll` or `auto` (as `PERCORE_DRIVER` takes them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::DriverKind;
+    ///
+    /// assert_eq!(DriverKind::parse("epoll"), Some(DriverKind::Epoll));
+    /// assert_eq!(DriverKind::parse("kqueue"), None);
+    /// ```
+    pub fn parse(name: &str) -> Option<DriverKind> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Some(DriverKind::Auto),
+            "io_uring" | "iouring" | "uring" => Some(DriverKind::IoUring),
+            "epoll" => Some(DriverKind::Epoll),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DriverKind::Auto => "auto",
+            DriverKind::IoUring => "io_uring",
+            DriverKind::Epoll => "epoll",
+        })
+    }
+}
+
 /// What the kernel's io_uring offers, as found when the runtime started.
 ///
 /// Read it with [`crate::capabilities`] inside a runtime, or with
@@ -23,6 +82,12 @@ use super::DriverConfig;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
+    /// The driver this runtime runs: [`DriverKind::IoUring`] or
+    /// [`DriverKind::Epoll`] (never `Auto`).
+    pub driver: DriverKind,
+    /// Why the epoll driver runs although io_uring was wanted: the error
+    /// io_uring's set-up gave (`None` on io_uring, or when epoll was asked for).
+    pub fallback_reason: Option<String>,
     /// `uname -r`.
     pub kernel_release: String,
     /// Supported opcodes (`IORING_REGISTER_PROBE`), indexed by opcode number.
@@ -100,6 +165,7 @@ impl Capabilities {
             register_ring_fd: false,
             minimal: false,
             slow_op: None,
+            driver: DriverKind::IoUring,
         })?;
         Ok(caps)
     }
@@ -111,9 +177,20 @@ impl fmt::Display for Capabilities {
             Some(n) => format!("{} KiB", n / 1024),
             None => "unlimited".into(),
         };
+        if self.driver == DriverKind::Epoll {
+            write!(f, "driver epoll")?;
+            if let Some(why) = &self.fallback_reason {
+                write!(f, " (io_uring unavailable: {why})")?;
+            }
+            return write!(
+                f,
+                ", kernel {}, multishot accept {}",
+                self.kernel_release, self.multishot_accept
+            );
+        }
         write!(
             f,
-            "kernel {}, ring {}/{} entries, defer_taskrun {}, coop_taskrun {}, sqpoll {}, \
+            "driver io_uring, kernel {}, ring {}/{} entries, defer_taskrun {}, coop_taskrun {}, sqpoll {}, \
              ext_arg {}, multishot accept {}, multishot recv {}, buf ring {}, send_zc {}, \
              msg_ring {}, memlock {}",
             self.kernel_release,
@@ -287,6 +364,8 @@ fn capabilities(
     let params = ring.params();
     let has = |code: u8| opcodes[code as usize];
     Capabilities {
+        driver: DriverKind::IoUring,
+        fallback_reason: None,
         defer_taskrun,
         coop_taskrun,
         sqpoll: params.is_setup_sqpoll(),
@@ -306,6 +385,44 @@ fn capabilities(
         opcodes,
         memlock_limit,
         io_uring_disabled,
+    }
+}
+
+/// What the epoll backend offers: the ops it performs, multishot accept
+/// (an accept loop), and none of the ring-only features (provided buffer
+/// rings, zero-copy sends, MSG_RING, SQPOLL).
+pub(crate) fn epoll(config: &DriverConfig, fallback_reason: Option<String>) -> Capabilities {
+    let entries = config.entries.clamp(2, 32768).next_power_of_two();
+    let mut opcodes = super::epoll::supported_opcodes();
+    if config.minimal {
+        // The same cut as on the ring: what Linux 5.11 has.
+        for slot in opcodes.iter_mut().skip(opcode::UnlinkAt::CODE as usize + 1) {
+            *slot = false;
+        }
+    }
+    Capabilities {
+        driver: DriverKind::Epoll,
+        fallback_reason,
+        kernel_release: kernel_release(),
+        opcodes,
+        defer_taskrun: false,
+        coop_taskrun: false,
+        sqpoll: false,
+        // Waits carry a timeout (epoll_pwait2).
+        ext_arg: true,
+        nodrop: true,
+        fast_poll: true,
+        registered_ring_fd: false,
+        multishot_accept: !config.minimal,
+        multishot_recv: false,
+        buf_ring: false,
+        send_zc: false,
+        msg_ring: false,
+        recv_poll_first: false,
+        sq_entries: entries,
+        cq_entries: entries * 4,
+        memlock_limit: memlock_limit(),
+        io_uring_disabled: io_uring_disabled(),
     }
 }
 

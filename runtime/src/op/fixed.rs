@@ -38,24 +38,16 @@ fn take_file_slot(ring: &Rc<Capabilities>) -> io::Result<u32> {
         let pos = match tables.iter().position(|t| Rc::ptr_eq(&t.ring, ring)) {
             Some(pos) => pos,
             None => {
-                driver::with_driver(|d| {
-                    let sub = d.submitter();
-                    match sub.register_files_sparse(FILE_TABLE_SLOTS) {
-                        // Before 5.19: a table of -1 entries is sparse too.
-                        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
-                            sub.register_files(&vec![-1; FILE_TABLE_SLOTS as usize])
-                        }
-                        other => other,
-                    }
-                })
-                .map_err(|err| match err.raw_os_error() {
-                    Some(libc::EBUSY) => io::Error::new(
-                        io::ErrorKind::ResourceBusy,
-                        "cannot register a file: this core's ring already has a file table \
+                driver::with_driver(|d| d.register_files_sparse(FILE_TABLE_SLOTS)).map_err(
+                    |err| match err.raw_os_error() {
+                        Some(libc::EBUSY) => io::Error::new(
+                            io::ErrorKind::ResourceBusy,
+                            "cannot register a file: this core's ring already has a file table \
                          registered by other code (one file table per ring)",
-                    ),
-                    _ => err,
-                })?;
+                        ),
+                        _ => err,
+                    },
+                )?;
                 tables.push(FileTable {
                     ring: ring.clone(),
                     free: (0..FILE_TABLE_SLOTS).rev().collect(),
@@ -96,8 +88,7 @@ impl Drop for FixedInner {
         let ring = self.ring.clone();
         let slot = self.slot;
         let cleared = driver::try_with_driver(|d| {
-            Rc::ptr_eq(&d.capabilities(), &ring)
-                && d.submitter().register_files_update(slot, &[-1]).is_ok()
+            Rc::ptr_eq(&d.capabilities(), &ring) && d.register_files_update(slot, &[-1]).is_ok()
         });
         if cleared == Some(true) {
             release_file_slot(&ring, slot);
@@ -162,8 +153,7 @@ impl FixedFd {
         let ring = driver::current_capabilities()
             .expect("FixedFd::register used outside a runtime: call it inside percore::run");
         let slot = take_file_slot(&ring)?;
-        let res =
-            driver::with_driver(|d| d.submitter().register_files_update(slot, &[fd.raw_fd()]));
+        let res = driver::with_driver(|d| d.register_files_update(slot, &[fd.raw_fd()]));
         if let Err(err) = res {
             release_file_slot(&ring, slot);
             return Err(err);

@@ -1,0 +1,1369 @@
+//! The readiness backend: performs the same submission entries the ring
+//! would, on epoll, non-blocking syscalls and the blocking pool.
+//!
+//! An op says *what* to do by building an SQE; this backend reads the entry
+//! (its layout is the kernel's ABI) and does it the readiness way, then posts
+//! a completion with the same `user_data`, result and flags the kernel would.
+//! So the driver's slots, cancellation and the ops' buffer ownership are the
+//! same on both backends, and no op knows which one runs.
+//!
+//! - Sockets, pipes, eventfds: the syscall is tried at once, non-blocking
+//!   (`MSG_DONTWAIT`, `RWF_NOWAIT`, an `O_NONBLOCK` listener). Only on
+//!   `EAGAIN` does the op wait: its fd is registered with epoll once for its
+//!   life, edge-triggered, and the op is retried straight into (or out of)
+//!   its own buffer when the fd turns ready. No copy, no syscall per wait.
+//! - Regular files: a read tries `preadv2(RWF_NOWAIT)` (served from the page
+//!   cache); everything else (a cache miss, writes, open, statx, fsync, ...)
+//!   runs on the blocking pool, whose thread posts the completion back.
+//! - Timeouts and linked timeouts keep their deadlines here; the wait uses
+//!   the nearest one (`epoll_pwait2`, microseconds).
+//! - Cancellation removes a waiting op at once and completes it with
+//!   `ECANCELED`; an op already running on the pool cannot be stopped and
+//!   completes on its own (as the kernel's uncancellable ops do).
+//!
+//! Memory: every pointer in an entry points into the op that built it,
+//! which its slot keeps alive until the completion is posted (the `OpCode`
+//! contract); a pool thread may use it until it pushes the completion.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue};
+use slab::Slab;
+
+/// `struct io_uring_sqe` as the kernel lays it out: what an op asked for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct Sqe {
+    opcode: u8,
+    flags: u8,
+    ioprio: u16,
+    fd: i32,
+    /// `off`, or `addr2`.
+    off: u64,
+    addr: u64,
+    len: u32,
+    /// `rw_flags`, `msg_flags`, `accept_flags`, `poll32_events`, ...
+    op_flags: u32,
+    user_data: u64,
+    buf_index: u16,
+    personality: u16,
+    /// `file_index`, or `addr_len` in its low 16 bits.
+    file_index: u32,
+    addr3: u64,
+    pad: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<Sqe>() == 64);
+const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
+
+const IOSQE_FIXED_FILE: u8 = 1 << 0;
+const IOSQE_IO_LINK: u8 = 1 << 2;
+const IOSQE_BUFFER_SELECT: u8 = 1 << 5;
+const IOSQE_CQE_SKIP_SUCCESS: u8 = 1 << 6;
+const IORING_ACCEPT_MULTISHOT: u16 = 1 << 0;
+const IORING_POLL_ADD_MULTI: u32 = 1 << 0;
+const IORING_TIMEOUT_ABS: u32 = 1 << 0;
+const IORING_ASYNC_CANCEL_ALL: u32 = 1 << 0;
+const IORING_ASYNC_CANCEL_ANY: u32 = 1 << 2;
+const IORING_CQE_F_MORE: u32 = 1 << 1;
+const IORING_CQE_F_NOTIF: u32 = 1 << 3;
+const RWF_NOWAIT: i32 = 0x8;
+
+/// epoll's token for the pool's completion eventfd (fds use their number).
+const POOL_TOKEN: u64 = u64::MAX;
+
+impl Sqe {
+    fn from_entry(entry: &squeue::Entry) -> Sqe {
+        // SAFETY: `squeue::Entry` is `#[repr(C)]` around the kernel's
+        // `io_uring_sqe`, 64 bytes (asserted above), whose layout is the ABI
+        // `Sqe` spells out field by field; every field is a plain integer,
+        // so any bit pattern is a valid `Sqe`.
+        unsafe { std::mem::transmute_copy(entry) }
+    }
+}
+
+/// A completion, as the kernel would post it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cqe {
+    pub user_data: u64,
+    pub res: i32,
+    pub flags: u32,
+}
+
+/// What a descriptor is, for the read/write ops: a regular file (or block
+/// device, directory) is never "ready" and goes to the pool when the page
+/// cache cannot serve it; anything else is waited on with epoll.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    File,
+    Pollable,
+}
+
+/// One descriptor this backend has seen.
+#[derive(Debug)]
+struct FdState {
+    kind: Kind,
+    /// Added to epoll (edge-triggered, in and out), once for its life.
+    registered: bool,
+    /// Set `O_NONBLOCK` (listeners and connecting sockets need it).
+    nonblocking: bool,
+    /// Waiting ops, oldest first, by the readiness they wait for.
+    readers: Vec<usize>,
+    writers: Vec<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Interest {
+    Read,
+    Write,
+}
+
+/// An op parked until its fd turns ready.
+#[derive(Debug)]
+struct Waiter {
+    sqe: Sqe,
+    fd: RawFd,
+    /// A linked timeout: its deadline key and `user_data`.
+    link: Option<((Instant, u64), u64)>,
+    /// A connect in progress: readiness means "look at SO_ERROR".
+    connecting: bool,
+}
+
+/// Where an op that has not completed is, for cancellation.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Waiting(usize),
+    Timer((Instant, u64)),
+    Pool,
+}
+
+#[derive(Debug)]
+enum Timer {
+    /// `IORING_OP_TIMEOUT`: completes with `ETIME`.
+    Timeout { user_data: u64 },
+    /// A waiting op's linked timeout.
+    Deadline { waiter: usize },
+}
+
+/// Completions that pool threads post back, and the eventfd that tells.
+#[derive(Debug)]
+struct PoolDone {
+    cqes: Mutex<Vec<Cqe>>,
+    any: AtomicBool,
+    eventfd: OwnedFd,
+}
+
+impl PoolDone {
+    fn post(&self, cqe: Cqe) {
+        self.cqes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cqe);
+        self.any.store(true, Ordering::Release);
+        let one: u64 = 1;
+        // SAFETY: write(2) reads 8 bytes from `one` on this frame; the
+        // eventfd is owned by `self`, alive while a pool job holds the Arc.
+        let _ = unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+}
+
+/// An `Sqe` moved to a pool thread. Its pointers stay valid until its
+/// completion is posted (see the module docs), which the job does last.
+struct PoolJob(Sqe);
+
+/// The readiness backend of one core.
+pub(crate) struct Epoll {
+    epfd: OwnedFd,
+    /// Entries queued since the last enter (the "SQ").
+    queued: Vec<Sqe>,
+    /// Completions not yet reaped (the "CQ").
+    cq: VecDeque<Cqe>,
+    fds: HashMap<RawFd, FdState>,
+    waiters: Slab<Waiter>,
+    pending: HashMap<u64, Pending>,
+    timers: BTreeMap<(Instant, u64), Timer>,
+    timer_seq: u64,
+    pool: Arc<PoolDone>,
+    /// Pool jobs not yet completed.
+    in_pool: usize,
+    /// The registered file table (`IOSQE_FIXED_FILE` entries name a slot).
+    fixed_files: Vec<RawFd>,
+    events: Vec<libc::epoll_event>,
+    /// `epoll_pwait2` exists (5.11); else `epoll_wait` in milliseconds.
+    pwait2: bool,
+}
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 returns a new descriptor or -1 (checked).
+        let epfd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `epfd` is a fresh descriptor nothing else owns.
+        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        // SAFETY: eventfd returns a new descriptor or -1 (checked).
+        let efd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: as above.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: POOL_TOKEN,
+        };
+        // SAFETY: epoll_ctl reads one event from this frame.
+        cvt(unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, efd, &mut ev) })?;
+        Ok(Epoll {
+            epfd,
+            queued: Vec::with_capacity(64),
+            cq: VecDeque::with_capacity(256),
+            fds: HashMap::new(),
+            waiters: Slab::new(),
+            pending: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            pool: Arc::new(PoolDone {
+                cqes: Mutex::new(Vec::new()),
+                any: AtomicBool::new(false),
+                eventfd,
+            }),
+            in_pool: 0,
+            fixed_files: Vec::new(),
+            events: Vec::with_capacity(256),
+            pwait2: true,
+        })
+    }
+
+    /// Queued entries not yet started.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Queues entries; they start at the next [`Epoll::enter`].
+    ///
+    /// # Safety
+    ///
+    /// As for pushing to a ring: every pointer in the entries stays valid
+    /// until the entry's completion is reaped.
+    pub(crate) unsafe fn push(&mut self, entries: &[squeue::Entry]) {
+        self.queued.extend(entries.iter().map(Sqe::from_entry));
+    }
+
+    /// Completions waiting to be reaped, or pool results to collect.
+    pub(crate) fn work_pending(&self) -> bool {
+        !self.cq.is_empty() || self.pool.any.load(Ordering::Acquire)
+    }
+
+    /// Takes the completions reaped so far.
+    pub(crate) fn take_cqes(&mut self, into: &mut VecDeque<Cqe>) {
+        std::mem::swap(&mut self.cq, into);
+    }
+
+    /// Starts every queued entry, then collects what is ready: with `wait`,
+    /// blocks (up to `timeout`, or the nearest deadline) until at least one
+    /// completion exists.
+    pub(crate) fn enter(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        let queued = std::mem::take(&mut self.queued);
+        let mut i = 0;
+        while i < queued.len() {
+            let sqe = queued[i];
+            // A linked timeout travels right behind its op.
+            let link = (sqe.flags & IOSQE_IO_LINK != 0)
+                .then(|| queued.get(i + 1))
+                .flatten()
+                .filter(|l| l.opcode == opcode::LinkTimeout::CODE)
+                .copied();
+            i += 1 + link.is_some() as usize;
+            self.start(sqe, link);
+        }
+        // Keep the allocation for the next tick.
+        let mut queued = queued;
+        queued.clear();
+        if self.queued.is_empty() {
+            self.queued = queued;
+        }
+        self.collect_pool();
+        self.fire_timers(Instant::now());
+        let block = wait && self.cq.is_empty();
+        if block || !self.waiters.is_empty() {
+            let timeout = if block {
+                let next = self
+                    .timers
+                    .keys()
+                    .next()
+                    .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+                match (timeout, next) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            } else {
+                Some(Duration::ZERO)
+            };
+            self.poll_events(timeout)?;
+            self.collect_pool();
+            self.fire_timers(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// One `epoll_pwait2` (or `epoll_wait`), then retries the ops whose fds
+    /// turned ready.
+    fn poll_events(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.events.clear();
+        let cap = self.events.capacity() as i32;
+        let n = loop {
+            let n = self.epoll_wait(cap, timeout);
+            match n {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && self.pwait2 => {
+                    self.pwait2 = false;
+                }
+                other => break other?,
+            }
+        };
+        // SAFETY: the kernel initialized the first `n` events (n <= cap).
+        unsafe { self.events.set_len(n) };
+        for k in 0..n {
+            let ev = self.events[k];
+            let (token, mask) = (ev.u64, ev.events as i32);
+            if token == POOL_TOKEN {
+                continue; // collected by the caller
+            }
+            let fd = token as RawFd;
+            let err = mask & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+            if mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 || err {
+                self.ready(fd, Interest::Read, mask);
+            }
+            if mask & libc::EPOLLOUT != 0 || err {
+                self.ready(fd, Interest::Write, mask);
+            }
+        }
+        Ok(())
+    }
+
+    fn epoll_wait(&mut self, cap: i32, timeout: Option<Duration>) -> io::Result<usize> {
+        let ptr = self.events.as_mut_ptr();
+        let n = if self.pwait2 {
+            let ts = timeout.map(|d| libc::timespec {
+                tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            });
+            let ts_ptr = ts
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: epoll_pwait2(2) writes at most `cap` events into the
+            // vector's spare capacity (`cap` is that capacity) and reads the
+            // timespec on this frame; no signal mask.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    self.epfd.as_raw_fd(),
+                    ptr,
+                    cap,
+                    ts_ptr,
+                    std::ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            }
+        } else {
+            // Round up: waking early would spin.
+            let ms = timeout.map_or(-1, |d| {
+                d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+            });
+            // SAFETY: as above, at most `cap` events into spare capacity.
+            unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), ptr, cap, ms) as libc::c_long }
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    /// Retries the ops waiting on `fd` for `interest`, oldest first.
+    fn ready(&mut self, fd: RawFd, interest: Interest, mask: i32) {
+        let Some(state) = self.fds.get_mut(&fd) else {
+            return;
+        };
+        let list = match interest {
+            Interest::Read => std::mem::take(&mut state.readers),
+            Interest::Write => std::mem::take(&mut state.writers),
+        };
+        let mut still = Vec::new();
+        for idx in list {
+            if self.waiters.contains(idx) && self.retry(idx, mask) {
+                still.push(idx);
+            }
+        }
+        if let Some(state) = self.fds.get_mut(&fd) {
+            let list = match interest {
+                Interest::Read => &mut state.readers,
+                Interest::Write => &mut state.writers,
+            };
+            // Ops that started waiting while these were retried go after them.
+            still.append(list);
+            *list = still;
+        }
+    }
+
+    /// Retries a waiting op after its fd turned ready; returns whether it
+    /// still waits.
+    fn retry(&mut self, idx: usize, mask: i32) -> bool {
+        let w = &self.waiters[idx];
+        let (sqe, fd) = (w.sqe, w.fd);
+        if sqe.opcode == opcode::PollAdd::CODE {
+            let revents = (mask as u32) & (sqe.op_flags | (libc::POLLERR | libc::POLLHUP) as u32);
+            if revents == 0 {
+                return true;
+            }
+            if sqe.len & IORING_POLL_ADD_MULTI != 0 {
+                self.post(sqe.user_data, revents as i32, IORING_CQE_F_MORE);
+                return true;
+            }
+            self.finish_waiter(idx, revents as i32, false);
+            return false;
+        }
+        if w.connecting {
+            let res = so_error(fd);
+            self.finish_waiter(idx, res, false);
+            return false;
+        }
+        if is_multishot_accept(&sqe) {
+            return match self.accept_all(&sqe, fd) {
+                None => true,
+                Some(res) => {
+                    self.finish_waiter(idx, res, false);
+                    false
+                }
+            };
+        }
+        match attempt(&sqe, fd, Kind::Pollable) {
+            Attempt::Again => true,
+            Attempt::Done(res) => {
+                self.finish_waiter(idx, res, false);
+                false
+            }
+            Attempt::Blocking => {
+                let waiter = self.remove_waiter(idx);
+                self.run_on_pool(waiter.sqe, fd);
+                if let Some((_, link_ud)) = waiter.link {
+                    self.post(link_ud, -libc::ECANCELED, 0);
+                }
+                false
+            }
+        }
+    }
+
+    /// Starts one entry (and its linked timeout, if any).
+    fn start(&mut self, sqe: Sqe, link: Option<Sqe>) {
+        let fd = match self.resolve_fd(&sqe) {
+            Ok(fd) => fd,
+            Err(errno) => return self.complete(sqe, link, -errno),
+        };
+        let code = sqe.opcode;
+        if sqe.flags & IOSQE_BUFFER_SELECT != 0 {
+            // Provided buffers need the ring; `Capabilities::buf_ring` says so.
+            return self.complete(sqe, link, -libc::EINVAL);
+        }
+        match code {
+            c if c == opcode::Nop::CODE => self.complete(sqe, link, 0),
+            c if c == opcode::Timeout::CODE => {
+                // SAFETY: `addr` points to the op's timespec, alive until its
+                // completion (the `OpCode` contract); read once, here.
+                let ts = unsafe { read_timespec(sqe.addr) };
+                let at = deadline(ts, sqe.op_flags & IORING_TIMEOUT_ABS != 0);
+                let key = self.add_timer(
+                    at,
+                    Timer::Timeout {
+                        user_data: sqe.user_data,
+                    },
+                );
+                self.pending.insert(sqe.user_data, Pending::Timer(key));
+            }
+            c if c == opcode::TimeoutRemove::CODE => {
+                let res = match self.pending.get(&sqe.addr).copied() {
+                    Some(Pending::Timer(key)) => {
+                        self.timers.remove(&key);
+                        self.pending.remove(&sqe.addr);
+                        self.post(sqe.addr, -libc::ECANCELED, 0);
+                        0
+                    }
+                    _ => -libc::ENOENT,
+                };
+                self.complete(sqe, link, res);
+            }
+            c if c == opcode::AsyncCancel::CODE || c == opcode::AsyncCancel2::CODE => {
+                let res = if sqe.op_flags & (IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL) != 0
+                {
+                    self.cancel_all()
+                } else {
+                    self.cancel(sqe.addr)
+                };
+                self.complete(sqe, link, res);
+            }
+            c if c == opcode::Close::CODE => {
+                let res = self.close(&sqe, fd);
+                self.complete(sqe, link, res);
+            }
+            c if c == opcode::Socket::CODE => {
+                // SAFETY: socket(2) takes integers only.
+                let res = unsafe { libc::socket(sqe.fd, sqe.off as i32, sqe.len as i32) };
+                self.complete(sqe, link, ret(res as isize));
+            }
+            c if c == opcode::Shutdown::CODE => {
+                // SAFETY: shutdown(2) on a descriptor the op keeps open.
+                let res = unsafe { libc::shutdown(fd, sqe.len as i32) };
+                self.complete(sqe, link, ret(res as isize));
+            }
+            c if c == opcode::Connect::CODE => self.start_connect(sqe, fd, link),
+            c if c == opcode::PollAdd::CODE => {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: sqe.op_flags as i16,
+                    revents: 0,
+                };
+                // SAFETY: poll(2) on one pollfd on this frame, no wait.
+                let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+                if pfd.revents & libc::POLLNVAL != 0 {
+                    // Not a descriptor that can be polled (O_PATH): as the ring says.
+                    return self.complete(sqe, link, -libc::EBADF);
+                }
+                let multi = sqe.len & IORING_POLL_ADD_MULTI != 0;
+                if n > 0 && !multi {
+                    return self.complete(sqe, link, pfd.revents as i32);
+                }
+                if n > 0 {
+                    self.post(sqe.user_data, pfd.revents as i32, IORING_CQE_F_MORE);
+                }
+                let interest = if sqe.op_flags & libc::POLLOUT as u32 != 0
+                    && sqe.op_flags & libc::POLLIN as u32 == 0
+                {
+                    Interest::Write
+                } else {
+                    Interest::Read
+                };
+                self.wait(sqe, fd, interest, link, false);
+            }
+            c if c == opcode::Accept::CODE || c == opcode::AcceptMulti::CODE => {
+                if sqe.file_index != 0 {
+                    // Direct descriptors need the ring's file table.
+                    return self.complete(sqe, link, -libc::EINVAL);
+                }
+                if let Err(errno) = self.set_nonblocking(fd) {
+                    return self.complete(sqe, link, -errno);
+                }
+                if is_multishot_accept(&sqe) {
+                    match self.accept_all(&sqe, fd) {
+                        None => self.wait(sqe, fd, Interest::Read, link, false),
+                        Some(res) => self.complete(sqe, link, res),
+                    }
+                } else {
+                    self.try_or_wait(sqe, fd, link, Kind::Pollable);
+                }
+            }
+            c if is_stream_op(c) => self.try_or_wait(sqe, fd, link, Kind::Pollable),
+            c if is_rw_op(c) => {
+                let kind = self.kind(fd);
+                self.try_or_wait(sqe, fd, link, kind);
+            }
+            c if is_pool_op(c) => {
+                self.run_on_pool(sqe, fd);
+                if let Some(l) = link {
+                    self.post(l.user_data, -libc::ECANCELED, 0);
+                }
+            }
+            _ => self.complete(sqe, link, -libc::EOPNOTSUPP),
+        }
+    }
+
+    /// The descriptor an entry names: its own, or a registered file's.
+    fn resolve_fd(&self, sqe: &Sqe) -> Result<RawFd, i32> {
+        if sqe.flags & IOSQE_FIXED_FILE == 0 {
+            return Ok(sqe.fd);
+        }
+        match self.fixed_files.get(sqe.fd as usize) {
+            Some(&fd) if fd >= 0 => Ok(fd),
+            _ => Err(libc::EBADF),
+        }
+    }
+
+    /// Tries a socket/pipe/file op now; parks it on `EAGAIN`, hands it to
+    /// the pool if only a blocking call can do it.
+    fn try_or_wait(&mut self, sqe: Sqe, fd: RawFd, link: Option<Sqe>, kind: Kind) {
+        match attempt(&sqe, fd, kind) {
+            Attempt::Done(res) => self.complete(sqe, link, res),
+            Attempt::Again => {
+                let interest = if is_write_side(sqe.opcode) {
+                    Interest::Write
+                } else {
+                    Interest::Read
+                };
+                self.wait(sqe, fd, interest, link, false);
+            }
+            Attempt::Blocking => {
+                self.run_on_pool(sqe, fd);
+                if let Some(l) = link {
+                    self.post(l.user_data, -libc::ECANCELED, 0);
+                }
+            }
+        }
+    }
+
+    fn start_connect(&mut self, sqe: Sqe, fd: RawFd, link: Option<Sqe>) {
+        if let Err(errno) = self.set_nonblocking(fd) {
+            return self.complete(sqe, link, -errno);
+        }
+        // SAFETY: `addr` points to the op's sockaddr of `off` bytes, alive
+        // until the op's completion.
+        let res = unsafe {
+            libc::connect(
+                fd,
+                sqe.addr as *const libc::sockaddr,
+                sqe.off as libc::socklen_t,
+            )
+        };
+        match errno_of(res as isize) {
+            None => self.complete(sqe, link, 0),
+            Some(libc::EINPROGRESS) => self.wait(sqe, fd, Interest::Write, link, true),
+            // A Unix socket whose listener's backlog is full: retry later.
+            Some(libc::EAGAIN) => self.wait(sqe, fd, Interest::Write, link, false),
+            Some(errno) => self.complete(sqe, link, -errno),
+        }
+    }
+
+    /// Accepts until `EAGAIN`, posting each connection as a multishot
+    /// completion. Returns the final result if the stream ended.
+    fn accept_all(&mut self, sqe: &Sqe, fd: RawFd) -> Option<i32> {
+        loop {
+            match attempt(sqe, fd, Kind::Pollable) {
+                Attempt::Again => return None,
+                Attempt::Done(res) if res >= 0 => self.post(sqe.user_data, res, IORING_CQE_F_MORE),
+                Attempt::Done(res) if res == -libc::ECONNABORTED => {}
+                Attempt::Done(res) => return Some(res),
+                Attempt::Blocking => return Some(-libc::EINVAL),
+            }
+        }
+    }
+
+    /// Parks an op until `fd` is ready for `interest`.
+    fn wait(
+        &mut self,
+        sqe: Sqe,
+        fd: RawFd,
+        interest: Interest,
+        link: Option<Sqe>,
+        connecting: bool,
+    ) {
+        if let Err(errno) = self.register(fd) {
+            if errno == libc::EPERM {
+                // Not pollable after all (a regular file): block on the pool.
+                if let Some(state) = self.fds.get_mut(&fd) {
+                    state.kind = Kind::File;
+                }
+                self.run_on_pool(sqe, fd);
+                if let Some(l) = link {
+                    self.post(l.user_data, -libc::ECANCELED, 0);
+                }
+            } else {
+                self.complete(sqe, link, -errno);
+            }
+            return;
+        }
+        let idx = self.waiters.vacant_key();
+        let link = link.map(|l| {
+            // SAFETY: the linked timeout's timespec lives until its own
+            // completion (the driver keeps it boxed); read once, here.
+            let ts = unsafe { read_timespec(l.addr) };
+            let at = deadline(ts, l.op_flags & IORING_TIMEOUT_ABS != 0);
+            (
+                self.add_timer(at, Timer::Deadline { waiter: idx }),
+                l.user_data,
+            )
+        });
+        self.waiters.insert(Waiter {
+            sqe,
+            fd,
+            link,
+            connecting,
+        });
+        self.pending.insert(sqe.user_data, Pending::Waiting(idx));
+        let state = self.fds.get_mut(&fd).expect("registered above");
+        match interest {
+            Interest::Read => state.readers.push(idx),
+            Interest::Write => state.writers.push(idx),
+        }
+    }
+
+    /// Adds `fd` to epoll, once for its life.
+    fn register(&mut self, fd: RawFd) -> Result<(), i32> {
+        let kind = self.kind(fd);
+        let state = self.fds.get_mut(&fd).expect("kind() records the fd");
+        if state.registered {
+            return Ok(());
+        }
+        if kind == Kind::File {
+            return Err(libc::EPERM);
+        }
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: epoll_ctl reads one event from this frame; `fd` is kept
+        // open by the op about to wait on it.
+        let res =
+            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        match errno_of(res as isize) {
+            None | Some(libc::EEXIST) => {
+                state.registered = true;
+                Ok(())
+            }
+            Some(errno) => Err(errno),
+        }
+    }
+
+    /// What `fd` is (one `fstat` the first time it is seen).
+    fn kind(&mut self, fd: RawFd) -> Kind {
+        if let Some(state) = self.fds.get(&fd) {
+            return state.kind;
+        }
+        // SAFETY: fstat writes one `stat` into this zeroed local.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; `fd` is kept open by the op that names it.
+        let res = unsafe { libc::fstat(fd, &mut st) };
+        let fmt = st.st_mode & libc::S_IFMT;
+        let kind =
+            if res == 0 && (fmt == libc::S_IFREG || fmt == libc::S_IFBLK || fmt == libc::S_IFDIR) {
+                Kind::File
+            } else {
+                Kind::Pollable
+            };
+        self.fds.insert(
+            fd,
+            FdState {
+                kind,
+                registered: false,
+                nonblocking: false,
+                readers: Vec::new(),
+                writers: Vec::new(),
+            },
+        );
+        kind
+    }
+
+    fn set_nonblocking(&mut self, fd: RawFd) -> Result<(), i32> {
+        self.kind(fd);
+        let state = self.fds.get_mut(&fd).expect("kind() records the fd");
+        if state.nonblocking {
+            return Ok(());
+        }
+        // SAFETY: fcntl(2) on a descriptor the op keeps open; integers only.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(last_errno());
+        }
+        state.nonblocking = true;
+        Ok(())
+    }
+
+    /// Closes an fd (or a registered file's slot), forgetting it first.
+    fn close(&mut self, sqe: &Sqe, fd: RawFd) -> i32 {
+        if sqe.file_index != 0 {
+            let slot = sqe.file_index as usize - 1;
+            return match self.fixed_files.get_mut(slot) {
+                Some(f) if *f >= 0 => {
+                    *f = -1;
+                    0
+                }
+                _ => -libc::EBADF,
+            };
+        }
+        self.forget(fd);
+        // SAFETY: the Close op owns `fd` (it took an `OwnedFd`) and gives it
+        // up here; nothing else uses it.
+        ret(unsafe { libc::close(fd) } as isize)
+    }
+
+    /// Drops everything known about `fd` before it is closed, so a new
+    /// descriptor with the same number starts afresh.
+    fn forget(&mut self, fd: RawFd) {
+        if let Some(state) = self.fds.remove(&fd) {
+            if state.registered {
+                // SAFETY: epoll_ctl on our epoll fd and `fd`, still open.
+                unsafe {
+                    libc::epoll_ctl(
+                        self.epfd.as_raw_fd(),
+                        libc::EPOLL_CTL_DEL,
+                        fd,
+                        std::ptr::null_mut(),
+                    )
+                };
+            }
+            // An op still waiting on a closed fd would never be woken.
+            for idx in state.readers.into_iter().chain(state.writers) {
+                if self.waiters.contains(idx) {
+                    self.finish_waiter(idx, -libc::ECANCELED, false);
+                }
+            }
+        }
+    }
+
+    /// Runs an entry on the blocking pool.
+    fn run_on_pool(&mut self, mut sqe: Sqe, fd: RawFd) {
+        sqe.fd = fd;
+        sqe.flags &= !IOSQE_FIXED_FILE;
+        self.in_pool += 1;
+        self.pending.insert(sqe.user_data, Pending::Pool);
+        let done = self.pool.clone();
+        let job = PoolJob(sqe);
+        crate::blocking::submit_job(Box::new(move || {
+            let job = job;
+            // SAFETY: the entry's pointers stay valid until its completion
+            // is posted (module docs), which is the last thing this does.
+            let res = unsafe { blocking(&job.0) };
+            done.post(Cqe {
+                user_data: job.0.user_data,
+                res,
+                flags: 0,
+            });
+        }));
+    }
+
+    fn collect_pool(&mut self) {
+        if !self.pool.any.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let mut buf = 0u64;
+        // SAFETY: read(2) of 8 bytes into a local from our own eventfd; it
+        // is non-blocking, so an empty counter returns EAGAIN.
+        let _ = unsafe {
+            libc::read(
+                self.pool.eventfd.as_raw_fd(),
+                (&mut buf as *mut u64).cast(),
+                8,
+            )
+        };
+        let cqes = std::mem::take(&mut *self.pool.cqes.lock().unwrap_or_else(|e| e.into_inner()));
+        for cqe in cqes {
+            self.in_pool -= 1;
+            self.pending.remove(&cqe.user_data);
+            self.push_cqe(cqe);
+        }
+    }
+
+    /// Completes an op that was never parked, and its linked timeout.
+    fn complete(&mut self, sqe: Sqe, link: Option<Sqe>, res: i32) {
+        self.finish(&sqe, res);
+        if let Some(l) = link {
+            self.post(l.user_data, -libc::ECANCELED, 0);
+        }
+    }
+
+    /// Completes a parked op: out of its fd's lists, its deadline dropped.
+    fn finish_waiter(&mut self, idx: usize, res: i32, timed_out: bool) {
+        let w = self.remove_waiter(idx);
+        self.finish(&w.sqe, res);
+        if let Some((_, link_ud)) = w.link {
+            let link_res = if timed_out {
+                -libc::ETIME
+            } else {
+                -libc::ECANCELED
+            };
+            self.post(link_ud, link_res, 0);
+        }
+    }
+
+    fn remove_waiter(&mut self, idx: usize) -> Waiter {
+        let w = self.waiters.remove(idx);
+        self.pending.remove(&w.sqe.user_data);
+        if let Some((key, _)) = w.link {
+            self.timers.remove(&key);
+        }
+        if let Some(state) = self.fds.get_mut(&w.fd) {
+            state.readers.retain(|&i| i != idx);
+            state.writers.retain(|&i| i != idx);
+        }
+        w
+    }
+
+    /// Posts an op's completion as the kernel would: a zero-copy send posts
+    /// its result flagged `MORE`, then the notification.
+    fn finish(&mut self, sqe: &Sqe, res: i32) {
+        let code = sqe.opcode;
+        if code == opcode::SendZc::CODE || code == opcode::SendMsgZc::CODE {
+            self.post(sqe.user_data, res, IORING_CQE_F_MORE);
+            self.post(sqe.user_data, 0, IORING_CQE_F_NOTIF);
+            return;
+        }
+        if res >= 0 && sqe.flags & IOSQE_CQE_SKIP_SUCCESS != 0 {
+            return;
+        }
+        self.post(sqe.user_data, res, 0);
+    }
+
+    fn post(&mut self, user_data: u64, res: i32, flags: u32) {
+        self.push_cqe(Cqe {
+            user_data,
+            res,
+            flags,
+        });
+    }
+
+    fn push_cqe(&mut self, cqe: Cqe) {
+        self.cq.push_back(cqe);
+    }
+
+    fn add_timer(&mut self, at: Instant, timer: Timer) -> (Instant, u64) {
+        self.timer_seq += 1;
+        let key = (at, self.timer_seq);
+        self.timers.insert(key, timer);
+        key
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            match entry.remove() {
+                Timer::Timeout { user_data } => {
+                    self.pending.remove(&user_data);
+                    self.post(user_data, -libc::ETIME, 0);
+                }
+                Timer::Deadline { waiter } => {
+                    if self.waiters.contains(waiter) {
+                        // The linked timeout fired: the op is cancelled,
+                        // the timeout itself completes with ETIME.
+                        self.finish_waiter(waiter, -libc::ECANCELED, true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `IORING_OP_ASYNC_CANCEL` of one op.
+    fn cancel(&mut self, target: u64) -> i32 {
+        match self.pending.get(&target).copied() {
+            Some(Pending::Waiting(idx)) => {
+                self.finish_waiter(idx, -libc::ECANCELED, false);
+                0
+            }
+            Some(Pending::Timer(key)) => {
+                self.timers.remove(&key);
+                self.pending.remove(&target);
+                self.post(target, -libc::ECANCELED, 0);
+                0
+            }
+            Some(Pending::Pool) => -libc::EALREADY,
+            None => -libc::ENOENT,
+        }
+    }
+
+    /// Cancels every waiting op and timeout; returns how many.
+    fn cancel_all(&mut self) -> i32 {
+        let targets: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| !matches!(p, Pending::Pool))
+            .map(|(&ud, _)| ud)
+            .collect();
+        let n = targets.len();
+        for ud in targets {
+            self.cancel(ud);
+        }
+        n as i32
+    }
+
+    /// `IORING_REGISTER_FILES` (sparse): a table of `n` empty slots.
+    pub(crate) fn register_files_sparse(&mut self, n: u32) -> io::Result<()> {
+        if !self.fixed_files.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        self.fixed_files = vec![-1; n as usize];
+        Ok(())
+    }
+
+    /// `IORING_REGISTER_FILES_UPDATE`: `-1` clears a slot.
+    pub(crate) fn register_files_update(&mut self, offset: u32, fds: &[RawFd]) -> io::Result<()> {
+        let end = offset as usize + fds.len();
+        if end > self.fixed_files.len() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.fixed_files[offset as usize..end].copy_from_slice(fds);
+        Ok(())
+    }
+}
+
+enum Attempt {
+    Done(i32),
+    Again,
+    /// Only a blocking call can do it (a regular file the cache cannot serve).
+    Blocking,
+}
+
+/// The stream ops: always on a pollable descriptor.
+fn is_stream_op(code: u8) -> bool {
+    [
+        opcode::Recv::CODE,
+        opcode::Send::CODE,
+        opcode::SendZc::CODE,
+        opcode::RecvMsg::CODE,
+        opcode::SendMsg::CODE,
+        opcode::SendMsgZc::CODE,
+    ]
+    .contains(&code)
+}
+
+/// Read and write ops, on files or streams.
+fn is_rw_op(code: u8) -> bool {
+    [
+        opcode::Read::CODE,
+        opcode::Write::CODE,
+        opcode::Readv::CODE,
+        opcode::Writev::CODE,
+        opcode::ReadFixed::CODE,
+        opcode::WriteFixed::CODE,
+    ]
+    .contains(&code)
+}
+
+/// File-system ops: always a blocking call.
+fn is_pool_op(code: u8) -> bool {
+    [
+        opcode::Fsync::CODE,
+        opcode::Fallocate::CODE,
+        opcode::Fadvise::CODE,
+        opcode::Ftruncate::CODE,
+        opcode::OpenAt::CODE,
+        opcode::Statx::CODE,
+        opcode::UnlinkAt::CODE,
+        opcode::RenameAt::CODE,
+        opcode::MkDirAt::CODE,
+        opcode::SymlinkAt::CODE,
+        opcode::LinkAt::CODE,
+    ]
+    .contains(&code)
+}
+
+/// The opcodes this backend performs (for `Capabilities::opcodes`).
+pub(crate) fn supported_opcodes() -> Vec<bool> {
+    let mut codes = vec![false; 256];
+    let own = [
+        opcode::Nop::CODE,
+        opcode::Timeout::CODE,
+        opcode::TimeoutRemove::CODE,
+        opcode::LinkTimeout::CODE,
+        opcode::AsyncCancel::CODE,
+        opcode::AsyncCancel2::CODE,
+        opcode::Close::CODE,
+        opcode::Socket::CODE,
+        opcode::Shutdown::CODE,
+        opcode::Connect::CODE,
+        opcode::PollAdd::CODE,
+        opcode::Accept::CODE,
+        opcode::AcceptMulti::CODE,
+    ];
+    for code in own
+        .into_iter()
+        .chain((0..=255u8).filter(|&c| is_stream_op(c) || is_rw_op(c) || is_pool_op(c)))
+    {
+        codes[code as usize] = true;
+    }
+    codes
+}
+
+fn is_write_side(code: u8) -> bool {
+    [
+        opcode::Send::CODE,
+        opcode::SendZc::CODE,
+        opcode::SendMsg::CODE,
+        opcode::SendMsgZc::CODE,
+        opcode::Write::CODE,
+        opcode::Writev::CODE,
+        opcode::WriteFixed::CODE,
+    ]
+    .contains(&code)
+}
+
+fn is_multishot_accept(sqe: &Sqe) -> bool {
+    sqe.opcode == opcode::Accept::CODE && sqe.ioprio & IORING_ACCEPT_MULTISHOT != 0
+}
+
+/// One non-blocking try of a stream or read/write op.
+fn attempt(sqe: &Sqe, fd: RawFd, kind: Kind) -> Attempt {
+    let code = sqe.opcode;
+    // Buffered file writes are not worth a try that the page cache's
+    // locking would mostly refuse: straight to the pool.
+    if kind == Kind::File && is_write_side(code) {
+        return Attempt::Blocking;
+    }
+    let nowait_flags = libc::MSG_DONTWAIT;
+    let res: isize = loop {
+        // SAFETY: for every call below, the pointers come from the entry, which
+        // the op built to point into its own buffers, iovecs, msghdrs and
+        // sockaddrs, alive until its completion; lengths are the op's own.
+        let r = unsafe {
+            match code {
+                c if c == opcode::Recv::CODE => libc::recv(
+                    fd,
+                    sqe.addr as *mut libc::c_void,
+                    sqe.len as usize,
+                    sqe.op_flags as i32 | nowait_flags,
+                ),
+                c if c == opcode::Send::CODE || c == opcode::SendZc::CODE => {
+                    let flags = sqe.op_flags as i32 | nowait_flags | libc::MSG_NOSIGNAL;
+                    if sqe.off != 0 {
+                        libc::sendto(
+                            fd,
+                            sqe.addr as *const libc::c_void,
+                            sqe.len as usize,
+                            flags,
+                            sqe.off as *const libc::sockaddr,
+                            (sqe.file_index & 0xffff) as libc::socklen_t,
+                        )
+                    } else {
+                        libc::send(fd, sqe.addr as *const libc::c_void, sqe.len as usize, flags)
+                    }
+                }
+                c if c == opcode::RecvMsg::CODE => libc::recvmsg(
+                    fd,
+                    sqe.addr as *mut libc::msghdr,
+                    sqe.op_flags as i32 | nowait_flags,
+                ),
+                c if c == opcode::SendMsg::CODE || c == opcode::SendMsgZc::CODE => libc::sendmsg(
+                    fd,
+                    sqe.addr as *const libc::msghdr,
+                    sqe.op_flags as i32 | nowait_flags | libc::MSG_NOSIGNAL,
+                ),
+                c if c == opcode::Accept::CODE => {
+                    let multishot = sqe.ioprio & IORING_ACCEPT_MULTISHOT != 0;
+                    let (addr, len) = if multishot {
+                        (std::ptr::null_mut(), std::ptr::null_mut())
+                    } else {
+                        (
+                            sqe.addr as *mut libc::sockaddr,
+                            sqe.off as *mut libc::socklen_t,
+                        )
+                    };
+                    libc::accept4(fd, addr, len, sqe.op_flags as i32) as isize
+                }
+                _ => rw(sqe, fd, kind, true),
+            }
+        };
+        if r < 0 && last_errno() == libc::EINTR {
+            continue;
+        }
+        break r;
+    };
+    match errno_of(res) {
+        None => Attempt::Done(res as i32),
+        Some(libc::EAGAIN) if kind == Kind::File => Attempt::Blocking,
+        Some(libc::EAGAIN) => Attempt::Again,
+        // This descriptor cannot be asked not to wait (a tty, an old pipe).
+        Some(libc::EOPNOTSUPP) if is_rw_op(code) => Attempt::Blocking,
+        Some(errno) => Attempt::Done(-errno),
+    }
+}
+
+/// A read or write op as `preadv2`/`pwritev2`: `RWF_NOWAIT` when `nowait`.
+/// On a stream the offset is ignored, as the ring does.
+///
+/// # Safety
+///
+/// The entry's buffer or iovec pointers are valid for its lengths.
+unsafe fn rw(sqe: &Sqe, fd: RawFd, kind: Kind, nowait: bool) -> isize {
+    let code = sqe.opcode;
+    let write = is_write_side(code);
+    let one = libc::iovec {
+        iov_base: sqe.addr as *mut libc::c_void,
+        iov_len: sqe.len as usize,
+    };
+    let (iov, cnt) = if code == opcode::Readv::CODE || code == opcode::Writev::CODE {
+        (sqe.addr as *const libc::iovec, sqe.len as i32)
+    } else {
+        (&one as *const libc::iovec, 1)
+    };
+    let flags = (sqe.op_flags as i32 & !RWF_NOWAIT) | if nowait { RWF_NOWAIT } else { 0 };
+    // u64::MAX (-1): the file's own position, as for the ring; a stream
+    // (socket, pipe, eventfd) has no offset, and the ring ignores it there.
+    let off = if kind == Kind::File {
+        sqe.off as i64
+    } else {
+        -1
+    };
+    // SAFETY: the caller's contract: `iov` names `cnt` valid iovecs.
+    unsafe {
+        if write {
+            libc::pwritev2(fd, iov, cnt, off, flags)
+        } else {
+            libc::preadv2(fd, iov, cnt, off, flags)
+        }
+    }
+}
+
+/// Performs an entry with a blocking syscall (on a pool thread); returns
+/// the result as the kernel would (`-errno` on failure).
+///
+/// # Safety
+///
+/// The entry's pointers are valid until this returns.
+unsafe fn blocking(sqe: &Sqe) -> i32 {
+    let fd = sqe.fd;
+    let code = sqe.opcode;
+    let path = sqe.addr as *const libc::c_char;
+    // SAFETY: the caller's contract: paths, buffers, iovecs and the statx
+    // buffer named by the entry are valid; each call is the syscall the
+    // opcode names, with the entry's own arguments.
+    let res: isize = unsafe {
+        match code {
+            c if is_rw_op(c) => rw(sqe, fd, Kind::File, false),
+            c if c == opcode::Fsync::CODE => {
+                if sqe.op_flags & 1 != 0 {
+                    libc::fdatasync(fd) as isize
+                } else {
+                    libc::fsync(fd) as isize
+                }
+            }
+            c if c == opcode::Fallocate::CODE => {
+                libc::fallocate(fd, sqe.len as i32, sqe.off as i64, sqe.addr as i64) as isize
+            }
+            c if c == opcode::Fadvise::CODE => {
+                let err =
+                    libc::posix_fadvise(fd, sqe.off as i64, sqe.len as i64, sqe.op_flags as i32);
+                if err != 0 {
+                    return -err;
+                }
+                0
+            }
+            c if c == opcode::Ftruncate::CODE => libc::ftruncate(fd, sqe.off as i64) as isize,
+            c if c == opcode::OpenAt::CODE => {
+                libc::openat(fd, path, sqe.op_flags as i32, sqe.len as libc::c_uint) as isize
+            }
+            c if c == opcode::Statx::CODE => libc::statx(
+                fd,
+                path,
+                sqe.op_flags as i32,
+                sqe.len,
+                sqe.off as *mut libc::statx,
+            ) as isize,
+            c if c == opcode::UnlinkAt::CODE => {
+                libc::unlinkat(fd, path, sqe.op_flags as i32) as isize
+            }
+            c if c == opcode::RenameAt::CODE => libc::syscall(
+                libc::SYS_renameat2,
+                fd,
+                path,
+                sqe.len as i32,
+                sqe.off as *const libc::c_char,
+                sqe.op_flags,
+            ) as isize,
+            c if c == opcode::MkDirAt::CODE => {
+                libc::mkdirat(fd, path, sqe.len as libc::mode_t) as isize
+            }
+            c if c == opcode::SymlinkAt::CODE => {
+                libc::symlinkat(path, fd, sqe.off as *const libc::c_char) as isize
+            }
+            c if c == opcode::LinkAt::CODE => libc::linkat(
+                fd,
+                path,
+                sqe.len as i32,
+                sqe.off as *const libc::c_char,
+                sqe.op_flags as i32,
+            ) as isize,
+            _ => return -libc::EOPNOTSUPP,
+        }
+    };
+    ret(res)
+}
+
+/// The result of a connect that waited: `SO_ERROR`, as `-errno`.
+fn so_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes one int and its length into locals.
+    let res = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if res < 0 {
+        return -last_errno();
+    }
+    -err
+}
+
+/// Reads an op's `__kernel_timespec`.
+///
+/// # Safety
+///
+/// `addr` points to a live `io_uring::types::Timespec` (same layout).
+unsafe fn read_timespec(addr: u64) -> Duration {
+    #[repr(C)]
+    struct KernelTimespec {
+        sec: i64,
+        nsec: i64,
+    }
+    // SAFETY: the caller's contract.
+    let ts = unsafe { std::ptr::read(addr as *const KernelTimespec) };
+    Duration::new(ts.sec.max(0) as u64, ts.nsec.clamp(0, 999_999_999) as u32)
+}
+
+/// When a timeout of `ts` (relative, or absolute on CLOCK_MONOTONIC) ends.
+fn deadline(ts: Duration, absolute: bool) -> Instant {
+    let now = Instant::now();
+    let rel = if absolute {
+        let mut cur = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into a local.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut cur) };
+        let cur = Duration::new(cur.tv_sec as u64, cur.tv_nsec as u32);
+        ts.saturating_sub(cur)
+    } else {
+        ts
+    };
+    // Far deadlines are clamped like the timer wheel's.
+    now.checked_add(rel)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
+}
+
+fn last_errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// `Some(errno)` if a syscall returning `res` failed.
+fn errno_of(res: isize) -> Option<i32> {
+    (res < 0).then(last_errno)
+}
+
+/// A syscall's return turned into a CQE result.
+fn ret(res: isize) -> i32 {
+    match errno_of(res) {
+        Some(errno) => -errno,
+        None => res as i32,
+    }
+}
+
+fn cvt(res: i32) -> io::Result<i32> {
+    if res < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(res)
+    }
+}
