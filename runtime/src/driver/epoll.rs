@@ -112,6 +112,14 @@ struct FdState {
     registered: bool,
     /// Set `O_NONBLOCK` (listeners and connecting sockets need it).
     nonblocking: bool,
+    /// No `EAGAIN` since the last edge epoll reported (or ever): worth a
+    /// try. A new op on an fd known not to be ready waits at once, without
+    /// a syscall that would only say `EAGAIN` again.
+    readable: bool,
+    writable: bool,
+    /// A byte stream (TCP, Unix stream, pipe), where a short read or write
+    /// means the queue was drained or filled; `None` until asked.
+    stream: Option<bool>,
     /// Waiting ops, oldest first, by the readiness they wait for.
     readers: Vec<usize>,
     writers: Vec<usize>,
@@ -386,8 +394,61 @@ impl Epoll {
         Ok(n as usize)
     }
 
+    /// Whether `fd` may be ready for `interest` (no `EAGAIN` since its last edge).
+    fn may_be_ready(&self, fd: RawFd, interest: Interest) -> bool {
+        self.fds.get(&fd).is_none_or(|s| match interest {
+            Interest::Read => s.readable,
+            Interest::Write => s.writable,
+        })
+    }
+
+    fn set_ready(&mut self, fd: RawFd, interest: Interest, ready: bool) {
+        if let Some(s) = self.fds.get_mut(&fd) {
+            match interest {
+                Interest::Read => s.readable = ready,
+                Interest::Write => s.writable = ready,
+            }
+        }
+    }
+
+    /// A short read (or write) on a byte stream drained (or filled) its
+    /// queue: the next op waits for the edge epoll reports when more data
+    /// (or room) comes, instead of trying a syscall that would say `EAGAIN`.
+    /// The edge cannot be missed: epoll reports every arrival after the
+    /// last one it handed out, and this read took everything before it.
+    fn note_short(&mut self, sqe: &Sqe, fd: RawFd, res: i32) {
+        let code = sqe.opcode;
+        let single = [
+            opcode::Recv::CODE,
+            opcode::Send::CODE,
+            opcode::Read::CODE,
+            opcode::Write::CODE,
+        ];
+        if res <= 0 || res as u32 >= sqe.len || !single.contains(&code) {
+            return;
+        }
+        let Some(state) = self.fds.get_mut(&fd) else {
+            return;
+        };
+        if state.kind != Kind::Pollable {
+            return;
+        }
+        if std::env::var_os("NS_OFF").is_some() {
+            return;
+        }
+        let stream = *state.stream.get_or_insert_with(|| is_byte_stream(fd));
+        if stream {
+            if is_write_side(code) {
+                state.writable = false;
+            } else {
+                state.readable = false;
+            }
+        }
+    }
+
     /// Retries the ops waiting on `fd` for `interest`, oldest first.
     fn ready(&mut self, fd: RawFd, interest: Interest, mask: i32) {
+        self.set_ready(fd, interest, true);
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
@@ -444,8 +505,17 @@ impl Epoll {
             };
         }
         match attempt(&sqe, fd, Kind::Pollable) {
-            Attempt::Again => true,
+            Attempt::Again => {
+                let interest = if is_write_side(sqe.opcode) {
+                    Interest::Write
+                } else {
+                    Interest::Read
+                };
+                self.set_ready(fd, interest, false);
+                true
+            }
             Attempt::Done(res) => {
+                self.note_short(&sqe, fd, res);
                 self.finish_waiter(idx, res, false);
                 false
             }
@@ -596,15 +666,22 @@ impl Epoll {
     /// Tries a socket/pipe/file op now; parks it on `EAGAIN`, hands it to
     /// the pool if only a blocking call can do it.
     fn try_or_wait(&mut self, sqe: Sqe, fd: RawFd, link: Option<Sqe>, kind: Kind) {
+        let interest = if is_write_side(sqe.opcode) {
+            Interest::Write
+        } else {
+            Interest::Read
+        };
+        if kind == Kind::Pollable && !self.may_be_ready(fd, interest) {
+            return self.wait(sqe, fd, interest, link, false);
+        }
         match attempt(&sqe, fd, kind) {
-            Attempt::Done(res) => self.complete(sqe, link, res),
+            Attempt::Done(res) => {
+                self.note_short(&sqe, fd, res);
+                self.complete(sqe, link, res)
+            }
             Attempt::Again => {
-                let interest = if is_write_side(sqe.opcode) {
-                    Interest::Write
-                } else {
-                    Interest::Read
-                };
                 self.wait(sqe, fd, interest, link, false);
+                self.set_ready(fd, interest, false);
             }
             Attempt::Blocking => {
                 self.run_on_pool(sqe, fd);
@@ -749,6 +826,9 @@ impl Epoll {
                 kind,
                 registered: false,
                 nonblocking: false,
+                readable: true,
+                writable: true,
+                stream: None,
                 readers: Vec::new(),
                 writers: Vec::new(),
             },
@@ -1283,6 +1363,31 @@ unsafe fn blocking(sqe: &Sqe) -> i32 {
         }
     };
     ret(res)
+}
+
+/// Whether `fd` is a byte stream: a stream socket or a pipe (not a
+/// datagram socket, whose short reads say nothing about its queue).
+fn is_byte_stream(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes one int and its length into locals.
+    let res = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if res == 0 {
+        return ty == libc::SOCK_STREAM;
+    }
+    // Not a socket: a FIFO is a byte stream too; anything else, play safe.
+    // SAFETY: fstat writes one `stat` into this zeroed local.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `fd` is kept open by the op that names it.
+    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO }
 }
 
 /// The result of a connect that waited: `SO_ERROR`, as `-errno`.
