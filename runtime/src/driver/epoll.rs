@@ -120,6 +120,10 @@ struct FdState {
     /// A byte stream (TCP, Unix stream, pipe), where a short read or write
     /// means the queue was drained or filled; `None` until asked.
     stream: Option<bool>,
+    /// epoll reported a hang-up or error (`EPOLLRDHUP`, `EPOLLHUP`,
+    /// `EPOLLERR`): from now on every op is tried, since the end of stream
+    /// (or the error) stays readable with no further edge to announce it.
+    hung_up: bool,
     /// Waiting ops, oldest first, by the readiness they wait for.
     readers: Vec<usize>,
     writers: Vec<usize>,
@@ -346,6 +350,11 @@ impl Epoll {
             }
             let fd = token as RawFd;
             let err = mask & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+            if (err || mask & libc::EPOLLRDHUP != 0)
+                && let Some(state) = self.fds.get_mut(&fd)
+            {
+                state.hung_up = true;
+            }
             if mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 || err {
                 self.ready(fd, Interest::Read, mask);
             }
@@ -404,6 +413,9 @@ impl Epoll {
 
     fn set_ready(&mut self, fd: RawFd, interest: Interest, ready: bool) {
         if let Some(s) = self.fds.get_mut(&fd) {
+            if !ready && s.hung_up {
+                return;
+            }
             match interest {
                 Interest::Read => s.readable = ready,
                 Interest::Write => s.writable = ready,
@@ -430,10 +442,7 @@ impl Epoll {
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
-        if state.kind != Kind::Pollable {
-            return;
-        }
-        if std::env::var_os("NS_OFF").is_some() {
+        if state.kind != Kind::Pollable || state.hung_up {
             return;
         }
         let stream = *state.stream.get_or_insert_with(|| is_byte_stream(fd));
@@ -829,6 +838,7 @@ impl Epoll {
                 readable: true,
                 writable: true,
                 stream: None,
+                hung_up: false,
                 readers: Vec::new(),
                 writers: Vec::new(),
             },
