@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# File I/O benchmark: percore::fs against fio (io_uring and psync engines),
-# std's pread and tokio::fs, side by side on the same file.
+# File I/O benchmark: percore::fs (on io_uring, and on the epoll driver)
+# against fio (io_uring and psync engines), std's pread and tokio::fs, side by
+# side on the same file.
 #
 #   scripts/bench-fs.sh                 # full run (SECS=10 per row, ~15 minutes)
 #   SECS=1 QDS="1 32" scripts/bench-fs.sh   # smoke run
@@ -106,6 +107,7 @@ if section warm; then
         fi
         row "$t" "percore (default: RWF_NOWAIT first)" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --nowait on)" 4096
         row "$t" "percore ring only" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --nowait off)" 4096
+        row "$t" "percore epoll driver" "$qd" "$(PERCORE_DRIVER=epoll pc_iops --engine percore --mode randread --qd "$qd")" 4096
         row "$t" "percore fixed bufs+file" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --fixed)" 4096
         row "$t" "tokio::fs" "$qd" "$(pc_iops --engine tokio --mode randread --qd "$qd")" 4096
     done
@@ -132,6 +134,7 @@ if section cold; then
             fi
             prep cold; row "$t" "percore (default)" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd")" 4096
             prep cold; row "$t" "percore batched (submit_now off)" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --submit-now off)" 4096
+            prep cold; row "$t" "percore epoll driver" "$qd" "$(PERCORE_DRIVER=epoll pc_iops --engine percore --mode randread --qd "$qd")" 4096
             prep cold; row "$t" "percore fixed bufs+file" "$qd" "$(pc_iops --engine percore --mode randread --qd "$qd" --fixed)" 4096
             prep cold; row "$t" "tokio::fs" "$qd" "$(pc_iops --engine tokio --mode randread --qd "$qd")" 4096
         done

@@ -695,6 +695,7 @@ impl Runtime {
     /// ```
     pub fn stats(&self) -> Stats {
         Stats {
+            backend: self.driver.borrow().capabilities().driver,
             driver: self.driver.borrow().stats(),
             executor: self.executor.stats(),
             timers: self.timers.len(),
@@ -777,6 +778,9 @@ impl Drop for Runtime {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
+    /// Which driver runs this core: io_uring, or epoll where the ring could
+    /// not be set up (see [`Capabilities::fallback_reason`]).
+    pub backend: DriverKind,
     /// Ring counters.
     pub driver: DriverStats,
     /// Task counters.
@@ -792,6 +796,7 @@ impl std::fmt::Display for Stats {
         let d = &self.driver;
         let e = &self.executor;
         let per = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        writeln!(f, "driver: {}", self.backend)?;
         writeln!(
             f,
             "ring:  {} ticks ({} parked), {} enters, {} SQEs ({:.2}/enter), {} CQEs, \
@@ -854,6 +859,7 @@ pub fn stats() -> Stats {
 /// ```
 pub fn try_stats() -> Option<Stats> {
     Some(Stats {
+        backend: driver::try_with_driver(|d| d.capabilities().driver)?,
         driver: driver::try_with_driver(|d| d.stats())?,
         executor: executor::current_stats().unwrap_or_default(),
         timers: time::current_len().unwrap_or(0),
