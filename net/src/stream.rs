@@ -47,6 +47,10 @@ impl Stream {
     }
 
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        // A full buffer would read nothing and look like end of stream.
+        if let Err(err) = percore::buf::read_room(&buf) {
+            return (Err(err), buf);
+        }
         let (recv, want) = self.recv_op(buf);
         let (res, buf) = recv.await;
         self.note_read(want, &res);
