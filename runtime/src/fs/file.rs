@@ -1248,11 +1248,14 @@ impl File {
     /// # Examples
     ///
     /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-streampos-{}", std::process::id()));
+    /// std::fs::write(&path, [7u8; 100]).unwrap();
     /// percore::run(async {
-    ///     let mut file = percore::fs::File::open("/dev/zero").await.unwrap();
+    ///     let mut file = percore::fs::File::open(&path).await.unwrap();
     ///     file.read(Vec::with_capacity(10)).await.0.unwrap();
     ///     assert_eq!(file.stream_position().await.unwrap(), 10);
     /// });
+    /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub async fn stream_position(&mut self) -> io::Result<u64> {
         self.seek(std::io::SeekFrom::Current(0)).await
