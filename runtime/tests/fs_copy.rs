@@ -66,6 +66,23 @@ fn errors_name_the_path_at_fault() {
 }
 
 #[test]
+fn a_file_copied_onto_itself_is_refused_and_kept() {
+    let dir = TempPath::new("copy-self");
+    std::fs::create_dir(dir.path()).unwrap();
+    let (src, link) = (dir.path().join("src"), dir.path().join("link"));
+    std::fs::write(&src, b"precious").unwrap();
+    std::fs::hard_link(&src, &link).unwrap();
+    percore::run(async {
+        for to in [&src, &link] {
+            let err = percore::fs::copy(&src, to).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("same file"), "{err}");
+        }
+    });
+    assert_eq!(std::fs::read(&src).unwrap(), b"precious");
+}
+
+#[test]
 fn the_core_runs_other_tasks_while_the_pool_copies() {
     let dir = TempPath::new("copy-concurrent");
     std::fs::create_dir(dir.path()).unwrap();

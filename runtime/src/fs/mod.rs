@@ -570,7 +570,9 @@ pub async fn set_permissions(path: impl AsRef<Path>, perm: std::fs::Permissions)
 /// # Errors
 ///
 /// `from`'s errors (missing, not a regular file, unreadable) name `from`;
-/// creating or writing `to` names `to`.
+/// creating or writing `to` names `to`. Unlike `std::fs::copy`, which
+/// empties a file copied onto itself, `InvalidInput` when `to` is `from`
+/// (or a hard link to it), with both files left as they were.
 ///
 /// # Cancellation
 ///
@@ -602,7 +604,7 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 
 /// `std::fs::copy`'s steps, each error naming its own path.
 fn copy_blocking(from: &Path, to: &Path) -> io::Result<u64> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
     let mut src = std::fs::File::open(from).map_err(|e| with_path(e, "copy", from))?;
     let meta = src.metadata().map_err(|e| with_path(e, "copy", from))?;
@@ -614,13 +616,27 @@ fn copy_blocking(from: &Path, to: &Path) -> io::Result<u64> {
         return Err(with_path(err, "copy", from));
     }
     let perm = meta.permissions();
+    // Not O_TRUNC yet: copying a file onto itself (or a hard link of it)
+    // would empty it first, as std::fs::copy does.
     let mut dst = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .mode(std::os::unix::fs::PermissionsExt::mode(&perm))
         .open(to)
         .map_err(|e| with_path(e, "copy", to))?;
+    let dst_meta = dst.metadata().map_err(|e| with_path(e, "copy", to))?;
+    if (dst_meta.dev(), dst_meta.ino()) == (meta.dev(), meta.ino()) {
+        let err = io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "source and destination are the same file ({})",
+                from.display()
+            ),
+        );
+        return Err(with_path(err, "copy", to));
+    }
+    dst.set_len(0).map_err(|e| with_path(e, "copy", to))?;
     // The mode above is masked by the umask and ignored for an existing
     // file: set the bits exactly, as std does.
     dst.set_permissions(perm)
