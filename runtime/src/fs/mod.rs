@@ -13,7 +13,7 @@
 //! | [`File::read_at`] and friends | `READ`, `READV`, `READ_FIXED` | `preadv2(RWF_NOWAIT)` tried first, see below |
 //! | [`File::write_at`] and friends | `WRITE`, `WRITEV`, `WRITE_FIXED` | |
 //! | [`File::read`], [`File::write`] (at the file's offset) | `READ`, `WRITE` at offset -1 | as `read_at`; [`File::seek`] is `lseek(2)` (no ring op exists, no I/O) |
-//! | [`copy`] | none: `copy_file_range(2)` measured fastest | on [`spawn_blocking`](crate::spawn_blocking) |
+//! | [`copy`] | none: `copy_file_range(2)`, chosen by a benchmark | on [`spawn_blocking`](crate::spawn_blocking) |
 //! | [`File::sync_all`], [`File::sync_data`] | `FSYNC` | |
 //! | [`File::metadata`], [`metadata`], [`symlink_metadata`] | `STATX` | |
 //! | [`File::set_len`] | `FTRUNCATE` (6.9) | `ftruncate(2)` on [`spawn_blocking`](crate::spawn_blocking) |
@@ -559,13 +559,14 @@ pub async fn set_permissions(path: impl AsRef<Path>, perm: std::fs::Permissions)
 /// reads and writes apply where it is refused). The core does not wait:
 /// other tasks run meanwhile.
 ///
-/// Chosen by `cargo bench --bench fs_copy` (ext4, warm cache; numbers in
-/// BENCHMARKS.md): for 16 MiB it matches `std::fs::copy` on the calling
-/// thread, splicing file → pipe → file through the ring was no faster
-/// (within the noise, one run 6% ahead, the next 10% behind), and reading
-/// and writing through the ring with a 1 MiB buffer was 15-20% slower; for
-/// 64 KiB (where opening, truncating and `fchmod` dominate) the ring
-/// splice was the slowest.
+/// Chosen with `cargo bench --bench fs_copy` (ext4, warm cache; numbers
+/// in BENCHMARKS.md), against splicing file → pipe → file through the
+/// ring and reading and writing through the ring: `copy_file_range` was
+/// ahead for 64 KiB files in every run (opening, truncating and `fchmod`
+/// dominate there, and the ring splice paid the most), while for 16 MiB
+/// the runs, on a loaded two-core machine, did not rank splice and
+/// `copy_file_range` the same way twice. `copy_file_range` also gets
+/// reflinks and server-side copies where the filesystem has them.
 ///
 /// # Errors
 ///
