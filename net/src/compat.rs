@@ -2,15 +2,41 @@
 //! written against `tokio::io`, `futures::io` or `hyper::rt` (hyper,
 //! rustls, codecs) run on percore.
 //!
-//! [`Compat`] wraps a [`TcpStream`], [`UnixStream`], or an owned half
-//! ([`OwnedReadHalf`], [`OwnedWriteHalf`]) and implements, per cargo feature
-//! of percore-net (all off by default):
+//! [`Compat`] wraps a [`TcpStream`], [`UnixStream`], an owned half
+//! ([`OwnedReadHalf`], [`OwnedWriteHalf`]) or a [`percore::fs::File`], and
+//! implements, per cargo feature of percore-net (all off by default):
 //!
 //! | feature | traits |
 //! |---|---|
-//! | `tokio-io` | `tokio::io::{AsyncRead, AsyncBufRead, AsyncWrite}` |
-//! | `futures-io` | `futures_io::{AsyncRead, AsyncBufRead, AsyncWrite}` |
+//! | `tokio-io` | `tokio::io::{AsyncRead, AsyncBufRead, AsyncWrite}`; `AsyncSeek` for `Compat<File>` |
+//! | `futures-io` | `futures_io::{AsyncRead, AsyncBufRead, AsyncWrite}`; `AsyncSeek` for `Compat<File>` |
 //! | `hyper` | `hyper::rt::{Read, Write}` (see [`crate::hyper`]) |
+//!
+//! A `Compat<File>` reads and writes at the file's position (see
+//! [`File::read`](percore::fs::File::read)), through the same buffers as a
+//! socket: a read waits for buffered writes to reach the file first, a
+//! write first moves the position back over read-ahead bytes not yet taken,
+//! and a seek does both, so the position is always where the caller's reads
+//! and writes leave it. Shutting down a file only flushes.
+//!
+//! ```
+//! # #[cfg(feature = "tokio-io")] {
+//! use percore_net::compat::Compat;
+//! use tokio::io::{AsyncBufReadExt, AsyncSeekExt, AsyncWriteExt};
+//!
+//! let path = std::env::temp_dir().join(format!("percore-doc-compat-file-{}", std::process::id()));
+//! percore::run(async {
+//!     let file = percore::fs::File::options().read(true).write(true).create(true).truncate(true)
+//!         .open(&path).await.unwrap();
+//!     let mut file = Compat::new(file);
+//!     file.write_all(b"one\ntwo\n").await.unwrap();
+//!     file.rewind().await.unwrap();
+//!     let mut lines = file.lines();
+//!     assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("one"));
+//! });
+//! std::fs::remove_file(&path).unwrap();
+//! # }
+//! ```
 //!
 //! ```
 //! # #[cfg(feature = "tokio-io")] {
@@ -76,16 +102,15 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, SeekFrom};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use percore::buf::{IoBuf, Slice};
 use percore::fd::SharedFd;
 use percore::op::{self, Op};
-
-use crate::stream::Stream;
 
 /// Read buffer size of [`Compat::new`]: the most one `IORING_OP_RECV` asks for.
 ///
@@ -105,15 +130,35 @@ pub const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
 pub const DEFAULT_WRITE_CAPACITY: usize = 64 * 1024;
 
 mod sealed {
-    /// Gives `Compat` the stream's shared state (`Stream` is crate-private,
-    /// and so is this trait, unnameable outside the crate).
+    /// Gives `Compat` what it drives (`Io` is unnameable outside the crate,
+    /// and so is this trait).
     pub trait Sealed {
-        fn stream(&self) -> &crate::stream::Stream;
+        fn io(&self) -> Io<'_>;
+    }
+
+    /// A socket (receive and send ops) or a file (read and write ops at its
+    /// position).
+    #[derive(Clone, Copy)]
+    pub enum Io<'a> {
+        Socket(&'a crate::stream::Stream),
+        File(&'a percore::fd::SharedFd),
+    }
+
+    impl Io<'_> {
+        pub fn fd(&self) -> &percore::fd::SharedFd {
+            match self {
+                Io::Socket(stream) => &stream.fd,
+                Io::File(fd) => fd,
+            }
+        }
     }
 }
 
-/// A percore stream [`Compat`] can wrap: [`TcpStream`](crate::TcpStream),
-/// [`UnixStream`](crate::UnixStream) and the owned halves. Sealed.
+use sealed::{Io, Sealed as _};
+
+/// What a percore stream or file [`Compat`] can wrap: [`TcpStream`](crate::TcpStream),
+/// [`UnixStream`](crate::UnixStream), the owned halves, and
+/// [`percore::fs::File`]. Sealed.
 ///
 /// ```
 /// use percore_net::compat::{Compat, CompatStream};
@@ -179,9 +224,9 @@ pub trait CompatWrite: CompatStream {}
 macro_rules! compat_stream {
     ($ty:ty, |$s:ident| $stream:expr, $($cap:ident),+) => {
         impl sealed::Sealed for $ty {
-            fn stream(&self) -> &Stream {
+            fn io(&self) -> Io<'_> {
                 let $s = self;
-                $stream
+                Io::Socket($stream)
             }
         }
         impl CompatStream for $ty {}
@@ -193,6 +238,15 @@ compat_stream!(crate::TcpStream, |s| &s.inner, CompatRead, CompatWrite);
 compat_stream!(crate::UnixStream, |s| &s.inner, CompatRead, CompatWrite);
 compat_stream!(crate::OwnedReadHalf, |s| &s.stream.inner, CompatRead);
 compat_stream!(crate::OwnedWriteHalf, |s| &s.stream.inner, CompatWrite);
+
+impl sealed::Sealed for percore::fs::File {
+    fn io(&self) -> Io<'_> {
+        Io::File(self.fd())
+    }
+}
+impl CompatStream for percore::fs::File {}
+impl CompatRead for percore::fs::File {}
+impl CompatWrite for percore::fs::File {}
 
 /// A percore stream behind the poll-based I/O traits; see the [module
 /// docs](self) for the traits, the buffering and its costs.
@@ -220,6 +274,8 @@ pub struct Compat<S> {
     stream: S,
     reader: Reader,
     writer: Writer,
+    /// A file seek started by `tokio::io::AsyncSeek::start_seek`.
+    seek: Option<SeekFrom>,
 }
 
 impl<S: CompatStream> Compat<S> {
@@ -282,6 +338,7 @@ impl<S: CompatStream> Compat<S> {
                 shutdown: None,
                 error: None,
             },
+            seek: None,
         }
     }
 }
@@ -374,39 +431,89 @@ struct Reader {
     buf: Vec<u8>,
     pos: usize,
     cap: usize,
-    /// The receive in flight, and how many bytes it asked for.
-    op: Option<(Op<op::Recv<Vec<u8>>>, usize)>,
+    op: Option<ReadOp>,
+}
+
+/// A read in flight: a socket receive (with how many bytes it asked for),
+/// or a file read at the file's position.
+enum ReadOp {
+    Recv(Op<op::Recv<Vec<u8>>>, usize),
+    Read(Op<op::Read<Vec<u8>>>),
 }
 
 impl Reader {
     /// Returns the buffered bytes, receiving more first if there are none;
-    /// an empty slice is end of stream. The receive is `Stream::read`'s: it
-    /// waits for data first after a read that drained the socket.
-    fn poll_fill(&mut self, stream: &Stream, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+    /// an empty slice is end of stream. A socket receive is
+    /// `Stream::read`'s: it waits for data first after a read that drained
+    /// the socket.
+    fn poll_fill(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         if self.pos == self.buf.len() {
-            let (op, want) = self.op.get_or_insert_with(|| {
+            if self.op.is_none() {
                 let mut buf = std::mem::take(&mut self.buf);
                 self.pos = 0;
                 buf.clear();
                 buf.reserve_exact(self.cap);
-                stream.recv_op(buf)
-            });
-            let (res, buf) = ready!(Pin::new(op).poll(cx));
-            stream.note_read(*want, &res);
-            self.op = None;
-            self.buf = buf;
-            self.pos = 0;
-            if let Err(e) = res {
-                self.buf.clear();
-                return Poll::Ready(Err(e));
+                self.op = Some(match io {
+                    Io::Socket(stream) => {
+                        let (op, want) = stream.recv_op(buf);
+                        ReadOp::Recv(op, want)
+                    }
+                    Io::File(fd) => ReadOp::Read(Op::new(op::Read::new(
+                        fd.clone(),
+                        buf,
+                        op::CURRENT_POSITION,
+                    ))),
+                });
             }
+            ready!(self.poll_op(io, cx))?;
         }
         Poll::Ready(Ok(&self.buf[self.pos..]))
+    }
+
+    /// Waits for the read in flight, if any, and buffers what it read.
+    fn poll_op(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (res, buf) = match self.op.as_mut() {
+            None => return Poll::Ready(Ok(())),
+            Some(ReadOp::Recv(op, want)) => {
+                let (res, buf) = ready!(Pin::new(op).poll(cx));
+                if let Io::Socket(stream) = io {
+                    stream.note_read(*want, &res);
+                }
+                (res, buf)
+            }
+            Some(ReadOp::Read(op)) => ready!(Pin::new(op).poll(cx)),
+        };
+        self.op = None;
+        self.buf = buf;
+        self.pos = 0;
+        if let Err(e) = res {
+            self.buf.clear();
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.buf.len());
     }
+
+    /// Bytes read ahead and not yet taken.
+    fn unread(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn discard(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+    }
+}
+
+/// `lseek(2)` on a file's descriptor. A duplicate shares the open file
+/// description, and with it the position (percore-net has no `unsafe`).
+fn lseek(fd: &SharedFd, pos: SeekFrom) -> io::Result<u64> {
+    use std::io::Seek;
+    let mut file = std::fs::File::from(fd.as_fd().try_clone_to_owned()?);
+    file.seek(pos)
 }
 
 /// The write side: `buf[sent..]` is being sent by `op`, which owns the
@@ -415,20 +522,49 @@ struct Writer {
     buf: Vec<u8>,
     cap: usize,
     sent: usize,
-    op: Option<Op<op::Send<Slice<Vec<u8>>>>>,
+    op: Option<WriteOp>,
     shutdown: Option<Op<op::Shutdown>>,
     /// The error of a send that completed inside `poll_write`, for the next call.
     error: Option<io::Error>,
 }
 
+/// A write in flight: a socket send, or a file write at the file's position.
+enum WriteOp {
+    Send(Op<op::Send<Slice<Vec<u8>>>>),
+    Write(Op<op::Write<Slice<Vec<u8>>>>),
+}
+
+impl WriteOp {
+    fn new(io: Io<'_>, buf: Slice<Vec<u8>>) -> WriteOp {
+        match io {
+            Io::Socket(stream) => WriteOp::Send(Op::new(op::Send::new(stream.fd.clone(), buf))),
+            Io::File(fd) => WriteOp::Write(Op::new(op::Write::new(
+                fd.clone(),
+                buf,
+                op::CURRENT_POSITION,
+            ))),
+        }
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<percore::buf::BufResult<usize, Slice<Vec<u8>>>> {
+        match self {
+            WriteOp::Send(op) => Pin::new(op).poll(cx),
+            WriteOp::Write(op) => Pin::new(op).poll(cx),
+        }
+    }
+}
+
 impl Writer {
     /// Waits until the kernel took every buffered byte.
-    fn poll_drain(&mut self, fd: &SharedFd, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_drain(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(e) = self.error.take() {
             return Poll::Ready(Err(e));
         }
         while let Some(op) = self.op.as_mut() {
-            let (res, slice) = ready!(Pin::new(op).poll(cx));
+            let (res, slice) = ready!(op.poll(cx));
             self.op = None;
             let buf = slice.into_inner();
             match res {
@@ -436,7 +572,7 @@ impl Writer {
                     // Short send: send the rest, from the same buffer.
                     self.sent += n;
                     let rest = buf.slice(self.sent..);
-                    self.op = Some(Op::new(op::Send::new(fd.clone(), rest)));
+                    self.op = Some(WriteOp::new(io, rest));
                 }
                 res => {
                     self.buf = buf;
@@ -457,14 +593,14 @@ impl Writer {
     /// into the buffer and submits one send for them.
     fn poll_write(
         &mut self,
-        fd: &SharedFd,
+        io: Io<'_>,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         if bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
-        ready!(self.poll_drain(fd, cx))?;
+        ready!(self.poll_drain(io, cx))?;
         let mut buf = std::mem::take(&mut self.buf);
         // Grow to what this write needs (up to `cap`), not to `cap` at once:
         // a connection that only sends small responses keeps a small buffer.
@@ -478,11 +614,11 @@ impl Writer {
             buf.extend_from_slice(&b[..b.len().min(room)]);
         }
         let n = buf.len();
-        self.op = Some(Op::new(op::Send::new(fd.clone(), buf.slice(..))));
+        self.op = Some(WriteOp::new(io, buf.slice(..)));
         // Submit now (the first poll only queues the SQE). An error of this
         // send, if it completes at once, is kept for the next call: the
         // bytes are taken either way.
-        if let Poll::Ready(Err(e)) = self.poll_drain(fd, cx) {
+        if let Poll::Ready(Err(e)) = self.poll_drain(io, cx) {
             self.error = Some(e);
         }
         Poll::Ready(Ok(n))
@@ -491,7 +627,12 @@ impl Writer {
 
 impl<S: CompatRead> Compat<S> {
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.reader.poll_fill(self.stream.stream(), cx)
+        let io = self.stream.io();
+        if let Io::File(_) = io {
+            // A file has one position: buffered writes land before we read.
+            ready!(self.writer.poll_drain(io, cx))?;
+        }
+        self.reader.poll_fill(io, cx)
     }
 
     /// Hands buffered (or newly received) bytes to `copy`, which returns
@@ -509,17 +650,32 @@ impl<S: CompatRead> Compat<S> {
 
 impl<S: CompatWrite> Compat<S> {
     fn write(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        self.writer.poll_write(&self.stream.stream().fd, cx, bufs)
+        let io = self.stream.io();
+        if let Io::File(fd) = io {
+            // A file has one position: the write goes where the caller's
+            // reads stopped, not after the read-ahead.
+            ready!(self.reader.poll_op(io, cx))?;
+            if self.reader.unread() > 0 {
+                lseek(fd, SeekFrom::Current(-(self.reader.unread() as i64)))?;
+                self.reader.discard();
+            }
+        }
+        self.writer.poll_write(io, cx, bufs)
     }
 
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.writer.poll_drain(&self.stream.stream().fd, cx)
+        self.writer.poll_drain(self.stream.io(), cx)
     }
 
-    /// Flushes, then shuts down the write side: the peer reads end of stream.
+    /// Flushes, then shuts down the write side: the peer reads end of
+    /// stream. A file is only flushed.
     fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let fd = &self.stream.stream().fd;
-        ready!(self.writer.poll_drain(fd, cx))?;
+        let io = self.stream.io();
+        ready!(self.writer.poll_drain(io, cx))?;
+        let Io::Socket(stream) = io else {
+            return Poll::Ready(Ok(()));
+        };
+        let fd = &stream.fd;
         let op = self
             .writer
             .shutdown
@@ -530,10 +686,53 @@ impl<S: CompatWrite> Compat<S> {
     }
 }
 
+impl Compat<percore::fs::File> {
+    /// Moves the file's position as `pos` says, counted from where the
+    /// caller's reads and writes left it: flushes buffered writes, waits
+    /// for a read in flight, drops the read-ahead.
+    #[cfg_attr(
+        not(any(feature = "tokio-io", feature = "futures-io")),
+        allow(dead_code)
+    )]
+    fn poll_seek_to(&mut self, cx: &mut Context<'_>, pos: SeekFrom) -> Poll<io::Result<u64>> {
+        let io = self.stream.io();
+        ready!(self.writer.poll_drain(io, cx))?;
+        ready!(self.reader.poll_op(io, cx))?;
+        let pos = match pos {
+            SeekFrom::Current(n) => SeekFrom::Current(n - self.reader.unread() as i64),
+            pos => pos,
+        };
+        let at = lseek(io.fd(), pos)?;
+        self.reader.discard();
+        Poll::Ready(Ok(at))
+    }
+}
+
 #[cfg(feature = "tokio-io")]
 mod tokio_impls {
     use super::*;
-    use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
+
+    impl AsyncSeek for Compat<percore::fs::File> {
+        fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+            let this = self.get_mut();
+            if this.seek.is_some() {
+                return Err(io::Error::other(
+                    "other file seek in progress: call poll_complete first",
+                ));
+            }
+            this.seek = Some(position);
+            Ok(())
+        }
+
+        fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+            let this = self.get_mut();
+            let pos = this.seek.unwrap_or(SeekFrom::Current(0));
+            let res = ready!(this.poll_seek_to(cx, pos));
+            this.seek = None;
+            Poll::Ready(res)
+        }
+    }
 
     impl<S: CompatRead> AsyncRead for Compat<S> {
         fn poll_read(
@@ -597,7 +796,17 @@ mod tokio_impls {
 #[cfg(feature = "futures-io")]
 mod futures_impls {
     use super::*;
-    use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
+    use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
+
+    impl AsyncSeek for Compat<percore::fs::File> {
+        fn poll_seek(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            pos: SeekFrom,
+        ) -> Poll<io::Result<u64>> {
+            self.get_mut().poll_seek_to(cx, pos)
+        }
+    }
 
     impl<S: CompatRead> AsyncRead for Compat<S> {
         fn poll_read(

@@ -82,7 +82,8 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedReadHalf {
-    /// See [`TcpStream::read`].
+    /// See [`TcpStream::read`]: reads into `buf`'s spare capacity; a full
+    /// buffer is an `InvalidInput` error, never `Ok(0)`.
     ///
     /// # Examples
     ///

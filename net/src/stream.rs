@@ -47,6 +47,10 @@ impl Stream {
     }
 
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        // A full buffer would read nothing and look like end of stream.
+        if let Err(err) = percore::buf::read_room(&buf) {
+            return (Err(err), buf);
+        }
         let (recv, want) = self.recv_op(buf);
         let (res, buf) = recv.await;
         self.note_read(want, &res);
@@ -146,3 +150,30 @@ impl Stream {
 fn zc_available() -> bool {
     percore::capabilities().is_some_and(|c| c.send_zc)
 }
+
+/// `percore::io::OwnedRead` for a stream type and for a shared reference to
+/// it (its reads take `&self`), so `percore::io::BufReader` reads lines from
+/// a connection, also while the connection is written to.
+macro_rules! owned_read {
+    ($($ty:ty),+) => {$(
+        impl percore::io::OwnedRead for $ty {
+            fn read<B: IoBufMut>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+                <$ty>::read(self, buf)
+            }
+        }
+
+        impl percore::io::OwnedRead for &$ty {
+            fn read<B: IoBufMut>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+                <$ty>::read(self, buf)
+            }
+        }
+    )+};
+}
+
+owned_read!(crate::TcpStream, crate::UnixStream, crate::OwnedReadHalf);

@@ -364,11 +364,16 @@ impl TcpStream {
     }
 
     /// Reads into `buf`'s spare capacity (after its initialized bytes) and
-    /// returns how many bytes arrived; `Ok(0)` is end of stream.
+    /// returns how many bytes arrived; `Ok(0)` is end of stream. Pass
+    /// `Vec::with_capacity(n)`, or `clear()` a buffer before reusing it.
     ///
     /// # Errors
     ///
-    /// `ECONNRESET` when the peer reset the connection, ...
+    /// `InvalidInput` ("buffer has no spare capacity; clear() it or
+    /// reserve") if `buf` is full (`vec![0u8; n]`, a zero-capacity
+    /// `Vec::new()`): never `Ok(0)`, which would read as end of stream (see
+    /// [`percore::buf::read_room`]). `ECONNRESET` when the peer reset the
+    /// connection, ...
     ///
     /// # Cancellation
     ///
@@ -395,7 +400,9 @@ impl TcpStream {
         self.inner.read(buf).await
     }
 
-    /// Reads until `buf` is full (its initialized length reaches its capacity).
+    /// Reads until `buf` is full (its initialized length reaches its
+    /// capacity); a buffer that is full already reads nothing and returns
+    /// `Ok(())`.
     ///
     /// # Errors
     ///

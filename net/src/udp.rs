@@ -153,7 +153,9 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// recvmsg(2) errors (`ECONNREFUSED` after an ICMP error on a connected
+    /// `InvalidInput` if `buf` has no spare capacity (a full `vec![0u8; n]`
+    /// or `Vec::new()`; see [`percore::buf::read_room`]): the datagram stays
+    /// queued. recvmsg(2) errors (`ECONNREFUSED` after an ICMP error on a connected
     /// socket, ...).
     ///
     /// # Cancellation
@@ -203,11 +205,13 @@ impl UdpSocket {
         Op::new(Send::new(self.fd.clone(), buf)).await
     }
 
-    /// Receives one datagram from the connected peer.
+    /// Receives one datagram from the connected peer into `buf`'s spare
+    /// capacity (a longer datagram is cut).
     ///
     /// # Errors
     ///
-    /// recv(2) errors.
+    /// `InvalidInput` if `buf` has no spare capacity (the datagram stays
+    /// queued); recv(2) errors.
     ///
     /// # Examples
     ///

@@ -358,7 +358,8 @@ impl UnixStream {
         UnixStream::from_fd(SharedFd::new(stream.into()))
     }
 
-    /// See [`TcpStream::read`](crate::TcpStream::read).
+    /// See [`TcpStream::read`](crate::TcpStream::read): reads into `buf`'s
+    /// spare capacity; a full buffer is an `InvalidInput` error, never `Ok(0)`.
     ///
     /// # Examples
     ///
@@ -726,7 +727,8 @@ impl UnixDatagram {
     ///
     /// # Errors
     ///
-    /// recvmsg(2) errors.
+    /// `InvalidInput` if `buf` has no spare capacity (the datagram stays
+    /// queued); recvmsg(2) errors.
     ///
     /// # Examples
     ///
@@ -781,11 +783,12 @@ impl UnixDatagram {
         Op::new(Send::new(self.fd.clone(), buf)).await
     }
 
-    /// Receives one datagram.
+    /// Receives one datagram into `buf`'s spare capacity (a longer one is cut).
     ///
     /// # Errors
     ///
-    /// recv(2) errors.
+    /// `InvalidInput` if `buf` has no spare capacity (the datagram stays
+    /// queued); recv(2) errors.
     ///
     /// # Examples
     ///

@@ -23,7 +23,8 @@
 //! Layers: [`op`] (one type per io_uring operation), the driver (the ring, not
 //! public), the executor ([`spawn`], [`JoinHandle`], and tokio's names in
 //! [`task`]: `JoinSet`, `AbortHandle`), [`select!`], [`time`], [`buf`],
-//! [`blocking`](spawn_blocking).
+//! [`blocking`](spawn_blocking), [`fs`], and [`io`] (`BufReader` with `lines()`
+//! over files and sockets).
 //!
 //! Coming from tokio or asyncio: the porting guide (`docs/porting-from-tokio.md`)
 //! maps each API to its percore equivalent.
@@ -52,6 +53,7 @@ mod executor;
 pub mod fault;
 pub mod fd;
 pub mod fs;
+pub mod io;
 mod latch;
 pub mod op;
 mod runtime;

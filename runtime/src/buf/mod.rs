@@ -42,6 +42,49 @@ pub use self::slice::Slice;
 /// ```
 pub type BufResult<T, B> = (std::io::Result<T>, B);
 
+/// The room a read may fill in `buf`: its spare capacity after the
+/// initialized bytes.
+///
+/// Every percore read (files, sockets, the [`op`](crate::op) read types)
+/// reads **after** a buffer's initialized bytes, up to its capacity, the way
+/// `Vec::extend` appends: `Vec::with_capacity(n)` offers `n` bytes, and a
+/// buffer that is already full (`vec![0u8; 1024]`, a `Box<[u8]>`, a `Vec`
+/// not cleared since the last read) offers none. Such a read fails with an
+/// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error rather than
+/// returning `Ok(0)`, which would read as end of stream.
+///
+/// # Errors
+///
+/// `InvalidInput` ("buffer has no spare capacity; clear() it or reserve")
+/// when `bytes_total() == bytes_init()`, also for a zero-capacity `Vec::new()`.
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::read_room;
+///
+/// assert_eq!(read_room(&Vec::<u8>::with_capacity(64)).unwrap(), 64);
+/// let full = vec![0u8; 1024];
+/// let err = read_room(&full).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// assert!(read_room(&Vec::<u8>::new()).is_err());
+/// ```
+pub fn read_room<B: IoBuf + ?Sized>(buf: &B) -> std::io::Result<usize> {
+    match buf.bytes_total() - buf.bytes_init() {
+        0 => Err(no_room()),
+        room => Ok(room),
+    }
+}
+
+/// The error of a read into a buffer with no spare room (see [`read_room`]).
+pub(crate) fn no_room() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "buffer has no spare capacity; clear() it or reserve \
+         (percore reads after a buffer's initialized bytes, up to its capacity)",
+    )
+}
+
 /// A buffer the kernel may read from while an op is in flight.
 ///
 /// # Safety

@@ -94,8 +94,20 @@ pub enum Advice {
     NoReuse = libc::POSIX_FADV_NOREUSE,
 }
 
-/// An open file. Reads and writes are positional and take owned buffers:
+/// An open file. Reads and writes take owned buffers:
 /// `let (res, buf) = file.read_at(buf, pos).await`.
+///
+/// Two ways to say where: the positional [`read_at`](File::read_at) /
+/// [`write_at`](File::write_at) family names the offset and never moves the
+/// file's position, while [`read`](File::read) / [`write`](File::write) (and
+/// `read_exact`, `write_all`) read and write at the position and advance
+/// it, and [`seek`](File::seek) moves it, as with `std::fs::File`. The
+/// position is the descriptor's own file offset (so it is shared with
+/// `dup`licates and a `std::fs::File` it came from).
+///
+/// Every read fills the buffer's spare room after its initialized bytes; a
+/// buffer with none (a full `vec![0u8; n]`) is an `InvalidInput` error, see
+/// [`read_room`](crate::buf::read_room).
 ///
 /// Every operation is an op on the current core's ring (openat, read,
 /// write, fsync, statx, fallocate, ftruncate, close). Reads may first try
@@ -383,7 +395,7 @@ impl File {
                 "length {len} is not a multiple of {} (the device's offset alignment)",
                 align.offset
             ))
-        } else if !pos.is_multiple_of(align.offset as u64) {
+        } else if pos != crate::op::CURRENT_POSITION && !pos.is_multiple_of(align.offset as u64) {
             Some(format!(
                 "offset {pos} is not a multiple of {} (the device's offset alignment)",
                 align.offset
@@ -469,18 +481,24 @@ impl File {
 
     /// Reads into `buf`'s spare room (after its initialized bytes) from
     /// offset `pos`, and returns the number of bytes read with the buffer.
-    /// `Ok(0)` means end of file (or a buffer with no spare room); fewer bytes
-    /// than asked do not by themselves mean end of file. For pipes and
-    /// terminals pass [`CURRENT_POSITION`](crate::op::CURRENT_POSITION).
+    /// `Ok(0)` means end of file; fewer bytes than asked do not by themselves
+    /// mean end of file. For pipes and terminals pass
+    /// [`CURRENT_POSITION`](crate::op::CURRENT_POSITION). Does not move the
+    /// file's position (see [`File::read`] for reads that do).
     ///
-    /// Works with `Vec<u8>` (reads into its spare capacity), `BytesMut`,
-    /// `Box<[u8]>`, [`AlignedBuf`](crate::buf::AlignedBuf),
+    /// Works with `Vec<u8>` (reads into its spare capacity:
+    /// `Vec::with_capacity(n)`, or `clear()` a buffer before reusing it),
+    /// `BytesMut`, [`AlignedBuf`](crate::buf::AlignedBuf),
     /// [`Slice`](crate::buf::Slice) and any [`IoBufMut`].
     ///
     /// # Errors
     ///
-    /// The kernel's error; on `O_DIRECT` files an `InvalidInput` error naming
-    /// the path for a misaligned buffer, length or offset.
+    /// `InvalidInput` ("buffer has no spare capacity; clear() it or
+    /// reserve") if `buf` is full, e.g. `vec![0u8; 1024]` or a zero-capacity
+    /// `Vec::new()`: never `Ok(0)`, which would read as end of file (see
+    /// [`read_room`](crate::buf::read_room)). The kernel's error; on
+    /// `O_DIRECT` files an `InvalidInput` error naming the path for a
+    /// misaligned buffer, length or offset.
     ///
     /// # Cancellation
     ///
@@ -501,6 +519,9 @@ impl File {
     /// });
     /// ```
     pub async fn read_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<usize, B> {
+        if let Err(err) = crate::buf::read_room(&buf) {
+            return (Err(with_path(err, "read", &self.name())), buf);
+        }
         if self.direct.is_some() {
             let init = buf.bytes_init();
             let addr = buf.stable_ptr() as usize + init;
@@ -551,7 +572,9 @@ impl File {
         out
     }
 
-    /// Reads until `buf`'s spare room is full, starting at `pos`.
+    /// Reads until `buf`'s spare room is full, starting at `pos`; a buffer
+    /// that is full already reads nothing and returns `Ok(())`. Does not move
+    /// the file's position.
     ///
     /// # Errors
     ///
@@ -594,7 +617,12 @@ impl File {
     }
 
     /// Reads into the spare room of several buffers in order, from `pos`
-    /// (`IORING_OP_READV`).
+    /// (`IORING_OP_READV`). Does not move the file's position.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if no buffer has spare room (or `bufs` is empty), or
+    /// the kernel's error.
     ///
     /// # Examples
     ///
@@ -620,6 +648,12 @@ impl File {
                 }
             }
         }
+        if bufs.iter().all(|b| b.bytes_init() == b.bytes_total()) {
+            return (
+                Err(with_path(crate::buf::no_room(), "read", &self.name())),
+                bufs,
+            );
+        }
         let (res, bufs) = self.read_op(Readv::new(self.fd.clone(), bufs, pos)).await;
         (res.map_err(|e| self.direct_error(e, "read")), bufs)
     }
@@ -627,7 +661,8 @@ impl File {
     /// Writes `buf`'s initialized bytes at `pos` and returns how many were
     /// written, with the buffer. On a file opened with
     /// [`append`](OpenOptions::append) every write goes to the end and `pos`
-    /// is ignored (as with `pwrite(2)` on Linux).
+    /// is ignored (as with `pwrite(2)` on Linux). Does not move the file's
+    /// position (see [`File::write`] for writes that do).
     ///
     /// # Errors
     ///
@@ -660,7 +695,7 @@ impl File {
     }
 
     /// Writes all of `buf`'s initialized bytes at `pos`, issuing more writes
-    /// after short ones.
+    /// after short ones. Does not move the file's position.
     ///
     /// # Errors
     ///
@@ -730,7 +765,8 @@ impl File {
     /// (`IORING_OP_READ_FIXED`), through the registered file slot if
     /// [`File::register`] was called. Never tries `RWF_NOWAIT`: this is the
     /// ring's own fast path. A buffer from a pool of another core's ring is
-    /// read into with an ordinary read.
+    /// read into with an ordinary read. A full buffer is an `InvalidInput`
+    /// error, as for [`File::read_at`]. Does not move the file's position.
     ///
     /// # Examples
     ///
@@ -746,6 +782,9 @@ impl File {
     /// });
     /// ```
     pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+        if let Err(err) = crate::buf::read_room(&buf) {
+            return (Err(with_path(err, "read", &self.name())), buf);
+        }
         let init = buf.bytes_init();
         let addr = buf.stable_ptr() as usize + init;
         if let Err(err) = self.check_direct("read", addr, buf.bytes_total() - init, pos) {
@@ -1040,6 +1079,210 @@ impl File {
             }
         }
         (Ok(buf.len() - start), buf)
+    }
+
+    /// Reads into `buf`'s spare room at the file's position and advances
+    /// the position by the bytes read, like `std::io::Read::read` (the
+    /// read is `IORING_OP_READ` at the descriptor's own offset, or
+    /// `preadv2(RWF_NOWAIT)` first as for [`File::read_at`]). `Ok(0)` is end
+    /// of file. Works on pipes and terminals too.
+    ///
+    /// Takes `&mut self`: one cursor, one read or write at a time. The
+    /// positional [`read_at`](File::read_at) family neither uses nor moves
+    /// the position.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a buffer with no spare room (never `Ok(0)`), or
+    /// any error of [`File::read_at`].
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future while the read is in flight keeps the buffer
+    /// alive until the kernel is done; the kernel may still advance the
+    /// position by what it read, and those bytes are lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-cursor-read-{}", std::process::id()));
+    /// std::fs::write(&path, b"hello world").unwrap();
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::open(&path).await.unwrap();
+    ///     let (n, buf) = file.read(Vec::with_capacity(6)).await;
+    ///     assert_eq!((n.unwrap(), &buf[..]), (6, &b"hello "[..]));
+    ///     let (n, buf) = file.read(Vec::with_capacity(64)).await;
+    ///     assert_eq!((n.unwrap(), &buf[..]), (5, &b"world"[..]));
+    ///     let (n, _) = file.read(Vec::with_capacity(64)).await;
+    ///     assert_eq!(n.unwrap(), 0); // end of file
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
+        self.read_at(buf, crate::op::CURRENT_POSITION).await
+    }
+
+    /// Reads at the file's position until `buf`'s spare room is full,
+    /// advancing the position by every byte read.
+    ///
+    /// # Errors
+    ///
+    /// `UnexpectedEof` if the file ends first (the bytes read so far are in
+    /// the returned buffer, and the position is past them), or any error of
+    /// [`File::read`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-cursor-rx-{}", std::process::id()));
+    /// std::fs::write(&path, b"0123456789").unwrap();
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::open(&path).await.unwrap();
+    ///     let (res, head) = file.read_exact(Vec::with_capacity(4)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(head, b"0123");
+    ///     assert_eq!(file.stream_position().await.unwrap(), 4);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn read_exact<B: IoBufMut>(&mut self, buf: B) -> BufResult<(), B> {
+        self.read_exact_at(buf, crate::op::CURRENT_POSITION).await
+    }
+
+    /// Writes some of `buf`'s initialized bytes at the file's position and
+    /// advances it by the bytes written, like `std::io::Write::write`; on a
+    /// file opened with [`append`](OpenOptions::append) the bytes go to the
+    /// end and the position moves there.
+    ///
+    /// # Errors
+    ///
+    /// Any error of [`File::write_at`].
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future while the write is in flight keeps the buffer
+    /// alive until the kernel is done; the write (and the position's move)
+    /// may or may not have happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-cursor-write-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::create(&path).await.unwrap();
+    ///     let (n, _) = file.write(b"hello ".to_vec()).await;
+    ///     assert_eq!(n.unwrap(), 6);
+    ///     file.write_all(b"world".to_vec()).await.0.unwrap();
+    ///     assert_eq!(file.stream_position().await.unwrap(), 11);
+    /// });
+    /// assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
+        self.write_at(buf, crate::op::CURRENT_POSITION).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes at the file's position,
+    /// issuing more writes after short ones, and advances the position past
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// `WriteZero` if the kernel accepts nothing, or any error of
+    /// [`File::write`]; the position is then past the bytes written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-cursor-wa-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::create(&path).await.unwrap();
+    ///     file.write_all(vec![b'x'; 100_000]).await.0.unwrap();
+    ///     assert_eq!(file.stream_position().await.unwrap(), 100_000);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn write_all<B: IoBuf>(&mut self, buf: B) -> BufResult<(), B> {
+        self.write_all_at(buf, crate::op::CURRENT_POSITION).await
+    }
+
+    /// Moves the file's position and returns it, counted from the start,
+    /// like `std::io::Seek::seek` (`lseek(2)`: io_uring has no seek op; it
+    /// does no I/O on local filesystems, so it runs on this thread). A
+    /// position past the end is allowed: a write there leaves a hole that
+    /// reads as zeros.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a position before the start; `ESPIPE` for pipes
+    /// and terminals, which have no position. The message names the path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::SeekFrom;
+    ///
+    /// let path = std::env::temp_dir().join(format!("percore-doc-seek-{}", std::process::id()));
+    /// std::fs::write(&path, b"0123456789").unwrap();
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::open(&path).await.unwrap();
+    ///     assert_eq!(file.seek(SeekFrom::End(-3)).await.unwrap(), 7);
+    ///     let (_, buf) = file.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(buf, b"789");
+    ///     assert_eq!(file.seek(SeekFrom::Current(-5)).await.unwrap(), 5);
+    ///     assert_eq!(file.seek(SeekFrom::Start(1)).await.unwrap(), 1);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn seek(&mut self, pos: std::io::SeekFrom) -> io::Result<u64> {
+        crate::op::lseek(&self.fd, pos).map_err(|e| with_path(e, "seek", &self.name()))
+    }
+
+    /// The file's position, counted from the start (a seek by 0 from the
+    /// current position).
+    ///
+    /// # Errors
+    ///
+    /// `ESPIPE` for pipes and terminals.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-streampos-{}", std::process::id()));
+    /// std::fs::write(&path, [7u8; 100]).unwrap();
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::open(&path).await.unwrap();
+    ///     file.read(Vec::with_capacity(10)).await.0.unwrap();
+    ///     assert_eq!(file.stream_position().await.unwrap(), 10);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn stream_position(&mut self) -> io::Result<u64> {
+        self.seek(std::io::SeekFrom::Current(0)).await
+    }
+
+    /// Moves the file's position back to the start.
+    ///
+    /// # Errors
+    ///
+    /// `ESPIPE` for pipes and terminals.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("percore-doc-rewind-{}", std::process::id()));
+    /// percore::run(async {
+    ///     let mut file = percore::fs::File::options().read(true).write(true).create(true).truncate(true)
+    ///         .open(&path).await.unwrap();
+    ///     file.write_all(b"abc".to_vec()).await.0.unwrap();
+    ///     file.rewind().await.unwrap();
+    ///     let (_, buf) = file.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(buf, b"abc");
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn rewind(&mut self) -> io::Result<()> {
+        self.seek(std::io::SeekFrom::Start(0)).await.map(|_| ())
     }
 
     /// Closes the file through the ring and reports close(2)'s result.

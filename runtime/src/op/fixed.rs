@@ -254,7 +254,8 @@ impl From<FixedFd> for Target {
 }
 
 /// `IORING_OP_READ_FIXED`: reads at `offset` into the spare room of a
-/// registered buffer.
+/// registered buffer. A full buffer is an `InvalidInput` error, never
+/// `Ok(0)` (see [`read_room`](crate::buf::read_room)).
 ///
 /// # Examples
 ///
@@ -275,6 +276,8 @@ pub struct ReadFixed {
     target: Target,
     buf: FixedBuf,
     offset: u64,
+    /// The buffer had no spare room: the SQE is a no-op and the result an error.
+    no_room: bool,
 }
 
 impl ReadFixed {
@@ -302,6 +305,7 @@ impl ReadFixed {
             target: target.into(),
             buf,
             offset,
+            no_room: false,
         }
     }
 }
@@ -314,6 +318,10 @@ unsafe impl OpCode for ReadFixed {
 
     fn create_entry(&mut self) -> squeue::Entry {
         let init = self.buf.bytes_init();
+        if self.buf.bytes_total() == init {
+            self.no_room = true;
+            return opcode::Nop::new().build();
+        }
         let len = (self.buf.bytes_total() - init).min(u32::MAX as usize) as u32;
         // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
         let ptr = unsafe { crate::buf::IoBufMut::stable_mut_ptr(&mut self.buf).add(init) };
@@ -330,6 +338,9 @@ unsafe impl OpCode for ReadFixed {
 
     unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
+        if self.no_room {
+            return (res.and(Err(crate::buf::no_room())), self.buf);
+        }
         if let Ok(n) = res {
             let init = self.buf.bytes_init();
             // SAFETY: `cqe` is this op's own completion (the `complete`

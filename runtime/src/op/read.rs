@@ -1,14 +1,16 @@
 use io_uring::{opcode, squeue, types};
 
 use super::{CqeResult, OpCode};
-use crate::buf::{BufResult, IoBufMut};
+use crate::buf::{BufResult, IoBufMut, no_room};
 use crate::fd::SharedFd;
 
 /// `IORING_OP_READ`: reads into an owned buffer at `offset`
 /// ([`CURRENT_POSITION`](super::CURRENT_POSITION) for pipes and sockets).
 ///
 /// Reads into the buffer's spare room after its initialized bytes, and
-/// returns the number of bytes read with the buffer.
+/// returns the number of bytes read with the buffer. A buffer with no spare
+/// room is an `InvalidInput` error, never `Ok(0)` (see
+/// [`read_room`](crate::buf::read_room)); the SQE is then a no-op.
 ///
 /// # Examples
 ///
@@ -30,6 +32,8 @@ pub struct Read<B> {
     fd: SharedFd,
     buf: B,
     offset: u64,
+    /// The buffer had no spare room: the SQE is a no-op and the result an error.
+    no_room: bool,
 }
 
 impl<B: IoBufMut> Read<B> {
@@ -48,7 +52,12 @@ impl<B: IoBufMut> Read<B> {
     /// });
     /// ```
     pub fn new(fd: SharedFd, buf: B, offset: u64) -> Read<B> {
-        Read { fd, buf, offset }
+        Read {
+            fd,
+            buf,
+            offset,
+            no_room: false,
+        }
     }
 }
 
@@ -60,6 +69,10 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     fn create_entry(&mut self) -> squeue::Entry {
         let init = self.buf.bytes_init();
         let spare = self.buf.bytes_total() - init;
+        if spare == 0 {
+            self.no_room = true;
+            return opcode::Nop::new().build();
+        }
         // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
         let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
         opcode::Read::new(
@@ -73,6 +86,9 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
 
     unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
+        if self.no_room {
+            return (res.and(Err(no_room())), self.buf);
+        }
         if let Ok(n) = res {
             let init = self.buf.bytes_init();
             // SAFETY: `cqe` is this op's own completion (the `complete`
@@ -85,7 +101,8 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
 }
 
 /// `IORING_OP_READV`: reads into several owned buffers at `offset`, filling
-/// each buffer's spare room in turn.
+/// each buffer's spare room in turn. Buffers with no spare room in total
+/// (or no buffers) are an `InvalidInput` error, never `Ok(0)`.
 ///
 /// # Examples
 ///
@@ -111,6 +128,8 @@ pub struct Readv<B> {
     /// Heap-allocated so the kernel's view survives moves of the op.
     iovecs: Vec<libc::iovec>,
     offset: u64,
+    /// No buffer had spare room: the SQE is a no-op and the result an error.
+    no_room: bool,
 }
 
 impl<B: IoBufMut> Readv<B> {
@@ -135,6 +154,7 @@ impl<B: IoBufMut> Readv<B> {
             bufs,
             iovecs: Vec::new(),
             offset,
+            no_room: false,
         }
     }
 }
@@ -157,6 +177,10 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
                 }
             })
             .collect();
+        if self.iovecs.iter().all(|iov| iov.iov_len == 0) {
+            self.no_room = true;
+            return opcode::Nop::new().build();
+        }
         opcode::Readv::new(
             types::Fd(self.fd.raw_fd()),
             self.iovecs.as_ptr(),
@@ -168,6 +192,9 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
 
     unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
+        if self.no_room {
+            return (res.and(Err(no_room())), self.bufs);
+        }
         if let Ok(n) = res {
             let mut left = n;
             for (b, iov) in self.bufs.iter_mut().zip(&self.iovecs) {

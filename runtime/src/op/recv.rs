@@ -7,11 +7,14 @@ use super::{CqeResult, MultishotOp, MultishotOpCode, OpCode};
 
 /// `IORING_RECVSEND_POLL_FIRST`, which the io-uring crate does not export.
 const RECVSEND_POLL_FIRST: u16 = 1;
-use crate::buf::{BufResult, BufRing, IoBufMut, RingBuf};
+use crate::buf::{BufResult, BufRing, IoBufMut, RingBuf, no_room};
 use crate::fd::SharedFd;
 
 /// `IORING_OP_RECV`: receives from a socket into an owned buffer's spare room
-/// (after its initialized bytes). `Ok(0)` is end of stream.
+/// (after its initialized bytes). `Ok(0)` is end of stream; a buffer with no
+/// spare room is an `InvalidInput` error (see
+/// [`read_room`](crate::buf::read_room)), unless `MSG_TRUNC` is among the
+/// [`flags`](Recv::flags) (a datagram-size probe).
 ///
 /// # Examples
 ///
@@ -39,6 +42,8 @@ pub struct Recv<B> {
     buf: B,
     flags: i32,
     ioprio: u16,
+    /// The buffer had no spare room: the SQE is a no-op and the result an error.
+    no_room: bool,
 }
 
 impl<B: IoBufMut> Recv<B> {
@@ -64,6 +69,7 @@ impl<B: IoBufMut> Recv<B> {
             buf,
             flags: 0,
             ioprio: 0,
+            no_room: false,
         }
     }
 
@@ -127,6 +133,10 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     fn create_entry(&mut self) -> squeue::Entry {
         let init = self.buf.bytes_init();
         let spare = self.buf.bytes_total() - init;
+        if spare == 0 && self.flags & libc::MSG_TRUNC == 0 {
+            self.no_room = true;
+            return opcode::Nop::new().build();
+        }
         // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
         let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
         opcode::Recv::new(
@@ -141,12 +151,18 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let res = cqe.result.map(|n| n as usize);
+        if self.no_room {
+            return (res.and(Err(no_room())), self.buf);
+        }
         if let Ok(n) = res {
             let init = self.buf.bytes_init();
+            // With MSG_TRUNC a datagram socket returns the datagram's real
+            // length, which may exceed the room: only the room was written.
+            let wrote = n.min(self.buf.bytes_total() - init);
             // SAFETY: `cqe` is this op's own completion (the `complete`
-            // contract, kept by the driver): the kernel wrote `n` bytes right
-            // after the `init` ones.
-            unsafe { self.buf.set_init(init + n) };
+            // contract, kept by the driver): the kernel wrote `wrote` bytes
+            // right after the `init` ones.
+            unsafe { self.buf.set_init(init + wrote) };
         }
         (res, self.buf)
     }
@@ -408,7 +424,9 @@ impl MsgParts {
 }
 
 /// `IORING_OP_RECVMSG`: receives one message (a datagram, or stream bytes)
-/// into an owned buffer's spare room and returns the sender's address.
+/// into an owned buffer's spare room and returns the sender's address. A
+/// buffer with no spare room is an `InvalidInput` error, unless `MSG_TRUNC`
+/// is among the [`flags`](RecvMsg::flags) (a datagram-size probe).
 ///
 /// # Examples
 ///
@@ -439,6 +457,8 @@ pub struct RecvMsg<B> {
     iov: Box<libc::iovec>,
     parts: Box<MsgParts>,
     flags: u32,
+    /// The buffer had no spare room: the SQE is a no-op and the result an error.
+    no_room: bool,
 }
 
 impl<B: IoBufMut> RecvMsg<B> {
@@ -469,6 +489,7 @@ impl<B: IoBufMut> RecvMsg<B> {
             }),
             parts: MsgParts::new(),
             flags: 0,
+            no_room: false,
         }
     }
 
@@ -502,6 +523,10 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 
     fn create_entry(&mut self) -> squeue::Entry {
         let init = self.buf.bytes_init();
+        if self.buf.bytes_total() == init && self.flags & libc::MSG_TRUNC as u32 == 0 {
+            self.no_room = true;
+            return opcode::Nop::new().build();
+        }
         *self.iov = libc::iovec {
             // SAFETY: `init <= bytes_total`.
             iov_base: unsafe { self.buf.stable_mut_ptr().add(init) }.cast(),
@@ -518,13 +543,19 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     }
 
     unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        if self.no_room {
+            return (cqe.result.and(Err(no_room())), self.buf);
+        }
         let res = match cqe.result {
             Ok(n) => {
                 let init = self.buf.bytes_init();
+                // With MSG_TRUNC the result is the datagram's real length,
+                // which may exceed the room: only the room was written.
+                let wrote = (n as usize).min(self.buf.bytes_total() - init);
                 // SAFETY: `cqe` is this op's own completion (the `complete`
-                // contract, kept by the driver): the kernel wrote `n` bytes
-                // right after the `init` ones.
-                unsafe { self.buf.set_init(init + n as usize) };
+                // contract, kept by the driver): the kernel wrote `wrote`
+                // bytes right after the `init` ones.
+                unsafe { self.buf.set_init(init + wrote) };
                 let len = self.parts.hdr.msg_namelen;
                 let storage = std::mem::replace(&mut self.parts.addr, SockAddrStorage::zeroed());
                 // SAFETY: a successful completion of this op (the `complete`

@@ -1,0 +1,120 @@
+//! percore::fs::copy: contents, permissions and errors, as std::fs::copy.
+
+mod fs_support;
+
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
+
+use fs_support::{TempPath, pattern};
+use percore::IoErrorExt;
+
+#[test]
+fn copies_contents_and_permissions_over_a_longer_file() {
+    let dir = TempPath::new("copy-dir");
+    std::fs::create_dir(dir.path()).unwrap();
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    let data = pattern(3 << 20 | 123, 9);
+    std::fs::write(&src, &data).unwrap();
+    // 0o777: a mode the umask would cut if only passed to open(2).
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(&dst, vec![1u8; 5 << 20]).unwrap(); // longer: must be truncated
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let n = percore::run(percore::fs::copy(&src, &dst)).unwrap();
+    assert_eq!(n, data.len() as u64);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+    let mode = std::fs::metadata(&dst).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o777, "{mode:o}");
+}
+
+#[test]
+fn empty_file() {
+    let dir = TempPath::new("copy-empty");
+    std::fs::create_dir(dir.path()).unwrap();
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::write(&src, b"").unwrap();
+    assert_eq!(percore::run(percore::fs::copy(&src, &dst)).unwrap(), 0);
+    assert_eq!(std::fs::read(&dst).unwrap(), b"");
+}
+
+#[test]
+fn errors_name_the_path_at_fault() {
+    let dir = TempPath::new("copy-errors");
+    std::fs::create_dir(dir.path()).unwrap();
+    let src = dir.path().join("src");
+    std::fs::write(&src, b"x").unwrap();
+    percore::run(async {
+        let missing = dir.path().join("missing");
+        let err = percore::fs::copy(&missing, dir.path().join("out"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.path(), Some(missing.as_path()));
+        assert_eq!(err.os_error(), Some(libc::ENOENT));
+
+        let bad_dst = dir.path().join("no-dir/out");
+        let err = percore::fs::copy(&src, &bad_dst).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.path(), Some(bad_dst.as_path()));
+
+        let err = percore::fs::copy(dir.path(), dir.path().join("out"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(err.path(), Some(dir.path()));
+        assert!(!dir.path().join("out").exists(), "nothing created");
+    });
+}
+
+#[test]
+fn a_file_copied_onto_itself_is_refused_and_kept() {
+    let dir = TempPath::new("copy-self");
+    std::fs::create_dir(dir.path()).unwrap();
+    let (src, link) = (dir.path().join("src"), dir.path().join("link"));
+    std::fs::write(&src, b"precious").unwrap();
+    std::fs::hard_link(&src, &link).unwrap();
+    percore::run(async {
+        for to in [&src, &link] {
+            let err = percore::fs::copy(&src, to).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("same file"), "{err}");
+        }
+    });
+    assert_eq!(std::fs::read(&src).unwrap(), b"precious");
+}
+
+#[test]
+fn the_core_runs_other_tasks_while_the_pool_copies() {
+    let dir = TempPath::new("copy-concurrent");
+    std::fs::create_dir(dir.path()).unwrap();
+    let src = dir.path().join("src");
+    std::fs::write(&src, pattern(8 << 20, 1)).unwrap();
+    percore::run(async {
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        // 1. Four 8 MiB copies start first (each takes milliseconds)...
+        let copies: Vec<_> = (0..4)
+            .map(|i| {
+                let (src, dst) = (src.clone(), dir.path().join(format!("dst{i}")));
+                let log = log.clone();
+                percore::spawn(async move {
+                    let n = percore::fs::copy(src, dst).await.unwrap();
+                    log.borrow_mut().push("copy");
+                    n
+                })
+            })
+            .collect();
+        // 2. ...then a task that needs only a few turns of the loop: it
+        // finishes first unless a copy holds the core.
+        let l = log.clone();
+        let ticker = percore::spawn(async move {
+            for _ in 0..3 {
+                percore::task::yield_now().await;
+            }
+            l.borrow_mut().push("tick");
+        });
+        for r in percore::join_all(copies).await {
+            assert_eq!(r.unwrap(), 8 << 20);
+        }
+        ticker.await.unwrap();
+        assert_eq!(log.borrow()[0], "tick", "{:?}", log.borrow());
+    });
+}
