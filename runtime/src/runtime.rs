@@ -796,11 +796,11 @@ impl std::fmt::Display for Stats {
         let d = &self.driver;
         let e = &self.executor;
         let per = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-        writeln!(f, "driver: {}", self.backend)?;
         writeln!(
             f,
-            "ring:  {} ticks ({} parked), {} enters, {} SQEs ({:.2}/enter), {} CQEs, \
+            "ring:  {} driver, {} ticks ({} parked), {} enters, {} SQEs ({:.2}/enter), {} CQEs, \
              sq full {}, cq overflow {}",
+            self.backend,
             d.ticks,
             d.parks,
             d.enters,

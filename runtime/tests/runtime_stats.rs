@@ -120,6 +120,8 @@ async fn display_is_a_short_report() {
     let lines: Vec<_> = report.lines().collect();
     assert_eq!(lines.len(), 3, "{report}");
     assert!(lines[0].starts_with("ring:"), "{report}");
+    let driver = percore::capabilities().unwrap().driver;
+    assert!(lines[0].contains(&format!("{driver} driver")), "{report}");
     assert!(lines[1].starts_with("tasks:"), "{report}");
     assert!(lines[2].contains(" nop 1/1"), "{report}");
 }

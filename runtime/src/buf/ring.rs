@@ -196,11 +196,14 @@ impl BufRing {
         let owner = driver::current_capabilities()
             .expect("BufRing::new outside a runtime: call it inside percore::run");
         if !owner.buf_ring {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
+            let why = if owner.driver == crate::DriverKind::Epoll {
+                "provided-buffer rings need io_uring, and this core runs the epoll driver; \
+                 receive into owned buffers instead"
+            } else {
                 "provided-buffer rings need Linux 5.19 (IORING_REGISTER_PBUF_RING); \
-                 receive into owned buffers instead",
-            ));
+                 receive into owned buffers instead"
+            };
+            return Err(io::Error::new(io::ErrorKind::Unsupported, why));
         }
         let ring_layout = Layout::from_size_align(
             (entries as usize * std::mem::size_of::<RawEntry>()).max(PAGE),

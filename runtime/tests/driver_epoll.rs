@@ -1,0 +1,167 @@
+//! The epoll driver's own contract, beyond the suite that runs on it
+//! unchanged (`PERCORE_DRIVER=epoll cargo test --workspace`): each fd is
+//! registered with epoll once for its life and forgotten when it closes;
+//! what it knows about readiness never hides data or an end of stream; the
+//! ops that need the ring say so clearly.
+
+use std::io::{Read as _, Write as _};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use percore::buf::BufRing;
+use percore::fd::SharedFd;
+use percore::op::{Op, Recv, Send};
+use percore::{DriverKind, Runtime};
+
+fn epoll_runtime() -> Runtime {
+    let rt = Runtime::builder()
+        .driver(DriverKind::Epoll)
+        .build()
+        .unwrap();
+    assert_eq!(rt.capabilities().driver, DriverKind::Epoll);
+    assert_eq!(
+        rt.capabilities().fallback_reason,
+        None,
+        "asked for, not a fallback"
+    );
+    rt
+}
+
+/// The fds registered with this process's epoll instances, from
+/// `/proc/self/fdinfo` (one `tfd:` line per registration).
+fn epoll_registrations() -> Vec<i32> {
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let is_epoll = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().contains("eventpoll"));
+        if !is_epoll {
+            continue;
+        }
+        let info = format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy());
+        let Ok(text) = std::fs::read_to_string(info) else {
+            continue;
+        };
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("tfd:") {
+                fds.push(rest.split_whitespace().next().unwrap().parse().unwrap());
+            }
+        }
+    }
+    fds
+}
+
+#[test]
+fn an_fd_is_registered_once_for_its_life_and_forgotten_on_close() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let raw = mine.as_raw_fd();
+        let fd = SharedFd::new(mine.into());
+        for i in 0..50u8 {
+            // Each receive waits (nothing sent yet), then gets its byte.
+            let recv = Op::new(Recv::new(fd.clone(), Vec::with_capacity(8)));
+            let sender = std::thread::spawn({
+                let mut theirs = theirs.try_clone().unwrap();
+                move || {
+                    std::thread::sleep(Duration::from_millis(1));
+                    theirs.write_all(&[i]).unwrap();
+                }
+            });
+            let (res, buf) = recv.await;
+            assert_eq!(res.unwrap(), 1);
+            assert_eq!(buf, [i]);
+            sender.join().unwrap();
+        }
+        let count = epoll_registrations().iter().filter(|&&f| f == raw).count();
+        assert_eq!(count, 1, "fd {raw} registered {count} times");
+        // Closing it through the driver drops its registration.
+        fd.close().await.unwrap();
+        assert!(
+            !epoll_registrations().contains(&raw),
+            "fd {raw} still registered after close"
+        );
+        theirs.write_all(b"x").unwrap_err();
+    });
+}
+
+#[test]
+fn a_short_read_then_the_end_of_stream_is_seen() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let fd = SharedFd::new(mine.into());
+        // Register the fd: a receive that waits.
+        let waiting = Op::new(Recv::new(fd.clone(), Vec::with_capacity(64)));
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            // Data and the end of stream at once: one edge for both.
+            theirs.write_all(b"last words").unwrap();
+            drop(theirs);
+        });
+        let (res, buf) = waiting.await;
+        writer.join().unwrap();
+        let n = res.unwrap();
+        assert!(n > 0 && n <= 10);
+        let mut got = buf;
+        // A short read drained the data; the end of stream must still come.
+        loop {
+            let (res, b) = percore::time::timeout(
+                Duration::from_secs(5),
+                Op::new(Recv::new(fd.clone(), Vec::with_capacity(64))),
+            )
+            .await
+            .expect("the end of stream was never reported");
+            match res.unwrap() {
+                0 => break,
+                _ => got.extend_from_slice(&b),
+            }
+        }
+        assert_eq!(got, b"last words");
+    });
+}
+
+#[test]
+fn a_send_to_a_full_socket_waits_for_room() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let fd = SharedFd::new(mine.into());
+        let total = 4 << 20;
+        let reader = std::thread::spawn(move || {
+            let mut sink = vec![0u8; total];
+            theirs.read_exact(&mut sink).unwrap();
+            sink.iter().map(|&b| b as u64).sum::<u64>()
+        });
+        let mut sent = 0;
+        while sent < total {
+            let chunk = vec![1u8; (total - sent).min(256 << 10)];
+            let (res, _) = Op::new(Send::new(fd.clone(), chunk)).await;
+            sent += res.unwrap();
+        }
+        assert_eq!(reader.join().unwrap(), total as u64);
+    });
+}
+
+#[test]
+fn provided_buffer_rings_say_they_need_io_uring() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        assert!(!percore::capabilities().unwrap().buf_ring);
+        let err = BufRing::new(8, 64).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("epoll"), "{err}");
+    });
+}
+
+#[test]
+fn stats_and_capabilities_name_the_driver() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let stats = percore::stats();
+        assert_eq!(stats.backend, DriverKind::Epoll);
+        assert!(stats.to_string().contains("epoll driver"), "{stats}");
+        let caps = percore::capabilities().unwrap();
+        assert!(caps.to_string().starts_with("driver epoll"), "{caps}");
+    });
+}
