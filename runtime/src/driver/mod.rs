@@ -10,17 +10,40 @@
 //! reaping, and abandoned ops with the CQEs for their `OpCode::abandon`, are
 //! handed to the loop, which wakes and drops them after the driver borrow is
 //! released, so no user code ever runs while the ring is borrowed.
+//!
+//! Files:
+//! - `mod.rs`: the `Driver`: set-up, submission, polling ops, cancellation,
+//!   park and `io_uring_enter`, dispatch of completions, shutdown.
+//! - `slot.rs`: the op slots, their `Lifecycle`, and `complete`, the one
+//!   place a CQE moves a slot on.
+//! - `context.rs`: the current core's driver (a thread-local) and the
+//!   functions ops reach it through (`with_driver`, `abandon`, `close_fd`).
+//! - `unpark.rs`: `Unparker`, the wake-up of a parked core from any thread.
+//! - `park.rs`: the `parked` flag protocol under it (checked by loom).
+//! - `fork.rs`: detecting a driver inherited by a forked child.
+//! - `register.rs`: resources registered with the ring (buffer rings, the
+//!   fixed buffer and file tables, the ring fd).
+//! - `syscall.rs`: the raw `io_uring_enter` flags and argument.
+//! - `op.rs`: the `OpCode` trait and the `Op` futures.
+//! - `probe.rs`: ring set-up and what the kernel supports (`Capabilities`).
+//! - `epoll.rs`: the readiness backend that runs the same entries on epoll.
+//! - `stats.rs`: the driver's counters.
 
+mod context;
 mod epoll;
+mod fork;
 pub(crate) mod op;
 mod park;
 pub(crate) mod probe;
+mod register;
+mod slot;
 mod stats;
+mod syscall;
+mod unpark;
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{self, AtomicU64, Ordering};
@@ -28,14 +51,27 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
-
-use self::epoll::{Cqe, Epoll};
 use slab::Slab;
 
+pub(crate) use self::context::{
+    ContextGuard, abandon, close_fd, context_alive, current_capabilities, current_tick,
+    enter_context, try_with_driver, with_driver, with_ring,
+};
+use self::epoll::{Cqe, Epoll};
+use self::fork::{FORK_GENERATION, watch_forks};
 use self::op::{Abandoned, CqeResult};
 use self::park::ParkFlag;
 pub use self::probe::{Capabilities, DriverKind};
+use self::register::register_ring_fd;
+#[cfg(feature = "tracing")]
+use self::slot::warn_if_slow;
+use self::slot::{Finished, Lifecycle, SlotMeta, complete};
 pub use self::stats::{DriverStats, OpCounts, opcode_name};
+use self::syscall::{
+    ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING, ENTER_SQ_WAKEUP, GeteventsArg,
+    is_transient,
+};
+use self::unpark::Unparker;
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
 const WAKE: u64 = u64::MAX - 1;
@@ -49,109 +85,6 @@ const LINK_TIMEOUT: u64 = 1 << 62;
 /// Tag of fire-and-forget entries whose results nobody needs (async-cancel,
 /// close of a dropped fd); the low byte is the opcode, for the counters.
 const DETACHED: u64 = 1 << 61;
-
-const ENTER_GETEVENTS: u32 = 1 << 0;
-const ENTER_SQ_WAKEUP: u32 = 1 << 1;
-const ENTER_EXT_ARG: u32 = 1 << 3;
-const ENTER_REGISTERED_RING: u32 = 1 << 4;
-const REGISTER_RING_FDS: u32 = 20;
-
-/// What one slot holds, from submission to the final completion.
-enum Lifecycle {
-    /// In flight; `first` keeps the result of a CQE flagged `IORING_CQE_F_MORE`
-    /// (send_zc) until the final notification arrives.
-    Waiting {
-        waker: Waker,
-        first: Option<CqeResult>,
-    },
-    /// The final CQE arrived; the future takes it on its next poll.
-    Completed(CqeResult),
-    /// The future was dropped; the op lives here until its final CQE. The
-    /// CQEs that arrive meanwhile wait here too: `OpCode::abandon` is user
-    /// code, and runs only once the op leaves the driver as [`Finished`].
-    Cancelled {
-        op: Box<dyn Abandoned>,
-        cqes: Vec<CqeResult>,
-    },
-    /// A multishot op: completions queue up until the future takes them.
-    Multishot {
-        cqes: VecDeque<CqeResult>,
-        waker: Option<Waker>,
-        finished: bool,
-    },
-}
-
-/// An abandoned op the kernel is done with, and the CQEs it got since its
-/// future was dropped. Dropping it hands each CQE to `OpCode::abandon`
-/// (closing an accepted fd, for instance) and then drops the op: the loop
-/// does that after the driver borrow is released, never inside it.
-pub(crate) struct Finished {
-    op: Box<dyn Abandoned>,
-    cqes: Vec<CqeResult>,
-}
-
-impl Drop for Finished {
-    fn drop(&mut self) {
-        for cqe in self.cqes.drain(..) {
-            self.op.on_cqe(cqe);
-        }
-    }
-}
-
-/// Wakes a core that may be parked in `io_uring_enter`, from any thread.
-///
-/// Another percore core posts the wake-up as a completion straight into the
-/// parked core's ring with `IORING_OP_MSG_RING`, submitted at once (one
-/// `io_uring_enter`, as the eventfd write is one syscall), and the parked
-/// core has no read to re-arm. Other threads, and kernels without MSG_RING,
-/// write the eventfd whose read the core keeps posted on its ring.
-#[derive(Debug)]
-pub(crate) struct Unparker {
-    eventfd: OwnedFd,
-    /// A duplicate of the ring's fd, for MSG_RING (`None` without it). Being
-    /// a descriptor of our own, it stays valid (and keeps the ring) for as
-    /// long as any waker may still post to it.
-    ring: Option<OwnedFd>,
-    /// Set by the owning core just before it parks; the first waker to clear
-    /// it sends the wake-up, later ones know one is already on its way.
-    parked: ParkFlag,
-}
-
-impl Unparker {
-    /// Wakes the core if it is parked (or about to park). Call it after
-    /// publishing the work the core is to find (queued task, flag): the flag
-    /// protocol (`park.rs`, checked by loom) then loses no wake-up.
-    pub(crate) fn unpark(&self) {
-        if self.parked.unpark() {
-            if let Some(ring) = &self.ring
-                && try_with_driver(|d| d.post_wake(ring.as_raw_fd())) == Some(true)
-            {
-                return;
-            }
-            let one: u64 = 1;
-            // SAFETY: write(2) reads 8 bytes from `one`, which lives on this
-            // frame for the call; `self.eventfd` is open while `self` lives.
-            let _ = unsafe {
-                libc::write(
-                    self.eventfd.as_raw_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                )
-            };
-        }
-    }
-
-    /// Marks the core as about to park. The caller must re-check its remote
-    /// queue after this and call [`Unparker::cancel_park`] if it finds work.
-    pub(crate) fn prepare_park(&self) {
-        self.parked.prepare_park();
-    }
-
-    /// Marks the core as awake.
-    pub(crate) fn cancel_park(&self) {
-        self.parked.cancel_park();
-    }
-}
 
 /// Ring options chosen by the runtime builder.
 #[derive(Clone, Debug)]
@@ -174,37 +107,6 @@ pub(crate) struct DriverConfig {
 enum Backend {
     IoUring(IoUring),
     Epoll(Epoll),
-}
-
-/// What the driver remembers about the op in a slot, for the counters.
-#[derive(Clone, Copy)]
-struct SlotMeta {
-    opcode: u8,
-    /// When it was queued; only kept for the slow-op warning.
-    #[cfg(feature = "tracing")]
-    queued: std::time::Instant,
-}
-
-/// Bumped in every forked child (a `pthread_atfork` handler), so a driver
-/// can tell in one load that it was inherited from its parent process: the
-/// child shares the parent's ring (the SQ and CQ are shared memory), and
-/// any use of it would corrupt the parent's submissions or steal its
-/// completions.
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn on_fork_child() {
-    // Async-signal-safe, as a handler run in the child of fork(2) must be.
-    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-}
-
-fn watch_forks() {
-    static REGISTERED: std::sync::Once = std::sync::Once::new();
-    REGISTERED.call_once(|| {
-        // SAFETY: registers a child handler that only bumps an atomic, which
-        // is async-signal-safe; the function lives for the whole process.
-        // Failure (ENOMEM) leaves forks undetected, as before.
-        let _ = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
-    });
 }
 
 pub(crate) struct Driver {
@@ -327,126 +229,6 @@ impl Driver {
             pid: std::process::id(),
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
         })
-    }
-
-    /// Whether this driver was inherited by a forked child: one atomic load,
-    /// cheap enough for every entry point. Forks that bypass the C library's
-    /// `fork` (a raw `clone`) are caught by [`Driver::inherited_by_pid`].
-    pub(crate) fn inherited(&self) -> bool {
-        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation
-    }
-
-    /// Like [`Driver::inherited`], and also compares the process id (a
-    /// syscall): for the entry points a program passes rarely (`block_on`,
-    /// the runtime's drop).
-    pub(crate) fn inherited_by_pid(&self) -> bool {
-        self.inherited() || std::process::id() != self.pid
-    }
-
-    /// The error for any use of an inherited driver.
-    pub(crate) fn fork_error(&self) -> io::Error {
-        io::Error::other(format!(
-            "percore: this runtime was built by process {} and is used in a forked child \
-             (process {}), which shares its io_uring with the parent; build a new runtime \
-             in the child",
-            self.pid,
-            std::process::id()
-        ))
-    }
-
-    /// The ring, for registering resources: `None` on the epoll backend.
-    fn uring(&self) -> Option<&IoUring> {
-        match &self.ring {
-            Backend::IoUring(ring) => Some(ring),
-            Backend::Epoll(_) => None,
-        }
-    }
-
-    /// The error for a registration only the ring can hold.
-    fn needs_ring(what: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{what} need io_uring; this core runs the epoll driver"),
-        )
-    }
-
-    /// Registers a provided-buffer ring (`IORING_REGISTER_PBUF_RING`).
-    ///
-    /// # Safety
-    ///
-    /// `addr` points to `entries` ring entries, page aligned, that stay
-    /// allocated until the group is unregistered.
-    pub(crate) unsafe fn register_buf_ring(
-        &self,
-        addr: u64,
-        entries: u16,
-        bgid: u16,
-    ) -> io::Result<()> {
-        let ring = self
-            .uring()
-            .ok_or_else(|| Self::needs_ring("provided buffer rings"))?;
-        // SAFETY: the caller's contract.
-        unsafe {
-            ring.submitter()
-                .register_buf_ring_with_flags(addr, entries, bgid, 0)
-        }
-    }
-
-    /// Unregisters a provided-buffer ring.
-    pub(crate) fn unregister_buf_ring(&self, bgid: u16) -> io::Result<()> {
-        let ring = self
-            .uring()
-            .ok_or_else(|| Self::needs_ring("provided buffer rings"))?;
-        ring.submitter().unregister_buf_ring(bgid)
-    }
-
-    /// Makes a sparse table of `n` registered buffers. On the epoll driver
-    /// there is nothing to register: fixed buffers are plain memory there.
-    pub(crate) fn register_buffers_sparse(&self, n: u32) -> io::Result<()> {
-        match self.uring() {
-            Some(ring) => ring.submitter().register_buffers_sparse(n),
-            None => Ok(()),
-        }
-    }
-
-    /// Sets (or, with an empty iovec, clears) entries of the buffer table.
-    ///
-    /// # Safety
-    ///
-    /// The iovecs name memory that stays allocated until its entry is
-    /// cleared or the ring is gone.
-    pub(crate) unsafe fn register_buffers_update(
-        &self,
-        slot: u32,
-        iovs: &[libc::iovec],
-    ) -> io::Result<()> {
-        match self.uring() {
-            // SAFETY: the caller's contract.
-            Some(ring) => unsafe { ring.submitter().register_buffers_update(slot, iovs, None) },
-            None => Ok(()),
-        }
-    }
-
-    /// Makes a sparse table of `n` registered files.
-    pub(crate) fn register_files_sparse(&mut self, n: u32) -> io::Result<()> {
-        match &mut self.ring {
-            Backend::IoUring(ring) => match ring.submitter().register_files_sparse(n) {
-                // Before 5.19: a table of -1 entries is sparse too.
-                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
-                    ring.submitter().register_files(&vec![-1; n as usize])
-                }
-                other => other,
-            },
-            Backend::Epoll(e) => e.register_files_sparse(n),
-        }
-    }
-
-    /// Sets (or, with `-1`, clears) entries of the file table.
-    pub(crate) fn register_files_update(&mut self, slot: u32, fds: &[RawFd]) -> io::Result<()> {
-        match &mut self.ring {
-            Backend::IoUring(ring) => ring.submitter().register_files_update(slot, fds).map(drop),
-            Backend::Epoll(e) => e.register_files_update(slot, fds),
-        }
     }
 
     pub(crate) fn capabilities(&self) -> Rc<Capabilities> {
@@ -1172,99 +954,6 @@ impl Driver {
     }
 }
 
-fn complete(
-    slots: &mut Slab<Lifecycle>,
-    wakes: &mut Vec<Waker>,
-    garbage: &mut Vec<Finished>,
-    idx: usize,
-    res: i32,
-    flags: u32,
-) {
-    let more = cqueue::more(flags);
-    let res = CqeResult::new(res, flags);
-    let slot = slots
-        .get_mut(idx)
-        .unwrap_or_else(|| panic!("completion for unknown op slot {idx}"));
-    match slot {
-        Lifecycle::Waiting { waker, first } => {
-            if more {
-                *first = Some(res);
-                return;
-            }
-            let res = first.take().unwrap_or(res);
-            let waker = std::mem::replace(waker, Waker::noop().clone());
-            *slot = Lifecycle::Completed(res);
-            wakes.push(waker);
-        }
-        Lifecycle::Multishot {
-            cqes,
-            waker,
-            finished,
-        } => {
-            cqes.push_back(res);
-            *finished = !more;
-            if let Some(w) = waker.take() {
-                wakes.push(w);
-            }
-        }
-        Lifecycle::Cancelled { cqes, .. } => {
-            // Handed to `abandon` by the loop, outside the borrow.
-            cqes.push(res);
-            if !more {
-                let Lifecycle::Cancelled { op, cqes } = slots.remove(idx) else {
-                    unreachable!()
-                };
-                garbage.push(Finished { op, cqes });
-            }
-        }
-        Lifecycle::Completed(_) => {
-            panic!("unexpected lifecycle for op slot {idx}: completed twice")
-        }
-    }
-}
-
-/// Ops that wait for someone else by nature (a peer, a timer, another
-/// thread): a long time in flight says nothing about the ring.
-#[cfg(feature = "tracing")]
-fn waits_by_nature(code: u8) -> bool {
-    [
-        opcode::Accept::CODE,
-        opcode::Recv::CODE,
-        opcode::RecvMsg::CODE,
-        opcode::RecvMulti::CODE,
-        opcode::PollAdd::CODE,
-        opcode::Timeout::CODE,
-        opcode::LinkTimeout::CODE,
-        opcode::ReadMulti::CODE,
-        opcode::FutexWait::CODE,
-        opcode::FutexWaitV::CODE,
-        opcode::WaitId::CODE,
-        opcode::EpollWait::CODE,
-    ]
-    .contains(&code)
-}
-
-/// The slow-op warning: checked when the completion arrives, so an op
-/// costs one `Instant::now()` at submit and one here, and only with the
-/// `tracing` feature.
-#[cfg(feature = "tracing")]
-fn warn_if_slow(limit: Option<Duration>, meta: &SlotMeta, result: i32) {
-    let Some(limit) = limit else { return };
-    if result == -libc::ECANCELED || waits_by_nature(meta.opcode) {
-        return;
-    }
-    let took = meta.queued.elapsed();
-    if took >= limit {
-        tracing::warn!(
-            target: "percore::driver",
-            op = stats::opcode_name(meta.opcode),
-            took_us = took.as_micros() as u64,
-            result,
-            "slow op: in flight longer than {limit:?}"
-        );
-    }
-}
-
 /// Says once per process, as a `tracing` WARN (the library prints nothing
 /// on its own), that io_uring could not be set up and epoll runs instead.
 fn warn_fallback(err: &io::Error) {
@@ -1281,191 +970,6 @@ fn warn_fallback(err: &io::Error) {
     }
     #[cfg(not(feature = "tracing"))]
     let _ = err;
-}
-
-fn is_transient(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
-    )
-}
-
-#[repr(C)]
-struct GeteventsArg {
-    sigmask: u64,
-    sigmask_sz: u32,
-    min_wait_usec: u32,
-    ts: u64,
-}
-
-#[repr(C)]
-struct RsrcUpdate {
-    offset: u32,
-    resv: u32,
-    data: u64,
-}
-
-/// Registers the ring fd with itself (IORING_REGISTER_RING_FDS, 5.18) so each
-/// `io_uring_enter` skips the fd lookup; returns the registered index.
-fn register_ring_fd(fd: RawFd) -> io::Result<RawFd> {
-    let mut up = RsrcUpdate {
-        offset: u32::MAX,
-        resv: 0,
-        data: fd as u64,
-    };
-    // SAFETY: io_uring_register(2) reads and writes one `RsrcUpdate` that
-    // lives on this stack frame for the call.
-    let res = unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
-            fd,
-            REGISTER_RING_FDS,
-            &mut up as *mut RsrcUpdate,
-            1u32,
-        )
-    };
-    if res < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(up.offset as RawFd)
-}
-
-// ---- the current core's driver ------------------------------------------
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<RefCell<Driver>>>> = const { RefCell::new(None) };
-}
-
-/// Makes `driver` the current thread's driver until the guard drops.
-pub(crate) fn enter_context(driver: Rc<RefCell<Driver>>) -> ContextGuard {
-    let prev = CURRENT.with(|c| c.replace(Some(driver)));
-    ContextGuard { prev }
-}
-
-pub(crate) struct ContextGuard {
-    prev: Option<Rc<RefCell<Driver>>>,
-}
-
-/// Whether this thread's context slot still exists (it is gone while the
-/// thread's locals are being destroyed).
-pub(crate) fn context_alive() -> bool {
-    CURRENT.try_with(|_| ()).is_ok()
-}
-
-impl Drop for ContextGuard {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
-/// The current core's tick count (enters that ended a tick), for telling an
-/// op that completed at once from one that waited.
-pub(crate) fn current_tick() -> u64 {
-    with_driver(|d| d.stats.ticks)
-}
-
-/// Runs `f` with the current core's driver.
-///
-/// # Panics
-///
-/// Outside a percore runtime, or in a forked child that inherited it.
-pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
-    match try_with_driver(f) {
-        Some(r) => r,
-        None => {
-            if let Some(err) = current_fork_error() {
-                panic!("{err}");
-            }
-            panic!(
-                "percore I/O used outside a runtime: call it inside percore::run or Runtime::block_on"
-            )
-        }
-    }
-}
-
-/// The fork error, if the current driver was inherited by a forked child.
-fn current_fork_error() -> Option<io::Error> {
-    CURRENT
-        .try_with(|c| {
-            let cur = c.borrow();
-            let d = cur.as_ref()?.try_borrow().ok()?;
-            d.inherited().then(|| d.fork_error())
-        })
-        .ok()
-        .flatten()
-}
-
-/// Runs `f` with the current core's driver, or returns `None` outside a
-/// runtime (or if the driver is busy, which only happens during its own drop,
-/// or if a forked child inherited it: then ops are leaked and fds closed
-/// with close(2), and nothing touches the parent's ring).
-pub(crate) fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| {
-            let cur = c.borrow();
-            let drv = cur.as_ref()?;
-            let mut d = drv.try_borrow_mut().ok()?;
-            if d.inherited() {
-                return None;
-            }
-            Some(f(&mut d))
-        })
-        .ok()
-        .flatten()
-}
-
-/// Hands an op whose future was dropped to the driver of ring `ring`, which
-/// must be the current one. Otherwise (the runtime is gone, or the future is
-/// dropped while another runtime is current) the op is leaked rather than
-/// freed under the kernel: only its own ring knows when the kernel is done.
-pub(crate) fn abandon(idx: usize, ring: u64, data: Box<dyn Abandoned>) {
-    let mut data = Some(data);
-    let done =
-        try_with_driver(|d| (d.id == ring).then(|| d.drop_op(idx, data.take().expect("op data"))));
-    match done {
-        // Kernel already finished: its `abandon` runs and the op drops
-        // here, outside the driver borrow.
-        Some(Some(Some(finished))) => drop(finished),
-        Some(Some(None)) => {}
-        _ => std::mem::forget(data),
-    }
-}
-
-/// Runs `f` on the current driver, which must be ring `ring`, the one an op
-/// was submitted to: its slot index means nothing on any other ring.
-///
-/// # Panics
-///
-/// If another runtime (or none) is current: the op's future was moved to a
-/// runtime other than the one it started on.
-pub(crate) fn with_ring<R>(ring: u64, f: impl FnOnce(&mut Driver) -> R) -> R {
-    with_driver(|d| {
-        assert!(
-            d.id == ring,
-            "percore: an I/O future was polled on a different runtime than the one it was submitted on"
-        );
-        f(d)
-    })
-}
-
-/// Closes `fd`: through the ring when a runtime is current (no syscall of
-/// its own), else with close(2). Taking an `OwnedFd` is what makes this
-/// safe: only the owner of a descriptor can give it up.
-pub(crate) fn close_fd(fd: OwnedFd) {
-    let raw = fd.into_raw_fd();
-    let queued = try_with_driver(|d| d.submit_detached(opcode::Close::new(types::Fd(raw)).build()))
-        .is_some();
-    if !queued {
-        // SAFETY: `raw` came from the `OwnedFd` this function consumed, so
-        // nothing else owns or uses it.
-        unsafe { libc::close(raw) };
-    }
-}
-
-/// The current core's ring capabilities, if inside a runtime.
-pub(crate) fn current_capabilities() -> Option<Rc<Capabilities>> {
-    try_with_driver(|d| d.capabilities())
 }
 
 #[cfg(test)]

@@ -1,0 +1,163 @@
+//! The op slots: what each holds from submission to its final completion
+//! (`Lifecycle`), the per-slot counters' record (`SlotMeta`), and the one
+//! place a CQE moves a slot on (`complete`).
+
+use std::collections::VecDeque;
+use std::task::Waker;
+#[cfg(feature = "tracing")]
+use std::time::Duration;
+
+use io_uring::cqueue;
+#[cfg(feature = "tracing")]
+use io_uring::opcode;
+use slab::Slab;
+
+use super::op::{Abandoned, CqeResult};
+#[cfg(feature = "tracing")]
+use super::stats;
+
+/// What one slot holds, from submission to the final completion.
+pub(super) enum Lifecycle {
+    /// In flight; `first` keeps the result of a CQE flagged `IORING_CQE_F_MORE`
+    /// (send_zc) until the final notification arrives.
+    Waiting {
+        waker: Waker,
+        first: Option<CqeResult>,
+    },
+    /// The final CQE arrived; the future takes it on its next poll.
+    Completed(CqeResult),
+    /// The future was dropped; the op lives here until its final CQE. The
+    /// CQEs that arrive meanwhile wait here too: `OpCode::abandon` is user
+    /// code, and runs only once the op leaves the driver as [`Finished`].
+    Cancelled {
+        op: Box<dyn Abandoned>,
+        cqes: Vec<CqeResult>,
+    },
+    /// A multishot op: completions queue up until the future takes them.
+    Multishot {
+        cqes: VecDeque<CqeResult>,
+        waker: Option<Waker>,
+        finished: bool,
+    },
+}
+
+/// An abandoned op the kernel is done with, and the CQEs it got since its
+/// future was dropped. Dropping it hands each CQE to `OpCode::abandon`
+/// (closing an accepted fd, for instance) and then drops the op: the loop
+/// does that after the driver borrow is released, never inside it.
+pub(crate) struct Finished {
+    pub(super) op: Box<dyn Abandoned>,
+    pub(super) cqes: Vec<CqeResult>,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        for cqe in self.cqes.drain(..) {
+            self.op.on_cqe(cqe);
+        }
+    }
+}
+
+/// What the driver remembers about the op in a slot, for the counters.
+#[derive(Clone, Copy)]
+pub(super) struct SlotMeta {
+    pub(super) opcode: u8,
+    /// When it was queued; only kept for the slow-op warning.
+    #[cfg(feature = "tracing")]
+    pub(super) queued: std::time::Instant,
+}
+
+/// Hands one CQE to the op in slot `idx`: wakes its future, queues a
+/// multishot result, or finishes an abandoned op.
+pub(super) fn complete(
+    slots: &mut Slab<Lifecycle>,
+    wakes: &mut Vec<Waker>,
+    garbage: &mut Vec<Finished>,
+    idx: usize,
+    res: i32,
+    flags: u32,
+) {
+    let more = cqueue::more(flags);
+    let res = CqeResult::new(res, flags);
+    let slot = slots
+        .get_mut(idx)
+        .unwrap_or_else(|| panic!("completion for unknown op slot {idx}"));
+    match slot {
+        Lifecycle::Waiting { waker, first } => {
+            if more {
+                *first = Some(res);
+                return;
+            }
+            let res = first.take().unwrap_or(res);
+            let waker = std::mem::replace(waker, Waker::noop().clone());
+            *slot = Lifecycle::Completed(res);
+            wakes.push(waker);
+        }
+        Lifecycle::Multishot {
+            cqes,
+            waker,
+            finished,
+        } => {
+            cqes.push_back(res);
+            *finished = !more;
+            if let Some(w) = waker.take() {
+                wakes.push(w);
+            }
+        }
+        Lifecycle::Cancelled { cqes, .. } => {
+            // Handed to `abandon` by the loop, outside the borrow.
+            cqes.push(res);
+            if !more {
+                let Lifecycle::Cancelled { op, cqes } = slots.remove(idx) else {
+                    unreachable!()
+                };
+                garbage.push(Finished { op, cqes });
+            }
+        }
+        Lifecycle::Completed(_) => {
+            panic!("unexpected lifecycle for op slot {idx}: completed twice")
+        }
+    }
+}
+
+/// Ops that wait for someone else by nature (a peer, a timer, another
+/// thread): a long time in flight says nothing about the ring.
+#[cfg(feature = "tracing")]
+fn waits_by_nature(code: u8) -> bool {
+    [
+        opcode::Accept::CODE,
+        opcode::Recv::CODE,
+        opcode::RecvMsg::CODE,
+        opcode::RecvMulti::CODE,
+        opcode::PollAdd::CODE,
+        opcode::Timeout::CODE,
+        opcode::LinkTimeout::CODE,
+        opcode::ReadMulti::CODE,
+        opcode::FutexWait::CODE,
+        opcode::FutexWaitV::CODE,
+        opcode::WaitId::CODE,
+        opcode::EpollWait::CODE,
+    ]
+    .contains(&code)
+}
+
+/// The slow-op warning: checked when the completion arrives, so an op
+/// costs one `Instant::now()` at submit and one here, and only with the
+/// `tracing` feature.
+#[cfg(feature = "tracing")]
+pub(super) fn warn_if_slow(limit: Option<Duration>, meta: &SlotMeta, result: i32) {
+    let Some(limit) = limit else { return };
+    if result == -libc::ECANCELED || waits_by_nature(meta.opcode) {
+        return;
+    }
+    let took = meta.queued.elapsed();
+    if took >= limit {
+        tracing::warn!(
+            target: "percore::driver",
+            op = stats::opcode_name(meta.opcode),
+            took_us = took.as_micros() as u64,
+            result,
+            "slow op: in flight longer than {limit:?}"
+        );
+    }
+}
