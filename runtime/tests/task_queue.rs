@@ -366,3 +366,45 @@ fn a_queue_cannot_be_used_on_another_runtime() {
         q.spawn(async {});
     });
 }
+
+#[test]
+fn a_file_io_limit_makes_a_queue_ops_wait_for_a_slot_and_leaves_others_alone() {
+    let _serial = serial();
+    percore::run(async {
+        let copy = TaskQueue::new("copy", 100, Latency::NotImportant);
+        let reads = TaskQueue::new("reads", 100, Latency::NotImportant);
+        copy.set_file_io_limit(Some(2));
+        let null = Rc::new(percore::fs::File::create("/dev/null").await.unwrap());
+        // Eight writes from each queue, all started in the same pass.
+        let writers: Vec<_> = [copy, reads]
+            .iter()
+            .flat_map(|q| {
+                (0..8).map(|_| {
+                    let null = null.clone();
+                    q.spawn(async move { null.write_at(vec![7u8; 512], 0).await.0.unwrap() })
+                })
+            })
+            .collect();
+        for w in writers {
+            assert_eq!(w.await.unwrap(), 512);
+        }
+        let (c, r) = (copy.stats(), reads.stats());
+        assert_eq!((c.file_ops, r.file_ops), (8, 8), "{c:?} {r:?}");
+        // Two of `copy`'s writes went in, six waited for them.
+        assert!(c.file_op_waits >= 6, "{c:?}");
+        assert_eq!(r.file_op_waits, 0, "{r:?}");
+        // Lifting the limit: no more waits.
+        copy.set_file_io_limit(None);
+        let before = copy.stats().file_op_waits;
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let null = null.clone();
+                copy.spawn(async move { null.write_at(vec![7u8; 512], 0).await.0.unwrap() })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_eq!(copy.stats().file_op_waits, before);
+    });
+}

@@ -145,6 +145,9 @@ pub(crate) struct Executor {
     /// Never decreasing; a queue that had nothing to do starts from here
     /// when it gets work, so idling earns no credit.
     min_vruntime: Cell<u64>,
+    /// Whether any queue ever had a file I/O limit: until then file ops
+    /// skip the slot accounting.
+    pub(crate) file_limits: Cell<bool>,
     /// Wakers of live tasks, so shutdown can reach and drop each one.
     tasks: RefCell<Slab<Waker>>,
     /// Woken when the last live task ends (see [`tasks_done`]).
@@ -180,6 +183,7 @@ impl Executor {
             turn_end: Cell::new(Instant::now()),
             clock: Cell::new(Instant::now()),
             min_vruntime: Cell::new(0),
+            file_limits: Cell::new(false),
             tasks: RefCell::new(Slab::new()),
             idle: RefCell::new(None),
             stats: Cell::new(ExecutorStats::default()),
@@ -736,6 +740,78 @@ pub(crate) fn current_stats() -> Option<ExecutorStats> {
 /// reads batch into one `io_uring_enter`.
 pub(crate) fn current_has_ready() -> bool {
     with_current(|e| e.has_ready()).unwrap_or(false)
+}
+
+/// A file op's place under its task queue's file I/O limit
+/// ([`TaskQueue::set_file_io_limit`]); frees the place when dropped.
+pub(crate) struct FileIoSlot {
+    /// `(executor id, queue)`, or `None` when nothing was counted.
+    held: Option<(usize, u32)>,
+}
+
+impl FileIoSlot {
+    /// Waits for a place for one file op of the running task's queue. Free
+    /// (no clock, no borrow) while no queue ever had a limit.
+    pub(crate) async fn acquire() -> FileIoSlot {
+        enum Try {
+            /// No limit anywhere (or no runtime: the op itself will say so).
+            Free,
+            Held(usize, u32),
+            Wait,
+        }
+        let mut waited = false;
+        std::future::poll_fn(|cx| {
+            let next = with_current(|e| {
+                if !e.file_limits.get() {
+                    return Try::Free;
+                }
+                let index = e.current_queue();
+                let mut queues = e.queues.borrow_mut();
+                let q = &mut queues[index as usize];
+                if q.io_limit.is_some_and(|limit| q.io_in_flight >= limit) {
+                    if !waited {
+                        waited = true;
+                        q.file_op_waits += 1;
+                    }
+                    q.io_waiters.push(cx.waker().clone());
+                    return Try::Wait;
+                }
+                q.io_in_flight += 1;
+                q.file_ops += 1;
+                Try::Held(e.shared.id, index)
+            });
+            match next.unwrap_or(Try::Free) {
+                Try::Free => std::task::Poll::Ready(FileIoSlot { held: None }),
+                Try::Held(exec, index) => std::task::Poll::Ready(FileIoSlot {
+                    held: Some((exec, index)),
+                }),
+                Try::Wait => std::task::Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for FileIoSlot {
+    fn drop(&mut self) {
+        let Some((exec, index)) = self.held else {
+            return;
+        };
+        let waiters = with_current(|e| {
+            if e.shared.id != exec {
+                return Vec::new();
+            }
+            let Ok(mut queues) = e.queues.try_borrow_mut() else {
+                return Vec::new();
+            };
+            let q = &mut queues[index as usize];
+            q.io_in_flight -= 1;
+            std::mem::take(&mut q.io_waiters)
+        });
+        for w in waiters.into_iter().flatten() {
+            w.wake();
+        }
+    }
 }
 
 /// The cores of a multi-core runtime, as seen from each of them.

@@ -98,6 +98,14 @@ pub struct TaskQueueStats {
     pub delay_p99: Duration,
     /// The longest such wait.
     pub delay_max: Duration,
+    /// File operations (reads, writes, syncs of [`File`](crate::fs::File))
+    /// the queue's tasks sent to the ring; counted once a queue of the core
+    /// has had a [file I/O limit](TaskQueue::set_file_io_limit), so that
+    /// file I/O pays nothing for the count before.
+    pub file_ops: u64,
+    /// Of those, how many waited for a slot under the queue's
+    /// [file I/O limit](TaskQueue::set_file_io_limit).
+    pub file_op_waits: u64,
 }
 
 /// Queueing delays in nanoseconds, in log-linear buckets: four per power of
@@ -190,6 +198,13 @@ pub(crate) struct Queue {
     pub(crate) finished: u64,
     pub(crate) turns: u64,
     pub(crate) delay: Histogram,
+    /// File ops this queue may have in flight at once (`None`: no limit).
+    pub(crate) io_limit: Option<usize>,
+    pub(crate) io_in_flight: usize,
+    /// Tasks waiting for a file-op slot; all are woken when one frees up.
+    pub(crate) io_waiters: Vec<std::task::Waker>,
+    pub(crate) file_ops: u64,
+    pub(crate) file_op_waits: u64,
 }
 
 /// Virtual runtime added per nanosecond of CPU at one share.
@@ -215,6 +230,11 @@ impl Queue {
             finished: 0,
             turns: 0,
             delay: Histogram::new(),
+            io_limit: None,
+            io_in_flight: 0,
+            io_waiters: Vec::new(),
+            file_ops: 0,
+            file_op_waits: 0,
         }
     }
 
@@ -257,6 +277,8 @@ impl Queue {
             delay_p50: self.delay.quantile(0.50),
             delay_p99: self.delay.quantile(0.99),
             delay_max: Duration::from_nanos(self.delay.max),
+            file_ops: self.file_ops,
+            file_op_waits: self.file_op_waits,
         }
     }
 }
@@ -530,6 +552,56 @@ impl TaskQueue {
             Some(goal) => Latency::Matters(goal),
             None => Latency::NotImportant,
         })
+    }
+
+    /// Caps the file operations ([`File`](crate::fs::File) reads, writes
+    /// and syncs that go through the ring) this queue's tasks may have in
+    /// flight at once; `None` (the default) lifts the cap. A bulk copy in a
+    /// background queue then cannot fill the device's queue ahead of the
+    /// reads of a latency-sensitive one: past the cap, its next op waits
+    /// until one of its ops completes. Reads served from the page cache
+    /// without the ring (`RWF_NOWAIT`) are not counted. A limit of 0
+    /// counts as 1.
+    ///
+    /// An op whose future is dropped frees its slot at once, though the
+    /// kernel may still be finishing it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::task::{Latency, TaskQueue};
+    ///
+    /// percore::run(async {
+    ///     let copy = TaskQueue::new("copy", 50, Latency::NotImportant);
+    ///     copy.set_file_io_limit(Some(2));
+    ///     let writers: Vec<_> = (0..8)
+    ///         .map(|_| {
+    ///             copy.spawn(async {
+    ///                 let null = percore::fs::File::create("/dev/null").await.unwrap();
+    ///                 null.write_at(vec![0u8; 4096], 0).await.0.unwrap()
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     for w in writers {
+    ///         assert_eq!(w.await.unwrap(), 4096);
+    ///     }
+    ///     assert!(copy.stats().file_ops >= 8);
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, or on a core other than the queue's.
+    pub fn set_file_io_limit(&self, limit: Option<usize>) {
+        let waiters = self.with(|q| {
+            q.io_limit = limit.map(|n| n.max(1));
+            std::mem::take(&mut q.io_waiters)
+        });
+        with_current(|e| e.file_limits.set(true));
+        // A raised limit may let them in.
+        for w in waiters {
+            w.wake();
+        }
     }
 
     /// The queue's counters so far.
