@@ -22,6 +22,8 @@
 //! lasts at most [`PASS_TIME`], or half the smallest goal among the
 //! latency-sensitive queues with live tasks, so their I/O is reaped in
 //! time; [`need_yield`] tells a long-running task when its turn is over.
+//! A queue may also cap its file ops in flight (`FileIoSlot`). The design
+//! note is `docs/scheduling-classes.md`.
 //!
 //! May not: touch any io_uring type. Unparking the ring is a callback given
 //! by the runtime.
