@@ -1,6 +1,11 @@
 //! Executor micro-benchmarks, percore side by side with tokio's
 //! current-thread runtime running the same body.
 //!
+//! `spawn_join_*` and `yield_now` use the default task queue only, the
+//! path that must not pay for task queues; `spawn_join_100/percore-queues`
+//! spawns into a second queue, so every pass hands out turns and times each
+//! poll; `need_yield` is the check a long CPU loop makes.
+//!
 //! Each measurement runs its whole loop inside one `block_on`
 //! (`iter_custom`), so runtime entry is not part of the cost.
 //!
@@ -86,6 +91,51 @@ fn spawn_join_100(g: &mut BenchmarkGroup<'_, WallTime>) {
     });
 }
 
+/// The same body as `spawn_join_100`'s percore one, into a task queue of
+/// its own: the cost of scheduling classes.
+fn spawn_join_100_queues(g: &mut BenchmarkGroup<'_, WallTime>) {
+    use percore::task::{Latency, TaskQueue};
+    let rt = percore::Runtime::new().expect("percore runtime");
+    let queue = rt.block_on(async { TaskQueue::new("bench", 100, Latency::NotImportant) });
+    g.bench_function("percore-queues", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let hs: Vec<_> = (0..BATCH)
+                        .map(|i| queue.spawn(async move { black_box(i) }))
+                        .collect();
+                    for h in hs {
+                        h.await.unwrap();
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+fn need_yield(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let rt = percore::Runtime::new().expect("percore runtime");
+    g.bench_function("percore", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                percore::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        if black_box(percore::task::need_yield()) {
+                            percore::yield_now().await;
+                        }
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+}
+
 fn yield_now(g: &mut BenchmarkGroup<'_, WallTime>) {
     let rt = percore::Runtime::new().expect("percore runtime");
     g.bench_function("percore", |b| {
@@ -131,11 +181,17 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("spawn_join_100");
     g.throughput(Throughput::Elements(BATCH));
     spawn_join_100(&mut g);
+    spawn_join_100_queues(&mut g);
     g.finish();
 
     let mut g = c.benchmark_group("yield_now");
     g.throughput(Throughput::Elements(1));
     yield_now(&mut g);
+    g.finish();
+
+    let mut g = c.benchmark_group("need_yield");
+    g.throughput(Throughput::Elements(1));
+    need_yield(&mut g);
     g.finish();
 }
 

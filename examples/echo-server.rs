@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
 //!     [--buf 4096] [--plain] [--ring-entries 1024] [--idle-timeout SECS] [--grace SECS]
-//!     [--pin] [--stats] [--background N]
+//!     [--pin] [--stats] [--background N] [--classes]
 //! ```
 //!
 //! - `--cores N`: N cores (`Runtime::run`), each a thread with its own ring,
@@ -31,6 +31,12 @@
 //!   `percore::yield_now()`", to see that background work does not hold up
 //!   the echoes (`scripts/bench-yield.sh`); prints `BACKGROUND turns=T` once
 //!   a second (`examples/common/background.rs`).
+//! - `--classes`: task queues (`percore::task::TaskQueue`). The connections
+//!   run in a queue with `Latency::Matters(1 ms)`, the background tasks in
+//!   one with `Latency::NotImportant` and the same shares, and they call
+//!   `percore::task::yield_if_needed()` after each 100 µs of work instead
+//!   of `yield_now()` (`scripts/bench-classes.sh`). With `--stats`, each
+//!   queue's counters are printed too.
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown
 //! (`percore::shutdown`): every core stops accepting, each connection closes
@@ -47,6 +53,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use percore::buf::BufRing;
+use percore::task::{Latency, TaskQueue, TaskQueueStats};
 use percore::{Either, select};
 use percore_net::{ReservedPort, TcpListener, TcpStream};
 
@@ -68,11 +75,12 @@ struct Config {
     pin: bool,
     stats: bool,
     background: usize,
+    classes: bool,
 }
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--cores N] [--buf BYTES] \
                      [--plain] [--ring-entries N] [--idle-timeout SECS] [--grace SECS] \
-                     [--pin] [--stats] [--background N]";
+                     [--pin] [--stats] [--background N] [--classes]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -86,6 +94,7 @@ fn parse_args() -> Result<Config, String> {
         pin: false,
         stats: false,
         background: 0,
+        classes: false,
     };
     let mut flags = Flags::new(std::env::args().skip(1));
     while let Some(flag) = flags.next_flag() {
@@ -107,6 +116,7 @@ fn parse_args() -> Result<Config, String> {
             "--plain" => cfg.pooled = false,
             "--stats" => cfg.stats = true,
             "--background" => cfg.background = flags.parse(&flag)?,
+            "--classes" => cfg.classes = true,
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -142,6 +152,8 @@ struct CoreReport {
     timeouts: u64,
     ring_fallbacks: u64,
     stats: percore::Stats,
+    /// With `--classes`: each task queue's name and counters.
+    queues: Vec<(String, TaskQueueStats)>,
 }
 
 fn main() {
@@ -235,11 +247,16 @@ async fn serve_core(
     } else {
         None
     };
-    start_background(core, cfg.background);
+    let queues = cfg.classes.then(|| Queues {
+        echo: TaskQueue::new("echo", 100, Latency::Matters(ECHO_GOAL)),
+        background: TaskQueue::new("background", 100, Latency::NotImportant),
+    });
+    start_background(core, cfg.background, queues.as_ref());
     let conn_cfg = ConnConfig {
         ring,
         buf: cfg.buf,
         idle: cfg.idle_timeout,
+        queue: queues.as_ref().map(|q| q.echo),
     };
     accept_loop(&listener, conn_cfg, &counters).await;
     // Stop accepting; `Runtime::run` lets the open connections finish
@@ -264,22 +281,45 @@ async fn serve_core(
         timeouts: counters.timeouts.get(),
         ring_fallbacks: counters.ring_fallbacks.get(),
         stats: percore::stats(),
+        queues: queues
+            .iter()
+            .flat_map(|q| [q.echo, q.background, TaskQueue::default_queue()])
+            .map(|q| (q.name(), q.stats()))
+            .collect(),
     })
 }
 
-/// `--background N`: N tasks that work and yield until the shutdown starts;
+/// `--classes`: the echo connections' latency goal.
+const ECHO_GOAL: Duration = Duration::from_millis(1);
+
+/// `--classes`: the core's task queues.
+struct Queues {
+    echo: TaskQueue,
+    background: TaskQueue,
+}
+
+/// `--background N`: N tasks that work and yield until the shutdown starts
+/// (in the background queue with `--classes`, yielding only when asked to);
 /// core 0 also prints the work done, once a second.
-fn start_background(core: usize, tasks: usize) {
+fn start_background(core: usize, tasks: usize, queues: Option<&Queues>) {
     if tasks == 0 {
         return;
     }
     for _ in 0..tasks {
-        percore::spawn(async {
-            while !percore::shutdown::is_requested() {
-                background::work_slice();
-                percore::yield_now().await;
-            }
-        });
+        match queues {
+            Some(q) => q.background.spawn(async {
+                while !percore::shutdown::is_requested() {
+                    background::work_slice();
+                    percore::task::yield_if_needed().await;
+                }
+            }),
+            None => percore::spawn(async {
+                while !percore::shutdown::is_requested() {
+                    background::work_slice();
+                    percore::yield_now().await;
+                }
+            }),
+        };
     }
     if core == 0 {
         percore::spawn(async {
@@ -297,6 +337,8 @@ struct ConnConfig {
     ring: Option<BufRing>,
     buf: usize,
     idle: Option<Duration>,
+    /// `--classes`: the queue connections run in.
+    queue: Option<TaskQueue>,
 }
 
 /// Accepts until the shutdown starts.
@@ -327,7 +369,8 @@ async fn accept_loop(listener: &TcpListener, cfg: ConnConfig, counters: &Rc<Coun
         add(&counters.active, 1);
         let counters = counters.clone();
         let cfg = cfg.clone();
-        percore::spawn(async move {
+        let queue = cfg.queue.unwrap_or_else(TaskQueue::default_queue);
+        queue.spawn(async move {
             let res = match &cfg.ring {
                 Some(ring) => echo_pooled(&conn, ring, cfg.idle, &counters).await,
                 None => echo_plain(&conn, cfg.buf, cfg.idle, &counters).await,
@@ -411,4 +454,10 @@ fn print_report(r: &CoreReport) {
         r.ring_fallbacks,
         r.stats,
     );
+    for (name, q) in &r.queues {
+        println!(
+            "queue {name}: cpu {:?}, {} polls, {} turns, {} tasks, waited for a turn p50 {:?} p99 {:?} max {:?}",
+            q.cpu, q.polls, q.turns, q.spawned, q.delay_p50, q.delay_p99, q.delay_max
+        );
+    }
 }

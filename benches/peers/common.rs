@@ -41,44 +41,51 @@ pub struct Args {
     /// tokio only: one multi-thread runtime with `cores` workers instead of
     /// `cores` current-thread runtimes.
     pub mt: bool,
-    /// tokio only: tasks per thread that loop "100 µs of work, then
-    /// yield" beside the echoes (`examples/common/background.rs`).
+    /// tokio and glommio only: tasks per thread that loop "100 µs of work,
+    /// then yield" beside the echoes (`examples/common/background.rs`).
     pub background: usize,
 }
 
 impl Args {
     /// Parses `std::env::args()`; prints usage and exits with status 2 on a
     /// bad or unknown argument (the tokio-only ones included).
-    #[allow(dead_code)] // the tokio peer calls parse_tokio instead
+    #[allow(dead_code)] // the tokio and glommio peers call their own
     pub fn parse(name: &str) -> Args {
-        Self::parse_or_exit(name, false)
+        Self::parse_or_exit(name, false, false)
     }
 
     /// As [`Args::parse`], and also accepts `--mt` and `--background N`.
     #[allow(dead_code)] // only the tokio peer takes them
     pub fn parse_tokio(name: &str) -> Args {
-        Self::parse_or_exit(name, true)
+        Self::parse_or_exit(name, true, true)
     }
 
-    fn parse_or_exit(name: &str, tokio: bool) -> Args {
-        match Self::try_parse(std::env::args().skip(1), tokio) {
+    /// As [`Args::parse`], and also accepts `--background N`.
+    #[allow(dead_code)] // only the glommio peer takes it
+    pub fn parse_with_background(name: &str) -> Args {
+        Self::parse_or_exit(name, false, true)
+    }
+
+    fn parse_or_exit(name: &str, tokio: bool, background: bool) -> Args {
+        match Self::try_parse(std::env::args().skip(1), tokio, background) {
             Ok(args) => args,
             Err(msg) => {
                 eprintln!("{name}: {msg}");
                 eprintln!(
-                    "usage: {name} [--addr HOST:PORT] [--buf BYTES] [--cores N] [--pin]{}",
-                    if tokio {
-                        " [--mt] [--background N]"
-                    } else {
-                        ""
-                    }
+                    "usage: {name} [--addr HOST:PORT] [--buf BYTES] [--cores N] [--pin]{}{}",
+                    if tokio { " [--mt]" } else { "" },
+                    if background { " [--background N]" } else { "" },
                 );
                 std::process::exit(2);
             }
         }
     }
 
-    fn try_parse(mut argv: impl Iterator<Item = String>, tokio: bool) -> Result<Args, String> {
+    fn try_parse(
+        mut argv: impl Iterator<Item = String>,
+        tokio: bool,
+        background: bool,
+    ) -> Result<Args, String> {
         let mut args = Args {
             addr: "127.0.0.1:7000".parse().expect("valid default address"),
             buf: 4096,
@@ -119,7 +126,7 @@ impl Args {
                 }
                 "--pin" => args.pin = true,
                 "--mt" if tokio => args.mt = true,
-                "--background" if tokio => {
+                "--background" if background => {
                     let v = value()?;
                     args.background = v.parse().map_err(|e| format!("--background {v}: {e}"))?;
                 }

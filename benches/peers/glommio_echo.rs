@@ -12,30 +12,85 @@
 //! pinned to the i-th allowed CPU first, and its executor thread, being
 //! `Unbound`, inherits that single CPU.
 //!
-//! `cargo run --release --example peer-glommio-echo -- --addr 127.0.0.1:7000 --buf 4096`
+//! `--background N`: glommio's own answer to background work, for
+//! `scripts/bench-classes.sh`. The accept loop and the connections run in a
+//! task queue with `Latency::Matters(1 ms)`, and N tasks per executor loop
+//! "100 µs of work, then `glommio::yield_if_needed`" in a second queue with
+//! `Latency::NotImportant` and the same shares (the work of
+//! `echo-server --background N --classes`, `examples/common/background.rs`).
+//! Executor 0 prints `BACKGROUND turns=T` once a second.
+//!
+//! `cargo run --release --example peer-glommio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--background 16]`
 
+#[path = "../../examples/common/background.rs"]
+mod background;
 #[path = "common.rs"]
 mod common;
 
 use std::os::fd::{FromRawFd, IntoRawFd};
+use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
+
+/// The echo queue's latency goal with `--background`, as echo-server's
+/// `--classes` sets it.
+const GOAL: Duration = Duration::from_millis(1);
 
 fn main() {
-    let args = common::Args::parse("peer-glommio-echo");
-    let buf_size = args.buf;
+    let args = common::Args::parse_with_background("peer-glommio-echo");
+    let (buf_size, tasks) = (args.buf, args.background);
     common::run_cores("peer-glommio-echo", &args, move |core, std_listener| {
         LocalExecutorBuilder::new(Placement::Unbound)
             .name(&format!("peer-glommio-echo-{core}"))
-            .spawn(move || serve(std_listener, buf_size))
+            .spawn(move || async move {
+                if tasks == 0 {
+                    return serve(std_listener, buf_size).await;
+                }
+                let ex = glommio::executor();
+                let echo =
+                    ex.create_task_queue(Shares::Static(1000), Latency::Matters(GOAL), "echo");
+                let bg =
+                    ex.create_task_queue(Shares::Static(1000), Latency::NotImportant, "background");
+                for _ in 0..tasks {
+                    glommio::spawn_local_into(
+                        async {
+                            loop {
+                                background::work_slice();
+                                glommio::yield_if_needed().await;
+                            }
+                        },
+                        bg,
+                    )
+                    .expect("spawn background task")
+                    .detach();
+                }
+                if core == 0 {
+                    glommio::spawn_local_into(
+                        async {
+                            loop {
+                                println!("{}", background::report_line());
+                                glommio::timer::sleep(Duration::from_secs(1)).await;
+                            }
+                        },
+                        echo,
+                    )
+                    .expect("spawn reporter")
+                    .detach();
+                }
+                glommio::spawn_local_into(serve(std_listener, buf_size), echo)
+                    .expect("spawn accept loop")
+                    .await
+            })
             .expect("start glommio executor")
             .join()
             .expect("glommio executor panicked");
     });
 }
 
+/// Accepts for ever; each connection's task joins the accept loop's task
+/// queue (glommio's `spawn_local` spawns into the current one).
 async fn serve(std_listener: std::net::TcpListener, buf_size: usize) {
     // SAFETY: `into_raw_fd` hands over sole ownership of an open, bound and
     // listening TCP socket; glommio's listener becomes its only owner.

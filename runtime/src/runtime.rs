@@ -655,6 +655,7 @@ impl Runtime {
             self.driver
                 .borrow_mut()
                 .take_ready(&mut wakes, &mut garbage);
+            self.executor.completions_reaped();
             wake_all(&mut wakes);
             garbage.clear();
             // Completions are reaped and timers fired: tasks that yielded

@@ -10,6 +10,12 @@
 //! Dropping a [`JoinHandle`] detaches its task; [`JoinHandle::abort_on_drop`]
 //! gives a handle that cancels it instead (asyncio's `wait_for`).
 //!
+//! Scheduling classes: a [`TaskQueue`] has a name, shares and a
+//! [`Latency`] goal; tasks spawned into it get CPU in proportion to its
+//! shares while other queues have work, and a latency-sensitive queue's
+//! tasks run within its goal when background tasks call
+//! [`yield_if_needed`] (or check [`need_yield`]) in their long loops.
+//!
 //! # Examples
 //!
 //! ```
@@ -34,7 +40,8 @@
 
 pub use crate::blocking::spawn_blocking;
 pub use crate::executor::{
-    AbortHandle, AbortOnDropHandle, JoinError, JoinHandle, JoinSet, spawn, yield_now,
+    AbortHandle, AbortOnDropHandle, DEFAULT_SHARES, JoinError, JoinHandle, JoinSet, Latency,
+    TaskQueue, TaskQueueStats, need_yield, spawn, yield_if_needed, yield_now,
 };
 
 /// tokio's `task::spawn_local`: the same as [`spawn`], since every percore

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::oneshot::{Cancel, Receiver};
-use super::{CURRENT, schedule, with_current};
+use super::{CURRENT, Executor, schedule, with_current};
 
 /// Why a task did not return its output.
 ///
@@ -543,6 +543,8 @@ struct TaskFuture<F> {
     future: F,
     abort: Rc<AbortState>,
     key: usize,
+    /// The task queue it belongs to.
+    queue: u32,
     /// The task's number on its core (1 for the first spawned), for events.
     #[cfg(feature = "tracing")]
     id: u64,
@@ -582,6 +584,11 @@ impl<F> Drop for TaskFuture<F> {
         let key = self.key;
         let idle = with_current(|e| {
             e.bump(|s| s.finished += 1);
+            if let Ok(mut queues) = e.queues.try_borrow_mut()
+                && let Some(q) = queues.get_mut(self.queue as usize)
+            {
+                q.finished += 1;
+            }
             let mut tasks = e.tasks.borrow_mut();
             tasks.try_remove(key);
             if tasks.is_empty() {
@@ -601,6 +608,10 @@ impl<F> Drop for TaskFuture<F> {
 ///
 /// A panic inside the task stays in the task: it becomes
 /// [`JoinError::Panic`] on the handle, and the core keeps running.
+///
+/// The task joins the [task queue](crate::task::TaskQueue) of the task that
+/// spawns it (the default queue when the caller is not a task);
+/// [`TaskQueue::spawn`](crate::task::TaskQueue::spawn) picks one.
 ///
 /// # Examples
 ///
@@ -628,43 +639,55 @@ where
         let exec = cur
             .as_ref()
             .expect("percore::spawn called outside a runtime: call it inside percore::run");
-        let shared = exec.shared.clone();
-        let abort = Rc::new(AbortState {
-            requested: Cell::new(false),
-            finished: Cell::new(false),
-            waker: OnceCell::new(),
-        });
-        let key = exec.tasks.borrow_mut().insert(Waker::noop().clone());
-        exec.bump(|s| s.spawned += 1);
-        let wrapped = TaskFuture {
-            future,
-            abort: abort.clone(),
-            key,
-            #[cfg(feature = "tracing")]
-            id: exec.stats().spawned,
-        };
-        crate::event!(
-            DEBUG,
-            task = wrapped.id,
-            core = super::core_id(),
-            future = std::any::type_name::<F>(),
-            "task spawned"
-        );
-        let (runnable, task) = async_task::spawn_local(
-            wrapped,
-            async_task::WithInfo(move |r, info| schedule(&shared, r, info)),
-        );
-        let waker = runnable.waker();
-        let _ = abort.waker.set(waker.clone());
-        exec.tasks.borrow_mut()[key] = waker;
-        runnable.schedule();
-        JoinHandle {
-            inner: Inner::Local {
-                task: Some(task.fallible()),
-                abort,
-            },
-        }
+        spawn_in(exec, exec.current_queue(), future)
     })
+}
+
+/// Spawns `future` on `exec` (the current executor) into task queue `queue`.
+pub(crate) fn spawn_in<F>(exec: &Executor, queue: u32, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let shared = exec.shared.clone();
+    let abort = Rc::new(AbortState {
+        requested: Cell::new(false),
+        finished: Cell::new(false),
+        waker: OnceCell::new(),
+    });
+    let key = exec.tasks.borrow_mut().insert(Waker::noop().clone());
+    exec.bump(|s| s.spawned += 1);
+    exec.queues.borrow_mut()[queue as usize].spawned += 1;
+    let wrapped = TaskFuture {
+        future,
+        abort: abort.clone(),
+        key,
+        queue,
+        #[cfg(feature = "tracing")]
+        id: exec.stats().spawned,
+    };
+    crate::event!(
+        DEBUG,
+        task = wrapped.id,
+        core = super::core_id(),
+        queue,
+        future = std::any::type_name::<F>(),
+        "task spawned"
+    );
+    let (runnable, task) = async_task::spawn_local(
+        wrapped,
+        async_task::WithInfo(move |r, info| schedule(&shared, queue, r, info)),
+    );
+    let waker = runnable.waker();
+    let _ = abort.waker.set(waker.clone());
+    exec.tasks.borrow_mut()[key] = waker;
+    runnable.schedule();
+    JoinHandle {
+        inner: Inner::Local {
+            task: Some(task.fallible()),
+            abort,
+        },
+    }
 }
 
 /// Yields to the runtime once, letting other ready tasks and I/O run.

@@ -428,10 +428,17 @@ impl File {
         }
     }
 
-    /// An op on this file's data, submitted at once if the file asks for it
-    /// and other tasks are ready: otherwise the tick ends right away and
-    /// submits it in the same `io_uring_enter` that waits.
-    fn op<T: OpCode>(&self, data: T) -> Op<T> {
+    /// An op on this file's data, run within the task queue's file I/O
+    /// limit, if it has one (`TaskQueue::set_file_io_limit`).
+    async fn op<T: OpCode>(&self, data: T) -> T::Output {
+        let _slot = crate::executor::FileIoSlot::acquire().await;
+        self.ring_op(data).await
+    }
+
+    /// The op itself, submitted at once if the file asks for it and other
+    /// tasks are ready: otherwise the tick ends right away and submits it in
+    /// the same `io_uring_enter` that waits.
+    fn ring_op<T: OpCode>(&self, data: T) -> Op<T> {
         let op = Op::new(data);
         let wanted = self.submit_now.unwrap_or_else(|| self.reads_wait.get());
         if wanted && crate::executor::current_has_ready() {
