@@ -17,7 +17,8 @@
 #       tokio multi-thread runtime with CORES workers).
 #
 #   scripts/bench-http.sh                              # saturation, 5 rounds x 10 s per server and path
-#   MODE=rate scripts/bench-http.sh                    # axum on percore vs tokio at 10k and 20k req/s, 64 conns, 3 rounds
+#   MODE=rate scripts/bench-http.sh                    # axum on percore vs tokio at 10k and 20k req/s, 64 conns,
+#                                                      # even and burst pacing, 3 rounds (~4 min)
 #   ROUNDS=1 DURATION=2 scripts/bench-http.sh          # smoke run
 #   MODE=rate ROUNDS=1 WINDOW=1 RATES=10000 scripts/bench-http.sh   # rate smoke run
 #   CORES=2 SERVER_CPUS=0-1 WRK_CPUS=2-3 WRK_THREADS=2 scripts/bench-http.sh
@@ -34,7 +35,10 @@
 #   sat:  CONNS [256]  DURATION [10] seconds per run  WRK_THREADS [1]
 #   rate: CONNS [64]  RATES ["10000 20000"] req/s  WINDOW [3] seconds for the
 #         CPU window and again for the perf window  WARMUP [1] seconds
-#         PACING [even] (http-load --pacing: even, poisson or burst)
+#         PACING ["even burst"]: http-load --pacing for each rate, one or more of
+#         even (requests 1/rate apart: the server wakes for each one),
+#         burst (each connection on its own period, released in 1 ms ticks:
+#         batches) and poisson
 #   FIFO [0]: 1 runs the servers and http-load SCHED_FIFO (chrt -f 10, needs
 #         root), so that other work on a shared machine does not delay them;
 #         the servers then wake for each request as on an idle machine.
@@ -75,7 +79,7 @@ DURATION=${DURATION:-10}
 RATES=${RATES:-"10000 20000"}
 WINDOW=${WINDOW:-3}
 WARMUP=${WARMUP:-1}
-PACING=${PACING:-even}
+PACING=${PACING:-"even burst"}
 if [[ -z "${BASELINE:-}" ]]; then
     if [[ " $SERVERS " == *" axum-tokio "* ]]; then BASELINE=axum-tokio; else BASELINE=tokio; fi
 fi
@@ -160,7 +164,7 @@ mkdir -p "$OUT"
 LOGS=$OUT/logs-$STAMP
 mkdir -p "$LOGS"
 CSV=$OUT/results-$STAMP.csv
-echo "mode,round,server,path,rate,req_per_sec,p99_us,errors,server_cpu_s,window_s,syscalls,perf_window_s" >"$CSV"
+echo "mode,round,server,path,pacing,rate,req_per_sec,p99_us,errors,server_cpu_s,window_s,syscalls,perf_window_s" >"$CSV"
 row() { # row FIELDS...: one CSV line
     local IFS=,
     echo "$*" >>"$CSV"
@@ -181,19 +185,19 @@ run_sat() {
         "http://127.0.0.1:$PORT$path" 2>&1) || die "wrk failed: $out"
     cpu=$(ticks_to_s "$c0" "$(cpu_ticks "$SPID")")
     read -r rps p99 errs < <(parse_wrk <<<"$out")
-    row sat "$round" "$server" "$path" "" "$rps" "$p99" "$errs" "$cpu" "$DURATION" "" ""
+    row sat "$round" "$server" "$path" "" "" "$rps" "$p99" "$errs" "$cpu" "$DURATION" "" ""
     log "round $round $server $path: $rps req/s, p99 ${p99} us, $errs errors, server CPU ${cpu} s"
 }
 
 # One http-load run at a fixed rate against the running server: a CPU
-# window, then a perf window, both after WARMUP. run_rate ROUND SERVER PATH RATE
+# window, then a perf window, both after WARMUP. run_rate ROUND SERVER PATH PACING RATE
 run_rate() {
-    local round=$1 server=$2 path=$3 rate=$4 out perf_out dur s0 s1 t0 t1 syscalls rps
-    out=$LOGS/rate-r$round-$server-${path//\//_}-$rate.out
+    local round=$1 server=$2 path=$3 pacing=$4 rate=$5 out perf_out dur s0 s1 t0 t1 syscalls rps
+    out=$LOGS/rate-r$round-$server-${path//\//_}-$pacing-$rate.out
     perf_out=${out%.out}.perf
     dur=$(awk -v w="$WARMUP" -v r="$WINDOW" 'BEGIN { print w + 2 * r + 1 }')
     taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$EXAMPLES/http-load" --addr "127.0.0.1:$PORT" --path "$path" \
-        --conns "$CONNS" --rate "$rate" --pacing "$PACING" --duration "$dur" >"$out" 2>&1 &
+        --conns "$CONNS" --rate "$rate" --pacing "$pacing" --duration "$dur" >"$out" 2>&1 &
     CPID=$!
     nap "$WARMUP"
     s0=$(cpu_ticks "$SPID") t0=$(now)
@@ -211,10 +215,10 @@ run_rate() {
     # Delivered, not offered: the RESULT rps of a paced run is the offered rate.
     rps=$(delivered_rps "$out")
     [[ -n "$rps" ]] || log "no progress lines from the client: $out"
-    row rate "$round" "$server" "$path" "$rate" "$rps" "$(result_field "$out" p99_us)" \
+    row rate "$round" "$server" "$path" "$pacing" "$rate" "$rps" "$(result_field "$out" p99_us)" \
         "$(result_field "$out" errors)" "$(ticks_to_s "$s0" "$s1")" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$syscalls" "$WINDOW"
-    log "round $round $server $path @$rate: delivered ${rps:-?} req/s, p99 $(result_field "$out" p99_us) us," \
+    log "round $round $server $path $pacing @$rate: delivered ${rps:-?} req/s, p99 $(result_field "$out" p99_us) us," \
         "server CPU $(ticks_to_s "$s0" "$s1") s, ${syscalls:-?} syscalls in ${WINDOW} s"
 }
 
@@ -231,7 +235,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
             if [[ $MODE == sat ]]; then
                 run_sat "$round" "$(name_of "$spec")" "$path"
             else
-                for rate in $RATES; do run_rate "$round" "$(name_of "$spec")" "$path" "$rate"; done
+                for pacing in $PACING; do
+                    for rate in $RATES; do
+                        run_rate "$round" "$(name_of "$spec")" "$path" "$pacing" "$rate"
+                    done
+                done
             fi
         done
         stop_server
@@ -241,9 +249,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 REPORT=$OUT/report-$STAMP.md
-python3 - "$CSV" "$MODE" "$CORES" "$CONNS" "$DURATION" "$ROUNDS" "$BASELINE" "$PACING" >"$REPORT" <<'EOF'
+python3 - "$CSV" "$MODE" "$CORES" "$CONNS" "$DURATION" "$ROUNDS" "$BASELINE" >"$REPORT" <<'EOF'
 import csv, statistics, sys
-path, mode, cores, conns, duration, rounds, base, pacing = sys.argv[1:]
+path, mode, cores, conns, duration, rounds, base = sys.argv[1:]
 rows = list(csv.DictReader(open(path)))
 
 def num(v):
@@ -266,8 +274,8 @@ def med(rs, f):
 
 cells = {}
 for r in rows:
-    cells.setdefault((r["path"], r["rate"], r["server"]), []).append(r)
-keys = list(dict.fromkeys((r["path"], r["rate"]) for r in rows))
+    cells.setdefault((r["path"], r["pacing"], r["rate"], r["server"]), []).append(r)
+keys = list(dict.fromkeys((r["path"], r["pacing"], r["rate"]) for r in rows))
 servers = list(dict.fromkeys(r["server"] for r in rows))
 fields = {
     "rps": lambda r: num(r["req_per_sec"]),
@@ -287,17 +295,17 @@ if mode == "sat":
     print(f"| path | server | req/s | p99 | errors | server CPU µs/req | req/s vs {base} | p99 vs {base} | CPU/req vs {base} |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 else:
-    print(f"HTTP/1.1 keep-alive at a fixed offered rate: http-load -c{conns} --pacing {pacing}, "
+    print(f"HTTP/1.1 keep-alive at a fixed offered rate: http-load -c{conns}, "
           f"{cores} server core(s), {rounds} rounds; medians. Delivered req/s from the client's "
           "progress lines; server CPU and syscalls per delivered request.\n")
-    print(f"| path | offered req/s | server | delivered req/s | p99 µs | errors | server CPU µs/req | syscalls/req "
+    print(f"| path | pacing | offered req/s | server | delivered req/s | p99 µs | errors | server CPU µs/req | syscalls/req "
           f"| CPU/req vs {base} | syscalls/req vs {base} | p99 vs {base} |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for p, rate in keys:
-    b = cells.get((p, rate, base), [])
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for p, pacing, rate in keys:
+    b = cells.get((p, pacing, rate, base), [])
     bm = {k: med(b, f) for k, f in fields.items()}
     for s in servers:
-        rs = cells.get((p, rate, s))
+        rs = cells.get((p, pacing, rate, s))
         if not rs:
             continue
         m = {k: med(rs, f) for k, f in fields.items()}
@@ -308,7 +316,7 @@ for p, rate in keys:
             print(f"| `{p}` | {s} | {fmt(m['rps'], ',.0f')} | {fmt(p99, '.2f')} ms | {errs} "
                   f"| {fmt(m['cpu'], '.2f')} | {vs('rps')} | {vs('p99')} | {vs('cpu')} |")
         else:
-            print(f"| `{p}` | {int(float(rate)):,} | {s} | {fmt(m['rps'], ',.0f')} | {fmt(m['p99'], ',.0f')} | {errs} "
+            print(f"| `{p}` | {pacing} | {int(float(rate)):,} | {s} | {fmt(m['rps'], ',.0f')} | {fmt(m['p99'], ',.0f')} | {errs} "
                   f"| {fmt(m['cpu'], '.2f')} | {fmt(m['sys'], '.2f')} | {vs('cpu')} | {vs('sys')} | {vs('p99')} |")
 EOF
 cat "$REPORT"
