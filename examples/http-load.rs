@@ -12,7 +12,8 @@
 //! - `--rate R`: R requests/s in total, open loop (latency counted from each
 //!   request's due time, so a slow server shows up as latency instead of
 //!   lowering the rate it is offered); `0` or absent: closed loop, as fast
-//!   as possible. `--pacing` as in `echo-client` (`examples/common/load.rs`):
+//!   as possible. `--pacing` (default `even`) as in `echo-client`
+//!   (`examples/common/load.rs`):
 //!   `even` spaces the requests 1/R apart on whichever connection is idle,
 //!   `poisson` draws the gaps from an exponential distribution, `burst` runs
 //!   each connection on its own period (released in the timer wheel's 1 ms
