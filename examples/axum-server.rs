@@ -8,6 +8,7 @@
 //! curl http://127.0.0.1:8080/source        # this file, read with percore::fs
 //! curl http://127.0.0.1:8080/backend       # asks a TCP backend with percore_net
 //! curl -i http://127.0.0.1:8080/slow       # 408 after 1 s: tower's timeout layer
+//! RUST_LOG=info cargo run --release --example axum-server   # a line per request
 //! ```
 //!
 //! The same flags and the same two first routes as `http-server` (hyper's
@@ -27,6 +28,10 @@
 //!   small tokio runtime's handle entered; the other routes pay nothing for
 //!   it. (`serve(..).tokio_context(true)` would give every connection the
 //!   context instead, at about 20 ns per poll.)
+//! - tower-http's `TraceLayer` wraps every route: a span per request and
+//!   an event per response, printed on stderr when `RUST_LOG` names a
+//!   level (`RUST_LOG=info`); the tokio peer has the same layer, so the
+//!   two still compare like for like.
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: every core stops
 //! accepting, requests in flight finish (5 s at most), then it exits.
@@ -52,6 +57,7 @@ use percore_net::{CoreBound, ReservedPort, TcpListener, TcpStream};
 
 fn main() {
     let args = http::Args::parse("axum-server");
+    axum_routes::init_tracing();
     if let Err(e) = run(args.addr, args.cores) {
         eprintln!("axum-server: {e}");
         std::process::exit(1);
@@ -132,6 +138,7 @@ fn router(state: CoreState) -> Router {
                     .timeout(Duration::from_secs(1)),
             ),
         )
+        .layer(axum_routes::trace_layer())
         .with_state(state)
 }
 

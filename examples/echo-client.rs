@@ -36,17 +36,17 @@
 //! `RESULT rps=... mbps=... p50_us=... p99_us=... p999_us=... errors=...`
 //! (mbps: MB/s of echoed payload, 1 MB = 10^6 bytes).
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+#[path = "common/load.rs"]
+mod load;
+
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use percore::op::{Op, Timeout};
+use load::{Live, Pacing, Schedule, new_hist};
 use percore_net::TcpStream;
 
 struct Config {
@@ -59,14 +59,6 @@ struct Config {
     pacing: Pacing,
     cores: usize,
     stats: bool,
-}
-
-/// How the requests of `--rate` arrive (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pacing {
-    Burst,
-    Even,
-    Poisson,
 }
 
 const USAGE: &str = "usage: echo-client [--addr HOST:PORT] [--conns C] [--size BYTES] \
@@ -120,14 +112,7 @@ fn parse_args() -> Result<Config, String> {
             }
             "--pipeline" => cfg.pipeline = num(&flag, value()?)?,
             "--rate" => cfg.rate = num(&flag, value()?)?,
-            "--pacing" => {
-                cfg.pacing = match value()?.as_str() {
-                    "burst" => Pacing::Burst,
-                    "even" => Pacing::Even,
-                    "poisson" => Pacing::Poisson,
-                    other => return Err(format!("--pacing {other}: burst, even or poisson")),
-                }
-            }
+            "--pacing" => cfg.pacing = Pacing::parse(&value()?)?,
             "--cores" => cfg.cores = num(&flag, value()?)?,
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
@@ -142,15 +127,6 @@ fn parse_args() -> Result<Config, String> {
     Ok(cfg)
 }
 
-/// Totals shared by all cores, for the progress line.
-#[derive(Default)]
-struct Live {
-    requests: AtomicU64,
-    bytes: AtomicU64,
-    errors: AtomicU64,
-    connected: AtomicU64,
-}
-
 /// What one core measured.
 struct CoreResult {
     hist: Histogram<u64>,
@@ -159,11 +135,6 @@ struct CoreResult {
     errors: u64,
     /// The core's runtime counters, if its runtime started.
     stats: Option<percore::Stats>,
-}
-
-fn new_hist() -> Histogram<u64> {
-    // Nanoseconds, from 1 ns to 100 s, 3 significant digits.
-    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
 }
 
 fn main() {
@@ -216,25 +187,7 @@ fn main() {
     start_at.set(start).expect("start set once");
     barrier.wait(); // go
 
-    // Progress once a second.
-    let mut last = (0, 0, start);
-    let mut tick = start;
-    while Instant::now() < end {
-        tick += Duration::from_secs(1);
-        std::thread::sleep(tick.min(end).saturating_duration_since(Instant::now()));
-        let now = Instant::now();
-        let reqs = live.requests.load(Ordering::Relaxed);
-        let bytes = live.bytes.load(Ordering::Relaxed);
-        let secs = now.duration_since(last.2).as_secs_f64().max(1e-9);
-        println!(
-            "[{:6.1}s] {:>10.0} req/s {:>9.2} MB/s  errors {}",
-            now.duration_since(start).as_secs_f64(),
-            (reqs - last.0) as f64 / secs,
-            (bytes - last.1) as f64 / secs / 1e6,
-            live.errors.load(Ordering::Relaxed)
-        );
-        last = (reqs, bytes, now);
-    }
+    load::progress(&live, start, end);
 
     let mut hist = new_hist();
     let (mut requests, mut bytes, mut errors) = (0, 0, 0);
@@ -259,23 +212,7 @@ fn main() {
     // fell behind finishes its scheduled requests after the nominal end, and
     // dividing by the nominal duration would report the offered rate.
     let secs = start.elapsed().max(cfg.duration).as_secs_f64();
-    let rps = requests as f64 / secs;
-    let mbps = bytes as f64 / secs / 1e6;
-    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "summary: {requests} requests in {secs:.1}s: {rps:.0} req/s, {mbps:.2} MB/s; \
-         latency p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us; errors {errors}",
-        us(0.5),
-        us(0.99),
-        us(0.999),
-        hist.max() as f64 / 1000.0
-    );
-    println!(
-        "RESULT rps={rps:.0} mbps={mbps:.3} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={errors}",
-        us(0.5),
-        us(0.99),
-        us(0.999)
-    );
+    load::summary(&hist, requests, bytes, errors, secs);
 }
 
 fn run_core(
@@ -340,52 +277,18 @@ fn run_core(
             .get()
             .expect("start time set before the second barrier");
         let end = start + cfg.duration;
-        let per_conn_rate = cfg.rate / cfg.conns as f64;
-        let paced = cfg.rate > 0.0 && cfg.pacing != Pacing::Burst;
-        let mut dispatch = Vec::new();
-        let idle: Idle = Rc::default();
+        // This core's share of the rate: the per-connection rate times the
+        // connections it has.
+        let rate = cfg.rate / cfg.conns as f64 * streams.len() as f64;
+        let schedules = load::schedules(streams.len(), rate, cfg.pacing, cfg.pipeline, start, end);
         let tasks: Vec<_> = streams
             .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
+            .zip(schedules)
+            .map(|(s, schedule)| {
                 let (size, pipeline) = (cfg.size, cfg.pipeline);
-                let schedule = if paced {
-                    let (tx, rx) = percore::channel::channel(1);
-                    dispatch.push(tx);
-                    idle.borrow_mut().push_back(i);
-                    Schedule::Dispatched {
-                        rx,
-                        idle: idle.clone(),
-                        id: i,
-                    }
-                } else if per_conn_rate > 0.0 {
-                    // Spread the connections' schedules over one period.
-                    let period = Duration::from_secs_f64(pipeline as f64 / per_conn_rate);
-                    let offset = period.mul_f64(i as f64 / conns.max(1) as f64);
-                    Schedule::Periodic {
-                        first: start + offset,
-                        period,
-                    }
-                } else {
-                    Schedule::ClosedLoop
-                };
                 percore::spawn(connection(s, size, pipeline, schedule, end, live.clone()))
             })
             .collect();
-        if paced {
-            // This core's share of the rate, in batches of `pipeline`.
-            let batches_per_s = per_conn_rate * dispatch.len() as f64 / cfg.pipeline as f64;
-            let seed = 0x9E37_79B9_7F4A_7C15 ^ (percore::core_id() as u64 + 1);
-            percore::spawn(pace(
-                cfg.pacing,
-                batches_per_s,
-                seed,
-                start,
-                end,
-                dispatch,
-                idle,
-            ));
-        }
         let mut hist = new_hist();
         let (mut requests, mut bytes) = (0, 0);
         for t in percore::join_all(tasks).await {
@@ -424,76 +327,6 @@ fn fill(buf: &mut Vec<u8>, size: usize, seq: u64) {
     }));
 }
 
-/// Connections that wait for their next request, first idle first.
-type Idle = Rc<RefCell<VecDeque<usize>>>;
-
-/// When a connection sends its next batch.
-enum Schedule {
-    /// At once, as fast as the server answers.
-    ClosedLoop,
-    /// On its own period (`--pacing burst`).
-    Periodic { first: Instant, period: Duration },
-    /// When the core's pacer hands it a due time; it is idle meanwhile.
-    Dispatched {
-        rx: percore::channel::Receiver<Instant>,
-        idle: Idle,
-        id: usize,
-    },
-}
-
-/// `--pacing even|poisson`: hands each due time of this core's schedule to
-/// the connection that has been idle longest, until `end`. The wheel's ticks
-/// are 1 ms, so each due time is waited for with a kernel timeout
-/// (`IORING_OP_TIMEOUT`, a high-resolution timer); with no connection idle,
-/// the request waits for one (and its latency, counted from the due time,
-/// shows it).
-async fn pace(
-    pacing: Pacing,
-    batches_per_s: f64,
-    mut seed: u64,
-    start: Instant,
-    end: Instant,
-    dispatch: Vec<percore::channel::Sender<Instant>>,
-    idle: Idle,
-) {
-    let mean_gap = 1.0 / batches_per_s;
-    let mut due = start;
-    while due < end {
-        let wait = due.saturating_duration_since(Instant::now());
-        if !wait.is_zero() {
-            // The kernel's timer, not the wheel's 1 ms ticks.
-            let _ = Op::new(Timeout::new(wait)).await;
-        }
-        let conn = loop {
-            let next = idle.borrow_mut().pop_front();
-            match next {
-                Some(conn) => break conn,
-                // Every connection failed or hangs: stop with them.
-                None if Instant::now() >= end + Duration::from_secs(5) => return,
-                None => percore::yield_now().await,
-            }
-        };
-        // The connection is idle, so its one-slot channel is empty.
-        if dispatch[conn].try_send(due).is_err() {
-            break;
-        }
-        let gap = match pacing {
-            Pacing::Poisson => {
-                // xorshift64*; uniform in (0, 1], then an exponential gap.
-                seed ^= seed >> 12;
-                seed ^= seed << 25;
-                seed ^= seed >> 27;
-                let u = ((seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) + 1) as f64
-                    / (1u64 << 53) as f64;
-                -mean_gap * u.ln()
-            }
-            Pacing::Even | Pacing::Burst => mean_gap,
-        };
-        due += Duration::from_secs_f64(gap);
-    }
-    // Dropping the senders ends every connection's wait.
-}
-
 async fn connection(
     s: TcpStream,
     size: usize,
@@ -508,33 +341,13 @@ async fn connection(
     let mut out = Vec::with_capacity(size * pipeline);
     let mut expected = Vec::with_capacity(size * pipeline);
     let mut one = Vec::with_capacity(size);
-    let mut batch = 0u64;
     // Bound every wait, so a stalled server cannot hang the client.
     let deadline = end + Duration::from_secs(5);
     loop {
         // When to send this batch: now (closed loop) or on the schedule.
-        let scheduled = match &mut schedule {
-            Schedule::Periodic { first, period } => {
-                let at = *first + period.mul_f64(batch as f64);
-                if at >= end {
-                    break;
-                }
-                percore::time::sleep_until(at).await;
-                at
-            }
-            Schedule::Dispatched { rx, .. } => match rx.recv().await {
-                Some(at) => at,
-                None => break,
-            },
-            Schedule::ClosedLoop => {
-                let now = Instant::now();
-                if now >= end {
-                    break;
-                }
-                now
-            }
+        let Some(scheduled) = schedule.next().await else {
+            break;
         };
-        batch += 1;
         out.clear();
         expected.clear();
         for _ in 0..pipeline {
@@ -590,15 +403,12 @@ async fn connection(
             let _ = hist.record((latency.as_nanos() as u64).max(1));
             requests += 1;
             bytes += size as u64;
-            live.requests.fetch_add(1, Ordering::Relaxed);
-            live.bytes.fetch_add(size as u64, Ordering::Relaxed);
+            live.answered(size as u64);
         }
         if failed {
             break;
         }
-        if let Schedule::Dispatched { idle, id, .. } = &schedule {
-            idle.borrow_mut().push_back(*id);
-        }
+        schedule.done();
     }
     CoreResult {
         hist,
@@ -610,8 +420,6 @@ async fn connection(
 }
 
 fn note_error(errors: &mut u64, live: &Live, e: &io::Error) {
-    if live.errors.fetch_add(1, Ordering::Relaxed) < 5 {
-        eprintln!("echo-client: connection error: {e}");
-    }
+    live.failed("echo-client", e);
     *errors += 1;
 }

@@ -145,20 +145,6 @@ start_server() { # start_server NAME BUF: sets SPID and PORT
     PERCORE_DRIVER=$driver launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPU" "$(server_bin "$1")" --buf "$2" "${extra[@]}"
 }
 
-# Mean req/s of echo-client's per-second progress lines ("[   2.0s]   51234 req/s ..."),
-# leaving out the first and the last when there are three or more. With --rate,
-# the RESULT rps is requests scheduled / duration, which is the offered rate
-# even when the client fell behind and finished late; the progress lines show
-# what was delivered each second.
-delivered_rps() {
-    sed -n 's/^\[ *[0-9.]*s\] *\([0-9.]*\) req\/s.*/\1/p' "$1" |
-        awk '{ v[n++] = $1 } END {
-            lo = 0; hi = n; if (n >= 3) { lo = 1; hi = n - 1 }
-            for (i = lo; i < hi; i++) s += v[i]
-            if (hi > lo) printf "%.0f", s / (hi - lo)
-        }'
-}
-
 STAMP=$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 LOGS=$OUT/logs-$STAMP

@@ -1,39 +1,88 @@
 #!/usr/bin/env bash
-# HTTP/1.1 benchmark: examples/http-server (hyper on percore) against
-# benches/peers/tokio_http.rs (the same hyper service on tokio's multi-thread
-# runtime with as many workers), loaded by wrk with keep-alive connections.
-# Each server is pinned to SERVER_CPUS, wrk to WRK_CPUS; the servers take
-# turns, ROUNDS interleaved rounds (the order flips each round).
+# HTTP/1.1 benchmark, keep-alive connections on loopback, each server pinned
+# to SERVER_CPUS and the load client to WRK_CPUS; the servers take turns,
+# ROUNDS interleaved rounds (the order flips each round). Two modes:
 #
-#   scripts/bench-http.sh                              # 5 rounds x 10 s per server and path
+#   MODE=sat (default)  saturation: wrk, closed loop, req/s and p99; server
+#       CPU per request over the run. Servers: examples/http-server (hyper on
+#       percore) against benches/peers/tokio_http.rs (the same hyper service
+#       on tokio's multi-thread runtime with as many workers).
+#   MODE=rate  fixed offered rate: examples/http-load (percore's paced
+#       HTTP/1.1 client, --pacing even) offers each of RATES req/s over CONNS
+#       connections; server CPU per request over a WINDOW-second window
+#       (utime+stime from /proc/PID/stat), then syscalls per request over a
+#       second window (perf stat -e raw_syscalls:sys_enter -p PID), p99 from
+#       the client. Servers: examples/axum-server (axum on percore_net::serve)
+#       against benches/peers/tokio_axum.rs (the same routes on axum::serve,
+#       tokio multi-thread runtime with CORES workers).
+#
+#   scripts/bench-http.sh                              # saturation, 5 rounds x 10 s per server and path
+#   MODE=rate scripts/bench-http.sh                    # axum on percore vs tokio at 10k and 20k req/s, 64 conns,
+#                                                      # even and burst pacing, 3 rounds (~4 min)
 #   ROUNDS=1 DURATION=2 scripts/bench-http.sh          # smoke run
+#   MODE=rate ROUNDS=1 WINDOW=1 RATES=10000 scripts/bench-http.sh   # rate smoke run
 #   CORES=2 SERVER_CPUS=0-1 WRK_CPUS=2-3 WRK_THREADS=2 scripts/bench-http.sh
 #
 # Environment (defaults in brackets):
-#   CORES [1]  server cores (percore --cores, tokio worker threads)
-#   SERVER_CPUS [0 .. CORES-1]  WRK_CPUS [the next CPU]  WRK_THREADS [1]
-#   CONNS [256]  DURATION [10] seconds per run  ROUNDS [5]  PATHS ["/ /json"]
-#   SERVERS ["percore tokio"]; NAME=PATH adds another build of the server,
-#     e.g. "percore tokio base=/tmp/http-server-main" for an A/B of a change
+#   MODE [sat]  CORES [1]  server cores (percore --cores, tokio worker threads)
+#   SERVER_CPUS [0 .. CORES-1]  WRK_CPUS [the next CPU]: the load client's CPUs
+#   SERVERS [sat: "percore tokio", rate: "axum axum-tokio"]: percore = http-server,
+#     tokio = peer-tokio-http, axum = axum-server, axum-tokio = peer-tokio-axum;
+#     NAME=PATH adds another build of a server, e.g. "axum axum-tokio
+#     base=/tmp/axum-server-main" for an A/B of a change
+#   BASELINE [axum-tokio if in SERVERS, else tokio]: the server ratios divide by
+#   PATHS [sat: "/ /json", rate: "/"]  ROUNDS [sat: 5, rate: 3]
+#   sat:  CONNS [256]  DURATION [10] seconds per run  WRK_THREADS [1]
+#   rate: CONNS [64]  RATES ["10000 20000"] req/s  WINDOW [3] seconds for the
+#         CPU window and again for the perf window  WARMUP [1] seconds
+#         PACING ["even burst"]: http-load --pacing for each rate, one or more of
+#         even (requests 1/rate apart: the server wakes for each one),
+#         burst (each connection on its own period, released in 1 ms ticks:
+#         batches) and poisson
+#   FIFO [0]: 1 runs the servers and http-load SCHED_FIFO (chrt -f 10, needs
+#         root), so that other work on a shared machine does not delay them;
+#         the servers then wake for each request as on an idle machine.
 #   BUILD [1]  OUT [target/bench-http]
 #
-# wrk (Debian package) is installed with apt-get when missing. Raw rows go to
-# $OUT/results-<stamp>.csv; the markdown table (median req/s, median p99,
-# ratio of percore to tokio) to $OUT/report-<stamp>.md and stdout.
+# wrk and perf (Debian packages wrk, linux-perf) are installed with apt-get
+# when missing and needed. Raw rows go to $OUT/results-<stamp>.csv; the
+# markdown table (medians, ratios to BASELINE) to $OUT/report-<stamp>.md and stdout.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
+MODE=${MODE:-sat}
 CORES=${CORES:-1}
 SERVER_CPUS=${SERVER_CPUS:-$(if ((CORES == 1)); then echo 0; else echo "0-$((CORES - 1))"; fi)}
 WRK_CPUS=${WRK_CPUS:-$CORES}
 WRK_THREADS=${WRK_THREADS:-1}
-CONNS=${CONNS:-256}
+case $MODE in
+    sat)
+        CONNS=${CONNS:-256}
+        ROUNDS=${ROUNDS:-5}
+        PATHS=${PATHS:-"/ /json"}
+        SERVERS=${SERVERS:-"percore tokio"}
+        ;;
+    rate)
+        CONNS=${CONNS:-64}
+        ROUNDS=${ROUNDS:-3}
+        PATHS=${PATHS:-"/"}
+        SERVERS=${SERVERS:-"axum axum-tokio"}
+        ;;
+    *)
+        echo "bench-http: MODE=$MODE: sat or rate" >&2
+        exit 2
+        ;;
+esac
 DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-5}
-PATHS=${PATHS:-"/ /json"}
-SERVERS=${SERVERS:-"percore tokio"}
+RATES=${RATES:-"10000 20000"}
+WINDOW=${WINDOW:-3}
+WARMUP=${WARMUP:-1}
+PACING=${PACING:-"even burst"}
+if [[ -z "${BASELINE:-}" ]]; then
+    if [[ " $SERVERS " == *" axum-tokio "* ]]; then BASELINE=axum-tokio; else BASELINE=tokio; fi
+fi
 BUILD=${BUILD:-1}
 OUT=${OUT:-$REPO/target/bench-http}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
@@ -43,43 +92,54 @@ BENCH_NAME=bench-http
 # shellcheck source=scripts/bench-lib.sh
 source "$REPO/scripts/bench-lib.sh"
 
+CLIENT_PREFIX=()
+if [[ ${FIFO:-0} == 1 ]]; then
+    SERVER_PREFIX=(chrt -f 10)
+    CLIENT_PREFIX=(chrt -f 10)
+fi
+
 # --- tools ------------------------------------------------------------------
-command -v wrk >/dev/null || need_apt wrk
+if [[ $MODE == sat ]]; then
+    command -v wrk >/dev/null || need_apt wrk
+elif ! perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1; then
+    need_apt linux-perf
+    perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1 ||
+        die "perf cannot count raw_syscalls:sys_enter (check /proc/sys/kernel/perf_event_paranoid and tracefs)"
+fi
 command -v taskset >/dev/null || need_apt util-linux
 command -v python3 >/dev/null || need_apt python3
-[[ $(nproc) -gt $CORES ]] || log "warning: no CPU left for wrk; it shares the servers' CPUs"
+[[ $(nproc) -gt $CORES ]] || log "warning: no CPU left for the load client; it shares the servers' CPUs"
 
+example_of() {
+    case $1 in
+        percore) echo http-server ;;
+        tokio) echo peer-tokio-http ;;
+        axum) echo axum-server ;;
+        axum-tokio) echo peer-tokio-axum ;;
+        *) die "unknown server '$1' (known: percore tokio axum axum-tokio, or NAME=PATH)" ;;
+    esac
+}
 name_of() { echo "${1%%=*}"; }
 bin_of() {
     case $1 in
         *=*) echo "${1#*=}" ;;
-        percore) echo "$EXAMPLES/http-server" ;;
-        tokio) echo "$EXAMPLES/peer-tokio-http" ;;
-        *) die "unknown server '$1' (known: percore tokio)" ;;
+        *) echo "$EXAMPLES/$(example_of "$1")" ;;
     esac
 }
 if [[ "$BUILD" == 1 ]]; then
-    log "cargo build --release --example http-server --example peer-tokio-http (target dir $TARGET_DIR)"
-    cargo build --release --example http-server --example peer-tokio-http
+    build_args=()
+    for ex in $(for s in $SERVERS; do [[ $s == *=* ]] || example_of "$s"; echo; done | sort -u); do
+        build_args+=(--example "$ex")
+    done
+    [[ $MODE == rate ]] && build_args+=(--example http-load)
+    log "cargo build --release ${build_args[*]} (target dir $TARGET_DIR)"
+    cargo build --release "${build_args[@]}"
 fi
 for s in $SERVERS; do [[ -x $(bin_of "$s") ]] || die "$(bin_of "$s") not built"; done
+[[ $MODE == sat || -x $EXAMPLES/http-load ]] || die "$EXAMPLES/http-load not built"
 
 start_server() { # start_server SERVER: sets SPID and PORT
-    local name port i
-    name=$(name_of "$1")
-    port=$(free_port)
-    taskset -c "$SERVER_CPUS" "$(bin_of "$1")" --addr "127.0.0.1:$port" --cores "$CORES" \
-        >>"$LOGS/$name.log" 2>&1 &
-    SPID=$!
-    for ((i = 0; i < 100; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            PORT=$port
-            return 0
-        fi
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    die "$name did not start listening (see $LOGS/$name.log)"
+    launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPUS" "$(bin_of "$1")" --cores "$CORES"
 }
 
 # wrk's summary -> "req_per_sec p99_us errors"
@@ -104,66 +164,160 @@ mkdir -p "$OUT"
 LOGS=$OUT/logs-$STAMP
 mkdir -p "$LOGS"
 CSV=$OUT/results-$STAMP.csv
-echo "round,server,path,req_per_sec,p99_us,errors,server_cpu_s" >"$CSV"
+echo "mode,round,server,path,pacing,rate,req_per_sec,p99_us,errors,server_cpu_s,window_s,syscalls,perf_window_s" >"$CSV"
+row() { # row FIELDS...: one CSV line
+    local IFS=,
+    echo "$*" >>"$CSV"
+}
+{
+    meta_header
+    echo "# MODE=$MODE CORES=$CORES SERVERS='$SERVERS' BASELINE=$BASELINE PATHS='$PATHS' ROUNDS=$ROUNDS CONNS=$CONNS" \
+        "DURATION=$DURATION RATES='$RATES' WINDOW=$WINDOW WARMUP=$WARMUP PACING=$PACING SERVER_CPUS=$SERVER_CPUS WRK_CPUS=$WRK_CPUS FIFO=${FIFO:-0}"
+} >"$OUT/meta-$STAMP.txt"
 
-log "servers on CPUs $SERVER_CPUS ($CORES cores), wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
-order=($SERVERS)
+# One wrk run against the running server. run_sat ROUND SERVER PATH
+run_sat() {
+    local round=$1 server=$2 path=$3 c0 cpu out rps p99 errs
+    # The server's CPU time over the wrk run: what separates the servers
+    # when wrk, not the server, sets the request rate.
+    c0=$(cpu_ticks "$SPID")
+    out=$(taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+        "http://127.0.0.1:$PORT$path" 2>&1) || die "wrk failed: $out"
+    cpu=$(ticks_to_s "$c0" "$(cpu_ticks "$SPID")")
+    read -r rps p99 errs < <(parse_wrk <<<"$out")
+    row sat "$round" "$server" "$path" "" "" "$rps" "$p99" "$errs" "$cpu" "$DURATION" "" ""
+    log "round $round $server $path: $rps req/s, p99 ${p99} us, $errs errors, server CPU ${cpu} s"
+}
+
+# One http-load run at a fixed rate against the running server: a CPU
+# window, then a perf window, both after WARMUP. run_rate ROUND SERVER PATH PACING RATE
+run_rate() {
+    local round=$1 server=$2 path=$3 pacing=$4 rate=$5 out perf_out dur s0 s1 t0 t1 syscalls rps
+    out=$LOGS/rate-r$round-$server-${path//\//_}-$pacing-$rate.out
+    perf_out=${out%.out}.perf
+    dur=$(awk -v w="$WARMUP" -v r="$WINDOW" 'BEGIN { print w + 2 * r + 1 }')
+    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$EXAMPLES/http-load" --addr "127.0.0.1:$PORT" --path "$path" \
+        --conns "$CONNS" --rate "$rate" --pacing "$pacing" --duration "$dur" >"$out" 2>&1 &
+    CPID=$!
+    nap "$WARMUP"
+    s0=$(cpu_ticks "$SPID") t0=$(now)
+    nap "$WINDOW"
+    s1=$(cpu_ticks "$SPID") t1=$(now)
+    # perf counts from when it starts `sleep` until sleep exits: the window
+    # is WINDOW exactly (perf's own start-up is not in it).
+    perf stat -x, -e raw_syscalls:sys_enter -p "$SPID" -- sleep "$WINDOW" 2>"$perf_out" >/dev/null &
+    PERF_PID=$!
+    wait "$PERF_PID" || true
+    PERF_PID=""
+    syscalls=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$perf_out")
+    wait "$CPID" || log "client exited with status $? ($out)"
+    CPID=""
+    # Delivered, not offered: the RESULT rps of a paced run is the offered rate.
+    rps=$(delivered_rps "$out")
+    [[ -n "$rps" ]] || log "no progress lines from the client: $out"
+    row rate "$round" "$server" "$path" "$pacing" "$rate" "$rps" "$(result_field "$out" p99_us)" \
+        "$(result_field "$out" errors)" "$(ticks_to_s "$s0" "$s1")" \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$syscalls" "$WINDOW"
+    log "round $round $server $path $pacing @$rate: delivered ${rps:-?} req/s, p99 $(result_field "$out" p99_us) us," \
+        "server CPU $(ticks_to_s "$s0" "$s1") s, ${syscalls:-?} syscalls in ${WINDOW} s"
+}
+
+if [[ $MODE == sat ]]; then
+    log "servers on CPUs $SERVER_CPUS ($CORES cores), wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
+else
+    log "servers on CPUs $SERVER_CPUS ($CORES cores), http-load -c$CONNS at $RATES req/s ($PACING) on CPUs $WRK_CPUS"
+fi
+read -r -a order <<<"$SERVERS"
 for ((round = 1; round <= ROUNDS; round++)); do
-    for server in "${order[@]}"; do
-        start_server "$server"
+    for spec in "${order[@]}"; do
+        start_server "$spec"
         for path in $PATHS; do
-            # The server's CPU time over the wrk run: what separates the
-            # servers when wrk, not the server, sets the request rate.
-            c0=$(cpu_ticks "$SPID")
-            out=$(taskset -c "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
-                "http://127.0.0.1:$PORT$path" 2>&1) || die "wrk failed: $out"
-            cpu=$(ticks_to_s "$c0" "$(cpu_ticks "$SPID")")
-            read -r rps p99 errs < <(parse_wrk <<<"$out")
-            echo "$round,$(name_of "$server"),$path,$rps,$p99,$errs,$cpu" >>"$CSV"
-            log "round $round $(name_of "$server") $path: $rps req/s, p99 ${p99} us, $errs errors, server CPU ${cpu} s"
+            if [[ $MODE == sat ]]; then
+                run_sat "$round" "$(name_of "$spec")" "$path"
+            else
+                for pacing in $PACING; do
+                    for rate in $RATES; do
+                        run_rate "$round" "$(name_of "$spec")" "$path" "$pacing" "$rate"
+                    done
+                done
+            fi
         done
         stop_server
     done
     # Flip the order, so neither server always runs first (or on a warmer machine).
-    order=($(printf '%s\n' "${order[@]}" | tac))
+    read -r -a order <<<"$(printf '%s\n' "${order[@]}" | tac | tr '\n' ' ')"
 done
 
 REPORT=$OUT/report-$STAMP.md
-python3 - "$CSV" "$CORES" "$CONNS" "$DURATION" "$ROUNDS" >"$REPORT" <<'EOF'
+python3 - "$CSV" "$MODE" "$CORES" "$CONNS" "$DURATION" "$ROUNDS" "$BASELINE" >"$REPORT" <<'EOF'
 import csv, statistics, sys
-path, cores, conns, duration, rounds = sys.argv[1:]
+path, mode, cores, conns, duration, rounds, base = sys.argv[1:]
 rows = list(csv.DictReader(open(path)))
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+def cpu_per_req(r):  # server CPU µs per request over the CPU window
+    cpu, rps, win = num(r["server_cpu_s"]), num(r["req_per_sec"]), num(r["window_s"])
+    return cpu * 1e6 / (rps * win) if None not in (cpu, rps, win) and rps and win else None
+
+def sys_per_req(r):  # syscalls per request over the perf window
+    n, rps, win = num(r["syscalls"]), num(r["req_per_sec"]), num(r["perf_window_s"])
+    return n / (rps * win) if None not in (n, rps, win) and rps and win else None
+
+def med(rs, f):
+    vals = [v for v in (f(r) for r in rs) if v is not None]
+    return statistics.median(vals) if vals else None
+
 cells = {}
 for r in rows:
-    cells.setdefault((r["path"], r["server"]), []).append(r)
-print(f"HTTP/1.1 keep-alive, wrk -c{conns}, {cores} server core(s), {rounds} rounds x {duration} s; medians\n")
-print("| path | server | req/s | p99 | errors | server CPU µs/req | req/s vs tokio | p99 vs tokio | CPU/req vs tokio |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-paths = list(dict.fromkeys(r["path"] for r in rows))
+    cells.setdefault((r["path"], r["pacing"], r["rate"], r["server"]), []).append(r)
+keys = list(dict.fromkeys((r["path"], r["pacing"], r["rate"]) for r in rows))
 servers = list(dict.fromkeys(r["server"] for r in rows))
-def med(rs, k):
-    return statistics.median(float(r[k]) for r in rs)
-def cpu_per_req(rs):
-    # server CPU seconds over the run / requests served in it, in µs
-    return statistics.median(
-        float(r["server_cpu_s"]) * 1e6 / (float(r["req_per_sec"]) * float(duration)) for r in rs
-    )
-for p in paths:
-    base = cells.get((p, "tokio"))
+fields = {
+    "rps": lambda r: num(r["req_per_sec"]),
+    "p99": lambda r: num(r["p99_us"]),
+    "cpu": cpu_per_req,
+    "sys": sys_per_req,
+}
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+def ratio(v, b):
+    return f"{v / b:.2f}x" if v is not None and b else "-"
+
+if mode == "sat":
+    print(f"HTTP/1.1 keep-alive, wrk -c{conns}, {cores} server core(s), {rounds} rounds x {duration} s; medians\n")
+    print(f"| path | server | req/s | p99 | errors | server CPU µs/req | req/s vs {base} | p99 vs {base} | CPU/req vs {base} |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+else:
+    print(f"HTTP/1.1 keep-alive at a fixed offered rate: http-load -c{conns}, "
+          f"{cores} server core(s), {rounds} rounds; medians. Delivered req/s from the client's "
+          "progress lines; server CPU and syscalls per delivered request.\n")
+    print(f"| path | pacing | offered req/s | server | delivered req/s | p99 µs | errors | server CPU µs/req | syscalls/req "
+          f"| CPU/req vs {base} | syscalls/req vs {base} | p99 vs {base} |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for p, pacing, rate in keys:
+    b = cells.get((p, pacing, rate, base), [])
+    bm = {k: med(b, f) for k, f in fields.items()}
     for s in servers:
-        rs = cells.get((p, s))
+        rs = cells.get((p, pacing, rate, s))
         if not rs:
             continue
-        rps, p99 = med(rs, "req_per_sec"), med(rs, "p99_us")
-        errs = sum(int(r["errors"]) for r in rs)
-        cpu = cpu_per_req(rs)
-        if base and s != "tokio":
-            ratio = f"{rps / med(base, 'req_per_sec'):.2f}x"
-            pratio = f"{p99 / med(base, 'p99_us'):.2f}x"
-            cratio = f"{cpu / cpu_per_req(base):.2f}x"
+        m = {k: med(rs, f) for k, f in fields.items()}
+        errs = sum(int(num(r["errors"]) or 0) for r in rs)
+        vs = (lambda k: ratio(m[k], bm[k])) if b and s != base else (lambda k: "-")
+        if mode == "sat":
+            p99 = None if m["p99"] is None else m["p99"] / 1000
+            print(f"| `{p}` | {s} | {fmt(m['rps'], ',.0f')} | {fmt(p99, '.2f')} ms | {errs} "
+                  f"| {fmt(m['cpu'], '.2f')} | {vs('rps')} | {vs('p99')} | {vs('cpu')} |")
         else:
-            ratio = pratio = cratio = "-"
-        print(f"| `{p}` | {s} | {rps:,.0f} | {p99 / 1000:.2f} ms | {errs} | {cpu:.2f} | {ratio} | {pratio} | {cratio} |")
+            print(f"| `{p}` | {pacing} | {int(float(rate)):,} | {s} | {fmt(m['rps'], ',.0f')} | {fmt(m['p99'], ',.0f')} | {errs} "
+                  f"| {fmt(m['cpu'], '.2f')} | {fmt(m['sys'], '.2f')} | {vs('cpu')} | {vs('sys')} | {vs('p99')} |")
 EOF
 cat "$REPORT"
 log "raw rows: $CSV; report: $REPORT"

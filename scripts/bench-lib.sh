@@ -64,6 +64,20 @@ rotate() { # rotate N WORDS...: the words shifted left by N
 result_field() { # result_field FILE KEY: value of KEY= on echo-client's RESULT line
     sed -n 's/^RESULT //p' "$1" | tail -n1 | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
+# Mean req/s of a load client's per-second progress lines (echo-client,
+# http-load: "[   2.0s]   51234 req/s ..."),
+# leaving out the first and the last when there are three or more. With --rate,
+# the RESULT rps is requests scheduled / duration, which is the offered rate
+# even when the client fell behind and finished late; the progress lines show
+# what was delivered each second.
+delivered_rps() {
+    sed -n 's/^\[ *[0-9.]*s\] *\([0-9.]*\) req\/s.*/\1/p' "$1" |
+        awk '{ v[n++] = $1 } END {
+            lo = 0; hi = n; if (n >= 3) { lo = 1; hi = n - 1 }
+            for (i = lo; i < hi; i++) s += v[i]
+            if (hi > lo) printf "%.0f", s / (hi - lo)
+        }'
+}
 # The window (seconds) over which a saturation run's CPU is read: it starts
 # after WARMUP and ends 0.5 s before the client stops.
 sat_window() { # sat_window DURATION WARMUP
@@ -73,13 +87,15 @@ sat_window() { # sat_window DURATION WARMUP
 # --- servers ----------------------------------------------------------------
 # launch_server LOG CPUS BIN ARGS...: starts `taskset -c CPUS BIN --addr
 # 127.0.0.1:PORT ARGS...` on a free port and waits until it accepts a
-# connection; sets SPID and PORT. Tries three ports, then dies.
+# connection; sets SPID and PORT. Tries three ports, then dies. The words of
+# the array SERVER_PREFIX, if any, come before BIN (e.g. `chrt -f 10`).
+SERVER_PREFIX=()
 launch_server() {
     local logf=$1 cpus=$2 bin=$3 port _try i
     shift 3
     for _try in 1 2 3; do
         port=$(free_port)
-        taskset -c "$cpus" "$bin" --addr "127.0.0.1:$port" "$@" >>"$logf" 2>&1 &
+        taskset -c "$cpus" "${SERVER_PREFIX[@]}" "$bin" --addr "127.0.0.1:$port" "$@" >>"$logf" 2>&1 &
         SPID=$!
         for ((i = 0; i < 100; i++)); do
             if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

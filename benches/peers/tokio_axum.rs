@@ -1,13 +1,12 @@
 //! Peer of `examples/axum-server.rs`: the same axum handlers for `GET /`
 //! and `GET /json` (`examples/common/axum_routes.rs`) served by
 //! `axum::serve` on tokio's multi-thread runtime with `--cores N` workers,
-//! for an axum-on-percore against axum-on-tokio run of
-//! `scripts/bench-http.sh`:
+//! behind the same tower-http trace layer, for an axum-on-percore against
+//! axum-on-tokio run of `scripts/bench-http.sh`:
 //!
 //! ```text
-//! cargo build --release --example axum-server --example peer-tokio-axum
-//! BUILD=0 SERVERS="percore=target/release/examples/axum-server tokio=target/release/examples/peer-tokio-axum" \
-//!     scripts/bench-http.sh
+//! MODE=rate scripts/bench-http.sh            # fixed offered rates: CPU and syscalls per request
+//! SERVERS="axum axum-tokio" scripts/bench-http.sh   # saturation with wrk
 //! ```
 //!
 //! Runs until killed.
@@ -21,6 +20,7 @@ use axum::routing::get;
 
 fn main() {
     let args = http::Args::parse("peer-tokio-axum");
+    axum_routes::init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.cores)
         .enable_all()
@@ -37,7 +37,8 @@ fn main() {
         );
         let app = axum::Router::new()
             .route("/", get(axum_routes::text))
-            .route("/json", get(axum_routes::json));
+            .route("/json", get(axum_routes::json))
+            .layer(axum_routes::trace_layer());
         axum::serve(listener, app).await.expect("serve");
     });
 }
