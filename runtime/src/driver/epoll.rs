@@ -26,6 +26,7 @@
 //! contract); a pool thread may use it until it pushes the completion.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -190,6 +191,56 @@ impl PoolDone {
     }
 }
 
+/// The descriptors this backend has seen, indexed by fd number (small,
+/// dense integers): a lookup per op costs an index, not a hash.
+#[derive(Default)]
+struct FdTable {
+    slots: Vec<Option<FdState>>,
+}
+
+impl FdTable {
+    fn get(&self, fd: &RawFd) -> Option<&FdState> {
+        self.slots.get(usize::try_from(*fd).ok()?)?.as_ref()
+    }
+
+    fn get_mut(&mut self, fd: &RawFd) -> Option<&mut FdState> {
+        self.slots.get_mut(usize::try_from(*fd).ok()?)?.as_mut()
+    }
+
+    fn insert(&mut self, fd: RawFd, state: FdState) {
+        let Ok(i) = usize::try_from(fd) else { return };
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, || None);
+        }
+        self.slots[i] = Some(state);
+    }
+
+    fn remove(&mut self, fd: &RawFd) -> Option<FdState> {
+        self.slots.get_mut(usize::try_from(*fd).ok()?)?.take()
+    }
+}
+
+/// Hashes a `user_data` (a slot index, unique) with one multiply: the
+/// default SipHash showed up in profiles of the hot path.
+#[derive(Default)]
+struct UserDataHasher(u64);
+
+impl Hasher for UserDataHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// An `Sqe` moved to a pool thread. Its pointers stay valid until its
 /// completion is posted (see the module docs), which the job does last.
 struct PoolJob(Sqe);
@@ -201,9 +252,9 @@ pub(crate) struct Epoll {
     queued: Vec<Sqe>,
     /// Completions not yet reaped (the "CQ").
     cq: VecDeque<Cqe>,
-    fds: HashMap<RawFd, FdState>,
+    fds: FdTable,
     waiters: Slab<Waiter>,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, BuildHasherDefault<UserDataHasher>>,
     timers: BTreeMap<(Instant, u64), Timer>,
     timer_seq: u64,
     pool: Arc<PoolDone>,
@@ -236,9 +287,9 @@ impl Epoll {
             epfd,
             queued: Vec::with_capacity(64),
             cq: VecDeque::with_capacity(256),
-            fds: HashMap::new(),
+            fds: FdTable::default(),
             waiters: Slab::new(),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             timers: BTreeMap::new(),
             timer_seq: 0,
             pool: Arc::new(PoolDone {
@@ -302,7 +353,7 @@ impl Epoll {
             self.queued = queued;
         }
         self.collect_pool();
-        self.fire_timers(Instant::now());
+        self.fire_timers();
         let block = wait && self.cq.is_empty();
         if block || !self.waiters.is_empty() {
             let timeout = if block {
@@ -320,7 +371,7 @@ impl Epoll {
             };
             self.poll_events(timeout)?;
             self.collect_pool();
-            self.fire_timers(Instant::now());
+            self.fire_timers();
         }
         Ok(())
     }
@@ -461,24 +512,20 @@ impl Epoll {
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
-        let list = match interest {
+        let mut list = match interest {
             Interest::Read => std::mem::take(&mut state.readers),
             Interest::Write => std::mem::take(&mut state.writers),
         };
-        let mut still = Vec::new();
-        for idx in list {
-            if self.waiters.contains(idx) && self.retry(idx, mask) {
-                still.push(idx);
-            }
-        }
+        list.retain(|&idx| self.waiters.contains(idx) && self.retry(idx, mask));
         if let Some(state) = self.fds.get_mut(&fd) {
-            let list = match interest {
+            let now = match interest {
                 Interest::Read => &mut state.readers,
                 Interest::Write => &mut state.writers,
             };
-            // Ops that started waiting while these were retried go after them.
-            still.append(list);
-            *list = still;
+            // Ops that started waiting while these were retried go after
+            // them; the list keeps its allocation for the next wait.
+            list.append(now);
+            std::mem::swap(now, &mut list);
         }
     }
 
@@ -1019,7 +1066,11 @@ impl Epoll {
         key
     }
 
-    fn fire_timers(&mut self, now: Instant) {
+    fn fire_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > now {
                 break;
