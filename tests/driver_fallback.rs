@@ -120,19 +120,29 @@ fn spawn_blocked(env: &[(&str, &str)]) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// Kills the child if it has not exited by `limit`; returns its status.
-fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+/// Waits for the child to exit (killing it after 10 s) and returns its
+/// status and everything it wrote to stderr.
+fn finish(mut child: Child) -> (std::process::ExitStatus, String) {
+    let limit = Duration::from_secs(10);
     let start = Instant::now();
-    loop {
+    let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
-            return status;
+            break status;
         }
         if start.elapsed() > limit {
             let _ = child.kill();
             panic!("echo-server did not exit within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status, err)
 }
 
 /// Connects, retrying for a while: the banner is printed before every
@@ -184,14 +194,7 @@ fn echo_server_runs_on_epoll_where_seccomp_blocks_io_uring() {
     // SIGTERM: a clean, prompt exit.
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let status = wait_bounded(&mut child, Duration::from_secs(10));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = finish(child);
     assert!(status.success(), "exit {status:?}, stderr: {err}");
     assert!(
         err.contains("io_uring unavailable") && err.contains("seccomp"),
@@ -201,15 +204,8 @@ fn echo_server_runs_on_epoll_where_seccomp_blocks_io_uring() {
 
 #[test]
 fn asking_for_io_uring_where_it_is_blocked_is_a_clear_error() {
-    let mut child = spawn_blocked(&[("PERCORE_DRIVER", "io_uring")]);
-    let status = wait_bounded(&mut child, Duration::from_secs(10));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let child = spawn_blocked(&[("PERCORE_DRIVER", "io_uring")]);
+    let (status, err) = finish(child);
     assert!(
         !status.success(),
         "echo-server started on io_uring under the filter"
@@ -222,21 +218,14 @@ fn asking_for_io_uring_where_it_is_blocked_is_a_clear_error() {
 
 #[test]
 fn an_unknown_percore_driver_is_a_clear_error() {
-    let mut child = Command::new(echo_server())
+    let child = Command::new(echo_server())
         .args(["--addr", "127.0.0.1:0", "--cores", "1"])
         .env("PERCORE_DRIVER", "kqueue")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = wait_bounded(&mut child, Duration::from_secs(10));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = finish(child);
     assert!(!status.success());
     assert!(
         err.contains("PERCORE_DRIVER") && err.contains("kqueue") && err.contains("epoll"),

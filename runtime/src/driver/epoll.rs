@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -178,16 +178,7 @@ impl PoolDone {
             .unwrap_or_else(|e| e.into_inner())
             .push(cqe);
         self.any.store(true, Ordering::Release);
-        let one: u64 = 1;
-        // SAFETY: write(2) reads 8 bytes from `one` on this frame; the
-        // eventfd is owned by `self`, alive while a pool job holds the Arc.
-        let _ = unsafe {
-            libc::write(
-                self.eventfd.as_raw_fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        super::syscall::signal_eventfd(self.eventfd.as_fd());
     }
 }
 

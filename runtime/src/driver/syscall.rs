@@ -1,7 +1,25 @@
 //! The raw `io_uring_enter(2)` interface: its flags, its extended argument,
-//! and which of its errors are transient.
+//! and which of its errors are transient; and the eventfd signal both
+//! backends' wake-ups use.
 
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// Adds one to an eventfd's counter (wakes whoever polls or reads it).
+/// An error (the counter full, which takes 2^64 - 2 signals) is ignored:
+/// the fd is readable then anyway.
+pub(super) fn signal_eventfd(fd: BorrowedFd<'_>) {
+    let one: u64 = 1;
+    // SAFETY: write(2) reads 8 bytes from `one`, which lives on this frame
+    // for the call; the borrow keeps `fd` open for it.
+    let _ = unsafe {
+        libc::write(
+            fd.as_raw_fd(),
+            (&one as *const u64).cast(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+}
 
 pub(super) const ENTER_GETEVENTS: u32 = 1 << 0;
 pub(super) const ENTER_SQ_WAKEUP: u32 = 1 << 1;

@@ -1,6 +1,6 @@
 //! The cross-thread wake-up of a parked core.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use super::park::ParkFlag;
 use super::try_with_driver;
@@ -35,16 +35,7 @@ impl Unparker {
             {
                 return;
             }
-            let one: u64 = 1;
-            // SAFETY: write(2) reads 8 bytes from `one`, which lives on this
-            // frame for the call; `self.eventfd` is open while `self` lives.
-            let _ = unsafe {
-                libc::write(
-                    self.eventfd.as_raw_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                )
-            };
+            super::syscall::signal_eventfd(self.eventfd.as_fd());
         }
     }
 
