@@ -249,8 +249,6 @@ pub(crate) struct Epoll {
     timers: BTreeMap<(Instant, u64), Timer>,
     timer_seq: u64,
     pool: Arc<PoolDone>,
-    /// Pool jobs not yet completed.
-    in_pool: usize,
     /// The registered file table (`IOSQE_FIXED_FILE` entries name a slot).
     fixed_files: Vec<RawFd>,
     events: Vec<libc::epoll_event>,
@@ -288,7 +286,6 @@ impl Epoll {
                 any: AtomicBool::new(false),
                 eventfd,
             }),
-            in_pool: 0,
             fixed_files: Vec::new(),
             events: Vec::with_capacity(256),
             pwait2: true,
@@ -949,7 +946,6 @@ impl Epoll {
     fn run_on_pool(&mut self, mut sqe: Sqe, fd: RawFd) {
         sqe.fd = fd;
         sqe.flags &= !IOSQE_FIXED_FILE;
-        self.in_pool += 1;
         self.pending.insert(sqe.user_data, Pending::Pool);
         let done = self.pool.clone();
         let job = PoolJob(sqe);
@@ -982,7 +978,6 @@ impl Epoll {
         };
         let cqes = std::mem::take(&mut *self.pool.cqes.lock().unwrap_or_else(|e| e.into_inner()));
         for cqe in cqes {
-            self.in_pool -= 1;
             self.pending.remove(&cqe.user_data);
             self.push_cqe(cqe);
         }
