@@ -329,6 +329,18 @@ impl Waiter<'_> {
         }
     }
 
+    /// Whether this waiter has been woken since it last registered (it is
+    /// out of the list, its wake-up not used yet). False for a waiter that
+    /// never registered. For a strictly first-in first-out resource, where
+    /// only the woken waiter at the front may take, not one that is polled
+    /// for another reason while others are ahead of it.
+    pub fn is_woken(&self) -> bool {
+        if self.key == NIL {
+            return false;
+        }
+        !lock(&self.queue.list).entries[self.key].in_list
+    }
+
     /// Leaves the queue without handing anything on, and returns whether
     /// this waiter had been woken. The caller then owns that wake-up and must
     /// pass it on itself if it will not use it (for a resource whose
@@ -498,7 +510,9 @@ pub(crate) mod tests {
         b.register_first(&wb); // never woken: joins at the back
         assert!(q.wake_one());
         assert_eq!((woken(&ca), woken(&cb)), (1, 0));
+        assert!(a.is_woken() && !b.is_woken());
         a.register_first(&wa); // too little was free: back to the front
+        assert!(!a.is_woken());
         assert!(q.wake_one());
         assert_eq!((woken(&ca), woken(&cb)), (2, 0), "`a` kept its turn");
         assert!(a.cancel(), "`a` had been woken");

@@ -156,6 +156,27 @@ fn rwlock_a_waiting_writer_stops_later_readers() {
 }
 
 #[test]
+fn a_queued_reader_polled_out_of_turn_does_not_pass_a_waiting_writer() {
+    let lock = RwLock::new(0);
+    let (_cw, ww) = counter();
+    let (cr, wr) = counter();
+    let r = lock.try_read().unwrap();
+    let mut writer = pin!(lock.write());
+    assert!(poll(writer.as_mut(), &ww).is_pending());
+    let mut reader = pin!(lock.read());
+    assert!(poll(reader.as_mut(), &wr).is_pending());
+    // Polled again without a wake-up (as a `select!` branch is): read
+    // permits are free, but the writer is ahead.
+    assert_eq!(woken(&cr), 0);
+    assert!(
+        poll(reader.as_mut(), &wr).is_pending(),
+        "the reader passed the writer"
+    );
+    drop(r);
+    assert!(poll(writer.as_mut(), &ww).is_ready());
+}
+
+#[test]
 fn rwlock_on_a_runtime() {
     percore::run(async {
         let lock = Rc::new(RwLock::new(Vec::new()));

@@ -262,7 +262,15 @@ impl Semaphore {
                 wait.finish();
                 return Poll::Ready(Err(AcquireError(())));
             }
-            if (wait.queued || self.waiting.get() == 0) && self.permits.get() >= wait.need {
+            // Only a newcomer with nobody ahead, or the queued waiter that
+            // was woken (the front), may take: a queued waiter polled for
+            // another reason (a `select!` branch) must not pass the front.
+            let turn = if wait.queued {
+                wait.waiter.is_woken()
+            } else {
+                self.waiting.get() == 0
+            };
+            if turn && self.permits.get() >= wait.need {
                 self.permits.set(self.permits.get() - wait.need);
                 wait.finish();
                 return Poll::Ready(Ok(SemaphorePermit {
