@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::Poll;
 
-use crate::sync::{ArrayQueue, AtomicBool, AtomicUsize, AtomicWaker, Ordering};
+use crate::loom_sync::{ArrayQueue, AtomicBool, AtomicUsize, AtomicWaker, Ordering};
 use crate::wait_queue::WaitQueue;
 
 struct Chan<T> {

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::sync::{AtomicBool, Ordering};
+use crate::loom_sync::{AtomicBool, Ordering};
 use crate::wait_queue::{WaitQueue, Waiter};
 
 /// Starts unset; once [`Latch::set`], every waiter wakes (on whichever core

@@ -54,7 +54,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use crate::sync::{AtomicUsize, Mutex, Ordering, fence, lock};
+use crate::loom_sync::{AtomicUsize, Mutex, Ordering, fence, lock};
 
 /// No entry (the end of the list, or a waiter that has none).
 const NIL: usize = usize::MAX;
@@ -104,6 +104,22 @@ impl List {
             self.entries[tail].next = key;
         }
         self.tail = key;
+        self.linked += 1;
+    }
+
+    fn push_front(&mut self, key: usize) {
+        let head = self.head;
+        let entry = &mut self.entries[key];
+        debug_assert!(!entry.in_list, "entry {key} linked twice");
+        entry.prev = NIL;
+        entry.next = head;
+        entry.in_list = true;
+        if head == NIL {
+            self.tail = key;
+        } else {
+            self.entries[head].prev = key;
+        }
+        self.head = key;
         self.linked += 1;
     }
 
@@ -236,6 +252,21 @@ impl Waiter<'_> {
     /// place (and updates the waker) if it is still queued. Call it after a
     /// failed attempt, then try once more before returning `Pending`.
     pub fn register(&mut self, waker: &Waker) {
+        self.register_at(waker, false);
+    }
+
+    /// As [`register`](Waiter::register), but a waiter that was woken and
+    /// waits again goes back to the *front* of the queue, not the back: it
+    /// keeps its turn. For a strictly first-in first-out resource where the
+    /// woken waiter may find too little free (a semaphore's `acquire_many`
+    /// woken by a release of fewer permits than it needs), so that the waiters
+    /// behind it do not overtake it. A waiter that was never woken joins at
+    /// the back as with `register`.
+    pub fn register_first(&mut self, waker: &Waker) {
+        self.register_at(waker, true);
+    }
+
+    fn register_at(&mut self, waker: &Waker, keep_turn: bool) {
         // Still in the list with this waker: no entry has been woken since
         // this waiter registered, so neither has this one. The fence of that
         // registration already orders the caller's retry.
@@ -263,8 +294,13 @@ impl Waiter<'_> {
                 }
                 if !entry.in_list {
                     // Woken before, and the retry after that wake-up failed:
-                    // the wake-up is used; wait again at the back.
-                    list.push_back(self.key);
+                    // the wake-up is used; wait again at the back (or, for
+                    // `register_first`, at the front: its turn is kept).
+                    if keep_turn {
+                        list.push_front(self.key);
+                    } else {
+                        list.push_back(self.key);
+                    }
                 }
             }
             // `wakes` changes only under the lock.
@@ -291,6 +327,26 @@ impl Waiter<'_> {
         if self.leave() && more_free() {
             self.queue.wake_one();
         }
+    }
+
+    /// Whether this waiter has been woken since it last registered (it is
+    /// out of the list, its wake-up not used yet). False for a waiter that
+    /// never registered. For a strictly first-in first-out resource, where
+    /// only the woken waiter at the front may take, not one that is polled
+    /// for another reason while others are ahead of it.
+    pub fn is_woken(&self) -> bool {
+        if self.key == NIL {
+            return false;
+        }
+        !lock(&self.queue.list).entries[self.key].in_list
+    }
+
+    /// Leaves the queue without handing anything on, and returns whether
+    /// this waiter had been woken. The caller then owns that wake-up and must
+    /// pass it on itself if it will not use it (for a resource whose
+    /// wake-ups carry a unit handed to the woken waiter, like a notification).
+    pub fn cancel(&mut self) -> bool {
+        self.leave()
     }
 
     /// Takes the entry out; returns whether it had been woken (and so was
@@ -440,6 +496,28 @@ pub(crate) mod tests {
         assert!(q.wake_one());
         assert_eq!(woken(&ca), 2);
         a.done(|| false);
+        b.done(|| false);
+    }
+
+    #[test]
+    fn a_woken_waiter_that_registers_first_keeps_its_turn() {
+        let q = WaitQueue::new();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register_first(&wa);
+        b.register_first(&wb); // never woken: joins at the back
+        assert!(q.wake_one());
+        assert_eq!((woken(&ca), woken(&cb)), (1, 0));
+        assert!(a.is_woken() && !b.is_woken());
+        a.register_first(&wa); // too little was free: back to the front
+        assert!(!a.is_woken());
+        assert!(q.wake_one());
+        assert_eq!((woken(&ca), woken(&cb)), (2, 0), "`a` kept its turn");
+        assert!(a.cancel(), "`a` had been woken");
+        assert!(q.wake_one());
+        assert_eq!(woken(&cb), 1);
         b.done(|| false);
     }
 

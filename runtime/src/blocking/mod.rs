@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::executor::{JoinError, JoinHandle, oneshot};
-use crate::sync::{Condvar, Mutex, MutexGuard, lock, thread};
+use crate::loom_sync::{Condvar, Mutex, MutexGuard, lock, thread};
 
 /// Most threads the pool runs at once; further jobs queue.
 pub const MAX_THREADS: usize = 64;
