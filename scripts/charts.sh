@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
-# Redraws the PNG charts of the comparison tables in BENCHMARKS.md and
-# docs/bench-fs.md into docs/charts/, from the numbers the documents show
-# now. Which table each chart draws is listed in tools/bench-charts.
+# Redraws the PNG charts of BENCHMARKS.md and docs/bench-fs.md into
+# docs/charts/ from the results in docs/bench-data/*.csv. Which rows of
+# which file each chart draws is listed in tools/bench-charts/src/main.rs.
 #
 #   bash scripts/charts.sh [OUT_DIR]
+#
+# The CSV format (also at the top of tools/bench-charts/src/main.rs): a
+# header row, then one row per measured cell and series (server, engine);
+# fields separated by commas and never quoted; `date` (YYYY-MM-DD) and
+# `commit` columns say where each row comes from, and each chart's caption
+# lists them; values are plain numbers, an empty cell is no bar. Files:
+#   echo-saturation.csv   date,commit,conns,size,server,req_per_s,client_bound,
+#                         server_cpu_pct,client_cpu_pct,server_cpu_us_per_req,p99_us
+#   echo-rate.csv         date,commit,rate,conns,size,server,server_cpu_us_per_req,syscalls_per_req
+#   echo-idle-memory.csv  date,commit,server,rss_before_mib,rss_after_mib,bytes_per_idle_conn,conns_open
+#   http.csv              date,commit,path,server,req_per_s,p99_ms,errors,server_cpu_us_per_req
+#   fs.csv                date,commit,test,engine,qd,iops,iops_run1,iops_run2
+# scripts/bench-echo.sh writes the three echo files of each run beside its
+# report (DATA=docs/bench-data to replace the published ones); the HTTP and
+# file rows are copied from the reports of scripts/bench-http.sh and
+# scripts/bench-fs.sh.
 #
 # The drawing program is tools/bench-charts (plotters, bitmap backend only),
 # its own workspace so that plotters never reaches the library crates or

@@ -1,16 +1,35 @@
-//! Draws the benchmark documents' comparison tables as PNG bar charts.
+//! Draws the benchmark results in `docs/bench-data/*.csv` as PNG bar charts.
 //!
 //! ```text
 //! bench-charts [OUT_DIR]     # from the repository root; default docs/charts
 //! ```
 //!
-//! Each chart in [`CHARTS`] names its table by document, the heading of the
-//! run it belongs to and (when the run has several) the sub-heading above it,
-//! so a newer run further down the document with the same sub-headings is
-//! never drawn by mistake, and the chart's caption says which run it shows.
-//! Re-run it (through `scripts/charts.sh`) after a table changes. A cell's
-//! value is its first number (`153.8k † (1.20x)` is 153800, `100,811` is
-//! 100811, `18330 / 50.0k` is 18330); cells without one are left out.
+//! Each chart in [`CHARTS`] names a CSV file, the columns that make its
+//! groups, series and values, and the rows it keeps. The CSV files are the
+//! results BENCHMARKS.md and docs/bench-fs.md show: a newer run replaces a
+//! file's rows (`scripts/bench_report.py --data DIR` writes the echo files),
+//! so no chart depends on a heading of either page. Re-run it (through
+//! `scripts/charts.sh`) after a CSV changes.
+//!
+//! The CSV format: a header row, then one row per measured cell and series;
+//! fields separated by commas, never quoted (no field holds a comma or a
+//! double quote); a `date` (YYYY-MM-DD) and a `commit` column say where each
+//! row comes from, and the chart's caption lists them. Values are plain
+//! numbers (`143800`, `6.33`); a cell's value is its first number, so
+//! `153.8k` (153800) and `100,811` are read too; an empty cell is no bar.
+//! Files and their columns:
+//!
+//! - `echo-saturation.csv`: date, commit, conns, size, server, req_per_s,
+//!   client_bound (1: the client used ≥ 90 % of its core), server_cpu_pct,
+//!   client_cpu_pct, server_cpu_us_per_req, p99_us
+//! - `echo-rate.csv`: date, commit, rate, conns, size, server,
+//!   server_cpu_us_per_req, syscalls_per_req
+//! - `echo-idle-memory.csv`: date, commit, server, rss_before_mib,
+//!   rss_after_mib, bytes_per_idle_conn, conns_open
+//! - `http.csv`: date, commit, path, server, req_per_s, p99_ms, errors,
+//!   server_cpu_us_per_req
+//! - `fs.csv`: date, commit, test, engine, qd, iops (mean of the runs),
+//!   iops_run1, iops_run2
 //!
 //! Text is drawn with a TrueType font read at run time: `$CHART_FONT`, or
 //! DejaVu Sans from Debian's `fonts-dejavu-core`.
@@ -23,19 +42,14 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// One chart: which table it draws, how to read it, and into which file.
+/// The directory of the results, relative to the repository root.
+const DATA: &str = "docs/bench-data";
+
+/// One chart: which rows of which CSV file it draws, and into which file.
 struct Spec {
-    /// The document, relative to the repository root.
-    doc: &'static str,
-    /// The start of the heading line of the run the table belongs to; it must
-    /// match one heading only. Its text (with the date or commit) is the
-    /// chart's caption.
-    section: &'static str,
-    /// The start of the sub-heading within the section that the table
-    /// follows; `None` for tables directly under the section heading. The
-    /// chart draws the first table there that has the layout's columns.
-    heading: Option<&'static str>,
-    layout: Layout,
+    /// The CSV file, in [`DATA`].
+    csv: &'static str,
+    rows: Rows,
     file: &'static str,
     title: &'static str,
     y_label: &'static str,
@@ -43,23 +57,11 @@ struct Spec {
     log: bool,
 }
 
-/// How a table holds its numbers.
-enum Layout {
-    /// A column per server (named in [`PALETTE`]) and a row per group, named
-    /// by the columns before the first server: the echo tables.
-    /// `Some(metric)` is for tables with several metrics side by side
-    /// (`server CPU µs/req: percore | tokio | syscalls/req: percore | ...`):
-    /// the servers are the columns from `"{metric}: server"` to the next
-    /// `"other metric: server"`.
-    ServerColumns(Option<&'static str>),
-    /// A row per group and series, the value in one column: the HTTP and
-    /// file I/O tables, and per-server tables such as idle memory.
-    Rows(Rows),
-}
-
+/// Which columns of a CSV file a chart reads.
 struct Rows {
-    /// The column that names the group; `None`: every row in one group.
-    group: Option<&'static str>,
+    /// The columns that name a group of bars, joined (`16 conns, 64 B`);
+    /// empty: every row in one group.
+    group: &'static [&'static str],
     /// The column that names the series (server, engine).
     series: &'static str,
     /// The column with the value.
@@ -72,112 +74,109 @@ struct Rows {
     labels: &'static [(&'static str, &'static [&'static str])],
 }
 
-const BENCHMARKS: &str = "BENCHMARKS.md";
-const FULL_RUN: &str = "### Full saturation and idle-memory run with the new default (2026-11-27";
-const RECHECK: &str = "### Re-check 2026-11-27: multishot receive by default";
+/// The echo charts' groups: one per cell.
+const ECHO_CELL: &[&str] = &["conns", "size"];
 
 const CHARTS: &[Spec] = &[
     Spec {
-        doc: BENCHMARKS,
-        section: FULL_RUN,
-        heading: Some("#### Saturation: requests/s"),
-        layout: Layout::ServerColumns(None),
+        csv: "echo-saturation.csv",
+        rows: Rows {
+            value: "req_per_s",
+            ..ECHO_SAT
+        },
         file: "echo-saturation-rps.png",
         title: "Loopback echo at saturation: requests/s (higher is better)",
         y_label: "requests/s",
         log: false,
     },
     Spec {
-        doc: BENCHMARKS,
-        section: FULL_RUN,
-        heading: Some("#### Saturation: server CPU µs per request"),
-        layout: Layout::ServerColumns(None),
+        csv: "echo-saturation.csv",
+        rows: Rows {
+            value: "server_cpu_us_per_req",
+            ..ECHO_SAT
+        },
         file: "echo-saturation-cpu.png",
         title: "Echo at saturation: server CPU µs per request (lower is better)",
         y_label: "µs of server CPU per request",
         log: false,
     },
     Spec {
-        doc: BENCHMARKS,
-        section: FULL_RUN,
-        heading: Some("#### Saturation: p99 latency"),
-        layout: Layout::ServerColumns(None),
+        csv: "echo-saturation.csv",
+        rows: Rows {
+            value: "p99_us",
+            ..ECHO_SAT
+        },
         file: "echo-saturation-p99.png",
         title: "Echo at saturation: p99 latency, µs (lower is better; log scale)",
         y_label: "p99 µs",
         log: true,
     },
     Spec {
-        doc: BENCHMARKS,
-        section: FULL_RUN,
-        heading: Some("#### Idle connections: server RSS"),
-        layout: Layout::Rows(Rows {
-            group: None,
+        csv: "echo-idle-memory.csv",
+        rows: Rows {
+            group: &[],
             series: "server",
-            value: "bytes / idle conn",
+            value: "bytes_per_idle_conn",
             keep: &[],
             labels: &[],
-        }),
+        },
         file: "echo-idle-memory.png",
         title: "Memory per idle connection, bytes (lower is better)",
         y_label: "bytes per idle connection",
         log: false,
     },
-    // The fixed-rate cells were last measured in this A/B run, where
-    // `percore` is the plain mode and `percore-pooled` today's default.
     Spec {
-        doc: BENCHMARKS,
-        section: RECHECK,
-        heading: None,
-        layout: Layout::ServerColumns(Some("server CPU µs/req")),
+        csv: "echo-rate.csv",
+        rows: Rows {
+            value: "server_cpu_us_per_req",
+            ..ECHO_RATE
+        },
         file: "echo-rate-cpu.png",
         title: "Echo at a fixed 50k req/s: server CPU µs per request (lower is better)",
         y_label: "µs of server CPU per request",
         log: false,
     },
     Spec {
-        doc: BENCHMARKS,
-        section: RECHECK,
-        heading: None,
-        layout: Layout::ServerColumns(Some("syscalls/req")),
+        csv: "echo-rate.csv",
+        rows: Rows {
+            value: "syscalls_per_req",
+            ..ECHO_RATE
+        },
         file: "echo-rate-syscalls.png",
         title: "Echo at a fixed 50k req/s: syscalls per request (lower is better)",
         y_label: "syscalls per request",
         log: false,
     },
     Spec {
-        doc: BENCHMARKS,
-        section: "### Re-check 2026-11-27 (later): who is saturated",
-        heading: None,
-        layout: Layout::Rows(HTTP_ROWS),
+        csv: "http.csv",
+        rows: Rows {
+            value: "req_per_s",
+            ..HTTP_ROWS
+        },
         file: "http-rps.png",
         title: "HTTP/1.1 (hyper), 1 server core, wrk -c256: requests/s (higher is better)",
         y_label: "requests/s",
         log: false,
     },
     Spec {
-        doc: BENCHMARKS,
-        section: "### Re-check 2026-11-27 (later): who is saturated",
-        heading: None,
-        layout: Layout::Rows(Rows {
-            value: "server CPU µs/req",
+        csv: "http.csv",
+        rows: Rows {
+            value: "server_cpu_us_per_req",
             ..HTTP_ROWS
-        }),
+        },
         file: "http-cpu.png",
         title: "HTTP/1.1 (hyper): server CPU µs per request (lower is better)",
         y_label: "µs of server CPU per request",
         log: false,
     },
     Spec {
-        doc: "docs/bench-fs.md",
-        section: "### Results: 2026-11-27, two full runs",
-        heading: None,
-        layout: Layout::Rows(Rows {
-            group: Some("test"),
+        csv: "fs.csv",
+        rows: Rows {
+            group: &["test"],
             series: "engine",
-            value: "IOPS (mean of 2 runs)",
+            value: "iops",
             keep: &[
-                ("QD", &["32"]),
+                ("qd", &["32"]),
                 (
                     "test",
                     &[
@@ -206,7 +205,7 @@ const CHARTS: &[Spec] = &[
                 ),
                 ("tokio::fs", &["tokio::fs"]),
             ],
-        }),
+        },
         file: "fs-qd32.png",
         title: "File I/O, 4 KiB random reads at QD 32: IOPS (higher is better; log scale)",
         y_label: "IOPS",
@@ -214,13 +213,26 @@ const CHARTS: &[Spec] = &[
     },
 ];
 
-/// Both HTTP charts read the same rows; only the value column differs.
-const HTTP_ROWS: Rows = Rows {
-    group: Some("path"),
+/// The saturation charts read the same rows; only the value column differs.
+const ECHO_SAT: Rows = Rows {
+    group: ECHO_CELL,
     series: "server",
-    value: "req/s",
+    value: "",
     keep: &[],
     labels: &[],
+};
+
+/// The fixed-rate cells were last measured against tokio in the A/B run of
+/// 2026-11-27, where `percore` is the plain mode and `percore-pooled`
+/// today's default.
+const ECHO_RATE: Rows = Rows {
+    group: &["rate", "conns", "size"],
+    ..ECHO_SAT
+};
+
+const HTTP_ROWS: Rows = Rows {
+    group: &["path"],
+    ..ECHO_SAT
 };
 
 const RED: RGBColor = RGBColor(214, 69, 65);
@@ -229,7 +241,7 @@ const BLUE: RGBColor = RGBColor(52, 101, 164);
 const GREY: RGBColor = RGBColor(136, 138, 133);
 
 /// The colour of every series a chart draws, so a server keeps its colour
-/// across charts. In echo tables, columns not named here are not servers.
+/// across charts.
 const PALETTE: &[(&str, RGBColor)] = &[
     ("percore", RED),
     ("percore-pooled", ORANGE),
@@ -253,7 +265,7 @@ fn color(series: &str) -> Result<RGBColor, String> {
         .ok_or_else(|| format!("no colour for {series:?}: add it to PALETTE"))
 }
 
-/// A markdown table: header cells and row cells, trimmed.
+/// A CSV file: header cells and row cells, trimmed.
 #[derive(Debug, PartialEq)]
 struct Table {
     header: Vec<String>,
@@ -261,6 +273,37 @@ struct Table {
 }
 
 impl Table {
+    /// Reads the format described at the top of this file: a quote is an
+    /// error rather than a field read wrongly, as is a row whose length
+    /// differs from the header's.
+    fn parse(text: &str) -> Result<Table, String> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let split = |(n, line): (usize, &str)| -> Result<Vec<String>, String> {
+            if line.contains('"') {
+                return Err(format!("line {}: quoted fields are not supported", n + 1));
+            }
+            Ok(line.split(',').map(|c| c.trim().to_string()).collect())
+        };
+        let header = split(lines.next().ok_or("empty file")?)?;
+        let mut rows = Vec::new();
+        for (n, line) in lines {
+            let row = split((n, line))?;
+            if row.len() != header.len() {
+                return Err(format!(
+                    "line {}: {} fields, the header has {}",
+                    n + 1,
+                    row.len(),
+                    header.len()
+                ));
+            }
+            rows.push(row);
+        }
+        Ok(Table { header, rows })
+    }
+
     fn column(&self, name: &str) -> Result<usize, String> {
         self.header
             .iter()
@@ -269,92 +312,7 @@ impl Table {
     }
 }
 
-/// A document's lines, each with its heading level: `None` for text, and
-/// for `#` comments in code blocks, which are not headings.
-fn outline(md: &str) -> Vec<(&str, Option<usize>)> {
-    let mut fenced = false;
-    md.lines()
-        .map(|line| {
-            if line.trim_start().starts_with("```") {
-                fenced = !fenced;
-                return (line, None);
-            }
-            let level = line
-                .find(|c| c != '#')
-                .filter(|&n| n > 0 && !fenced && line[n..].starts_with(' '));
-            (line, level)
-        })
-        .collect()
-}
-
-/// The one heading that starts with `prefix`; two are an error, as the
-/// chart could then be drawing the wrong run.
-fn find(lines: &[(&str, Option<usize>)], prefix: &str) -> Result<usize, String> {
-    let mut hits = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, (line, level))| level.is_some() && line.starts_with(prefix))
-        .map(|(i, _)| i);
-    let first = hits
-        .next()
-        .ok_or_else(|| format!("no heading {prefix:?}"))?;
-    match hits.next() {
-        Some(_) => Err(format!("more than one heading starts with {prefix:?}")),
-        None => Ok(first),
-    }
-}
-
-/// The section heading's text, and the tables directly under `heading`
-/// within it (or directly under the section heading). The section ends at
-/// the next heading of its level or above.
-fn tables_in(
-    md: &str,
-    section: &str,
-    heading: Option<&str>,
-) -> Result<(String, Vec<Table>), String> {
-    let lines = outline(md);
-    let start = find(&lines, section)?;
-    let level = lines[start].1;
-    let body = &lines[start + 1..];
-    let body = &body[..body
-        .iter()
-        .position(|(_, l)| l.is_some() && *l <= level)
-        .unwrap_or(body.len())];
-    let body = match heading {
-        Some(h) => &body[find(body, h).map_err(|e| format!("in {section:?}: {e}"))? + 1..],
-        None => body,
-    };
-    let span = &body[..body
-        .iter()
-        .position(|(_, l)| l.is_some())
-        .unwrap_or(body.len())];
-
-    let mut tables = Vec::new();
-    let mut block: Vec<Vec<String>> = Vec::new();
-    // A trailing empty line closes the last block.
-    for line in span.iter().map(|(l, _)| l.trim()).chain([""]) {
-        if line.starts_with('|') {
-            let cells = line.trim_matches('|').split('|');
-            block.push(cells.map(|c| c.trim().to_string()).collect());
-        } else if !block.is_empty() {
-            // Header, |---|, and at least one row.
-            if block.len() >= 3 {
-                let header = block.remove(0);
-                block.remove(0);
-                tables.push(Table {
-                    header,
-                    rows: std::mem::take(&mut block),
-                });
-            }
-            block.clear();
-        }
-    }
-    let title = lines[start].0.trim_start_matches('#').trim().to_string();
-    Ok((title, tables))
-}
-
-/// The first number in a cell: `153.8k † (1.20x)` is 153800, `100,811`
-/// is 100811.
+/// The first number in a cell: `153.8k` is 153800, `100,811` is 100811.
 fn value(cell: &str) -> Option<f64> {
     let start = cell.find(|c: char| c.is_ascii_digit())?;
     let rest = &cell[start..];
@@ -369,12 +327,15 @@ fn value(cell: &str) -> Option<f64> {
     })
 }
 
-/// A group's label from its cell: `16` under `conns` is `16 conns`.
+/// A group's label from its cell: `16` under `conns` is `16 conns`,
+/// `50000` under `rate` is `50.0k req/s`.
 fn group_label(column: &str, cell: &str) -> String {
-    let cell = cell.trim_matches('`');
     match column {
         "conns" => format!("{cell} conns"),
-        "rate" => format!("{cell} req/s"),
+        "rate" => match value(cell) {
+            Some(v) => format!("{} req/s", short(v)),
+            None => format!("{cell} req/s"),
+        },
         "path" => format!("GET {cell}"),
         _ => cell.to_string(),
     }
@@ -387,72 +348,14 @@ struct Data {
     series: Vec<(String, Vec<Option<f64>>)>,
 }
 
-impl Layout {
-    fn data(&self, table: &Table) -> Result<Data, String> {
-        let data = match self {
-            Layout::ServerColumns(metric) => server_columns(table, *metric)?,
-            Layout::Rows(rows) => rows.data(table)?,
-        };
-        if data
-            .series
-            .iter()
-            .all(|(_, v)| v.iter().all(Option::is_none))
-        {
-            return Err(format!("no values in {:?}", table.header));
-        }
-        Ok(data)
-    }
-}
-
-fn server_columns(table: &Table, metric: Option<&str>) -> Result<Data, String> {
-    // `server CPU µs/req: percore` names server `percore`.
-    let server = |h: &str| h.split_once(": ").map_or(h, |(_, s)| s).to_string();
-    let known = |h: &str| PALETTE.iter().any(|(s, _)| *s == h);
-    let header = &table.header;
-    let first = header
-        .iter()
-        .position(|h| known(&server(h)))
-        .ok_or_else(|| format!("no server column in {header:?}"))?;
-    let columns: Vec<usize> = match metric {
-        None => (first..header.len())
-            .filter(|&i| known(&header[i]))
-            .collect(),
-        Some(metric) => {
-            let start = header
-                .iter()
-                .position(|h| h.starts_with(&format!("{metric}: ")))
-                .ok_or_else(|| format!("no column {metric:?}: ... in {header:?}"))?;
-            let end = (start + 1..header.len())
-                .find(|&i| header[i].contains(": "))
-                .unwrap_or(header.len());
-            (start..end).collect()
-        }
-    };
-    let groups = table
-        .rows
-        .iter()
-        .map(|r| {
-            header[..first]
-                .iter()
-                .zip(r)
-                .map(|(h, c)| group_label(h, c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .collect();
-    let series = columns
-        .into_iter()
-        .map(|i| {
-            let values = table.rows.iter().map(|r| r.get(i).and_then(|c| value(c)));
-            (server(&header[i]), values.collect())
-        })
-        .collect();
-    Ok(Data { groups, series })
-}
-
 impl Rows {
-    fn data(&self, table: &Table) -> Result<Data, String> {
-        let group = self.group.map(|g| table.column(g)).transpose()?;
+    /// The chart's numbers, and the indices of the rows they come from.
+    fn data(&self, table: &Table) -> Result<(Data, Vec<usize>), String> {
+        let group = self
+            .group
+            .iter()
+            .map(|g| table.column(g))
+            .collect::<Result<Vec<_>, String>>()?;
         let series = table.column(self.series)?;
         let value_col = table.column(self.value)?;
         let keep = self
@@ -470,7 +373,8 @@ impl Rows {
                 .collect(),
         };
         let mut points = Vec::new();
-        for row in &table.rows {
+        let mut used = Vec::new();
+        for (n, row) in table.rows.iter().enumerate() {
             let cell = |i: usize| row.get(i).map_or("", String::as_str);
             if !keep.iter().all(|(c, cells)| cells.contains(&cell(*c))) {
                 continue;
@@ -484,17 +388,19 @@ impl Rows {
                     None => continue,
                 }
             };
-            let g = match group {
-                Some(i) => group_label(&table.header[i], cell(i)),
-                None => String::new(),
-            };
+            let g = group
+                .iter()
+                .map(|&i| group_label(&table.header[i], cell(i)))
+                .collect::<Vec<_>>()
+                .join(", ");
             let gi = index(&mut data.groups, g.clone(), |x| *x == g);
             let si = index(&mut data.series, (label.to_string(), Vec::new()), |s| {
                 s.0 == label
             });
             points.push((gi, si, value(cell(value_col))));
+            used.push(n);
         }
-        // A label that no row matched: the table's names changed.
+        // A label that no row matched: the file's names changed.
         for (s, (label, _)) in data.series.iter().enumerate() {
             if !points.iter().any(|p| p.1 == s) {
                 return Err(format!("no row for {label:?}"));
@@ -510,7 +416,14 @@ impl Rows {
             }
             values[g] = v;
         }
-        Ok(data)
+        if data
+            .series
+            .iter()
+            .all(|(_, v)| v.iter().all(Option::is_none))
+        {
+            return Err(format!("no values in column {:?}", self.value));
+        }
+        Ok((data, used))
     }
 }
 
@@ -522,18 +435,36 @@ fn index<T>(items: &mut Vec<T>, new: T, is: impl Fn(&T) -> bool) -> usize {
     })
 }
 
-impl Spec {
-    /// The caption (document and run) and the numbers of the chart.
-    fn data(&self, md: &str) -> Result<(String, Data), String> {
-        let (title, tables) = tables_in(md, self.section, self.heading)?;
-        let mut why = format!("no table under {:?}", self.heading.unwrap_or(self.section));
-        for table in &tables {
-            match self.layout.data(table) {
-                Ok(data) => return Ok((format!("{}: {title}", self.doc), data)),
-                Err(e) => why = e,
+/// Where the drawn rows come from, for the caption: `2026-11-27, commit
+/// 3c2a83c`, each distinct date and commit once, in file order.
+fn provenance(table: &Table, rows: &[usize]) -> String {
+    let distinct = |column: &str| {
+        let mut seen: Vec<&str> = Vec::new();
+        if let Ok(c) = table.column(column) {
+            for &r in rows {
+                let cell = table.rows[r][c].as_str();
+                if !cell.is_empty() && !seen.contains(&cell) {
+                    seen.push(cell);
+                }
             }
         }
-        Err(why)
+        seen.join(" / ")
+    };
+    let (dates, commits) = (distinct("date"), distinct("commit"));
+    match (dates.is_empty(), commits.is_empty()) {
+        (false, false) => format!("{dates}, commit {commits}"),
+        (false, true) => dates,
+        (true, false) => format!("commit {commits}"),
+        (true, true) => "no date or commit in the file".into(),
+    }
+}
+
+impl Spec {
+    /// The caption (file and run) and the numbers of the chart.
+    fn data(&self, table: &Table) -> Result<(String, Data), String> {
+        let (data, rows) = self.rows.data(table)?;
+        let caption = format!("{DATA}/{}: {}", self.csv, provenance(table, &rows));
+        Ok((caption, data))
     }
 }
 
@@ -683,17 +614,20 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     load_font()?;
     std::fs::create_dir_all(&out_dir)?;
-    let mut docs = HashMap::new();
+    let mut tables = HashMap::new();
     for spec in CHARTS {
-        if !docs.contains_key(spec.doc) {
-            let md = std::fs::read_to_string(spec.doc).map_err(|e| format!("{}: {e}", spec.doc))?;
-            docs.insert(spec.doc, md);
+        if !tables.contains_key(spec.csv) {
+            let path = Path::new(DATA).join(spec.csv);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let table = Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            tables.insert(spec.csv, table);
         }
-        // A table the chart cannot find is an error, not a skip: the old
-        // PNG would go on showing numbers the document no longer has.
+        // Rows the chart cannot find are an error, not a skip: the old PNG
+        // would go on showing numbers the results no longer have.
         let (caption, data) = spec
-            .data(&docs[spec.doc])
-            .map_err(|e| format!("{} for {}: {e}", spec.doc, spec.file))?;
+            .data(&tables[spec.csv])
+            .map_err(|e| format!("{DATA}/{} for {}: {e}", spec.csv, spec.file))?;
         let path = out_dir.join(spec.file);
         draw(spec, &caption, &data, &path)?;
         println!("{}", path.display());
@@ -705,207 +639,112 @@ fn main() -> Result<(), Box<dyn Error>> {
 mod tests {
     use super::*;
 
-    const MD: &str = "\
-### Results: 2026-11-26
-
-#### Saturation: requests/s (median)
-
-| conns | size | percore | tokio |
-|---|---|---|---|
-| 1 | 64 B | 1 | 2 |
-
-### Full run (2026-11-27, commit abc)
-
-```sh
-# a comment, not a heading
-```
-
-#### Saturation: requests/s (median)
-
-| conns | size | percore | tokio | percore / best peer |
-|---|---|---|---|---|
-| 16 | 64 B | 153.8k † (1.20x) | 127.9k † | 1.20x |
-| 256 | 1 KiB | n/a | 100.6k | - |
-
-#### Idle connections: server RSS
-
-| server | bytes / idle conn |
-|---|---|
-| percore | 1,529 |
-| tokio | 4864 |
-
-### Re-check 2026-11-27: A/B
-
-| rate | size | server CPU µs/req: percore | percore-nopf |
-|---|---|---|---|
-| 50.0k | 64 B | 7.08 (0.90×) | **6.49 (0.82×)** |
-
-| rate | size | syscalls/req: percore | tokio |
-|---|---|---|---|
-| 50.0k | 64 B | 0.191 | 2.134 |
-
-| size | req/s: percore | tokio | server CPU µs/req: percore | tokio |
-|---|---|---|---|---|
-| 64 B | 154.7k | 146.3k | 6.02 | 6.59 |
-
-### Re-check 2026-11-27 (later)
-
-| path | server | req/s | server CPU µs/req |
-|---|---|---:|---:|
-| `/` | percore | 100,811 | 8.55 |
-| `/` | tokio | 96,943 | 10.04 |
-| `/json` | tokio | 88,877 | 11.08 |
+    const SAT: &str = "\
+date,commit,conns,size,server,req_per_s,p99_us
+2026-11-27,3c2a83c,16,64 B,percore,143800,208
+2026-11-27,3c2a83c,16,64 B,tokio,123700,207
+2026-12-06,a8857f6,256,1 KiB,percore,,3679
+2026-11-27,3c2a83c,256,1 KiB,tokio,100.6k,4539
 ";
 
-    fn spec(section: &'static str, heading: Option<&'static str>, layout: Layout) -> Spec {
-        Spec {
-            doc: "X.md",
-            section,
-            heading,
-            layout,
-            file: "x.png",
-            title: "",
-            y_label: "",
-            log: false,
+    fn rows(group: &'static [&'static str], value: &'static str) -> Rows {
+        Rows {
+            group,
+            series: "server",
+            value,
+            keep: &[],
+            labels: &[],
         }
     }
 
     #[test]
     fn values_are_the_first_number() {
-        assert_eq!(value("153.8k † (1.20x)"), Some(153_800.0));
+        assert_eq!(value("153.8k"), Some(153_800.0));
         assert_eq!(value("18330 / 50.0k"), Some(18_330.0));
         assert_eq!(value("100,811"), Some(100_811.0));
-        assert_eq!(value("**6.49 (0.82×)**"), Some(6.49));
         assert_eq!(value("0.182"), Some(0.182));
-        assert_eq!(value("n/a"), None);
+        assert_eq!(value(""), None);
     }
 
     #[test]
-    fn the_sub_heading_is_looked_up_in_its_section_only() {
-        let s = spec(
-            "### Full run",
-            Some("#### Saturation: requests/s"),
-            Layout::ServerColumns(None),
+    fn groups_from_several_columns_and_an_empty_cell_is_no_bar() {
+        let table = Table::parse(SAT).unwrap();
+        let spec = Spec {
+            csv: "sat.csv",
+            rows: rows(ECHO_CELL, "req_per_s"),
+            file: "x.png",
+            title: "",
+            y_label: "",
+            log: false,
+        };
+        let (caption, d) = spec.data(&table).unwrap();
+        assert_eq!(
+            caption,
+            "docs/bench-data/sat.csv: 2026-11-27 / 2026-12-06, commit 3c2a83c / a8857f6"
         );
-        let (caption, d) = s.data(MD).unwrap();
-        assert_eq!(caption, "X.md: Full run (2026-11-27, commit abc)");
         assert_eq!(d.groups, ["16 conns, 64 B", "256 conns, 1 KiB"]);
         assert_eq!(
             d.series,
             [
-                ("percore".to_string(), vec![Some(153_800.0), None]),
-                ("tokio".to_string(), vec![Some(127_900.0), Some(100_600.0)]),
+                ("percore".to_string(), vec![Some(143_800.0), None]),
+                ("tokio".to_string(), vec![Some(123_700.0), Some(100_600.0)]),
             ]
         );
     }
 
     #[test]
-    fn missing_or_ambiguous_headings_are_errors() {
-        let saturation = Some("#### Saturation: requests/s");
-        let err = |section, heading| {
-            spec(section, heading, Layout::ServerColumns(None))
-                .data(MD)
+    fn malformed_files_and_missing_columns_are_errors() {
+        assert!(Table::parse("a,b\n1\n").unwrap_err().contains("1 fields"));
+        assert!(
+            Table::parse("a,b\n\"1,2\",3\n")
                 .unwrap_err()
-        };
-        assert!(err("### Re-check 2026-11-27", None).contains("more than one"));
-        assert!(err("### Nothing", None).contains("no heading"));
-        // The section ends before the next `###`: the A/B run has no such table.
-        assert!(err("### Re-check 2026-11-27: A/B", saturation).contains("no heading"));
-        // The idle-memory table has no server columns.
-        assert!(err("### Full run", Some("#### Idle")).contains("no server column"));
+                .contains("quoted")
+        );
+        assert!(Table::parse("").unwrap_err().contains("empty"));
+        let table = Table::parse(SAT).unwrap();
+        let err = rows(ECHO_CELL, "server_cpu_us_per_req")
+            .data(&table)
+            .unwrap_err();
+        assert!(err.contains("no column"), "{err}");
+        let err = rows(&["rate"], "p99_us").data(&table).unwrap_err();
+        assert!(err.contains("no column \"rate\""), "{err}");
     }
 
     #[test]
-    fn a_metric_picks_the_table_and_its_columns() {
-        let data = |metric| {
-            spec(
-                "### Re-check 2026-11-27: A/B",
-                None,
-                Layout::ServerColumns(Some(metric)),
-            )
-            .data(MD)
-            .unwrap()
-            .1
-        };
-        let cpu = data("server CPU µs/req");
-        assert_eq!(cpu.groups, ["50.0k req/s, 64 B"]);
-        assert_eq!(
-            cpu.series,
-            [
-                ("percore".to_string(), vec![Some(7.08)]),
-                ("percore-nopf".to_string(), vec![Some(6.49)]),
-            ]
-        );
-        assert_eq!(
-            data("syscalls/req").series[1],
-            ("tokio".to_string(), vec![Some(2.134)])
-        );
-        assert_eq!(
-            data("req/s").series,
-            [
-                ("percore".to_string(), vec![Some(154_700.0)]),
-                ("tokio".to_string(), vec![Some(146_300.0)]),
-            ]
-        );
-    }
-
-    #[test]
-    fn one_row_per_server() {
-        let s = spec(
-            "### Full run",
-            Some("#### Idle connections"),
-            Layout::Rows(Rows {
-                group: None,
-                series: "server",
-                value: "bytes / idle conn",
-                keep: &[],
-                labels: &[],
-            }),
-        );
-        let d = s.data(MD).unwrap().1;
+    fn one_group_when_no_group_column() {
+        let table = Table::parse("server,bytes\npercore,1529\ntokio,4864\n").unwrap();
+        let (d, used) = rows(&[], "bytes").data(&table).unwrap();
         assert_eq!(d.groups, [""]);
         assert_eq!(d.series[0], ("percore".to_string(), vec![Some(1529.0)]));
         assert_eq!(d.series[1], ("tokio".to_string(), vec![Some(4864.0)]));
+        assert_eq!(used, [0, 1]);
+        let table = Table::parse("server,bytes\npercore,1529\n").unwrap();
+        assert_eq!(provenance(&table, &[0]), "no date or commit in the file");
     }
 
     #[test]
-    fn rows_grouped_by_a_column() {
-        let s = spec(
-            "### Re-check 2026-11-27 (later)",
-            None,
-            Layout::Rows(HTTP_ROWS),
-        );
-        let d = s.data(MD).unwrap().1;
-        assert_eq!(d.groups, ["GET /", "GET /json"]);
-        assert_eq!(
-            d.series,
-            [
-                ("percore".to_string(), vec![Some(100_811.0), None]),
-                ("tokio".to_string(), vec![Some(96_943.0), Some(88_877.0)]),
-            ]
-        );
+    fn rate_groups_read_as_the_tables_write_them() {
+        assert_eq!(group_label("rate", "50000"), "50.0k req/s");
+        assert_eq!(group_label("path", "/json"), "GET /json");
     }
 
     const FS: &str = "\
-### Results
-
-| test | engine | QD | IOPS |
-|---|---|---:|---:|
-| warm | fio | 32 | 300 |
-| warm | percore (default: nowait) | 32 | 500 |
-| warm | percore ring only | 32 | 501 |
-| cold | fio | 32 | 67 |
-| cold | fio | 1 | 27 |
-| cold | percore (default) | 32 | 70 |
-| seq | fio | 32 | 9 |
+test,engine,qd,iops
+warm,fio,32,300
+warm,percore (default: nowait),32,500
+warm,percore ring only,32,501
+cold,fio,32,67
+cold,fio,1,27
+cold,percore (default),32,70
+seq,fio,32,9
 ";
 
     fn fs_rows(labels: &'static [(&'static str, &'static [&'static str])]) -> Rows {
         Rows {
-            group: Some("test"),
+            group: &["test"],
             series: "engine",
-            value: "IOPS",
-            keep: &[("QD", &["32"]), ("test", &["cold", "warm"])],
+            value: "iops",
+            keep: &[("qd", &["32"]), ("test", &["cold", "warm"])],
             labels,
         }
     }
@@ -919,8 +758,8 @@ mod tests {
             ),
             ("fio", &["fio"]),
         ]);
-        let table = &tables_in(FS, "### Results", None).unwrap().1[0];
-        let d = rows.data(table).unwrap();
+        let table = Table::parse(FS).unwrap();
+        let (d, _) = rows.data(&table).unwrap();
         assert_eq!(d.groups, ["warm", "cold"]);
         assert_eq!(
             d.series,
@@ -934,20 +773,22 @@ mod tests {
             "percore",
             &["percore (default: nowait)", "percore ring only"],
         )]);
-        assert!(twice.data(table).unwrap_err().contains("two values"));
+        assert!(twice.data(&table).unwrap_err().contains("two values"));
         let gone = fs_rows(&[("tokio::fs", &["tokio::fs"])]);
-        assert!(gone.data(table).unwrap_err().contains("no row"));
+        assert!(gone.data(&table).unwrap_err().contains("no row"));
     }
 
-    /// Every chart finds its table in the documents as they are now.
+    /// Every chart finds its rows in the results as they are now.
     #[test]
-    fn every_chart_finds_its_table() {
+    fn every_chart_finds_its_rows() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         for spec in CHARTS {
-            let md = std::fs::read_to_string(root.join(spec.doc)).unwrap();
-            let (_, data) = spec
-                .data(&md)
+            let text = std::fs::read_to_string(root.join(DATA).join(spec.csv)).unwrap();
+            let table = Table::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", spec.csv));
+            let (caption, data) = spec
+                .data(&table)
                 .unwrap_or_else(|e| panic!("{}: {e}", spec.file));
+            assert!(!caption.contains("no date"), "{}: {caption}", spec.file);
             for (series, _) in &data.series {
                 color(series).unwrap();
             }
