@@ -36,6 +36,8 @@
 #   BUILD [1] (0: use the binaries already built; 1 builds only the examples needed)  OUT [target/bench-echo]
 #   CLIENT [echo-client in the build dir]: a load client with echo-client's
 #          flags and RESULT line, e.g. for testing this script
+#   DATA [$OUT/data-<stamp>]: where the run's medians go as the CSV files the charts
+#          draw (scripts/charts.sh); DATA=docs/bench-data replaces the published ones
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -273,5 +275,6 @@ if [[ " $PHASES " == *" mem "* ]]; then
 fi
 
 REPORT=$OUT/report-$STAMP.md
-python3 "$REPO/scripts/bench_report.py" --meta "$OUT/meta-$STAMP.txt" "$CSV" | tee "$REPORT"
-log "raw results: $CSV; report: $REPORT; logs: $LOGS"
+DATA=${DATA:-$OUT/data-$STAMP}
+python3 "$REPO/scripts/bench_report.py" --meta "$OUT/meta-$STAMP.txt" --data "$DATA" "$CSV" | tee "$REPORT"
+log "raw results: $CSV; report: $REPORT; chart data: $DATA; logs: $LOGS"

@@ -3,14 +3,19 @@
 medians over rounds, ratios vs tokio, and whether percore meets the
 project's targets.
 
-    python3 scripts/bench_report.py [--meta META.txt] results-*.csv
+    python3 scripts/bench_report.py [--meta META.txt] [--data DIR] results-*.csv
 
 Several CSV files may be given; their rows are pooled (more rounds).
+`--data DIR` also writes the medians, as the tables show them, to
+DIR/echo-saturation.csv, echo-rate.csv and echo-idle-memory.csv (the phases
+present), the files scripts/charts.sh draws; their format is described there.
 """
 
 import argparse
 import csv
 import math
+import os
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -405,10 +410,84 @@ def report_mem(runs, out, targets):
         )
 
 
+def as_shown(v, digits):
+    """A value as the tables print it, for the CSV files: '' for none."""
+    return "" if v is None else fmt(v, digits)
+
+
+def rate_as_shown(v):
+    """req/s as fmt_rate rounds it (143.8k is 143800), as a plain number."""
+    if v is None:
+        return ""
+    if v >= 1e6:
+        return str(round(float(f"{v / 1e6:.2f}") * 1e6))
+    if v >= 1e3:
+        return str(round(float(f"{v / 1e3:.1f}") * 1e3))
+    return f"{v:.0f}"
+
+
+def write_data(runs, data_dir, date, commit):
+    """The medians of each phase as the CSV files the charts read."""
+    os.makedirs(data_dir, exist_ok=True)
+
+    def write(name, header, rows):
+        for row in rows:
+            for cell in row:
+                # The format has no quoting: a comma or quote would shift columns.
+                if "," in str(cell) or '"' in str(cell):
+                    sys.exit(f"bench_report: {cell!r} cannot go into {name}")
+        with open(os.path.join(data_dir, name), "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows([date, commit] + row for row in rows)
+
+    if runs.get("sat"):
+        rs = runs["sat"]
+        by = group(rs, lambda r: (r.conns, r.size, r.server))
+        cells = sorted({(r.conns, r.size) for r in rs}, key=lambda c: (c[1], c[0]))
+        rows = []
+        for conns, size in cells:
+            for s in servers_in([{"server": r.server} for r in rs]):
+                g = by.get((conns, size, s), [])
+                if not g:
+                    continue
+                bound = (med(g, "client_pct") or 0) >= CLIENT_BOUND_PCT
+                rows.append([conns, size_label(size), s, rate_as_shown(med(g, "rps")), int(bound),
+                             as_shown(med(g, "server_pct"), 0), as_shown(med(g, "client_pct"), 0),
+                             as_shown(med(g, "cpu_us_per_req"), 2), as_shown(med(g, "p99"), 0)])
+        write("echo-saturation.csv", ["date", "commit", "conns", "size", "server", "req_per_s",
+              "client_bound", "server_cpu_pct", "client_cpu_pct", "server_cpu_us_per_req", "p99_us"], rows)
+    if runs.get("rate"):
+        rs = runs["rate"]
+        by = group(rs, lambda r: (r.rate, r.conns, r.size, r.server))
+        cells = sorted({(r.rate, r.conns, r.size) for r in rs}, key=lambda c: (-c[0], c[2], c[1]))
+        rows = []
+        for rate, conns, size in cells:
+            for s in servers_in([{"server": r.server} for r in rs]):
+                g = by.get((rate, conns, size, s), [])
+                if g:
+                    rows.append([f"{rate:.0f}", conns, size_label(size), s,
+                                 as_shown(med(g, "cpu_us_per_req"), 2), as_shown(med(g, "syscalls_per_req"), 3)])
+        write("echo-rate.csv", ["date", "commit", "rate", "conns", "size", "server",
+              "server_cpu_us_per_req", "syscalls_per_req"], rows)
+    if runs.get("mem"):
+        rs = runs["mem"]
+        by = group(rs, lambda r: r.server)
+        rows = []
+        for s in servers_in([{"server": r.server} for r in rs]):
+            g = by[s]
+            before, after = med(g, "rss_before"), med(g, "rss_after")
+            rows.append([s, as_shown(before and before / 1024, 1), as_shown(after and after / 1024, 1),
+                         as_shown(med(g, "bytes_per_conn"), 0), as_shown(med(g, "idle_conns"), 0)])
+        write("echo-idle-memory.csv", ["date", "commit", "server", "rss_before_mib", "rss_after_mib",
+              "bytes_per_idle_conn", "conns_open"], rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv", nargs="+", help="results-*.csv from scripts/bench-echo.sh")
     ap.add_argument("--meta", help="meta-*.txt written beside the CSV")
+    ap.add_argument("--data", help="also write the medians as the charts' CSV files into this directory")
     args = ap.parse_args()
 
     rows = []
@@ -422,10 +501,17 @@ def main():
         runs[r["phase"]].append(Run(r))
 
     out, targets = [], []
+    date, commit = "", ""
     if args.meta:
         with open(args.meta) as f:
             out += [line.rstrip("\n").lstrip("# ") + "  " for line in f if line.strip()]
         out.append("")
+        # meta_header's line: "date: 2026-11-27T01:21:26Z; commit: 3c2a83c"
+        m = re.search(r"date: (\d{4}-\d\d-\d\d)\S*; commit: (\S+(?: \(dirty\))?)", "\n".join(out))
+        if m:
+            date, commit = m.group(1), m.group(2)
+    if args.data:
+        write_data(runs, args.data, date, commit)
     if runs.get("sat"):
         report_sat(runs["sat"], out, targets)
     if runs.get("rate"):

@@ -132,7 +132,7 @@ const CHARTS: &[Spec] = &[
             ..ECHO_RATE
         },
         file: "echo-rate-cpu.png",
-        title: "Echo at a fixed 50k req/s: server CPU µs per request (lower is better)",
+        title: "Echo at a fixed offered rate: server CPU µs per request (lower is better)",
         y_label: "µs of server CPU per request",
         log: false,
     },
@@ -143,7 +143,7 @@ const CHARTS: &[Spec] = &[
             ..ECHO_RATE
         },
         file: "echo-rate-syscalls.png",
-        title: "Echo at a fixed 50k req/s: syscalls per request (lower is better)",
+        title: "Echo at a fixed offered rate: syscalls per request (lower is better)",
         y_label: "syscalls per request",
         log: false,
     },
@@ -222,9 +222,7 @@ const ECHO_SAT: Rows = Rows {
     labels: &[],
 };
 
-/// The fixed-rate cells were last measured against tokio in the A/B run of
-/// 2026-11-27, where `percore` is the plain mode and `percore-pooled`
-/// today's default.
+/// The fixed-rate charts: one group per offered rate and cell.
 const ECHO_RATE: Rows = Rows {
     group: &["rate", "conns", "size"],
     ..ECHO_SAT
