@@ -18,7 +18,9 @@
 # root only; fio additionally uses --invalidate=1) and read half the file once, in
 # random order, instead of running for SECS. Every engine gets fio's default fadvise
 # hint and the same never-repeating block order (fio's random map).
-# Prints a Markdown table; also written to target/bench-fs.md.
+# Prints a Markdown table; also written to target/bench-fs.md, and as CSV
+# (date,commit,test,engine,qd,iops,mib_s: the columns the fs chart reads, see
+# scripts/charts.sh) to target/bench-fs.csv (CSV=...).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,6 +30,7 @@ FILE=${FILE:-/var/tmp/percore-fsbench-1g}
 SIZE_MB=${SIZE_MB:-1024}
 ONLY=${ONLY:-}
 OUT=${OUT:-target/bench-fs.md}
+CSV=${CSV:-${OUT%.md}.csv}
 
 if ! command -v fio >/dev/null; then
     echo "installing fio (Debian package)..." >&2
@@ -53,6 +56,9 @@ mkdir -p "$(dirname "$OUT")"
     echo "|---|---|---:|---:|---:|---:|"
 } > "$OUT"
 cat "$OUT"
+mkdir -p "$(dirname "$CSV")"
+echo "date,commit,test,engine,qd,iops,mib_s" > "$CSV"
+csv_run="$(date -u +%Y-%m-%d),$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 
 ref=""
 row() { # test engine qd iops bs
@@ -64,6 +70,7 @@ row() { # test engine qd iops bs
     mib=$(awk -v i="$iops" -v b="$bs" 'BEGIN { printf "%.0f", i * b / 1048576 }')
     local line="| $test | $engine | $qd | $(printf "%.0f" "$iops") | $mib | $ratio |"
     echo "$line" | tee -a "$OUT"
+    echo "$csv_run,$test,$engine,$qd,$(printf "%.0f" "$iops"),$mib" >> "$CSV"
 }
 
 # fio job -> IOPS (terse output: field 8 read IOPS, field 49 write IOPS).
@@ -195,4 +202,4 @@ if section write; then
     done
 fi
 
-echo "results in $OUT" >&2
+echo "results in $OUT and $CSV" >&2

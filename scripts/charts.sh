@@ -16,10 +16,12 @@
 #   echo-idle-memory.csv  date,commit,server,rss_before_mib,rss_after_mib,bytes_per_idle_conn,conns_open
 #   http.csv              date,commit,path,server,req_per_s,p99_ms,errors,server_cpu_us_per_req
 #   fs.csv                date,commit,test,engine,qd,iops,iops_run1,iops_run2
+#                         (bench-fs.sh: date,commit,test,engine,qd,iops,mib_s)
 # scripts/bench-echo.sh writes the three echo files of each run beside its
-# report (DATA=docs/bench-data to replace the published ones); the HTTP and
-# file rows are copied from the reports of scripts/bench-http.sh and
-# scripts/bench-fs.sh.
+# report (DATA=docs/bench-data to replace the published ones);
+# scripts/bench-fs.sh writes one run's rows as target/bench-fs.csv (fs.csv
+# holds the mean of two runs in `iops`, each run in iops_run1/2); the HTTP rows
+# are copied from the report of scripts/bench-http.sh.
 #
 # The drawing program is tools/bench-charts (plotters, bitmap backend only),
 # its own workspace so that plotters never reaches the library crates or

@@ -7,8 +7,10 @@
 //! Each chart in [`CHARTS`] names a CSV file, the columns that make its
 //! groups, series and values, and the rows it keeps. The CSV files are the
 //! results BENCHMARKS.md and docs/bench-fs.md show: a newer run replaces a
-//! file's rows (`scripts/bench_report.py --data DIR` writes the echo files),
-//! so no chart depends on a heading of either page. Re-run it (through
+//! file's rows (`scripts/bench_report.py --data DIR` writes the echo files,
+//! `scripts/bench-fs.sh` the file I/O rows; the HTTP rows are copied from
+//! `scripts/bench-http.sh`'s report), so no chart depends on a heading of
+//! either page. Re-run it (through
 //! `scripts/charts.sh`) after a CSV changes.
 //!
 //! The CSV format: a header row, then one row per measured cell and series;
@@ -29,7 +31,8 @@
 //! - `http.csv`: date, commit, path, server, req_per_s, p99_ms, errors,
 //!   server_cpu_us_per_req
 //! - `fs.csv`: date, commit, test, engine, qd, iops (mean of the runs),
-//!   iops_run1, iops_run2
+//!   iops_run1, iops_run2 (bench-fs.sh's one-run file has mib_s instead of
+//!   the two runs; the chart reads only test, engine, qd and iops)
 //!
 //! Text is drawn with a TrueType font read at run time: `$CHART_FONT`, or
 //! DejaVu Sans from Debian's `fonts-dejavu-core`.
