@@ -460,6 +460,10 @@ def write_data(runs, data_dir, date, commit):
     if runs.get("rate"):
         rs = runs["rate"]
         by = group(rs, lambda r: (r.rate, r.conns, r.size, r.server))
+
+        def sustained(g):  # as report_rate: delivered the rate in most rounds
+            return sum(r.sustained for r in g) * 2 > len(g)
+
         cells = sorted({(r.rate, r.conns, r.size) for r in rs}, key=lambda c: (-c[0], c[2], c[1]))
         rows = []
         for rate, conns, size in cells:
@@ -467,8 +471,9 @@ def write_data(runs, data_dir, date, commit):
                 g = by.get((rate, conns, size, s), [])
                 if g:
                     rows.append([f"{rate:.0f}", conns, size_label(size), s,
-                                 as_shown(med(g, "cpu_us_per_req"), 2), as_shown(med(g, "syscalls_per_req"), 3)])
-        write("echo-rate.csv", ["date", "commit", "rate", "conns", "size", "server",
+                                 int(sustained(g)), as_shown(med(g, "cpu_us_per_req"), 2),
+                                 as_shown(med(g, "syscalls_per_req"), 3)])
+        write("echo-rate.csv", ["date", "commit", "rate", "conns", "size", "server", "sustained",
               "server_cpu_us_per_req", "syscalls_per_req"], rows)
     if runs.get("mem"):
         rs = runs["mem"]

@@ -12,7 +12,8 @@
 # lists them; values are plain numbers, an empty cell is no bar. Files:
 #   echo-saturation.csv   date,commit,conns,size,server,req_per_s,client_bound,
 #                         server_cpu_pct,client_cpu_pct,server_cpu_us_per_req,p99_us
-#   echo-rate.csv         date,commit,rate,conns,size,server,server_cpu_us_per_req,syscalls_per_req
+#   echo-rate.csv         date,commit,rate,conns,size,server,sustained (1: delivered >= 95 %
+#                         of the rate in most rounds; empty: not recorded),server_cpu_us_per_req,syscalls_per_req
 #   echo-idle-memory.csv  date,commit,server,rss_before_mib,rss_after_mib,bytes_per_idle_conn,conns_open
 #   http.csv              date,commit,path,server,req_per_s,p99_ms,errors,server_cpu_us_per_req
 #   fs.csv                date,commit,test,engine,qd,iops,iops_run1,iops_run2

@@ -24,7 +24,8 @@
 //! - `echo-saturation.csv`: date, commit, conns, size, server, req_per_s,
 //!   client_bound (1: the client used ≥ 90 % of its core), server_cpu_pct,
 //!   client_cpu_pct, server_cpu_us_per_req, p99_us
-//! - `echo-rate.csv`: date, commit, rate, conns, size, server,
+//! - `echo-rate.csv`: date, commit, rate, conns, size, server, sustained
+//!   (1: delivered ≥ 95 % of the rate in most rounds; empty: not recorded),
 //!   server_cpu_us_per_req, syscalls_per_req
 //! - `echo-idle-memory.csv`: date, commit, server, rss_before_mib,
 //!   rss_after_mib, bytes_per_idle_conn, conns_open
