@@ -53,7 +53,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use percore::buf::BufRing;
-use percore::task::{Latency, TaskQueue, TaskQueueStats};
+use percore::task::{Latency, TaskQueue};
 use percore::{Either, select};
 use percore_net::{ReservedPort, TcpListener, TcpStream};
 
@@ -151,9 +151,8 @@ struct CoreReport {
     conn_errors: u64,
     timeouts: u64,
     ring_fallbacks: u64,
+    /// With `--classes`, each task queue's counters too.
     stats: percore::Stats,
-    /// With `--classes`: each task queue's name and counters.
-    queues: Vec<(String, TaskQueueStats)>,
 }
 
 fn main() {
@@ -281,11 +280,6 @@ async fn serve_core(
         timeouts: counters.timeouts.get(),
         ring_fallbacks: counters.ring_fallbacks.get(),
         stats: percore::stats(),
-        queues: queues
-            .iter()
-            .flat_map(|q| [q.echo, q.background, TaskQueue::default_queue()])
-            .map(|q| (q.name(), q.stats()))
-            .collect(),
     })
 }
 
@@ -454,10 +448,4 @@ fn print_report(r: &CoreReport) {
         r.ring_fallbacks,
         r.stats,
     );
-    for (name, q) in &r.queues {
-        println!(
-            "queue {name}: cpu {:?}, {} polls, {} turns, {} tasks, waited for a turn p50 {:?} p99 {:?} max {:?}",
-            q.cpu, q.polls, q.turns, q.spawned, q.delay_p50, q.delay_p99, q.delay_max
-        );
-    }
 }
