@@ -722,7 +722,10 @@ pub(crate) mod tests {
         let (cd, wd) = counter();
         d.register(&wd);
         drop(c); // woken by `wake_one`, unused: `d` gets it
-        assert_eq!((woken(&ca), woken(&cb), woken(&cc), woken(&cd)), (1, 1, 1, 1));
+        assert_eq!(
+            (woken(&ca), woken(&cb), woken(&cc), woken(&cd)),
+            (1, 1, 1, 1)
+        );
         assert_eq!(d.woken(), Woken::One);
         b.done(|| false);
         d.done(|| false);

@@ -168,12 +168,21 @@ async fn every_task_queue_is_in_stats_and_in_its_report() {
     assert!(q.polls >= 3 && q.turns >= 1, "{q:?}");
     // Three tasks spun 100 µs ten times each in this queue's polls.
     assert!(q.cpu >= Duration::from_millis(3), "{q:?}");
-    assert!(q.delay_p50 <= q.delay_p99 && q.delay_p99 <= q.delay_max, "{q:?}");
+    assert!(
+        q.delay_p50 <= q.delay_p99 && q.delay_p99 <= q.delay_max,
+        "{q:?}"
+    );
     let report = stats.to_string();
     let queue_lines: Vec<_> = report.lines().filter(|l| l.starts_with("queue ")).collect();
     assert_eq!(queue_lines.len(), 2, "{report}");
-    assert!(queue_lines[0].starts_with("queue default: 100 shares"), "{report}");
-    assert!(queue_lines[1].starts_with("queue bulk: 50 shares"), "{report}");
+    assert!(
+        queue_lines[0].starts_with("queue default: 100 shares"),
+        "{report}"
+    );
+    assert!(
+        queue_lines[1].starts_with("queue bulk: 50 shares"),
+        "{report}"
+    );
     assert!(queue_lines[1].contains("3 tasks (3 finished)"), "{report}");
 }
 
@@ -183,6 +192,11 @@ fn runtime_stats_lists_the_queues_from_outside() {
     rt.block_on(async {
         percore::task::TaskQueue::new("made-inside", 10, percore::task::Latency::NotImportant);
     });
-    let names: Vec<String> = rt.stats().queues.iter().map(|q| q.name.to_string()).collect();
+    let names: Vec<String> = rt
+        .stats()
+        .queues
+        .iter()
+        .map(|q| q.name.to_string())
+        .collect();
     assert_eq!(names, ["default", "made-inside"]);
 }
