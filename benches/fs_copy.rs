@@ -216,11 +216,11 @@ fn fs_copy(c: &mut Criterion) {
                 assert_eq!(n, size as u64);
             })
         });
-        assert_eq!(
-            std::fs::read(&dst).unwrap(),
-            data,
-            "{label}: the copy is exact"
-        );
+        // No destination: a filter (`cargo bench --bench fs_copy -- 16MiB`)
+        // skipped this size.
+        if let Ok(copied) = std::fs::read(&dst) {
+            assert!(copied == data, "{label}: the copy is not exact");
+        }
     }
     g.finish();
     std::fs::remove_dir_all(&dir).unwrap();
