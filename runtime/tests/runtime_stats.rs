@@ -138,9 +138,10 @@ async fn the_default_queue_alone_is_listed_and_counts_its_tasks() {
     assert!(after[0].polls > before[0].polls);
 }
 
-/// 1. Make a second queue; 2. run tasks in it that spin ~1 ms each (with a
-/// yield between chunks, so the queue takes turns); 3. `stats()` lists both
-/// queues with what `TaskQueue::stats` says, and prints a line for each.
+/// Steps: make a second queue; run tasks in it that spin ~1 ms each (with a
+/// yield between chunks, so the queue takes turns); then `stats()` lists
+/// both queues with what `TaskQueue::stats` says, and prints a line for
+/// each.
 #[percore::test]
 async fn every_task_queue_is_in_stats_and_in_its_report() {
     use percore::task::{Latency, TaskQueue};

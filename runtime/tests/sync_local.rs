@@ -380,9 +380,9 @@ fn notify_one_wakes_waiters_first_in_first_out() {
     assert!(poll(c.as_mut(), &wa).is_pending());
 }
 
-/// 1. `a` then `b` wait; 2. `notify_one` wakes `a`; 3. `b` is polled for
-/// another reason (a `select!` branch) before `a` runs: it must not take
-/// `a`'s notification; 4. `a` takes it.
+/// Steps: `a` then `b` wait; `notify_one` wakes `a`; `b` is polled for
+/// another reason (a `select!` branch) before `a` runs and must not take
+/// `a`'s notification; `a` takes it.
 #[test]
 fn a_queued_notified_polled_out_of_turn_does_not_take_the_front_waiters_notification() {
     let notify = Notify::new();
@@ -399,9 +399,9 @@ fn a_queued_notified_polled_out_of_turn_does_not_take_the_front_waiters_notifica
     assert!(poll(b.as_mut(), &wb).is_pending());
 }
 
-/// 1. `a` and `b` wait; 2. `notify_one` wakes `a`; 3. `notify_waiters`
-/// wakes `b`; 4. `b` completes first, then `a`. One notification was sent
-/// and used by `a`: nothing may be left stored.
+/// Steps: `a` and `b` wait; `notify_one` wakes `a`; `notify_waiters` wakes
+/// `b`; `b` completes first, then `a`. One notification was sent and used
+/// by `a`: nothing may be left stored.
 #[test]
 fn notify_waiters_after_notify_one_stores_nothing_extra() {
     let notify = Notify::new();
