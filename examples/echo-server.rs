@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
 //!     [--buf 4096] [--plain] [--ring-entries 1024] [--idle-timeout SECS] [--grace SECS]
-//!     [--pin] [--stats] [--background N] [--classes]
+//!     [--pin] [--stats] [--background N] [--classes] [--copy SRC]
 //! ```
 //!
 //! - `--cores N`: N cores (`Runtime::run`), each a thread with its own ring,
@@ -37,6 +37,12 @@
 //!   `percore::task::yield_if_needed()` after each 100 µs of work instead
 //!   of `yield_now()` (`scripts/bench-classes.sh`). With `--stats`, each
 //!   queue's counters are printed too.
+//! - `--copy SRC`: the `--background N` tasks copy the file SRC (to
+//!   `SRC.copy-PID-CORE-TASK`, removed at shutdown) in 256 KiB reads and
+//!   writes, over and over, instead of CPU work, and the server prints
+//!   `BACKGROUND copied=BYTES` once a second. With `--classes` they run in
+//!   the background queue, capped at 2 file ops in flight
+//!   (`TaskQueue::set_file_io_limit`).
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown
 //! (`percore::shutdown`): every core stops accepting, each connection closes
@@ -53,7 +59,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use percore::buf::BufRing;
-use percore::task::{Latency, TaskQueue, TaskQueueStats};
+use percore::task::{Latency, TaskQueue};
 use percore::{Either, select};
 use percore_net::{ReservedPort, TcpListener, TcpStream};
 
@@ -76,11 +82,12 @@ struct Config {
     stats: bool,
     background: usize,
     classes: bool,
+    copy: Option<std::path::PathBuf>,
 }
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--cores N] [--buf BYTES] \
                      [--plain] [--ring-entries N] [--idle-timeout SECS] [--grace SECS] \
-                     [--pin] [--stats] [--background N] [--classes]";
+                     [--pin] [--stats] [--background N] [--classes] [--copy SRC]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -95,6 +102,7 @@ fn parse_args() -> Result<Config, String> {
         stats: false,
         background: 0,
         classes: false,
+        copy: None,
     };
     let mut flags = Flags::new(std::env::args().skip(1));
     while let Some(flag) = flags.next_flag() {
@@ -117,6 +125,7 @@ fn parse_args() -> Result<Config, String> {
             "--stats" => cfg.stats = true,
             "--background" => cfg.background = flags.parse(&flag)?,
             "--classes" => cfg.classes = true,
+            "--copy" => cfg.copy = Some(flags.parse(&flag)?),
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -151,9 +160,8 @@ struct CoreReport {
     conn_errors: u64,
     timeouts: u64,
     ring_fallbacks: u64,
+    /// With `--classes`, each task queue's counters too.
     stats: percore::Stats,
-    /// With `--classes`: each task queue's name and counters.
-    queues: Vec<(String, TaskQueueStats)>,
 }
 
 fn main() {
@@ -251,7 +259,10 @@ async fn serve_core(
         echo: TaskQueue::new("echo", 100, Latency::Matters(ECHO_GOAL)),
         background: TaskQueue::new("background", 100, Latency::NotImportant),
     });
-    start_background(core, cfg.background, queues.as_ref());
+    match &cfg.copy {
+        Some(src) => start_copies(core, cfg.background, src, queues.as_ref()),
+        None => start_background(core, cfg.background, queues.as_ref()),
+    }
     let conn_cfg = ConnConfig {
         ring,
         buf: cfg.buf,
@@ -281,11 +292,6 @@ async fn serve_core(
         timeouts: counters.timeouts.get(),
         ring_fallbacks: counters.ring_fallbacks.get(),
         stats: percore::stats(),
-        queues: queues
-            .iter()
-            .flat_map(|q| [q.echo, q.background, TaskQueue::default_queue()])
-            .map(|q| (q.name(), q.stats()))
-            .collect(),
     })
 }
 
@@ -329,6 +335,84 @@ fn start_background(core: usize, tasks: usize, queues: Option<&Queues>) {
             }
         });
     }
+}
+
+/// `--classes`: the background queue's cap on file ops in flight with
+/// `--copy` (`TaskQueue::set_file_io_limit`).
+const COPY_IO_LIMIT: usize = 2;
+
+/// `--copy SRC`: `tasks` bulk copies of `src` until the shutdown starts (in
+/// the background queue with `--classes`, capped at [`COPY_IO_LIMIT`] file
+/// ops in flight and yielding only when asked to); core 0 also prints the
+/// bytes copied, once a second.
+fn start_copies(core: usize, tasks: usize, src: &std::path::Path, queues: Option<&Queues>) {
+    if tasks == 0 {
+        return;
+    }
+    if let Some(q) = queues {
+        q.background.set_file_io_limit(Some(COPY_IO_LIMIT));
+    }
+    for task in 0..tasks {
+        let (src, dst) = (src.to_path_buf(), background::copy_dst(src, core, task));
+        let classes = queues.is_some();
+        let copy = async move {
+            if let Err(e) = copy_loop(&src, &dst, classes).await {
+                eprintln!(
+                    "echo-server: copy {} to {}: {e}",
+                    src.display(),
+                    dst.display()
+                );
+            }
+            let _ = percore::fs::remove_file(&dst).await;
+        };
+        match queues {
+            Some(q) => q.background.spawn(copy),
+            None => percore::spawn(copy),
+        };
+    }
+    if core == 0 {
+        percore::spawn(async {
+            while !percore::shutdown::is_requested() {
+                println!("{}", background::copy_report_line());
+                percore::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+/// Copies `src` to `dst` chunk by chunk, from the start again at the end,
+/// until the shutdown starts.
+async fn copy_loop(src: &std::path::Path, dst: &std::path::Path, classes: bool) -> io::Result<()> {
+    let from = percore::fs::File::open(src).await?;
+    let to = percore::fs::File::create(dst).await?;
+    let mut buf = Vec::with_capacity(background::COPY_CHUNK);
+    let mut pos = 0;
+    while !percore::shutdown::is_requested() {
+        buf.clear();
+        let (res, b) = from.read_at(buf, pos).await;
+        let n = res?;
+        if n == 0 {
+            if pos == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the source is empty",
+                ));
+            }
+            (buf, pos) = (b, 0);
+            continue;
+        }
+        let (res, b) = to.write_all_at(b, pos).await;
+        res?;
+        buf = b;
+        pos += n as u64;
+        background::count_copied(n);
+        if classes {
+            percore::task::yield_if_needed().await;
+        } else {
+            percore::yield_now().await;
+        }
+    }
+    Ok(())
 }
 
 /// What each connection of a core is served with.
@@ -454,10 +538,4 @@ fn print_report(r: &CoreReport) {
         r.ring_fallbacks,
         r.stats,
     );
-    for (name, q) in &r.queues {
-        println!(
-            "queue {name}: cpu {:?}, {} polls, {} turns, {} tasks, waited for a turn p50 {:?} p99 {:?} max {:?}",
-            q.cpu, q.polls, q.turns, q.spawned, q.delay_p50, q.delay_p99, q.delay_max
-        );
-    }
 }

@@ -44,6 +44,9 @@ pub struct Args {
     /// tokio and glommio only: tasks per thread that loop "100 µs of work,
     /// then yield" beside the echoes (`examples/common/background.rs`).
     pub background: usize,
+    /// tokio and glommio only, with `--background N`: the N tasks copy this
+    /// file instead of spinning (`examples/common/background.rs`).
+    pub copy: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -74,7 +77,11 @@ impl Args {
                 eprintln!(
                     "usage: {name} [--addr HOST:PORT] [--buf BYTES] [--cores N] [--pin]{}{}",
                     if tokio { " [--mt]" } else { "" },
-                    if background { " [--background N]" } else { "" },
+                    if background {
+                        " [--background N [--copy SRC]]"
+                    } else {
+                        ""
+                    },
                 );
                 std::process::exit(2);
             }
@@ -93,6 +100,7 @@ impl Args {
             pin: false,
             mt: false,
             background: 0,
+            copy: None,
         };
         while let Some(flag) = argv.next() {
             let (flag, inline) = match flag.split_once('=') {
@@ -130,6 +138,7 @@ impl Args {
                     let v = value()?;
                     args.background = v.parse().map_err(|e| format!("--background {v}: {e}"))?;
                 }
+                "--copy" if background => args.copy = Some(value()?.into()),
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other}")),
             }

@@ -18,6 +18,8 @@
 //! "100 µs of work, then `glommio::yield_if_needed`" in a second queue with
 //! `Latency::NotImportant` and the same shares (the work of
 //! `echo-server --background N --classes`, `examples/common/background.rs`).
+//! With `--copy SRC` the background tasks copy the file SRC instead
+//! (`copy_loop`).
 //! Executor 0 prints `BACKGROUND turns=T` once a second.
 //!
 //! `cargo run --release --example peer-glommio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--background 16]`
@@ -40,8 +42,9 @@ const GOAL: Duration = Duration::from_millis(1);
 
 fn main() {
     let args = common::Args::parse_with_background("peer-glommio-echo");
-    let (buf_size, tasks) = (args.buf, args.background);
+    let (buf_size, tasks, copy) = (args.buf, args.background, args.copy.clone());
     common::run_cores("peer-glommio-echo", &args, move |core, std_listener| {
+        let copy = copy.clone();
         LocalExecutorBuilder::new(Placement::Unbound)
             .name(&format!("peer-glommio-echo-{core}"))
             .spawn(move || async move {
@@ -53,24 +56,38 @@ fn main() {
                     ex.create_task_queue(Shares::Static(1000), Latency::Matters(GOAL), "echo");
                 let bg =
                     ex.create_task_queue(Shares::Static(1000), Latency::NotImportant, "background");
-                for _ in 0..tasks {
-                    glommio::spawn_local_into(
-                        async {
+                for task in 0..tasks {
+                    let work = match &copy {
+                        Some(src) => {
+                            let (src, dst) = (src.clone(), background::copy_dst(src, core, task));
+                            Box::pin(async move {
+                                if let Err(e) = copy_loop(&src, &dst).await {
+                                    eprintln!("peer-glommio-echo: copy {}: {e}", src.display());
+                                }
+                            })
+                                as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+                        }
+                        None => Box::pin(async {
                             loop {
                                 background::work_slice();
                                 glommio::yield_if_needed().await;
                             }
-                        },
-                        bg,
-                    )
-                    .expect("spawn background task")
-                    .detach();
+                        }),
+                    };
+                    glommio::spawn_local_into(work, bg)
+                        .expect("spawn background task")
+                        .detach();
                 }
+                let copying = copy.is_some();
                 if core == 0 {
                     glommio::spawn_local_into(
-                        async {
+                        async move {
                             loop {
-                                println!("{}", background::report_line());
+                                if copying {
+                                    println!("{}", background::copy_report_line());
+                                } else {
+                                    println!("{}", background::report_line());
+                                }
                                 glommio::timer::sleep(Duration::from_secs(1)).await;
                             }
                         },
@@ -87,6 +104,40 @@ fn main() {
             .join()
             .expect("glommio executor panicked");
     });
+}
+
+/// `--copy SRC`: copies `src` to `dst` chunk by chunk with glommio's
+/// buffered files (io_uring), from the start again at the end, calling
+/// `yield_if_needed()` after each chunk. glommio has no per-queue cap on
+/// file ops in flight; each task has one read or one write in flight.
+async fn copy_loop(src: &std::path::Path, dst: &std::path::Path) -> glommio::Result<(), ()> {
+    let from = glommio::io::BufferedFile::open(src).await?;
+    let to = glommio::io::BufferedFile::create(dst).await?;
+    let mut pos = 0u64;
+    loop {
+        let chunk = from.read_at(pos, background::COPY_CHUNK).await?;
+        if chunk.is_empty() {
+            if pos == 0 {
+                eprintln!("peer-glommio-echo: the copy's source is empty");
+                return Ok(());
+            }
+            pos = 0;
+            continue;
+        }
+        // glommio's write takes an owned Vec: one copy of the chunk in
+        // memory that percore's and tokio's loops do not make.
+        let mut data = chunk.to_vec();
+        let n = data.len();
+        let mut at = pos;
+        while !data.is_empty() {
+            let written = to.write_at(data.clone(), at).await?;
+            data.drain(..written);
+            at += written as u64;
+        }
+        pos += n as u64;
+        background::count_copied(n);
+        glommio::yield_if_needed().await;
+    }
 }
 
 /// Accepts for ever; each connection's task joins the accept loop's task

@@ -15,7 +15,9 @@
 //!
 //! `--background N` (current-thread runtimes only): N tasks per thread that
 //! loop "100 µs of work, then `tokio::task::yield_now`", the same work as
-//! `echo-server --background N` (`examples/common/background.rs`).
+//! `echo-server --background N` (`examples/common/background.rs`). With
+//! `--copy SRC` they copy the file SRC instead (`tokio::fs`, so the blocking
+//! pool's threads do the reads and writes), as `echo-server --copy` does.
 //!
 //! One task per connection: read up to `--buf` bytes into a buffer the task
 //! owns, write them back with `write_all`, repeat until EOF or an error.
@@ -46,8 +48,9 @@ fn main() {
         serve_multi_thread(&args);
         return;
     }
-    let (buf_size, background) = (args.buf, args.background);
+    let (buf_size, background, copy) = (args.buf, args.background, args.copy.clone());
     common::run_cores(NAME, &args, move |thread, std_listener| {
+        let copy = copy.clone();
         std_listener
             .set_nonblocking(true)
             .expect("set listener non-blocking");
@@ -57,7 +60,10 @@ fn main() {
             .build()
             .expect("build tokio runtime");
         rt.block_on(async move {
-            start_background(thread, background);
+            match &copy {
+                Some(src) => start_copies(thread, background, src),
+                None => start_background(thread, background),
+            }
             serve(std_listener, buf_size).await
         });
     });
@@ -114,6 +120,58 @@ fn start_background(thread: usize, tasks: usize) {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });
+    }
+}
+
+/// `--background N --copy SRC`: N tasks that copy SRC chunk by chunk with
+/// `tokio::fs` (the blocking pool) and `yield_now()` after each chunk, for as
+/// long as the server runs; thread 0 also prints the bytes copied.
+fn start_copies(thread: usize, tasks: usize, src: &std::path::Path) {
+    for task in 0..tasks {
+        let (src, dst) = (src.to_path_buf(), background::copy_dst(src, thread, task));
+        tokio::spawn(async move {
+            if let Err(e) = copy_loop(&src, &dst).await {
+                eprintln!("{NAME}: copy {} to {}: {e}", src.display(), dst.display());
+            }
+        });
+    }
+    if thread == 0 && tasks > 0 {
+        tokio::spawn(async {
+            loop {
+                println!("{}", background::copy_report_line());
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+/// Copies `src` to `dst` chunk by chunk, from the start again at the end.
+async fn copy_loop(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
+    use std::io::SeekFrom;
+    use tokio::io::AsyncSeekExt;
+
+    let mut from = tokio::fs::File::open(src).await?;
+    let mut to = tokio::fs::File::create(dst).await?;
+    let mut buf = vec![0u8; background::COPY_CHUNK];
+    let mut at_start = true;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            if at_start {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the source is empty",
+                ));
+            }
+            from.seek(SeekFrom::Start(0)).await?;
+            to.seek(SeekFrom::Start(0)).await?;
+            at_start = true;
+            continue;
+        }
+        to.write_all(&buf[..n]).await?;
+        at_start = false;
+        background::count_copied(n);
+        tokio::task::yield_now().await;
     }
 }
 

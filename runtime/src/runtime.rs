@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::driver::{self, Capabilities, Driver, DriverConfig, DriverKind, DriverStats};
-use crate::executor::{self, Executor, ExecutorStats, Shared};
+use crate::executor::{self, Executor, ExecutorStats, Shared, TaskQueueStats};
 use crate::shutdown::{self, Shutdown};
 use crate::time::{self, Timers};
 
@@ -701,6 +701,7 @@ impl Runtime {
             executor: self.executor.stats(),
             timers: self.timers.len(),
             in_flight: self.driver.borrow().in_flight(),
+            queues: self.executor.queue_stats(),
         }
     }
 }
@@ -763,7 +764,11 @@ impl Drop for Runtime {
 /// A snapshot of one core's counters.
 ///
 /// Its `Display` is a compact report of a few lines (what the examples print
-/// with `--stats`).
+/// with `--stats`), with one line per task queue once the core has more
+/// than the default one.
+///
+/// It is `Clone` but not `Copy` since it lists the core's task queues;
+/// read a field (`percore::stats().executor`) to keep a `Copy` part.
 ///
 /// # Examples
 ///
@@ -776,7 +781,7 @@ impl Drop for Runtime {
 ///     assert!(report.contains("nop 1/1"), "{report}");
 /// });
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Which driver runs this core: io_uring, or epoll where the ring could
@@ -790,6 +795,22 @@ pub struct Stats {
     pub timers: usize,
     /// Ops the kernel still owns.
     pub in_flight: usize,
+    /// Every task queue of the core, the default queue first, in the order
+    /// they were made: name, shares, CPU time, polls, tasks, queueing delay.
+    ///
+    /// ```
+    /// use percore::task::{Latency, TaskQueue};
+    ///
+    /// percore::run(async {
+    ///     let bulk = TaskQueue::new("bulk", 50, Latency::NotImportant);
+    ///     bulk.spawn(async {}).await.unwrap();
+    ///     let stats = percore::stats();
+    ///     let names: Vec<&str> = stats.queues.iter().map(|q| &*q.name).collect();
+    ///     assert_eq!(names, ["default", "bulk"]);
+    ///     assert_eq!((stats.queues[1].shares, stats.queues[1].finished), (50, 1));
+    /// });
+    /// ```
+    pub queues: Vec<TaskQueueStats>,
 }
 
 impl std::fmt::Display for Stats {
@@ -819,6 +840,30 @@ impl std::fmt::Display for Stats {
         f.write_str("ops (submitted/completed):")?;
         for (op, submitted, completed) in d.ops.iter() {
             write!(f, " {} {submitted}/{completed}", driver::opcode_name(op))?;
+        }
+        // The default queue alone measures no CPU time or delay (no clock
+        // is read for it): the `tasks:` line says all there is.
+        if self.queues.len() > 1 {
+            for q in &self.queues {
+                write!(
+                    f,
+                    "\nqueue {}: {} shares, cpu {:?}, {} polls, {} turns, {} tasks ({} finished), \
+                     waited for a turn p50 {:?} p99 {:?} max {:?}",
+                    q.name,
+                    q.shares,
+                    q.cpu,
+                    q.polls,
+                    q.turns,
+                    q.spawned,
+                    q.finished,
+                    q.delay_p50,
+                    q.delay_p99,
+                    q.delay_max,
+                )?;
+                if q.file_ops > 0 {
+                    write!(f, ", {} file ops ({} waited)", q.file_ops, q.file_op_waits)?;
+                }
+            }
         }
         Ok(())
     }
@@ -859,12 +904,16 @@ pub fn stats() -> Stats {
 /// });
 /// ```
 pub fn try_stats() -> Option<Stats> {
+    let (backend, driver, in_flight) =
+        driver::try_with_driver(|d| (d.capabilities().driver, d.stats(), d.in_flight()))?;
+    let (executor, queues) = executor::current_stats().unwrap_or_default();
     Some(Stats {
-        backend: driver::try_with_driver(|d| d.capabilities().driver)?,
-        driver: driver::try_with_driver(|d| d.stats())?,
-        executor: executor::current_stats().unwrap_or_default(),
+        backend,
+        driver,
+        executor,
         timers: time::current_len().unwrap_or(0),
-        in_flight: driver::try_with_driver(|d| d.in_flight()).unwrap_or(0),
+        in_flight,
+        queues,
     })
 }
 

@@ -44,12 +44,17 @@
 //! been woken since, is two loads and no lock (a task polled again for other
 //! reasons, e.g. one that selects on the shutdown latch every poll).
 //!
+//! [`LocalWaitQueue`] is the same queue for `percore::sync`'s single-core
+//! primitives: a `RefCell` instead of the lock, no fences and no atomics
+//! (the fences and the lock were most of `Notify`'s cost).
+//!
 //! The items are `pub` only so that the loom models can reach them (through
 //! `percore::loom_internals`, which exists only under `--cfg loom`); the
 //! module itself is private.
 
 #![forbid(unsafe_code)]
 
+use std::cell::RefCell;
 use std::task::Waker;
 
 use slab::Slab;
@@ -58,6 +63,17 @@ use crate::loom_sync::{AtomicUsize, Mutex, Ordering, fence, lock};
 
 /// No entry (the end of the list, or a waiter that has none).
 const NIL: usize = usize::MAX;
+
+/// Whether, and how, a waiter has been woken since it last registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Woken {
+    /// Not woken: still in the queue, or never registered.
+    No,
+    /// Taken out of the queue by a `wake_one`.
+    One,
+    /// Taken out of the queue by a `wake_all`.
+    All,
+}
 
 /// A queue of waiting tasks; see the [module docs](self).
 pub struct WaitQueue {
@@ -71,7 +87,8 @@ pub struct WaitQueue {
 }
 
 /// The entries, in a slab so a waiter finds its own in O(1), linked into a
-/// FIFO list by slab key.
+/// FIFO list by slab key. Both queues keep their entries here; they differ
+/// only in how they guard it (a lock and fences, or a `RefCell`).
 struct List {
     entries: Slab<Entry>,
     head: usize,
@@ -85,19 +102,27 @@ struct Entry {
     waker: Option<Waker>,
     prev: usize,
     next: usize,
-    /// In the list. False once woken: the entry stays in the slab until its
-    /// waiter registers again (back into the list) or leaves.
-    in_list: bool,
+    /// `No` while in the list. Once woken the entry stays in the slab until
+    /// its waiter registers again (back into the list) or leaves.
+    woken: Woken,
 }
 
 impl List {
+    fn new() -> List {
+        List {
+            entries: Slab::new(),
+            head: NIL,
+            tail: NIL,
+            linked: 0,
+        }
+    }
+
     fn push_back(&mut self, key: usize) {
         let tail = self.tail;
         let entry = &mut self.entries[key];
-        debug_assert!(!entry.in_list, "entry {key} linked twice");
         entry.prev = tail;
         entry.next = NIL;
-        entry.in_list = true;
+        entry.woken = Woken::No;
         if tail == NIL {
             self.head = key;
         } else {
@@ -110,10 +135,9 @@ impl List {
     fn push_front(&mut self, key: usize) {
         let head = self.head;
         let entry = &mut self.entries[key];
-        debug_assert!(!entry.in_list, "entry {key} linked twice");
         entry.prev = NIL;
         entry.next = head;
-        entry.in_list = true;
+        entry.woken = Woken::No;
         if head == NIL {
             self.tail = key;
         } else {
@@ -123,11 +147,11 @@ impl List {
         self.linked += 1;
     }
 
-    fn unlink(&mut self, key: usize) {
+    fn unlink(&mut self, key: usize, woken: Woken) {
         let entry = &mut self.entries[key];
-        debug_assert!(entry.in_list, "entry {key} is not linked");
+        debug_assert_eq!(entry.woken, Woken::No, "entry {key} is not linked");
         let (prev, next) = (entry.prev, entry.next);
-        entry.in_list = false;
+        entry.woken = woken;
         if prev == NIL {
             self.head = next;
         } else {
@@ -141,14 +165,68 @@ impl List {
         self.linked -= 1;
     }
 
-    /// Takes the first entry out of the list and returns its waker.
-    fn wake_front(&mut self) -> Option<Waker> {
+    /// Takes the first entry out of the list, marks it woken by `how`, and
+    /// returns its waker.
+    fn wake_front(&mut self, how: Woken) -> Option<Waker> {
         let key = self.head;
         if key == NIL {
             return None;
         }
-        self.unlink(key);
+        self.unlink(key, how);
         self.entries[key].waker.take()
+    }
+
+    /// Whether `key`'s entry is still in the list with a waker that wakes
+    /// the same task as `waker`: registering again would change nothing.
+    fn is_queued_with(&self, key: usize, waker: &Waker) -> bool {
+        key != NIL && {
+            let entry = &self.entries[key];
+            entry.woken == Woken::No && entry.waker.as_ref().is_some_and(|w| w.will_wake(waker))
+        }
+    }
+
+    /// Puts `*key`'s entry (a new one if `NIL`) in the list with `waker`, or
+    /// keeps its place if it is still there. A woken entry goes back to the
+    /// back, or for `keep_turn` to the front. Returns the waker it replaced,
+    /// for the caller to drop after its guard: dropping a waker may run
+    /// code that uses this queue.
+    fn enqueue(&mut self, key: &mut usize, waker: &Waker, keep_turn: bool) -> Option<Waker> {
+        if *key == NIL {
+            *key = self.entries.insert(Entry {
+                waker: Some(waker.clone()),
+                prev: NIL,
+                next: NIL,
+                woken: Woken::No,
+            });
+            self.push_back(*key);
+            return None;
+        }
+        let entry = &mut self.entries[*key];
+        let old = match &entry.waker {
+            Some(w) if w.will_wake(waker) => None,
+            _ => entry.waker.replace(waker.clone()),
+        };
+        if entry.woken != Woken::No {
+            // Woken before, and the retry after that wake-up failed: the
+            // wake-up is used; wait again at the back (or, to keep the turn,
+            // at the front).
+            if keep_turn {
+                self.push_front(*key);
+            } else {
+                self.push_back(*key);
+            }
+        }
+        old
+    }
+
+    /// Takes `key`'s entry out; returns how it had been woken, and its
+    /// waker for the caller to drop after its guard.
+    fn remove(&mut self, key: usize) -> (Woken, Option<Waker>) {
+        let woken = self.entries[key].woken;
+        if woken == Woken::No {
+            self.unlink(key, Woken::No);
+        }
+        (woken, self.entries.remove(key).waker)
     }
 }
 
@@ -164,12 +242,7 @@ impl WaitQueue {
         WaitQueue {
             linked: AtomicUsize::new(0),
             wakes: AtomicUsize::new(0),
-            list: Mutex::new(List {
-                entries: Slab::new(),
-                head: NIL,
-                tail: NIL,
-                linked: 0,
-            }),
+            list: Mutex::new(List::new()),
         }
     }
 
@@ -196,7 +269,7 @@ impl WaitQueue {
         }
         let waker = {
             let mut list = lock(&self.list);
-            let waker = list.wake_front();
+            let waker = list.wake_front(Woken::One);
             if waker.is_some() {
                 self.wakes.fetch_add(1, Ordering::Release);
                 self.linked.store(list.linked, Ordering::SeqCst);
@@ -220,7 +293,7 @@ impl WaitQueue {
         let wakers: Vec<Waker> = {
             let mut list = lock(&self.list);
             let mut wakers = Vec::with_capacity(list.linked);
-            while let Some(w) = list.wake_front() {
+            while let Some(w) = list.wake_front(Woken::All) {
                 wakers.push(w);
             }
             self.wakes.fetch_add(1, Ordering::Release);
@@ -252,21 +325,6 @@ impl Waiter<'_> {
     /// place (and updates the waker) if it is still queued. Call it after a
     /// failed attempt, then try once more before returning `Pending`.
     pub fn register(&mut self, waker: &Waker) {
-        self.register_at(waker, false);
-    }
-
-    /// As [`register`](Waiter::register), but a waiter that was woken and
-    /// waits again goes back to the *front* of the queue, not the back: it
-    /// keeps its turn. For a strictly first-in first-out resource where the
-    /// woken waiter may find too little free (a semaphore's `acquire_many`
-    /// woken by a release of fewer permits than it needs), so that the waiters
-    /// behind it do not overtake it. A waiter that was never woken joins at
-    /// the back as with `register`.
-    pub fn register_first(&mut self, waker: &Waker) {
-        self.register_at(waker, true);
-    }
-
-    fn register_at(&mut self, waker: &Waker, keep_turn: bool) {
         // Still in the list with this waker: no entry has been woken since
         // this waiter registered, so neither has this one. The fence of that
         // registration already orders the caller's retry.
@@ -276,37 +334,15 @@ impl Waiter<'_> {
         {
             return;
         }
-        {
+        let old = {
             let mut list = lock(&self.queue.list);
-            if self.key == NIL {
-                self.key = list.entries.insert(Entry {
-                    waker: Some(waker.clone()),
-                    prev: NIL,
-                    next: NIL,
-                    in_list: false,
-                });
-                list.push_back(self.key);
-            } else {
-                let entry = &mut list.entries[self.key];
-                match &mut entry.waker {
-                    Some(w) => w.clone_from(waker),
-                    None => entry.waker = Some(waker.clone()),
-                }
-                if !entry.in_list {
-                    // Woken before, and the retry after that wake-up failed:
-                    // the wake-up is used; wait again at the back (or, for
-                    // `register_first`, at the front: its turn is kept).
-                    if keep_turn {
-                        list.push_front(self.key);
-                    } else {
-                        list.push_back(self.key);
-                    }
-                }
-            }
+            let old = list.enqueue(&mut self.key, waker, false);
             // `wakes` changes only under the lock.
             self.wakes_seen = self.queue.wakes.load(Ordering::Relaxed);
             self.queue.linked.store(list.linked, Ordering::SeqCst);
-        }
+            old
+        };
+        drop(old);
         match &mut self.waker {
             Some(w) => w.clone_from(waker),
             None => self.waker = Some(waker.clone()),
@@ -329,26 +365,6 @@ impl Waiter<'_> {
         }
     }
 
-    /// Whether this waiter has been woken since it last registered (it is
-    /// out of the list, its wake-up not used yet). False for a waiter that
-    /// never registered. For a strictly first-in first-out resource, where
-    /// only the woken waiter at the front may take, not one that is polled
-    /// for another reason while others are ahead of it.
-    pub fn is_woken(&self) -> bool {
-        if self.key == NIL {
-            return false;
-        }
-        !lock(&self.queue.list).entries[self.key].in_list
-    }
-
-    /// Leaves the queue without handing anything on, and returns whether
-    /// this waiter had been woken. The caller then owns that wake-up and must
-    /// pass it on itself if it will not use it (for a resource whose
-    /// wake-ups carry a unit handed to the woken waiter, like a notification).
-    pub fn cancel(&mut self) -> bool {
-        self.leave()
-    }
-
     /// Takes the entry out; returns whether it had been woken (and so was
     /// out of the list already).
     fn leave(&mut self) -> bool {
@@ -357,14 +373,14 @@ impl Waiter<'_> {
         }
         let key = std::mem::replace(&mut self.key, NIL);
         self.waker = None;
-        let mut list = lock(&self.queue.list);
-        let in_list = list.entries[key].in_list;
-        if in_list {
-            list.unlink(key);
+        let (woken, waker) = {
+            let mut list = lock(&self.queue.list);
+            let removed = list.remove(key);
             self.queue.linked.store(list.linked, Ordering::SeqCst);
-        }
-        list.entries.remove(key);
-        !in_list
+            removed
+        };
+        drop(waker);
+        woken != Woken::No
     }
 }
 
@@ -378,13 +394,176 @@ impl Drop for Waiter<'_> {
     }
 }
 
+/// [`WaitQueue`] for tasks of one core (`percore::sync`): the same queue
+/// and protocol, guarded by a `RefCell` instead of a lock and fences, and
+/// so neither `Send` nor `Sync`. A waiter may ask whether, and by which
+/// call, it was woken ([`LocalWaiter::woken`]), at the cost of a borrow.
+pub struct LocalWaitQueue {
+    list: RefCell<List>,
+}
+
+impl Default for LocalWaitQueue {
+    fn default() -> LocalWaitQueue {
+        LocalWaitQueue::new()
+    }
+}
+
+impl LocalWaitQueue {
+    /// An empty queue.
+    pub fn new() -> LocalWaitQueue {
+        LocalWaitQueue {
+            list: RefCell::new(List::new()),
+        }
+    }
+
+    /// A new wait on this queue, not registered yet.
+    pub fn waiter(&self) -> LocalWaiter<'_> {
+        LocalWaiter {
+            queue: self,
+            key: NIL,
+        }
+    }
+
+    /// Wakes the longest-waiting entry, taking it out of the queue; false if
+    /// nobody waits.
+    pub fn wake_one(&self) -> bool {
+        // The borrow ends before the wake: a waker may use this queue.
+        let waker = self.list.borrow_mut().wake_front(Woken::One);
+        match waker {
+            Some(w) => {
+                w.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wakes every entry, taking them all out of the queue.
+    pub fn wake_all(&self) {
+        let wakers: Vec<Waker> = {
+            let mut list = self.list.borrow_mut();
+            let mut wakers = Vec::with_capacity(list.linked);
+            while let Some(w) = list.wake_front(Woken::All) {
+                wakers.push(w);
+            }
+            wakers
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+/// One task's wait on a [`LocalWaitQueue`]; as [`Waiter`]. Dropping it
+/// without [`done`](LocalWaiter::done) takes its entry out and, if a
+/// `wake_one` had woken it, wakes the next waiter in its place.
+pub struct LocalWaiter<'a> {
+    queue: &'a LocalWaitQueue,
+    /// Slab key of this waiter's entry, or `NIL`.
+    key: usize,
+}
+
+impl LocalWaiter<'_> {
+    /// As [`Waiter::register`]. No retry is needed after it: nothing can
+    /// change between the caller's attempt and this call.
+    pub fn register(&mut self, waker: &Waker) {
+        self.register_at(waker, false);
+    }
+
+    /// As [`register`](LocalWaiter::register), but a waiter that was woken
+    /// and waits again goes back to the *front* of the queue: it keeps its
+    /// turn. For a strictly first-in first-out resource where the woken
+    /// waiter may find too little free (a semaphore's `acquire_many` woken by
+    /// a release of fewer permits than it needs), so that the waiters behind
+    /// it do not overtake it. A waiter never woken joins at the back.
+    pub fn register_first(&mut self, waker: &Waker) {
+        self.register_at(waker, true);
+    }
+
+    fn register_at(&mut self, waker: &Waker, keep_turn: bool) {
+        let old = {
+            let mut list = self.queue.list.borrow_mut();
+            if list.is_queued_with(self.key, waker) {
+                return;
+            }
+            list.enqueue(&mut self.key, waker, keep_turn)
+        };
+        drop(old);
+    }
+
+    /// As [`Waiter::done`].
+    pub fn done(&mut self, more_free: impl FnOnce() -> bool) {
+        if self.leave() != Woken::No && more_free() {
+            self.queue.wake_one();
+        }
+    }
+
+    /// Whether, and by which call, this waiter has been woken since it last
+    /// registered (it is out of the list, its wake-up not used yet). `No`
+    /// for a waiter that never registered.
+    pub fn woken(&self) -> Woken {
+        if self.key == NIL {
+            return Woken::No;
+        }
+        self.queue.list.borrow().entries[self.key].woken
+    }
+
+    /// If this waiter has been woken, leaves the queue (as
+    /// [`cancel`](LocalWaiter::cancel)) and returns how; otherwise keeps its
+    /// place and returns `No`. One look-up for the common poll of a woken
+    /// waiter: [`woken`](LocalWaiter::woken), then `cancel`.
+    pub fn take_wake(&mut self) -> Woken {
+        if self.key == NIL {
+            return Woken::No;
+        }
+        let (woken, waker) = {
+            let mut list = self.queue.list.borrow_mut();
+            match list.entries[self.key].woken {
+                Woken::No => return Woken::No,
+                woken => (woken, list.entries.remove(self.key).waker),
+            }
+        };
+        self.key = NIL;
+        drop(waker);
+        woken
+    }
+
+    /// Leaves the queue without handing anything on, and returns how this
+    /// waiter had been woken. The caller then owns a `wake_one`'s wake-up
+    /// and must pass it on itself if it will not use it (for a resource
+    /// whose wake-ups carry a unit handed to the woken waiter, like a
+    /// notification).
+    pub fn cancel(&mut self) -> Woken {
+        self.leave()
+    }
+
+    fn leave(&mut self) -> Woken {
+        if self.key == NIL {
+            return Woken::No;
+        }
+        let key = std::mem::replace(&mut self.key, NIL);
+        let (woken, waker) = self.queue.list.borrow_mut().remove(key);
+        drop(waker);
+        woken
+    }
+}
+
+impl Drop for LocalWaiter<'_> {
+    fn drop(&mut self) {
+        // A `wake_all` woke everyone: nothing to hand on.
+        if self.leave() == Woken::One {
+            self.queue.wake_one();
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 pub(crate) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Wake, Waker};
 
-    use super::WaitQueue;
+    use super::{LocalWaitQueue, WaitQueue, Woken};
 
     /// A waker that counts its wake-ups (the latch's tests use it too).
     pub(crate) struct Count(AtomicUsize);
@@ -500,8 +679,8 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_woken_waiter_that_registers_first_keeps_its_turn() {
-        let q = WaitQueue::new();
+    fn a_woken_local_waiter_that_registers_first_keeps_its_turn() {
+        let q = LocalWaitQueue::new();
         let (ca, wa) = counter();
         let (cb, wb) = counter();
         let mut a = q.waiter();
@@ -510,14 +689,65 @@ pub(crate) mod tests {
         b.register_first(&wb); // never woken: joins at the back
         assert!(q.wake_one());
         assert_eq!((woken(&ca), woken(&cb)), (1, 0));
-        assert!(a.is_woken() && !b.is_woken());
+        assert_eq!((a.woken(), b.woken()), (Woken::One, Woken::No));
         a.register_first(&wa); // too little was free: back to the front
-        assert!(!a.is_woken());
+        assert_eq!(a.woken(), Woken::No);
         assert!(q.wake_one());
         assert_eq!((woken(&ca), woken(&cb)), (2, 0), "`a` kept its turn");
-        assert!(a.cancel(), "`a` had been woken");
+        assert_eq!(a.cancel(), Woken::One, "`a` had been woken");
         assert!(q.wake_one());
         assert_eq!(woken(&cb), 1);
+        b.done(|| false);
+    }
+
+    #[test]
+    fn a_local_waiter_tells_wake_one_from_wake_all_and_hands_on_only_the_first() {
+        let q = LocalWaitQueue::new();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let (cc, wc) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        q.wake_all();
+        assert_eq!((a.woken(), b.woken()), (Woken::All, Woken::All));
+        let mut c = q.waiter();
+        c.register(&wc);
+        drop(a); // woken by `wake_all`: `c` is not owed anything
+        assert_eq!(woken(&cc), 0);
+        assert!(q.wake_one());
+        assert_eq!(c.woken(), Woken::One);
+        let mut d = q.waiter();
+        let (cd, wd) = counter();
+        d.register(&wd);
+        drop(c); // woken by `wake_one`, unused: `d` gets it
+        assert_eq!(
+            (woken(&ca), woken(&cb), woken(&cc), woken(&cd)),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(d.woken(), Woken::One);
+        b.done(|| false);
+        d.done(|| false);
+    }
+
+    #[test]
+    fn a_local_waiter_polled_again_keeps_its_place_and_the_newest_waker() {
+        let q = LocalWaitQueue::new();
+        let (c1, w1) = counter();
+        let (c2, w2) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&w1);
+        b.register(&wb);
+        a.register(&w1);
+        a.register(&w2);
+        assert!(q.wake_one());
+        assert_eq!((woken(&c1), woken(&c2), woken(&cb)), (0, 1, 0));
+        assert!(q.wake_one());
+        assert!(!q.wake_one(), "one entry per waiter");
+        a.done(|| false);
         b.done(|| false);
     }
 

@@ -125,3 +125,79 @@ async fn display_is_a_short_report() {
     assert!(lines[1].starts_with("tasks:"), "{report}");
     assert!(lines[2].contains(" nop 1/1"), "{report}");
 }
+
+#[percore::test]
+async fn the_default_queue_alone_is_listed_and_counts_its_tasks() {
+    let before = percore::stats().queues;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!((&*before[0].name, before[0].shares), ("default", 100));
+    percore::spawn(async {}).await.unwrap();
+    let after = percore::stats().queues;
+    assert_eq!(after[0].spawned - before[0].spawned, 1);
+    assert_eq!(after[0].finished - before[0].finished, 1);
+    assert!(after[0].polls > before[0].polls);
+}
+
+/// Steps: make a second queue; run tasks in it that spin ~1 ms each (with a
+/// yield between chunks, so the queue takes turns); then `stats()` lists
+/// both queues with what `TaskQueue::stats` says, and prints a line for
+/// each.
+#[percore::test]
+async fn every_task_queue_is_in_stats_and_in_its_report() {
+    use percore::task::{Latency, TaskQueue};
+
+    let bulk = TaskQueue::new("bulk", 50, Latency::NotImportant);
+    let spin = |n| async move {
+        for _ in 0..n {
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_micros(100) {
+                std::hint::spin_loop();
+            }
+            percore::task::yield_if_needed().await;
+        }
+    };
+    let tasks: Vec<_> = (0..3).map(|_| bulk.spawn(spin(10))).collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = percore::stats();
+    let names: Vec<&str> = stats.queues.iter().map(|q| &*q.name).collect();
+    assert_eq!(names, ["default", "bulk"]);
+    let q = &stats.queues[1];
+    assert_eq!(*q, bulk.stats(), "the two views of one queue differ");
+    assert_eq!((q.shares, q.spawned, q.finished), (50, 3, 3));
+    assert!(q.polls >= 3 && q.turns >= 1, "{q:?}");
+    // Three tasks spun 100 µs ten times each in this queue's polls.
+    assert!(q.cpu >= Duration::from_millis(3), "{q:?}");
+    assert!(
+        q.delay_p50 <= q.delay_p99 && q.delay_p99 <= q.delay_max,
+        "{q:?}"
+    );
+    let report = stats.to_string();
+    let queue_lines: Vec<_> = report.lines().filter(|l| l.starts_with("queue ")).collect();
+    assert_eq!(queue_lines.len(), 2, "{report}");
+    assert!(
+        queue_lines[0].starts_with("queue default: 100 shares"),
+        "{report}"
+    );
+    assert!(
+        queue_lines[1].starts_with("queue bulk: 50 shares"),
+        "{report}"
+    );
+    assert!(queue_lines[1].contains("3 tasks (3 finished)"), "{report}");
+}
+
+#[test]
+fn runtime_stats_lists_the_queues_from_outside() {
+    let rt = percore::Runtime::new().unwrap();
+    rt.block_on(async {
+        percore::task::TaskQueue::new("made-inside", 10, percore::task::Latency::NotImportant);
+    });
+    let names: Vec<String> = rt
+        .stats()
+        .queues
+        .iter()
+        .map(|q| q.name.to_string())
+        .collect();
+    assert_eq!(names, ["default", "made-inside"]);
+}

@@ -380,6 +380,48 @@ fn notify_one_wakes_waiters_first_in_first_out() {
     assert!(poll(c.as_mut(), &wa).is_pending());
 }
 
+/// Steps: `a` then `b` wait; `notify_one` wakes `a`; `b` is polled for
+/// another reason (a `select!` branch) before `a` runs and must not take
+/// `a`'s notification; `a` takes it.
+#[test]
+fn a_queued_notified_polled_out_of_turn_does_not_take_the_front_waiters_notification() {
+    let notify = Notify::new();
+    let (ca, wa) = counter();
+    let (_cb, wb) = counter();
+    let mut a = pin!(notify.notified());
+    let mut b = pin!(notify.notified());
+    assert!(poll(a.as_mut(), &wa).is_pending());
+    assert!(poll(b.as_mut(), &wb).is_pending());
+    notify.notify_one();
+    assert_eq!(woken(&ca), 1);
+    assert!(poll(b.as_mut(), &wb).is_pending(), "`b` overtook `a`");
+    assert!(poll(a.as_mut(), &wa).is_ready());
+    assert!(poll(b.as_mut(), &wb).is_pending());
+}
+
+/// Steps: `a` and `b` wait; `notify_one` wakes `a`; `notify_waiters` wakes
+/// `b`; `b` completes first, then `a`. One notification was sent and used
+/// by `a`: nothing may be left stored.
+#[test]
+fn notify_waiters_after_notify_one_stores_nothing_extra() {
+    let notify = Notify::new();
+    let (_ca, wa) = counter();
+    let (_cb, wb) = counter();
+    let mut a = pin!(notify.notified());
+    let mut b = pin!(notify.notified());
+    assert!(poll(a.as_mut(), &wa).is_pending());
+    assert!(poll(b.as_mut(), &wb).is_pending());
+    notify.notify_one();
+    notify.notify_waiters();
+    assert!(poll(b.as_mut(), &wb).is_ready());
+    assert!(poll(a.as_mut(), &wa).is_ready());
+    let mut later = pin!(notify.notified());
+    assert!(
+        poll(later.as_mut(), &wa).is_pending(),
+        "a notification was stored twice"
+    );
+}
+
 #[test]
 fn notify_waiters_wakes_futures_created_before_it_only() {
     let notify = Notify::new();

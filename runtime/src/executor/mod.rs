@@ -200,6 +200,11 @@ impl Executor {
         self.stats.get()
     }
 
+    /// Every task queue's counters, the default queue first.
+    pub(crate) fn queue_stats(&self) -> Vec<TaskQueueStats> {
+        self.queues.borrow().iter().map(Queue::stats).collect()
+    }
+
     fn bump(&self, f: impl FnOnce(&mut ExecutorStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -731,9 +736,9 @@ pub(crate) async fn tasks_done() {
     .await
 }
 
-/// The current executor's counters, if inside a runtime.
-pub(crate) fn current_stats() -> Option<ExecutorStats> {
-    with_current(|e| e.stats())
+/// The current executor's counters and its queues', if inside a runtime.
+pub(crate) fn current_stats() -> Option<(ExecutorStats, Vec<TaskQueueStats>)> {
+    with_current(|e| (e.stats(), e.queue_stats()))
 }
 
 /// Whether other tasks of the current executor are ready to run (false

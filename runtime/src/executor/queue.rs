@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
@@ -57,7 +57,8 @@ pub enum Latency {
 /// works, only the ratios between queues count).
 pub const DEFAULT_SHARES: u32 = 100;
 
-/// A queue's counters, read with [`TaskQueue::stats`].
+/// A queue's name, shares and counters, read with [`TaskQueue::stats`], or
+/// for every queue of the core in [`Stats::queues`](crate::Stats::queues).
 ///
 /// CPU time and queueing delay are measured only while the core has a
 /// queue besides the default one: a core that never made one reads no clock
@@ -77,9 +78,14 @@ pub const DEFAULT_SHARES: u32 = 100;
 ///     assert!(s.cpu > std::time::Duration::ZERO);
 /// });
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TaskQueueStats {
+    /// The name given to [`TaskQueue::new`] (`"default"` for the default
+    /// queue).
+    pub name: Arc<str>,
+    /// The queue's shares when the counters were read.
+    pub shares: u32,
     /// Wall time spent in this queue's task polls (which is CPU time, as the
     /// core does nothing else meanwhile, unless the OS takes the thread away).
     pub cpu: Duration,
@@ -174,7 +180,7 @@ impl Histogram {
 
 /// One queue's run lists, its place in the schedule and its counters.
 pub(crate) struct Queue {
-    pub(crate) name: Rc<str>,
+    pub(crate) name: Arc<str>,
     pub(crate) shares: u32,
     pub(crate) latency: Option<Duration>,
     /// Woken tasks, FIFO.
@@ -211,7 +217,7 @@ pub(crate) struct Queue {
 const VR_UNIT: u128 = 1024;
 
 impl Queue {
-    pub(crate) fn new(name: Rc<str>, shares: u32, latency: Latency) -> Queue {
+    pub(crate) fn new(name: Arc<str>, shares: u32, latency: Latency) -> Queue {
         Queue {
             name,
             shares: shares.max(1),
@@ -269,6 +275,8 @@ impl Queue {
 
     pub(crate) fn stats(&self) -> TaskQueueStats {
         TaskQueueStats {
+            name: self.name.clone(),
+            shares: self.shares,
             cpu: self.cpu,
             polls: self.polls,
             spawned: self.spawned,

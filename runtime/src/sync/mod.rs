@@ -12,9 +12,10 @@
 //!
 //! # What this layer may use
 //!
-//! `Cell`/`RefCell`/`Rc` and the crate's wait queue (`wait_queue.rs`), which
-//! takes a dropped waiter out of the line and hands on a wake-up it had been
-//! given. It does not touch the executor, the driver or timers.
+//! `Cell`/`RefCell`/`Rc` and the crate's single-core wait queue
+//! (`LocalWaitQueue` in `wait_queue.rs`), which takes a dropped waiter out
+//! of the line and hands on a wake-up it had been given. It does not touch
+//! the executor, the driver or timers.
 //!
 //! # Fairness and cancellation
 //!

@@ -36,7 +36,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use crate::wait_queue::WaitQueue;
+use crate::wait_queue::LocalWaitQueue;
 
 /// The errors of the channels.
 pub mod error {
@@ -154,7 +154,7 @@ struct Chan<T> {
     rx_closed: Cell<bool>,
     rx_waker: RefCell<Option<Waker>>,
     /// Senders waiting for room.
-    send_q: WaitQueue,
+    send_q: LocalWaitQueue,
 }
 
 impl<T> Chan<T> {
@@ -165,7 +165,7 @@ impl<T> Chan<T> {
             senders: Cell::new(1),
             rx_closed: Cell::new(false),
             rx_waker: RefCell::new(None),
-            send_q: WaitQueue::new(),
+            send_q: LocalWaitQueue::new(),
         })
     }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::wait_queue::{WaitQueue, Waiter};
+use crate::wait_queue::{LocalWaitQueue, LocalWaiter, Woken};
 
 /// Wakes tasks waiting on it: `tokio::sync::Notify` without atomics.
 ///
@@ -35,13 +35,14 @@ use crate::wait_queue::{WaitQueue, Waiter};
 /// ```
 #[derive(Default)]
 pub struct Notify {
-    /// Notifications handed to woken waiters that have not taken them yet.
-    handed: Cell<usize>,
     /// The one stored permit (`notify_one` with nobody waiting).
     stored: Cell<bool>,
     /// `notify_waiters` calls so far.
     generation: Cell<u64>,
-    queue: WaitQueue,
+    /// Waiters in the order they first waited. A waiter woken by
+    /// `notify_one` holds that notification until it takes it or passes it
+    /// on; the queue tells it from a `notify_waiters` wake-up.
+    queue: LocalWaitQueue,
 }
 
 /// The future of [`Notify::notified`].
@@ -66,8 +67,7 @@ pub struct Notified<'a> {
     notify: &'a Notify,
     /// `notify.generation` when created.
     generation: u64,
-    waiter: Waiter<'a>,
-    registered: bool,
+    waiter: LocalWaiter<'a>,
     done: bool,
 }
 
@@ -100,7 +100,6 @@ impl Notify {
             notify: self,
             generation: self.generation.get(),
             waiter: self.queue.waiter(),
-            registered: false,
             done: false,
         }
     }
@@ -118,9 +117,7 @@ impl Notify {
     /// });
     /// ```
     pub fn notify_one(&self) {
-        self.handed.set(self.handed.get() + 1);
         if !self.queue.wake_one() {
-            self.handed.set(self.handed.get() - 1);
             self.stored.set(true);
         }
     }
@@ -153,18 +150,6 @@ impl fmt::Debug for Notify {
     }
 }
 
-impl Notified<'_> {
-    /// Leaves the queue; a notification handed to this waiter and not used
-    /// goes on (to the next waiter, or stored).
-    fn leave(&mut self) {
-        let notify = self.notify;
-        if self.waiter.cancel() && notify.handed.get() > 0 {
-            notify.handed.set(notify.handed.get() - 1);
-            notify.notify_one();
-        }
-    }
-}
-
 impl Future for Notified<'_> {
     type Output = ();
 
@@ -174,29 +159,17 @@ impl Future for Notified<'_> {
             return Poll::Ready(());
         }
         let notify = this.notify;
-        let taken = if notify.generation.get() != this.generation {
-            // Woken by `notify_waiters`: any `notify_one` unit this waiter
-            // was handed goes on.
-            this.leave();
-            true
-        } else if this.registered && notify.handed.get() > 0 {
-            notify.handed.set(notify.handed.get() - 1);
-            // The unit was this waiter's own wake-up (or another's, which
-            // then finds the stored permit or waits again): nothing to hand on.
+        // Only the waiter `notify_one` woke takes its notification: one
+        // polled for another reason while queued keeps waiting its turn.
+        // (A `notify_one` wake-up taken here is used: nothing to hand on.)
+        let ready = this.waiter.take_wake() != Woken::No
+            || notify.generation.get() != this.generation
+            || notify.stored.replace(false);
+        if ready {
             this.waiter.cancel();
-            true
-        } else if notify.stored.get() {
-            notify.stored.set(false);
-            this.leave();
-            true
-        } else {
-            false
-        };
-        if taken {
             this.done = true;
             return Poll::Ready(());
         }
-        this.registered = true;
         this.waiter.register(cx.waker());
         Poll::Pending
     }
@@ -204,8 +177,10 @@ impl Future for Notified<'_> {
 
 impl Drop for Notified<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.leave();
+        // A `notify_one` notification this waiter was woken for and did not
+        // take goes on: to the next waiter, or stored.
+        if !self.done && self.waiter.cancel() == Woken::One {
+            self.notify.notify_one();
         }
     }
 }

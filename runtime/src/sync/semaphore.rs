@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::task::Poll;
 
-use crate::wait_queue::{WaitQueue, Waiter};
+use crate::wait_queue::{LocalWaitQueue, LocalWaiter, Woken};
 
 /// A counting semaphore for tasks on one core: `tokio::sync::Semaphore`
 /// without atomics.
@@ -43,7 +43,7 @@ pub struct Semaphore {
     /// `acquire` futures in the queue (registered, not finished).
     waiting: Cell<usize>,
     closed: Cell<bool>,
-    queue: WaitQueue,
+    queue: LocalWaitQueue,
 }
 
 /// A permit from a [`Semaphore`]; dropping it gives its permits back.
@@ -154,7 +154,7 @@ impl Semaphore {
             permits: Cell::new(permits),
             waiting: Cell::new(0),
             closed: Cell::new(false),
-            queue: WaitQueue::new(),
+            queue: LocalWaitQueue::new(),
         }
     }
 
@@ -194,7 +194,7 @@ impl Semaphore {
             .set(total.expect("a semaphore holds at most MAX_PERMITS permits"));
         if n > 0 && self.waiting.get() > 0 {
             // Only the front waiter: when it has taken its share it hands
-            // the wake-up on if permits are left (`Waiter::done`).
+            // the wake-up on if permits are left (`LocalWaiter::done`).
             self.queue.wake_one();
         }
     }
@@ -266,7 +266,7 @@ impl Semaphore {
             // was woken (the front), may take: a queued waiter polled for
             // another reason (a `select!` branch) must not pass the front.
             let turn = if wait.queued {
-                wait.waiter.is_woken()
+                wait.waiter.woken() != Woken::No
             } else {
                 self.waiting.get() == 0
             };
@@ -394,7 +394,7 @@ impl fmt::Debug for Semaphore {
 struct Acquire<'a> {
     sem: &'a Semaphore,
     need: usize,
-    waiter: Waiter<'a>,
+    waiter: LocalWaiter<'a>,
     /// Counted in `sem.waiting`.
     queued: bool,
 }
