@@ -4,14 +4,19 @@
 //! what it knows about readiness never hides data or an end of stream; the
 //! ops that need the ring say so clearly.
 
+use std::cell::Cell;
+use std::future::{Future, poll_fn};
 use std::io::{Read as _, Write as _};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use percore::buf::BufRing;
 use percore::fd::SharedFd;
-use percore::op::{Op, Recv, Send};
+use percore::op::{Nop, Op, Recv, Send};
 use percore::{DriverKind, Runtime};
 
 fn epoll_runtime() -> Runtime {
@@ -163,5 +168,89 @@ fn stats_and_capabilities_name_the_driver() {
         assert!(stats.to_string().contains("epoll driver"), "{stats}");
         let caps = percore::capabilities().unwrap();
         assert!(caps.to_string().starts_with("driver epoll"), "{caps}");
+    });
+}
+
+/// Polls `fut` once, in the current task's context.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// An op whose syscall can finish at once does so inside its first poll,
+/// as tokio's I/O does: no wake-up, no second poll, no enter of its own.
+/// One that cannot waits as before, and data wakes it.
+#[test]
+fn an_op_that_can_finish_at_once_does_so_inside_its_first_poll() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let fd = SharedFd::new(mine.into());
+        let before = percore::stats().driver;
+        let mut send = Box::pin(Op::new(Send::new(fd.clone(), b"ping".to_vec())));
+        let Poll::Ready((res, _)) = poll_once(&mut send).await else {
+            panic!("a send with room waited for a tick");
+        };
+        assert_eq!(res.unwrap(), 4);
+        let mut recv = Box::pin(Op::new(Recv::new(fd.clone(), Vec::with_capacity(16))));
+        assert!(
+            poll_once(&mut recv).await.is_pending(),
+            "nothing to read yet"
+        );
+        let after = percore::stats().driver;
+        assert_eq!(after.enters, before.enters, "neither op entered the driver");
+        assert_eq!(after.completed - before.completed, 1, "the send is counted");
+        let mut got = [0; 4];
+        theirs.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        theirs.write_all(b"pong").unwrap();
+        let (res, buf) = recv.await;
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf, b"pong");
+    });
+}
+
+/// Inline starts have a budget per tick: a task whose ops always finish at
+/// once still gives the core back, as tokio's coop budget makes it.
+#[test]
+fn a_task_whose_ops_always_finish_at_once_still_gives_the_core_back() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let done = Rc::new(Cell::new(0u32));
+        let looping = percore::spawn({
+            let done = done.clone();
+            async move {
+                for _ in 0..1000 {
+                    Op::new(Nop).await.unwrap();
+                    done.set(done.get() + 1);
+                }
+            }
+        });
+        let other = percore::spawn({
+            let done = done.clone();
+            async move { done.get() }
+        });
+        looping.await.unwrap();
+        let seen = other.await.unwrap();
+        assert!(seen < 1000, "the other task waited for all 1000 nops");
+    });
+}
+
+/// What was queued before an op starts before it, as the kernel takes a
+/// ring's entries in order: a dropped socket's close (queued) comes before
+/// a send to its peer that would otherwise finish inline.
+#[test]
+fn entries_queued_before_an_inline_start_go_first() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let (mine, theirs) = UnixStream::pair().unwrap();
+        let fd = SharedFd::new(mine.into());
+        let theirs = SharedFd::new(theirs.into());
+        drop(theirs); // its close is queued, not done
+        let (res, _) = Op::new(Send::new(fd.clone(), b"x".to_vec())).await;
+        assert_eq!(
+            res.unwrap_err().raw_os_error(),
+            Some(libc::EPIPE),
+            "the send ran before the queued close"
+        );
     });
 }

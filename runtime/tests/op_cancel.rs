@@ -46,12 +46,13 @@ async fn cancel_in_flight_read_returns_ecanceled_and_the_buffer() {
 async fn read_completed_before_cancel_keeps_its_bytes() {
     let log = EventLog::new();
     let (reader, mut writer) = std::io::pipe().unwrap();
-    writer.write_all(b"payload").unwrap();
     let (woken, waker) = CountingWaker::new();
     // Keep a handle so completing the op closes nothing (no close SQE).
     let fd = SharedFd::new(reader.into());
     let mut op = Op::new(Read::new(fd.clone(), log.buf(64), CURRENT_POSITION));
+    // Data comes after the first poll, so no driver completes it inside.
     assert!(poll_with(&mut op, &waker).is_pending());
+    writer.write_all(b"payload").unwrap();
     assert!(wait_until(Duration::from_secs(5), || woken.count() > 0).await);
     let submitted = percore::stats().driver.submitted;
     // The CQE is already here: cancel is a no-op.

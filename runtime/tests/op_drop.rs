@@ -119,14 +119,15 @@ async fn op_dropped_before_first_poll_frees_at_once_and_submits_nothing() {
 async fn completed_then_dropped_before_repoll() {
     let log = EventLog::new();
     let (reader, mut writer) = std::io::pipe().unwrap();
-    writer.write_all(b"hello").unwrap();
     let buf = log.buf(64);
     let id = buf.id();
     let (woken, waker) = CountingWaker::new();
     // Keep a handle so dropping the op closes nothing (no close SQE).
     let fd = SharedFd::new(reader.into());
     let mut op = Op::new(Read::new(fd.clone(), buf, CURRENT_POSITION));
+    // Data comes after the first poll, so no driver completes it inside.
     assert!(poll_with(&mut op, &waker).is_pending());
+    writer.write_all(b"hello").unwrap();
     // 1. Run the loop until the CQE has arrived (it wakes our waker).
     assert!(wait_until(Duration::from_secs(5), || woken.count() > 0).await);
     // 2. The slot holds the result; nothing was freed yet.

@@ -88,6 +88,21 @@ impl Sqe {
     }
 }
 
+/// Entries started inline per tick (see [`Epoll::start_inline`]); tokio's
+/// per-task budget has the same size.
+const INLINE_BUDGET: u32 = 128;
+
+/// What [`Epoll::start_inline`] did with an entry.
+#[derive(Debug)]
+pub(crate) enum Started {
+    /// Completed at once: here is its completion, which nobody else sees.
+    Done(Cqe),
+    /// Started; its completion comes later (waiting on its fd, a timer or the pool).
+    Running,
+    /// Over the tick's budget: queued for the next enter.
+    Queued,
+}
+
 /// A completion, as the kernel would post it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cqe {
@@ -254,6 +269,10 @@ pub(crate) struct Epoll {
     events: Vec<libc::epoll_event>,
     /// `epoll_pwait2` exists (5.11); else `epoll_wait` in milliseconds.
     pwait2: bool,
+    /// Inline starts left in this tick.
+    inline_budget: u32,
+    /// Entries started so far (the ring's "submitted").
+    started: u64,
 }
 
 impl Epoll {
@@ -289,12 +308,9 @@ impl Epoll {
             fixed_files: Vec::new(),
             events: Vec::with_capacity(256),
             pwait2: true,
+            inline_budget: INLINE_BUDGET,
+            started: 0,
         })
-    }
-
-    /// Queued entries not yet started.
-    pub(crate) fn queued(&self) -> usize {
-        self.queued.len()
     }
 
     /// Queues entries; they start at the next [`Epoll::enter`].
@@ -305,6 +321,73 @@ impl Epoll {
     /// until the entry's completion is reaped.
     pub(crate) unsafe fn push(&mut self, entries: &[squeue::Entry]) {
         self.queued.extend(entries.iter().map(Sqe::from_entry));
+    }
+
+    /// Starts one entry now, inside the first poll of its op, as tokio's
+    /// I/O does: a send with room or a receive with data waiting completes
+    /// before the poll returns, with no wake-up, second poll or tick of its
+    /// own. Past [`INLINE_BUDGET`] starts in a tick, the entry is queued for
+    /// the next enter instead, so a task whose ops always complete at once
+    /// still gives the core back.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Epoll::push`].
+    pub(crate) unsafe fn start_inline(&mut self, entry: &squeue::Entry) -> Started {
+        let sqe = Sqe::from_entry(entry);
+        if self.inline_budget == 0 || !self.starts_inline(&sqe) {
+            self.queued.push(sqe);
+            return Started::Queued;
+        }
+        self.inline_budget -= 1;
+        // What was queued before it (a close, a linked pair) starts first,
+        // as the kernel takes a ring's entries in order.
+        if !self.queued.is_empty() {
+            self.start_queued();
+        }
+        let posted = self.cq.len();
+        self.started += 1;
+        self.start(sqe, None);
+        // Its completion, if it finished at once and posted only that: a
+        // zero-copy send's two, or another op's, go the usual way.
+        match self.cq.back() {
+            Some(c)
+                if self.cq.len() == posted + 1
+                    && c.user_data == sqe.user_data
+                    && c.flags & IORING_CQE_F_MORE == 0 =>
+            {
+                Started::Done(self.cq.pop_back().expect("checked above"))
+            }
+            _ => Started::Running,
+        }
+    }
+
+    /// Queued entries not yet started.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Entries started so far, inline or queued.
+    pub(crate) fn started(&self) -> u64 {
+        self.started
+    }
+
+    /// Whether an entry starts inside its op's first poll. File-system ops
+    /// and reads or writes of regular files keep the ring's batching: the
+    /// page-cache heuristics and per-queue file-op caps of `fs` count the
+    /// ops in flight, and a file op is no cheaper inline. Sockets, pipes,
+    /// timers and the rest start at once.
+    fn starts_inline(&mut self, sqe: &Sqe) -> bool {
+        if is_pool_op(sqe.opcode) {
+            return false;
+        }
+        if !is_rw_op(sqe.opcode) {
+            return true;
+        }
+        match self.resolve_fd(sqe) {
+            Ok(fd) => self.kind(fd) == Kind::Pollable,
+            Err(_) => true,
+        }
     }
 
     /// Completions waiting to be reaped, or pool results to collect.
@@ -321,25 +404,8 @@ impl Epoll {
     /// blocks (up to `timeout`, or the nearest deadline) until at least one
     /// completion exists.
     pub(crate) fn enter(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
-        let queued = std::mem::take(&mut self.queued);
-        let mut i = 0;
-        while i < queued.len() {
-            let sqe = queued[i];
-            // A linked timeout travels right behind its op.
-            let link = (sqe.flags & IOSQE_IO_LINK != 0)
-                .then(|| queued.get(i + 1))
-                .flatten()
-                .filter(|l| l.opcode == opcode::LinkTimeout::CODE)
-                .copied();
-            i += 1 + link.is_some() as usize;
-            self.start(sqe, link);
-        }
-        // Keep the allocation for the next tick.
-        let mut queued = queued;
-        queued.clear();
-        if self.queued.is_empty() {
-            self.queued = queued;
-        }
+        self.inline_budget = INLINE_BUDGET;
+        self.start_queued();
         self.collect_pool();
         self.fire_timers();
         let block = wait && self.cq.is_empty();
@@ -362,6 +428,31 @@ impl Epoll {
             self.fire_timers();
         }
         Ok(())
+    }
+
+    /// Starts the queued entries, in order.
+    fn start_queued(&mut self) {
+        let queued = std::mem::take(&mut self.queued);
+        let mut i = 0;
+        while i < queued.len() {
+            let sqe = queued[i];
+            // A linked timeout travels right behind its op.
+            let link = (sqe.flags & IOSQE_IO_LINK != 0)
+                .then(|| queued.get(i + 1))
+                .flatten()
+                .filter(|l| l.opcode == opcode::LinkTimeout::CODE)
+                .copied();
+            let n = 1 + link.is_some() as usize;
+            i += n;
+            self.started += n as u64;
+            self.start(sqe, link);
+        }
+        // Keep the allocation for the next tick.
+        let mut queued = queued;
+        queued.clear();
+        if self.queued.is_empty() {
+            self.queued = queued;
+        }
     }
 
     /// One `epoll_pwait2` (or `epoll_wait`), then retries the ops whose fds

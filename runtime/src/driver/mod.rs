@@ -57,7 +57,7 @@ pub(crate) use self::context::{
     ContextGuard, abandon, close_fd, context_alive, current_capabilities, current_tick,
     enter_context, try_with_driver, with_driver, with_ring,
 };
-use self::epoll::{Cqe, Epoll};
+use self::epoll::{Cqe, Epoll, Started};
 use self::fork::{FORK_GENERATION, watch_forks};
 use self::op::{Abandoned, CqeResult};
 use self::park::ParkFlag;
@@ -278,12 +278,40 @@ impl Driver {
     ///
     /// Either the op's slot is taken and its SQE queued, or (if a full SQ
     /// cannot be flushed and this panics) neither: see [`Driver::reserve`].
+    /// On the epoll backend the op starts at once ([`Epoll::start_inline`]);
+    /// see [`Driver::is_completed`].
     pub(crate) fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
         self.reserve(1);
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
         let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
-        self.push_reserved(&[sqe]);
+        match &mut self.ring {
+            Backend::Epoll(e) if !self.shut_down => {
+                let opcode = sqe.get_opcode() as u8;
+                self.stats.ops.on_submit(opcode);
+                // SAFETY: as for the ring in `push_reserved`: the backend
+                // uses the entry's pointers only until its completion is
+                // reaped, and a completion returned here ends that at once.
+                let started = unsafe { e.start_inline(&sqe) };
+                self.stats.submitted = e.started();
+                match started {
+                    Started::Queued | Started::Running => {}
+                    Started::Done(cqe) => {
+                        self.stats.completed += 1;
+                        self.stats.ops.on_complete(opcode);
+                        self.slots[idx] = Lifecycle::Completed(CqeResult::new(cqe.res, cqe.flags));
+                    }
+                }
+            }
+            _ => self.push_reserved(&[sqe]),
+        }
         idx
+    }
+
+    /// Whether the op in slot `idx` has its final completion, ready for
+    /// [`Driver::poll_op`]: on the epoll backend an op may finish inside
+    /// [`Driver::submit`].
+    pub(crate) fn is_completed(&self, idx: usize) -> bool {
+        matches!(self.slots.get(idx), Some(Lifecycle::Completed(_)))
     }
 
     /// Remembers the opcode of the op in slot `idx` and tags its SQE with
@@ -716,16 +744,15 @@ impl Driver {
         let ring = match &mut self.ring {
             Backend::IoUring(ring) => ring,
             Backend::Epoll(e) => {
-                let to_submit = e.queued() as u64;
                 self.stats.enters += 1;
                 #[cfg(feature = "fault-injection")]
                 if let Some(err) = crate::fault::take_enter() {
                     return Err(err);
                 }
                 let wait = min_complete > 0 && flags & ENTER_GETEVENTS != 0;
-                e.enter(wait, timeout)?;
-                self.stats.submitted += to_submit;
-                return Ok(());
+                let res = e.enter(wait, timeout);
+                self.stats.submitted = e.started();
+                return res;
             }
         };
         let to_submit = ring.submission().len() as u32;

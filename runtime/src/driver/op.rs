@@ -476,13 +476,18 @@ impl<T: OpCode> Future for Op<T> {
                 // before queuing anything if the ring fails), and the state
                 // records it at once: from here the future's drop hands the
                 // op to its slot, so the SQE never outlives what it points to.
-                this.state = with_driver(|d| {
+                let done;
+                (this.state, done) = with_driver(|d| {
                     let idx = match timeout {
                         Some(t) => d.submit_with_timeout(sqe, waker, t),
                         None => d.submit(sqe, waker),
                     };
-                    State::Submitted(idx, d.id())
+                    (State::Submitted(idx, d.id()), d.is_completed(idx))
                 });
+                if done {
+                    // Finished inside the submission (the epoll backend).
+                    return self.poll(cx);
+                }
                 if this.submit_now {
                     with_driver(|d| d.flush_queued());
                 }
