@@ -650,7 +650,8 @@ impl Runtime {
                 }
             };
             if let Err(err) = res {
-                panic!("percore: io_uring_enter failed: {err}");
+                let syscall = self.driver.borrow().enter_syscall();
+                panic!("percore: {syscall} failed: {err}");
             }
             self.driver
                 .borrow_mut()

@@ -264,6 +264,15 @@ impl Driver {
         cq_ready || sq.taskrun() || sq.cq_overflow()
     }
 
+    /// The system call a failed enter names in its error: the ring's, or
+    /// the readiness wait the epoll backend makes.
+    pub(crate) fn enter_syscall(&self) -> &'static str {
+        match self.ring {
+            Backend::IoUring(_) => "io_uring_enter",
+            Backend::Epoll(_) => "epoll_wait",
+        }
+    }
+
     /// This driver's process-unique id.
     pub(crate) fn id(&self) -> u64 {
         self.id
