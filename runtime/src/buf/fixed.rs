@@ -18,85 +18,14 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use super::{IoBuf, IoBufMut};
-use crate::driver::{self, Capabilities};
+use crate::driver;
 use crate::wait_queue::WaitQueue;
 
-/// Entries of the sparse buffer table percore registers on each ring; one
-/// per live [`FixedBufPool`].
-pub const BUF_TABLE_SLOTS: u32 = 64;
+pub use crate::driver::BUF_TABLE_SLOTS;
 
 /// The alignment of every fixed buffer (and of their sizes), so they also
 /// serve `O_DIRECT` files.
 const FIXED_ALIGN: usize = 4096;
-
-/// The buffer table of one ring, as percore has filled it.
-struct BufTable {
-    /// Identity of the ring: its driver's capabilities, never shared between rings.
-    ring: Rc<Capabilities>,
-    used: Vec<bool>,
-}
-
-thread_local! {
-    static TABLES: RefCell<Vec<BufTable>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Takes a free entry of the current ring's buffer table, registering the
-/// sparse table on first use.
-fn take_table_slot(ring: &Rc<Capabilities>) -> io::Result<u16> {
-    TABLES.with(|tables| {
-        let mut tables = tables.borrow_mut();
-        // Forget tables of rings that are gone (only we still hold their identity).
-        tables.retain(|t| Rc::strong_count(&t.ring) > 1);
-        let pos = match tables.iter().position(|t| Rc::ptr_eq(&t.ring, ring)) {
-            Some(pos) => pos,
-            None => {
-                driver::with_driver(|d| d.register_buffers_sparse(BUF_TABLE_SLOTS)).map_err(
-                    |err| match err.raw_os_error() {
-                        Some(libc::EBUSY) => io::Error::new(
-                            io::ErrorKind::ResourceBusy,
-                            "cannot create a fixed buffer pool: this core's ring already has \
-                             buffers registered by other code (one buffer table per ring)",
-                        ),
-                        Some(libc::EINVAL) => io::Error::new(
-                            io::ErrorKind::Unsupported,
-                            "fixed buffer pools need sparse buffer tables (Linux 5.19 or newer)",
-                        ),
-                        _ => err,
-                    },
-                )?;
-                tables.push(BufTable {
-                    ring: ring.clone(),
-                    used: vec![false; BUF_TABLE_SLOTS as usize],
-                });
-                tables.len() - 1
-            }
-        };
-        let table = &mut tables[pos];
-        let slot = table.used.iter().position(|u| !u).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                format!(
-                    "this core already has {BUF_TABLE_SLOTS} fixed buffer pools registered; \
-                     drop one or use fewer, larger pools"
-                ),
-            )
-        })?;
-        table.used[slot] = true;
-        Ok(slot as u16)
-    })
-}
-
-fn release_table_slot(ring: &Rc<Capabilities>, slot: u16) {
-    TABLES.with(|tables| {
-        if let Some(t) = tables
-            .borrow_mut()
-            .iter_mut()
-            .find(|t| Rc::ptr_eq(&t.ring, ring))
-        {
-            t.used[slot as usize] = false;
-        }
-    });
-}
 
 /// Turns a failed registration into an error that says what to do.
 fn registration_error(err: io::Error, bytes: usize) -> io::Error {
@@ -134,7 +63,8 @@ struct Pool {
     count: usize,
     /// Entry in the ring's buffer table.
     slot: u16,
-    ring: Rc<Capabilities>,
+    /// The driver whose table holds it.
+    ring: u64,
     state: RefCell<PoolState>,
     /// `get`s waiting for a buffer, woken one per returned buffer. A `get`
     /// that is dropped (a timeout, a select) takes its entry out, and hands
@@ -146,11 +76,10 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // Every buffer is back (each holds an `Rc` of the pool), so no op
         // uses the memory. Clear the table entry if this is still our ring.
-        let ring = self.ring.clone();
-        let slot = self.slot;
-        let cleared = driver::try_with_driver(|d| {
-            if !Rc::ptr_eq(&d.capabilities(), &ring) {
-                return false;
+        let (ring, slot) = (self.ring, self.slot);
+        driver::try_with_driver(|d| {
+            if d.id() != ring {
+                return;
             }
             let empty = libc::iovec {
                 iov_base: std::ptr::null_mut(),
@@ -161,11 +90,10 @@ impl Drop for Pool {
             // `FixedBuf` holds an `Rc` of this pool, and the slot of an op
             // dropped in flight keeps its buffer until the CQE, so all ops
             // that named the entry have completed.
-            unsafe { d.register_buffers_update(slot as u32, &[empty]) }.is_ok()
+            if unsafe { d.register_buffers_update(slot as u32, &[empty]) }.is_ok() {
+                d.release_buf_slot(slot);
+            }
         });
-        if cleared == Some(true) {
-            release_table_slot(&ring, slot);
-        }
         // The memory can go now even if the entry was not cleared (the ring
         // is gone or not current): the kernel holds its own page references,
         // and no op can name this entry any more, since all buffers are back.
@@ -263,14 +191,14 @@ impl FixedBufPool {
                  region); use several pools",
             ));
         }
-        let ring = driver::current_capabilities()
+        let ring = driver::current_id()
             .expect("FixedBufPool::new used outside a runtime: call it inside percore::run");
         let layout = Layout::from_size_align(total, FIXED_ALIGN).expect("fixed pool layout");
         // SAFETY: `layout` has a non-zero size. Zeroed, so a buffer's spare
         // room never exposes stale heap contents.
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let mem = NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(layout));
-        let slot = match take_table_slot(&ring) {
+        let slot = match driver::with_driver(|d| d.take_buf_slot()) {
             Ok(slot) => slot,
             Err(err) => {
                 // SAFETY: allocated just above with this layout.
@@ -291,7 +219,7 @@ impl FixedBufPool {
         let res =
             driver::with_driver(|d| unsafe { d.register_buffers_update(slot as u32, &[iov]) });
         if let Err(err) = res {
-            release_table_slot(&ring, slot);
+            driver::with_driver(|d| d.release_buf_slot(slot));
             // SAFETY: allocated above with this layout; the kernel refused it.
             unsafe { alloc::dealloc(mem.as_ptr(), layout) };
             return Err(registration_error(err, total));
@@ -600,7 +528,7 @@ impl FixedBuf {
 
     /// Whether this buffer belongs to the ring that is current now.
     pub(crate) fn registered_here(&self) -> bool {
-        driver::current_capabilities().is_some_and(|c| Rc::ptr_eq(&c, &self.pool.ring))
+        driver::current_id() == Some(self.pool.ring)
     }
 }
 

@@ -142,6 +142,11 @@ pub(crate) fn close_fd(fd: OwnedFd) {
     }
 }
 
+/// The current core's driver id (see [`Driver::id`]), if inside a runtime.
+pub(crate) fn current_id() -> Option<u64> {
+    try_with_driver(|d| d.id)
+}
+
 /// The current core's ring capabilities, if inside a runtime.
 pub(crate) fn current_capabilities() -> Option<Rc<Capabilities>> {
     try_with_driver(|d| d.capabilities())

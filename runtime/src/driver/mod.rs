@@ -23,6 +23,7 @@
 //! - `fork.rs`: detecting a driver inherited by a forked child.
 //! - `register.rs`: resources registered with the ring (buffer rings, the
 //!   fixed buffer and file tables, the ring fd).
+//! - `tables.rs`: which entries of those two tables percore has taken.
 //! - `syscall.rs`: the raw `io_uring_enter` flags and argument.
 //! - `op.rs`: the `OpCode` trait and the `Op` futures.
 //! - `probe.rs`: ring set-up and what the kernel supports (`Capabilities`).
@@ -39,6 +40,7 @@ mod register;
 mod slot;
 mod stats;
 mod syscall;
+mod tables;
 mod unpark;
 
 use std::collections::VecDeque;
@@ -54,7 +56,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use slab::Slab;
 
 pub(crate) use self::context::{
-    ContextGuard, abandon, close_fd, context_alive, current_capabilities, current_tick,
+    ContextGuard, abandon, close_fd, context_alive, current_capabilities, current_id, current_tick,
     enter_context, try_with_driver, with_driver, with_ring,
 };
 use self::epoll::{Cqe, Epoll, Started};
@@ -71,6 +73,8 @@ use self::syscall::{
     ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING, ENTER_SQ_WAKEUP, GeteventsArg,
     is_transient,
 };
+use self::tables::Tables;
+pub use self::tables::{BUF_TABLE_SLOTS, FILE_TABLE_SLOTS};
 use self::unpark::Unparker;
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
@@ -144,6 +148,8 @@ pub(crate) struct Driver {
     /// Set once `shutdown` has released the slots: completions of ops it
     /// leaked may still arrive and are ignored.
     shut_down: bool,
+    /// The entries of the registered buffer and file tables in use.
+    tables: Tables,
     /// The process that built the ring, and [`FORK_GENERATION`] then.
     pid: u32,
     fork_generation: u64,
@@ -226,6 +232,7 @@ impl Driver {
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
             shut_down: false,
+            tables: Tables::default(),
             pid: std::process::id(),
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
         })

@@ -6,7 +6,6 @@
 //! Registering a file touches the ring's file table through the driver's
 //! submitter; that is the only thing here beyond building SQEs.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -15,84 +14,27 @@ use io_uring::{opcode, squeue, types};
 
 use super::{CqeResult, OpCode};
 use crate::buf::{BufResult, FixedBuf, IoBuf};
-use crate::driver::{self, Capabilities};
+use crate::driver;
 use crate::fd::SharedFd;
 
-/// Entries of the sparse file table percore registers on each ring.
-pub const FILE_TABLE_SLOTS: u32 = 4096;
-
-struct FileTable {
-    /// Identity of the ring: its driver's capabilities, never shared between rings.
-    ring: Rc<Capabilities>,
-    free: Vec<u32>,
-}
-
-thread_local! {
-    static FILE_TABLES: RefCell<Vec<FileTable>> = const { RefCell::new(Vec::new()) };
-}
-
-fn take_file_slot(ring: &Rc<Capabilities>) -> io::Result<u32> {
-    FILE_TABLES.with(|tables| {
-        let mut tables = tables.borrow_mut();
-        tables.retain(|t| Rc::strong_count(&t.ring) > 1);
-        let pos = match tables.iter().position(|t| Rc::ptr_eq(&t.ring, ring)) {
-            Some(pos) => pos,
-            None => {
-                driver::with_driver(|d| d.register_files_sparse(FILE_TABLE_SLOTS)).map_err(
-                    |err| match err.raw_os_error() {
-                        Some(libc::EBUSY) => io::Error::new(
-                            io::ErrorKind::ResourceBusy,
-                            "cannot register a file: this core's ring already has a file table \
-                         registered by other code (one file table per ring)",
-                        ),
-                        _ => err,
-                    },
-                )?;
-                tables.push(FileTable {
-                    ring: ring.clone(),
-                    free: (0..FILE_TABLE_SLOTS).rev().collect(),
-                });
-                tables.len() - 1
-            }
-        };
-        tables[pos].free.pop().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                format!("all {FILE_TABLE_SLOTS} registered-file slots of this core are in use"),
-            )
-        })
-    })
-}
-
-fn release_file_slot(ring: &Rc<Capabilities>, slot: u32) {
-    FILE_TABLES.with(|tables| {
-        if let Some(t) = tables
-            .borrow_mut()
-            .iter_mut()
-            .find(|t| Rc::ptr_eq(&t.ring, ring))
-        {
-            t.free.push(slot);
-        }
-    });
-}
+pub use crate::driver::FILE_TABLE_SLOTS;
 
 struct FixedInner {
     slot: u32,
-    ring: Rc<Capabilities>,
+    /// The driver whose table holds it.
+    ring: u64,
     /// Keeps the descriptor itself open too, for ops that take a plain fd.
     _fd: SharedFd,
 }
 
 impl Drop for FixedInner {
     fn drop(&mut self) {
-        let ring = self.ring.clone();
-        let slot = self.slot;
-        let cleared = driver::try_with_driver(|d| {
-            Rc::ptr_eq(&d.capabilities(), &ring) && d.register_files_update(slot, &[-1]).is_ok()
+        let (ring, slot) = (self.ring, self.slot);
+        driver::try_with_driver(|d| {
+            if d.id() == ring && d.register_files_update(slot, &[-1]).is_ok() {
+                d.release_file_slot(slot);
+            }
         });
-        if cleared == Some(true) {
-            release_file_slot(&ring, slot);
-        }
     }
 }
 
@@ -150,14 +92,16 @@ impl FixedFd {
     /// });
     /// ```
     pub fn register(fd: &SharedFd) -> io::Result<FixedFd> {
-        let ring = driver::current_capabilities()
-            .expect("FixedFd::register used outside a runtime: call it inside percore::run");
-        let slot = take_file_slot(&ring)?;
-        let res = driver::with_driver(|d| d.register_files_update(slot, &[fd.raw_fd()]));
-        if let Err(err) = res {
-            release_file_slot(&ring, slot);
-            return Err(err);
-        }
+        let (ring, slot) = driver::try_with_driver(|d| d.take_file_slot().map(|s| (d.id(), s)))
+            .expect("FixedFd::register used outside a runtime: call it inside percore::run")?;
+        let res = driver::with_driver(|d| {
+            let res = d.register_files_update(slot, &[fd.raw_fd()]);
+            if res.is_err() {
+                d.release_file_slot(slot);
+            }
+            res
+        });
+        res?;
         Ok(FixedFd {
             inner: Rc::new(FixedInner {
                 slot,
@@ -224,8 +168,7 @@ impl Target {
         match self {
             Target::Fd(fd) => Sqe::Fd(types::Fd(fd.raw_fd())),
             Target::Fixed(f) => {
-                let current = driver::current_capabilities()
-                    .is_some_and(|ring| Rc::ptr_eq(&ring, &f.inner.ring));
+                let current = driver::current_id() == Some(f.inner.ring);
                 assert!(
                     current,
                     "percore: a FixedFd was used on a different runtime than the one it was registered with"
