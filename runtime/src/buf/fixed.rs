@@ -230,7 +230,7 @@ impl FixedBufPool {
             buf_size,
             count,
             slot,
-            ring: ring.clone(),
+            ring,
             state: RefCell::new(PoolState {
                 free: (0..count as u32).rev().collect(),
             }),
