@@ -23,7 +23,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use percore_net::{OwnedReadHalf, OwnedWriteHalf, TcpListener};
+use percore_net::TcpListener;
+use percore_net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Lines a client's mailbox may hold before the client counts as stuck.
 const MAX_BACKLOG: usize = 1024;

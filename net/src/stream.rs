@@ -147,6 +147,25 @@ impl Stream {
     }
 }
 
+/// A socket type built on [`Stream`] (`TcpStream`, `UnixStream`): what the
+/// owned halves and `Incoming` need of it, so that they depend on this
+/// module and not on the socket types. `pub` only to be named in their
+/// bounds; the module is private, so the trait is sealed.
+pub trait StreamSocket: Sized {
+    /// The socket's address: `SocketAddr` for TCP, `SockAddr` for Unix.
+    type Addr;
+    /// A socket for an accepted or connected descriptor.
+    fn from_fd(fd: SharedFd) -> Self;
+    /// The socket around state taken out of another one (reunited halves).
+    fn from_stream(stream: Stream) -> Self;
+    /// The socket's state, to be shared by its halves.
+    fn into_stream(self) -> Stream;
+    /// The local address of the socket `stream` belongs to.
+    fn local_addr_of(stream: &Stream) -> io::Result<Self::Addr>;
+    /// The peer's address of the socket `stream` belongs to.
+    fn peer_addr_of(stream: &Stream) -> io::Result<Self::Addr>;
+}
+
 fn zc_available() -> bool {
     percore::capabilities().is_some_and(|c| c.send_zc)
 }
@@ -176,4 +195,9 @@ macro_rules! owned_read {
     )+};
 }
 
-owned_read!(crate::TcpStream, crate::UnixStream, crate::OwnedReadHalf);
+owned_read!(
+    crate::TcpStream,
+    crate::UnixStream,
+    crate::tcp::OwnedReadHalf,
+    crate::unix::OwnedReadHalf
+);

@@ -8,6 +8,10 @@ use percore::fd::SharedFd;
 use percore::op::{self, Op};
 use socket2::{Domain, SockAddr, Socket, Type};
 
+/// The listen backlog of every listener, TCP and Unix; the kernel caps it
+/// at `net.core.somaxconn`.
+pub(crate) const LISTEN_BACKLOG: i32 = 4096;
+
 /// A new socket through the ring (`IORING_OP_SOCKET`) when the kernel has it,
 /// else through socket(2). Close-on-exec either way.
 pub(crate) async fn socket(domain: Domain, ty: Type) -> io::Result<SharedFd> {

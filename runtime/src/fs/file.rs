@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -1349,6 +1349,27 @@ fn refused_direct(err: io::Error, path: &Path) -> io::Error {
         path,
         Some("the filesystem refused O_DIRECT (EINVAL): direct I/O is not supported there; open without OpenOptions::direct".into()),
     )
+}
+
+/// The descriptor, borrowed for as long as the `File` lives: for
+/// `socket2`-style helpers, `rustix`, or `std`'s `try_clone_to_owned`.
+///
+/// ```
+/// use std::os::fd::AsFd;
+///
+/// percore::run(async {
+///     let path = std::env::temp_dir().join(format!("percore-doc-{}-as-fd", std::process::id()));
+///     std::fs::write(&path, b"four").unwrap();
+///     let file = percore::fs::File::open(&path).await.unwrap();
+///     let dup = std::fs::File::from(file.as_fd().try_clone_to_owned().unwrap());
+///     assert_eq!(dup.metadata().unwrap().len(), 4);
+///     std::fs::remove_file(&path).unwrap();
+/// });
+/// ```
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl AsRawFd for File {
