@@ -96,7 +96,7 @@ fn parse_args() -> Result<Config, String> {
         background: 0,
         classes: false,
     };
-    let mut flags = Flags::new(std::env::args().skip(1));
+    let mut flags = Flags::new(std::env::args().skip(1), USAGE);
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
             "--addr" => cfg.addr = flags.parse(&flag)?,
@@ -117,7 +117,6 @@ fn parse_args() -> Result<Config, String> {
             "--stats" => cfg.stats = true,
             "--background" => cfg.background = flags.parse(&flag)?,
             "--classes" => cfg.classes = true,
-            "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -159,13 +158,7 @@ struct CoreReport {
 fn main() {
     let cfg = match parse_args() {
         Ok(cfg) => cfg,
-        Err(msg) => {
-            if msg != "help" {
-                eprintln!("echo-server: {msg}");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(2);
-        }
+        Err(msg) => flags::usage_error("echo-server", &msg, USAGE),
     };
     if let Err(e) = run(cfg) {
         eprintln!("echo-server: {e}");
