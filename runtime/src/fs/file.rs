@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::error::{with_hint, with_path};
+use super::syscall;
 use super::{DioAlignment, Metadata, NOWAIT_READS_DEFAULT, OpenOptions, cstring};
 use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op::{
     Fallocate, FixedFd, Fsync, Ftruncate, Op, OpCode, OpenAt, Read, ReadFixed, Readv,
-    STATX_BASIC_STATS, STATX_BTIME, STATX_DIOALIGN, Statx, Write, WriteFixed, Writev, nowait,
+    STATX_BASIC_STATS, STATX_BTIME, STATX_DIOALIGN, Statx, Write, WriteFixed, Writev,
 };
 
 /// Misses in a row after which a file stops trying `RWF_NOWAIT` for a while.
@@ -459,7 +460,7 @@ impl File {
             self.nowait.set(st);
             return None;
         }
-        let res = nowait::read_nowait(&self.fd, buf, pos);
+        let res = syscall::read_nowait(&self.fd, buf, pos);
         let out = match res {
             Ok(n) => {
                 st.misses = 0;
@@ -969,7 +970,7 @@ impl File {
         let res = if ring {
             Op::new(Ftruncate::new(self.fd.clone(), len)).await
         } else {
-            crate::op::ftruncate_blocking(&self.fd, len).await
+            syscall::ftruncate_blocking(&self.fd, len).await
         };
         res.map_err(|e| with_path(e, "set_len", &self.name()))
     }
@@ -1028,7 +1029,7 @@ impl File {
                 ))
                 .await
             } else {
-                crate::op::fadvise_sync(&self.fd, offset, len, advice)
+                syscall::fadvise_sync(&self.fd, offset, len, advice)
             };
         res.map_err(|e| with_path(e, "advise", &self.name()))
     }
@@ -1242,7 +1243,7 @@ impl File {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub async fn seek(&mut self, pos: std::io::SeekFrom) -> io::Result<u64> {
-        crate::op::lseek(&self.fd, pos).map_err(|e| with_path(e, "seek", &self.name()))
+        syscall::lseek(&self.fd, pos).map_err(|e| with_path(e, "seek", &self.name()))
     }
 
     /// The file's position, counted from the start (a seek by 0 from the
