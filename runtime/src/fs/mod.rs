@@ -63,6 +63,7 @@ mod error;
 mod file;
 mod metadata;
 mod open_options;
+mod read_policy;
 #[allow(unsafe_code)]
 mod syscall;
 
