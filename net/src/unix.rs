@@ -23,10 +23,9 @@
 //! });
 //! ```
 
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
 use std::path::Path;
 
 use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
@@ -290,25 +289,7 @@ impl UnixListener {
     }
 }
 
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("fd", &self.fd.raw_fd())
-            .finish()
-    }
-}
+sys::socket_traits!(UnixListener, fd);
 
 /// A Unix stream connection. Same I/O methods as
 /// [`TcpStream`](crate::TcpStream).
@@ -664,25 +645,7 @@ impl UnixStream {
     }
 }
 
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.fd.as_fd()
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("fd", &self.inner.fd.raw_fd())
-            .finish()
-    }
-}
+sys::socket_traits!(UnixStream, inner.fd);
 
 /// A Unix datagram socket.
 ///
@@ -959,22 +922,4 @@ impl UnixDatagram {
     }
 }
 
-impl AsFd for UnixDatagram {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixDatagram")
-            .field("fd", &self.fd.raw_fd())
-            .finish()
-    }
-}
+sys::socket_traits!(UnixDatagram, fd);
