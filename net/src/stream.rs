@@ -172,32 +172,27 @@ fn zc_available() -> bool {
 
 /// `percore::io::OwnedRead` for a stream type and for a shared reference to
 /// it (its reads take `&self`), so `percore::io::BufReader` reads lines from
-/// a connection, also while the connection is written to.
+/// a connection, also while the connection is written to. Invoked by each
+/// socket module for its stream and read half, so this module names neither.
 macro_rules! owned_read {
     ($($ty:ty),+) => {$(
         impl percore::io::OwnedRead for $ty {
-            fn read<B: IoBufMut>(
+            fn read<B: percore::buf::IoBufMut>(
                 &mut self,
                 buf: B,
-            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+            ) -> impl std::future::Future<Output = percore::buf::BufResult<usize, B>> {
                 <$ty>::read(self, buf)
             }
         }
 
         impl percore::io::OwnedRead for &$ty {
-            fn read<B: IoBufMut>(
+            fn read<B: percore::buf::IoBufMut>(
                 &mut self,
                 buf: B,
-            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+            ) -> impl std::future::Future<Output = percore::buf::BufResult<usize, B>> {
                 <$ty>::read(self, buf)
             }
         }
     )+};
 }
-
-owned_read!(
-    crate::TcpStream,
-    crate::UnixStream,
-    crate::tcp::OwnedReadHalf,
-    crate::unix::OwnedReadHalf
-);
+pub(crate) use owned_read;

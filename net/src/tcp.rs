@@ -899,3 +899,4 @@ impl OwnedWriteHalf {
 }
 
 sys::socket_traits!(TcpStream, inner.fd; local = local_addr, peer = peer_addr);
+crate::stream::owned_read!(TcpStream, OwnedReadHalf);

@@ -646,6 +646,7 @@ impl UnixStream {
 }
 
 sys::socket_traits!(UnixStream, inner.fd);
+crate::stream::owned_read!(UnixStream, OwnedReadHalf);
 
 /// A Unix datagram socket.
 ///
