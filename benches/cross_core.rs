@@ -37,7 +37,7 @@
 //!
 //! Prints progress on stderr and a markdown table on stdout.
 
-#[path = "affinity.rs"]
+#[path = "../runtime/src/affinity.rs"]
 mod affinity;
 
 use std::future::Future;
@@ -566,11 +566,12 @@ fn median(values: &[f64]) -> f64 {
 fn main() {
     let cfg = match parse_args() {
         Ok(cfg) => cfg,
+        Err(msg) if msg == "help" => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         Err(msg) => {
-            if msg != "help" {
-                eprintln!("cross-core-bench: {msg}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("cross-core-bench: {msg}\n{USAGE}");
             std::process::exit(2);
         }
     };

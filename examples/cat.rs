@@ -6,6 +6,9 @@
 //! `--stats`: print the runtime's counters (`percore::stats()`) to stderr
 //! at the end.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::os::fd::AsFd;
 
 use percore::fs::File;
@@ -38,13 +41,15 @@ async fn cat(paths: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+const USAGE: &str = "usage: cat [--stats] FILE...";
+
 fn main() {
+    flags::exit_if_help(USAGE);
     let mut paths: Vec<String> = std::env::args().skip(1).collect();
     let stats = paths.iter().any(|a| a == "--stats");
     paths.retain(|a| a != "--stats");
     if paths.is_empty() {
-        eprintln!("usage: cat [--stats] FILE...");
-        std::process::exit(2);
+        flags::usage_error("cat", "no file given", USAGE);
     }
     let (res, counters) = percore::run(async { (cat(&paths).await, percore::stats()) });
     if stats {

@@ -17,13 +17,17 @@
 //! once its mailbox holds `MAX_BACKLOG` lines, so it cannot make the server
 //! hoard memory.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use percore_net::{OwnedReadHalf, OwnedWriteHalf, TcpListener};
+use percore_net::TcpListener;
+use percore_net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Lines a client's mailbox may hold before the client counts as stuck.
 const MAX_BACKLOG: usize = 1024;
@@ -161,21 +165,19 @@ impl Room {
 fn main() {
     let mut addr: SocketAddr = "127.0.0.1:7100".parse().expect("valid default address");
     let mut stats = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--stats" => stats = true,
-            "--addr" => {
-                let v = args.next().unwrap_or_default();
-                addr = v.parse().unwrap_or_else(|e| {
-                    eprintln!("chat: --addr {v}: {e}");
-                    std::process::exit(2);
-                });
+    let usage = "usage: chat [--addr HOST:PORT] [--stats]";
+    let mut flags = flags::Flags::new(std::env::args().skip(1), usage);
+    while let Some(flag) = flags.next_flag() {
+        let res = match flag.as_str() {
+            "--stats" => {
+                stats = true;
+                Ok(())
             }
-            _ => {
-                eprintln!("usage: chat [--addr HOST:PORT] [--stats]");
-                std::process::exit(2);
-            }
+            "--addr" => flags.parse(&flag).map(|a| addr = a),
+            other => Err(format!("unknown argument {other}")),
+        };
+        if let Err(msg) = res {
+            flags::usage_error("chat", &msg, usage);
         }
     }
     let rt = percore::Runtime::builder()

@@ -6,6 +6,9 @@
 //!
 //! `--stats`: print the runtime's counters (`percore::stats()`) at the end.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
@@ -60,13 +63,15 @@ async fn copy(src: &str, dst: &str) -> std::io::Result<u64> {
     Ok(len)
 }
 
+const USAGE: &str = "usage: copy [--stats] SRC DST";
+
 fn main() {
+    flags::exit_if_help(USAGE);
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let stats = args.iter().any(|a| a == "--stats");
     args.retain(|a| a != "--stats");
     let [src, dst] = args.as_slice() else {
-        eprintln!("usage: copy [--stats] SRC DST");
-        std::process::exit(2);
+        flags::usage_error("copy", "give a source and a destination", USAGE);
     };
     let start = Instant::now();
     let (res, counters) = percore::run(async { (copy(src, dst).await, percore::stats()) });

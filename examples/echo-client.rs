@@ -36,6 +36,8 @@
 //! `RESULT rps=... mbps=... p50_us=... p99_us=... p999_us=... errors=...`
 //! (mbps: MB/s of echoed payload, 1 MB = 10^6 bytes).
 
+#[path = "common/flags.rs"]
+mod flags;
 #[path = "common/load.rs"]
 mod load;
 
@@ -45,6 +47,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use flags::Flags;
 use hdrhistogram::Histogram;
 use load::{Live, Pacing, Schedule, new_hist};
 use percore_net::TcpStream;
@@ -77,44 +80,23 @@ fn parse_args() -> Result<Config, String> {
         cores: 1,
         stats: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--stats" {
-            cfg.stats = true;
-            continue;
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.parse().map_err(|e| format!("{flag} {v}: {e}"))
-        }
+    let mut flags = Flags::new(std::env::args().skip(1), USAGE);
+    while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--addr" => cfg.addr = num(&flag, value()?)?,
-            "--conns" => cfg.conns = num(&flag, value()?)?,
-            "--size" => cfg.size = num(&flag, value()?)?,
+            "--addr" => cfg.addr = flags.parse(&flag)?,
+            "--conns" => cfg.conns = flags.parse(&flag)?,
+            "--size" => cfg.size = flags.parse(&flag)?,
             "--duration" => {
-                let secs: f64 = num(&flag, value()?)?;
-                if !(secs > 0.0 && secs.is_finite()) {
+                cfg.duration = flags.seconds(&flag)?;
+                if cfg.duration.is_zero() {
                     return Err("--duration must be positive".into());
                 }
-                cfg.duration = Duration::from_secs_f64(secs);
             }
-            "--pipeline" => cfg.pipeline = num(&flag, value()?)?,
-            "--rate" => cfg.rate = num(&flag, value()?)?,
-            "--pacing" => cfg.pacing = Pacing::parse(&value()?)?,
-            "--cores" => cfg.cores = num(&flag, value()?)?,
-            "-h" | "--help" => return Err("help".into()),
+            "--pipeline" => cfg.pipeline = flags.parse(&flag)?,
+            "--rate" => cfg.rate = flags.parse(&flag)?,
+            "--pacing" => cfg.pacing = Pacing::parse(&flags.value(&flag)?)?,
+            "--cores" => cfg.cores = flags.parse(&flag)?,
+            "--stats" => cfg.stats = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -140,13 +122,7 @@ struct CoreResult {
 fn main() {
     let cfg = match parse_args() {
         Ok(cfg) => cfg,
-        Err(msg) => {
-            if msg != "help" {
-                eprintln!("echo-client: {msg}");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(2);
-        }
+        Err(msg) => flags::usage_error("echo-client", &msg, USAGE),
     };
     let cfg = Arc::new(cfg);
     let live = Arc::new(Live::default());

@@ -104,7 +104,7 @@ fn parse_args() -> Result<Config, String> {
         classes: false,
         copy: None,
     };
-    let mut flags = Flags::new(std::env::args().skip(1));
+    let mut flags = Flags::new(std::env::args().skip(1), USAGE);
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
             "--addr" => cfg.addr = flags.parse(&flag)?,
@@ -126,7 +126,6 @@ fn parse_args() -> Result<Config, String> {
             "--background" => cfg.background = flags.parse(&flag)?,
             "--classes" => cfg.classes = true,
             "--copy" => cfg.copy = Some(flags.parse(&flag)?),
-            "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -167,13 +166,7 @@ struct CoreReport {
 fn main() {
     let cfg = match parse_args() {
         Ok(cfg) => cfg,
-        Err(msg) => {
-            if msg != "help" {
-                eprintln!("echo-server: {msg}");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(2);
-        }
+        Err(msg) => flags::usage_error("echo-server", &msg, USAGE),
     };
     if let Err(e) = run(cfg) {
         eprintln!("echo-server: {e}");

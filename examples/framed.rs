@@ -13,6 +13,9 @@
 //! 256 KiB limit) is in `examples/common/framing.rs`, which the fuzz target
 //! `fuzz/fuzz_targets/framed_decode.rs` also uses.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 #[path = "common/framing.rs"]
 mod framing;
 
@@ -27,14 +30,14 @@ use tokio_util::codec::Framed;
 
 fn main() {
     let mut addr: SocketAddr = "127.0.0.1:7001".parse().expect("valid default address");
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match (flag.as_str(), args.next()) {
-            ("--addr", Some(v)) => match v.parse() {
-                Ok(a) => addr = a,
-                Err(e) => exit_usage(&format!("--addr {v}: {e}")),
-            },
-            (other, _) => exit_usage(&format!("unknown or incomplete argument {other}")),
+    let mut flags = flags::Flags::new(std::env::args().skip(1), USAGE);
+    while let Some(flag) = flags.next_flag() {
+        let res = match flag.as_str() {
+            "--addr" => flags.parse(&flag).map(|a| addr = a),
+            other => Err(format!("unknown argument {other}")),
+        };
+        if let Err(msg) = res {
+            flags::usage_error("framed", &msg, USAGE);
         }
     }
     if let Err(e) = percore::run(run(addr)) {
@@ -43,10 +46,7 @@ fn main() {
     }
 }
 
-fn exit_usage(msg: &str) -> ! {
-    eprintln!("framed: {msg}\nusage: framed [--addr HOST:PORT]");
-    std::process::exit(2);
-}
+const USAGE: &str = "usage: framed [--addr HOST:PORT]";
 
 async fn run(addr: SocketAddr) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;

@@ -3,6 +3,9 @@
 //!
 //! `cargo run --release --example hello`
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::time::{Duration, Instant};
 
 async fn fetch_data(id: u32) -> String {
@@ -12,6 +15,7 @@ async fn fetch_data(id: u32) -> String {
 }
 
 fn main() {
+    flags::no_arguments("hello", "usage: hello (no arguments)");
     percore::run(async {
         let start = Instant::now();
         let handles: Vec<_> = (1..=3).map(|id| percore::spawn(fetch_data(id))).collect();

@@ -55,6 +55,7 @@ type HttpClient = Client<Connector, Empty<Bytes>>;
 const USAGE: &str = "usage: http-client [--timeout MS] [URL...]";
 
 fn main() {
+    http::flags::exit_if_help(USAGE);
     let mut timeout = Duration::from_millis(500);
     let mut urls = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -64,7 +65,6 @@ fn main() {
                 Some(ms) => timeout = Duration::from_millis(ms),
                 None => usage("--timeout needs a number of milliseconds"),
             },
-            "-h" | "--help" => usage(""),
             url if url.starts_with("--") => usage(&format!("unknown argument {url}")),
             url => urls.push(url.to_string()),
         }
@@ -113,11 +113,7 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    if !msg.is_empty() {
-        eprintln!("http-client: {msg}");
-    }
-    eprintln!("{USAGE}");
-    std::process::exit(2);
+    http::flags::usage_error("http-client", msg, USAGE)
 }
 
 /// Fetches every URL concurrently, prints one line per URL in the order

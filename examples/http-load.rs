@@ -71,7 +71,7 @@ fn parse_args() -> Result<Config, String> {
         pacing: Pacing::Even,
         cores: 1,
     };
-    let mut flags = Flags::new(std::env::args().skip(1));
+    let mut flags = Flags::new(std::env::args().skip(1), USAGE);
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
             "--addr" => cfg.addr = flags.parse(&flag)?,
@@ -81,7 +81,6 @@ fn parse_args() -> Result<Config, String> {
             "--rate" => cfg.rate = flags.parse(&flag)?,
             "--pacing" => cfg.pacing = Pacing::parse(&flags.value(&flag)?)?,
             "--cores" => cfg.cores = flags.positive(&flag)?,
-            "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -129,13 +128,7 @@ impl Measured {
 fn main() {
     let cfg = match parse_args() {
         Ok(cfg) => Arc::new(cfg),
-        Err(msg) => {
-            if msg != "help" {
-                eprintln!("http-load: {msg}");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(2);
-        }
+        Err(msg) => flags::usage_error("http-load", &msg, USAGE),
     };
     let live = Arc::new(Live::default());
     println!(

@@ -31,6 +31,9 @@
 //! Every mode checks the server is still running at the end and stops it
 //! with SIGTERM (it must exit cleanly). Exit status 1 if any check failed.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader};
@@ -619,17 +622,14 @@ fn abandon(server: &Server, v: &mut Verdict) {
     );
 }
 
+const USAGE: &str = "usage: soak [--mode soak|hostile|slowloris|never-read|abandon] \
+                     [--duration SECS] [--cores N] [--conns N] [--seed N] [--server PATH]";
+
 fn main() {
+    flags::exit_if_help(USAGE);
     let args = match parse_args() {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("soak: {e}");
-            eprintln!(
-                "usage: soak [--mode soak|hostile|slowloris|never-read|abandon] \
-                 [--duration SECS] [--cores N] [--conns N] [--seed N] [--server PATH]"
-            );
-            std::process::exit(2);
-        }
+        Err(e) => flags::usage_error("soak", &e, USAGE),
     };
     let mut server = match Server::start(&args.server, args.cores) {
         // The cores set up their rings after the address is printed.

@@ -16,6 +16,9 @@
 //! buffers, and `Compat` adds one copy each way between those and the
 //! ring's owned buffers.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,21 +55,17 @@ fn parse_args() -> Result<Args, String> {
                 let v = value()?;
                 args.messages = v.parse().map_err(|e| format!("--messages {v}: {e}"))?;
             }
-            "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(args)
 }
 
+const USAGE: &str = "usage: tls-echo [--addr HOST:PORT] [--messages N]";
+
 fn main() {
-    let args = parse_args().unwrap_or_else(|msg| {
-        if msg != "help" {
-            eprintln!("tls-echo: {msg}");
-        }
-        eprintln!("usage: tls-echo [--addr HOST:PORT] [--messages N]");
-        std::process::exit(2);
-    });
+    flags::exit_if_help(USAGE);
+    let args = parse_args().unwrap_or_else(|msg| flags::usage_error("tls-echo", &msg, USAGE));
     if let Err(e) = percore::run(run(args)) {
         eprintln!("tls-echo: {e}");
         std::process::exit(1);

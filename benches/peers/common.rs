@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-#[path = "../affinity.rs"]
+#[path = "../../runtime/src/affinity.rs"]
 pub mod affinity;
 
 /// Backlog of every peer's listener. The memory benchmark opens 10,000
@@ -51,7 +51,7 @@ pub struct Args {
 
 impl Args {
     /// Parses `std::env::args()`; prints usage and exits with status 2 on a
-    /// bad or unknown argument (the tokio-only ones included).
+    /// bad or unknown argument (the tokio-only ones included), 0 on `--help`.
     #[allow(dead_code)] // the tokio and glommio peers call their own
     pub fn parse(name: &str) -> Args {
         Self::parse_or_exit(name, false, false)
@@ -73,8 +73,7 @@ impl Args {
         match Self::try_parse(std::env::args().skip(1), tokio, background) {
             Ok(args) => args,
             Err(msg) => {
-                eprintln!("{name}: {msg}");
-                eprintln!(
+                let usage = format!(
                     "usage: {name} [--addr HOST:PORT] [--buf BYTES] [--cores N] [--pin]{}{}",
                     if tokio { " [--mt]" } else { "" },
                     if background {
@@ -83,6 +82,12 @@ impl Args {
                         ""
                     },
                 );
+                // Asked for: stdout and success, as every example does.
+                if msg == "help" {
+                    println!("{usage}");
+                    std::process::exit(0);
+                }
+                eprintln!("{name}: {msg}\n{usage}");
                 std::process::exit(2);
             }
         }

@@ -15,7 +15,7 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 #[path = "flags.rs"]
-mod flags;
+pub mod flags;
 use flags::Flags;
 
 /// The body of `GET /`.
@@ -64,31 +64,25 @@ pub struct Args {
 
 impl Args {
     /// Parses `std::env::args()`; prints usage and exits with status 2 on a
-    /// bad or unknown argument.
+    /// bad or unknown argument, 0 on `--help`.
     pub fn parse(name: &str) -> Args {
-        match Args::try_parse(std::env::args().skip(1)) {
+        let usage = format!("usage: {name} [--addr HOST:PORT] [--cores N]");
+        match Args::try_parse(std::env::args().skip(1), &usage) {
             Ok(args) => args,
-            Err(msg) => {
-                if msg != "help" {
-                    eprintln!("{name}: {msg}");
-                }
-                eprintln!("usage: {name} [--addr HOST:PORT] [--cores N]");
-                std::process::exit(2);
-            }
+            Err(msg) => flags::usage_error(name, &msg, &usage),
         }
     }
 
-    fn try_parse(it: impl Iterator<Item = String>) -> Result<Args, String> {
+    fn try_parse(it: impl Iterator<Item = String>, usage: &str) -> Result<Args, String> {
         let mut args = Args {
             addr: "127.0.0.1:8080".parse().expect("valid default address"),
             cores: 1,
         };
-        let mut flags = Flags::new(it);
+        let mut flags = Flags::new(it, usage);
         while let Some(flag) = flags.next_flag() {
             match flag.as_str() {
                 "--addr" => args.addr = flags.parse(&flag)?,
                 "--cores" => args.cores = flags.positive(&flag)?,
-                "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other}")),
             }
         }

@@ -3,7 +3,7 @@
 //! rustls, codecs) run on percore.
 //!
 //! [`Compat`] wraps a [`TcpStream`], [`UnixStream`], an owned half
-//! ([`OwnedReadHalf`], [`OwnedWriteHalf`]) or a [`percore::fs::File`], and
+//! (TCP's or Unix's [`OwnedReadHalf`], [`OwnedWriteHalf`]) or a [`percore::fs::File`], and
 //! implements, per cargo feature of percore-net (all off by default):
 //!
 //! | feature | traits |
@@ -97,8 +97,8 @@
 //!
 //! [`TcpStream`]: crate::TcpStream
 //! [`UnixStream`]: crate::UnixStream
-//! [`OwnedReadHalf`]: crate::OwnedReadHalf
-//! [`OwnedWriteHalf`]: crate::OwnedWriteHalf
+//! [`OwnedReadHalf`]: crate::tcp::OwnedReadHalf
+//! [`OwnedWriteHalf`]: crate::tcp::OwnedWriteHalf
 
 use std::fmt;
 use std::future::Future;
@@ -236,8 +236,10 @@ macro_rules! compat_stream {
 
 compat_stream!(crate::TcpStream, |s| &s.inner, CompatRead, CompatWrite);
 compat_stream!(crate::UnixStream, |s| &s.inner, CompatRead, CompatWrite);
-compat_stream!(crate::OwnedReadHalf, |s| &s.stream.inner, CompatRead);
-compat_stream!(crate::OwnedWriteHalf, |s| &s.stream.inner, CompatWrite);
+compat_stream!(crate::tcp::OwnedReadHalf, |s| &s.stream, CompatRead);
+compat_stream!(crate::tcp::OwnedWriteHalf, |s| &s.stream, CompatWrite);
+compat_stream!(crate::unix::OwnedReadHalf, |s| &s.stream, CompatRead);
+compat_stream!(crate::unix::OwnedWriteHalf, |s| &s.stream, CompatWrite);
 
 impl sealed::Sealed for percore::fs::File {
     fn io(&self) -> Io<'_> {

@@ -6,12 +6,7 @@ use std::io;
 use percore::fd::SharedFd;
 use percore::op::{Accept, AcceptMulti, MultishotOp, Op};
 
-use crate::{TcpStream, UnixStream};
-
-/// A socket type a listener hands out.
-pub(crate) trait FromFd {
-    fn from_fd(fd: SharedFd) -> Self;
-}
+use crate::stream::StreamSocket;
 
 /// Accepted connections of a listener, from
 /// [`TcpListener::incoming`](crate::TcpListener::incoming) or
@@ -96,8 +91,9 @@ impl<S> Incoming<S> {
     }
 }
 
-impl Incoming<TcpStream> {
-    /// Waits for the next connection.
+impl<S: StreamSocket> Incoming<S> {
+    /// Waits for the next connection: a `TcpStream` from a `TcpListener`, a
+    /// `UnixStream` from a `UnixListener`.
     ///
     /// # Errors
     ///
@@ -120,35 +116,8 @@ impl Incoming<TcpStream> {
     ///     }
     /// });
     /// ```
-    pub async fn next(&mut self) -> io::Result<TcpStream> {
-        self.next_fd().await.map(TcpStream::from_fd)
-    }
-}
-
-impl Incoming<UnixStream> {
-    /// Waits for the next connection.
-    ///
-    /// # Errors
-    ///
-    /// See [`Incoming`]; an error ends nothing, the next call accepts again.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{UnixListener, UnixStream};
-    ///
-    /// percore::run(async {
-    ///     let path = std::env::temp_dir().join(format!("percore-incoming-{}.sock", std::process::id()));
-    ///     let _ = std::fs::remove_file(&path);
-    ///     let listener = UnixListener::bind(&path).unwrap();
-    ///     let mut incoming = listener.incoming();
-    ///     let _client = UnixStream::connect(&path).await.unwrap();
-    ///     incoming.next().await.unwrap();
-    ///     std::fs::remove_file(&path).unwrap();
-    /// });
-    /// ```
-    pub async fn next(&mut self) -> io::Result<UnixStream> {
-        self.next_fd().await.map(UnixStream::from_fd)
+    pub async fn next(&mut self) -> io::Result<S> {
+        self.next_fd().await.map(S::from_fd)
     }
 }
 

@@ -66,14 +66,14 @@ mod reserved;
 mod send;
 #[cfg(feature = "serve")]
 mod serve;
-mod split;
+pub mod split;
 mod stream;
 mod sys;
-mod tcp;
+pub mod tcp;
 #[cfg(feature = "tokio-compat")]
 pub mod tokio_compat;
 mod udp;
-mod unix;
+pub mod unix;
 
 pub use crate::incoming::Incoming;
 pub use crate::pooled::RecvStream;
@@ -81,7 +81,6 @@ pub use crate::reserved::ReservedPort;
 pub use crate::send::CoreBound;
 #[cfg(feature = "serve")]
 pub use crate::serve::{Serve, serve};
-pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use crate::tcp::{TcpListener, TcpStream};
 pub use crate::udp::UdpSocket;
 pub use crate::unix::{UnixDatagram, UnixListener, UnixStream};

@@ -1,27 +1,50 @@
-//! Owned read and write halves of a `TcpStream`.
+//! Owned read and write halves of a byte stream, generic over the socket.
+//!
+//! Use them by their protocol's names: [`tcp::OwnedReadHalf`](crate::tcp::OwnedReadHalf),
+//! [`unix::OwnedWriteHalf`](crate::unix::OwnedWriteHalf), ... (as in
+//! `tokio::net::tcp`); this module holds the one implementation behind both.
+//! The halves share the stream's state, not the socket type, so this module
+//! depends on neither socket.
+//!
+//! ```
+//! use percore_net::UnixStream;
+//!
+//! percore::run(async {
+//!     let (a, _b) = UnixStream::pair().unwrap();
+//!     let (rd, wr): (percore_net::unix::OwnedReadHalf, _) = a.into_split();
+//!     assert!(rd.reunite(wr).is_ok());
+//! });
+//! ```
 
 use std::error::Error;
 use std::fmt;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::marker::PhantomData;
+use std::net::Shutdown;
 use std::rc::Rc;
 
 use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 
 use crate::pooled::RecvStream;
-use crate::tcp::TcpStream;
+use crate::stream::{Stream, StreamSocket};
 
-pub(crate) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
-    let stream = Rc::new(stream);
+pub(crate) fn split<S: StreamSocket>(socket: S) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
+    let stream = Rc::new(socket.into_stream());
     (
         OwnedReadHalf {
             stream: stream.clone(),
+            socket: PhantomData,
         },
-        OwnedWriteHalf { stream },
+        OwnedWriteHalf {
+            stream,
+            socket: PhantomData,
+        },
     )
 }
 
-/// The read half of a [`TcpStream`], from [`TcpStream::into_split`].
+/// The read half of a stream socket `S`, from `into_split`; named
+/// [`tcp::OwnedReadHalf`](crate::tcp::OwnedReadHalf) and
+/// [`unix::OwnedReadHalf`](crate::unix::OwnedReadHalf).
 ///
 /// Both halves share the socket; it closes when both are dropped (and no op
 /// uses it any more).
@@ -50,11 +73,14 @@ pub(crate) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
 ///     echo.await.unwrap();
 /// });
 /// ```
-pub struct OwnedReadHalf {
-    pub(crate) stream: Rc<TcpStream>,
+pub struct OwnedReadHalf<S> {
+    pub(crate) stream: Rc<Stream>,
+    socket: PhantomData<fn() -> S>,
 }
 
-/// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
+/// The write half of a stream socket `S`, from `into_split`; named
+/// [`tcp::OwnedWriteHalf`](crate::tcp::OwnedWriteHalf) and
+/// [`unix::OwnedWriteHalf`](crate::unix::OwnedWriteHalf).
 ///
 /// Dropping it does not shut the connection down; call
 /// [`shutdown`](OwnedWriteHalf::shutdown) to let the peer read end of stream.
@@ -77,12 +103,13 @@ pub struct OwnedReadHalf {
 ///     assert_eq!(res.unwrap(), 0);
 /// });
 /// ```
-pub struct OwnedWriteHalf {
-    pub(crate) stream: Rc<TcpStream>,
+pub struct OwnedWriteHalf<S> {
+    pub(crate) stream: Rc<Stream>,
+    socket: PhantomData<fn() -> S>,
 }
 
-impl OwnedReadHalf {
-    /// See [`TcpStream::read`]: reads into `buf`'s spare capacity; a full
+impl<S: StreamSocket> OwnedReadHalf<S> {
+    /// See [`TcpStream::read`](crate::TcpStream::read): reads into `buf`'s spare capacity; a full
     /// buffer is an `InvalidInput` error, never `Ok(0)`.
     ///
     /// # Examples
@@ -105,7 +132,7 @@ impl OwnedReadHalf {
         self.stream.read(buf).await
     }
 
-    /// See [`TcpStream::read_exact`].
+    /// See [`TcpStream::read_exact`](crate::TcpStream::read_exact).
     ///
     /// # Examples
     ///
@@ -128,7 +155,7 @@ impl OwnedReadHalf {
         self.stream.read_exact(buf).await
     }
 
-    /// See [`TcpStream::recv_pooled`].
+    /// See [`TcpStream::recv_pooled`](crate::TcpStream::recv_pooled).
     ///
     /// # Examples
     ///
@@ -154,7 +181,7 @@ impl OwnedReadHalf {
         self.stream.recv_pooled(ring)
     }
 
-    /// See [`TcpStream::peer_addr`].
+    /// See [`TcpStream::peer_addr`](crate::TcpStream::peer_addr).
     ///
     /// # Examples
     ///
@@ -170,11 +197,11 @@ impl OwnedReadHalf {
     ///     # drop(wr);
     /// });
     /// ```
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.peer_addr()
+    pub fn peer_addr(&self) -> io::Result<S::Addr> {
+        S::peer_addr_of(&self.stream)
     }
 
-    /// See [`TcpStream::local_addr`].
+    /// See [`TcpStream::local_addr`](crate::TcpStream::local_addr).
     ///
     /// # Examples
     ///
@@ -190,8 +217,8 @@ impl OwnedReadHalf {
     ///     # drop(wr);
     /// });
     /// ```
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.local_addr()
+    pub fn local_addr(&self) -> io::Result<S::Addr> {
+        S::local_addr_of(&self.stream)
     }
 
     /// Puts the stream back together with its write half.
@@ -214,20 +241,20 @@ impl OwnedReadHalf {
     /// # Errors
     ///
     /// [`ReuniteError`] (with both halves) if they come from different streams.
-    pub fn reunite(self, other: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
+    pub fn reunite(self, other: OwnedWriteHalf<S>) -> Result<S, ReuniteError<S>> {
         if !Rc::ptr_eq(&self.stream, &other.stream) {
             return Err(ReuniteError(self, other));
         }
         drop(other);
         match Rc::try_unwrap(self.stream) {
-            Ok(stream) => Ok(stream),
+            Ok(stream) => Ok(S::from_stream(stream)),
             Err(_) => unreachable!("a stream is shared by exactly its two halves"),
         }
     }
 }
 
-impl OwnedWriteHalf {
-    /// See [`TcpStream::write`].
+impl<S: StreamSocket> OwnedWriteHalf<S> {
+    /// See [`TcpStream::write`](crate::TcpStream::write).
     ///
     /// # Examples
     ///
@@ -248,7 +275,7 @@ impl OwnedWriteHalf {
         self.stream.write(buf).await
     }
 
-    /// See [`TcpStream::write_all`].
+    /// See [`TcpStream::write_all`](crate::TcpStream::write_all).
     ///
     /// # Examples
     ///
@@ -271,7 +298,7 @@ impl OwnedWriteHalf {
         self.stream.write_all(buf).await
     }
 
-    /// See [`TcpStream::write_vectored`].
+    /// See [`TcpStream::write_vectored`](crate::TcpStream::write_vectored).
     ///
     /// # Examples
     ///
@@ -293,27 +320,6 @@ impl OwnedWriteHalf {
     /// ```
     pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.stream.write_vectored(bufs).await
-    }
-
-    /// See [`TcpStream::write_zc`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (rd, wr) = server.into_split();
-    ///     let (res, _buf) = wr.write_zc(vec![1u8; 64 * 1024]).await;
-    ///     assert!(res.unwrap() > 0);
-    ///     # drop((rd, client));
-    /// });
-    /// ```
-    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.stream.write_zc(buf).await
     }
 
     /// Shuts down the write half: the peer reads end of stream; the read
@@ -343,7 +349,7 @@ impl OwnedWriteHalf {
         self.stream.shutdown(Shutdown::Write).await
     }
 
-    /// See [`TcpStream::peer_addr`].
+    /// See [`TcpStream::peer_addr`](crate::TcpStream::peer_addr).
     ///
     /// # Examples
     ///
@@ -359,11 +365,11 @@ impl OwnedWriteHalf {
     ///     # drop(rd);
     /// });
     /// ```
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.peer_addr()
+    pub fn peer_addr(&self) -> io::Result<S::Addr> {
+        S::peer_addr_of(&self.stream)
     }
 
-    /// See [`TcpStream::local_addr`].
+    /// See [`TcpStream::local_addr`](crate::TcpStream::local_addr).
     ///
     /// # Examples
     ///
@@ -379,24 +385,30 @@ impl OwnedWriteHalf {
     ///     # drop(rd);
     /// });
     /// ```
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.local_addr()
+    pub fn local_addr(&self) -> io::Result<S::Addr> {
+        S::local_addr_of(&self.stream)
     }
 }
 
-impl fmt::Debug for OwnedReadHalf {
+impl<S> fmt::Debug for OwnedReadHalf<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OwnedReadHalf").field(&self.stream).finish()
+        f.debug_struct("OwnedReadHalf")
+            .field("fd", &self.stream.fd.raw_fd())
+            .finish()
     }
 }
 
-impl fmt::Debug for OwnedWriteHalf {
+impl<S> fmt::Debug for OwnedWriteHalf<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OwnedWriteHalf").field(&self.stream).finish()
+        f.debug_struct("OwnedWriteHalf")
+            .field("fd", &self.stream.fd.raw_fd())
+            .finish()
     }
 }
 
-/// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
+/// The halves given to [`OwnedReadHalf::reunite`] came from different
+/// streams; named [`tcp::ReuniteError`](crate::tcp::ReuniteError) and
+/// [`unix::ReuniteError`](crate::unix::ReuniteError).
 ///
 /// # Examples
 ///
@@ -408,20 +420,28 @@ impl fmt::Debug for OwnedWriteHalf {
 ///     let addr = listener.local_addr().unwrap();
 ///     let (a_rd, a_wr) = TcpStream::connect(addr).await.unwrap().into_split();
 ///     let (b_rd, b_wr) = TcpStream::connect(addr).await.unwrap().into_split();
-///     let err = a_rd.reunite(b_wr).unwrap_err();
+///     let err: percore_net::tcp::ReuniteError = a_rd.reunite(b_wr).unwrap_err();
 ///     // The halves come back in the error; matching ones reunite.
-///     let percore_net::ReuniteError(a_rd, b_wr) = err;
+///     let (a_rd, b_wr) = (err.0, err.1);
 ///     assert!(a_rd.reunite(a_wr).is_ok());
 ///     assert!(b_rd.reunite(b_wr).is_ok());
 /// });
 /// ```
-#[derive(Debug)]
-pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+pub struct ReuniteError<S>(pub OwnedReadHalf<S>, pub OwnedWriteHalf<S>);
 
-impl fmt::Display for ReuniteError {
+impl<S> fmt::Debug for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReuniteError")
+            .field(&self.0)
+            .field(&self.1)
+            .finish()
+    }
+}
+
+impl<S> fmt::Display for ReuniteError<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("tried to reunite halves of different streams")
     }
 }
 
-impl Error for ReuniteError {}
+impl<S> Error for ReuniteError<S> {}

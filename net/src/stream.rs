@@ -147,33 +147,52 @@ impl Stream {
     }
 }
 
+/// A socket type built on [`Stream`] (`TcpStream`, `UnixStream`): what the
+/// owned halves and `Incoming` need of it, so that they depend on this
+/// module and not on the socket types. `pub` only to be named in their
+/// bounds; the module is private, so the trait is sealed.
+pub trait StreamSocket: Sized {
+    /// The socket's address: `SocketAddr` for TCP, `SockAddr` for Unix.
+    type Addr;
+    /// A socket for an accepted or connected descriptor.
+    fn from_fd(fd: SharedFd) -> Self;
+    /// The socket around state taken out of another one (reunited halves).
+    fn from_stream(stream: Stream) -> Self;
+    /// The socket's state, to be shared by its halves.
+    fn into_stream(self) -> Stream;
+    /// The local address of the socket `stream` belongs to.
+    fn local_addr_of(stream: &Stream) -> io::Result<Self::Addr>;
+    /// The peer's address of the socket `stream` belongs to.
+    fn peer_addr_of(stream: &Stream) -> io::Result<Self::Addr>;
+}
+
 fn zc_available() -> bool {
     percore::capabilities().is_some_and(|c| c.send_zc)
 }
 
 /// `percore::io::OwnedRead` for a stream type and for a shared reference to
 /// it (its reads take `&self`), so `percore::io::BufReader` reads lines from
-/// a connection, also while the connection is written to.
+/// a connection, also while the connection is written to. Invoked by each
+/// socket module for its stream and read half, so this module names neither.
 macro_rules! owned_read {
     ($($ty:ty),+) => {$(
         impl percore::io::OwnedRead for $ty {
-            fn read<B: IoBufMut>(
+            fn read<B: percore::buf::IoBufMut>(
                 &mut self,
                 buf: B,
-            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+            ) -> impl std::future::Future<Output = percore::buf::BufResult<usize, B>> {
                 <$ty>::read(self, buf)
             }
         }
 
         impl percore::io::OwnedRead for &$ty {
-            fn read<B: IoBufMut>(
+            fn read<B: percore::buf::IoBufMut>(
                 &mut self,
                 buf: B,
-            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+            ) -> impl std::future::Future<Output = percore::buf::BufResult<usize, B>> {
                 <$ty>::read(self, buf)
             }
         }
     )+};
 }
-
-owned_read!(crate::TcpStream, crate::UnixStream, crate::OwnedReadHalf);
+pub(crate) use owned_read;

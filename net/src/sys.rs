@@ -8,6 +8,40 @@ use percore::fd::SharedFd;
 use percore::op::{self, Op};
 use socket2::{Domain, SockAddr, Socket, Type};
 
+/// `AsFd`, `AsRawFd` and `Debug` for a socket type whose `SharedFd` is at
+/// `self.<path>`; `Debug` shows the descriptor and, after `;`, each named
+/// address getter's answer:
+/// `socket_traits!(TcpStream, inner.fd; local = local_addr, peer = peer_addr)`.
+macro_rules! socket_traits {
+    ($ty:ident, $($field:ident).+ $(; $($name:ident = $getter:ident),+)?) => {
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.$($field).+.as_fd()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.$($field).+.raw_fd()
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("fd", &self.$($field).+.raw_fd())
+                    $($(.field(stringify!($name), &self.$getter().ok()))+)?
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use socket_traits;
+
+/// The listen backlog of every listener, TCP and Unix; the kernel caps it
+/// at `net.core.somaxconn`.
+pub(crate) const LISTEN_BACKLOG: i32 = 4096;
+
 /// A new socket through the ring (`IORING_OP_SOCKET`) when the kernel has it,
 /// else through socket(2). Close-on-exec either way.
 pub(crate) async fn socket(domain: Domain, ty: Type) -> io::Result<SharedFd> {

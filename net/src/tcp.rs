@@ -1,9 +1,23 @@
-//! TCP listener and stream.
+//! TCP: the listener, the stream and the stream's owned halves.
+//!
+//! [`TcpListener`] and [`TcpStream`] are also at the crate root; the halves
+//! from [`TcpStream::into_split`] are named here, as in `tokio::net::tcp`.
+//!
+//! ```
+//! use percore_net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+//! use percore_net::{TcpListener, TcpStream};
+//!
+//! percore::run(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+//!     let (rd, wr): (OwnedReadHalf, OwnedWriteHalf) = client.into_split();
+//!     assert_eq!(rd.peer_addr().unwrap(), wr.peer_addr().unwrap());
+//! });
+//! ```
 
-use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
 use std::time::Duration;
 
 use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
@@ -11,14 +25,82 @@ use percore::fd::SharedFd;
 use percore::op::{Accept, Connect, Op};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-use crate::incoming::{FromFd, Incoming};
+use crate::incoming::Incoming;
 use crate::pooled::RecvStream;
-use crate::split::{OwnedReadHalf, OwnedWriteHalf};
-use crate::stream::{DEFAULT_ZC_THRESHOLD, Stream};
+use crate::split;
+use crate::stream::{DEFAULT_ZC_THRESHOLD, Stream, StreamSocket};
 use crate::sys;
 
-/// Listen backlog; the kernel caps it at `net.core.somaxconn`.
-const BACKLOG: i32 = 4096;
+/// The read half of a [`TcpStream`], from [`TcpStream::into_split`].
+///
+/// Both halves share the socket; it closes when both are dropped (and no op
+/// uses it any more).
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream, tcp::OwnedReadHalf};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (rd, _wr) = server.into_split();
+///     let reader = percore::spawn(async move {
+///         let rd: OwnedReadHalf = rd;
+///         rd.read_exact(Vec::with_capacity(2)).await.1
+///     });
+///     client.write_all(&b"hi"[..]).await.0.unwrap();
+///     assert_eq!(reader.await.unwrap(), b"hi");
+/// });
+/// ```
+pub type OwnedReadHalf = split::OwnedReadHalf<TcpStream>;
+
+/// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
+///
+/// Dropping it does not shut the connection down; call its `shutdown` to
+/// let the peer read end of stream.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream, tcp::OwnedWriteHalf};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let (_rd, wr) = server.into_split();
+///     let writer = percore::spawn(async move {
+///         let wr: OwnedWriteHalf = wr;
+///         wr.write_all(&b"yo"[..]).await.0.unwrap();
+///     });
+///     writer.await.unwrap();
+///     let (res, buf) = client.read_exact(Vec::with_capacity(2)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"yo");
+/// });
+/// ```
+pub type OwnedWriteHalf = split::OwnedWriteHalf<TcpStream>;
+
+/// The halves given to `OwnedReadHalf::reunite` came from different
+/// TCP streams; both come back in it.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{TcpListener, TcpStream, tcp::ReuniteError};
+///
+/// percore::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let (a_rd, _a_wr) = TcpStream::connect(addr).await.unwrap().into_split();
+///     let (_b_rd, b_wr) = TcpStream::connect(addr).await.unwrap().into_split();
+///     let err: ReuniteError = a_rd.reunite(b_wr).unwrap_err();
+///     assert_eq!(err.to_string(), "tried to reunite halves of different streams");
+/// });
+/// ```
+pub type ReuniteError = split::ReuniteError<TcpStream>;
 
 /// A TCP socket that accepts connections.
 ///
@@ -100,7 +182,7 @@ impl TcpListener {
                 sock.set_reuse_port(true)?;
             }
             sock.bind(&SockAddr::from(addr))?;
-            sock.listen(BACKLOG)?;
+            sock.listen(sys::LISTEN_BACKLOG)?;
             Ok(sock)
         };
         let sock = listen().map_err(|e| sys::with_addr(e, "bind", addr))?;
@@ -196,26 +278,7 @@ impl TcpListener {
     }
 }
 
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener")
-            .field("fd", &self.fd.raw_fd())
-            .field("addr", &self.local_addr().ok())
-            .finish()
-    }
-}
+sys::socket_traits!(TcpListener, fd; addr = local_addr);
 
 /// A TCP connection.
 ///
@@ -246,11 +309,27 @@ pub struct TcpStream {
     pub(crate) inner: Stream,
 }
 
-impl FromFd for TcpStream {
+impl StreamSocket for TcpStream {
+    type Addr = SocketAddr;
+
     fn from_fd(fd: SharedFd) -> TcpStream {
-        TcpStream {
-            inner: Stream::new(fd, DEFAULT_ZC_THRESHOLD),
-        }
+        TcpStream::from_stream(Stream::new(fd, DEFAULT_ZC_THRESHOLD))
+    }
+
+    fn from_stream(inner: Stream) -> TcpStream {
+        TcpStream { inner }
+    }
+
+    fn into_stream(self) -> Stream {
+        self.inner
+    }
+
+    fn local_addr_of(stream: &Stream) -> io::Result<SocketAddr> {
+        sys::inet(SockRef::from(&stream.fd).local_addr()?)
+    }
+
+    fn peer_addr_of(stream: &Stream) -> io::Result<SocketAddr> {
+        sys::inet(SockRef::from(&stream.fd).peer_addr()?)
     }
 }
 
@@ -739,7 +818,7 @@ impl TcpStream {
     /// });
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sys::inet(SockRef::from(&self.inner.fd).peer_addr()?)
+        TcpStream::peer_addr_of(&self.inner)
     }
 
     /// The local address.
@@ -761,7 +840,7 @@ impl TcpStream {
     /// });
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sys::inet(SockRef::from(&self.inner.fd).local_addr()?)
+        TcpStream::local_addr_of(&self.inner)
     }
 
     /// Splits the stream into a read half and a write half that two tasks
@@ -792,28 +871,32 @@ impl TcpStream {
     /// });
     /// ```
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        crate::split::split(self)
+        split::split(self)
     }
 }
 
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.fd.as_fd()
+impl OwnedWriteHalf {
+    /// See [`TcpStream::write_zc`]: TCP only, as Unix sockets have no zero-copy send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (rd, wr) = server.into_split();
+    ///     let (res, _buf) = wr.write_zc(vec![1u8; 64 * 1024]).await;
+    ///     assert!(res.unwrap() > 0);
+    ///     # drop((rd, client));
+    /// });
+    /// ```
+    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.stream.write_zc(buf).await
     }
 }
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpStream")
-            .field("fd", &self.inner.fd.raw_fd())
-            .field("local", &self.local_addr().ok())
-            .field("peer", &self.peer_addr().ok())
-            .finish()
-    }
-}
+sys::socket_traits!(TcpStream, inner.fd; local = local_addr, peer = peer_addr);
+crate::stream::owned_read!(TcpStream, OwnedReadHalf);

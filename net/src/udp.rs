@@ -1,9 +1,7 @@
 //! UDP sockets.
 
-use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use percore::buf::{BufResult, IoBuf, IoBufMut};
 use percore::fd::SharedFd;
@@ -299,23 +297,4 @@ impl UdpSocket {
     }
 }
 
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket")
-            .field("fd", &self.fd.raw_fd())
-            .field("addr", &self.local_addr().ok())
-            .finish()
-    }
-}
+sys::socket_traits!(UdpSocket, fd; addr = local_addr);

@@ -1,13 +1,31 @@
-//! Unix domain sockets: stream listener and connections, datagrams.
+//! Unix domain sockets: stream listener and connections, the stream's owned
+//! halves, datagrams.
 //!
 //! Addresses are [`SockAddr`]s: `as_pathname()` for a filesystem path,
 //! `as_abstract_namespace()` for Linux abstract names, `is_unnamed()` for a
 //! socket that was never bound.
+//!
+//! The socket types are also at the crate root; the halves from
+//! [`UnixStream::into_split`] are named here, as in `tokio::net::unix`.
+//!
+//! ```
+//! use percore_net::UnixStream;
+//! use percore_net::unix::{OwnedReadHalf, OwnedWriteHalf};
+//!
+//! percore::run(async {
+//!     let (a, b) = UnixStream::pair().unwrap();
+//!     let (rd, wr): (OwnedReadHalf, OwnedWriteHalf) = a.into_split();
+//!     wr.write_all(&b"to b"[..]).await.0.unwrap();
+//!     let (res, buf) = b.read_exact(Vec::with_capacity(4)).await;
+//!     res.unwrap();
+//!     assert_eq!(buf, b"to b");
+//!     # drop(rd);
+//! });
+//! ```
 
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
 use std::path::Path;
 
 use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
@@ -15,10 +33,75 @@ use percore::fd::SharedFd;
 use percore::op::{Accept, Connect, Op, Recv, RecvMsg, Send, SendMsg};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-use crate::incoming::{FromFd, Incoming};
+use crate::incoming::Incoming;
 use crate::pooled::RecvStream;
-use crate::stream::Stream;
+use crate::split;
+use crate::stream::{Stream, StreamSocket};
 use crate::sys;
+
+/// The read half of a [`UnixStream`], from [`UnixStream::into_split`].
+///
+/// Both halves share the socket; it closes when both are dropped (and no op
+/// uses it any more).
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{UnixStream, unix::OwnedReadHalf};
+///
+/// percore::run(async {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let (rd, _wr) = a.into_split();
+///     let reader = percore::spawn(async move {
+///         let rd: OwnedReadHalf = rd;
+///         rd.read_exact(Vec::with_capacity(2)).await.1
+///     });
+///     b.write_all(&b"hi"[..]).await.0.unwrap();
+///     assert_eq!(reader.await.unwrap(), b"hi");
+/// });
+/// ```
+pub type OwnedReadHalf = split::OwnedReadHalf<UnixStream>;
+
+/// The write half of a [`UnixStream`], from [`UnixStream::into_split`].
+///
+/// Dropping it does not shut the connection down; call its `shutdown` to
+/// let the peer read end of stream.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{UnixStream, unix::OwnedWriteHalf};
+///
+/// percore::run(async {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let (_rd, wr) = a.into_split();
+///     let wr: OwnedWriteHalf = wr;
+///     wr.write_all(&b"bye"[..]).await.0.unwrap();
+///     wr.shutdown().await.unwrap();
+///     let (res, buf) = b.read(Vec::with_capacity(8)).await;
+///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"bye"[..]));
+///     assert_eq!(b.read(Vec::with_capacity(8)).await.0.unwrap(), 0);
+/// });
+/// ```
+pub type OwnedWriteHalf = split::OwnedWriteHalf<UnixStream>;
+
+/// The halves given to `OwnedReadHalf::reunite` came from different
+/// Unix streams; both come back in it.
+///
+/// # Examples
+///
+/// ```
+/// use percore_net::{UnixStream, unix::ReuniteError};
+///
+/// percore::run(async {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let (a_rd, _a_wr) = a.into_split();
+///     let (_b_rd, b_wr) = b.into_split();
+///     let err: ReuniteError = a_rd.reunite(b_wr).unwrap_err();
+///     assert_eq!(err.to_string(), "tried to reunite halves of different streams");
+/// });
+/// ```
+pub type ReuniteError = split::ReuniteError<UnixStream>;
 
 /// A Unix stream socket that accepts connections.
 ///
@@ -102,7 +185,7 @@ impl UnixListener {
         let listen = || {
             let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
             sock.bind(addr)?;
-            sock.listen(1024)?;
+            sock.listen(sys::LISTEN_BACKLOG)?;
             Ok(sock)
         };
         let sock = listen().map_err(|e| sys::with_addr(e, "bind", sys::unix_name(addr)))?;
@@ -206,25 +289,7 @@ impl UnixListener {
     }
 }
 
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("fd", &self.fd.raw_fd())
-            .finish()
-    }
-}
+sys::socket_traits!(UnixListener, fd);
 
 /// A Unix stream connection. Same I/O methods as
 /// [`TcpStream`](crate::TcpStream).
@@ -246,12 +311,28 @@ pub struct UnixStream {
     pub(crate) inner: Stream,
 }
 
-impl FromFd for UnixStream {
+impl StreamSocket for UnixStream {
+    type Addr = SockAddr;
+
     fn from_fd(fd: SharedFd) -> UnixStream {
         // AF_UNIX has no zero-copy send.
-        UnixStream {
-            inner: Stream::new(fd, usize::MAX),
-        }
+        UnixStream::from_stream(Stream::new(fd, usize::MAX))
+    }
+
+    fn from_stream(inner: Stream) -> UnixStream {
+        UnixStream { inner }
+    }
+
+    fn into_stream(self) -> Stream {
+        self.inner
+    }
+
+    fn local_addr_of(stream: &Stream) -> io::Result<SockAddr> {
+        SockRef::from(&stream.fd).local_addr()
+    }
+
+    fn peer_addr_of(stream: &Stream) -> io::Result<SockAddr> {
+        SockRef::from(&stream.fd).peer_addr()
     }
 }
 
@@ -510,7 +591,7 @@ impl UnixStream {
     /// });
     /// ```
     pub fn peer_addr(&self) -> io::Result<SockAddr> {
-        SockRef::from(&self.inner.fd).peer_addr()
+        UnixStream::peer_addr_of(&self.inner)
     }
 
     /// The local address.
@@ -531,29 +612,41 @@ impl UnixStream {
     /// });
     /// ```
     pub fn local_addr(&self) -> io::Result<SockAddr> {
-        SockRef::from(&self.inner.fd).local_addr()
+        UnixStream::local_addr_of(&self.inner)
+    }
+
+    /// Splits the stream into a read half and a write half that two tasks
+    /// (on this core) can own and use at the same time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::UnixStream;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     let (rd, wr) = b.into_split();
+    ///     let echo = percore::spawn(async move {
+    ///         let (res, buf) = rd.read(Vec::with_capacity(16)).await;
+    ///         res.unwrap();
+    ///         wr.write_all(buf).await.0.unwrap();
+    ///     });
+    ///     a.write_all(&b"ping"[..]).await.0.unwrap();
+    ///     let (res, buf) = a.read_exact(Vec::with_capacity(4)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(buf, b"ping");
+    ///     echo.await.unwrap();
+    ///     let (rd, wr) = a.into_split();
+    ///     assert!(rd.reunite(wr).is_ok());
+    /// });
+    /// ```
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split::split(self)
     }
 }
 
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.fd.as_fd()
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("fd", &self.inner.fd.raw_fd())
-            .finish()
-    }
-}
+sys::socket_traits!(UnixStream, inner.fd);
+crate::stream::owned_read!(UnixStream, OwnedReadHalf);
 
 /// A Unix datagram socket.
 ///
@@ -830,22 +923,4 @@ impl UnixDatagram {
     }
 }
 
-impl AsFd for UnixDatagram {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw_fd()
-    }
-}
-
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixDatagram")
-            .field("fd", &self.fd.raw_fd())
-            .finish()
-    }
-}
+sys::socket_traits!(UnixDatagram, fd);

@@ -5,72 +5,22 @@
 //! Every test counts `/proc/self/fd`, so they take `SERIAL` and run one at a
 //! time.
 
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use percore::buf::{IoBuf, IoBufMut};
 use percore_net::{TcpListener, TcpStream};
+
+// The runtime's test support: the tracked buffer and `open_fds`.
+#[path = "../../runtime/tests/support/mod.rs"]
+mod support;
+use support::{EventLog, open_fds};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// A buffer that records when it is dropped.
-struct TrackedBuf {
-    vec: Vec<u8>,
-    dropped: Rc<Cell<bool>>,
-}
-
-impl TrackedBuf {
-    fn new(vec: Vec<u8>) -> (TrackedBuf, Rc<Cell<bool>>) {
-        let dropped = Rc::new(Cell::new(false));
-        (
-            TrackedBuf {
-                vec,
-                dropped: dropped.clone(),
-            },
-            dropped,
-        )
-    }
-}
-
-impl Drop for TrackedBuf {
-    fn drop(&mut self) {
-        self.dropped.set(true);
-    }
-}
-
-// SAFETY: forwards to the Vec, whose heap allocation is stable.
-unsafe impl IoBuf for TrackedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.vec.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.vec.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.vec.capacity()
-    }
-}
-
-// SAFETY: forwards to the Vec.
-unsafe impl IoBufMut for TrackedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.vec.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller initialized `pos` bytes.
-        unsafe { self.vec.set_init(pos) }
-    }
 }
 
 /// Waits (bounded) until the kernel owns no more ops than `baseline`.
@@ -116,12 +66,13 @@ fn read_dropped_in_flight_keeps_its_buffer_until_the_completion() {
         let (client, server) = pair().await;
         let baseline = percore::stats().in_flight;
         for peer_sends in [false, true] {
-            let (buf, dropped) = TrackedBuf::new(Vec::with_capacity(4096));
+            let log = EventLog::new();
+            let buf = log.buf(4096);
             // 1. The read is submitted, then dropped by the timeout.
             let res = percore::time::timeout(Duration::from_millis(5), server.read(buf)).await;
             assert!(res.is_err());
             // 2. The kernel still owns the op: the buffer must be alive.
-            assert!(!dropped.get(), "buffer freed while the kernel owned it");
+            assert_eq!(log.live(), 1, "buffer freed while the kernel owned it");
             assert_eq!(percore::stats().in_flight, baseline + 1);
             // 3. Optionally data arrives before the cancel is even submitted,
             //    so the kernel may write into the buffer.
@@ -132,7 +83,7 @@ fn read_dropped_in_flight_keeps_its_buffer_until_the_completion() {
             }
             // 4. The completion (data or ECANCELED) frees the op, then the buffer.
             settle(baseline).await;
-            assert!(dropped.get(), "buffer never freed after its completion");
+            assert_eq!(log.live(), 0, "buffer never freed after its completion");
         }
         // The connection still works afterwards.
         drop(server);
@@ -147,10 +98,11 @@ fn write_dropped_in_flight_keeps_its_buffer_until_the_completion() {
         let (client, server) = pair().await;
         let baseline = percore::stats().in_flight;
         // 16 MiB cannot fit in the socket buffers of a peer that doesn't read.
-        let (buf, dropped) = TrackedBuf::new(vec![3u8; 16 << 20]);
+        let log = EventLog::new();
+        let buf = log.buf_with(&vec![3u8; 16 << 20]);
         let res = percore::time::timeout(Duration::from_millis(20), client.write_all(buf)).await;
         assert!(res.is_err());
-        assert!(!dropped.get(), "buffer freed while the kernel owned it");
+        assert_eq!(log.live(), 1, "buffer freed while the kernel owned it");
         assert!(percore::stats().in_flight > baseline);
         // The peer drains; the send completes or is cancelled; then the free.
         let drain = percore::spawn(async move {
@@ -164,7 +116,7 @@ fn write_dropped_in_flight_keeps_its_buffer_until_the_completion() {
             }
         });
         settle(baseline + 1).await; // +1: the drain's own read
-        assert!(dropped.get(), "buffer never freed after its completion");
+        assert_eq!(log.live(), 0, "buffer never freed after its completion");
         drop(client);
         let received = drain.await.unwrap();
         assert!(received <= 16 << 20);
@@ -350,9 +302,10 @@ fn runtime_dropped_with_socket_ops_in_flight() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server_std, _) = listener.accept().unwrap();
-    let dropped = {
+    let log = EventLog::new();
+    {
         let rt = percore::Runtime::new().unwrap();
-        let (buf, dropped) = TrackedBuf::new(Vec::with_capacity(1024));
+        let buf = log.buf(1024);
         rt.block_on(async move {
             let server = TcpStream::from_std(server_std);
             percore::spawn(async move {
@@ -361,9 +314,8 @@ fn runtime_dropped_with_socket_ops_in_flight() {
             until("the read is in flight", || percore::stats().in_flight == 1).await;
         });
         drop(rt); // cancels the read, waits for its completion, closes the socket
-        dropped
-    };
-    assert!(dropped.get(), "the read's buffer outlived its runtime");
+    }
+    assert_eq!(log.live(), 0, "the read's buffer outlived its runtime");
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut b = [0u8; 8];
     assert_eq!(peer.read(&mut b).unwrap(), 0);

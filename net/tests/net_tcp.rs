@@ -440,3 +440,25 @@ fn echo_works_without_optional_kernel_features() {
         assert_eq!(server.await.unwrap(), 100_003);
     });
 }
+
+#[percore::test]
+async fn debug_shows_the_descriptor_and_the_addresses() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let fd = client.as_raw_fd();
+    assert_eq!(client.as_fd().as_raw_fd(), fd);
+    assert_eq!(
+        format!("{listener:?}"),
+        format!(
+            "TcpListener {{ fd: {}, addr: Some({addr}) }}",
+            listener.as_raw_fd()
+        )
+    );
+    let local = client.local_addr().unwrap();
+    assert_eq!(
+        format!("{client:?}"),
+        format!("TcpStream {{ fd: {fd}, local: Some({local}), peer: Some({addr}) }}")
+    );
+}

@@ -124,6 +124,51 @@ async fn pair_half_close_and_vectored_write() {
     assert_eq!(buf, b"back");
 }
 
+#[percore::test]
+async fn split_halves_from_two_tasks_then_reunite() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (rd, wr) = a.into_split();
+    assert!(rd.peer_addr().unwrap().is_unnamed());
+    assert!(wr.local_addr().unwrap().is_unnamed());
+    // 1. The reader task waits before anything is written.
+    let reader = percore::spawn(async move {
+        let (res, buf) = rd.read_exact(Vec::with_capacity(5)).await;
+        res.unwrap();
+        (rd, buf)
+    });
+    // 2. The writer half sends, then shuts its direction down.
+    let writer = percore::spawn(async move {
+        wr.write_all(&b"to b!"[..]).await.0.unwrap();
+        wr.shutdown().await.unwrap();
+        wr
+    });
+    b.write_all(&b"to a!"[..]).await.0.unwrap();
+    let (res, buf) = b.read_exact(Vec::with_capacity(5)).await;
+    res.unwrap();
+    assert_eq!(buf, b"to b!");
+    assert_eq!(b.read(Vec::with_capacity(1)).await.0.unwrap(), 0);
+    let (rd, got) = reader.await.unwrap();
+    assert_eq!(got, b"to a!");
+    // 3. The halves reunite into the stream, which still reads.
+    let a = rd.reunite(writer.await.unwrap()).unwrap();
+    b.write_all(&b"again"[..]).await.0.unwrap();
+    let (res, buf) = a.read_exact(Vec::with_capacity(5)).await;
+    res.unwrap();
+    assert_eq!(buf, b"again");
+}
+
+#[percore::test]
+async fn halves_of_different_streams_do_not_reunite() {
+    let (a, _a_peer) = UnixStream::pair().unwrap();
+    let (b, _b_peer) = UnixStream::pair().unwrap();
+    let (a_rd, a_wr) = a.into_split();
+    let (b_rd, b_wr) = b.into_split();
+    let err = a_rd.reunite(b_wr).unwrap_err();
+    let (a_rd, b_wr) = (err.0, err.1);
+    assert!(a_rd.reunite(a_wr).is_ok());
+    assert!(b_rd.reunite(b_wr).is_ok());
+}
+
 #[test]
 fn connect_errors() {
     let dir = TempDir::new("errors");

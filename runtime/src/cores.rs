@@ -5,7 +5,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
-use crate::executor::{self, CoreSet, Either, select};
+use crate::affinity::{self, allowed_cpus};
+use crate::executor::{self, CoreSet, Either, JoinError, select};
 use crate::latch::Latch;
 use crate::runtime::{Builder, Runtime};
 use crate::shutdown::{Shutdown, Signals};
@@ -71,39 +72,13 @@ struct Shared<F> {
     signals: Option<Signals>,
 }
 
-/// CPUs this process may run on, from its affinity mask.
-pub(crate) fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
-    // fills at most size_of::<cpu_set_t>() bytes of it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; pid 0 is the calling thread.
-    let res =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if res != 0 {
-        return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `i` is below CPU_SETSIZE.
-        .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
-        .collect()
-}
-
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET on a valid set with an index below CPU_SETSIZE.
-    unsafe { libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set) };
-    // SAFETY: sched_setaffinity reads the set we own; pid 0 = this thread.
-    // Failure (a CPU went away) leaves the thread unpinned, which is harmless.
-    let _ = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic with a non-string payload".into())
+/// A core's panic as a message for its [`CoreError`]; the payload is read
+/// as a task's is ([`JoinError`]).
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    JoinError::from_panic(payload)
+        .panic_message()
+        .unwrap_or("panic with a non-string payload")
+        .to_string()
 }
 
 impl Runtime {
@@ -177,7 +152,9 @@ impl Runtime {
                 .name(format!("percore-core-{core}"))
                 .spawn(move || -> Result<Option<Fut::Output>, CoreError> {
                     if let (true, Some(cpu)) = (pin, cpu) {
-                        pin_to(cpu);
+                        // Failure (a CPU went away) leaves the thread unpinned,
+                        // which is harmless.
+                        let _ = affinity::pin_current_thread(cpu);
                     }
                     let mut rt = match builder.build() {
                         Ok(rt) => rt,
@@ -244,11 +221,12 @@ impl Runtime {
 
         // 3. Core 0 runs here, pinned for the duration if asked.
         if pin && let Some(&cpu) = cpus.first() {
-            pin_to(cpu);
+            // As on the other cores, failure leaves it unpinned.
+            let _ = affinity::pin_current_thread(cpu);
         }
         let mut results = vec![self.run_core(0, set, &shared)];
         if pin {
-            restore_affinity(&cpus);
+            let _ = affinity::set_current_thread_cpus(&cpus);
         }
         for (core, t) in threads {
             // A panic outside the core's future (its runtime's drop, say)
@@ -256,7 +234,7 @@ impl Runtime {
             results.push(t.join().unwrap_or_else(|payload| {
                 Err(CoreError {
                     core,
-                    message: panic_message(&*payload),
+                    message: panic_message(payload),
                 })
             }));
         }
@@ -336,22 +314,11 @@ impl Runtime {
                 shared.stop.set();
                 Err(CoreError {
                     core,
-                    message: panic_message(&*payload),
+                    message: panic_message(payload),
                 })
             }
         }
     }
-}
-
-fn restore_affinity(cpus: &[usize]) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus {
-        // SAFETY: indexes come from the affinity mask, below CPU_SETSIZE.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    // SAFETY: sched_setaffinity reads the set we own; pid 0 = this thread.
-    let _ = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
 }
 
 impl Builder {

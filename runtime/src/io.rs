@@ -5,7 +5,7 @@
 //!
 //! `OwnedRead` is implemented by [`File`](crate::fs::File) (reading at its
 //! position), by `&mut R` for any implementor, by [`BufReader`] itself, and
-//! in percore-net by `TcpStream`, `UnixStream` and `OwnedReadHalf` (and by
+//! in percore-net by `TcpStream`, `UnixStream` and their `OwnedReadHalf`s (and by
 //! shared references to them, so a connection can be read through a
 //! `BufReader` while it is written to).
 //!

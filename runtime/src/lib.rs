@@ -43,6 +43,7 @@ macro_rules! event {
 }
 pub(crate) use event;
 
+mod affinity;
 mod blocking;
 pub mod buf;
 pub mod channel;

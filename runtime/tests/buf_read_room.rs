@@ -1,16 +1,16 @@
 //! A read into a buffer with no spare room is an `InvalidInput` error on
 //! every read path, never `Ok(0)` (which reads as end of file or stream).
 
-mod fs_support;
+mod support;
 
 use std::io::ErrorKind;
 use std::io::Write as _;
 
-use fs_support::TempPath;
 use percore::buf::{FixedBufPool, IoBuf};
 use percore::fd::SharedFd;
 use percore::fs::File;
 use percore::op::{Op, Read, Readv, Recv, RecvMsg};
+use support::fs::TempPath;
 
 fn assert_no_room<T: std::fmt::Debug>(res: std::io::Result<T>) {
     let err = res.expect_err("a read with no spare room must fail");

@@ -1,7 +1,6 @@
 //! Dropping in-flight file ops: buffers outlive the kernel's use of them, and
 //! file contents are never torn.
 
-mod fs_support;
 mod support;
 
 use std::future::{Future, poll_fn};
@@ -9,10 +8,10 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use fs_support::{TempPath, pattern};
 use percore::buf::AlignedBuf;
 use percore::fs::{File, OpenOptions};
 use support::EventLog;
+use support::fs::{TempPath, pattern};
 
 /// Polls `fut` exactly once and reports whether it was still pending.
 async fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> bool {

@@ -1,12 +1,12 @@
 //! percore::fs::copy: contents, permissions and errors, as std::fs::copy.
 
-mod fs_support;
+mod support;
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 
-use fs_support::{TempPath, pattern};
 use percore::IoErrorExt;
+use support::fs::{TempPath, pattern};
 
 #[test]
 fn copies_contents_and_permissions_over_a_longer_file() {

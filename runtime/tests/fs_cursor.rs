@@ -1,13 +1,13 @@
 //! The file cursor: `read`/`write` advance the position, `seek` moves it,
 //! and the positional `read_at`/`write_at` neither use nor move it.
 
-mod fs_support;
+mod support;
 
 use std::io::{ErrorKind, Seek as _, SeekFrom, Write as _};
 
-use fs_support::{TempPath, pattern};
 use percore::IoErrorExt;
 use percore::fs::{File, OpenOptions};
+use support::fs::{TempPath, pattern};
 
 async fn open_rw(tmp: &TempPath) -> File {
     OpenOptions::new()

@@ -1,10 +1,10 @@
 //! O_DIRECT round trips with aligned and registered buffers.
 
-mod fs_support;
+mod support;
 
-use fs_support::{TempPath, pattern};
 use percore::buf::{AlignedBuf, FixedBufPool};
 use percore::fs::OpenOptions;
+use support::fs::{TempPath, pattern};
 
 #[test]
 fn direct_round_trip_with_aligned_buffers() {

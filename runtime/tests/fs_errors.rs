@@ -1,13 +1,13 @@
 //! Error paths: the kind is the kernel's, the message names the path.
 
-mod fs_support;
+mod support;
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 
-use fs_support::TempPath;
 use percore::buf::{AlignedBuf, IoBuf};
 use percore::fs::{self, File, OpenOptions, PathError};
+use support::fs::TempPath;
 
 fn assert_names(err: &std::io::Error, path: &std::path::Path) {
     let msg = err.to_string();
@@ -83,7 +83,7 @@ fn eacces_without_dac_override() {
     std::thread::spawn({
         let path = tmp.path().to_path_buf();
         move || {
-            fs_support::drop_dac_override();
+            support::fs::drop_dac_override();
             // Capabilities are per thread: only the ring opens with this
             // thread's (the epoll driver opens on a pool thread, which keeps
             // the process's, as tokio's spawn_blocking would).

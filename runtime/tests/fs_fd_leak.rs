@@ -1,15 +1,16 @@
 //! Abandoned opens close what the kernel opened: no descriptor leaks. Alone
 //! in its test binary, so no other test opens files meanwhile.
 
-mod fs_support;
+mod support;
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use fs_support::{TempPath, open_fds};
 use percore::fs::File;
+use support::fs::TempPath;
+use support::open_fds;
 
 #[test]
 fn dropped_opens_do_not_leak_descriptors() {

@@ -1,14 +1,14 @@
 //! Round trips through percore::fs: reads, writes, appends, EOF, vectored,
 //! sync, metadata, set_len, whole-file helpers and directory operations.
 
-mod fs_support;
+mod support;
 
 use std::io::ErrorKind;
 
 use bytes::BytesMut;
-use fs_support::{TempPath, pattern};
 use percore::buf::IoBuf;
 use percore::fs::{self, File, OpenOptions};
+use support::fs::{TempPath, pattern};
 
 #[test]
 fn write_then_read_round_trip() {

@@ -1,14 +1,14 @@
 //! Registered buffers and files: round trips, pool life time, exhaustion,
 //! and the memlock error.
 
-mod fs_support;
+mod support;
 
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use fs_support::{TempPath, pattern};
 use percore::buf::{FixedBufPool, IoBuf};
 use percore::fs::OpenOptions;
+use support::fs::{TempPath, pattern};
 
 #[test]
 fn fixed_buffers_and_registered_file_round_trip() {
@@ -127,7 +127,7 @@ fn a_pool_over_the_memlock_limit_says_so() {
     // Root has CAP_IPC_LOCK, which exempts registered buffers from
     // RLIMIT_MEMLOCK. Drop it from this thread only, before its ring exists.
     std::thread::spawn(|| {
-        fs_support::drop_ipc_lock();
+        support::fs::drop_ipc_lock();
         // Registered buffers are locked memory only on the io_uring driver
         // (on epoll they are plain memory, and no limit applies).
         let rt = percore::Runtime::builder()

@@ -1,13 +1,13 @@
 //! percore::io::BufReader over files: lines, read_until, read_line, and
 //! reads through the buffer.
 
-mod fs_support;
+mod support;
 
 use std::io::ErrorKind;
 
-use fs_support::TempPath;
 use percore::fs::File;
 use percore::io::{BufReader, OwnedRead};
+use support::fs::TempPath;
 
 #[test]
 fn lines_of_a_file_across_buffer_boundaries() {

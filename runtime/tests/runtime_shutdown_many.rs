@@ -7,49 +7,13 @@
 //! the 2 s shutdown bound ran out and the ops were leaked.
 
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use percore::buf::{IoBuf, IoBufMut};
 use percore::fd::SharedFd;
 use percore::op::{CURRENT_POSITION, Op, Read};
 
-/// A buffer that counts its own drops.
-struct CountedBuf {
-    data: Vec<u8>,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: delegates to the inner Vec, whose heap allocation is stable.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.data.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.data.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.data.bytes_total()
-    }
-}
-
-// SAFETY: delegates to the inner Vec.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.data.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.data.set_init(pos) }
-    }
-}
+mod support;
+use support::EventLog;
 
 fn raise_nofile(want: u64) -> u64 {
     let mut lim = libc::rlimit {
@@ -74,7 +38,7 @@ fn runtime_dropped_with_8000_reads_in_flight_frees_every_buffer() {
         n >= 6000,
         "RLIMIT_NOFILE hard limit {limit} is too low for this test"
     );
-    let drops = Arc::new(AtomicUsize::new(0));
+    let log = EventLog::new();
     let mut peers = Vec::with_capacity(n);
     {
         let rt = percore::Runtime::new().unwrap();
@@ -83,10 +47,7 @@ fn runtime_dropped_with_8000_reads_in_flight_frees_every_buffer() {
                 let (ours, theirs) = UnixStream::pair().unwrap();
                 peers.push(theirs);
                 let fd = SharedFd::new(ours.into());
-                let buf = CountedBuf {
-                    data: Vec::with_capacity(64),
-                    drops: drops.clone(),
-                };
+                let buf = log.buf(64);
                 percore::spawn(async move {
                     let _ = Op::new(Read::new(fd, buf, CURRENT_POSITION)).await;
                 });
@@ -101,13 +62,9 @@ fn runtime_dropped_with_8000_reads_in_flight_frees_every_buffer() {
             assert_eq!(percore::stats().in_flight, n);
         });
         // No buffer freed while the kernel owns it.
-        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        assert_eq!(log.live(), n);
     }
     // The runtime is gone: every read was cancelled, completed, and freed.
-    assert_eq!(
-        drops.load(Ordering::SeqCst),
-        n,
-        "buffers leaked at shutdown"
-    );
+    assert_eq!(log.live(), 0, "buffers leaked at shutdown");
     drop(peers);
 }

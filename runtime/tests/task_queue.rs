@@ -20,7 +20,7 @@ use percore::JoinHandle;
 use percore::task::{Latency, TaskQueue, yield_if_needed};
 use percore::time::sleep;
 
-mod fs_support;
+mod support;
 
 /// Held by each test while it runs.
 fn serial() -> MutexGuard<'static, ()> {
@@ -378,7 +378,7 @@ fn a_file_io_limit_makes_a_queue_ops_wait_for_a_slot_and_leaves_others_alone() {
         copy.set_file_io_limit(Some(2));
         // A regular file: its writes are in flight until they complete,
         // on either driver (a device like /dev/null can finish inline).
-        let tmp = fs_support::TempPath::new("io-limit");
+        let tmp = support::fs::TempPath::new("io-limit");
         let null = Rc::new(percore::fs::File::create(tmp.path()).await.unwrap());
         // Eight writes from each queue, all started in the same pass.
         let writers: Vec<_> = [copy, reads]

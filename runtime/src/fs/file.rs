@@ -1,69 +1,22 @@
-//! `File`: an open file whose every operation goes through the ring.
+//! `File`: an open file whose every operation is an op on the ring; when a
+//! read skips the ring or goes to the kernel at once is `read_policy`.
 
-use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::error::{with_hint, with_path};
+use super::read_policy::{self, ReadPolicy};
+use super::syscall;
 use super::{DioAlignment, Metadata, NOWAIT_READS_DEFAULT, OpenOptions, cstring};
 use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op::{
     Fallocate, FixedFd, Fsync, Ftruncate, Op, OpCode, OpenAt, Read, ReadFixed, Readv,
-    STATX_BASIC_STATS, STATX_BTIME, STATX_DIOALIGN, Statx, Write, WriteFixed, Writev, nowait,
+    STATX_BASIC_STATS, STATX_BTIME, STATX_DIOALIGN, Statx, Write, WriteFixed, Writev,
 };
-
-/// Misses in a row after which a file stops trying `RWF_NOWAIT` for a while.
-const NOWAIT_MISSES: u8 = 4;
-/// Reads that skip the `RWF_NOWAIT` attempt after [`NOWAIT_MISSES`] misses.
-const NOWAIT_BACKOFF: u16 = 256;
-/// Reads a task may finish without ever waiting before it yields once, so a
-/// loop over cached data cannot starve the other tasks of its core.
-const FAST_PATH_BUDGET: u32 = 64;
-
-thread_local! {
-    static FAST_STREAK: Cell<u32> = const { Cell::new(0) };
-    /// File reads of this core now waiting on the ring.
-    static RING_READS: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Counts a read in [`RING_READS`] while it is in flight (also when its
-/// future is dropped).
-struct RingRead;
-
-impl RingRead {
-    fn start() -> RingRead {
-        RING_READS.with(|n| n.set(n.get() + 1));
-        RingRead
-    }
-}
-
-impl Drop for RingRead {
-    fn drop(&mut self) {
-        RING_READS.with(|n| n.set(n.get().saturating_sub(1)));
-    }
-}
-
-/// Whether a read is better tried synchronously: the benchmark shows one
-/// `preadv2(RWF_NOWAIT)` beats a ring round trip for a lone reader (one
-/// syscall either way, minus the SQE/CQE/wake-up), while several readers at
-/// once do better on the ring, whose one `io_uring_enter` serves them all.
-/// So: only when no other file read is waiting on the ring and no other task
-/// is ready to run (and so about to issue one).
-fn lone_reader() -> bool {
-    RING_READS.with(Cell::get) == 0 && !crate::executor::current_has_ready()
-}
-
-/// State of the `RWF_NOWAIT` fast path of one file.
-#[derive(Clone, Copy, Debug)]
-struct Nowait {
-    enabled: bool,
-    misses: u8,
-    skip: u16,
-}
 
 /// How a file's data will be read, for [`File::advise`] (`posix_fadvise`).
 ///
@@ -138,14 +91,9 @@ pub struct File {
     fd: SharedFd,
     path: Option<Rc<Path>>,
     direct: Option<DioAlignment>,
-    nowait: Cell<Nowait>,
     fixed: Option<FixedFd>,
-    /// Submit ops at once rather than at the end of the tick
-    /// ([`OpenOptions::submit_now`]); `None`: decide by `reads_wait`.
-    submit_now: Option<bool>,
-    /// The last read through the ring waited for the device (took more
-    /// than the one tick a page-cache hit takes).
-    reads_wait: Cell<bool>,
+    /// When to read without the ring and when to submit at once.
+    reads: ReadPolicy,
 }
 
 impl File {
@@ -222,14 +170,11 @@ impl File {
             fd,
             path: Some(Rc::from(path)),
             direct: None,
-            nowait: Cell::new(Nowait {
-                enabled: opts.nowait_reads.unwrap_or(NOWAIT_READS_DEFAULT) && !opts.direct,
-                misses: 0,
-                skip: 0,
-            }),
             fixed: None,
-            submit_now: opts.submit_now.or(opts.direct.then_some(true)),
-            reads_wait: Cell::new(false),
+            reads: ReadPolicy::new(
+                opts.nowait_reads.unwrap_or(NOWAIT_READS_DEFAULT) && !opts.direct,
+                opts.submit_now.or(opts.direct.then_some(true)),
+            ),
         };
         if opts.direct {
             let meta = Op::new(Statx::fd(file.fd.clone(), STATX_DIOALIGN))
@@ -271,14 +216,8 @@ impl File {
             fd: SharedFd::new(file.into()),
             path: None,
             direct: None,
-            nowait: Cell::new(Nowait {
-                enabled: NOWAIT_READS_DEFAULT,
-                misses: 0,
-                skip: 0,
-            }),
             fixed: None,
-            submit_now: None,
-            reads_wait: Cell::new(false),
+            reads: ReadPolicy::new(NOWAIT_READS_DEFAULT, None),
         }
     }
 
@@ -350,11 +289,7 @@ impl File {
     /// });
     /// ```
     pub fn set_nowait_reads(&mut self, on: bool) {
-        self.nowait.set(Nowait {
-            enabled: on && self.direct.is_none(),
-            misses: 0,
-            skip: 0,
-        });
+        self.reads.set_nowait(on && self.direct.is_none());
     }
 
     /// Hands each of this file's reads, writes and syncs to the kernel as
@@ -371,7 +306,7 @@ impl File {
     /// });
     /// ```
     pub fn set_submit_now(&mut self, on: bool) {
-        self.submit_now = Some(on);
+        self.reads.set_submit_now(on);
     }
 
     /// Checks an `O_DIRECT` op's buffer address, length and offset.
@@ -435,55 +370,14 @@ impl File {
         self.ring_op(data).await
     }
 
-    /// The op itself, submitted at once if the file asks for it and other
-    /// tasks are ready: otherwise the tick ends right away and submits it in
-    /// the same `io_uring_enter` that waits.
+    /// The op itself, submitted at once when the read policy says so.
     fn ring_op<T: OpCode>(&self, data: T) -> Op<T> {
         let op = Op::new(data);
-        let wanted = self.submit_now.unwrap_or_else(|| self.reads_wait.get());
-        if wanted && crate::executor::current_has_ready() {
+        if self.reads.submit_now() {
             op.submit_now()
         } else {
             op
         }
-    }
-
-    /// One `RWF_NOWAIT` attempt, if the fast path is on; `None` means "use the ring".
-    fn try_nowait<B: IoBufMut>(&self, buf: &mut B, pos: u64) -> Option<io::Result<usize>> {
-        let mut st = self.nowait.get();
-        if !st.enabled || !lone_reader() {
-            return None;
-        }
-        if st.skip > 0 {
-            st.skip -= 1;
-            self.nowait.set(st);
-            return None;
-        }
-        let res = nowait::read_nowait(&self.fd, buf, pos);
-        let out = match res {
-            Ok(n) => {
-                st.misses = 0;
-                Some(Ok(n))
-            }
-            Err(err) => {
-                match err.raw_os_error() {
-                    Some(libc::EAGAIN) => {
-                        st.misses += 1;
-                        if st.misses >= NOWAIT_MISSES {
-                            st.misses = 0;
-                            st.skip = NOWAIT_BACKOFF;
-                        }
-                    }
-                    // The file or its filesystem cannot do it: stop trying.
-                    Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ESPIPE) => st.enabled = false,
-                    // Anything else: the ring gives the authoritative answer.
-                    _ => {}
-                }
-                None
-            }
-        };
-        self.nowait.set(st);
-        out
     }
 
     /// Reads into `buf`'s spare room (after its initialized bytes) from
@@ -535,7 +429,7 @@ impl File {
             if let Err(err) = self.check_direct("read", addr, buf.bytes_total() - init, pos) {
                 return (Err(err), buf);
             }
-        } else if let Some(res) = self.try_nowait(&mut buf, pos) {
+        } else if let Some(res) = self.reads.try_nowait(&self.fd, &mut buf, pos) {
             return match res {
                 // Only a prefix was cached: read the rest through the ring,
                 // so that a short count means end of file, as with pread.
@@ -551,7 +445,7 @@ impl File {
                     (Ok(n + rest.unwrap_or(0)), buf)
                 }
                 res => {
-                    fast_path_yield().await;
+                    read_policy::fast_path_yield().await;
                     (res, buf)
                 }
             };
@@ -561,22 +455,14 @@ impl File {
 
     /// One read through the ring.
     async fn ring_read<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        let counted = RingRead::start();
-        let (res, buf) = self.read_op(Read::new(self.fd.clone(), buf, pos)).await;
-        drop(counted);
-        FAST_STREAK.with(|s| s.set(0));
+        let read = self.read_op(Read::new(self.fd.clone(), buf, pos));
+        let (res, buf) = read_policy::ring_read(read).await;
         (res.map_err(|e| self.direct_error(e, "read")), buf)
     }
 
-    /// Runs a read op, noting whether it waited for the device: a page-cache
-    /// hit completes in the enter that submits it, so its task runs in the
-    /// next tick; a read that waited took longer.
+    /// A read op, timed for the read policy.
     async fn read_op<T: OpCode>(&self, data: T) -> T::Output {
-        let tick = crate::driver::current_tick();
-        let out = self.op(data).await;
-        self.reads_wait
-            .set(crate::driver::current_tick() > tick + 1);
-        out
+        self.reads.timed(self.op(data)).await
     }
 
     /// Reads until `buf`'s spare room is full, starting at `pos`; a buffer
@@ -969,7 +855,7 @@ impl File {
         let res = if ring {
             Op::new(Ftruncate::new(self.fd.clone(), len)).await
         } else {
-            crate::op::ftruncate_blocking(&self.fd, len).await
+            syscall::ftruncate_blocking(&self.fd, len).await
         };
         res.map_err(|e| with_path(e, "set_len", &self.name()))
     }
@@ -1028,7 +914,7 @@ impl File {
                 ))
                 .await
             } else {
-                crate::op::fadvise_sync(&self.fd, offset, len, advice)
+                syscall::fadvise_sync(&self.fd, offset, len, advice)
             };
         res.map_err(|e| with_path(e, "advise", &self.name()))
     }
@@ -1242,7 +1128,7 @@ impl File {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub async fn seek(&mut self, pos: std::io::SeekFrom) -> io::Result<u64> {
-        crate::op::lseek(&self.fd, pos).map_err(|e| with_path(e, "seek", &self.name()))
+        syscall::lseek(&self.fd, pos).map_err(|e| with_path(e, "seek", &self.name()))
     }
 
     /// The file's position, counted from the start (a seek by 0 from the
@@ -1328,19 +1214,6 @@ fn advance(pos: u64, done: u64) -> u64 {
     }
 }
 
-/// After [`FAST_PATH_BUDGET`] reads in a row that finished without waiting,
-/// yields once so other tasks run.
-async fn fast_path_yield() {
-    let streak = FAST_STREAK.with(|s| {
-        let n = s.get() + 1;
-        s.set(if n >= FAST_PATH_BUDGET { 0 } else { n });
-        n
-    });
-    if streak >= FAST_PATH_BUDGET {
-        crate::yield_now().await;
-    }
-}
-
 fn refused_direct(err: io::Error, path: &Path) -> io::Error {
     // EINVAL's kind is already `InvalidInput`; keep the errno reachable.
     with_hint(
@@ -1349,6 +1222,27 @@ fn refused_direct(err: io::Error, path: &Path) -> io::Error {
         path,
         Some("the filesystem refused O_DIRECT (EINVAL): direct I/O is not supported there; open without OpenOptions::direct".into()),
     )
+}
+
+/// The descriptor, borrowed for as long as the `File` lives: for
+/// `socket2`-style helpers, `rustix`, or `std`'s `try_clone_to_owned`.
+///
+/// ```
+/// use std::os::fd::AsFd;
+///
+/// percore::run(async {
+///     let path = std::env::temp_dir().join(format!("percore-doc-{}-as-fd", std::process::id()));
+///     std::fs::write(&path, b"four").unwrap();
+///     let file = percore::fs::File::open(&path).await.unwrap();
+///     let dup = std::fs::File::from(file.as_fd().try_clone_to_owned().unwrap());
+///     assert_eq!(dup.metadata().unwrap().len(), 4);
+///     std::fs::remove_file(&path).unwrap();
+/// });
+/// ```
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl AsRawFd for File {
@@ -1383,25 +1277,6 @@ mod tests {
             assert_eq!(file.metadata().await.unwrap().len(), 12_345);
             file.set_len_via(7, false).await.unwrap();
             assert_eq!(file.metadata().await.unwrap().len(), 7);
-        });
-        std::fs::remove_file(&path).unwrap();
-    }
-
-    #[test]
-    fn nowait_serves_cached_reads_and_turns_off_on_espipe() {
-        let path = std::env::temp_dir().join(format!("percore-unit-nowait-{}", std::process::id()));
-        std::fs::write(&path, b"abc").unwrap();
-        crate::run(async {
-            let file = File::open(&path).await.unwrap();
-            // A cached file: the attempt succeeds without the ring.
-            let mut buf = Vec::with_capacity(8);
-            assert_eq!(file.try_nowait(&mut buf, 0).unwrap().unwrap(), 3);
-            // A pipe: preadv2 with an offset fails with ESPIPE, so the fast
-            // path turns itself off for this file.
-            let (reader, _writer) = std::io::pipe().unwrap();
-            let pipe = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
-            assert!(pipe.try_nowait(&mut Vec::with_capacity(8), 0).is_none());
-            assert!(!pipe.nowait.get().enabled);
         });
         std::fs::remove_file(&path).unwrap();
     }

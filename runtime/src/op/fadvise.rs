@@ -74,35 +74,3 @@ unsafe impl OpCode for Fadvise {
         cqe.result.map(|_| ())
     }
 }
-
-/// `posix_fadvise(2)` directly, for kernels without `IORING_OP_FADVISE`; it
-/// only records the advice (or starts readahead), so it does not block.
-pub(crate) fn fadvise_sync(fd: &SharedFd, offset: u64, len: u64, advice: i32) -> io::Result<()> {
-    let off =
-        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let len = libc::off_t::try_from(len).unwrap_or(0);
-    // SAFETY: plain syscall on a descriptor the handle keeps open.
-    match unsafe { libc::posix_fadvise(fd.raw_fd(), off, len, advice) } {
-        0 => Ok(()),
-        errno => Err(io::Error::from_raw_os_error(errno)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fallback_advises_files_and_reports_errors() {
-        // The path kernels before 5.6 take, called directly.
-        let file = std::fs::File::open("/proc/self/exe").unwrap();
-        let fd = SharedFd::new(file.into());
-        fadvise_sync(&fd, 0, 0, libc::POSIX_FADV_RANDOM).unwrap();
-        let err = fadvise_sync(&fd, 0, 0, 12345).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-        let (reader, _writer) = std::io::pipe().unwrap();
-        let pipe = SharedFd::new(reader.into());
-        let err = fadvise_sync(&pipe, 0, 0, libc::POSIX_FADV_RANDOM).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ESPIPE));
-    }
-}

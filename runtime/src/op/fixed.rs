@@ -184,6 +184,17 @@ enum Sqe {
     Fixed(types::Fixed),
 }
 
+/// The entry `$build` makes with `$fd` bound to the target, whichever kind
+/// it is: the opcode builders take either, as different types.
+macro_rules! with_target {
+    ($sqe:expr, |$fd:ident| $build:expr) => {
+        match $sqe {
+            Sqe::Fd($fd) => $build,
+            Sqe::Fixed($fd) => $build,
+        }
+    };
+}
+
 impl From<SharedFd> for Target {
     fn from(fd: SharedFd) -> Target {
         Target::Fd(fd)
@@ -269,14 +280,10 @@ unsafe impl OpCode for ReadFixed {
         // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
         let ptr = unsafe { crate::buf::IoBufMut::stable_mut_ptr(&mut self.buf).add(init) };
         let index = self.buf.buf_index();
-        match self.target.sqe_target() {
-            Sqe::Fd(fd) => opcode::ReadFixed::new(fd, ptr, len, index)
-                .offset(self.offset)
-                .build(),
-            Sqe::Fixed(fd) => opcode::ReadFixed::new(fd, ptr, len, index)
-                .offset(self.offset)
-                .build(),
-        }
+        let sqe = self.target.sqe_target();
+        with_target!(sqe, |fd| opcode::ReadFixed::new(fd, ptr, len, index)
+            .offset(self.offset)
+            .build())
     }
 
     unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
@@ -357,14 +364,10 @@ unsafe impl OpCode for WriteFixed {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_ptr();
         let index = self.buf.buf_index();
-        match self.target.sqe_target() {
-            Sqe::Fd(fd) => opcode::WriteFixed::new(fd, ptr, len, index)
-                .offset(self.offset)
-                .build(),
-            Sqe::Fixed(fd) => opcode::WriteFixed::new(fd, ptr, len, index)
-                .offset(self.offset)
-                .build(),
-        }
+        let sqe = self.target.sqe_target();
+        with_target!(sqe, |fd| opcode::WriteFixed::new(fd, ptr, len, index)
+            .offset(self.offset)
+            .build())
     }
 
     unsafe fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -71,15 +71,3 @@ unsafe impl OpCode for Ftruncate {
         cqe.result.map(|_| ())
     }
 }
-
-/// `ftruncate(2)` on the blocking thread pool, for kernels without
-/// `IORING_OP_FTRUNCATE`. The pool thread works on a duplicate of the
-/// descriptor, so dropping the returned future can never make it truncate a
-/// different file that reused the number.
-pub(crate) async fn ftruncate_blocking(fd: &SharedFd, len: u64) -> io::Result<()> {
-    // SAFETY: `fd` is open while the `SharedFd` we borrow lives, which spans
-    // this call; the borrow ends before we return.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.raw_fd()) };
-    let file = std::fs::File::from(borrowed.try_clone_to_owned()?);
-    crate::spawn_blocking(move || file.set_len(len)).await?
-}

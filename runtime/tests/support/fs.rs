@@ -1,5 +1,5 @@
-//! Helpers shared by the fs_* tests.
-#![allow(dead_code)]
+//! Helpers of the fs_* tests: temporary paths, data patterns, dropping
+//! capabilities.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,11 +25,6 @@ impl Drop for TempPath {
         let _ = std::fs::remove_file(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Descriptors open in this process.
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// Bytes of a recognisable pattern: byte `i` of block `b` of 4096 is `(b * 31 + i) as u8`.
