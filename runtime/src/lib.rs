@@ -47,6 +47,7 @@ mod affinity;
 mod blocking;
 pub mod buf;
 pub mod channel;
+mod context;
 mod cores;
 mod driver;
 mod executor;

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
+use crate::context;
 use crate::driver::{self, Capabilities, Driver, DriverConfig, DriverKind, DriverStats};
 use crate::executor::{self, Executor, ExecutorStats, Shared, TaskQueueStats};
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::Shutdown;
 use crate::time::{self, Timers};
 
 /// How many task polls run between two looks at the ring, so a busy core
@@ -483,13 +484,6 @@ impl Wake for MainWaker {
     }
 }
 
-struct Guards {
-    _driver: driver::ContextGuard,
-    _executor: executor::ContextGuard,
-    _timers: time::ContextGuard,
-    _shutdown: shutdown::ContextGuard,
-}
-
 impl Runtime {
     /// A runtime with the default [`Builder`].
     ///
@@ -519,13 +513,13 @@ impl Runtime {
         Builder::new()
     }
 
-    fn enter(&self) -> Guards {
-        Guards {
-            _driver: driver::enter_context(self.driver.clone()),
-            _executor: executor::enter_context(self.executor.clone()),
-            _timers: time::enter_context(self.timers.clone()),
-            _shutdown: shutdown::enter_context(self.shutdown.clone()),
-        }
+    fn enter(&self) -> context::Guard {
+        context::enter(context::Core {
+            driver: self.driver.clone(),
+            executor: self.executor.clone(),
+            timers: self.timers.clone(),
+            shutdown: self.shutdown.clone(),
+        })
     }
 
     pub(crate) fn executor_shared(&self) -> Arc<Shared> {
@@ -725,11 +719,7 @@ impl Drop for Runtime {
             std::mem::forget(self.timers.clone());
             return;
         }
-        if !(driver::context_alive()
-            && executor::context_alive()
-            && time::context_alive()
-            && shutdown::context_alive())
-        {
+        if !context::alive() {
             // Dropped with this thread's locals (a runtime kept in a
             // thread_local): the driver cannot be made current to take over
             // in-flight ops, so leak the ring and the tasks instead of

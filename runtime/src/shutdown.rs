@@ -44,13 +44,13 @@
 //!
 //! [`Runtime::run`]: crate::Runtime::run
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::context;
 use crate::executor::select;
 use crate::fd::SharedFd;
 use crate::latch::Latch;
@@ -179,34 +179,6 @@ impl fmt::Debug for Shutdown {
     }
 }
 
-thread_local! {
-    static CURRENT: RefCell<Option<Shutdown>> = const { RefCell::new(None) };
-}
-
-/// Makes `shutdown` the current thread's until the guard drops.
-pub(crate) fn enter_context(shutdown: Shutdown) -> ContextGuard {
-    ContextGuard {
-        prev: CURRENT.with(|c| c.replace(Some(shutdown))),
-    }
-}
-
-/// Whether this thread's context slot still exists (it is gone while the
-/// thread's locals are being destroyed).
-pub(crate) fn context_alive() -> bool {
-    CURRENT.try_with(|_| ()).is_ok()
-}
-
-pub(crate) struct ContextGuard {
-    prev: Option<Shutdown>,
-}
-
-impl Drop for ContextGuard {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
 /// The current runtime's shutdown handle (shared by every core of a
 /// [`Runtime::run`](crate::Runtime::run)).
 ///
@@ -223,9 +195,7 @@ impl Drop for ContextGuard {
 /// });
 /// ```
 pub fn handle() -> Shutdown {
-    CURRENT
-        .with(|c| c.borrow().clone())
-        .expect("percore::shutdown used outside a runtime")
+    context::with(|core| core.shutdown.clone()).expect("percore::shutdown used outside a runtime")
 }
 
 /// Starts the current runtime's shutdown (see [`Shutdown::request`]).
@@ -261,8 +231,7 @@ pub fn request() {
 /// ```
 pub fn is_requested() -> bool {
     // Cheap enough for a connection loop to ask after every request.
-    CURRENT
-        .with(|c| c.borrow().as_ref().map(Shutdown::is_requested))
+    context::with(|core| core.shutdown.is_requested())
         .expect("percore::shutdown used outside a runtime")
 }
 

@@ -1,7 +1,6 @@
-//! The current core's driver: a thread-local set while a runtime runs,
-//! and the functions ops and resources reach the driver through.
+//! The functions ops and resources reach the current core's driver
+//! through (it sits in the core's context, `crate::context`).
 
-use std::cell::RefCell;
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::rc::Rc;
@@ -10,33 +9,7 @@ use io_uring::{opcode, types};
 
 use super::op::Abandoned;
 use super::{Capabilities, Driver};
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<RefCell<Driver>>>> = const { RefCell::new(None) };
-}
-
-/// Makes `driver` the current thread's driver until the guard drops.
-pub(crate) fn enter_context(driver: Rc<RefCell<Driver>>) -> ContextGuard {
-    let prev = CURRENT.with(|c| c.replace(Some(driver)));
-    ContextGuard { prev }
-}
-
-pub(crate) struct ContextGuard {
-    prev: Option<Rc<RefCell<Driver>>>,
-}
-
-/// Whether this thread's context slot still exists (it is gone while the
-/// thread's locals are being destroyed).
-pub(crate) fn context_alive() -> bool {
-    CURRENT.try_with(|_| ()).is_ok()
-}
-
-impl Drop for ContextGuard {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
+use crate::context;
 
 /// The current core's tick count (enters that ended a tick), for telling an
 /// op that completed at once from one that waited.
@@ -65,14 +38,11 @@ pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
 
 /// The fork error, if the current driver was inherited by a forked child.
 fn current_fork_error() -> Option<io::Error> {
-    CURRENT
-        .try_with(|c| {
-            let cur = c.borrow();
-            let d = cur.as_ref()?.try_borrow().ok()?;
-            d.inherited().then(|| d.fork_error())
-        })
-        .ok()
-        .flatten()
+    context::with(|core| {
+        let d = core.driver.try_borrow().ok()?;
+        d.inherited().then(|| d.fork_error())
+    })
+    .flatten()
 }
 
 /// Runs `f` with the current core's driver, or returns `None` outside a
@@ -80,18 +50,14 @@ fn current_fork_error() -> Option<io::Error> {
 /// or if a forked child inherited it: then ops are leaked and fds closed
 /// with close(2), and nothing touches the parent's ring).
 pub(crate) fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| {
-            let cur = c.borrow();
-            let drv = cur.as_ref()?;
-            let mut d = drv.try_borrow_mut().ok()?;
-            if d.inherited() {
-                return None;
-            }
-            Some(f(&mut d))
-        })
-        .ok()
-        .flatten()
+    context::with(|core| {
+        let mut d = core.driver.try_borrow_mut().ok()?;
+        if d.inherited() {
+            return None;
+        }
+        Some(f(&mut d))
+    })
+    .flatten()
 }
 
 /// Hands an op whose future was dropped to the driver of ring `ring`, which

@@ -16,8 +16,9 @@
 //!   park and `io_uring_enter`, dispatch of completions, shutdown.
 //! - `slot.rs`: the op slots, their `Lifecycle`, and `complete`, the one
 //!   place a CQE moves a slot on.
-//! - `context.rs`: the current core's driver (a thread-local) and the
-//!   functions ops reach it through (`with_driver`, `abandon`, `close_fd`).
+//! - `context.rs`: the functions ops reach the current core's driver
+//!   through (`with_driver`, `abandon`, `close_fd`); the driver itself sits
+//!   in the core's context (`crate::context`).
 //! - `unpark.rs`: `Unparker`, the wake-up of a parked core from any thread.
 //! - `park.rs`: the `parked` flag protocol under it (checked by loom).
 //! - `fork.rs`: detecting a driver inherited by a forked child.
@@ -56,8 +57,8 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use slab::Slab;
 
 pub(crate) use self::context::{
-    ContextGuard, abandon, close_fd, context_alive, current_capabilities, current_id, current_tick,
-    enter_context, try_with_driver, with_driver, with_ring,
+    abandon, close_fd, current_capabilities, current_id, current_tick, try_with_driver,
+    with_driver, with_ring,
 };
 use self::epoll::{Cqe, Epoll, Started};
 use self::fork::{FORK_GENERATION, watch_forks};

@@ -35,7 +35,6 @@ mod queue;
 mod task;
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
@@ -44,6 +43,8 @@ use std::time::{Duration, Instant};
 use async_task::{Runnable, ScheduleInfo};
 use crossbeam_queue::SegQueue;
 use slab::Slab;
+
+use crate::context;
 
 pub use self::join::{Either, join_all, race, select};
 pub use self::join_set::JoinSet;
@@ -85,7 +86,7 @@ pub struct ExecutorStats {
 
 /// The part of an executor other threads may touch.
 pub(crate) struct Shared {
-    id: usize,
+    pub(crate) id: usize,
     /// Tasks woken on other threads, with their queue.
     remote: SegQueue<(Runnable, u32)>,
     /// Closures sent by [`spawn_on`] from other cores; each spawns a task here.
@@ -158,13 +159,6 @@ pub(crate) struct Executor {
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
-
-thread_local! {
-    /// Id of the executor running on this thread (0: none); lets the schedule
-    /// function tell a local wake from a remote one without a lock.
-    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
-    static CURRENT: RefCell<Option<Rc<Executor>>> = const { RefCell::new(None) };
-}
 
 impl Executor {
     pub(crate) fn new(unpark: Box<dyn Fn() + Send + Sync>) -> Executor {
@@ -665,38 +659,8 @@ pub async fn yield_if_needed() {
     }
 }
 
-/// Makes `exec` the current thread's executor until the guard drops.
-pub(crate) fn enter_context(exec: Rc<Executor>) -> ContextGuard {
-    let id = exec.shared.id;
-    let prev = CURRENT.with(|c| c.replace(Some(exec)));
-    let prev_id = CURRENT_ID.with(|c| c.replace(id));
-    ContextGuard { prev, prev_id }
-}
-
-/// Whether this thread's context slots still exist (they are gone while the
-/// thread's locals are being destroyed).
-pub(crate) fn context_alive() -> bool {
-    CURRENT.try_with(|_| ()).is_ok() && CURRENT_ID.try_with(|_| ()).is_ok()
-}
-
-pub(crate) struct ContextGuard {
-    prev: Option<Rc<Executor>>,
-    prev_id: usize,
-}
-
-impl Drop for ContextGuard {
-    fn drop(&mut self) {
-        CURRENT_ID.with(|c| c.set(self.prev_id));
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
 fn with_current<R>(f: impl FnOnce(&Executor) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| c.borrow().as_ref().map(|e| f(e)))
-        .ok()
-        .flatten()
+    context::with(|core| f(&core.executor))
 }
 
 /// Schedules a woken task of queue `queue`: onto that queue when woken on
@@ -704,7 +668,7 @@ fn with_current<R>(f: impl FnOnce(&Executor) -> R) -> Option<R> {
 /// is how a task yields), else onto the remote queue with an unpark.
 fn schedule(shared: &Arc<Shared>, queue: u32, runnable: Runnable, info: ScheduleInfo) {
     let mut runnable = Some(runnable);
-    if CURRENT_ID.try_with(|c| c.get()) == Ok(shared.id) {
+    if context::executor_id() == shared.id {
         with_current(|e| {
             if let Some(r) = runnable.take() {
                 e.push(queue, r, info.woken_while_running);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_task::Runnable;
 
 use super::task::spawn_in;
-use super::{CURRENT, JoinHandle, with_current};
+use super::{JoinHandle, with_current};
 
 /// How much a queue's tasks care about the time from becoming runnable to
 /// running (glommio's `Latency`).
@@ -468,11 +468,7 @@ impl TaskQueue {
         F: Future + 'static,
         F::Output: 'static,
     {
-        CURRENT.with(|c| {
-            let cur = c.borrow();
-            let exec = cur
-                .as_ref()
-                .expect("TaskQueue::spawn called outside a runtime: call it inside percore::run");
+        with_current(|exec| {
             assert!(
                 exec.shared.id == self.exec,
                 "TaskQueue::spawn: the queue belongs to another core; use percore::spawn_on \
@@ -480,6 +476,7 @@ impl TaskQueue {
             );
             spawn_in(exec, self.index, future)
         })
+        .expect("TaskQueue::spawn called outside a runtime: call it inside percore::run")
     }
 
     /// The name given to [`TaskQueue::new`] (`"default"` for the default

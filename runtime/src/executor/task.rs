@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::oneshot::{Cancel, Receiver};
-use super::{CURRENT, Executor, schedule, with_current};
+use super::{Executor, schedule, with_current};
 
 /// Why a task did not return its output.
 ///
@@ -634,13 +634,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    CURRENT.with(|c| {
-        let cur = c.borrow();
-        let exec = cur
-            .as_ref()
-            .expect("percore::spawn called outside a runtime: call it inside percore::run");
-        spawn_in(exec, exec.current_queue(), future)
-    })
+    with_current(|exec| spawn_in(exec, exec.current_queue(), future))
+        .expect("percore::spawn called outside a runtime: call it inside percore::run")
 }
 
 /// Spawns `future` on `exec` (the current executor) into task queue `queue`.

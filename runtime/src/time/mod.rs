@@ -23,7 +23,6 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -99,39 +98,8 @@ impl Timers {
     }
 }
 
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<Timers>>> = const { RefCell::new(None) };
-}
-
-/// Makes `timers` the current thread's timers until the guard drops.
-pub(crate) fn enter_context(timers: Rc<Timers>) -> ContextGuard {
-    ContextGuard {
-        prev: CURRENT.with(|c| c.replace(Some(timers))),
-    }
-}
-
-/// Whether this thread's context slot still exists (it is gone while the
-/// thread's locals are being destroyed).
-pub(crate) fn context_alive() -> bool {
-    CURRENT.try_with(|_| ()).is_ok()
-}
-
-pub(crate) struct ContextGuard {
-    prev: Option<Rc<Timers>>,
-}
-
-impl Drop for ContextGuard {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
 fn with_timers<R>(f: impl FnOnce(&Timers) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| c.borrow().as_ref().map(|t| f(t)))
-        .ok()
-        .flatten()
+    crate::context::with(|core| f(&core.timers))
 }
 
 /// Waits until `duration` has elapsed.
