@@ -106,7 +106,7 @@ use std::io::{self, IoSlice, SeekFrom};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use percore::buf::{IoBuf, Slice};
 use percore::fd::SharedFd;
@@ -322,6 +322,7 @@ impl<S: CompatStream> Compat<S> {
             read > 0 && write > 0,
             "Compat buffers need a capacity of at least 1"
         );
+        let sends_whole = sends_whole(stream.io());
         Compat {
             stream,
             reader: Reader {
@@ -337,6 +338,7 @@ impl<S: CompatStream> Compat<S> {
                 op: None,
                 shutdown: None,
                 error: None,
+                sends_whole,
             },
             seek: None,
         }
@@ -526,6 +528,18 @@ struct Writer {
     shutdown: Option<Op<op::Shutdown>>,
     /// The error of a send that completed inside `poll_write`, for the next call.
     error: Option<io::Error>,
+    /// Sends go out whole or fail (see [`sends_whole`]), so nothing but an
+    /// error can be left for a later poll to finish.
+    sends_whole: bool,
+}
+
+/// Whether a socket send flagged `MSG_WAITALL` goes out whole or fails: on
+/// io_uring since Linux 5.19, where the kernel retries a short send on a
+/// stream socket itself (the release that brought `IORING_RECVSEND_POLL_FIRST`,
+/// which `recv_poll_first` reports; off in minimal mode, as that is). Not on
+/// the epoll driver, whose `send(2)` may be short, nor for files.
+fn sends_whole(io: Io<'_>) -> bool {
+    matches!(io, Io::Socket(_)) && percore::capabilities().is_some_and(|c| c.recv_poll_first)
 }
 
 /// A write in flight: a socket send, or a file write at the file's position.
@@ -535,9 +549,16 @@ enum WriteOp {
 }
 
 impl WriteOp {
-    fn new(io: Io<'_>, buf: Slice<Vec<u8>>) -> WriteOp {
+    fn new(io: Io<'_>, buf: Slice<Vec<u8>>, whole: bool) -> WriteOp {
         match io {
-            Io::Socket(stream) => WriteOp::Send(Op::new(op::Send::new(stream.fd.clone(), buf))),
+            Io::Socket(stream) => {
+                let send = op::Send::new(stream.fd.clone(), buf);
+                WriteOp::Send(Op::new(if whole {
+                    send.flags(libc::MSG_WAITALL)
+                } else {
+                    send
+                }))
+            }
             Io::File(fd) => WriteOp::Write(Op::new(op::Write::new(
                 fd.clone(),
                 buf,
@@ -572,7 +593,7 @@ impl Writer {
                     // Short send: send the rest, from the same buffer.
                     self.sent += n;
                     let rest = buf.slice(self.sent..);
-                    self.op = Some(WriteOp::new(io, rest));
+                    self.op = Some(WriteOp::new(io, rest, self.sends_whole));
                 }
                 res => {
                     self.buf = buf;
@@ -614,14 +635,34 @@ impl Writer {
             buf.extend_from_slice(&b[..b.len().min(room)]);
         }
         let n = buf.len();
-        self.op = Some(WriteOp::new(io, buf.slice(..)));
-        // Submit now (the first poll only queues the SQE). An error of this
-        // send, if it completes at once, is kept for the next call: the
-        // bytes are taken either way.
-        if let Poll::Ready(Err(e)) = self.poll_drain(io, cx) {
+        self.op = Some(WriteOp::new(io, buf.slice(..), self.sends_whole));
+        // Submit now (the first poll only queues the SQE), with no waker:
+        // the caller has its bytes taken, and whichever call of its waits
+        // for the send (the next write, a flush) registers its own. So a
+        // send nobody waits for wakes no task when it completes. An error
+        // of this send, if it completes at once, is kept for the next call.
+        if let Poll::Ready(Err(e)) = self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
             self.error = Some(e);
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// A flush that does not wait for a send in flight when the send goes
+    /// out whole or fails ([`Writer::sends_whole`]): the bytes are with the
+    /// kernel's ring, and nothing is left for this side to do. A send that
+    /// already failed reports its error here; one that fails later reports
+    /// it from the next write, flush or shutdown, which wait for it. What
+    /// this saves: the poll of the caller's task that the send's completion
+    /// would cost (hyper's whole connection state machine, per response).
+    fn poll_flush_queued(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.sends_whole {
+            return self.poll_drain(io, cx);
+        }
+        // Collect the send if it is done, without registering a waker.
+        match self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
+            Poll::Pending => Poll::Ready(Ok(())),
+            done => done,
+        }
     }
 }
 
@@ -665,6 +706,12 @@ impl<S: CompatWrite> Compat<S> {
 
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.writer.poll_drain(self.stream.io(), cx)
+    }
+
+    /// hyper's flush: see [`Writer::poll_flush_queued`].
+    #[cfg(feature = "hyper")]
+    fn flush_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.writer.poll_flush_queued(self.stream.io(), cx)
     }
 
     /// Flushes, then shuts down the write side: the peer reads end of
@@ -907,7 +954,7 @@ mod hyper_impls {
         }
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().flush(cx)
+            self.get_mut().flush_queued(cx)
         }
 
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
