@@ -16,23 +16,35 @@
 #       against benches/peers/tokio_axum.rs (the same routes on axum::serve,
 #       tokio multi-thread runtime with CORES workers).
 #
+#   MODE=client  the pooled HTTP client: examples/http-load --client pooled
+#       (percore-net's pooled client, hyper-util's Client on percore) against
+#       --client tokio-pooled (hyper-util's Client with its HttpConnector on a
+#       tokio current-thread runtime), closed loop, CONNS requests in flight on
+#       one client core, keep-alive connections to one server
+#       (examples/http-server on SERVER_CPUS); req/s, p99, and the client's
+#       CPU per request (perf stat -e task-clock over the whole client run).
+#
 #   scripts/bench-http.sh                              # saturation, 5 rounds x 10 s per server and path
 #   MODE=rate scripts/bench-http.sh                    # axum on percore vs tokio at 10k and 20k req/s, 64 conns,
 #                                                      # even and burst pacing, 3 rounds (~4 min)
 #   ROUNDS=1 DURATION=2 scripts/bench-http.sh          # smoke run
 #   MODE=rate ROUNDS=1 WINDOW=1 RATES=10000 scripts/bench-http.sh   # rate smoke run
 #   CORES=2 SERVER_CPUS=0-1 WRK_CPUS=2-3 WRK_THREADS=2 scripts/bench-http.sh
+#   MODE=client scripts/bench-http.sh                  # pooled clients: percore vs hyper-util on tokio,
+#                                                      # 16 in flight, 3 rounds x 10 s (~1 min)
 #
 # Environment (defaults in brackets):
 #   MODE [sat]  CORES [1]  server cores (percore --cores, tokio worker threads)
 #   SERVER_CPUS [0 .. CORES-1]  WRK_CPUS [the next CPU]: the load client's CPUs
-#   SERVERS [sat: "percore tokio", rate: "axum axum-tokio"]: percore = http-server,
+#   SERVERS [sat: "percore tokio", rate: "axum axum-tokio", client: "percore"]: percore = http-server,
 #     tokio = peer-tokio-http, axum = axum-server, axum-tokio = peer-tokio-axum;
 #     NAME=PATH adds another build of a server, e.g. "axum axum-tokio
 #     base=/tmp/axum-server-main" for an A/B of a change
-#   BASELINE [axum-tokio if in SERVERS, else tokio]: the server ratios divide by
+#   BASELINE [axum-tokio if in SERVERS, else tokio; client: tokio-pooled]: the ratios divide by
+#   CLIENTS [client: "pooled tokio-pooled"]: the --client values of http-load to compare
 #   PATHS [sat: "/ /json", rate: "/"]  ROUNDS [sat: 5, rate: 3]
 #   sat:  CONNS [256]  DURATION [10] seconds per run  WRK_THREADS [1]
+#   client: CONNS [16] requests in flight  DURATION [10]
 #   rate: CONNS [64]  RATES ["10000 20000"] req/s  WINDOW [3] seconds for the
 #         CPU window and again for the perf window  WARMUP [1] seconds
 #         PACING ["even burst"]: http-load --pacing for each rate, one or more of
@@ -70,8 +82,16 @@ case $MODE in
         PATHS=${PATHS:-"/"}
         SERVERS=${SERVERS:-"axum axum-tokio"}
         ;;
+    client)
+        CONNS=${CONNS:-16}
+        ROUNDS=${ROUNDS:-3}
+        PATHS=${PATHS:-"/"}
+        SERVERS=${SERVERS:-"percore"}
+        CLIENTS=${CLIENTS:-"pooled tokio-pooled"}
+        BASELINE=${BASELINE:-tokio-pooled}
+        ;;
     *)
-        echo "bench-http: MODE=$MODE: sat or rate" >&2
+        echo "bench-http: MODE=$MODE: sat, rate or client" >&2
         exit 2
         ;;
 esac
@@ -131,7 +151,7 @@ if [[ "$BUILD" == 1 ]]; then
     for ex in $(for s in $SERVERS; do [[ $s == *=* ]] || example_of "$s"; echo; done | sort -u); do
         build_args+=(--example "$ex")
     done
-    [[ $MODE == rate ]] && build_args+=(--example http-load)
+    [[ $MODE != sat ]] && build_args+=(--example http-load)
     log "cargo build --release ${build_args[*]} (target dir $TARGET_DIR)"
     cargo build --release "${build_args[@]}"
 fi
@@ -171,7 +191,7 @@ row() { # row FIELDS...: one CSV line
 }
 {
     meta_header
-    echo "# MODE=$MODE CORES=$CORES SERVERS='$SERVERS' BASELINE=$BASELINE PATHS='$PATHS' ROUNDS=$ROUNDS CONNS=$CONNS" \
+    echo "# MODE=$MODE CORES=$CORES SERVERS='$SERVERS' CLIENTS='${CLIENTS:-}' BASELINE=$BASELINE PATHS='$PATHS' ROUNDS=$ROUNDS CONNS=$CONNS" \
         "DURATION=$DURATION RATES='$RATES' WINDOW=$WINDOW WARMUP=$WARMUP PACING=$PACING SERVER_CPUS=$SERVER_CPUS WRK_CPUS=$WRK_CPUS FIFO=${FIFO:-0}"
 } >"$OUT/meta-$STAMP.txt"
 
@@ -222,31 +242,64 @@ run_rate() {
         "server CPU $(ticks_to_s "$s0" "$s1") s, ${syscalls:-?} syscalls in ${WINDOW} s"
 }
 
-if [[ $MODE == sat ]]; then
-    log "servers on CPUs $SERVER_CPUS ($CORES cores), wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
-else
-    log "servers on CPUs $SERVER_CPUS ($CORES cores), http-load -c$CONNS at $RATES req/s ($PACING) on CPUs $WRK_CPUS"
-fi
-read -r -a order <<<"$SERVERS"
-for ((round = 1; round <= ROUNDS; round++)); do
-    for spec in "${order[@]}"; do
-        start_server "$spec"
-        for path in $PATHS; do
-            if [[ $MODE == sat ]]; then
-                run_sat "$round" "$(name_of "$spec")" "$path"
-            else
-                for pacing in $PACING; do
-                    for rate in $RATES; do
-                        run_rate "$round" "$(name_of "$spec")" "$path" "$pacing" "$rate"
-                    done
-                done
-            fi
+# One run of a pooled client against the running server; the client's CPU
+# time from perf's task-clock (all its threads, its whole run, connection
+# set-up included). run_client ROUND CLIENT PATH
+run_client() {
+    local round=$1 client=$2 path=$3 out perf_out cpu rps
+    out=$LOGS/client-r$round-$client-${path//\//_}.out
+    perf_out=${out%.out}.perf
+    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" perf stat -x, -e task-clock -o "$perf_out" -- \
+        "$EXAMPLES/http-load" --addr "127.0.0.1:$PORT" --path "$path" --client "$client" \
+        --conns "$CONNS" --duration "$DURATION" >"$out" 2>&1 || log "client exited with status $? ($out)"
+    cpu=$(awk -F, '$3 ~ /^task-clock/ { printf "%.3f", $1 / 1000 }' "$perf_out")
+    rps=$(result_field "$out" rps)
+    row client "$round" "$client" "$path" "" "" "$rps" "$(result_field "$out" p99_us)" \
+        "$(result_field "$out" errors)" "$cpu" "$DURATION" "" ""
+    log "round $round $client $path: ${rps:-?} req/s, p99 $(result_field "$out" p99_us) us, client CPU ${cpu:-?} s"
+}
+
+# flip WORDS...: the words in reverse order, so that neither side always
+# runs first (or on a warmer machine).
+flip() { printf '%s\n' "$@" | tac | tr '\n' ' '; }
+
+if [[ $MODE == client ]]; then
+    log "server $SERVERS on CPUs $SERVER_CPUS, http-load --client {$CLIENTS} -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
+    read -r -a order <<<"$CLIENTS"
+    start_server "$SERVERS"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for client in "${order[@]}"; do
+            for path in $PATHS; do run_client "$round" "$client" "$path"; done
         done
-        stop_server
+        read -r -a order <<<"$(flip "${order[@]}")"
     done
-    # Flip the order, so neither server always runs first (or on a warmer machine).
-    read -r -a order <<<"$(printf '%s\n' "${order[@]}" | tac | tr '\n' ' ')"
-done
+    stop_server
+else
+    if [[ $MODE == sat ]]; then
+        log "servers on CPUs $SERVER_CPUS ($CORES cores), wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
+    else
+        log "servers on CPUs $SERVER_CPUS ($CORES cores), http-load -c$CONNS at $RATES req/s ($PACING) on CPUs $WRK_CPUS"
+    fi
+    read -r -a order <<<"$SERVERS"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for spec in "${order[@]}"; do
+            start_server "$spec"
+            for path in $PATHS; do
+                if [[ $MODE == sat ]]; then
+                    run_sat "$round" "$(name_of "$spec")" "$path"
+                else
+                    for pacing in $PACING; do
+                        for rate in $RATES; do
+                            run_rate "$round" "$(name_of "$spec")" "$path" "$pacing" "$rate"
+                        done
+                    done
+                fi
+            done
+            stop_server
+        done
+        read -r -a order <<<"$(flip "${order[@]}")"
+    done
+fi
 
 REPORT=$OUT/report-$STAMP.md
 python3 - "$CSV" "$MODE" "$CORES" "$CONNS" "$DURATION" "$ROUNDS" "$BASELINE" >"$REPORT" <<'EOF'
@@ -290,7 +343,13 @@ def fmt(v, spec):
 def ratio(v, b):
     return f"{v / b:.2f}x" if v is not None and b else "-"
 
-if mode == "sat":
+if mode == "client":
+    print(f"Pooled HTTP/1.1 clients, keep-alive, closed loop: http-load -c{conns} requests in flight "
+          f"on one client core, {rounds} rounds x {duration} s; medians. Client CPU per request "
+          "from perf's task-clock over the whole run.\n")
+    print(f"| path | client | req/s | p99 µs | errors | client CPU µs/req | req/s vs {base} | CPU/req vs {base} |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+elif mode == "sat":
     print(f"HTTP/1.1 keep-alive, wrk -c{conns}, {cores} server core(s), {rounds} rounds x {duration} s; medians\n")
     print(f"| path | server | req/s | p99 | errors | server CPU µs/req | req/s vs {base} | p99 vs {base} | CPU/req vs {base} |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -311,7 +370,10 @@ for p, pacing, rate in keys:
         m = {k: med(rs, f) for k, f in fields.items()}
         errs = sum(int(num(r["errors"]) or 0) for r in rs)
         vs = (lambda k: ratio(m[k], bm[k])) if b and s != base else (lambda k: "-")
-        if mode == "sat":
+        if mode == "client":
+            print(f"| `{p}` | {s} | {fmt(m['rps'], ',.0f')} | {fmt(m['p99'], ',.0f')} | {errs} "
+                  f"| {fmt(m['cpu'], '.2f')} | {vs('rps')} | {vs('cpu')} |")
+        elif mode == "sat":
             p99 = None if m["p99"] is None else m["p99"] / 1000
             print(f"| `{p}` | {s} | {fmt(m['rps'], ',.0f')} | {fmt(p99, '.2f')} ms | {errs} "
                   f"| {fmt(m['cpu'], '.2f')} | {vs('rps')} | {vs('p99')} | {vs('cpu')} |")
