@@ -82,6 +82,14 @@
 //!   (see [`Compat::with_capacity`]), nothing before the first read or
 //!   write.
 //!
+//! hyper's `Write::poll_flush` differs from the other two flushes: where a
+//! socket send goes out whole or fails (io_uring on Linux 5.19+, whose
+//! kernel finishes a send flagged `MSG_WAITALL` itself), it returns once
+//! the send is queued, and the send's completion wakes no task, so a
+//! response costs hyper's connection one poll instead of two. An error of
+//! that send comes back from the next write, flush or shutdown; hyper
+//! shuts a connection down (which waits for the send) before it drops it.
+//!
 //! An op in flight is kept across polls and never restarted: a poll that
 //! returns `Pending` (say, under a `timeout` that fires) leaves the op
 //! running, and the next poll picks up its result, so no byte is lost or
@@ -108,9 +116,9 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
-use percore::buf::{IoBuf, Slice};
+use percore::buf::{BufRing, IoBuf, RingBuf, Slice};
 use percore::fd::SharedFd;
-use percore::op::{self, Op};
+use percore::op::{self, MultishotOp, Op, RecvMulti};
 
 /// Read buffer size of [`Compat::new`]: the most one `IORING_OP_RECV` asks for.
 ///
@@ -330,6 +338,7 @@ impl<S: CompatStream> Compat<S> {
                 pos: 0,
                 cap: read,
                 op: None,
+                pooled: None,
             },
             writer: Writer {
                 buf: Vec::new(),
@@ -342,6 +351,33 @@ impl<S: CompatStream> Compat<S> {
             },
             seek: None,
         }
+    }
+}
+
+impl<S: CompatRead> Compat<S> {
+    /// Wraps a socket that receives into `ring` (a multishot receive into
+    /// buffers of a ring shared by the core's connections) instead of a
+    /// read buffer of its own: an idle connection then holds no receive
+    /// buffer, and the kernel keeps one receive armed per connection
+    /// instead of arming one per read. Bytes are still copied once, out of
+    /// the ring's buffer, which goes back to the ring as soon as it is
+    /// taken. When the ring runs dry (connections that receive much more
+    /// than they consume), reads fall back to a plain buffer of
+    /// [`DEFAULT_READ_CAPACITY`] until buffers come back. A file, or a
+    /// runtime without multishot receive, reads as with [`Compat::new`].
+    #[cfg(feature = "serve")]
+    pub(crate) fn with_ring(stream: S, ring: Option<&BufRing>) -> Compat<S> {
+        let mut compat = Compat::new(stream);
+        if let (Some(ring), Io::Socket(_)) = (ring, compat.stream.io()) {
+            compat.reader.pooled = Some(Box::new(Pooled {
+                ring: ring.clone(),
+                recv: None,
+                held: None,
+                pos: 0,
+                rearmed: false,
+            }));
+        }
+        compat
     }
 }
 
@@ -412,7 +448,7 @@ impl<S> Compat<S> {
     /// # }
     /// ```
     pub fn buffered(&self) -> &[u8] {
-        &self.reader.buf[self.reader.pos..]
+        self.reader.buffered()
     }
 }
 
@@ -420,7 +456,7 @@ impl<S: fmt::Debug> fmt::Debug for Compat<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Compat")
             .field("stream", &self.stream)
-            .field("buffered_read", &(self.reader.buf.len() - self.reader.pos))
+            .field("buffered_read", &self.reader.unread())
             .field("reading", &self.reader.op.is_some())
             .field("writing", &self.writer.op.is_some())
             .finish()
@@ -434,6 +470,71 @@ struct Reader {
     pos: usize,
     cap: usize,
     op: Option<ReadOp>,
+    /// Receiving into a shared buffer ring instead (sockets only; see
+    /// [`Compat::with_ring`]); `buf` then only serves the fallback when the
+    /// ring runs dry.
+    pooled: Option<Box<Pooled>>,
+}
+
+/// One multishot receive into a shared [`BufRing`], and the ring buffer
+/// being handed out (`held[pos..]` not yet taken).
+struct Pooled {
+    ring: BufRing,
+    recv: Option<MultishotOp<RecvMulti>>,
+    held: Option<RingBuf>,
+    pos: usize,
+    /// The receive ended with `ENOBUFS` and was re-armed once.
+    rearmed: bool,
+}
+
+/// What [`Pooled::poll_fill`] found.
+enum Fill {
+    /// `held[pos..]` has bytes.
+    Held,
+    /// End of stream.
+    Eof,
+    /// The ring is empty: receive into the plain buffer this time.
+    Plain,
+}
+
+impl Pooled {
+    fn poll_fill(&mut self, fd: &SharedFd, cx: &mut Context<'_>) -> Poll<io::Result<Fill>> {
+        if self.held.as_ref().is_some_and(|b| self.pos < b.len()) {
+            return Poll::Ready(Ok(Fill::Held));
+        }
+        // Taken whole: back to the ring.
+        self.held = None;
+        loop {
+            let ring = &self.ring;
+            let recv = self
+                .recv
+                .get_or_insert_with(|| MultishotOp::new(RecvMulti::new(fd.clone(), ring)));
+            match ready!(recv.poll_next(cx)) {
+                Some(Ok(Some(buf))) => {
+                    self.rearmed = false;
+                    self.held = Some(buf);
+                    self.pos = 0;
+                    return Poll::Ready(Ok(Fill::Held));
+                }
+                Some(Ok(None)) | None => return Poll::Ready(Ok(Fill::Eof)),
+                Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // As `RecvStream::next`: re-arm once if buffers came
+                    // back, else take the pending bytes into a plain buffer.
+                    if !self.rearmed && self.ring.available() > 0 {
+                        self.rearmed = true;
+                    } else {
+                        self.rearmed = false;
+                        return Poll::Ready(Ok(Fill::Plain));
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn unread(&self) -> &[u8] {
+        self.held.as_ref().map_or(&[], |b| &b[self.pos..])
+    }
 }
 
 /// A read in flight: a socket receive (with how many bytes it asked for),
@@ -449,7 +550,14 @@ impl Reader {
     /// `Stream::read`'s: it waits for data first after a read that drained
     /// the socket.
     fn poll_fill(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        if self.pos == self.buf.len() {
+        let idle = self.pos == self.buf.len() && self.op.is_none();
+        let fill = match self.pooled.as_deref_mut() {
+            Some(p) if idle => ready!(p.poll_fill(io.fd(), cx))?,
+            _ => Fill::Plain,
+        };
+        if let Fill::Plain = fill
+            && self.pos == self.buf.len()
+        {
             if self.op.is_none() {
                 let mut buf = std::mem::take(&mut self.buf);
                 self.pos = 0;
@@ -469,7 +577,11 @@ impl Reader {
             }
             ready!(self.poll_op(io, cx))?;
         }
-        Poll::Ready(Ok(&self.buf[self.pos..]))
+        Poll::Ready(Ok(match (fill, self.pooled.as_deref()) {
+            (Fill::Held, Some(p)) => p.unread(),
+            (Fill::Eof, _) => &[],
+            _ => &self.buf[self.pos..],
+        }))
     }
 
     /// Waits for the read in flight, if any, and buffers what it read.
@@ -496,12 +608,29 @@ impl Reader {
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
+        match self.pooled.as_deref_mut() {
+            Some(p) if !p.unread().is_empty() => {
+                p.pos = (p.pos + n).min(p.pos + p.unread().len());
+                if p.unread().is_empty() {
+                    // Taken whole: back to the ring now, not at the next read.
+                    p.held = None;
+                }
+            }
+            _ => self.pos = (self.pos + n).min(self.buf.len()),
+        }
     }
 
     /// Bytes read ahead and not yet taken.
+    fn buffered(&self) -> &[u8] {
+        match self.pooled.as_deref() {
+            Some(p) if !p.unread().is_empty() => p.unread(),
+            _ => &self.buf[self.pos..],
+        }
+    }
+
+    /// How many bytes were read ahead and not yet taken.
     fn unread(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buffered().len()
     }
 
     fn discard(&mut self) {
@@ -960,5 +1089,51 @@ mod hyper_impls {
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().shutdown(cx)
         }
+    }
+}
+
+#[cfg(all(test, feature = "serve", feature = "tokio-io"))]
+mod ring_tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A ring far smaller than what arrives before the reader reads: the
+    /// receive runs the ring dry (`ENOBUFS`), falls back to the plain
+    /// buffer, re-arms, and every byte still comes out once, in order.
+    #[test]
+    fn a_ring_that_runs_dry_loses_and_repeats_nothing() {
+        percore::run(async {
+            if !percore::capabilities().is_some_and(|c| c.multishot_recv) {
+                return; // no multishot receive: `with_ring` reads plainly
+            }
+            let ring = BufRing::new(2, 64).unwrap();
+            let (a, b) = crate::UnixStream::pair().unwrap();
+            let data: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+            let mut b = Compat::with_ring(b, Some(&ring));
+            assert!(b.reader.pooled.is_some());
+            let writer = percore::spawn(async move {
+                let (res, _) = a.write_all(data).await;
+                res.unwrap();
+            });
+            // Arm the receive, then let the data pile up behind it.
+            let mut first = [0u8; 1];
+            b.read_exact(&mut first).await.unwrap();
+            writer.await.unwrap();
+            let mut rest = Vec::new();
+            let got = percore::time::timeout(std::time::Duration::from_secs(20), async {
+                let mut buf = [0u8; 3000];
+                while rest.len() < 19_999 {
+                    let n = b.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "end of stream after {} bytes", rest.len() + 1);
+                    rest.extend_from_slice(&buf[..n]);
+                }
+            })
+            .await;
+            assert!(got.is_ok(), "stalled after {} bytes", rest.len() + 1);
+            let expect: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+            assert_eq!(first[0], expect[0]);
+            assert_eq!(rest, expect[1..]);
+            assert_eq!(ring.available(), 2, "every ring buffer went back");
+        });
     }
 }
