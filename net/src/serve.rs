@@ -317,3 +317,19 @@ where
         ::hyper::rt::Executor::execute(&Executor, fut)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default: a slow or silent HTTP/1 client is closed after
+    /// 30 s without the caller asking for it.
+    #[test]
+    fn the_header_read_timeout_is_on_by_default() {
+        percore::run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let server = serve(listener, ());
+            assert_eq!(server.header_read_timeout, Some(Duration::from_secs(30)));
+        });
+    }
+}
