@@ -24,12 +24,28 @@
 #       (examples/http-server on SERVER_CPUS); req/s, p99, and the client's
 #       CPU per request (perf stat -e task-clock over the whole client run).
 #
+#   MODE=callgrind  user-space instructions per request, load-independent
+#       (for machines without hardware counters, or shared ones): each server
+#       runs under valgrind --tool=callgrind for an http-load run of
+#       CG_SHORT [3] s and again of CG_LONG [9] s at RATES [300] req/s (low:
+#       one request per wake-up, and valgrind is ~50x slower); (instructions
+#       of the long run - of the short one) / (requests of the long - of the
+#       short), so start-up and connection set-up cancel. Requests are
+#       counted exactly, as calls of CG_PER_REQUEST
+#       [MethodRouter<S,E>::call_with_state: axum's router, in both axum
+#       servers]. Prints instructions per request and the largest
+#       differences by function against the last server. The count is
+#       load-independent only while the server wakes for each request (p50
+#       in the log lines well under 1 ms): on a busy machine requests batch
+#       and every server's count drops; use FIFO=1 there.
+#
 #   scripts/bench-http.sh                              # saturation, 5 rounds x 10 s per server and path
 #   MODE=rate scripts/bench-http.sh                    # axum on percore vs tokio at 10k and 20k req/s, 64 conns,
 #                                                      # even and burst pacing, 3 rounds (~4 min)
 #   ROUNDS=1 DURATION=2 scripts/bench-http.sh          # smoke run
 #   MODE=rate ROUNDS=1 WINDOW=1 RATES=10000 scripts/bench-http.sh   # rate smoke run
 #   CORES=2 SERVER_CPUS=0-1 WRK_CPUS=2-3 WRK_THREADS=2 scripts/bench-http.sh
+#   FIFO=1 MODE=callgrind scripts/bench-http.sh        # axum: instructions/request, percore vs tokio (~1 min)
 #   MODE=client scripts/bench-http.sh                  # pooled clients: percore vs hyper-util on tokio,
 #                                                      # 16 in flight, 3 rounds x 10 s (~1 min)
 #
@@ -82,6 +98,13 @@ case $MODE in
         PATHS=${PATHS:-"/"}
         SERVERS=${SERVERS:-"axum axum-tokio"}
         ;;
+    callgrind)
+        CONNS=${CONNS:-64}
+        ROUNDS=${ROUNDS:-1}
+        PATHS=${PATHS:-"/"}
+        SERVERS=${SERVERS:-"axum axum-tokio"}
+        RATES=${RATES:-300}
+        ;;
     client)
         CONNS=${CONNS:-16}
         ROUNDS=${ROUNDS:-3}
@@ -91,7 +114,7 @@ case $MODE in
         BASELINE=${BASELINE:-tokio-pooled}
         ;;
     *)
-        echo "bench-http: MODE=$MODE: sat, rate or client" >&2
+        echo "bench-http: MODE=$MODE: sat, rate, client or callgrind" >&2
         exit 2
         ;;
 esac
@@ -121,6 +144,8 @@ fi
 # --- tools ------------------------------------------------------------------
 if [[ $MODE == sat ]]; then
     command -v wrk >/dev/null || need_apt wrk
+elif [[ $MODE == callgrind ]]; then
+    command -v valgrind >/dev/null || need_apt valgrind
 elif ! perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1; then
     need_apt linux-perf
     perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1 ||
@@ -262,6 +287,104 @@ run_client() {
 # flip WORDS...: the words in reverse order, so that neither side always
 # runs first (or on a warmer machine).
 flip() { printf '%s\n' "$@" | tac | tr '\n' ' '; }
+
+# One server under callgrind for one http-load run of SECS s.
+# cg_run SPEC SECS OUT (callgrind's file; http-load's output in OUT.load)
+cg_run() {
+    local spec=$1 secs=$2 out=$3 port i
+    port=$(free_port)
+    taskset -c "$SERVER_CPUS" "${SERVER_PREFIX[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$(bin_of "$spec")" --addr "127.0.0.1:$port" --cores "$CORES" >>"$LOGS/$(name_of "$spec").log" 2>&1 &
+    SPID=$!
+    for ((i = 0; i < 400; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        kill -0 "$SPID" 2>/dev/null || die "$(name_of "$spec") did not start under valgrind"
+        sleep 0.05
+    done
+    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$EXAMPLES/http-load" --addr "127.0.0.1:$port" --path "${PATHS%% *}" \
+        --conns "$CONNS" --rate "${RATES%% *}" --duration "$secs" >"$out.load" 2>&1 ||
+        log "client exited with status $? ($out.load)"
+    # callgrind writes its file when the server exits (SIGTERM: percore's
+    # servers shut down, tokio's peers die of it; both get written).
+    kill -TERM "$SPID" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+    SPID=""
+}
+
+if [[ $MODE == callgrind ]]; then
+    CG_SHORT=${CG_SHORT:-3} CG_LONG=${CG_LONG:-9}
+    CG_PER_REQUEST=${CG_PER_REQUEST:-'MethodRouter<S,E>::call_with_state'}
+    log "servers under callgrind on CPUs $SERVER_CPUS, http-load -c$CONNS at ${RATES%% *} req/s for $CG_SHORT and $CG_LONG s"
+    cg_files=()
+    for spec in $SERVERS; do
+        for secs in "$CG_SHORT" "$CG_LONG"; do
+            f=$LOGS/cg-$(name_of "$spec")-$secs.out
+            cg_run "$spec" "$secs" "$f"
+            log "$(name_of "$spec") ${secs} s: $(sed -n 's/^RESULT //p' "$f.load")"
+        done
+        cg_files+=("$(name_of "$spec")" "$LOGS/cg-$(name_of "$spec")-$CG_SHORT.out" "$LOGS/cg-$(name_of "$spec")-$CG_LONG.out")
+    done
+    REPORT=$OUT/report-$STAMP.md
+    python3 - "$CG_PER_REQUEST" "${cg_files[@]}" >"$REPORT" <<'EOF'
+import re, subprocess, sys
+per_request, args = sys.argv[1], sys.argv[2:]
+
+def annotate(path, *flags):
+    return subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", *flags, path],
+                          capture_output=True, text=True, check=True).stdout
+
+def self_costs(path):  # (total, {function: self Ir})
+    total, fns = 0, {}
+    for line in annotate(path).splitlines():
+        m = re.match(r"^\s*([\d,]+) \([ \d.]+%\)\s+(.*)$", line)
+        if not m:
+            continue
+        v, name = int(m.group(1).replace(",", "")), re.sub(r" \[[^\]]*\]$", "", m.group(2))
+        if name.startswith("PROGRAM TOTALS"):
+            total = v
+            continue
+        if name.startswith(("/", ".", "?")) and ":" in name:
+            name = name.split(":", 1)[1]
+        fns[name] = fns.get(name, 0) + v
+    return total, fns
+
+def requests(path):  # calls of the per-request function, summed over its callers
+    n = 0
+    for line in annotate(path, "--inclusive=yes", "--tree=calling").splitlines():
+        m = re.match(r"^\s*[\d,]+ \([ \d.]+%\)\s+>\s+.*\(([\d,]+)x\)", line)
+        if m and per_request in line:
+            n += int(m.group(1).replace(",", ""))
+    return n
+
+rows = {}
+for i in range(0, len(args), 3):
+    name, short, long = args[i:i + 3]
+    (ts, fs), (tl, fl) = self_costs(short), self_costs(long)
+    n = requests(long) - requests(short)
+    if n <= 0:
+        sys.exit(f"{name}: no calls of {per_request} counted (set CG_PER_REQUEST)")
+    rows[name] = ((tl - ts) / n, n, {k: (fl.get(k, 0) - fs.get(k, 0)) / n for k in set(fs) | set(fl)})
+base = list(rows)[-1]
+print(f"User-space instructions per request (callgrind Ir, long run minus short run); ratios to {base}\n")
+print(f"| server | Ir/request | requests counted | vs {base} |")
+print("|---|---:|---:|---:|")
+for name, (ir, n, _) in rows.items():
+    print(f"| {name} | {ir:,.0f} | {n:,} | {ir / rows[base][0]:.2f}x |")
+for name, (_, _, fns) in rows.items():
+    if name == base:
+        continue
+    other = rows[base][2]
+    print(f"\nLargest differences per request, {name} - {base} (self Ir):\n")
+    keys = sorted(set(fns) | set(other), key=lambda k: -abs(fns.get(k, 0) - other.get(k, 0)))[:25]
+    for k in keys:
+        print(f"    {fns.get(k, 0):7,.0f} {other.get(k, 0):7,.0f} {fns.get(k, 0) - other.get(k, 0):+7,.0f}  {k[:110]}")
+EOF
+    cat "$REPORT"
+    log "callgrind files and loads: $LOGS; report: $REPORT"
+    exit 0
+fi
 
 if [[ $MODE == client ]]; then
     log "server $SERVERS on CPUs $SERVER_CPUS, http-load --client {$CLIENTS} -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
