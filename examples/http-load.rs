@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release --example http-load -- --addr 127.0.0.1:8080 \
 //!     --conns 64 --duration 10 [--path /] [--rate 0] \
-//!     [--pacing burst|even|poisson] [--cores 1]
+//!     [--pacing burst|even|poisson] [--cores 1] [--client raw|pooled|tokio-pooled]
 //! ```
 //!
 //! - `--rate R`: R requests/s in total, open loop (latency counted from each
@@ -24,6 +24,17 @@
 //!   counts as an error and ends that connection.
 //! - `--cores N`: N threads, each with its own runtime and its share of the
 //!   connections and of the rate.
+//! - `--client raw|pooled|tokio-pooled` (default `raw`): who sends the
+//!   requests. `raw` is this program's own HTTP/1.1 code on percore
+//!   sockets, one connection per `--conns`. The other two measure an HTTP
+//!   client library instead, closed loop only (`--rate 0`): `--conns`
+//!   requests in flight at a time on each core's one pooled client, which
+//!   keeps its connections alive and reuses them. `pooled` is
+//!   percore-net's pooled client (`percore_net::client`: hyper-util's
+//!   `Client` on percore); `tokio-pooled` is hyper-util's `Client` with its
+//!   `HttpConnector` on a tokio current-thread runtime per core, its usual
+//!   setup. `scripts/bench-http.sh` (`MODE=client`) runs both against one
+//!   server.
 //!
 //! Prints a progress line every second and a summary; the last line is
 //! machine-readable, as echo-client's:
@@ -48,7 +59,19 @@ use hdrhistogram::Histogram;
 use load::{Live, Pacing, Schedule, new_hist};
 use percore_net::TcpStream;
 
+/// Who sends the requests (`--client`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientKind {
+    /// This program's own HTTP/1.1 code, one connection per `--conns`.
+    Raw,
+    /// percore-net's pooled client.
+    Pooled,
+    /// hyper-util's pooled client on tokio.
+    TokioPooled,
+}
+
 struct Config {
+    client: ClientKind,
     addr: SocketAddr,
     path: String,
     conns: usize,
@@ -59,10 +82,12 @@ struct Config {
 }
 
 const USAGE: &str = "usage: http-load [--addr HOST:PORT] [--path /] [--conns C] \
-                     [--duration SECS] [--rate REQ_PER_SEC] [--pacing burst|even|poisson] [--cores N]";
+                     [--duration SECS] [--rate REQ_PER_SEC] [--pacing burst|even|poisson] [--cores N] \
+                     [--client raw|pooled|tokio-pooled]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
+        client: ClientKind::Raw,
         addr: "127.0.0.1:8080".parse().expect("valid default address"),
         path: "/".into(),
         conns: 64,
@@ -81,6 +106,16 @@ fn parse_args() -> Result<Config, String> {
             "--rate" => cfg.rate = flags.parse(&flag)?,
             "--pacing" => cfg.pacing = Pacing::parse(&flags.value(&flag)?)?,
             "--cores" => cfg.cores = flags.positive(&flag)?,
+            "--client" => {
+                cfg.client = match flags.value(&flag)?.as_str() {
+                    "raw" => ClientKind::Raw,
+                    "pooled" => ClientKind::Pooled,
+                    "tokio-pooled" => ClientKind::TokioPooled,
+                    other => {
+                        return Err(format!("--client {other}: raw, pooled or tokio-pooled"));
+                    }
+                }
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -89,6 +124,12 @@ fn parse_args() -> Result<Config, String> {
     }
     if cfg.rate < 0.0 || !cfg.rate.is_finite() {
         return Err("--rate must be 0 (unlimited) or positive".into());
+    }
+    if cfg.client != ClientKind::Raw && cfg.rate > 0.0 {
+        return Err(format!(
+            "--client {:?} runs closed loop only: drop --rate",
+            cfg.client
+        ));
     }
     if !cfg.path.starts_with('/') || cfg.path.bytes().any(|b| b <= b' ') {
         return Err(format!(
@@ -132,8 +173,13 @@ fn main() {
     };
     let live = Arc::new(Live::default());
     println!(
-        "http-load: {} connections to http://{}{}, {}, {:?}, {} core{}",
+        "http-load: {} {} to http://{}{}, {}, {:?}, {} core{}",
         cfg.conns,
+        match cfg.client {
+            ClientKind::Raw => "connections",
+            ClientKind::Pooled => "requests in flight on percore-net's pooled client",
+            ClientKind::TokioPooled => "requests in flight on hyper-util's pooled client (tokio)",
+        },
         cfg.addr,
         cfg.path,
         if cfg.rate > 0.0 {
@@ -156,7 +202,13 @@ fn main() {
                 (cfg.clone(), live.clone(), barrier.clone(), start_at.clone());
             std::thread::Builder::new()
                 .name(format!("http-load-{core}"))
-                .spawn(move || run_core(share, &cfg, &live, &barrier, &start_at))
+                .spawn(move || match cfg.client {
+                    ClientKind::Raw => run_core(share, &cfg, &live, &barrier, &start_at),
+                    ClientKind::Pooled => run_core_pooled(share, &cfg, &live, &barrier, &start_at),
+                    ClientKind::TokioPooled => {
+                        run_core_tokio(share, &cfg, &live, &barrier, &start_at)
+                    }
+                })
                 .expect("spawn client thread")
         })
         .collect();
@@ -183,6 +235,17 @@ fn main() {
     load::summary(&total.hist, total.requests, total.bytes, total.errors, secs);
 }
 
+/// A core whose runtime did not start: it still meets the others at the
+/// two barriers, and counts its share as errors.
+fn failed_core(share: usize, e: &dyn std::fmt::Display, barrier: &Barrier) -> Measured {
+    eprintln!("http-load: {e}");
+    barrier.wait();
+    barrier.wait();
+    let mut m = Measured::new();
+    m.errors = share as u64;
+    m
+}
+
 fn run_core(
     conns: usize,
     cfg: &Config,
@@ -192,14 +255,7 @@ fn run_core(
 ) -> Measured {
     let rt = match percore::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("http-load: {e}");
-            barrier.wait();
-            barrier.wait();
-            let mut m = Measured::new();
-            m.errors = conns as u64;
-            return m;
-        }
+        Err(e) => return failed_core(conns, &e, barrier),
     };
     rt.block_on(async {
         let mut streams = Vec::with_capacity(conns);
@@ -350,4 +406,156 @@ fn parse_response(buf: &[u8]) -> io::Result<Option<(usize, usize)>> {
     let body = body.ok_or_else(|| bad("response without content-length"))?;
     let total = head_end + 4 + body;
     Ok((buf.len() >= total).then_some((total, body)))
+}
+
+/// The URI every pooled request asks for.
+fn uri_of(cfg: &Config) -> hyper::Uri {
+    format!("http://{}{}", cfg.addr, cfg.path)
+        .parse()
+        .expect("an address and an absolute path make a URI")
+}
+
+/// One pooled request's outcome, recorded the same way for both clients.
+fn record<E: std::fmt::Display>(
+    m: &mut Measured,
+    live: &Live,
+    sent: Instant,
+    res: Result<usize, E>,
+) -> bool {
+    match res {
+        Ok(body) => {
+            let _ = m.hist.record((sent.elapsed().as_nanos() as u64).max(1));
+            m.requests += 1;
+            m.bytes += body as u64;
+            live.answered(body as u64);
+            true
+        }
+        Err(e) => {
+            live.failed("http-load", &io::Error::other(e.to_string()));
+            m.errors += 1;
+            false
+        }
+    }
+}
+
+/// The body of a `200` response, or why not.
+async fn body_len<B>(res: hyper::Response<B>) -> Result<usize, String>
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Display,
+{
+    use http_body_util::BodyExt;
+    if res.status() != hyper::StatusCode::OK {
+        return Err(format!("status {}", res.status()));
+    }
+    let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
+    Ok(body.to_bytes().len())
+}
+
+/// One core with percore-net's pooled client: `inflight` tasks, each
+/// sending its next request as soon as the last one's body arrived.
+fn run_core_pooled(
+    inflight: usize,
+    cfg: &Config,
+    live: &Arc<Live>,
+    barrier: &Barrier,
+    start_at: &OnceLock<Instant>,
+) -> Measured {
+    use percore_net::client::Connector;
+    let rt = match percore::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return failed_core(inflight, &e, barrier),
+    };
+    rt.block_on(async {
+        let client = percore_net::client::builder()
+            .pool_max_idle_per_host(inflight)
+            .build::<_, http_body_util::Empty<Bytes>>(Connector::new());
+        let uri = uri_of(cfg);
+        barrier.wait();
+        barrier.wait();
+        let end = *start_at.get().expect("start set before the second barrier") + cfg.duration;
+        let tasks: Vec<_> = (0..inflight)
+            .map(|_| {
+                let (client, uri, live) = (client.clone(), uri.clone(), live.clone());
+                percore::spawn(async move {
+                    let mut m = Measured::new();
+                    while Instant::now() < end {
+                        let sent = Instant::now();
+                        let res = match client.get(uri.clone()).await {
+                            Ok(res) => body_len(res).await,
+                            Err(e) => Err(e.to_string()),
+                        };
+                        if !record(&mut m, &live, sent, res) {
+                            break;
+                        }
+                    }
+                    m
+                })
+            })
+            .collect();
+        let mut total = Measured::new();
+        for t in percore::join_all(tasks).await {
+            match t {
+                Ok(m) => total.add(&m),
+                Err(_) => total.errors += 1,
+            }
+        }
+        total
+    })
+}
+
+/// One core with hyper-util's pooled client on a tokio current-thread
+/// runtime: the same loop as [`run_core_pooled`].
+fn run_core_tokio(
+    inflight: usize,
+    cfg: &Config,
+    live: &Arc<Live>,
+    barrier: &Barrier,
+    start_at: &OnceLock<Instant>,
+) -> Measured {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return failed_core(inflight, &e, barrier),
+    };
+    rt.block_on(async {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(inflight)
+            .build_http::<http_body_util::Empty<Bytes>>();
+        let uri = uri_of(cfg);
+        barrier.wait();
+        barrier.wait();
+        let end = *start_at.get().expect("start set before the second barrier") + cfg.duration;
+        let tasks: Vec<_> = (0..inflight)
+            .map(|_| {
+                let (client, uri, live) = (client.clone(), uri.clone(), live.clone());
+                tokio::spawn(async move {
+                    let mut m = Measured::new();
+                    while Instant::now() < end {
+                        let sent = Instant::now();
+                        let res = match client.get(uri.clone()).await {
+                            Ok(res) => body_len(res).await,
+                            Err(e) => Err(e.to_string()),
+                        };
+                        if !record(&mut m, &live, sent, res) {
+                            break;
+                        }
+                    }
+                    m
+                })
+            })
+            .collect();
+        let mut total = Measured::new();
+        for t in tasks {
+            match t.await {
+                Ok(m) => total.add(&m),
+                Err(_) => total.errors += 1,
+            }
+        }
+        total
+    })
 }

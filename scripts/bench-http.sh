@@ -16,23 +16,51 @@
 #       against benches/peers/tokio_axum.rs (the same routes on axum::serve,
 #       tokio multi-thread runtime with CORES workers).
 #
+#   MODE=client  the pooled HTTP client: examples/http-load --client pooled
+#       (percore-net's pooled client, hyper-util's Client on percore) against
+#       --client tokio-pooled (hyper-util's Client with its HttpConnector on a
+#       tokio current-thread runtime), closed loop, CONNS requests in flight on
+#       one client core, keep-alive connections to one server
+#       (examples/http-server on SERVER_CPUS); req/s, p99, and the client's
+#       CPU per request (perf stat -e task-clock over the whole client run).
+#
+#   MODE=callgrind  user-space instructions per request, load-independent
+#       (for machines without hardware counters, or shared ones): each server
+#       runs under valgrind --tool=callgrind for an http-load run of
+#       CG_SHORT [3] s and again of CG_LONG [9] s at RATES [300] req/s (low:
+#       one request per wake-up, and valgrind is ~50x slower); (instructions
+#       of the long run - of the short one) / (requests of the long - of the
+#       short), so start-up and connection set-up cancel. Requests are
+#       counted exactly, as calls of CG_PER_REQUEST
+#       [MethodRouter<S,E>::call_with_state: axum's router, in both axum
+#       servers]. Prints instructions per request and the largest
+#       differences by function against the last server. The count is
+#       load-independent only while the server wakes for each request (p50
+#       in the log lines well under 1 ms): on a busy machine requests batch
+#       and every server's count drops; use FIFO=1 there.
+#
 #   scripts/bench-http.sh                              # saturation, 5 rounds x 10 s per server and path
 #   MODE=rate scripts/bench-http.sh                    # axum on percore vs tokio at 10k and 20k req/s, 64 conns,
 #                                                      # even and burst pacing, 3 rounds (~4 min)
 #   ROUNDS=1 DURATION=2 scripts/bench-http.sh          # smoke run
 #   MODE=rate ROUNDS=1 WINDOW=1 RATES=10000 scripts/bench-http.sh   # rate smoke run
 #   CORES=2 SERVER_CPUS=0-1 WRK_CPUS=2-3 WRK_THREADS=2 scripts/bench-http.sh
+#   FIFO=1 MODE=callgrind scripts/bench-http.sh        # axum: instructions/request, percore vs tokio (~1 min)
+#   MODE=client scripts/bench-http.sh                  # pooled clients: percore vs hyper-util on tokio,
+#                                                      # 16 in flight, 3 rounds x 10 s (~1 min)
 #
 # Environment (defaults in brackets):
 #   MODE [sat]  CORES [1]  server cores (percore --cores, tokio worker threads)
 #   SERVER_CPUS [0 .. CORES-1]  WRK_CPUS [the next CPU]: the load client's CPUs
-#   SERVERS [sat: "percore tokio", rate: "axum axum-tokio"]: percore = http-server,
+#   SERVERS [sat: "percore tokio", rate: "axum axum-tokio", client: "percore"]: percore = http-server,
 #     tokio = peer-tokio-http, axum = axum-server, axum-tokio = peer-tokio-axum;
 #     NAME=PATH adds another build of a server, e.g. "axum axum-tokio
 #     base=/tmp/axum-server-main" for an A/B of a change
-#   BASELINE [axum-tokio if in SERVERS, else tokio]: the server ratios divide by
+#   BASELINE [axum-tokio if in SERVERS, else tokio; client: tokio-pooled]: the ratios divide by
+#   CLIENTS [client: "pooled tokio-pooled"]: the --client values of http-load to compare
 #   PATHS [sat: "/ /json", rate: "/"]  ROUNDS [sat: 5, rate: 3]
 #   sat:  CONNS [256]  DURATION [10] seconds per run  WRK_THREADS [1]
+#   client: CONNS [16] requests in flight  DURATION [10]
 #   rate: CONNS [64]  RATES ["10000 20000"] req/s  WINDOW [3] seconds for the
 #         CPU window and again for the perf window  WARMUP [1] seconds
 #         PACING ["even burst"]: http-load --pacing for each rate, one or more of
@@ -70,8 +98,23 @@ case $MODE in
         PATHS=${PATHS:-"/"}
         SERVERS=${SERVERS:-"axum axum-tokio"}
         ;;
+    callgrind)
+        CONNS=${CONNS:-64}
+        ROUNDS=${ROUNDS:-1}
+        PATHS=${PATHS:-"/"}
+        SERVERS=${SERVERS:-"axum axum-tokio"}
+        RATES=${RATES:-300}
+        ;;
+    client)
+        CONNS=${CONNS:-16}
+        ROUNDS=${ROUNDS:-3}
+        PATHS=${PATHS:-"/"}
+        SERVERS=${SERVERS:-"percore"}
+        CLIENTS=${CLIENTS:-"pooled tokio-pooled"}
+        BASELINE=${BASELINE:-tokio-pooled}
+        ;;
     *)
-        echo "bench-http: MODE=$MODE: sat or rate" >&2
+        echo "bench-http: MODE=$MODE: sat, rate, client or callgrind" >&2
         exit 2
         ;;
 esac
@@ -101,6 +144,8 @@ fi
 # --- tools ------------------------------------------------------------------
 if [[ $MODE == sat ]]; then
     command -v wrk >/dev/null || need_apt wrk
+elif [[ $MODE == callgrind ]]; then
+    command -v valgrind >/dev/null || need_apt valgrind
 elif ! perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1; then
     need_apt linux-perf
     perf stat -e raw_syscalls:sys_enter -x, -- true >/dev/null 2>&1 ||
@@ -131,7 +176,7 @@ if [[ "$BUILD" == 1 ]]; then
     for ex in $(for s in $SERVERS; do [[ $s == *=* ]] || example_of "$s"; echo; done | sort -u); do
         build_args+=(--example "$ex")
     done
-    [[ $MODE == rate ]] && build_args+=(--example http-load)
+    [[ $MODE != sat ]] && build_args+=(--example http-load)
     log "cargo build --release ${build_args[*]} (target dir $TARGET_DIR)"
     cargo build --release "${build_args[@]}"
 fi
@@ -171,7 +216,7 @@ row() { # row FIELDS...: one CSV line
 }
 {
     meta_header
-    echo "# MODE=$MODE CORES=$CORES SERVERS='$SERVERS' BASELINE=$BASELINE PATHS='$PATHS' ROUNDS=$ROUNDS CONNS=$CONNS" \
+    echo "# MODE=$MODE CORES=$CORES SERVERS='$SERVERS' CLIENTS='${CLIENTS:-}' BASELINE=$BASELINE PATHS='$PATHS' ROUNDS=$ROUNDS CONNS=$CONNS" \
         "DURATION=$DURATION RATES='$RATES' WINDOW=$WINDOW WARMUP=$WARMUP PACING=$PACING SERVER_CPUS=$SERVER_CPUS WRK_CPUS=$WRK_CPUS FIFO=${FIFO:-0}"
 } >"$OUT/meta-$STAMP.txt"
 
@@ -222,31 +267,162 @@ run_rate() {
         "server CPU $(ticks_to_s "$s0" "$s1") s, ${syscalls:-?} syscalls in ${WINDOW} s"
 }
 
-if [[ $MODE == sat ]]; then
-    log "servers on CPUs $SERVER_CPUS ($CORES cores), wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
-else
-    log "servers on CPUs $SERVER_CPUS ($CORES cores), http-load -c$CONNS at $RATES req/s ($PACING) on CPUs $WRK_CPUS"
-fi
-read -r -a order <<<"$SERVERS"
-for ((round = 1; round <= ROUNDS; round++)); do
-    for spec in "${order[@]}"; do
-        start_server "$spec"
-        for path in $PATHS; do
-            if [[ $MODE == sat ]]; then
-                run_sat "$round" "$(name_of "$spec")" "$path"
-            else
-                for pacing in $PACING; do
-                    for rate in $RATES; do
-                        run_rate "$round" "$(name_of "$spec")" "$path" "$pacing" "$rate"
-                    done
-                done
-            fi
-        done
-        stop_server
+# One run of a pooled client against the running server; the client's CPU
+# time from perf's task-clock (all its threads, its whole run, connection
+# set-up included). run_client ROUND CLIENT PATH
+run_client() {
+    local round=$1 client=$2 path=$3 out perf_out cpu rps
+    out=$LOGS/client-r$round-$client-${path//\//_}.out
+    perf_out=${out%.out}.perf
+    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" perf stat -x, -e task-clock -o "$perf_out" -- \
+        "$EXAMPLES/http-load" --addr "127.0.0.1:$PORT" --path "$path" --client "$client" \
+        --conns "$CONNS" --duration "$DURATION" >"$out" 2>&1 || log "client exited with status $? ($out)"
+    cpu=$(awk -F, '$3 ~ /^task-clock/ { printf "%.3f", $1 / 1000 }' "$perf_out")
+    rps=$(result_field "$out" rps)
+    row client "$round" "$client" "$path" "" "" "$rps" "$(result_field "$out" p99_us)" \
+        "$(result_field "$out" errors)" "$cpu" "$DURATION" "" ""
+    log "round $round $client $path: ${rps:-?} req/s, p99 $(result_field "$out" p99_us) us, client CPU ${cpu:-?} s"
+}
+
+# flip WORDS...: the words in reverse order, so that neither side always
+# runs first (or on a warmer machine).
+flip() { printf '%s\n' "$@" | tac | tr '\n' ' '; }
+
+# One server under callgrind for one http-load run of SECS s.
+# cg_run SPEC SECS OUT (callgrind's file; http-load's output in OUT.load)
+cg_run() {
+    local spec=$1 secs=$2 out=$3 port i
+    port=$(free_port)
+    taskset -c "$SERVER_CPUS" "${SERVER_PREFIX[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$(bin_of "$spec")" --addr "127.0.0.1:$port" --cores "$CORES" >>"$LOGS/$(name_of "$spec").log" 2>&1 &
+    SPID=$!
+    for ((i = 0; i < 400; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        kill -0 "$SPID" 2>/dev/null || die "$(name_of "$spec") did not start under valgrind"
+        sleep 0.05
     done
-    # Flip the order, so neither server always runs first (or on a warmer machine).
-    read -r -a order <<<"$(printf '%s\n' "${order[@]}" | tac | tr '\n' ' ')"
-done
+    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$EXAMPLES/http-load" --addr "127.0.0.1:$port" --path "${PATHS%% *}" \
+        --conns "$CONNS" --rate "${RATES%% *}" --duration "$secs" >"$out.load" 2>&1 ||
+        log "client exited with status $? ($out.load)"
+    # callgrind writes its file when the server exits (SIGTERM: percore's
+    # servers shut down, tokio's peers die of it; both get written).
+    kill -TERM "$SPID" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+    SPID=""
+}
+
+if [[ $MODE == callgrind ]]; then
+    CG_SHORT=${CG_SHORT:-3} CG_LONG=${CG_LONG:-9}
+    CG_PER_REQUEST=${CG_PER_REQUEST:-'MethodRouter<S,E>::call_with_state'}
+    log "servers under callgrind on CPUs $SERVER_CPUS, http-load -c$CONNS at ${RATES%% *} req/s for $CG_SHORT and $CG_LONG s"
+    cg_files=()
+    for spec in $SERVERS; do
+        for secs in "$CG_SHORT" "$CG_LONG"; do
+            f=$LOGS/cg-$(name_of "$spec")-$secs.out
+            cg_run "$spec" "$secs" "$f"
+            log "$(name_of "$spec") ${secs} s: $(sed -n 's/^RESULT //p' "$f.load")"
+        done
+        cg_files+=("$(name_of "$spec")" "$LOGS/cg-$(name_of "$spec")-$CG_SHORT.out" "$LOGS/cg-$(name_of "$spec")-$CG_LONG.out")
+    done
+    REPORT=$OUT/report-$STAMP.md
+    python3 - "$CG_PER_REQUEST" "${cg_files[@]}" >"$REPORT" <<'EOF'
+import re, subprocess, sys
+per_request, args = sys.argv[1], sys.argv[2:]
+
+def annotate(path, *flags):
+    return subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", *flags, path],
+                          capture_output=True, text=True, check=True).stdout
+
+def self_costs(path):  # (total, {function: self Ir})
+    total, fns = 0, {}
+    for line in annotate(path).splitlines():
+        m = re.match(r"^\s*([\d,]+) \([ \d.]+%\)\s+(.*)$", line)
+        if not m:
+            continue
+        v, name = int(m.group(1).replace(",", "")), re.sub(r" \[[^\]]*\]$", "", m.group(2))
+        if name.startswith("PROGRAM TOTALS"):
+            total = v
+            continue
+        if name.startswith(("/", ".", "?")) and ":" in name:
+            name = name.split(":", 1)[1]
+        fns[name] = fns.get(name, 0) + v
+    return total, fns
+
+def requests(path):  # calls of the per-request function, summed over its callers
+    n = 0
+    for line in annotate(path, "--inclusive=yes", "--tree=calling").splitlines():
+        m = re.match(r"^\s*[\d,]+ \([ \d.]+%\)\s+>\s+.*\(([\d,]+)x\)", line)
+        if m and per_request in line:
+            n += int(m.group(1).replace(",", ""))
+    return n
+
+rows = {}
+for i in range(0, len(args), 3):
+    name, short, long = args[i:i + 3]
+    (ts, fs), (tl, fl) = self_costs(short), self_costs(long)
+    n = requests(long) - requests(short)
+    if n <= 0:
+        sys.exit(f"{name}: no calls of {per_request} counted (set CG_PER_REQUEST)")
+    rows[name] = ((tl - ts) / n, n, {k: (fl.get(k, 0) - fs.get(k, 0)) / n for k in set(fs) | set(fl)})
+base = list(rows)[-1]
+print(f"User-space instructions per request (callgrind Ir, long run minus short run); ratios to {base}\n")
+print(f"| server | Ir/request | requests counted | vs {base} |")
+print("|---|---:|---:|---:|")
+for name, (ir, n, _) in rows.items():
+    print(f"| {name} | {ir:,.0f} | {n:,} | {ir / rows[base][0]:.2f}x |")
+for name, (_, _, fns) in rows.items():
+    if name == base:
+        continue
+    other = rows[base][2]
+    print(f"\nLargest differences per request, {name} - {base} (self Ir):\n")
+    keys = sorted(set(fns) | set(other), key=lambda k: -abs(fns.get(k, 0) - other.get(k, 0)))[:25]
+    for k in keys:
+        print(f"    {fns.get(k, 0):7,.0f} {other.get(k, 0):7,.0f} {fns.get(k, 0) - other.get(k, 0):+7,.0f}  {k[:110]}")
+EOF
+    cat "$REPORT"
+    log "callgrind files and loads: $LOGS; report: $REPORT"
+    exit 0
+fi
+
+if [[ $MODE == client ]]; then
+    log "server $SERVERS on CPUs $SERVER_CPUS, http-load --client {$CLIENTS} -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
+    read -r -a order <<<"$CLIENTS"
+    start_server "$SERVERS"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for client in "${order[@]}"; do
+            for path in $PATHS; do run_client "$round" "$client" "$path"; done
+        done
+        read -r -a order <<<"$(flip "${order[@]}")"
+    done
+    stop_server
+else
+    if [[ $MODE == sat ]]; then
+        log "servers on CPUs $SERVER_CPUS ($CORES cores), wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on CPUs $WRK_CPUS"
+    else
+        log "servers on CPUs $SERVER_CPUS ($CORES cores), http-load -c$CONNS at $RATES req/s ($PACING) on CPUs $WRK_CPUS"
+    fi
+    read -r -a order <<<"$SERVERS"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for spec in "${order[@]}"; do
+            start_server "$spec"
+            for path in $PATHS; do
+                if [[ $MODE == sat ]]; then
+                    run_sat "$round" "$(name_of "$spec")" "$path"
+                else
+                    for pacing in $PACING; do
+                        for rate in $RATES; do
+                            run_rate "$round" "$(name_of "$spec")" "$path" "$pacing" "$rate"
+                        done
+                    done
+                fi
+            done
+            stop_server
+        done
+        read -r -a order <<<"$(flip "${order[@]}")"
+    done
+fi
 
 REPORT=$OUT/report-$STAMP.md
 python3 - "$CSV" "$MODE" "$CORES" "$CONNS" "$DURATION" "$ROUNDS" "$BASELINE" >"$REPORT" <<'EOF'
@@ -290,7 +466,13 @@ def fmt(v, spec):
 def ratio(v, b):
     return f"{v / b:.2f}x" if v is not None and b else "-"
 
-if mode == "sat":
+if mode == "client":
+    print(f"Pooled HTTP/1.1 clients, keep-alive, closed loop: http-load -c{conns} requests in flight "
+          f"on one client core, {rounds} rounds x {duration} s; medians. Client CPU per request "
+          "from perf's task-clock over the whole run.\n")
+    print(f"| path | client | req/s | p99 µs | errors | client CPU µs/req | req/s vs {base} | CPU/req vs {base} |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+elif mode == "sat":
     print(f"HTTP/1.1 keep-alive, wrk -c{conns}, {cores} server core(s), {rounds} rounds x {duration} s; medians\n")
     print(f"| path | server | req/s | p99 | errors | server CPU µs/req | req/s vs {base} | p99 vs {base} | CPU/req vs {base} |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -311,7 +493,10 @@ for p, pacing, rate in keys:
         m = {k: med(rs, f) for k, f in fields.items()}
         errs = sum(int(num(r["errors"]) or 0) for r in rs)
         vs = (lambda k: ratio(m[k], bm[k])) if b and s != base else (lambda k: "-")
-        if mode == "sat":
+        if mode == "client":
+            print(f"| `{p}` | {s} | {fmt(m['rps'], ',.0f')} | {fmt(m['p99'], ',.0f')} | {errs} "
+                  f"| {fmt(m['cpu'], '.2f')} | {vs('rps')} | {vs('cpu')} |")
+        elif mode == "sat":
             p99 = None if m["p99"] is None else m["p99"] / 1000
             print(f"| `{p}` | {s} | {fmt(m['rps'], ',.0f')} | {fmt(p99, '.2f')} ms | {errs} "
                   f"| {fmt(m['cpu'], '.2f')} | {vs('rps')} | {vs('p99')} | {vs('cpu')} |")

@@ -82,6 +82,14 @@
 //!   (see [`Compat::with_capacity`]), nothing before the first read or
 //!   write.
 //!
+//! hyper's `Write::poll_flush` differs from the other two flushes: where a
+//! socket send goes out whole or fails (io_uring on Linux 5.19+, whose
+//! kernel finishes a send flagged `MSG_WAITALL` itself), it returns once
+//! the send is queued, and the send's completion wakes no task, so a
+//! response costs hyper's connection one poll instead of two. An error of
+//! that send comes back from the next write, flush or shutdown; hyper
+//! shuts a connection down (which waits for the send) before it drops it.
+//!
 //! An op in flight is kept across polls and never restarted: a poll that
 //! returns `Pending` (say, under a `timeout` that fires) leaves the op
 //! running, and the next poll picks up its result, so no byte is lost or
@@ -106,11 +114,11 @@ use std::io::{self, IoSlice, SeekFrom};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
-use percore::buf::{IoBuf, Slice};
+use percore::buf::{BufRing, IoBuf, RingBuf, Slice};
 use percore::fd::SharedFd;
-use percore::op::{self, Op};
+use percore::op::{self, MultishotOp, Op, RecvMulti};
 
 /// Read buffer size of [`Compat::new`]: the most one `IORING_OP_RECV` asks for.
 ///
@@ -324,6 +332,7 @@ impl<S: CompatStream> Compat<S> {
             read > 0 && write > 0,
             "Compat buffers need a capacity of at least 1"
         );
+        let sends_whole = sends_whole(stream.io());
         Compat {
             stream,
             reader: Reader {
@@ -331,6 +340,7 @@ impl<S: CompatStream> Compat<S> {
                 pos: 0,
                 cap: read,
                 op: None,
+                pooled: None,
             },
             writer: Writer {
                 buf: Vec::new(),
@@ -339,9 +349,37 @@ impl<S: CompatStream> Compat<S> {
                 op: None,
                 shutdown: None,
                 error: None,
+                sends_whole,
             },
             seek: None,
         }
+    }
+}
+
+impl<S: CompatRead> Compat<S> {
+    /// Wraps a socket that receives into `ring` (a multishot receive into
+    /// buffers of a ring shared by the core's connections) instead of a
+    /// read buffer of its own: an idle connection then holds no receive
+    /// buffer, and the kernel keeps one receive armed per connection
+    /// instead of arming one per read. Bytes are still copied once, out of
+    /// the ring's buffer, which goes back to the ring as soon as it is
+    /// taken. When the ring runs dry (connections that receive much more
+    /// than they consume), reads fall back to a plain buffer of
+    /// [`DEFAULT_READ_CAPACITY`] until buffers come back. A file, or a
+    /// runtime without multishot receive, reads as with [`Compat::new`].
+    #[cfg(feature = "serve")]
+    pub(crate) fn with_ring(stream: S, ring: Option<&BufRing>) -> Compat<S> {
+        let mut compat = Compat::new(stream);
+        if let (Some(ring), Io::Socket(_)) = (ring, compat.stream.io()) {
+            compat.reader.pooled = Some(Box::new(Pooled {
+                ring: ring.clone(),
+                recv: None,
+                held: None,
+                pos: 0,
+                rearmed: false,
+            }));
+        }
+        compat
     }
 }
 
@@ -412,7 +450,7 @@ impl<S> Compat<S> {
     /// # }
     /// ```
     pub fn buffered(&self) -> &[u8] {
-        &self.reader.buf[self.reader.pos..]
+        self.reader.buffered()
     }
 }
 
@@ -420,7 +458,7 @@ impl<S: fmt::Debug> fmt::Debug for Compat<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Compat")
             .field("stream", &self.stream)
-            .field("buffered_read", &(self.reader.buf.len() - self.reader.pos))
+            .field("buffered_read", &self.reader.unread())
             .field("reading", &self.reader.op.is_some())
             .field("writing", &self.writer.op.is_some())
             .finish()
@@ -434,6 +472,71 @@ struct Reader {
     pos: usize,
     cap: usize,
     op: Option<ReadOp>,
+    /// Receiving into a shared buffer ring instead (sockets only; see
+    /// [`Compat::with_ring`]); `buf` then only serves the fallback when the
+    /// ring runs dry.
+    pooled: Option<Box<Pooled>>,
+}
+
+/// One multishot receive into a shared [`BufRing`], and the ring buffer
+/// being handed out (`held[pos..]` not yet taken).
+struct Pooled {
+    ring: BufRing,
+    recv: Option<MultishotOp<RecvMulti>>,
+    held: Option<RingBuf>,
+    pos: usize,
+    /// The receive ended with `ENOBUFS` and was re-armed once.
+    rearmed: bool,
+}
+
+/// What [`Pooled::poll_fill`] found.
+enum Fill {
+    /// `held[pos..]` has bytes.
+    Held,
+    /// End of stream.
+    Eof,
+    /// The ring is empty: receive into the plain buffer this time.
+    Plain,
+}
+
+impl Pooled {
+    fn poll_fill(&mut self, fd: &SharedFd, cx: &mut Context<'_>) -> Poll<io::Result<Fill>> {
+        if self.held.as_ref().is_some_and(|b| self.pos < b.len()) {
+            return Poll::Ready(Ok(Fill::Held));
+        }
+        // Taken whole: back to the ring.
+        self.held = None;
+        loop {
+            let ring = &self.ring;
+            let recv = self
+                .recv
+                .get_or_insert_with(|| MultishotOp::new(RecvMulti::new(fd.clone(), ring)));
+            match ready!(recv.poll_next(cx)) {
+                Some(Ok(Some(buf))) => {
+                    self.rearmed = false;
+                    self.held = Some(buf);
+                    self.pos = 0;
+                    return Poll::Ready(Ok(Fill::Held));
+                }
+                Some(Ok(None)) | None => return Poll::Ready(Ok(Fill::Eof)),
+                Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // As `RecvStream::next`: re-arm once if buffers came
+                    // back, else take the pending bytes into a plain buffer.
+                    if !self.rearmed && self.ring.available() > 0 {
+                        self.rearmed = true;
+                    } else {
+                        self.rearmed = false;
+                        return Poll::Ready(Ok(Fill::Plain));
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn unread(&self) -> &[u8] {
+        self.held.as_ref().map_or(&[], |b| &b[self.pos..])
+    }
 }
 
 /// A read in flight: a socket receive (with how many bytes it asked for),
@@ -449,7 +552,14 @@ impl Reader {
     /// `Stream::read`'s: it waits for data first after a read that drained
     /// the socket.
     fn poll_fill(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        if self.pos == self.buf.len() {
+        let idle = self.pos == self.buf.len() && self.op.is_none();
+        let fill = match self.pooled.as_deref_mut() {
+            Some(p) if idle => ready!(p.poll_fill(io.fd(), cx))?,
+            _ => Fill::Plain,
+        };
+        if let Fill::Plain = fill
+            && self.pos == self.buf.len()
+        {
             if self.op.is_none() {
                 let mut buf = std::mem::take(&mut self.buf);
                 self.pos = 0;
@@ -469,7 +579,11 @@ impl Reader {
             }
             ready!(self.poll_op(io, cx))?;
         }
-        Poll::Ready(Ok(&self.buf[self.pos..]))
+        Poll::Ready(Ok(match (fill, self.pooled.as_deref()) {
+            (Fill::Held, Some(p)) => p.unread(),
+            (Fill::Eof, _) => &[],
+            _ => &self.buf[self.pos..],
+        }))
     }
 
     /// Waits for the read in flight, if any, and buffers what it read.
@@ -496,12 +610,29 @@ impl Reader {
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
+        match self.pooled.as_deref_mut() {
+            Some(p) if !p.unread().is_empty() => {
+                p.pos = (p.pos + n).min(p.pos + p.unread().len());
+                if p.unread().is_empty() {
+                    // Taken whole: back to the ring now, not at the next read.
+                    p.held = None;
+                }
+            }
+            _ => self.pos = (self.pos + n).min(self.buf.len()),
+        }
     }
 
     /// Bytes read ahead and not yet taken.
+    fn buffered(&self) -> &[u8] {
+        match self.pooled.as_deref() {
+            Some(p) if !p.unread().is_empty() => p.unread(),
+            _ => &self.buf[self.pos..],
+        }
+    }
+
+    /// How many bytes were read ahead and not yet taken.
     fn unread(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buffered().len()
     }
 
     fn discard(&mut self) {
@@ -528,6 +659,18 @@ struct Writer {
     shutdown: Option<Op<op::Shutdown>>,
     /// The error of a send that completed inside `poll_write`, for the next call.
     error: Option<io::Error>,
+    /// Sends go out whole or fail (see [`sends_whole`]), so nothing but an
+    /// error can be left for a later poll to finish.
+    sends_whole: bool,
+}
+
+/// Whether a socket send flagged `MSG_WAITALL` goes out whole or fails: on
+/// io_uring since Linux 5.19, where the kernel retries a short send on a
+/// stream socket itself (the release that brought `IORING_RECVSEND_POLL_FIRST`,
+/// which `recv_poll_first` reports; off in minimal mode, as that is). Not on
+/// the epoll driver, whose `send(2)` may be short, nor for files.
+fn sends_whole(io: Io<'_>) -> bool {
+    matches!(io, Io::Socket(_)) && percore::capabilities().is_some_and(|c| c.recv_poll_first)
 }
 
 /// A write in flight: a socket send, or a file write at the file's position.
@@ -537,9 +680,16 @@ enum WriteOp {
 }
 
 impl WriteOp {
-    fn new(io: Io<'_>, buf: Slice<Vec<u8>>) -> WriteOp {
+    fn new(io: Io<'_>, buf: Slice<Vec<u8>>, whole: bool) -> WriteOp {
         match io {
-            Io::Socket(stream) => WriteOp::Send(Op::new(op::Send::new(stream.fd.clone(), buf))),
+            Io::Socket(stream) => {
+                let send = op::Send::new(stream.fd.clone(), buf);
+                WriteOp::Send(Op::new(if whole {
+                    send.flags(libc::MSG_WAITALL)
+                } else {
+                    send
+                }))
+            }
             Io::File(fd) => WriteOp::Write(Op::new(op::Write::new(
                 fd.clone(),
                 buf,
@@ -574,7 +724,7 @@ impl Writer {
                     // Short send: send the rest, from the same buffer.
                     self.sent += n;
                     let rest = buf.slice(self.sent..);
-                    self.op = Some(WriteOp::new(io, rest));
+                    self.op = Some(WriteOp::new(io, rest, self.sends_whole));
                 }
                 res => {
                     self.buf = buf;
@@ -616,14 +766,34 @@ impl Writer {
             buf.extend_from_slice(&b[..b.len().min(room)]);
         }
         let n = buf.len();
-        self.op = Some(WriteOp::new(io, buf.slice(..)));
-        // Submit now (the first poll only queues the SQE). An error of this
-        // send, if it completes at once, is kept for the next call: the
-        // bytes are taken either way.
-        if let Poll::Ready(Err(e)) = self.poll_drain(io, cx) {
+        self.op = Some(WriteOp::new(io, buf.slice(..), self.sends_whole));
+        // Submit now (the first poll only queues the SQE), with no waker:
+        // the caller has its bytes taken, and whichever call of its waits
+        // for the send (the next write, a flush) registers its own. So a
+        // send nobody waits for wakes no task when it completes. An error
+        // of this send, if it completes at once, is kept for the next call.
+        if let Poll::Ready(Err(e)) = self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
             self.error = Some(e);
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// A flush that does not wait for a send in flight when the send goes
+    /// out whole or fails ([`Writer::sends_whole`]): the bytes are with the
+    /// kernel's ring, and nothing is left for this side to do. A send that
+    /// already failed reports its error here; one that fails later reports
+    /// it from the next write, flush or shutdown, which wait for it. What
+    /// this saves: the poll of the caller's task that the send's completion
+    /// would cost (hyper's whole connection state machine, per response).
+    fn poll_flush_queued(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.sends_whole {
+            return self.poll_drain(io, cx);
+        }
+        // Collect the send if it is done, without registering a waker.
+        match self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
+            Poll::Pending => Poll::Ready(Ok(())),
+            done => done,
+        }
     }
 }
 
@@ -667,6 +837,12 @@ impl<S: CompatWrite> Compat<S> {
 
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.writer.poll_drain(self.stream.io(), cx)
+    }
+
+    /// hyper's flush: see [`Writer::poll_flush_queued`].
+    #[cfg(feature = "hyper")]
+    fn flush_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.writer.poll_flush_queued(self.stream.io(), cx)
     }
 
     /// Flushes, then shuts down the write side: the peer reads end of
@@ -909,11 +1085,57 @@ mod hyper_impls {
         }
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().flush(cx)
+            self.get_mut().flush_queued(cx)
         }
 
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().shutdown(cx)
         }
+    }
+}
+
+#[cfg(all(test, feature = "serve", feature = "tokio-io"))]
+mod ring_tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A ring far smaller than what arrives before the reader reads: the
+    /// receive runs the ring dry (`ENOBUFS`), falls back to the plain
+    /// buffer, re-arms, and every byte still comes out once, in order.
+    #[test]
+    fn a_ring_that_runs_dry_loses_and_repeats_nothing() {
+        percore::run(async {
+            if !percore::capabilities().is_some_and(|c| c.multishot_recv) {
+                return; // no multishot receive: `with_ring` reads plainly
+            }
+            let ring = BufRing::new(2, 64).unwrap();
+            let (a, b) = crate::UnixStream::pair().unwrap();
+            let data: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+            let mut b = Compat::with_ring(b, Some(&ring));
+            assert!(b.reader.pooled.is_some());
+            let writer = percore::spawn(async move {
+                let (res, _) = a.write_all(data).await;
+                res.unwrap();
+            });
+            // Arm the receive, then let the data pile up behind it.
+            let mut first = [0u8; 1];
+            b.read_exact(&mut first).await.unwrap();
+            writer.await.unwrap();
+            let mut rest = Vec::new();
+            let got = percore::time::timeout(std::time::Duration::from_secs(20), async {
+                let mut buf = [0u8; 3000];
+                while rest.len() < 19_999 {
+                    let n = b.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "end of stream after {} bytes", rest.len() + 1);
+                    rest.extend_from_slice(&buf[..n]);
+                }
+            })
+            .await;
+            assert!(got.is_ok(), "stalled after {} bytes", rest.len() + 1);
+            let expect: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+            assert_eq!(first[0], expect[0]);
+            assert_eq!(rest, expect[1..]);
+            assert_eq!(ring.available(), 2, "every ring buffer went back");
+        });
     }
 }

@@ -53,15 +53,14 @@
 //! });
 //! ```
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use ::hyper::rt::Sleep;
-use slab::Slab;
+
+use crate::CoreBound;
 
 /// Runs hyper's background tasks on the current core with
 /// [`percore::spawn`]; the futures need not be `Send`.
@@ -99,11 +98,10 @@ where
 /// hyper's timer on the current core's timer wheel ([`percore::time`]).
 ///
 /// hyper requires its sleeps to be `Send + Sync`, and percore's are tied to
-/// the core that polls them. So the boxed sleep holds only its deadline; the
-/// percore [`Sleep`](percore::time::Sleep) behind it lives in a table of the
-/// thread that first polls it. Poll it on that thread only (hyper on percore
-/// does: a connection never leaves its core); polling it from another thread
-/// panics.
+/// the core that made them; so each is a [`CoreBound`] percore
+/// [`Sleep`](percore::time::Sleep): made, polled and dropped on the
+/// connection's core (hyper on percore does all three there, as a connection
+/// never leaves its core). Polling or dropping it on another thread panics.
 ///
 /// # Examples
 ///
@@ -132,85 +130,29 @@ impl ::hyper::rt::Timer for Timer {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(TimerSleep {
+        Box::pin(TimerSleep(CoreBound::new(percore::time::sleep_until(
             deadline,
-            entry: None,
-        })
+        ))))
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
         match sleep.as_mut().downcast_mut_pin::<TimerSleep>() {
-            Some(s) => s.get_mut().reset(new_deadline),
+            Some(s) => s.get_mut().0.reset(new_deadline),
             None => *sleep = self.sleep_until(new_deadline),
         }
     }
 }
 
-thread_local! {
-    /// The percore sleeps behind this thread's hyper sleeps.
-    static SLEEPS: RefCell<Slab<percore::time::Sleep>> = const { RefCell::new(Slab::new()) };
-}
-
-/// A hyper sleep: a deadline, plus the key of its percore sleep in
-/// `SLEEPS` of the thread that polled it first.
-struct TimerSleep {
-    deadline: Instant,
-    entry: Option<(ThreadId, usize)>,
-}
-
-impl TimerSleep {
-    /// The key of this sleep's percore sleep, made on first use.
-    fn key(&mut self) -> usize {
-        let here = std::thread::current().id();
-        match self.entry {
-            Some((thread, key)) => {
-                assert_eq!(
-                    thread, here,
-                    "a percore hyper sleep was polled on another thread than the one it started on"
-                );
-                key
-            }
-            None => {
-                let sleep = percore::time::sleep_until(self.deadline);
-                let key = SLEEPS.with(|s| s.borrow_mut().insert(sleep));
-                self.entry = Some((here, key));
-                key
-            }
-        }
-    }
-
-    fn reset(&mut self, deadline: Instant) {
-        self.deadline = deadline;
-        if self.entry.is_some() {
-            let key = self.key();
-            SLEEPS.with(|s| s.borrow_mut()[key].reset(deadline));
-        }
-    }
-}
+/// A hyper sleep: a percore sleep, bound to the core that made it. (The
+/// wheel entry is made on first poll and removed on drop, by the sleep.)
+struct TimerSleep(CoreBound<percore::time::Sleep>);
 
 impl Future for TimerSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let key = this.key();
-        SLEEPS.with(|s| Pin::new(&mut s.borrow_mut()[key]).poll(cx))
+        Pin::new(&mut self.get_mut().0).poll(cx)
     }
 }
 
 impl Sleep for TimerSleep {}
-
-impl Drop for TimerSleep {
-    fn drop(&mut self) {
-        let Some((thread, key)) = self.entry else {
-            return;
-        };
-        // Dropped on another thread (hyper on percore never does that): the
-        // entry stays in its thread's table until that thread ends.
-        if thread == std::thread::current().id() {
-            // `try_with`: the table may already be gone at thread exit.
-            let sleep = SLEEPS.try_with(|s| s.borrow_mut().try_remove(key));
-            drop(sleep);
-        }
-    }
-}

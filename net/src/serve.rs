@@ -12,6 +12,7 @@ use ::hyper::body::{Body, Incoming};
 use ::hyper::{Request, Response};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use percore::buf::BufRing;
 use percore::{Either, select};
 
 use crate::compat::Compat;
@@ -21,6 +22,13 @@ use crate::tokio_compat::TokioContext;
 use crate::{CoreBound, TcpListener};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Buffers in the receive ring `serve` shares between the connections of
+/// its core: 1 MiB with [`RING_BUF_LEN`]. A request head fits one buffer.
+const RING_ENTRIES: u16 = 256;
+
+/// Bytes per buffer of that ring.
+const RING_BUF_LEN: usize = 4096;
 
 /// Serves `service` on every connection `listener` accepts, on the current
 /// core: percore's `axum::serve`.
@@ -47,6 +55,12 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 ///   and `serve` returns once all are closed or the grace period is over,
 ///   whichever comes first. Connections still open then are dropped with
 ///   the runtime.
+/// - **Receive buffers**: where the kernel has multishot receive (io_uring,
+///   Linux 6.0+), the connections of a core receive into one 1 MiB ring of
+///   4 KiB buffers shared by them, one receive armed per connection for its
+///   life: an idle keep-alive connection holds no receive buffer. A
+///   connection that receives faster than it consumes can run the ring dry;
+///   reads then fall back to a buffer of their own until buffers come back.
 /// - **Accept errors** do not end it: a failed accept is skipped, and with
 ///   no descriptors left (`EMFILE`, `ENFILE`) it waits 50 ms before the
 ///   next, serving the open connections meanwhile.
@@ -227,6 +241,11 @@ impl<S> Serve<S> {
             .header_read_timeout(self.header_read_timeout);
         builder.http2().timer(Timer);
         let builder = Rc::new(builder);
+        // Connections receive into one ring of this core's (see
+        // `Compat::with_ring`), where the kernel has multishot receive.
+        let ring = percore::capabilities()
+            .filter(|c| c.multishot_recv)
+            .and_then(|_| BufRing::new(RING_ENTRIES, RING_BUF_LEN).ok());
 
         // Every connection task holds a sender; `recv` returns `None` once
         // they are all gone.
@@ -250,9 +269,10 @@ impl<S> Serve<S> {
             let builder = builder.clone();
             let service = TowerToHyperService::new(self.service.clone());
             let open = open.clone();
+            let ring = ring.clone();
             let connection = async move {
                 let _open = open;
-                let io = CoreBound::new(Compat::new(conn));
+                let io = CoreBound::new(Compat::with_ring(conn, ring.as_ref()));
                 let mut served = pin!(builder.serve_connection_with_upgrades(io, service));
                 // Errors are clients going away mid-request: nothing to do.
                 if let Either::Left(()) =
@@ -295,5 +315,21 @@ where
             return ::hyper::rt::Executor::execute(&Executor, TokioContext::new(fut));
         }
         ::hyper::rt::Executor::execute(&Executor, fut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default: a slow or silent HTTP/1 client is closed after
+    /// 30 s without the caller asking for it.
+    #[test]
+    fn the_header_read_timeout_is_on_by_default() {
+        percore::run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let server = serve(listener, ());
+            assert_eq!(server.header_read_timeout, Some(Duration::from_secs(30)));
+        });
     }
 }

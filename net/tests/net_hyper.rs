@@ -332,3 +332,163 @@ async fn slowloris_connections_are_timed_out_while_others_are_served() {
     }
     server.abort();
 }
+
+/// Counts the polls of a future (the server's connection).
+struct CountPolls<F> {
+    inner: std::pin::Pin<Box<F>>,
+    polls: std::rc::Rc<std::cell::Cell<u32>>,
+}
+
+impl<F: std::future::Future> std::future::Future for CountPolls<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.polls.set(self.polls.get() + 1);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Where a socket send goes out whole (io_uring on 5.19+), hyper's flush
+/// does not wait for the send's completion, and that completion wakes
+/// nobody: a kept-alive HTTP/1 connection is polled once per request (when
+/// the request arrives), not twice. Elsewhere (epoll), it still waits, and
+/// only the answers are checked.
+#[percore::test]
+async fn a_response_costs_one_poll_of_the_connection_where_sends_go_whole() {
+    const REQUESTS: u32 = 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let polls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counted = polls.clone();
+    let server = percore::spawn(async move {
+        let (conn, _) = listener.accept().await.unwrap();
+        let serve = hyper::server::conn::http1::Builder::new()
+            .serve_connection(Compat::new(conn), hyper::service::service_fn(echo));
+        CountPolls {
+            inner: Box::pin(serve),
+            polls: counted,
+        }
+        .await
+    });
+
+    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(conn).await.unwrap();
+    let client_conn = percore::spawn(connection);
+    // Let the server accept and wait for the first request.
+    timeout(LIMIT, sender.ready()).await.unwrap().unwrap();
+    percore::time::sleep(Duration::from_millis(20)).await;
+    let before = polls.get();
+    for i in 0..REQUESTS {
+        let res = timeout(
+            LIMIT,
+            sender.send_request(request("GET", &format!("/{i}"), "")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(body_string(res).await, format!("GET /{i}: "));
+    }
+    let per_request = polls.get() - before;
+    drop(sender);
+    timeout(LIMIT, client_conn).await.unwrap().unwrap().unwrap();
+    timeout(LIMIT, server).await.unwrap().unwrap().unwrap();
+    if percore::capabilities().is_some_and(|c| c.recv_poll_first) {
+        // One poll per request; a little slack for a request that arrives
+        // in two pieces.
+        assert!(
+            per_request <= REQUESTS + 2,
+            "{per_request} polls of the connection for {REQUESTS} requests"
+        );
+    }
+}
+
+/// A response far larger than the socket buffers, to a client that reads
+/// slowly and keeps the connection open: every byte arrives although
+/// hyper's flush returned while the last send was still in flight, and
+/// hyper then only waits for the next request (the send goes out whole,
+/// or the flush waits for it).
+#[percore::test]
+async fn a_large_response_to_a_slow_reader_arrives_whole() {
+    // Not a multiple of the 64 KiB writes: the last one is large too.
+    const LEN: usize = (8 << 20) + (60 << 10);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = percore::spawn(async move {
+        let (conn, _) = listener.accept().await.unwrap();
+        // A small send buffer: 64 KiB writes can only go out in pieces.
+        socket2::SockRef::from(&conn)
+            .set_send_buffer_size(16 << 10)
+            .unwrap();
+        let big = hyper::service::service_fn(|_req: Request<Incoming>| async {
+            let body: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+        });
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(Compat::new(conn), big)
+            .await
+    });
+
+    let client = TcpStream::connect(addr).await.unwrap();
+    let req = b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec();
+    client.write_all(req).await.0.unwrap();
+    let mut got = Vec::with_capacity(LEN + 1024);
+    let mut head_end = None;
+    while head_end.is_none_or(|h| got.len() < h + LEN) {
+        // Slow: pauses between reads, so the server's sends fill the
+        // socket buffers and wait.
+        percore::time::sleep(Duration::from_micros(200)).await;
+        let (res, buf) = timeout(LIMIT, client.read(Vec::with_capacity(256 << 10)))
+            .await
+            .expect("the rest of the response never came");
+        assert!(res.unwrap() > 0, "the server closed early");
+        got.extend_from_slice(&buf);
+        if head_end.is_none() {
+            head_end = got.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+        }
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200 OK"));
+    let body = &got[head_end.unwrap()..];
+    assert_eq!(body.len(), LEN);
+    assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    drop(client); // the server's connection ends
+    timeout(LIMIT, server).await.unwrap().unwrap().unwrap();
+}
+
+/// hyper's flush on a `Compat` returns while a send is in flight where
+/// sends go out whole; the bytes still all arrive although nobody polls the
+/// writer again, even when the send cannot go out at once (a small send
+/// buffer, a reader that takes its time). On epoll the flush waits.
+#[percore::test]
+async fn bytes_flushed_for_hyper_all_arrive_without_another_poll() {
+    use hyper::rt::Write as _;
+    const LEN: usize = 60 << 10;
+    let (a, b) = percore_net::UnixStream::pair().unwrap();
+    socket2::SockRef::from(&a)
+        .set_send_buffer_size(4 << 10)
+        .unwrap();
+    let mut a = Compat::new(a);
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+    let written = std::future::poll_fn(|cx| std::pin::Pin::new(&mut a).poll_write(cx, &data));
+    assert_eq!(timeout(LIMIT, written).await.unwrap().unwrap(), LEN);
+    // On epoll this waits for the reader below: read concurrently.
+    let reader = percore::spawn(async move {
+        let mut got = Vec::with_capacity(LEN);
+        while got.len() < LEN {
+            percore::time::sleep(Duration::from_millis(1)).await;
+            let (res, buf) = timeout(LIMIT, b.read(Vec::with_capacity(4 << 10)))
+                .await
+                .expect("the rest of the flushed bytes never came");
+            assert!(res.unwrap() > 0);
+            got.extend_from_slice(&buf);
+        }
+        got
+    });
+    let flushed = std::future::poll_fn(|cx| std::pin::Pin::new(&mut a).poll_flush(cx));
+    timeout(LIMIT, flushed).await.unwrap().unwrap();
+    // `a` is not polled again until every byte arrived.
+    assert_eq!(timeout(LIMIT, reader).await.unwrap().unwrap(), data);
+    drop(a);
+}

@@ -280,3 +280,57 @@ fn serves_on_every_core_and_stops_on_shutdown() {
     assert_eq!(hits.load(Ordering::SeqCst), 8);
     drop(reserved);
 }
+
+/// A request body larger than `serve`'s shared receive ring (1 MiB),
+/// posted while the handler reads it slowly: it arrives whole and in
+/// order (where the ring runs dry, reads fall back to a plain buffer), and
+/// a second request on the same connection is served after it.
+#[percore::test]
+async fn a_large_upload_arrives_whole_through_the_receive_ring() {
+    const LEN: usize = 3 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/sum",
+        axum::routing::post(|body: axum::body::Body| {
+            CoreBound::new(async move {
+                let mut body = body.into_data_stream();
+                let (mut len, mut sum) = (0u64, 0u64);
+                while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+                    let chunk = chunk.unwrap();
+                    len += chunk.len() as u64;
+                    sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
+                    // Slower than the client sends.
+                    percore::time::sleep(Duration::from_micros(100)).await;
+                }
+                format!("{len} {sum}")
+            })
+        }),
+    );
+    let server = percore::spawn(async move { percore_net::serve(listener, app).await });
+
+    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(conn).await.unwrap();
+    percore::spawn(conn);
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+    let expect = format!("{LEN} {}", data.iter().map(|&b| u64::from(b)).sum::<u64>());
+    for _ in 0..2 {
+        let req = Request::post("/sum")
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(Bytes::from(data.clone())))
+            .unwrap();
+        let res = timeout(LIMIT, sender.send_request(req))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = timeout(LIMIT, res.into_body().collect())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body.to_bytes(), expect.as_bytes());
+    }
+    percore::shutdown::request();
+    drop(sender);
+    timeout(LIMIT, server).await.unwrap().unwrap().unwrap();
+}
