@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue};
 use slab::Slab;
 
+#[path = "epoll_bufs.rs"]
+mod bufs;
+
 /// `struct io_uring_sqe` as the kernel lays it out: what an op asked for.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -254,6 +257,8 @@ pub(crate) struct Epoll {
     events: Vec<libc::epoll_event>,
     /// `epoll_pwait2` exists (5.11); else `epoll_wait` in milliseconds.
     pwait2: bool,
+    /// Provided-buffer rings (`epoll_bufs.rs`).
+    bufs: bufs::BufGroups,
 }
 
 impl Epoll {
@@ -289,6 +294,7 @@ impl Epoll {
             fixed_files: Vec::new(),
             events: Vec::with_capacity(256),
             pwait2: true,
+            bufs: bufs::BufGroups::default(),
         })
     }
 
@@ -548,6 +554,9 @@ impl Epoll {
                 }
             };
         }
+        if sqe.flags & IOSQE_BUFFER_SELECT != 0 {
+            return self.retry_buffer_select(idx);
+        }
         match attempt(&sqe, fd, Kind::Pollable) {
             Attempt::Again => {
                 let interest = if is_write_side(sqe.opcode) {
@@ -582,8 +591,7 @@ impl Epoll {
         };
         let code = sqe.opcode;
         if sqe.flags & IOSQE_BUFFER_SELECT != 0 {
-            // Provided buffers need the ring; `Capabilities::buf_ring` says so.
-            return self.complete(sqe, link, -libc::EINVAL);
+            return self.start_buffer_select(sqe, fd, link);
         }
         match code {
             c if c == opcode::Nop::CODE => self.complete(sqe, link, 0),

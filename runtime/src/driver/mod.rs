@@ -138,6 +138,8 @@ pub(crate) struct Driver {
     /// Timespecs of linked timeouts, kept until their own CQE: with SQPOLL
     /// the kernel reads them after `io_uring_enter` returns.
     link_timeouts: Slab<Box<types::Timespec>>,
+    /// Provided-buffer rings registered here, told of each of their CQEs.
+    buf_groups: register::BufGroups,
     stats: DriverStats,
     #[cfg(feature = "tracing")]
     slow_op: Option<Duration>,
@@ -222,6 +224,7 @@ impl Driver {
             park_ts: Box::new(types::Timespec::new()),
             park_timeouts: 0,
             link_timeouts: Slab::new(),
+            buf_groups: register::BufGroups::default(),
             stats: DriverStats::default(),
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
@@ -296,6 +299,7 @@ impl Driver {
     ) -> squeue::Entry {
         let meta = SlotMeta {
             opcode: sqe.get_opcode() as u8,
+            bgid: register::selected_group(&sqe),
             #[cfg(feature = "tracing")]
             queued: std::time::Instant::now(),
         };
@@ -860,10 +864,15 @@ impl Driver {
                     }
                     ud if ud & DETACHED != 0 => self.stats.ops.on_complete(ud as u8),
                     ud => {
+                        let mut buf_offset = 0;
                         if let Some(meta) = self.meta.get(ud as usize) {
                             self.stats.ops.on_complete(meta.opcode);
                             #[cfg(feature = "tracing")]
                             warn_if_slow(self.slow_op, meta, res);
+                            // In CQE order, before any task reads it.
+                            if let Some(bgid) = meta.bgid.filter(|_| !self.shut_down) {
+                                buf_offset = self.buf_groups.on_cqe(bgid, res, flags);
+                            }
                         }
                         if !self.shut_down {
                             complete(
@@ -873,6 +882,7 @@ impl Driver {
                                 ud as usize,
                                 res,
                                 flags,
+                                buf_offset,
                             );
                         }
                     }
