@@ -358,7 +358,7 @@ impl BufRing {
             .expect("BufRing::new outside a runtime: call it inside percore::run");
         if !owner.buf_ring {
             let why = if owner.driver == crate::DriverKind::Epoll {
-                "provided-buffer rings need io_uring, and this core runs the epoll driver; \
+                "provided-buffer rings are off on this epoll driver (minimal features); \
                  receive into owned buffers instead"
             } else {
                 "provided-buffer rings need Linux 5.19 (IORING_REGISTER_PBUF_RING); \

@@ -48,6 +48,33 @@ struct Group {
     incremental: bool,
 }
 
+impl Group {
+    /// The tail percore published.
+    fn tail(&self) -> u16 {
+        // SAFETY: `resv` of entry 0 is the ring's tail, a naturally aligned
+        // u16 inside the registered entry array (alive while registered: the
+        // registration's contract) that percore stores with release
+        // ordering; only atomic accesses are made to it.
+        unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*self.ring).resv)) }
+            .load(Ordering::Acquire)
+    }
+}
+
+/// Whether a byte (or the end of stream, or an error) waits on `fd`.
+fn has_data(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: recv(2) with MSG_PEEK writes at most one byte into a local.
+    let r = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    !matches!(errno_of(r), Some(libc::EAGAIN))
+}
+
 /// The groups registered with one epoll driver.
 #[derive(Debug, Default)]
 pub(super) struct BufGroups {
@@ -81,7 +108,8 @@ impl Epoll {
         bgid: u16,
         flags: u16,
     ) -> io::Result<()> {
-        if addr == 0 || !addr.is_multiple_of(4096) || !entries.is_power_of_two() || entries > 32768 {
+        if addr == 0 || !addr.is_multiple_of(4096) || !entries.is_power_of_two() || entries > 32768
+        {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         if flags & !PBUF_RING_INC != 0 {
@@ -152,7 +180,15 @@ impl Epoll {
     /// completion's result and flags, or `None` if the op goes on waiting.
     fn recv_selected(&mut self, sqe: &Sqe, fd: RawFd) -> Option<(i32, u32)> {
         let multishot = sqe.ioprio & IORING_RECV_MULTISHOT != 0;
+        let mut again = false;
         loop {
+            // Like the kernel, which goes on at once only while data is
+            // queued, and otherwise waits: a used-up ring is ENOBUFS only
+            // when there is data to put in it.
+            if again && self.ring_empty(sqe) && !has_data(fd) {
+                return None;
+            }
+            again = true;
             match self.recv_one(sqe, fd) {
                 Pick::Data { res, flags, .. } if !multishot => return Some((res, flags)),
                 Pick::Data { res, flags, short } => {
@@ -168,6 +204,15 @@ impl Epoll {
                 Pick::End(res) => return Some((res, 0)),
             }
         }
+    }
+
+    /// Whether the entry's group has no buffer to pick.
+    fn ring_empty(&self, sqe: &Sqe) -> bool {
+        self.bufs
+            .groups
+            .iter()
+            .find(|g| g.bgid == sqe.buf_index)
+            .is_none_or(|g| g.tail() == g.head)
     }
 
     /// After a short read: whether `fd` is a byte stream, whose queue that
@@ -198,13 +243,7 @@ impl Epoll {
         else {
             return Pick::End(-libc::ENOBUFS);
         };
-        // SAFETY: `resv` of entry 0 is the ring's tail, a naturally aligned
-        // u16 inside the registered entry array (alive while registered: the
-        // registration's contract) that percore stores with release
-        // ordering; only atomic accesses are made to it.
-        let tail = unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*group.ring).resv)) }
-            .load(Ordering::Acquire);
-        if tail == group.head {
+        if group.tail() == group.head {
             return Pick::End(-libc::ENOBUFS);
         }
         // SAFETY: `head & mask` is inside the entry array; the entry is

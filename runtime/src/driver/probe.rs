@@ -110,7 +110,8 @@ pub struct Capabilities {
     pub multishot_accept: bool,
     /// Multishot recv with provided buffer rings (6.0).
     pub multishot_recv: bool,
-    /// Provided buffer rings, `IORING_REGISTER_PBUF_RING` (5.19).
+    /// Provided buffer rings, `IORING_REGISTER_PBUF_RING` (5.19; emulated
+    /// by the epoll driver).
     pub buf_ring: bool,
     /// Provided buffer rings can be consumed incrementally,
     /// `IOU_PBUF_RING_INC` (6.12): probed by registering a small ring with
@@ -188,8 +189,8 @@ impl fmt::Display for Capabilities {
             }
             return write!(
                 f,
-                ", kernel {}, multishot accept {}",
-                self.kernel_release, self.multishot_accept
+                ", kernel {}, multishot accept {}, buf ring {} (emulated)",
+                self.kernel_release, self.multishot_accept, self.buf_ring
             );
         }
         write!(
@@ -429,8 +430,10 @@ fn probe_buf_ring_inc(ring: &IoUring) -> bool {
 }
 
 /// What the epoll backend offers: the ops it performs, multishot accept
-/// (an accept loop), and none of the ring-only features (provided buffer
-/// rings, zero-copy sends, MSG_RING, SQPOLL).
+/// (an accept loop), provided-buffer rings with multishot receives and
+/// incremental consumption (emulated on the same ring memory,
+/// `epoll_bufs.rs`), and none of the ring-only features (zero-copy sends,
+/// MSG_RING, SQPOLL).
 pub(crate) fn epoll(config: &DriverConfig, fallback_reason: Option<String>) -> Capabilities {
     let entries = config.entries.clamp(2, 32768).next_power_of_two();
     let mut opcodes = super::epoll::supported_opcodes();
@@ -454,9 +457,9 @@ pub(crate) fn epoll(config: &DriverConfig, fallback_reason: Option<String>) -> C
         fast_poll: true,
         registered_ring_fd: false,
         multishot_accept: !config.minimal,
-        multishot_recv: false,
-        buf_ring: false,
-        buf_ring_inc: false,
+        multishot_recv: !config.minimal,
+        buf_ring: !config.minimal,
+        buf_ring_inc: !config.minimal,
         send_zc: false,
         msg_ring: false,
         recv_poll_first: false,
