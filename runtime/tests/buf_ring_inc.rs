@@ -60,6 +60,13 @@ async fn until_drained(fd: &impl AsRawFd) {
     panic!("the armed receive never took the queued bytes");
 }
 
+/// A pooled receive on one end of a socket pair, and the other end.
+fn pooled_pair(ring: &BufRing) -> (MultishotOp<RecvMulti>, UnixStream) {
+    let (mine, theirs) = UnixStream::pair().unwrap();
+    let recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), ring));
+    (recv, theirs)
+}
+
 async fn next(recv: &mut MultishotOp<RecvMulti>) -> RingBuf {
     recv.next_buf()
         .await
@@ -73,8 +80,7 @@ async fn small_messages_land_one_after_another_in_one_buffer() {
     let Some(ring) = inc_ring(2, 4096) else {
         return;
     };
-    let (mine, mut theirs) = UnixStream::pair().unwrap();
-    let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+    let (mut recv, mut theirs) = pooled_pair(&ring);
     let mut held = Vec::new();
     for i in 0..10u8 {
         let msg = pattern(i, 100);
@@ -106,8 +112,7 @@ async fn a_message_larger_than_a_buffer_spans_several() {
     let Some(ring) = inc_ring(4, 1024) else {
         return;
     };
-    let (mine, mut theirs) = UnixStream::pair().unwrap();
-    let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+    let (mut recv, mut theirs) = pooled_pair(&ring);
     let msg = pattern(7, 3000);
     theirs.write_all(&msg).unwrap();
     let mut got = Vec::new();
@@ -132,8 +137,7 @@ async fn a_message_larger_than_a_buffer_spans_several() {
 async fn a_buffer_comes_back_only_after_its_last_slice_is_dropped() {
     let _dog = watchdog("last_slice", Duration::from_secs(60));
     let Some(ring) = inc_ring(1, 256) else { return };
-    let (mine, mut theirs) = UnixStream::pair().unwrap();
-    let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+    let (mut recv, mut theirs) = pooled_pair(&ring);
     // 1. Four 64-byte receives fill the one buffer; the last uses it up.
     let mut slices = Vec::new();
     for i in 0..4u8 {
@@ -162,8 +166,7 @@ async fn a_buffer_comes_back_only_after_its_last_slice_is_dropped() {
 async fn a_used_up_ring_is_enobufs_until_a_buffer_comes_back() {
     let _dog = watchdog("enobufs_inc", Duration::from_secs(60));
     let Some(ring) = inc_ring(1, 64) else { return };
-    let (mine, mut theirs) = UnixStream::pair().unwrap();
-    let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+    let (mut recv, mut theirs) = pooled_pair(&ring);
     // 1. 64 bytes use the only buffer up; the test holds them.
     theirs.write_all(&pattern(1, 64)).unwrap();
     let mut held = Vec::new();
@@ -253,8 +256,7 @@ async fn forced_off_each_receive_takes_a_whole_buffer() {
         .build()
         .unwrap();
     assert!(!ring.is_incremental());
-    let (mine, mut theirs) = UnixStream::pair().unwrap();
-    let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+    let (mut recv, mut theirs) = pooled_pair(&ring);
     theirs.write_all(b"one").unwrap();
     let one = next(&mut recv).await;
     theirs.write_all(b"two").unwrap();

@@ -40,11 +40,11 @@ use crate::driver::{self, Capabilities};
 /// One entry of the ring shared with the kernel (`struct io_uring_buf`).
 /// The `resv` field of entry 0 is the ring's tail.
 #[repr(C)]
-struct RawEntry {
-    addr: u64,
-    len: u32,
-    bid: u16,
-    resv: u16,
+pub(crate) struct RawEntry {
+    pub(crate) addr: u64,
+    pub(crate) len: u32,
+    pub(crate) bid: u16,
+    pub(crate) resv: u16,
 }
 
 const PAGE: usize = 4096;

@@ -23,19 +23,10 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use super::{Epoll, IORING_CQE_F_MORE, Interest, Sqe, errno_of, is_byte_stream};
-use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC};
+use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
 
 /// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
 const IORING_RECV_MULTISHOT: u16 = 1 << 1;
-
-/// One entry of a ring (`struct io_uring_buf`); `resv` of entry 0 is the tail.
-#[repr(C)]
-struct RawEntry {
-    addr: u64,
-    len: u32,
-    bid: u16,
-    resv: u16,
-}
 
 /// A registered group: the ring's memory and the head, which the kernel
 /// would keep.
