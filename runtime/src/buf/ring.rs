@@ -241,6 +241,7 @@ impl BufRingBuilder {
     ///
     /// Turn it off for datagram sockets: a datagram larger than what is
     /// left of the current buffer is cut short, as by a too small buffer.
+    /// Rings of more than 4 GiB in all keep whole buffers.
     ///
     /// # Examples
     ///
@@ -366,7 +367,10 @@ impl BufRing {
             };
             return Err(io::Error::new(io::ErrorKind::Unsupported, why));
         }
-        let incremental = incremental && owner.buf_ring_inc;
+        // A slice's place must fit 32 bits (`Pool::pos`): larger rings keep
+        // whole buffers.
+        let incremental =
+            incremental && owner.buf_ring_inc && entries as u64 * buf_len as u64 <= u32::MAX as u64;
         let ring_layout = Layout::from_size_align(
             (entries as usize * std::mem::size_of::<RawEntry>()).max(PAGE),
             PAGE,
@@ -574,8 +578,7 @@ impl BufRing {
         );
         RingBuf {
             pool: pool.clone(),
-            bid,
-            offset,
+            pos: pool.pos(bid, offset),
             len: len as u32,
         }
     }
@@ -708,6 +711,33 @@ impl Pool {
         tail.store(self.tail.get(), Ordering::Release);
     }
 
+    /// A slice's place, in 32 bits: the buffer id of a whole-buffer ring
+    /// (its data starts at 0), or the offset into all the buffers of an
+    /// incremental one, which is at most 4 GiB in all (`with_options`).
+    fn pos(&self, bid: u16, offset: u32) -> u32 {
+        if self.incremental {
+            bid as u32 * self.buf_len + offset
+        } else {
+            debug_assert_eq!(offset, 0);
+            bid as u32
+        }
+    }
+
+    /// The buffer id and offset of a [`Pool::pos`].
+    fn locate(&self, pos: u32) -> (u16, u32) {
+        if self.incremental {
+            ((pos / self.buf_len) as u16, pos % self.buf_len)
+        } else {
+            (pos as u16, 0)
+        }
+    }
+
+    /// Where the bytes at `pos` are.
+    fn data_ptr(&self, pos: u32) -> *mut u8 {
+        let (bid, offset) = self.locate(pos);
+        self.buf_ptr(bid, offset)
+    }
+
     fn buf_ptr(&self, bid: u16, offset: u32) -> *mut u8 {
         debug_assert!(bid < self.entries && offset <= self.buf_len);
         // SAFETY: `bid < entries` and `offset <= buf_len`, so the offset
@@ -816,10 +846,18 @@ impl fmt::Debug for BufRing {
 /// ```
 pub struct RingBuf {
     pool: Rc<Pool>,
-    bid: u16,
-    offset: u32,
+    /// Where the bytes are, packed into 32 bits so that a `RingBuf` (and a
+    /// [`RecvBuf`]) stays as small as before incremental rings: every task
+    /// that holds one across an await carries it (see [`Pool::pos`]).
+    pos: u32,
     len: u32,
 }
+
+// Held across awaits by every task that echoes or parses what it received:
+// each byte here is a byte per idle connection (+144 B per connection in
+// echo-server when these were 24 and 32).
+const _: () = assert!(std::mem::size_of::<RingBuf>() == 16);
+const _: () = assert!(std::mem::size_of::<RecvBuf>() == 24);
 
 impl RingBuf {
     /// The buffer id inside its ring.
@@ -841,7 +879,7 @@ impl RingBuf {
     /// });
     /// ```
     pub fn bid(&self) -> u16 {
-        self.bid
+        self.pool.locate(self.pos).0
     }
 
     /// Where the bytes start inside their buffer: 0, except for the second
@@ -864,7 +902,7 @@ impl RingBuf {
     /// });
     /// ```
     pub fn offset(&self) -> usize {
-        self.offset as usize
+        self.pool.locate(self.pos).1 as usize
     }
 
     /// Number of received bytes.
@@ -922,7 +960,7 @@ impl Deref for RingBuf {
         // incremental mode the kernel goes on filling the same buffer, but
         // only after `offset + len` (each completion's data starts where the
         // previous one ended), so no other guard's range overlaps this one.
-        unsafe { std::slice::from_raw_parts(self.pool.buf_ptr(self.bid, self.offset), self.len()) }
+        unsafe { std::slice::from_raw_parts(self.pool.data_ptr(self.pos), self.len()) }
     }
 }
 
@@ -931,9 +969,7 @@ impl DerefMut for RingBuf {
         // SAFETY: as in `deref`: this guard's range is its own (disjoint from
         // every other guard's and from what the kernel may still fill), and
         // the guard is borrowed mutably.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.pool.buf_ptr(self.bid, self.offset), self.len())
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.pool.data_ptr(self.pos), self.len()) }
     }
 }
 
@@ -942,7 +978,7 @@ impl DerefMut for RingBuf {
 // until the guard drops (see `deref`); all `len` of them are initialized.
 unsafe impl IoBuf for RingBuf {
     fn stable_ptr(&self) -> *const u8 {
-        self.pool.buf_ptr(self.bid, self.offset)
+        self.pool.data_ptr(self.pos)
     }
     fn bytes_init(&self) -> usize {
         self.len as usize
@@ -954,15 +990,15 @@ unsafe impl IoBuf for RingBuf {
 
 impl Drop for RingBuf {
     fn drop(&mut self) {
-        self.pool.release(self.bid);
+        self.pool.release(self.pool.locate(self.pos).0);
     }
 }
 
 impl fmt::Debug for RingBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RingBuf")
-            .field("bid", &self.bid)
-            .field("offset", &self.offset)
+            .field("bid", &self.bid())
+            .field("offset", &self.offset())
             .field("len", &self.len)
             .finish()
     }
