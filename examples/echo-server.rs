@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
-//!     [--buf 4096] [--plain] [--ring-entries 1024] [--idle-timeout SECS] [--grace SECS]
+//!     [--buf BYTES] [--plain] [--ring-entries N] [--idle-timeout SECS] [--grace SECS]
 //!     [--pin] [--stats] [--background N] [--classes] [--copy SRC]
 //! ```
 //!
@@ -10,15 +10,21 @@
 //!   executor and `SO_REUSEPORT` listener on the same address
 //!   (`ReservedPort::listener`, which gives every core the same port even
 //!   for port 0); the kernel spreads connections across them. Default 1. `--pin` pins core i to the i-th allowed CPU.
-//! - By default each core receives through a provided-buffer ring
-//!   (`--ring-entries` buffers of `--buf` bytes, default 1024 x 4 KiB) with
-//!   one multishot receive per connection, so idle connections hold no
-//!   buffer; each received buffer is written back as it is and then returned
-//!   to the ring. When the ring runs dry a receive falls back to a buffer of
-//!   its own. Measured in BENCHMARKS.md: less server CPU per request and
-//!   less memory per idle connection than `--plain`.
-//! - `--plain`: one `--buf`-byte buffer per connection, reused for every
-//!   read (`--pooled` is accepted and is the default).
+//! - By default each core receives through a provided-buffer ring with one
+//!   multishot receive per connection, so idle connections hold no buffer;
+//!   each received slice is written back as it is and then released. Where
+//!   the kernel consumes ring buffers incrementally (Linux 6.12, and the
+//!   epoll driver) the ring holds 64 buffers of 64 KiB that the kernel fills
+//!   piece by piece, so every message size from 64 B to 64 KiB is received
+//!   in one or two pieces with no size to choose; elsewhere it holds 1024 x
+//!   4 KiB whole buffers. When the ring runs dry a receive falls back to a
+//!   buffer of its own. Measured in BENCHMARKS.md: less server CPU per
+//!   request and less memory per idle connection than `--plain`.
+//! - `--buf BYTES` / `--ring-entries N`: experiments with the ring's shape
+//!   (default entries with `--buf`: 1024). `PERCORE_BUF_RING_INC=0` turns
+//!   incremental consumption off, for an A/B against whole buffers.
+//! - `--plain`: one `--buf`-byte buffer per connection (default 4096),
+//!   reused for every read (`--pooled` is accepted and is the default).
 //! - `--idle-timeout SECS`: close a connection when one read or one write
 //!   makes no progress for SECS seconds (fractions allowed; default: never).
 //!   A client that stops reading stalls the server's write to it: without a
@@ -73,9 +79,10 @@ use flags::Flags;
 struct Config {
     addr: SocketAddr,
     cores: usize,
-    buf: usize,
+    /// `--buf`: `None` picks the default for the mode.
+    buf: Option<usize>,
     pooled: bool,
-    ring_entries: u16,
+    ring_entries: Option<u16>,
     idle_timeout: Option<Duration>,
     grace: Duration,
     pin: bool,
@@ -93,9 +100,9 @@ fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
         addr: "127.0.0.1:7000".parse().expect("valid default address"),
         cores: 1,
-        buf: 4096,
+        buf: None,
         pooled: true,
-        ring_entries: 1024,
+        ring_entries: None,
         idle_timeout: None,
         grace: Duration::from_secs(5),
         pin: false,
@@ -109,8 +116,8 @@ fn parse_args() -> Result<Config, String> {
         match flag.as_str() {
             "--addr" => cfg.addr = flags.parse(&flag)?,
             "--cores" => cfg.cores = flags.positive(&flag)?,
-            "--buf" => cfg.buf = flags.positive(&flag)?,
-            "--ring-entries" => cfg.ring_entries = flags.parse(&flag)?,
+            "--buf" => cfg.buf = Some(flags.positive(&flag)?),
+            "--ring-entries" => cfg.ring_entries = Some(flags.parse(&flag)?),
             "--grace" => cfg.grace = flags.seconds(&flag)?,
             "--idle-timeout" => {
                 let limit = flags.seconds(&flag)?;
@@ -178,7 +185,6 @@ fn run(cfg: Config) -> io::Result<()> {
     // Port 0 must mean one port for every core: reserve it once, and every
     // core binds its listener to it.
     let port = ReservedPort::new(cfg.addr)?;
-    let addr = port.local_addr();
     let runtime = percore::Runtime::builder()
         .cores(cfg.cores)
         .pin(cfg.pin)
@@ -189,22 +195,7 @@ fn run(cfg: Config) -> io::Result<()> {
     if let Some(why) = &caps.fallback_reason {
         eprintln!("echo-server: {why}; running on the epoll driver");
     }
-    // Provided-buffer rings need io_uring: on epoll every connection reads
-    // into its own buffer.
-    let pooled = cfg.pooled && caps.buf_ring;
-    println!(
-        "echo-server listening on {addr} ({} driver, {} core{}, {} {}-byte buffers{})",
-        caps.driver,
-        cfg.cores,
-        if cfg.cores == 1 { "" } else { "s" },
-        if pooled { "pooled" } else { "per-connection" },
-        cfg.buf,
-        if pooled {
-            format!(", {} per core", cfg.ring_entries)
-        } else {
-            String::new()
-        }
-    );
+    // Core 0 says it listens once it knows its receive buffers.
     let cfg = std::sync::Arc::new(cfg);
     let c = cfg.clone();
     let reports = runtime
@@ -234,9 +225,9 @@ async fn serve_core(
 ) -> io::Result<CoreReport> {
     let listener = port.listener()?;
     let counters = Rc::new(Counters::default());
-    let pooled = cfg.pooled && percore::capabilities().is_some_and(|c| c.buf_ring);
-    let ring = if pooled {
-        match BufRing::new(cfg.ring_entries, cfg.buf) {
+    let caps = percore::capabilities().expect("inside the runtime");
+    let ring = if cfg.pooled && caps.buf_ring {
+        match make_ring(&cfg) {
             Ok(ring) => Some(ring),
             Err(e) => {
                 eprintln!(
@@ -248,6 +239,28 @@ async fn serve_core(
     } else {
         None
     };
+    if core == 0 {
+        let buffers = match &ring {
+            Some(r) => format!(
+                "pooled {} x {}-byte buffers per core{}",
+                r.entries(),
+                r.buf_len(),
+                if r.is_incremental() {
+                    ", incremental"
+                } else {
+                    ""
+                }
+            ),
+            None => format!("per-connection {}-byte buffers", plain_buf(&cfg)),
+        };
+        println!(
+            "echo-server listening on {} ({} driver, {} core{}, {buffers})",
+            listener.local_addr()?,
+            caps.driver,
+            cfg.cores,
+            if cfg.cores == 1 { "" } else { "s" },
+        );
+    }
     let queues = cfg.classes.then(|| Queues {
         echo: TaskQueue::new("echo", 100, Latency::Matters(ECHO_GOAL)),
         background: TaskQueue::new("background", 100, Latency::NotImportant),
@@ -258,7 +271,7 @@ async fn serve_core(
     }
     let conn_cfg = ConnConfig {
         ring,
-        buf: cfg.buf,
+        buf: plain_buf(&cfg),
         idle: cfg.idle_timeout,
         queue: queues.as_ref().map(|q| q.echo),
     };
@@ -286,6 +299,33 @@ async fn serve_core(
         ring_fallbacks: counters.ring_fallbacks.get(),
         stats: percore::stats(),
     })
+}
+
+/// The default ring where the kernel consumes buffers incrementally: it
+/// fills each 64 KiB buffer piece by piece, so one shape serves 64 B and
+/// 64 KiB messages alike (4 MiB per core, touched only as data comes).
+const INC_RING: (u16, usize) = (64, 64 << 10);
+/// The default ring of whole buffers, one per receive (before Linux 6.12).
+const WHOLE_RING: (u16, usize) = (1024, 4 << 10);
+
+/// The core's provided-buffer ring: `--ring-entries` x `--buf` if given,
+/// else large incrementally consumed buffers where the kernel has them, and
+/// 4 KiB whole buffers where not.
+fn make_ring(cfg: &Config) -> io::Result<BufRing> {
+    if let Some(len) = cfg.buf {
+        return BufRing::new(cfg.ring_entries.unwrap_or(WHOLE_RING.0), len);
+    }
+    let ring = BufRing::new(cfg.ring_entries.unwrap_or(INC_RING.0), INC_RING.1)?;
+    if ring.is_incremental() {
+        return Ok(ring);
+    }
+    drop(ring);
+    BufRing::new(cfg.ring_entries.unwrap_or(WHOLE_RING.0), WHOLE_RING.1)
+}
+
+/// `--plain`'s per-connection buffer.
+fn plain_buf(cfg: &Config) -> usize {
+    cfg.buf.unwrap_or(WHOLE_RING.1)
 }
 
 /// `--classes`: the echo connections' latency goal.

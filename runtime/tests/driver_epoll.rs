@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use percore::buf::BufRing;
 use percore::fd::SharedFd;
-use percore::op::{Nop, Op, Recv, Send};
+use percore::op::{MultishotOp, Nop, Op, Recv, RecvMulti, Send};
 use percore::{DriverKind, Runtime};
+
+mod support;
 
 fn epoll_runtime() -> Runtime {
     let rt = Runtime::builder()
@@ -148,14 +150,105 @@ fn a_send_to_a_full_socket_waits_for_room() {
     });
 }
 
+/// Provided-buffer rings are emulated on the same ring memory: a multishot
+/// receive picks buffers from the ring percore publishes, incrementally,
+/// and posts what the kernel would (the buffer id, BUF_MORE, ENOBUFS when
+/// the ring is used up). Used to be `Unsupported`.
 #[test]
-fn provided_buffer_rings_say_they_need_io_uring() {
+fn provided_buffer_rings_work_on_epoll() {
+    let _dog = support::watchdog("epoll_buf_ring", Duration::from_secs(60));
     let rt = epoll_runtime();
     rt.block_on(async {
-        assert!(!percore::capabilities().unwrap().buf_ring);
-        let err = BufRing::new(8, 64).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
-        assert!(err.to_string().contains("epoll"), "{err}");
+        let caps = percore::capabilities().unwrap();
+        assert!(
+            caps.buf_ring && caps.buf_ring_inc && caps.multishot_recv,
+            "{caps}"
+        );
+        let ring = BufRing::new(2, 64).unwrap();
+        assert!(ring.is_incremental());
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+        // 1. Two messages, one after the other in the first buffer.
+        theirs.write_all(b"first").unwrap();
+        let a = recv.next_buf().await.unwrap().unwrap();
+        theirs.write_all(b"second").unwrap();
+        let b = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((&a[..], &b[..]), (&b"first"[..], &b"second"[..]));
+        assert_eq!((a.bid(), a.offset(), b.bid(), b.offset()), (0, 0, 0, 5));
+        // 2. 100 bytes more: the rest of buffer 0 (53), then 47 of buffer 1.
+        theirs.write_all(&[7u8; 100]).unwrap();
+        let mut rest = Vec::new();
+        while rest
+            .iter()
+            .map(|b: &percore::buf::RingBuf| b.len())
+            .sum::<usize>()
+            < 100
+        {
+            rest.push(recv.next_buf().await.unwrap().unwrap());
+        }
+        assert_eq!(
+            (rest[0].bid(), rest[0].offset(), rest[0].len()),
+            (0, 11, 53)
+        );
+        assert_eq!(
+            ring.available(),
+            1,
+            "buffer 0 is used up and still referenced"
+        );
+        // 3. 27 bytes: 17 fill buffer 1, then no buffer is left: ENOBUFS.
+        theirs.write_all(&[8u8; 27]).unwrap();
+        let mut filled = 0;
+        let err = loop {
+            match recv.next_buf().await {
+                Ok(Some(buf)) => {
+                    filled += buf.len();
+                    rest.push(buf);
+                }
+                Err(e) => break e,
+                Ok(None) => panic!("end of stream"),
+            }
+        };
+        assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS), "{err}");
+        assert_eq!((filled, ring.available()), (17, 0));
+        // 4. Every slice dropped: both buffers come back, the rest flows.
+        drop((a, b, rest));
+        assert_eq!(ring.available(), 2);
+        let last = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(
+            (&last[..], last.bid(), last.offset()),
+            (&[8u8; 10][..], 0, 0)
+        );
+        drop(theirs);
+        assert!(recv.next_buf().await.unwrap().is_none(), "end of stream");
+    });
+}
+
+/// An idle receive holds no buffer and waits on epoll; cancelling it (as
+/// dropping a connection does) takes nothing from the ring.
+#[test]
+fn a_waiting_pooled_receive_holds_no_buffer_and_cancels() {
+    let _dog = support::watchdog("epoll_buf_ring_cancel", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::new(1, 64).unwrap();
+        let (mine, _theirs) = UnixStream::pair().unwrap();
+        let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+        // 1. Armed (the first poll submits), then the loop runs on.
+        std::future::poll_fn(|cx| {
+            assert!(recv.poll_next(cx).is_pending(), "nothing was sent");
+            std::task::Poll::Ready(())
+        })
+        .await;
+        for _ in 0..10 {
+            Op::new(percore::op::Nop).await.unwrap();
+        }
+        assert!(recv.is_armed());
+        assert_eq!(ring.available(), 1);
+        // 2. Cancelled: ECANCELED, and the buffer never left the ring.
+        recv.cancel();
+        let end = recv.next_buf().await;
+        assert_eq!(end.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(ring.available(), 1);
     });
 }
 

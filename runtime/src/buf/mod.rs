@@ -18,7 +18,10 @@ mod slice;
 
 pub use self::aligned::{AlignedBuf, DEFAULT_ALIGN};
 pub use self::fixed::{BUF_TABLE_SLOTS, FixedBuf, FixedBufPool};
-pub use self::ring::{BufRing, RecvBuf, RingBuf};
+pub use self::ring::{BufRing, BufRingBuilder, RecvBuf, RingBuf};
+pub(crate) use self::ring::{
+    CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, Pool as BufPool, RawEntry,
+};
 pub use self::slice::Slice;
 
 /// The result of an owned-buffer op: the op's result and the buffer, handed back

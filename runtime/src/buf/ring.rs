@@ -3,16 +3,27 @@
 //! A [`BufRing`] is a pool of equal-sized receive buffers that the kernel
 //! picks from when data arrives, so thousands of idle connections can wait
 //! for data without holding one buffer each. A completion names the buffer it
-//! filled; [`RingBuf`] owns that buffer until it is dropped, which hands it
-//! back to the kernel.
+//! filled; [`RingBuf`] owns those bytes until it is dropped.
+//!
+//! Incremental consumption (`IOU_PBUF_RING_INC`, Linux 6.12): the kernel
+//! fills one buffer piece by piece, each completion handing out the next
+//! part (flagged `IORING_CQE_F_BUF_MORE` while it keeps the rest). A
+//! [`RingBuf`] is then a slice of a buffer, and the buffer goes back to the
+//! ring once the kernel is done with it *and* every slice of it was dropped.
+//! Where a completion's data starts is known only from the completions
+//! before it for the same buffer, in the order the kernel posted them: the
+//! driver reports each one to the ring's [`Pool`] as it reaps it (before
+//! any task reads it), which keeps that order.
 //!
 //! Unlike the rest of `buf/`, this module talks to the driver: a ring must be
-//! registered with (and unregistered from) the current core's io_uring, and
+//! registered with (and unregistered from) the current core's driver, and
 //! only here do we know when that is safe.
 //!
-//! Lifetime: the registration and the memory live in one `Rc`. Each op that
-//! may pick from the ring and each [`RingBuf`] hold a clone, so the ring is
-//! unregistered and freed only when no op can use it any more.
+//! Lifetime: the registration lives in one `Rc`, which each op that may pick
+//! from the ring holds, so the ring is unregistered only when no op can use
+//! it any more. The memory lives in another (`Pool`), held by the
+//! registration, by every [`RingBuf`] and by the driver while the group is
+//! registered.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::{Cell, RefCell};
@@ -29,11 +40,11 @@ use crate::driver::{self, Capabilities};
 /// One entry of the ring shared with the kernel (`struct io_uring_buf`).
 /// The `resv` field of entry 0 is the ring's tail.
 #[repr(C)]
-struct RawEntry {
-    addr: u64,
-    len: u32,
-    bid: u16,
-    resv: u16,
+pub(crate) struct RawEntry {
+    pub(crate) addr: u64,
+    pub(crate) len: u32,
+    pub(crate) bid: u16,
+    pub(crate) resv: u16,
 }
 
 const PAGE: usize = 4096;
@@ -108,6 +119,13 @@ impl BgidSet {
 /// `percore-net`). When the kernel finds the ring empty, the receive ends with
 /// `ENOBUFS` and can be re-armed once buffers come back.
 ///
+/// Where the kernel consumes buffers incrementally
+/// ([`Capabilities::buf_ring_inc`](crate::Capabilities::buf_ring_inc), Linux
+/// 6.12, and the epoll driver), the ring is registered that way by default:
+/// the kernel fills a buffer piece by piece, each receive handing out only
+/// the part it used, so large buffers serve small messages without wasting
+/// the rest. See [`BufRingBuilder::incremental`].
+///
 /// # Examples
 ///
 /// ```
@@ -128,10 +146,26 @@ pub struct BufRing {
     inner: Rc<Inner>,
 }
 
+/// The registration: dropped when no op can pick from the group any more.
 struct Inner {
     bgid: u16,
+    pool: Rc<Pool>,
+    /// Identifies the driver the ring is registered with (the pointer of its
+    /// capabilities, kept alive by this clone).
+    owner: Rc<Capabilities>,
+    /// Whether the kernel knows the ring (registration succeeded).
+    registered: bool,
+}
+
+/// The memory of a ring and what each buffer is doing. Shared by the
+/// registration, every [`RingBuf`] and the driver, which updates it for
+/// each completion in the order the kernel posted them (see
+/// [`Pool::on_cqe`]).
+pub(crate) struct Pool {
     entries: u16,
     buf_len: u32,
+    /// Registered with `IOU_PBUF_RING_INC`.
+    incremental: bool,
     /// The entry array the kernel reads; page aligned.
     ring: NonNull<RawEntry>,
     ring_layout: Layout,
@@ -140,18 +174,115 @@ struct Inner {
     bufs_layout: Layout,
     /// Our copy of the tail we last published.
     tail: Cell<u16>,
-    /// Buffers handed out by completions and not yet given back.
+    /// Buffers the kernel is done with and that are not back in the ring.
     held: Cell<usize>,
-    /// Identifies the driver the ring is registered with (the pointer of its
-    /// capabilities, kept alive by this clone).
-    owner: Rc<Capabilities>,
-    /// Whether the kernel knows the ring (registration succeeded).
-    registered: bool,
+    state: Box<[BufState]>,
+    /// The kernel may still read the entry array (unregistering failed):
+    /// it is leaked, not freed.
+    keep_ring: Cell<bool>,
+}
+
+/// One buffer's state. A buffer is in the ring (the kernel may pick it, and
+/// in incremental mode may be filling it) until a completion says the
+/// kernel is done with it (`out`); it goes back into the ring once no
+/// completion's data in it is referenced any more (`refs == 0`).
+#[derive(Default)]
+struct BufState {
+    /// Bytes the kernel handed out from this buffer since it was put in the
+    /// ring: where the next completion's data starts (incremental mode).
+    filled: Cell<u32>,
+    /// Completions with data in this buffer not yet released: live
+    /// [`RingBuf`]s, and completions reaped that nobody took yet.
+    refs: Cell<u32>,
+    /// The kernel is done with the buffer.
+    out: Cell<bool>,
+}
+
+/// `IOU_PBUF_RING_INC` (Linux 6.12): buffers are consumed incrementally.
+pub(crate) const PBUF_RING_INC: u16 = 2;
+/// `IORING_CQE_F_BUFFER`: the completion names a buffer (id in the upper 16 bits).
+pub(crate) const CQE_F_BUFFER: u32 = 1;
+/// `IORING_CQE_F_BUF_MORE`: the kernel keeps filling the buffer named.
+pub(crate) const CQE_F_BUF_MORE: u32 = 1 << 4;
+/// `IORING_CQE_BUFFER_SHIFT`.
+pub(crate) const CQE_BUFFER_SHIFT: u32 = 16;
+
+/// Options for a [`BufRing`]; made by [`BufRing::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use percore::buf::BufRing;
+///
+/// percore::run(async {
+///     if !percore::capabilities().unwrap().buf_ring {
+///         return;
+///     }
+///     // One whole buffer per receive, as before Linux 6.12.
+///     let ring = BufRing::builder(16, 2048).incremental(false).build().unwrap();
+///     assert!(!ring.is_incremental());
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct BufRingBuilder {
+    entries: u16,
+    buf_len: usize,
+    incremental: bool,
+}
+
+impl BufRingBuilder {
+    /// Whether the kernel may fill each buffer piece by piece
+    /// (`IOU_PBUF_RING_INC`): each receive then hands out only the part of
+    /// the buffer it used, and the next receive continues after it, so a
+    /// 64 KiB buffer holds many small messages. Used only where
+    /// [`Capabilities::buf_ring_inc`](crate::Capabilities::buf_ring_inc)
+    /// says the kernel can. The default is on, unless the environment
+    /// variable `PERCORE_BUF_RING_INC` is `0` (for A/B runs).
+    ///
+    /// Turn it off for datagram sockets: a datagram larger than what is
+    /// left of the current buffer is cut short, as by a too small buffer.
+    /// Rings of more than 4 GiB in all keep whole buffers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let caps = percore::capabilities().unwrap();
+    ///     if !caps.buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::builder(8, 65536).incremental(true).build().unwrap();
+    ///     assert_eq!(ring.is_incremental(), caps.buf_ring_inc);
+    /// });
+    /// ```
+    pub fn incremental(mut self, on: bool) -> BufRingBuilder {
+        self.incremental = on;
+        self
+    }
+
+    /// Allocates the buffers and registers the ring with the current core's
+    /// ring; see [`BufRing::new`] for the errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::builder(8, 1024).build().unwrap();
+    ///     assert_eq!(ring.entries(), 8);
+    /// });
+    /// ```
+    pub fn build(self) -> io::Result<BufRing> {
+        BufRing::with_options(self)
+    }
 }
 
 impl BufRing {
     /// Allocates `entries` buffers of `buf_len` bytes and registers them with
-    /// the current core's ring.
+    /// the current core's ring (incrementally consumed where the kernel can,
+    /// see [`BufRingBuilder::incremental`]).
     ///
     /// # Errors
     ///
@@ -181,6 +312,37 @@ impl BufRing {
     /// });
     /// ```
     pub fn new(entries: u16, buf_len: usize) -> io::Result<BufRing> {
+        BufRing::builder(entries, buf_len).build()
+    }
+
+    /// Options for a ring of `entries` buffers of `buf_len` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::builder(8, 1024).incremental(false).build().unwrap();
+    ///     assert_eq!(ring.buf_len(), 1024);
+    /// });
+    /// ```
+    pub fn builder(entries: u16, buf_len: usize) -> BufRingBuilder {
+        let incremental = std::env::var_os("PERCORE_BUF_RING_INC").is_none_or(|v| v != "0");
+        BufRingBuilder {
+            entries,
+            buf_len,
+            incremental,
+        }
+    }
+
+    fn with_options(opts: BufRingBuilder) -> io::Result<BufRing> {
+        let BufRingBuilder {
+            entries,
+            buf_len,
+            incremental,
+        } = opts;
         if entries == 0 || !entries.is_power_of_two() || entries > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -197,7 +359,7 @@ impl BufRing {
             .expect("BufRing::new outside a runtime: call it inside percore::run");
         if !owner.buf_ring {
             let why = if owner.driver == crate::DriverKind::Epoll {
-                "provided-buffer rings need io_uring, and this core runs the epoll driver; \
+                "provided-buffer rings are off on this epoll driver (minimal features); \
                  receive into owned buffers instead"
             } else {
                 "provided-buffer rings need Linux 5.19 (IORING_REGISTER_PBUF_RING); \
@@ -205,6 +367,10 @@ impl BufRing {
             };
             return Err(io::Error::new(io::ErrorKind::Unsupported, why));
         }
+        // A slice's place must fit 32 bits (`Pool::pos`): larger rings keep
+        // whole buffers.
+        let incremental =
+            incremental && owner.buf_ring_inc && entries as u64 * buf_len as u64 <= u32::MAX as u64;
         let ring_layout = Layout::from_size_align(
             (entries as usize * std::mem::size_of::<RawEntry>()).max(PAGE),
             PAGE,
@@ -227,23 +393,23 @@ impl BufRing {
             unsafe { dealloc(ring.as_ptr().cast(), ring_layout) };
             return Err(out_of_memory(bufs_layout));
         };
-        let mut inner = Inner {
-            bgid: 0,
+        let pool = Rc::new(Pool {
             entries,
             buf_len: buf_len as u32,
+            incremental,
             ring,
             ring_layout,
             bufs,
             bufs_layout,
             tail: Cell::new(0),
             held: Cell::new(0),
-            owner,
-            registered: false,
-        };
+            state: (0..entries).map(|_| BufState::default()).collect(),
+            keep_ring: Cell::new(false),
+        });
         for bid in 0..entries {
-            inner.push(bid);
+            pool.push(bid);
         }
-        inner.publish();
+        pool.publish();
 
         // Ids the kernel reported taken on this io_uring: kept reserved while
         // we search, so the search moves on, and released afterwards.
@@ -257,10 +423,10 @@ impl BufRing {
             };
             // SAFETY: the entry array is page aligned, holds `entries`
             // entries, and stays allocated until the ring is unregistered
-            // (or is leaked when that is impossible, see `Drop`).
-            let res = driver::with_driver(|d| unsafe {
-                d.register_buf_ring(ring.as_ptr() as u64, entries, bgid)
-            });
+            // (or is leaked when that is impossible, see `Drop`); so do the
+            // buffers its entries point to (the driver keeps a clone of the
+            // pool while the group is registered).
+            let res = driver::with_driver(|d| unsafe { d.register_buf_ring(&pool, bgid) });
             match res {
                 Ok(()) => break Ok(bgid),
                 Err(err) if err.raw_os_error() == Some(libc::EEXIST) => taken.push(bgid),
@@ -276,11 +442,15 @@ impl BufRing {
                 ids.release(bgid);
             }
         });
-        // On error `inner` drops unregistered: it frees both allocations.
-        inner.bgid = res?;
-        inner.registered = true;
+        // On error the pool drops unregistered: it frees both allocations.
+        let bgid = res?;
         Ok(BufRing {
-            inner: Rc::new(inner),
+            inner: Rc::new(Inner {
+                bgid,
+                pool,
+                owner,
+                registered: true,
+            }),
         })
     }
 
@@ -323,7 +493,7 @@ impl BufRing {
     /// });
     /// ```
     pub fn entries(&self) -> u16 {
-        self.inner.entries
+        self.inner.pool.entries
     }
 
     /// Size of each buffer.
@@ -340,11 +510,31 @@ impl BufRing {
     /// });
     /// ```
     pub fn buf_len(&self) -> usize {
-        self.inner.buf_len as usize
+        self.inner.pool.buf_len as usize
     }
 
-    /// Buffers not held by a [`RingBuf`]: in the ring, or picked by the kernel
-    /// for data whose completion was not taken yet.
+    /// Whether the kernel consumes the buffers incrementally
+    /// (`IOU_PBUF_RING_INC`, see [`BufRingBuilder::incremental`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     let caps = percore::capabilities().unwrap();
+    ///     if !caps.buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::builder(8, 1024).incremental(false).build().unwrap();
+    ///     assert!(!ring.is_incremental());
+    /// });
+    /// ```
+    pub fn is_incremental(&self) -> bool {
+        self.inner.pool.incremental
+    }
+
+    /// Buffers in the ring: not yet picked, or being filled piece by piece
+    /// (incremental mode). A buffer the kernel is done with comes back once
+    /// every [`RingBuf`] of it was dropped.
     ///
     /// # Examples
     ///
@@ -353,7 +543,7 @@ impl BufRing {
     ///     if !percore::capabilities().unwrap().buf_ring {
     ///         return; // provided-buffer rings need Linux 5.19
     ///     }
-    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let ring = percore::buf::BufRing::builder(8, 1024).incremental(false).build().unwrap();
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
     ///     let fd = percore::fd::SharedFd::new(b.into());
@@ -365,60 +555,146 @@ impl BufRing {
     /// });
     /// ```
     pub fn available(&self) -> usize {
-        self.inner.entries as usize - self.inner.held.get()
+        self.inner.pool.entries as usize - self.inner.pool.held.get()
     }
 
-    /// Takes the buffer `bid` that the kernel filled with `len` bytes.
+    /// Takes `len` bytes at `offset` of buffer `bid` that a completion
+    /// handed out (the driver counted the reference when it reaped it).
     ///
     /// # Safety
     ///
-    /// - `bid` must come from the completion (`IORING_CQE_F_BUFFER`) of an op
-    ///   that picked it from this ring, and be taken at most once per such
-    ///   completion: the kernel no longer owns it, and no other `RingBuf`
-    ///   does.
-    /// - `len` must be the number of bytes that completion reports.
-    pub(crate) unsafe fn take(&self, bid: u16, len: usize) -> RingBuf {
+    /// `bid`, `offset` and `len` come from one completion (with data) of an
+    /// op that picked from this ring, as the driver reaped it
+    /// ([`Pool::on_cqe`]), and are taken (or [released](BufRing::release))
+    /// at most once.
+    pub(crate) unsafe fn take(&self, bid: u16, offset: u32, len: usize) -> RingBuf {
+        let pool = &self.inner.pool;
         assert!(
-            bid < self.inner.entries && len <= self.inner.buf_len as usize,
-            "buffer {bid} with {len} bytes is not from this ring"
+            bid < pool.entries
+                && len <= pool.buf_len as usize
+                && offset as usize + len <= pool.buf_len as usize
+                && pool.state[bid as usize].refs.get() > 0,
+            "buffer {bid} with {len} bytes at {offset} is not from this ring"
         );
-        self.inner.held.set(self.inner.held.get() + 1);
         RingBuf {
-            ring: self.inner.clone(),
-            bid,
+            pool: pool.clone(),
+            pos: pool.pos(bid, offset),
             len: len as u32,
         }
     }
 
-    /// Gives buffer `bid` back to the kernel without looking at it (the
-    /// completion that picked it has no reader any more).
+    /// Releases the data of a completion that nobody will read.
     ///
     /// # Safety
     ///
-    /// As for [`BufRing::take`]: `bid` came from a completion of this ring
-    /// and no [`RingBuf`] owns it.
-    pub(crate) unsafe fn give_back(&self, bid: u16) {
-        assert!(
-            bid < self.inner.entries,
-            "buffer {bid} is not from this ring"
-        );
-        self.inner.push(bid);
-        self.inner.publish();
+    /// As for [`BufRing::take`].
+    pub(crate) unsafe fn release(&self, bid: u16) {
+        self.inner.pool.release(bid);
     }
 }
 
-impl Inner {
-    /// Writes buffer `bid` into the slot at our tail (not yet visible).
+impl Pool {
+    /// The entry array's address, its size, and the ring's flags for
+    /// `IORING_REGISTER_PBUF_RING`.
+    pub(crate) fn registration(&self) -> (u64, u16, u16) {
+        let flags = if self.incremental { PBUF_RING_INC } else { 0 };
+        (self.ring.as_ptr() as u64, self.entries, flags)
+    }
+
+    /// Accounts for one completion of an op that selects from this ring.
+    /// The driver calls it for every such completion, in the order the
+    /// kernel posted them, before anyone reads it: in incremental mode the
+    /// order is the only record of where each completion's data starts.
+    /// Returns that offset inside the buffer the completion names.
+    ///
+    /// # Panics
+    ///
+    /// If the completion names a buffer that is not in the ring: the kernel
+    /// and percore disagree about who owns it, and reading on would hand
+    /// out memory the kernel may write.
+    pub(crate) fn on_cqe(&self, res: i32, flags: u32) -> u32 {
+        if flags & CQE_F_BUFFER == 0 {
+            return 0;
+        }
+        let bid = (flags >> CQE_BUFFER_SHIFT) as u16;
+        let Some(st) = self.state.get(bid as usize) else {
+            panic!(
+                "percore: a completion names buffer {bid} of a ring of {}",
+                self.entries
+            )
+        };
+        assert!(
+            !st.out.get(),
+            "percore: a completion names buffer {bid}, which the kernel had already given back"
+        );
+        if res > 0 {
+            let offset = if self.incremental { st.filled.get() } else { 0 };
+            assert!(
+                offset as u64 + res as u64 <= self.buf_len as u64,
+                "percore: {res} bytes at {offset} overflow buffer {bid} of {} bytes",
+                self.buf_len
+            );
+            st.filled.set(offset + res as u32);
+            st.refs.set(st.refs.get() + 1);
+            // Incremental: the kernel keeps a buffer until a completion
+            // without BUF_MORE; a whole buffer per completion otherwise.
+            if !self.incremental || flags & CQE_F_BUF_MORE == 0 {
+                self.give_up(bid);
+            }
+            offset
+        } else {
+            // No data. An incrementally consumed buffer is never used up by
+            // it (the kernel leaves it in the ring, even where its
+            // completion lacks BUF_MORE: the 6.12 kernels before the "fix
+            // missing BUF_MORE at EOF" patch); a whole buffer is.
+            if !self.incremental {
+                self.give_up(bid);
+                self.recycle_if_free(bid);
+            }
+            0
+        }
+    }
+
+    /// The kernel is done with buffer `bid`.
+    fn give_up(&self, bid: u16) {
+        self.state[bid as usize].out.set(true);
+        self.held.set(self.held.get() + 1);
+    }
+
+    /// Drops one reference to data in buffer `bid`.
+    fn release(&self, bid: u16) {
+        let st = &self.state[bid as usize];
+        let refs = st.refs.get();
+        assert!(refs > 0, "buffer {bid} released more often than handed out");
+        st.refs.set(refs - 1);
+        self.recycle_if_free(bid);
+    }
+
+    /// Puts buffer `bid` back into the ring if the kernel is done with it
+    /// and no data in it is referenced.
+    fn recycle_if_free(&self, bid: u16) {
+        let st = &self.state[bid as usize];
+        if st.out.get() && st.refs.get() == 0 {
+            st.out.set(false);
+            st.filled.set(0);
+            self.held.set(self.held.get() - 1);
+            self.push(bid);
+            self.publish();
+        }
+    }
+
+    /// Writes buffer `bid`, whole, into the slot at our tail (not yet visible).
     fn push(&self, bid: u16) {
         let tail = self.tail.get();
         let idx = (tail & (self.entries - 1)) as usize;
         // SAFETY: `idx < entries`, inside the entry array. The kernel reads
-        // only slots between its head and the published tail, and this slot
-        // is at or after the tail, so nobody else touches it now. Fields are
-        // written through raw pointers: `resv` of slot 0 is the shared tail.
+        // (and, in incremental mode, writes) only slots between its head and
+        // the published tail, and this slot is at or after the tail, so
+        // nobody else touches it now. Fields are written through raw
+        // pointers: `resv` of slot 0 is the shared tail.
         unsafe {
             let entry = self.ring.as_ptr().add(idx);
-            std::ptr::addr_of_mut!((*entry).addr).write(self.buf_ptr(bid) as u64);
+            std::ptr::addr_of_mut!((*entry).addr).write(self.buf_ptr(bid, 0) as u64);
             std::ptr::addr_of_mut!((*entry).len).write(self.buf_len);
             std::ptr::addr_of_mut!((*entry).bid).write(bid);
         }
@@ -435,21 +711,56 @@ impl Inner {
         tail.store(self.tail.get(), Ordering::Release);
     }
 
-    fn buf_ptr(&self, bid: u16) -> *mut u8 {
-        // SAFETY: `bid < entries`, so the offset stays inside the buffers.
-        unsafe { self.bufs.as_ptr().add(bid as usize * self.buf_len as usize) }
+    /// A slice's place, in 32 bits: the buffer id of a whole-buffer ring
+    /// (its data starts at 0), or the offset into all the buffers of an
+    /// incremental one, which is at most 4 GiB in all (`with_options`).
+    fn pos(&self, bid: u16, offset: u32) -> u32 {
+        if self.incremental {
+            bid as u32 * self.buf_len + offset
+        } else {
+            debug_assert_eq!(offset, 0);
+            bid as u32
+        }
     }
 
-    /// Frees the buffers, and the entry array unless the kernel may still
-    /// read it (`keep_ring`), in which case it is leaked.
-    fn free(&self, keep_ring: bool) {
-        // SAFETY: allocated in `new` with these layouts, and called once,
-        // from `Drop`; no op can pick a buffer any more (every op that
-        // selects from this group holds a clone of this ring, the `OpCode`
-        // contract) and no `RingBuf` is alive (each holds a clone too).
+    /// The buffer id and offset of a [`Pool::pos`].
+    fn locate(&self, pos: u32) -> (u16, u32) {
+        if self.incremental {
+            ((pos / self.buf_len) as u16, pos % self.buf_len)
+        } else {
+            (pos as u16, 0)
+        }
+    }
+
+    /// Where the bytes at `pos` are.
+    fn data_ptr(&self, pos: u32) -> *mut u8 {
+        let (bid, offset) = self.locate(pos);
+        self.buf_ptr(bid, offset)
+    }
+
+    fn buf_ptr(&self, bid: u16, offset: u32) -> *mut u8 {
+        debug_assert!(bid < self.entries && offset <= self.buf_len);
+        // SAFETY: `bid < entries` and `offset <= buf_len`, so the offset
+        // stays inside the buffers (or one past the last).
+        unsafe {
+            self.bufs
+                .as_ptr()
+                .add(bid as usize * self.buf_len as usize + offset as usize)
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `BufRing::with_options` with these layouts,
+        // freed once, here. The last clone is gone: no `RingBuf` is alive,
+        // the registration is gone (every op that selects from this group
+        // holds a clone of it, the `OpCode` contract) and so is the driver's
+        // clone (dropped when it unregistered the group, or with the driver).
+        // The entry array is kept if the kernel may still read it.
         unsafe {
             dealloc(self.bufs.as_ptr(), self.bufs_layout);
-            if !keep_ring {
+            if !self.keep_ring.get() {
                 dealloc(self.ring.as_ptr().cast(), self.ring_layout);
             }
         }
@@ -459,10 +770,8 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // No op can pick a buffer of this ring any more: every op that
-        // selects from it holds a clone of this `Rc` (the `OpCode` contract),
-        // and so does every `RingBuf`.
+        // selects from it holds a clone of this `Rc` (the `OpCode` contract).
         if !self.registered {
-            self.free(false);
             return;
         }
         // Unregister from the io_uring we registered with. If that ring is not
@@ -470,9 +779,7 @@ impl Drop for Inner {
         // busy tearing down) or the kernel refuses, the kernel keeps the
         // group and may read its entry array until the io_uring is destroyed:
         // that small array is leaked, and the id stays reserved so no new
-        // ring of this thread is told to use it. The buffers are freed: the
-        // kernel touches them only for an op that selects from this group,
-        // and none is left (see above).
+        // ring of this thread is told to use it.
         let bgid = self.bgid;
         let owner = &self.owner;
         let unregistered = driver::try_with_driver(|d| {
@@ -488,8 +795,9 @@ impl Drop for Inner {
                     ids.release(bgid);
                 }
             });
+        } else {
+            self.pool.keep_ring.set(true);
         }
-        self.free(!unregistered);
     }
 }
 
@@ -497,15 +805,18 @@ impl fmt::Debug for BufRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BufRing")
             .field("bgid", &self.inner.bgid)
-            .field("entries", &self.inner.entries)
-            .field("buf_len", &self.inner.buf_len)
+            .field("entries", &self.inner.pool.entries)
+            .field("buf_len", &self.inner.pool.buf_len)
+            .field("incremental", &self.inner.pool.incremental)
             .field("available", &self.available())
             .finish()
     }
 }
 
-/// One buffer of a [`BufRing`] holding received bytes. Dropping it gives the
-/// buffer back to the kernel.
+/// Received bytes in a buffer of a [`BufRing`]: the whole buffer's start,
+/// or (incremental mode) the part of it one receive filled. Dropping it
+/// releases that part; the buffer goes back to the kernel once the kernel
+/// is done with it and every `RingBuf` of it was dropped.
 ///
 /// It derefs to the received bytes, and is an [`IoBuf`], so it can be written
 /// out as it is (an echo server sends back the very buffer it received into).
@@ -522,7 +833,7 @@ impl fmt::Debug for BufRing {
 ///     if !percore::capabilities().unwrap().buf_ring {
 ///         return;
 ///     }
-///     let ring = BufRing::new(4, 1024).unwrap();
+///     let ring = BufRing::builder(4, 1024).incremental(false).build().unwrap();
 ///     let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
 ///     theirs.write_all(b"hello").unwrap();
 ///     let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
@@ -534,10 +845,19 @@ impl fmt::Debug for BufRing {
 /// });
 /// ```
 pub struct RingBuf {
-    ring: Rc<Inner>,
-    bid: u16,
+    pool: Rc<Pool>,
+    /// Where the bytes are, packed into 32 bits so that a `RingBuf` (and a
+    /// [`RecvBuf`]) stays as small as before incremental rings: every task
+    /// that holds one across an await carries it (see [`Pool::pos`]).
+    pos: u32,
     len: u32,
 }
+
+// Held across awaits by every task that echoes or parses what it received:
+// each byte here is a byte per idle connection (+144 B per connection in
+// echo-server when these were 24 and 32).
+const _: () = assert!(std::mem::size_of::<RingBuf>() == 16);
+const _: () = assert!(std::mem::size_of::<RecvBuf>() == 24);
 
 impl RingBuf {
     /// The buffer id inside its ring.
@@ -559,7 +879,30 @@ impl RingBuf {
     /// });
     /// ```
     pub fn bid(&self) -> u16 {
-        self.bid
+        self.pool.locate(self.pos).0
+    }
+
+    /// Where the bytes start inside their buffer: 0, except for the second
+    /// and later receives into an incrementally consumed buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     std::io::Write::write_all(&mut &a, b"ring").unwrap();
+    ///     let fd = percore::fd::SharedFd::new(b.into());
+    ///     let mut recv = percore::op::MultishotOp::new(percore::op::RecvMulti::new(fd, &ring));
+    ///     let buf = recv.next_buf().await.unwrap().unwrap();
+    ///     assert_eq!(buf.offset(), 0); // the first receive into a fresh buffer
+    /// });
+    /// ```
+    pub fn offset(&self) -> usize {
+        self.pool.locate(self.pos).1 as usize
     }
 
     /// Number of received bytes.
@@ -610,25 +953,32 @@ impl RingBuf {
 impl Deref for RingBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: this guard owns buffer `bid` (the kernel handed it over and
-        // gets it back only on drop); the kernel wrote its first `len` bytes.
-        unsafe { std::slice::from_raw_parts(self.ring.buf_ptr(self.bid), self.len as usize) }
+        // SAFETY: the kernel wrote these `len` bytes at `offset` of buffer
+        // `bid` and handed them over with a completion; it does not write
+        // there again until the buffer is back in the ring, which waits for
+        // this guard's drop (it holds one of the buffer's `refs`). In
+        // incremental mode the kernel goes on filling the same buffer, but
+        // only after `offset + len` (each completion's data starts where the
+        // previous one ended), so no other guard's range overlaps this one.
+        unsafe { std::slice::from_raw_parts(self.pool.data_ptr(self.pos), self.len()) }
     }
 }
 
 impl DerefMut for RingBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `deref`, and this guard is borrowed mutably.
-        unsafe { std::slice::from_raw_parts_mut(self.ring.buf_ptr(self.bid), self.len as usize) }
+        // SAFETY: as in `deref`: this guard's range is its own (disjoint from
+        // every other guard's and from what the kernel may still fill), and
+        // the guard is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.pool.data_ptr(self.pos), self.len()) }
     }
 }
 
-// SAFETY: the buffer lives in the ring's allocation, which this guard keeps
-// alive (an `Rc`) and which never moves; the kernel does not touch it until
-// the guard drops; its first `len` bytes are initialized.
+// SAFETY: the bytes live in the ring's allocation, which this guard keeps
+// alive (an `Rc`) and which never moves; the kernel does not write them
+// until the guard drops (see `deref`); all `len` of them are initialized.
 unsafe impl IoBuf for RingBuf {
     fn stable_ptr(&self) -> *const u8 {
-        self.ring.buf_ptr(self.bid)
+        self.pool.data_ptr(self.pos)
     }
     fn bytes_init(&self) -> usize {
         self.len as usize
@@ -640,16 +990,15 @@ unsafe impl IoBuf for RingBuf {
 
 impl Drop for RingBuf {
     fn drop(&mut self) {
-        self.ring.held.set(self.ring.held.get() - 1);
-        self.ring.push(self.bid);
-        self.ring.publish();
+        self.pool.release(self.pool.locate(self.pos).0);
     }
 }
 
 impl fmt::Debug for RingBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RingBuf")
-            .field("bid", &self.bid)
+            .field("bid", &self.bid())
+            .field("offset", &self.offset())
             .field("len", &self.len)
             .finish()
     }

@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue};
 use slab::Slab;
 
+#[path = "epoll_bufs.rs"]
+mod bufs;
+
 /// `struct io_uring_sqe` as the kernel lays it out: what an op asked for.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -273,6 +276,8 @@ pub(crate) struct Epoll {
     inline_budget: u32,
     /// Entries started so far (the ring's "submitted").
     started: u64,
+    /// Provided-buffer rings (`epoll_bufs.rs`).
+    bufs: bufs::BufGroups,
 }
 
 impl Epoll {
@@ -310,6 +315,7 @@ impl Epoll {
             pwait2: true,
             inline_budget: INLINE_BUDGET,
             started: 0,
+            bufs: bufs::BufGroups::default(),
         })
     }
 
@@ -639,6 +645,9 @@ impl Epoll {
                 }
             };
         }
+        if sqe.flags & IOSQE_BUFFER_SELECT != 0 {
+            return self.retry_buffer_select(idx);
+        }
         match attempt(&sqe, fd, Kind::Pollable) {
             Attempt::Again => {
                 let interest = if is_write_side(sqe.opcode) {
@@ -673,8 +682,7 @@ impl Epoll {
         };
         let code = sqe.opcode;
         if sqe.flags & IOSQE_BUFFER_SELECT != 0 {
-            // Provided buffers need the ring; `Capabilities::buf_ring` says so.
-            return self.complete(sqe, link, -libc::EINVAL);
+            return self.start_buffer_select(sqe, fd, link);
         }
         match code {
             c if c == opcode::Nop::CODE => self.complete(sqe, link, 0),

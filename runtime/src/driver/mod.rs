@@ -143,6 +143,8 @@ pub(crate) struct Driver {
     /// Timespecs of linked timeouts, kept until their own CQE: with SQPOLL
     /// the kernel reads them after `io_uring_enter` returns.
     link_timeouts: Slab<Box<types::Timespec>>,
+    /// Provided-buffer rings registered here, told of each of their CQEs.
+    buf_groups: register::BufGroups,
     stats: DriverStats,
     #[cfg(feature = "tracing")]
     slow_op: Option<Duration>,
@@ -229,6 +231,7 @@ impl Driver {
             park_ts: Box::new(types::Timespec::new()),
             park_timeouts: 0,
             link_timeouts: Slab::new(),
+            buf_groups: register::BufGroups::default(),
             stats: DriverStats::default(),
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
@@ -299,27 +302,41 @@ impl Driver {
     /// see [`Driver::is_completed`].
     pub(crate) fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
         self.reserve(1);
+        if matches!(self.ring, Backend::Epoll(_)) && !self.shut_down {
+            return self.submit_inline(sqe, waker);
+        }
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
         let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
-        match &mut self.ring {
-            Backend::Epoll(e) if !self.shut_down => {
-                let opcode = sqe.get_opcode() as u8;
-                self.stats.ops.on_submit(opcode);
-                // SAFETY: as for the ring in `push_reserved`: the backend
-                // uses the entry's pointers only until its completion is
-                // reaped, and a completion returned here ends that at once.
-                let started = unsafe { e.start_inline(&sqe) };
-                self.stats.submitted = e.started();
-                match started {
-                    Started::Queued | Started::Running => {}
-                    Started::Done(cqe) => {
-                        self.stats.completed += 1;
-                        self.stats.ops.on_complete(opcode);
-                        self.slots[idx] = Lifecycle::Completed(CqeResult::new(cqe.res, cqe.flags));
-                    }
+        self.push_reserved(&[sqe]);
+        idx
+    }
+
+    /// The epoll backend's submit: the op starts inside this call. One that
+    /// finishes here completes through [`Driver::on_cqe`] like any other
+    /// (counters, a buffer ring's accounting), with no waker yet, so it
+    /// does not wake its own task; one that waits gets `waker`.
+    fn submit_inline(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+        let idx = self.slots.insert(Lifecycle::Waiting {
+            waker: Waker::noop().clone(),
+            first: None,
+        });
+        let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
+        self.stats.ops.on_submit(sqe.get_opcode() as u8);
+        let Backend::Epoll(e) = &mut self.ring else {
+            unreachable!("checked by submit");
+        };
+        // SAFETY: as for the ring in `push_reserved`: the backend uses the
+        // entry's pointers only until its completion is reaped, and a
+        // completion returned here ends that at once.
+        let started = unsafe { e.start_inline(&sqe) };
+        self.stats.submitted = e.started();
+        match started {
+            Started::Done(cqe) => self.on_cqe(cqe.user_data, cqe.res, cqe.flags),
+            Started::Running | Started::Queued => {
+                if let Some(Lifecycle::Waiting { waker: w, .. }) = self.slots.get_mut(idx) {
+                    *w = waker;
                 }
             }
-            _ => self.push_reserved(&[sqe]),
         }
         idx
     }
@@ -341,6 +358,7 @@ impl Driver {
     ) -> squeue::Entry {
         let meta = SlotMeta {
             opcode: sqe.get_opcode() as u8,
+            bgid: register::selected_group(&sqe),
             #[cfg(feature = "tracing")]
             queued: std::time::Instant::now(),
         };
@@ -904,10 +922,15 @@ impl Driver {
                     }
                     ud if ud & DETACHED != 0 => self.stats.ops.on_complete(ud as u8),
                     ud => {
+                        let mut buf_offset = 0;
                         if let Some(meta) = self.meta.get(ud as usize) {
                             self.stats.ops.on_complete(meta.opcode);
                             #[cfg(feature = "tracing")]
                             warn_if_slow(self.slow_op, meta, res);
+                            // In CQE order, before any task reads it.
+                            if let Some(bgid) = meta.bgid.filter(|_| !self.shut_down) {
+                                buf_offset = self.buf_groups.on_cqe(bgid, res, flags);
+                            }
                         }
                         if !self.shut_down {
                             complete(
@@ -917,6 +940,7 @@ impl Driver {
                                 ud as usize,
                                 res,
                                 flags,
+                                buf_offset,
                             );
                         }
                     }

@@ -65,6 +65,10 @@ pub struct CqeResult {
     pub(crate) result: io::Result<u32>,
     /// The CQE flags (`IORING_CQE_F_MORE`, `IORING_CQE_F_BUFFER`, ...).
     pub(crate) flags: u32,
+    /// Where the data starts inside the provided buffer the CQE names
+    /// (incrementally consumed rings), as the driver counted it when it
+    /// reaped the CQE; 0 otherwise.
+    pub(crate) buf_offset: u32,
 }
 
 impl CqeResult {
@@ -75,7 +79,11 @@ impl CqeResult {
         } else {
             Err(io::Error::from_raw_os_error(-res))
         };
-        CqeResult { result, flags }
+        CqeResult {
+            result,
+            flags,
+            buf_offset: 0,
+        }
     }
 
     /// The result: a non-negative count or value, or the errno as an `io::Error`.

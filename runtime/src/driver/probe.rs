@@ -110,8 +110,13 @@ pub struct Capabilities {
     pub multishot_accept: bool,
     /// Multishot recv with provided buffer rings (6.0).
     pub multishot_recv: bool,
-    /// Provided buffer rings, `IORING_REGISTER_PBUF_RING` (5.19).
+    /// Provided buffer rings, `IORING_REGISTER_PBUF_RING` (5.19; emulated
+    /// by the epoll driver).
     pub buf_ring: bool,
+    /// Provided buffer rings can be consumed incrementally,
+    /// `IOU_PBUF_RING_INC` (6.12): probed by registering a small ring with
+    /// the flag. See [`BufRingBuilder::incremental`](crate::buf::BufRingBuilder::incremental).
+    pub buf_ring_inc: bool,
     /// `IORING_OP_SEND_ZC` (6.0).
     pub send_zc: bool,
     /// `IORING_OP_MSG_RING` (5.18).
@@ -184,15 +189,15 @@ impl fmt::Display for Capabilities {
             }
             return write!(
                 f,
-                ", kernel {}, multishot accept {}",
-                self.kernel_release, self.multishot_accept
+                ", kernel {}, multishot accept {}, buf ring {} (emulated)",
+                self.kernel_release, self.multishot_accept, self.buf_ring
             );
         }
         write!(
             f,
             "driver io_uring, kernel {}, ring {}/{} entries, defer_taskrun {}, coop_taskrun {}, sqpoll {}, \
-             ext_arg {}, multishot accept {}, multishot recv {}, buf ring {}, send_zc {}, \
-             msg_ring {}, memlock {}",
+             ext_arg {}, multishot accept {}, multishot recv {}, buf ring {} (incremental {}), \
+             send_zc {}, msg_ring {}, memlock {}",
             self.kernel_release,
             self.sq_entries,
             self.cq_entries,
@@ -203,6 +208,7 @@ impl fmt::Display for Capabilities {
             self.multishot_accept,
             self.multishot_recv,
             self.buf_ring,
+            self.buf_ring_inc,
             self.send_zc,
             self.msg_ring,
             memlock
@@ -376,6 +382,7 @@ fn capabilities(
         multishot_accept: version >= (5, 19) && has(opcode::AcceptMulti::CODE) && !minimal,
         multishot_recv: version >= (6, 0) && has(opcode::RecvMulti::CODE) && !minimal,
         buf_ring: version >= (5, 19) && !minimal,
+        buf_ring_inc: version >= (6, 12) && !minimal && probe_buf_ring_inc(ring),
         send_zc: has(opcode::SendZc::CODE) && !minimal,
         msg_ring: has(opcode::MsgRingData::CODE) && !minimal,
         recv_poll_first: version >= (5, 19) && !minimal,
@@ -388,9 +395,45 @@ fn capabilities(
     }
 }
 
+/// Whether the kernel takes a provided-buffer ring with `IOU_PBUF_RING_INC`
+/// (older kernels refuse the unknown flag with `EINVAL`): registers and
+/// unregisters a one-entry ring under the last group id, before any ring of
+/// the runtime's own exists.
+fn probe_buf_ring_inc(ring: &IoUring) -> bool {
+    const PAGE: usize = 4096;
+    let layout = std::alloc::Layout::from_size_align(PAGE, PAGE).expect("a page layout");
+    // SAFETY: the layout has a non-zero size.
+    let mem = unsafe { std::alloc::alloc_zeroed(layout) };
+    if mem.is_null() {
+        return false;
+    }
+    let bgid = u16::MAX;
+    // SAFETY: `mem` is a zeroed, page-aligned page (an empty ring of one
+    // entry: tail 0), kept allocated until the group is unregistered below,
+    // or leaked if that fails; no op selects from the group, so the kernel
+    // never reads a buffer address from it.
+    let registered = unsafe {
+        ring.submitter().register_buf_ring_with_flags(
+            mem as u64,
+            1,
+            bgid,
+            crate::buf::PBUF_RING_INC,
+        )
+    }
+    .is_ok();
+    if registered && ring.submitter().unregister_buf_ring(bgid).is_err() {
+        return true; // the page stays with the kernel: leaked
+    }
+    // SAFETY: allocated above with this layout; the kernel no longer knows it.
+    unsafe { std::alloc::dealloc(mem, layout) };
+    registered
+}
+
 /// What the epoll backend offers: the ops it performs, multishot accept
-/// (an accept loop), and none of the ring-only features (provided buffer
-/// rings, zero-copy sends, MSG_RING, SQPOLL).
+/// (an accept loop), provided-buffer rings with multishot receives and
+/// incremental consumption (emulated on the same ring memory,
+/// `epoll_bufs.rs`), and none of the ring-only features (zero-copy sends,
+/// MSG_RING, SQPOLL).
 pub(crate) fn epoll(config: &DriverConfig, fallback_reason: Option<String>) -> Capabilities {
     let entries = config.entries.clamp(2, 32768).next_power_of_two();
     let mut opcodes = super::epoll::supported_opcodes();
@@ -414,8 +457,9 @@ pub(crate) fn epoll(config: &DriverConfig, fallback_reason: Option<String>) -> C
         fast_poll: true,
         registered_ring_fd: false,
         multishot_accept: !config.minimal,
-        multishot_recv: false,
-        buf_ring: false,
+        multishot_recv: !config.minimal,
+        buf_ring: !config.minimal,
+        buf_ring_inc: !config.minimal,
         send_zc: false,
         msg_ring: false,
         recv_poll_first: false,

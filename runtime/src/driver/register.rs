@@ -3,10 +3,12 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
-use io_uring::IoUring;
+use io_uring::{IoUring, squeue};
 
 use super::{Backend, Driver};
+use crate::buf::BufPool;
 
 /// `IORING_REGISTER_RING_FDS`.
 const REGISTER_RING_FDS: u32 = 20;
@@ -20,42 +22,45 @@ impl Driver {
         }
     }
 
-    /// The error for a registration only the ring can hold.
-    fn needs_ring(what: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{what} need io_uring; this core runs the epoll driver"),
-        )
-    }
-
-    /// Registers a provided-buffer ring (`IORING_REGISTER_PBUF_RING`).
+    /// Registers a provided-buffer ring (`IORING_REGISTER_PBUF_RING`) as
+    /// group `bgid`, incrementally consumed if the pool says so; the driver
+    /// keeps a clone of the pool until the group is unregistered, to account
+    /// for each completion that names one of its buffers (see
+    /// [`BufPool::on_cqe`]). On the epoll driver the group is emulated
+    /// (`epoll_bufs.rs`).
     ///
     /// # Safety
     ///
-    /// `addr` points to `entries` ring entries, page aligned, that stay
-    /// allocated until the group is unregistered.
+    /// The pool's entry array stays allocated until the group is
+    /// unregistered (or the ring is gone), and so does every buffer an entry
+    /// published to the ring names.
     pub(crate) unsafe fn register_buf_ring(
-        &self,
-        addr: u64,
-        entries: u16,
+        &mut self,
+        pool: &Rc<BufPool>,
         bgid: u16,
     ) -> io::Result<()> {
-        let ring = self
-            .uring()
-            .ok_or_else(|| Self::needs_ring("provided buffer rings"))?;
-        // SAFETY: the caller's contract.
-        unsafe {
-            ring.submitter()
-                .register_buf_ring_with_flags(addr, entries, bgid, 0)
+        let (addr, entries, flags) = pool.registration();
+        match &mut self.ring {
+            // SAFETY: the caller's contract.
+            Backend::IoUring(ring) => unsafe {
+                ring.submitter()
+                    .register_buf_ring_with_flags(addr, entries, bgid, flags)?
+            },
+            // SAFETY: the caller's contract, as for the kernel.
+            Backend::Epoll(e) => unsafe { e.register_buf_ring(addr, entries, bgid, flags)? },
         }
+        self.buf_groups.groups.push((bgid, pool.clone()));
+        Ok(())
     }
 
     /// Unregisters a provided-buffer ring.
-    pub(crate) fn unregister_buf_ring(&self, bgid: u16) -> io::Result<()> {
-        let ring = self
-            .uring()
-            .ok_or_else(|| Self::needs_ring("provided buffer rings"))?;
-        ring.submitter().unregister_buf_ring(bgid)
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        match &mut self.ring {
+            Backend::IoUring(ring) => ring.submitter().unregister_buf_ring(bgid)?,
+            Backend::Epoll(e) => e.unregister_buf_ring(bgid)?,
+        }
+        self.buf_groups.groups.retain(|(g, _)| *g != bgid);
+        Ok(())
     }
 
     /// Makes a sparse table of `n` registered buffers. On the epoll driver
@@ -138,4 +143,37 @@ pub(super) fn register_ring_fd(fd: RawFd) -> io::Result<RawFd> {
         return Err(io::Error::last_os_error());
     }
     Ok(up.offset as RawFd)
+}
+
+/// The provided-buffer groups registered with a driver, by group id: the
+/// driver tells each of its pools about every completion that names one of
+/// its buffers, in the order the completions come.
+#[derive(Default)]
+pub(super) struct BufGroups {
+    /// Few (one per ring the core made), so a scan beats a hash.
+    groups: Vec<(u16, Rc<BufPool>)>,
+}
+
+impl BufGroups {
+    /// Accounts for a completion of an op that selected from group `bgid`;
+    /// returns where its data starts in the buffer it names (0 without one).
+    pub(super) fn on_cqe(&self, bgid: u16, res: i32, flags: u32) -> u32 {
+        match self.groups.iter().find(|(g, _)| *g == bgid) {
+            Some((_, pool)) => pool.on_cqe(res, flags),
+            None => 0,
+        }
+    }
+}
+
+/// `IOSQE_BUFFER_SELECT`.
+const IOSQE_BUFFER_SELECT: u8 = 1 << 5;
+
+/// The buffer group an entry selects from, if it selects one.
+pub(super) fn selected_group(sqe: &squeue::Entry) -> Option<u16> {
+    let raw = (sqe as *const squeue::Entry).cast::<u8>();
+    // SAFETY: `squeue::Entry` is `#[repr(C)]` around the kernel's 64-byte
+    // `io_uring_sqe`: `flags` is its byte 1 and `buf_group` the u16 at byte
+    // 40 (the ABI); both plain integers, read from a live reference.
+    let (flags, group) = unsafe { (*raw.add(1), raw.add(40).cast::<u16>().read_unaligned()) };
+    (flags & IOSQE_BUFFER_SELECT != 0).then_some(group)
 }

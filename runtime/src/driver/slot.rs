@@ -62,6 +62,8 @@ impl Drop for Finished {
 #[derive(Clone, Copy)]
 pub(super) struct SlotMeta {
     pub(super) opcode: u8,
+    /// The provided-buffer group the op selects from, if any.
+    pub(super) bgid: Option<u16>,
     /// When it was queued; only kept for the slow-op warning.
     #[cfg(feature = "tracing")]
     pub(super) queued: std::time::Instant,
@@ -76,9 +78,11 @@ pub(super) fn complete(
     idx: usize,
     res: i32,
     flags: u32,
+    buf_offset: u32,
 ) {
     let more = cqueue::more(flags);
-    let res = CqeResult::new(res, flags);
+    let mut res = CqeResult::new(res, flags);
+    res.buf_offset = buf_offset;
     let slot = slots
         .get_mut(idx)
         .unwrap_or_else(|| panic!("completion for unknown op slot {idx}"));

@@ -307,23 +307,18 @@ impl RecvMulti {
     unsafe fn buf_of(&self, cqe: CqeResult) -> io::Result<Option<RingBuf>> {
         let bid = cqueue::buffer_select(cqe.flags);
         match (cqe.result, bid) {
-            (Ok(0), Some(bid)) => {
-                // SAFETY: the kernel picked `bid` from `self.ring` (the SQE
-                // names its group, on the ring's own io_uring: checked in
-                // `create_entry`) for this completion (caller).
-                unsafe { self.ring.give_back(bid) };
-                Ok(None)
-            }
-            (Ok(0), None) => Ok(None),
-            // SAFETY: as above, and the kernel wrote `n` bytes into it.
-            (Ok(n), Some(bid)) => Ok(Some(unsafe { self.ring.take(bid, n as usize) })),
+            // No data: the driver already put back a buffer the kernel used
+            // up without data (`Pool::on_cqe`).
+            (Ok(0), _) => Ok(None),
+            // SAFETY: the kernel picked `bid` from `self.ring` (the SQE
+            // names its group, on the ring's own io_uring: checked in
+            // `create_entry`) and wrote `n` bytes at the offset the driver
+            // counted when it reaped this completion (caller: converted once).
+            (Ok(n), Some(bid)) => Ok(Some(unsafe {
+                self.ring.take(bid, cqe.buf_offset, n as usize)
+            })),
             (Ok(n), None) => panic!("recv completion of {n} bytes without a buffer"),
-            (Err(err), Some(bid)) => {
-                // SAFETY: as above.
-                unsafe { self.ring.give_back(bid) };
-                Err(err)
-            }
-            (Err(err), None) => Err(err),
+            (Err(err), _) => Err(err),
         }
     }
 }
@@ -366,11 +361,10 @@ unsafe impl MultishotOpCode for RecvMulti {
     }
 
     unsafe fn abandon(&mut self, cqe: CqeResult) {
-        if let Some(bid) = cqueue::buffer_select(cqe.flags) {
+        if let (Ok(1..), Some(bid)) = (&cqe.result, cqueue::buffer_select(cqe.flags)) {
             // SAFETY: the kernel picked `bid` from this ring for this
-            // completion (caller), which nobody will take: give it straight
-            // back.
-            unsafe { self.ring.give_back(bid) };
+            // completion (caller), whose data nobody will take: release it.
+            unsafe { self.ring.release(bid) };
         }
     }
 }

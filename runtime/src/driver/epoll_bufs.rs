@@ -1,0 +1,295 @@
+//! Provided-buffer rings on the epoll driver: the kernel's buffer selection,
+//! emulated on the same ring memory.
+//!
+//! percore publishes buffers into a ring exactly as for io_uring (entries
+//! and a tail in its own memory, see `buf/ring.rs`); this backend plays the
+//! kernel's part. It keeps each group's head, and when a receive entry with
+//! `IOSQE_BUFFER_SELECT` runs it takes the entry at the head, receives into
+//! it with a non-blocking `recv`, and posts the completion as the kernel
+//! would: `IORING_CQE_F_BUFFER` with the buffer id, `ENOBUFS` when the ring
+//! is empty, and, for a ring registered with `IOU_PBUF_RING_INC`, the same
+//! incremental consumption (the entry's address and length advance past what
+//! was received, and `IORING_CQE_F_BUF_MORE` says the buffer stays current).
+//! A waiting receive holds no buffer: it picks one only when its socket is
+//! ready, so idle connections cost no buffer here either.
+//!
+//! A multishot receive (`IORING_RECV_MULTISHOT`) receives until the socket
+//! is drained (a short read on a byte stream, or `EAGAIN`), posting one
+//! completion flagged `MORE` per receive, and keeps waiting; end of stream,
+//! an error or an empty ring end it.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use super::{Epoll, IORING_CQE_F_MORE, Interest, Sqe, errno_of, is_byte_stream};
+use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
+
+/// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
+const IORING_RECV_MULTISHOT: u16 = 1 << 1;
+
+/// A registered group: the ring's memory and the head, which the kernel
+/// would keep.
+#[derive(Debug)]
+struct Group {
+    bgid: u16,
+    ring: *mut RawEntry,
+    mask: u16,
+    head: u16,
+    incremental: bool,
+}
+
+impl Group {
+    /// The tail percore published.
+    fn tail(&self) -> u16 {
+        // SAFETY: `resv` of entry 0 is the ring's tail, a naturally aligned
+        // u16 inside the registered entry array (alive while registered: the
+        // registration's contract) that percore stores with release
+        // ordering; only atomic accesses are made to it.
+        unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*self.ring).resv)) }
+            .load(Ordering::Acquire)
+    }
+}
+
+/// Whether a byte (or the end of stream, or an error) waits on `fd`.
+fn has_data(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: recv(2) with MSG_PEEK writes at most one byte into a local.
+    let r = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    !matches!(errno_of(r), Some(libc::EAGAIN))
+}
+
+/// The groups registered with one epoll driver.
+#[derive(Debug, Default)]
+pub(super) struct BufGroups {
+    groups: Vec<Group>,
+}
+
+/// What one receive into a selected buffer came to.
+enum Pick {
+    /// `res` bytes, posted with `flags`; `short` if less than the room.
+    Data { res: i32, flags: u32, short: bool },
+    /// Nothing to read yet: wait for the socket.
+    Again,
+    /// A final result without a buffer: 0 at end of stream, or `-errno`
+    /// (`-ENOBUFS` when the ring is empty).
+    End(i32),
+}
+
+impl Epoll {
+    /// `IORING_REGISTER_PBUF_RING`, emulated: remembers the ring.
+    ///
+    /// # Safety
+    ///
+    /// As for the kernel: `addr` points to `entries` ring entries that stay
+    /// allocated until the group is unregistered, and each entry published
+    /// (before the tail) names a buffer valid for its length, which nothing
+    /// else touches until a completion hands it back.
+    pub(crate) unsafe fn register_buf_ring(
+        &mut self,
+        addr: u64,
+        entries: u16,
+        bgid: u16,
+        flags: u16,
+    ) -> io::Result<()> {
+        if addr == 0 || !addr.is_multiple_of(4096) || !entries.is_power_of_two() || entries > 32768
+        {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        if flags & !PBUF_RING_INC != 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        if self.bufs.groups.iter().any(|g| g.bgid == bgid) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        self.bufs.groups.push(Group {
+            bgid,
+            ring: addr as *mut RawEntry,
+            mask: entries - 1,
+            head: 0,
+            incremental: flags & PBUF_RING_INC != 0,
+        });
+        Ok(())
+    }
+
+    /// `IORING_UNREGISTER_PBUF_RING`, emulated: forgets the ring.
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        let before = self.bufs.groups.len();
+        self.bufs.groups.retain(|g| g.bgid != bgid);
+        if self.bufs.groups.len() == before {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        Ok(())
+    }
+
+    /// Starts a receive entry with `IOSQE_BUFFER_SELECT`.
+    pub(super) fn start_buffer_select(&mut self, sqe: Sqe, fd: RawFd, link: Option<Sqe>) {
+        if sqe.opcode != io_uring::opcode::Recv::CODE {
+            // The kernel selects buffers for more ops; percore asks only recv.
+            return self.complete(sqe, link, -libc::EINVAL);
+        }
+        if !self.may_be_ready(fd, Interest::Read) {
+            return self.wait(sqe, fd, Interest::Read, link, false);
+        }
+        match self.recv_selected(&sqe, fd) {
+            None => self.wait(sqe, fd, Interest::Read, link, false),
+            Some((res, flags)) => {
+                self.post(sqe.user_data, res, flags);
+                if let Some(l) = link {
+                    self.post(l.user_data, -libc::ECANCELED, 0);
+                }
+            }
+        }
+    }
+
+    /// Retries a waiting receive with `IOSQE_BUFFER_SELECT` after its socket
+    /// turned readable; returns whether it still waits.
+    pub(super) fn retry_buffer_select(&mut self, idx: usize) -> bool {
+        let (sqe, fd) = (self.waiters[idx].sqe, self.waiters[idx].fd);
+        match self.recv_selected(&sqe, fd) {
+            None => true,
+            Some((res, flags)) => {
+                let w = self.remove_waiter(idx);
+                self.post(sqe.user_data, res, flags);
+                if let Some((_, link_ud)) = w.link {
+                    self.post(link_ud, -libc::ECANCELED, 0);
+                }
+                false
+            }
+        }
+    }
+
+    /// Receives as the entry asks: once, or (multishot) until the socket is
+    /// drained, posting each completion flagged `MORE`. Returns the final
+    /// completion's result and flags, or `None` if the op goes on waiting.
+    fn recv_selected(&mut self, sqe: &Sqe, fd: RawFd) -> Option<(i32, u32)> {
+        let multishot = sqe.ioprio & IORING_RECV_MULTISHOT != 0;
+        let mut again = false;
+        loop {
+            // Like the kernel, which goes on at once only while data is
+            // queued, and otherwise waits: a used-up ring is ENOBUFS only
+            // when there is data to put in it.
+            if again && self.ring_empty(sqe) && !has_data(fd) {
+                return None;
+            }
+            again = true;
+            match self.recv_one(sqe, fd) {
+                Pick::Data { res, flags, .. } if !multishot => return Some((res, flags)),
+                Pick::Data { res, flags, short } => {
+                    self.post(sqe.user_data, res, flags | IORING_CQE_F_MORE);
+                    if short && self.drained(fd) {
+                        return None;
+                    }
+                }
+                Pick::Again => {
+                    self.set_ready(fd, Interest::Read, false);
+                    return None;
+                }
+                Pick::End(res) => return Some((res, 0)),
+            }
+        }
+    }
+
+    /// Whether the entry's group has no buffer to pick.
+    fn ring_empty(&self, sqe: &Sqe) -> bool {
+        self.bufs
+            .groups
+            .iter()
+            .find(|g| g.bgid == sqe.buf_index)
+            .is_none_or(|g| g.tail() == g.head)
+    }
+
+    /// After a short read: whether `fd` is a byte stream, whose queue that
+    /// read drained; if so it waits for epoll's next edge without another
+    /// try (as `note_short` does for plain receives).
+    fn drained(&mut self, fd: RawFd) -> bool {
+        let Some(state) = self.fds.get_mut(&fd) else {
+            return false;
+        };
+        if state.hung_up {
+            return false;
+        }
+        let stream = *state.stream.get_or_insert_with(|| is_byte_stream(fd));
+        if stream {
+            state.readable = false;
+        }
+        stream
+    }
+
+    /// One non-blocking receive into the buffer at the head of the entry's
+    /// group, committed as the kernel commits it.
+    fn recv_one(&mut self, sqe: &Sqe, fd: RawFd) -> Pick {
+        let Some(group) = self
+            .bufs
+            .groups
+            .iter_mut()
+            .find(|g| g.bgid == sqe.buf_index)
+        else {
+            return Pick::End(-libc::ENOBUFS);
+        };
+        if group.tail() == group.head {
+            return Pick::End(-libc::ENOBUFS);
+        }
+        // SAFETY: `head & mask` is inside the entry array; the entry is
+        // between the head and the published tail, so percore does not write
+        // it until a completion hands the buffer back (it pushes only at its
+        // tail). Fields are read and written through raw pointers, as the
+        // kernel does: `resv` of entry 0 (the tail) is not touched.
+        let entry = unsafe { group.ring.add((group.head & group.mask) as usize) };
+        // SAFETY: as above.
+        let (addr, len, bid) = unsafe {
+            (
+                std::ptr::addr_of!((*entry).addr).read(),
+                std::ptr::addr_of!((*entry).len).read(),
+                std::ptr::addr_of!((*entry).bid).read(),
+            )
+        };
+        let room = if sqe.len != 0 { sqe.len.min(len) } else { len };
+        let res = loop {
+            // SAFETY: the entry names a buffer of at least `len >= room`
+            // bytes that is the selecting op's alone until its completion
+            // (the registration's contract), like a buffer the kernel picked.
+            let r = unsafe {
+                libc::recv(
+                    fd,
+                    addr as *mut libc::c_void,
+                    room as usize,
+                    sqe.op_flags as i32 | libc::MSG_DONTWAIT,
+                )
+            };
+            match errno_of(r) {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Pick::Again,
+                Some(errno) => return Pick::End(-errno),
+                None => break r as u32,
+            }
+        };
+        if res == 0 {
+            // End of stream: like the kernel, the buffer stays in the ring.
+            return Pick::End(0);
+        }
+        let mut flags = CQE_F_BUFFER | (bid as u32) << CQE_BUFFER_SHIFT;
+        if group.incremental && res < len {
+            // SAFETY: the entry at the head, as above.
+            unsafe {
+                std::ptr::addr_of_mut!((*entry).addr).write(addr + res as u64);
+                std::ptr::addr_of_mut!((*entry).len).write(len - res);
+            }
+            flags |= CQE_F_BUF_MORE;
+        } else {
+            group.head = group.head.wrapping_add(1);
+        }
+        Pick::Data {
+            res: res as i32,
+            flags,
+            short: res < room,
+        }
+    }
+}
