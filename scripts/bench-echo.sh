@@ -26,7 +26,8 @@
 #   PIPELINE [1] messages in flight per connection (echo-client --pipeline)
 #   CONNS ["1 16 256 1000"]  SIZES ["64 1024 16384"]  CELLS [CONNS x SIZES], e.g. "16x64 256x1024"
 #   SERVERS ["percore tokio monoio glommio raw"]; also percore-plain (echo-server --plain),
-#          percore-epoll (echo-server on the epoll driver, PERCORE_DRIVER=epoll), and
+#          percore-epoll (echo-server on the epoll driver, PERCORE_DRIVER=epoll),
+#          percore-default and percore-epoll-default (echo-server's own defaults: no --buf), and
 #          NAME=PATH for another build of echo-server (an A/B: "percore old=/tmp/base/echo-server")
 #   PHASES ["sat rate mem"]  PACING [burst]: echo-client --pacing for the rate phase (burst, even, poisson)
 #   RATES ["100000 50000"] req/s  RATE_CELLS ["256x64 256x1024 1000x64 1000x1024"]
@@ -108,10 +109,10 @@ fi
 # --- build ------------------------------------------------------------------
 example_of() {
     case $1 in
-        percore | percore-plain | percore-epoll) echo echo-server ;;
+        percore | percore-plain | percore-epoll | percore-default | percore-epoll-default) echo echo-server ;;
         tokio | monoio | glommio) echo "peer-$1-echo" ;;
         raw) echo peer-raw-uring-echo ;;
-        *) die "unknown server '$1' (known: percore percore-plain percore-epoll tokio monoio glommio raw)" ;;
+        *) die "unknown server '$1' (known: percore percore-plain percore-epoll percore-default percore-epoll-default tokio monoio glommio raw)" ;;
     esac
 }
 name_of() { echo "${1%%=*}"; }
@@ -140,11 +141,13 @@ fi
 
 # --- helpers ----------------------------------------------------------------
 start_server() { # start_server NAME BUF: sets SPID and PORT
-    local extra=()
+    local args=(--buf "$2")
     local driver=${PERCORE_DRIVER:-}
-    if [[ $1 == percore-plain ]]; then extra=(--plain); fi
-    if [[ $1 == percore-epoll ]]; then driver=epoll; fi
-    PERCORE_DRIVER=$driver launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPU" "$(server_bin "$1")" --buf "$2" "${extra[@]}"
+    if [[ $1 == percore-plain ]]; then args+=(--plain); fi
+    if [[ $1 == percore-epoll* ]]; then driver=epoll; fi
+    # echo-server's own defaults, no buffer size given (issue 16's proof).
+    if [[ $1 == percore-default || $1 == percore-epoll-default ]]; then args=(); fi
+    PERCORE_DRIVER=$driver launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPU" "$(server_bin "$1")" "${args[@]}"
 }
 
 STAMP=$(date +%Y%m%d-%H%M%S)

@@ -17,6 +17,15 @@
 //! A poll, unlike a read, consumes nothing, so a poll of the listener before
 //! (still being cancelled) cannot take a wake-up meant for the next.
 //!
+//! Why not a signalfd per listener: a signalfd sees a signal only if every
+//! thread of the process blocks it, and percore cannot block signals in
+//! threads it did not start (the user's, `spawn_blocking`'s, a library's);
+//! an unblocked thread would take the signal through its default action
+//! and the signalfd would never see it. A handler runs in whichever thread
+//! the kernel picks, so the eventfd it writes reaches every core. (The
+//! graceful shutdown's signalfd is the exception: see
+//! `Builder::shutdown_on_signals` for what it blocks and where.)
+//!
 //! Signals that `Builder::shutdown_on_signals` takes (SIGINT and SIGTERM,
 //! blocked in the runtime's threads and read from a signalfd) cannot also be
 //! listened for in those threads: [`unix::signal`] says so with an error.

@@ -22,8 +22,10 @@ use percore::{DriverKind, Runtime};
 mod support;
 
 fn epoll_runtime() -> Runtime {
+    // Every feature on, whatever PERCORE_MINIMAL says: this file tests them.
     let rt = Runtime::builder()
         .driver(DriverKind::Epoll)
+        .minimal_features(false)
         .build()
         .unwrap();
     assert_eq!(rt.capabilities().driver, DriverKind::Epoll);
