@@ -35,7 +35,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use super::IoBuf;
-use crate::driver::{self, Capabilities};
+use crate::driver;
 
 /// One entry of the ring shared with the kernel (`struct io_uring_buf`).
 /// The `resv` field of entry 0 is the ring's tail.
@@ -150,9 +150,8 @@ pub struct BufRing {
 struct Inner {
     bgid: u16,
     pool: Rc<Pool>,
-    /// Identifies the driver the ring is registered with (the pointer of its
-    /// capabilities, kept alive by this clone).
-    owner: Rc<Capabilities>,
+    /// The id of the driver the ring is registered with.
+    ring: u64,
     /// Whether the kernel knows the ring (registration succeeded).
     registered: bool,
 }
@@ -355,7 +354,7 @@ impl BufRing {
                 format!("buffer ring buffers must be 1..=u32::MAX bytes, not {buf_len}"),
             ));
         }
-        let owner = driver::current_capabilities()
+        let (driver_id, owner) = driver::try_with_driver(|d| (d.id(), d.capabilities()))
             .expect("BufRing::new outside a runtime: call it inside percore::run");
         if !owner.buf_ring {
             let why = if owner.driver == crate::DriverKind::Epoll {
@@ -448,7 +447,7 @@ impl BufRing {
             inner: Rc::new(Inner {
                 bgid,
                 pool,
-                owner,
+                ring: driver_id,
                 registered: true,
             }),
         })
@@ -457,8 +456,7 @@ impl BufRing {
     /// Whether the ring is registered with the current runtime's io_uring
     /// (the one an op submitted now goes to).
     pub(crate) fn is_current(&self) -> bool {
-        driver::try_with_driver(|d| Rc::ptr_eq(&d.capabilities(), &self.inner.owner))
-            .unwrap_or(false)
+        driver::current_id() == Some(self.inner.ring)
     }
 
     /// The buffer group id the kernel knows this ring by.
@@ -781,11 +779,10 @@ impl Drop for Inner {
         // that small array is leaked, and the id stays reserved so no new
         // ring of this thread is told to use it.
         let bgid = self.bgid;
-        let owner = &self.owner;
-        let unregistered = driver::try_with_driver(|d| {
-            Rc::ptr_eq(&d.capabilities(), owner) && d.unregister_buf_ring(bgid).is_ok()
-        })
-        .unwrap_or(false);
+        let ring = self.ring;
+        let unregistered =
+            driver::try_with_driver(|d| d.id() == ring && d.unregister_buf_ring(bgid).is_ok())
+                .unwrap_or(false);
         if unregistered {
             // `try_with` and `try_borrow_mut`: the thread may be tearing down
             // its locals, or be inside `BufRing::new`; either way the id then
