@@ -95,17 +95,6 @@ impl Sqe {
 /// per-task budget has the same size.
 const INLINE_BUDGET: u32 = 128;
 
-/// What [`Epoll::start_inline`] did with an entry.
-#[derive(Debug)]
-pub(crate) enum Started {
-    /// Completed at once: here is its completion, which nobody else sees.
-    Done(Cqe),
-    /// Started; its completion comes later (waiting on its fd, a timer or the pool).
-    Running,
-    /// Over the tick's budget: queued for the next enter.
-    Queued,
-}
-
 /// A completion, as the kernel would post it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cqe {
@@ -334,16 +323,17 @@ impl Epoll {
     /// before the poll returns, with no wake-up, second poll or tick of its
     /// own. Past [`INLINE_BUDGET`] starts in a tick, the entry is queued for
     /// the next enter instead, so a task whose ops always complete at once
-    /// still gives the core back.
+    /// still gives the core back. Returns the entry's completion if it
+    /// finished here (nobody else sees it); else it comes the usual way.
     ///
     /// # Safety
     ///
     /// As for [`Epoll::push`].
-    pub(crate) unsafe fn start_inline(&mut self, entry: &squeue::Entry) -> Started {
+    pub(crate) unsafe fn start_inline(&mut self, entry: &squeue::Entry) -> Option<Cqe> {
         let sqe = Sqe::from_entry(entry);
         if self.inline_budget == 0 || !self.starts_inline(&sqe) {
             self.queued.push(sqe);
-            return Started::Queued;
+            return None;
         }
         self.inline_budget -= 1;
         // What was queued before it (a close, a linked pair) starts first,
@@ -356,15 +346,15 @@ impl Epoll {
         self.start(sqe, None);
         // Its completion, if it finished at once and posted only that: a
         // zero-copy send's two, or another op's, go the usual way.
-        match self.cq.back() {
-            Some(c)
-                if self.cq.len() == posted + 1
-                    && c.user_data == sqe.user_data
-                    && c.flags & IORING_CQE_F_MORE == 0 =>
-            {
-                Started::Done(self.cq.pop_back().expect("checked above"))
-            }
-            _ => Started::Running,
+        let only_its_own = self.cq.len() == posted + 1
+            && self
+                .cq
+                .back()
+                .is_some_and(|c| c.user_data == sqe.user_data && c.flags & IORING_CQE_F_MORE == 0);
+        if only_its_own {
+            self.cq.pop_back()
+        } else {
+            None
         }
     }
 

@@ -60,7 +60,7 @@ pub(crate) use self::context::{
     abandon, close_fd, current_capabilities, current_id, current_tick, try_with_driver,
     with_driver, with_ring,
 };
-use self::epoll::{Cqe, Epoll, Started};
+use self::epoll::{Cqe, Epoll};
 use self::fork::{FORK_GENERATION, watch_forks};
 use self::op::{Abandoned, CqeResult};
 use self::park::ParkFlag;
@@ -328,11 +328,11 @@ impl Driver {
         // SAFETY: as for the ring in `push_reserved`: the backend uses the
         // entry's pointers only until its completion is reaped, and a
         // completion returned here ends that at once.
-        let started = unsafe { e.start_inline(&sqe) };
+        let done = unsafe { e.start_inline(&sqe) };
         self.stats.submitted = e.started();
-        match started {
-            Started::Done(cqe) => self.on_cqe(cqe.user_data, cqe.res, cqe.flags),
-            Started::Running | Started::Queued => {
+        match done {
+            Some(cqe) => self.on_cqe(cqe.user_data, cqe.res, cqe.flags),
+            None => {
                 if let Some(Lifecycle::Waiting { waker: w, .. }) = self.slots.get_mut(idx) {
                     *w = waker;
                 }
