@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use percore::op::{Op, Timeout};
+use percore::op::{Op, TimeoutOp};
 
 /// How the requests of `--rate` arrive.
 ///
@@ -211,7 +211,7 @@ async fn pace(
         let wait = due.saturating_duration_since(Instant::now());
         if !wait.is_zero() {
             // The kernel's timer, not the wheel's 1 ms ticks.
-            let _ = Op::new(Timeout::new(wait)).await;
+            let _ = Op::new(TimeoutOp::new(wait)).await;
         }
         let conn = loop {
             let next = idle.borrow_mut().pop_front();

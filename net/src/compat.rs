@@ -656,7 +656,7 @@ struct Writer {
     cap: usize,
     sent: usize,
     op: Option<WriteOp>,
-    shutdown: Option<Op<op::Shutdown>>,
+    shutdown: Option<Op<op::ShutdownOp>>,
     /// The error of a send that completed inside `poll_write`, for the next call.
     error: Option<io::Error>,
     /// Sends go out whole or fail (see [`sends_whole`]), so nothing but an
@@ -675,7 +675,7 @@ fn sends_whole(io: Io<'_>) -> bool {
 
 /// A write in flight: a socket send, or a file write at the file's position.
 enum WriteOp {
-    Send(Op<op::Send<Slice<Vec<u8>>>>),
+    Send(Op<op::SendOp<Slice<Vec<u8>>>>),
     Write(Op<op::Write<Slice<Vec<u8>>>>),
 }
 
@@ -683,7 +683,7 @@ impl WriteOp {
     fn new(io: Io<'_>, buf: Slice<Vec<u8>>, whole: bool) -> WriteOp {
         match io {
             Io::Socket(stream) => {
-                let send = op::Send::new(stream.fd.clone(), buf);
+                let send = op::SendOp::new(stream.fd.clone(), buf);
                 WriteOp::Send(Op::new(if whole {
                     send.flags(libc::MSG_WAITALL)
                 } else {
@@ -857,7 +857,7 @@ impl<S: CompatWrite> Compat<S> {
         let op = self
             .writer
             .shutdown
-            .get_or_insert_with(|| Op::new(op::Shutdown::new(fd.clone(), Shutdown::Write)));
+            .get_or_insert_with(|| Op::new(op::ShutdownOp::new(fd.clone(), Shutdown::Write)));
         let res = ready!(Pin::new(op).poll(cx));
         self.writer.shutdown = None;
         Poll::Ready(res)

@@ -100,7 +100,7 @@ impl Stream {
         if buf.bytes_init() >= self.zc_threshold.get() && zc_available() {
             self.write_zc(buf).await
         } else {
-            Op::new(op::Send::new(self.fd.clone(), buf)).await
+            Op::new(op::SendOp::new(self.fd.clone(), buf)).await
         }
     }
 
@@ -108,7 +108,7 @@ impl Stream {
         if zc_available() {
             Op::new(op::SendZc::new(self.fd.clone(), buf)).await
         } else {
-            Op::new(op::Send::new(self.fd.clone(), buf)).await
+            Op::new(op::SendOp::new(self.fd.clone(), buf)).await
         }
     }
 
@@ -139,7 +139,7 @@ impl Stream {
     }
 
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        Op::new(op::Shutdown::new(self.fd.clone(), how)).await
+        Op::new(op::ShutdownOp::new(self.fd.clone(), how)).await
     }
 
     pub(crate) fn recv_pooled(&self, ring: &BufRing) -> RecvStream {

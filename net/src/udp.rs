@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use percore::buf::{BufResult, IoBuf, IoBufMut};
 use percore::fd::SharedFd;
-use percore::op::{Op, Recv, RecvMsg, Send, SendMsg};
+use percore::op::{Op, Recv, RecvMsg, SendMsg, SendOp};
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::sys;
@@ -200,7 +200,7 @@ impl UdpSocket {
     /// });
     /// ```
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send::new(self.fd.clone(), buf)).await
+        Op::new(SendOp::new(self.fd.clone(), buf)).await
     }
 
     /// Receives one datagram from the connected peer into `buf`'s spare

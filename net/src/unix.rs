@@ -30,7 +30,7 @@ use std::path::Path;
 
 use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use percore::fd::SharedFd;
-use percore::op::{Accept, Connect, Op, Recv, RecvMsg, Send, SendMsg};
+use percore::op::{Accept, Connect, Op, Recv, RecvMsg, SendMsg, SendOp};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::incoming::Incoming;
@@ -873,7 +873,7 @@ impl UnixDatagram {
     /// });
     /// ```
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send::new(self.fd.clone(), buf)).await
+        Op::new(SendOp::new(self.fd.clone(), buf)).await
     }
 
     /// Receives one datagram into `buf`'s spare capacity (a longer one is cut).

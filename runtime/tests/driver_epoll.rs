@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use percore::buf::BufRing;
 use percore::fd::SharedFd;
-use percore::op::{MultishotOp, Nop, Op, Recv, RecvMulti, Send};
+use percore::op::{MultishotOp, Nop, Op, Recv, RecvMulti, SendOp};
 use percore::{DriverKind, Runtime};
 
 mod support;
@@ -145,7 +145,7 @@ fn a_send_to_a_full_socket_waits_for_room() {
         let mut sent = 0;
         while sent < total {
             let chunk = vec![1u8; (total - sent).min(256 << 10)];
-            let (res, _) = Op::new(Send::new(fd.clone(), chunk)).await;
+            let (res, _) = Op::new(SendOp::new(fd.clone(), chunk)).await;
             sent += res.unwrap();
         }
         assert_eq!(reader.join().unwrap(), total as u64);
@@ -281,7 +281,7 @@ fn an_op_that_can_finish_at_once_does_so_inside_its_first_poll() {
         let (mine, mut theirs) = UnixStream::pair().unwrap();
         let fd = SharedFd::new(mine.into());
         let before = percore::stats().driver;
-        let mut send = Box::pin(Op::new(Send::new(fd.clone(), b"ping".to_vec())));
+        let mut send = Box::pin(Op::new(SendOp::new(fd.clone(), b"ping".to_vec())));
         let Poll::Ready((res, _)) = poll_once(&mut send).await else {
             panic!("a send with room waited for a tick");
         };
@@ -341,7 +341,7 @@ fn entries_queued_before_an_inline_start_go_first() {
         let fd = SharedFd::new(mine.into());
         let theirs = SharedFd::new(theirs.into());
         drop(theirs); // its close is queued, not done
-        let (res, _) = Op::new(Send::new(fd.clone(), b"x".to_vec())).await;
+        let (res, _) = Op::new(SendOp::new(fd.clone(), b"x".to_vec())).await;
         assert_eq!(
             res.unwrap_err().raw_os_error(),
             Some(libc::EPIPE),

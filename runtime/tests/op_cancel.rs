@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use percore::fd::SharedFd;
-use percore::op::{CURRENT_POSITION, Nop, Op, PollAdd, Read, Readv, Timeout};
+use percore::op::{CURRENT_POSITION, Nop, Op, PollAdd, Read, Readv, TimeoutOp};
 use support::{CountingWaker, EventLog, poll_once, poll_with, settle, wait_until};
 
 #[percore::test]
@@ -151,7 +151,7 @@ async fn cancel_readv_returns_all_buffers() {
 
 #[percore::test]
 async fn cancel_kernel_timeout() {
-    let mut op = Op::new(Timeout::new(Duration::from_secs(60)));
+    let mut op = Op::new(TimeoutOp::new(Duration::from_secs(60)));
     assert!(poll_once(&mut op).await.is_pending());
     percore::yield_now().await;
     let start = std::time::Instant::now();
@@ -160,7 +160,7 @@ async fn cancel_kernel_timeout() {
     assert!(start.elapsed() < Duration::from_secs(30));
     // An uncancelled one expires normally.
     let start = std::time::Instant::now();
-    Op::new(Timeout::new(Duration::from_millis(3)))
+    Op::new(TimeoutOp::new(Duration::from_millis(3)))
         .await
         .unwrap();
     assert!(start.elapsed() >= Duration::from_millis(3));

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use percore::fd::SharedFd;
-use percore::op::{Accept, CURRENT_POSITION, Connect, Op, OpCode, Read, Recv, Timeout, Write};
+use percore::op::{Accept, CURRENT_POSITION, Connect, Op, OpCode, Read, Recv, TimeoutOp, Write};
 use support::{EventLog, assert_no_new_fds, fd_table, poll_once, settle, watchdog};
 
 /// splitmix64: small, seedable, good enough to pick drop points.
@@ -244,7 +244,7 @@ async fn one_op(
         }
         // Kernel timeouts.
         _ => {
-            let op = Op::new(Timeout::new(Duration::from_micros(rng.below(3000))));
+            let op = Op::new(TimeoutOp::new(Duration::from_micros(rng.below(3000))));
             drive(op, point, false, log, n).await;
         }
     }

@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use percore::fd::SharedFd;
-use percore::op::{CURRENT_POSITION, Op, PollAdd, Read, Readv, Timeout, Write};
+use percore::op::{CURRENT_POSITION, Op, PollAdd, Read, Readv, TimeoutOp, Write};
 use support::{CountingWaker, Event, EventLog, poll_once, poll_with, settle, wait_until};
 
 /// Polls `op` once and lets the loop submit it, so the kernel owns it.
@@ -216,7 +216,7 @@ async fn write_to_full_pipe_dropped_in_flight_keeps_buffer() {
 #[percore::test]
 async fn timeout_op_dropped_in_flight_wakes_nobody() {
     let (woken, waker) = CountingWaker::new();
-    let mut op = Op::new(Timeout::new(Duration::from_millis(20)));
+    let mut op = Op::new(TimeoutOp::new(Duration::from_millis(20)));
     assert!(poll_with(&mut op, &waker).is_pending());
     percore::yield_now().await;
     assert_eq!(percore::stats().in_flight, 1);
@@ -390,9 +390,9 @@ fn runtime_dropped_with_many_kinds_of_ops_in_flight() {
                 fd.clone(),
                 libc::POLLIN as u32,
             ))));
-            drop(percore::spawn(Op::new(Timeout::new(Duration::from_secs(
-                60 + i,
-            )))));
+            drop(percore::spawn(Op::new(TimeoutOp::new(
+                Duration::from_secs(60 + i),
+            ))));
             // Keep the fd alive as long as the poll-add might use it.
             drop(percore::spawn(async move {
                 percore::time::sleep(Duration::from_secs(60)).await;

@@ -10,7 +10,7 @@ use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
 use percore::fd::SharedFd;
-use percore::op::{CURRENT_POSITION, Nop, Op, Read, Timeout, Write};
+use percore::op::{CURRENT_POSITION, Nop, Op, Read, TimeoutOp, Write};
 use percore::{Builder, DriverKind, Runtime};
 use support::watchdog;
 
@@ -59,7 +59,7 @@ fn basic_ops(rt: &Runtime) {
         assert!(start.elapsed() >= Duration::from_millis(3));
 
         let start = Instant::now();
-        Op::new(Timeout::new(Duration::from_millis(2)))
+        Op::new(TimeoutOp::new(Duration::from_millis(2)))
             .await
             .unwrap();
         assert!(start.elapsed() >= Duration::from_millis(2));

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use percore::fd::SharedFd;
-use percore::op::{CURRENT_POSITION, Nop, Op, PollAdd, Read, Timeout};
+use percore::op::{CURRENT_POSITION, Nop, Op, PollAdd, Read, TimeoutOp};
 use support::{EventLog, assert_no_new_fds, fd_table, watchdog};
 
 fn pipe_fd() -> (SharedFd, std::io::PipeWriter) {
@@ -91,9 +91,9 @@ fn no_descriptor_leaks_across_shutdown_paths() {
                     let _keep = w;
                     Op::new(PollAdd::new(fd, libc::POLLIN as u32)).await
                 }));
-                drop(percore::spawn(Op::new(Timeout::new(Duration::from_secs(
-                    60,
-                )))));
+                drop(percore::spawn(Op::new(TimeoutOp::new(
+                    Duration::from_secs(60),
+                ))));
             }
             percore::yield_now().await;
             percore::yield_now().await;

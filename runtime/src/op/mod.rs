@@ -6,6 +6,12 @@
 //!
 //! May not: touch the ring, the slot table or the executor; an op only builds
 //! its SQE and turns its CQE into a result.
+//!
+//! Naming: an op type is named after its io_uring opcode (`IORING_OP_READV` is
+//! [`Readv`]), with an `Op` suffix where that name is also a std or percore
+//! name: [`SendOp`] (the `Send` trait), [`TimeoutOp`]
+//! ([`time::Timeout`](crate::time::Timeout)), [`ShutdownOp`]
+//! ([`std::net::Shutdown`], [`shutdown::Shutdown`](crate::shutdown::Shutdown)).
 
 mod accept;
 mod close;
@@ -47,13 +53,13 @@ pub use self::poll::PollAdd;
 pub use self::read::{Read, Readv};
 pub use self::recv::{Recv, RecvMsg, RecvMulti};
 pub use self::rename::RenameAt;
-pub use self::send::{Send, SendMsg, SendZc};
-pub use self::shutdown::Shutdown;
+pub use self::send::{SendMsg, SendOp, SendZc};
+pub use self::shutdown::ShutdownOp;
 pub use self::socket::Socket;
 pub use self::statx::{
     RawStatx, STATX_BASIC_STATS, STATX_BTIME, STATX_DIOALIGN, Statx, StatxTimestamp,
 };
-pub use self::timeout::Timeout;
+pub use self::timeout::TimeoutOp;
 pub use self::unlink::UnlinkAt;
 pub use self::write::{Write, Writev};
 pub use crate::driver::op::{CqeResult, MultishotOp, MultishotOpCode, Op, OpCode};

@@ -53,12 +53,12 @@ impl<B: IoBufMut> Recv<B> {
     ///
     /// ```
     /// use percore::fd::SharedFd;
-    /// use percore::op::{Op, Recv, Send};
+    /// use percore::op::{Op, Recv, SendOp};
     ///
     /// percore::run(async {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
-    ///     Op::new(Send::new(a, b"hi".to_vec())).await.0.unwrap();
+    ///     Op::new(SendOp::new(a, b"hi".to_vec())).await.0.unwrap();
     ///     let (res, buf) = Op::new(Recv::new(b, Vec::with_capacity(8))).await;
     ///     assert_eq!((res.unwrap(), &buf[..]), (2, &b"hi"[..]));
     /// });
@@ -106,12 +106,12 @@ impl<B: IoBufMut> Recv<B> {
     ///
     /// ```
     /// use percore::fd::SharedFd;
-    /// use percore::op::{Op, Recv, Send};
+    /// use percore::op::{Op, Recv, SendOp};
     ///
     /// percore::run(async {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
-    ///     Op::new(Send::new(a, b"peek".to_vec())).await.0.unwrap();
+    ///     Op::new(SendOp::new(a, b"peek".to_vec())).await.0.unwrap();
     ///     // MSG_PEEK leaves the data queued for the next receive.
     ///     let (res, _) = Op::new(Recv::new(b.clone(), Vec::with_capacity(8)).flags(libc::MSG_PEEK)).await;
     ///     assert_eq!(res.unwrap(), 4);
@@ -379,7 +379,7 @@ impl MultishotOp<RecvMulti> {
     ///
     /// ```
     /// use percore::fd::SharedFd;
-    /// use percore::op::{MultishotOp, RecvMulti, Send, Op};
+    /// use percore::op::{MultishotOp, RecvMulti, SendOp, Op};
     ///
     /// percore::run(async {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -389,7 +389,7 @@ impl MultishotOp<RecvMulti> {
     ///     }
     ///     let ring = percore::buf::BufRing::new(8, 256).unwrap();
     ///     let mut recv = MultishotOp::new(RecvMulti::new(b, &ring));
-    ///     Op::new(Send::new(a, b"one".to_vec())).await.0.unwrap();
+    ///     Op::new(SendOp::new(a, b"one".to_vec())).await.0.unwrap();
     ///     assert_eq!(&recv.next_buf().await.unwrap().unwrap()[..], b"one");
     /// });
     /// ```
@@ -462,12 +462,12 @@ impl<B: IoBufMut> RecvMsg<B> {
     ///
     /// ```
     /// use percore::fd::SharedFd;
-    /// use percore::op::{Op, RecvMsg, Send};
+    /// use percore::op::{Op, RecvMsg, SendOp};
     ///
     /// percore::run(async {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
-    ///     Op::new(Send::new(a, b"msg".to_vec())).await.0.unwrap();
+    ///     Op::new(SendOp::new(a, b"msg".to_vec())).await.0.unwrap();
     ///     let (res, buf) = Op::new(RecvMsg::new(b, Vec::with_capacity(8))).await;
     ///     let (n, _from) = res.unwrap();
     ///     assert_eq!(&buf[..n], b"msg");
@@ -493,12 +493,12 @@ impl<B: IoBufMut> RecvMsg<B> {
     ///
     /// ```
     /// use percore::fd::SharedFd;
-    /// use percore::op::{Op, RecvMsg, Send};
+    /// use percore::op::{Op, RecvMsg, SendOp};
     ///
     /// percore::run(async {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
-    ///     Op::new(Send::new(a, b"msg".to_vec())).await.0.unwrap();
+    ///     Op::new(SendOp::new(a, b"msg".to_vec())).await.0.unwrap();
     ///     let (res, _) = Op::new(RecvMsg::new(b, Vec::with_capacity(8)).flags(libc::MSG_PEEK)).await;
     ///     assert_eq!(res.unwrap().0, 3);
     /// });

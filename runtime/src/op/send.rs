@@ -15,13 +15,13 @@ use crate::fd::SharedFd;
 ///
 /// ```
 /// use percore::fd::SharedFd;
-/// use percore::op::{Op, Send};
+/// use percore::op::{Op, SendOp};
 /// use std::io::Read;
 ///
 /// percore::run(async {
 ///     let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
 ///     let fd = SharedFd::new(mine.into());
-///     let (n, _buf) = Op::new(Send::new(fd, b"pong".to_vec())).await;
+///     let (n, _buf) = Op::new(SendOp::new(fd, b"pong".to_vec())).await;
 ///     assert_eq!(n.unwrap(), 4);
 ///     let mut got = [0u8; 4];
 ///     theirs.read_exact(&mut got).unwrap();
@@ -33,32 +33,32 @@ use crate::fd::SharedFd;
 ///
 /// Dropping the future cancels the send; the buffer is freed only after the
 /// kernel's completion, and some of its bytes may have been sent.
-pub struct Send<B> {
+pub struct SendOp<B> {
     fd: SharedFd,
     buf: B,
     flags: i32,
 }
 
-impl<B: IoBuf> Send<B> {
+impl<B: IoBuf> SendOp<B> {
     /// Sends `buf` on `fd`.
     ///
     /// # Examples
     ///
     /// ```
     /// use percore::fd::SharedFd;
-    /// use percore::op::{Op, Send};
+    /// use percore::op::{Op, SendOp};
     ///
     /// percore::run(async {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
-    ///     let (res, buf) = Op::new(Send::new(a, b"hi".to_vec())).await;
+    ///     let (res, buf) = Op::new(SendOp::new(a, b"hi".to_vec())).await;
     ///     assert_eq!(res.unwrap(), 2);
     ///     assert_eq!(buf, b"hi"); // the buffer comes back
     ///     # drop(b);
     /// });
     /// ```
-    pub fn new(fd: SharedFd, buf: B) -> Send<B> {
-        Send {
+    pub fn new(fd: SharedFd, buf: B) -> SendOp<B> {
+        SendOp {
             fd,
             buf,
             flags: libc::MSG_NOSIGNAL,
@@ -71,24 +71,24 @@ impl<B: IoBuf> Send<B> {
     ///
     /// ```
     /// use percore::fd::SharedFd;
-    /// use percore::op::{Op, Send};
+    /// use percore::op::{Op, SendOp};
     ///
     /// percore::run(async {
     ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
-    ///     let send = Send::new(a, b"hi".to_vec()).flags(libc::MSG_DONTWAIT);
+    ///     let send = SendOp::new(a, b"hi".to_vec()).flags(libc::MSG_DONTWAIT);
     ///     assert_eq!(Op::new(send).await.0.unwrap(), 2);
     ///     # drop(b);
     /// });
     /// ```
-    pub fn flags(mut self, flags: i32) -> Send<B> {
+    pub fn flags(mut self, flags: i32) -> SendOp<B> {
         self.flags |= flags;
         self
     }
 }
 
 // SAFETY: the buffer and the fd handle are owned by the op until its CQE.
-unsafe impl<B: IoBuf> OpCode for Send<B> {
+unsafe impl<B: IoBuf> OpCode for SendOp<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
@@ -140,7 +140,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 ///
 /// # Cancellation
 ///
-/// As for [`Send`]; the buffer lives until the notification arrives.
+/// As for [`SendOp`]; the buffer lives until the notification arrives.
 pub struct SendZc<B> {
     fd: SharedFd,
     buf: B,
@@ -247,7 +247,7 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
 ///
 /// # Cancellation
 ///
-/// As for [`Send`]: buffers, iovecs and address live until the kernel's
+/// As for [`SendOp`]: buffers, iovecs and address live until the kernel's
 /// completion.
 pub struct SendMsg<B> {
     fd: SharedFd,

@@ -13,45 +13,45 @@ use super::{CqeResult, OpCode};
 /// # Examples
 ///
 /// ```
-/// use percore::op::{Op, Timeout};
+/// use percore::op::{Op, TimeoutOp};
 /// use std::time::Duration;
 ///
 /// percore::run(async {
-///     Op::new(Timeout::new(Duration::from_millis(1))).await.unwrap();
+///     Op::new(TimeoutOp::new(Duration::from_millis(1))).await.unwrap();
 /// });
 /// ```
 #[derive(Debug)]
-pub struct Timeout {
+pub struct TimeoutOp {
     /// Boxed: the kernel reads it when the SQE is prepared, and the op may move.
     ts: Box<types::Timespec>,
 }
 
-impl Timeout {
+impl TimeoutOp {
     /// Expires after `dur`.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// use percore::op::{Op, Timeout};
+    /// use percore::op::{Op, TimeoutOp};
     ///
     /// percore::run(async {
     ///     let start = Instant::now();
     ///     // A timer in the kernel: it "fails" with ETIME when it fires.
-    ///     let res = Op::new(Timeout::new(Duration::from_millis(2))).await;
+    ///     let res = Op::new(TimeoutOp::new(Duration::from_millis(2))).await;
     ///     assert!(res.is_ok() || res.unwrap_err().raw_os_error() == Some(libc::ETIME));
     ///     assert!(start.elapsed() >= Duration::from_millis(2));
     /// });
     /// ```
-    pub fn new(dur: Duration) -> Timeout {
-        Timeout {
+    pub fn new(dur: Duration) -> TimeoutOp {
+        TimeoutOp {
             ts: Box::new(types::Timespec::from(dur)),
         }
     }
 }
 
 // SAFETY: the timespec is boxed and owned by the op until its CQE.
-unsafe impl OpCode for Timeout {
+unsafe impl OpCode for TimeoutOp {
     type Output = std::io::Result<()>;
 
     fn create_entry(&mut self) -> squeue::Entry {
