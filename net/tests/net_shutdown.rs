@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use percore::Runtime;
-use percore::shutdown::Shutdown;
+use percore::shutdown::ShutdownHandle;
 
 mod support;
 use support::{read_until_closed, serve};
@@ -16,7 +16,7 @@ type Server = std::thread::JoinHandle<Result<Vec<usize>, percore::CoreError>>;
 
 /// Starts [`serve`] on two cores in a thread of its own; returns the thread,
 /// the runtime's shutdown handle and the server's address.
-fn start(grace: Duration) -> (Server, Shutdown, SocketAddr) {
+fn start(grace: Duration) -> (Server, ShutdownHandle, SocketAddr) {
     let (tx, rx) = std::sync::mpsc::channel();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use crate::driver::Driver;
 use crate::executor::Executor;
-use crate::shutdown::Shutdown;
+use crate::shutdown::ShutdownHandle;
 use crate::time::Timers;
 
 /// What a running core is made of.
@@ -16,7 +16,7 @@ pub(crate) struct Core {
     pub(crate) driver: Rc<RefCell<Driver>>,
     pub(crate) executor: Rc<Executor>,
     pub(crate) timers: Rc<Timers>,
-    pub(crate) shutdown: Shutdown,
+    pub(crate) shutdown: ShutdownHandle,
 }
 
 struct Slot {

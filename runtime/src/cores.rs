@@ -9,7 +9,7 @@ use crate::affinity::{self, allowed_cpus};
 use crate::executor::{self, CoreSet, Either, JoinError, select};
 use crate::latch::Latch;
 use crate::runtime::{Builder, Runtime};
-use crate::shutdown::{Shutdown, Signals};
+use crate::shutdown::{ShutdownHandle, Signals};
 
 /// A core of a multi-core [`Runtime::run`] failed.
 ///
@@ -67,7 +67,7 @@ struct Shared<F> {
     /// Set when a core fails: the others stop.
     stop: Latch,
     finished: Finished,
-    shutdown: Shutdown,
+    shutdown: ShutdownHandle,
     /// Read by core 0 when the runtime handles SIGINT/SIGTERM.
     signals: Option<Signals>,
 }

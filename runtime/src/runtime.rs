@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::context;
 use crate::driver::{self, Capabilities, Driver, DriverConfig, DriverKind, DriverStats};
 use crate::executor::{self, Executor, ExecutorStats, Shared, TaskQueueStats};
-use crate::shutdown::Shutdown;
+use crate::shutdown::ShutdownHandle;
 use crate::time::{self, Timers};
 
 /// How many task polls run between two looks at the ring, so a busy core
@@ -395,7 +395,7 @@ impl Builder {
         let unparker = driver.unparker();
         let executor = Executor::new(Box::new(move || unparker.unpark()));
         Ok(Runtime {
-            shutdown: Shutdown::new(self.shutdown_grace),
+            shutdown: ShutdownHandle::new(self.shutdown_grace),
             builder: self,
             driver: Rc::new(RefCell::new(driver)),
             executor: Rc::new(executor),
@@ -424,7 +424,7 @@ pub struct Runtime {
     driver: Rc<RefCell<Driver>>,
     executor: Rc<Executor>,
     timers: Rc<Timers>,
-    pub(crate) shutdown: Shutdown,
+    pub(crate) shutdown: ShutdownHandle,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -537,7 +537,7 @@ impl Runtime {
     /// shutdown.request();
     /// rt.block_on(percore::shutdown::requested());
     /// ```
-    pub fn shutdown_handle(&self) -> Shutdown {
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
     }
 

@@ -1,9 +1,9 @@
 //! Graceful shutdown: stop taking new work, let work in flight finish within
 //! a grace period, then stop.
 //!
-//! Every runtime has one [`Shutdown`]; the cores of a [`Runtime::run`] share
+//! Every runtime has one [`ShutdownHandle`]; the cores of a [`Runtime::run`] share
 //! core 0's. A shutdown starts with [`request`] (from any core, or from any
-//! thread through a [`Shutdown`] handle), or on SIGINT/SIGTERM when the
+//! thread through a [`ShutdownHandle`]), or on SIGINT/SIGTERM when the
 //! runtime was built with
 //! [`Builder::shutdown_on_signals`](crate::Builder::shutdown_on_signals).
 //! Then, under [`Runtime::run`]:
@@ -67,7 +67,7 @@ use crate::op::{CURRENT_POSITION, Op, Read};
 /// rt.block_on(percore::shutdown::requested());
 /// ```
 #[derive(Clone)]
-pub struct Shutdown {
+pub struct ShutdownHandle {
     inner: Arc<Inner>,
 }
 
@@ -79,9 +79,9 @@ struct Inner {
     deadline: OnceLock<Instant>,
 }
 
-impl Shutdown {
-    pub(crate) fn new(grace: Duration) -> Shutdown {
-        Shutdown {
+impl ShutdownHandle {
+    pub(crate) fn new(grace: Duration) -> ShutdownHandle {
+        ShutdownHandle {
             inner: Arc::new(Inner {
                 grace,
                 started: Latch::new(),
@@ -170,9 +170,9 @@ impl Shutdown {
     }
 }
 
-impl fmt::Debug for Shutdown {
+impl fmt::Debug for ShutdownHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shutdown")
+        f.debug_struct("ShutdownHandle")
             .field("requested", &self.is_requested())
             .field("grace", &self.inner.grace)
             .finish()
@@ -194,11 +194,11 @@ impl fmt::Debug for Shutdown {
 ///     assert!(!shutdown.is_requested());
 /// });
 /// ```
-pub fn handle() -> Shutdown {
+pub fn handle() -> ShutdownHandle {
     context::with(|core| core.shutdown.clone()).expect("percore::shutdown used outside a runtime")
 }
 
-/// Starts the current runtime's shutdown (see [`Shutdown::request`]).
+/// Starts the current runtime's shutdown (see [`ShutdownHandle::request`]).
 ///
 /// # Panics
 ///
@@ -254,7 +254,7 @@ pub async fn requested() {
 }
 
 /// Waits until the current runtime's shutdown has started and its grace
-/// period is over (see [`Shutdown::expired`]).
+/// period is over (see [`ShutdownHandle::expired`]).
 ///
 /// # Panics
 ///
@@ -326,7 +326,7 @@ impl Signals {
 
     /// Reads signals until dropped: the first starts `shutdown`, the next
     /// ends its grace period.
-    pub(crate) async fn watch(&self, shutdown: &Shutdown) {
+    pub(crate) async fn watch(&self, shutdown: &ShutdownHandle) {
         let taken = self.fd.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(fd) = taken.map(SharedFd::new) else {
             // Only core 0 watches, once per `run`.

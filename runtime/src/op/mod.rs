@@ -11,7 +11,7 @@
 //! [`Readv`]), with an `Op` suffix where that name is also a std or percore
 //! name: [`SendOp`] (the `Send` trait), [`TimeoutOp`]
 //! ([`time::Timeout`](crate::time::Timeout)), [`ShutdownOp`]
-//! ([`std::net::Shutdown`], [`shutdown::Shutdown`](crate::shutdown::Shutdown)).
+//! ([`std::net::Shutdown`], [`shutdown::ShutdownHandle`](crate::shutdown::ShutdownHandle)).
 
 mod accept;
 mod close;
