@@ -116,7 +116,7 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
-use percore::buf::{BufRing, IoBuf, RingBuf, Slice};
+use percore::buf::{BufRing, IoBuf, ProvidedBuf, Slice};
 use percore::fd::SharedFd;
 use percore::op::{self, MultishotOp, Op, RecvMulti};
 
@@ -483,7 +483,7 @@ struct Reader {
 struct Pooled {
     ring: BufRing,
     recv: Option<MultishotOp<RecvMulti>>,
-    held: Option<RingBuf>,
+    held: Option<ProvidedBuf>,
     pos: usize,
     /// The receive ended with `ENOBUFS` and was re-armed once.
     rearmed: bool,

@@ -84,7 +84,7 @@ pub use crate::serve::{Serve, serve};
 pub use crate::tcp::{TcpListener, TcpStream};
 pub use crate::udp::UdpSocket;
 pub use crate::unix::{UnixDatagram, UnixListener, UnixStream};
-pub use percore::buf::{BufRing, RecvBuf, RingBuf};
+pub use percore::buf::{BufRing, ProvidedBuf, RecvBuf};
 pub use socket2::SockAddr;
 pub use std::net::Shutdown;
 

@@ -1,6 +1,6 @@
 //! Incrementally consumed provided-buffer rings (`IOU_PBUF_RING_INC`, Linux
 //! 6.12, and the epoll driver's emulation): receives fill one large buffer
-//! piece by piece, each `RingBuf` is the slice one receive filled, and a
+//! piece by piece, each `ProvidedBuf` is the slice one receive filled, and a
 //! buffer goes back to the ring only when the kernel is done with it and its
 //! last slice was dropped. Run with `PERCORE_DRIVER=epoll` too.
 
@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use percore::buf::{BufRing, RingBuf};
+use percore::buf::{BufRing, ProvidedBuf};
 use percore::fd::SharedFd;
 use percore::op::{MultishotOp, Nop, Op, RecvMulti};
 
@@ -67,7 +67,7 @@ fn pooled_pair(ring: &BufRing) -> (MultishotOp<RecvMulti>, UnixStream) {
     (recv, theirs)
 }
 
-async fn next(recv: &mut MultishotOp<RecvMulti>) -> RingBuf {
+async fn next(recv: &mut MultishotOp<RecvMulti>) -> ProvidedBuf {
     recv.next_buf()
         .await
         .unwrap()
@@ -94,7 +94,7 @@ async fn small_messages_land_one_after_another_in_one_buffer() {
         );
         assert_eq!(
             buf.bid(),
-            held.first().map_or(buf.bid(), |b: &RingBuf| b.bid())
+            held.first().map_or(buf.bid(), |b: &ProvidedBuf| b.bid())
         );
         held.push(buf);
     }
@@ -170,7 +170,7 @@ async fn a_used_up_ring_is_enobufs_until_a_buffer_comes_back() {
     // 1. 64 bytes use the only buffer up; the test holds them.
     theirs.write_all(&pattern(1, 64)).unwrap();
     let mut held = Vec::new();
-    while held.iter().map(|b: &RingBuf| b.len()).sum::<usize>() < 64 {
+    while held.iter().map(|b: &ProvidedBuf| b.len()).sum::<usize>() < 64 {
         held.push(next(&mut recv).await);
     }
     assert_eq!(ring.available(), 0);

@@ -182,7 +182,7 @@ fn provided_buffer_rings_work_on_epoll() {
         let mut rest = Vec::new();
         while rest
             .iter()
-            .map(|b: &percore::buf::RingBuf| b.len())
+            .map(|b: &percore::buf::ProvidedBuf| b.len())
             .sum::<usize>()
             < 100
         {

@@ -18,7 +18,7 @@ mod slice;
 
 pub use self::aligned::{AlignedBuf, DEFAULT_ALIGN};
 pub use self::fixed::{BUF_TABLE_SLOTS, FixedBuf, FixedBufPool};
-pub use self::ring::{BufRing, BufRingBuilder, RecvBuf, RingBuf};
+pub use self::ring::{BufRing, BufRingBuilder, ProvidedBuf, RecvBuf};
 pub(crate) use self::ring::{
     CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, Pool as BufPool, RawEntry,
 };

@@ -3,12 +3,12 @@
 //! A [`BufRing`] is a pool of equal-sized receive buffers that the kernel
 //! picks from when data arrives, so thousands of idle connections can wait
 //! for data without holding one buffer each. A completion names the buffer it
-//! filled; [`RingBuf`] owns those bytes until it is dropped.
+//! filled; [`ProvidedBuf`] owns those bytes until it is dropped.
 //!
 //! Incremental consumption (`IOU_PBUF_RING_INC`, Linux 6.12): the kernel
 //! fills one buffer piece by piece, each completion handing out the next
 //! part (flagged `IORING_CQE_F_BUF_MORE` while it keeps the rest). A
-//! [`RingBuf`] is then a slice of a buffer, and the buffer goes back to the
+//! [`ProvidedBuf`] is then a slice of a buffer, and the buffer goes back to the
 //! ring once the kernel is done with it *and* every slice of it was dropped.
 //! Where a completion's data starts is known only from the completions
 //! before it for the same buffer, in the order the kernel posted them: the
@@ -22,7 +22,7 @@
 //! Lifetime: the registration lives in one `Rc`, which each op that may pick
 //! from the ring holds, so the ring is unregistered only when no op can use
 //! it any more. The memory lives in another (`Pool`), held by the
-//! registration, by every [`RingBuf`] and by the driver while the group is
+//! registration, by every [`ProvidedBuf`] and by the driver while the group is
 //! registered.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
@@ -157,7 +157,7 @@ struct Inner {
 }
 
 /// The memory of a ring and what each buffer is doing. Shared by the
-/// registration, every [`RingBuf`] and the driver, which updates it for
+/// registration, every [`ProvidedBuf`] and the driver, which updates it for
 /// each completion in the order the kernel posted them (see
 /// [`Pool::on_cqe`]).
 pub(crate) struct Pool {
@@ -191,7 +191,7 @@ struct BufState {
     /// ring: where the next completion's data starts (incremental mode).
     filled: Cell<u32>,
     /// Completions with data in this buffer not yet released: live
-    /// [`RingBuf`]s, and completions reaped that nobody took yet.
+    /// [`ProvidedBuf`]s, and completions reaped that nobody took yet.
     refs: Cell<u32>,
     /// The kernel is done with the buffer.
     out: Cell<bool>,
@@ -532,7 +532,7 @@ impl BufRing {
 
     /// Buffers in the ring: not yet picked, or being filled piece by piece
     /// (incremental mode). A buffer the kernel is done with comes back once
-    /// every [`RingBuf`] of it was dropped.
+    /// every [`ProvidedBuf`] of it was dropped.
     ///
     /// # Examples
     ///
@@ -565,7 +565,7 @@ impl BufRing {
     /// op that picked from this ring, as the driver reaped it
     /// ([`Pool::on_cqe`]), and are taken (or [released](BufRing::release))
     /// at most once.
-    pub(crate) unsafe fn take(&self, bid: u16, offset: u32, len: usize) -> RingBuf {
+    pub(crate) unsafe fn take(&self, bid: u16, offset: u32, len: usize) -> ProvidedBuf {
         let pool = &self.inner.pool;
         assert!(
             bid < pool.entries
@@ -574,7 +574,7 @@ impl BufRing {
                 && pool.state[bid as usize].refs.get() > 0,
             "buffer {bid} with {len} bytes at {offset} is not from this ring"
         );
-        RingBuf {
+        ProvidedBuf {
             pool: pool.clone(),
             pos: pool.pos(bid, offset),
             len: len as u32,
@@ -751,7 +751,7 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         // SAFETY: allocated in `BufRing::with_options` with these layouts,
-        // freed once, here. The last clone is gone: no `RingBuf` is alive,
+        // freed once, here. The last clone is gone: no `ProvidedBuf` is alive,
         // the registration is gone (every op that selects from this group
         // holds a clone of it, the `OpCode` contract) and so is the driver's
         // clone (dropped when it unregistered the group, or with the driver).
@@ -810,10 +810,11 @@ impl fmt::Debug for BufRing {
     }
 }
 
-/// Received bytes in a buffer of a [`BufRing`]: the whole buffer's start,
-/// or (incremental mode) the part of it one receive filled. Dropping it
+/// Received bytes in a buffer of a [`BufRing`] (io_uring's "provided
+/// buffer"): the whole buffer's start, or (incremental mode) the part of it
+/// one receive filled. Dropping it
 /// releases that part; the buffer goes back to the kernel once the kernel
-/// is done with it and every `RingBuf` of it was dropped.
+/// is done with it and every `ProvidedBuf` of it was dropped.
 ///
 /// It derefs to the received bytes, and is an [`IoBuf`], so it can be written
 /// out as it is (an echo server sends back the very buffer it received into).
@@ -841,9 +842,9 @@ impl fmt::Debug for BufRing {
 ///     assert_eq!(ring.available(), 4);
 /// });
 /// ```
-pub struct RingBuf {
+pub struct ProvidedBuf {
     pool: Rc<Pool>,
-    /// Where the bytes are, packed into 32 bits so that a `RingBuf` (and a
+    /// Where the bytes are, packed into 32 bits so that a `ProvidedBuf` (and a
     /// [`RecvBuf`]) stays as small as before incremental rings: every task
     /// that holds one across an await carries it (see [`Pool::pos`]).
     pos: u32,
@@ -853,10 +854,10 @@ pub struct RingBuf {
 // Held across awaits by every task that echoes or parses what it received:
 // each byte here is a byte per idle connection (+144 B per connection in
 // echo-server when these were 24 and 32).
-const _: () = assert!(std::mem::size_of::<RingBuf>() == 16);
+const _: () = assert!(std::mem::size_of::<ProvidedBuf>() == 16);
 const _: () = assert!(std::mem::size_of::<RecvBuf>() == 24);
 
-impl RingBuf {
+impl ProvidedBuf {
     /// The buffer id inside its ring.
     ///
     /// # Examples
@@ -947,7 +948,7 @@ impl RingBuf {
     }
 }
 
-impl Deref for RingBuf {
+impl Deref for ProvidedBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: the kernel wrote these `len` bytes at `offset` of buffer
@@ -961,7 +962,7 @@ impl Deref for RingBuf {
     }
 }
 
-impl DerefMut for RingBuf {
+impl DerefMut for ProvidedBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`: this guard's range is its own (disjoint from
         // every other guard's and from what the kernel may still fill), and
@@ -973,7 +974,7 @@ impl DerefMut for RingBuf {
 // SAFETY: the bytes live in the ring's allocation, which this guard keeps
 // alive (an `Rc`) and which never moves; the kernel does not write them
 // until the guard drops (see `deref`); all `len` of them are initialized.
-unsafe impl IoBuf for RingBuf {
+unsafe impl IoBuf for ProvidedBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.pool.data_ptr(self.pos)
     }
@@ -985,15 +986,15 @@ unsafe impl IoBuf for RingBuf {
     }
 }
 
-impl Drop for RingBuf {
+impl Drop for ProvidedBuf {
     fn drop(&mut self) {
         self.pool.release(self.pool.locate(self.pos).0);
     }
 }
 
-impl fmt::Debug for RingBuf {
+impl fmt::Debug for ProvidedBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RingBuf")
+        f.debug_struct("ProvidedBuf")
             .field("bid", &self.bid())
             .field("offset", &self.offset())
             .field("len", &self.len)
@@ -1001,7 +1002,7 @@ impl fmt::Debug for RingBuf {
     }
 }
 
-/// Received bytes: a [`RingBuf`] when they came through a buffer ring, or an
+/// Received bytes: a [`ProvidedBuf`] when they came through a buffer ring, or an
 /// owned `Vec<u8>` when the receive fell back to a plain buffer (the ring was
 /// empty, or the kernel has no buffer rings).
 ///
@@ -1020,7 +1021,7 @@ impl fmt::Debug for RingBuf {
 #[derive(Debug)]
 pub enum RecvBuf {
     /// A buffer of a [`BufRing`]; dropping it gives it back.
-    Ring(RingBuf),
+    Ring(ProvidedBuf),
     /// A plain owned buffer.
     Owned(Vec<u8>),
 }
@@ -1057,8 +1058,8 @@ impl RecvBuf {
     }
 }
 
-impl From<RingBuf> for RecvBuf {
-    fn from(b: RingBuf) -> RecvBuf {
+impl From<ProvidedBuf> for RecvBuf {
+    fn from(b: ProvidedBuf) -> RecvBuf {
         RecvBuf::Ring(b)
     }
 }

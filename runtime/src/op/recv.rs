@@ -7,7 +7,7 @@ use super::{CqeResult, MultishotOp, MultishotOpCode, OpCode};
 
 /// `IORING_RECVSEND_POLL_FIRST`, which the io-uring crate does not export.
 const RECVSEND_POLL_FIRST: u16 = 1;
-use crate::buf::{BufResult, BufRing, IoBufMut, RingBuf, no_room};
+use crate::buf::{BufResult, BufRing, IoBufMut, ProvidedBuf, no_room};
 use crate::fd::SharedFd;
 
 /// `IORING_OP_RECV`: receives from a socket into an owned buffer's spare room
@@ -304,7 +304,7 @@ impl RecvMulti {
     /// # Safety
     ///
     /// `cqe` must be a completion of this op's SQE, converted at most once.
-    unsafe fn buf_of(&self, cqe: CqeResult) -> io::Result<Option<RingBuf>> {
+    unsafe fn buf_of(&self, cqe: CqeResult) -> io::Result<Option<ProvidedBuf>> {
         let bid = cqueue::buffer_select(cqe.flags);
         match (cqe.result, bid) {
             // No data: the driver already put back a buffer the kernel used
@@ -329,7 +329,7 @@ impl RecvMulti {
 // the op.
 unsafe impl MultishotOpCode for RecvMulti {
     /// The buffer of one completion (`None` at end of stream).
-    type Item = io::Result<Option<RingBuf>>;
+    type Item = io::Result<Option<ProvidedBuf>>;
 
     /// # Panics
     ///
@@ -393,7 +393,7 @@ impl MultishotOp<RecvMulti> {
     ///     assert_eq!(&recv.next_buf().await.unwrap().unwrap()[..], b"one");
     /// });
     /// ```
-    pub async fn next_buf(&mut self) -> io::Result<Option<RingBuf>> {
+    pub async fn next_buf(&mut self) -> io::Result<Option<ProvidedBuf>> {
         self.next()
             .await
             .unwrap_or_else(|| Err(io::Error::from_raw_os_error(libc::ECANCELED)))
