@@ -520,7 +520,7 @@ impl Pooled {
                 }
                 Some(Ok(None)) | None => return Poll::Ready(Ok(Fill::Eof)),
                 Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // As `RecvStream::next`: re-arm once if buffers came
+                    // As `PooledRecv::next`: re-arm once if buffers came
                     // back, else take the pending bytes into a plain buffer.
                     if !self.rearmed && self.ring.available() > 0 {
                         self.rearmed = true;

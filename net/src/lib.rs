@@ -76,7 +76,7 @@ mod udp;
 pub mod unix;
 
 pub use crate::incoming::Incoming;
-pub use crate::pooled::RecvStream;
+pub use crate::pooled::PooledRecv;
 pub use crate::reserved::ReservedPort;
 pub use crate::send::CoreBound;
 #[cfg(feature = "serve")]

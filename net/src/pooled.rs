@@ -46,9 +46,9 @@ use percore::op::{MultishotOp, Op, Recv, RecvMulti};
 /// # Cancellation
 ///
 /// Dropping a `next()` future loses nothing: completions wait in the stream
-/// until the next call. Dropping the `RecvStream` cancels the receive; data
+/// until the next call. Dropping the `PooledRecv` cancels the receive; data
 /// that arrived and was not taken is lost.
-pub struct RecvStream {
+pub struct PooledRecv {
     fd: SharedFd,
     buf_len: usize,
     op: MultishotOp<RecvMulti>,
@@ -60,9 +60,9 @@ pub struct RecvStream {
     fallbacks: u64,
 }
 
-impl RecvStream {
-    pub(crate) fn new(fd: SharedFd, ring: &BufRing) -> RecvStream {
-        RecvStream {
+impl PooledRecv {
+    pub(crate) fn new(fd: SharedFd, ring: &BufRing) -> PooledRecv {
+        PooledRecv {
             op: MultishotOp::new(RecvMulti::new(fd.clone(), ring)),
             fd,
             buf_len: ring.buf_len(),
@@ -186,9 +186,9 @@ impl RecvStream {
     }
 }
 
-impl fmt::Debug for RecvStream {
+impl fmt::Debug for PooledRecv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvStream")
+        f.debug_struct("PooledRecv")
             .field("fd", &self.fd)
             .field("ring", self.ring())
             .field("fallbacks", &self.fallbacks)

@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 
-use crate::pooled::RecvStream;
+use crate::pooled::PooledRecv;
 use crate::stream::{Stream, StreamSocket};
 
 pub(crate) fn split<S: StreamSocket>(socket: S) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
@@ -177,7 +177,7 @@ impl<S: StreamSocket> OwnedReadHalf<S> {
     ///     # drop(wr);
     /// });
     /// ```
-    pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
+    pub fn recv_pooled(&self, ring: &BufRing) -> PooledRecv {
         self.stream.recv_pooled(ring)
     }
 

@@ -8,7 +8,7 @@ use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use percore::fd::SharedFd;
 use percore::op::{self, Op};
 
-use crate::pooled::RecvStream;
+use crate::pooled::PooledRecv;
 
 /// Writes of at least this many bytes go out with `IORING_OP_SEND_ZC` when the
 /// kernel has it (TCP only; see `TcpStream::set_zerocopy_threshold`).
@@ -142,8 +142,8 @@ impl Stream {
         Op::new(op::ShutdownOp::new(self.fd.clone(), how)).await
     }
 
-    pub(crate) fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
-        RecvStream::new(self.fd.clone(), ring)
+    pub(crate) fn recv_pooled(&self, ring: &BufRing) -> PooledRecv {
+        PooledRecv::new(self.fd.clone(), ring)
     }
 }
 

@@ -26,7 +26,7 @@ use percore::op::{Accept, Connect, Op};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::incoming::Incoming;
-use crate::pooled::RecvStream;
+use crate::pooled::PooledRecv;
 use crate::split;
 use crate::stream::{DEFAULT_ZC_THRESHOLD, Stream, StreamSocket};
 use crate::sys;
@@ -669,7 +669,7 @@ impl TcpStream {
     }
 
     /// Receives into buffers of `ring`, shared with other connections of
-    /// this core; see [`RecvStream`].
+    /// this core; see [`PooledRecv`].
     ///
     /// Don't mix it with [`read`](TcpStream::read) on the same stream: both
     /// would take bytes from the socket.
@@ -694,7 +694,7 @@ impl TcpStream {
     ///     assert_eq!(&buf[..], b"pooled");
     /// });
     /// ```
-    pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
+    pub fn recv_pooled(&self, ring: &BufRing) -> PooledRecv {
         self.inner.recv_pooled(ring)
     }
 

@@ -34,7 +34,7 @@ use percore::op::{Accept, Connect, Op, Recv, RecvMsg, SendMsg, SendOp};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::incoming::Incoming;
-use crate::pooled::RecvStream;
+use crate::pooled::PooledRecv;
 use crate::split;
 use crate::stream::{Stream, StreamSocket};
 use crate::sys;
@@ -551,7 +551,7 @@ impl UnixStream {
     ///     assert_eq!(&rx.next().await.unwrap().unwrap()[..], b"pooled");
     /// });
     /// ```
-    pub fn recv_pooled(&self, ring: &BufRing) -> RecvStream {
+    pub fn recv_pooled(&self, ring: &BufRing) -> PooledRecv {
         self.inner.recv_pooled(ring)
     }
 
