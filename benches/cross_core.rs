@@ -191,7 +191,7 @@ where
         .build()
         .expect("start a 2-core percore runtime");
     let mut out = rt
-        .run(move |core| -> LocalFuture<T> {
+        .run_on_every_core(move |core| -> LocalFuture<T> {
             match core {
                 0 => Box::pin(ends.0.lock().unwrap().take().expect("core 0 starts once")()),
                 _ => Box::pin(ends.1.lock().unwrap().take().expect("core 1 starts once")()),

@@ -94,7 +94,7 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
         visits: Arc::default(),
     };
     let served = runtime
-        .run(move |_core| {
+        .run_on_every_core(move |_core| {
             let (shared, port) = (shared.clone(), port.clone());
             async move {
                 let backend = start_backend()?;

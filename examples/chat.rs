@@ -190,7 +190,7 @@ fn main() {
             eprintln!("chat: {e}");
             std::process::exit(1);
         });
-    let done = rt.run(move |_core| async move {
+    let done = rt.run_on_every_core(move |_core| async move {
         match percore::select(serve(addr), percore::shutdown::requested()).await {
             percore::Either::Left(never) => match never {},
             percore::Either::Right(()) => eprintln!("chat: stopping"),

@@ -6,7 +6,7 @@
 //!     [--pin] [--stats] [--background N] [--classes] [--copy SRC]
 //! ```
 //!
-//! - `--cores N`: N cores (`Runtime::run`), each a thread with its own ring,
+//! - `--cores N`: N cores (`Runtime::run_on_every_core`), each a thread with its own ring,
 //!   executor and `SO_REUSEPORT` listener on the same address
 //!   (`ReservedPort::listener`, which gives every core the same port even
 //!   for port 0); the kernel spreads connections across them. Default 1. `--pin` pins core i to the i-th allowed CPU.
@@ -199,7 +199,7 @@ fn run(cfg: Config) -> io::Result<()> {
     let cfg = std::sync::Arc::new(cfg);
     let c = cfg.clone();
     let reports = runtime
-        .run(move |core| serve_core(core, port.clone(), c.clone()))
+        .run_on_every_core(move |core| serve_core(core, port.clone(), c.clone()))
         .map_err(io::Error::other)?;
     let mut failed = false;
     for report in reports {
@@ -276,7 +276,7 @@ async fn serve_core(
         queue: queues.as_ref().map(|q| q.echo),
     };
     accept_loop(&listener, conn_cfg, &counters).await;
-    // Stop accepting; `Runtime::run` lets the open connections finish
+    // Stop accepting; `Runtime::run_on_every_core` lets the open connections finish
     // within the grace period.
     drop(listener);
     if core == 0 {

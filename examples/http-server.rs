@@ -61,7 +61,7 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
         if cores == 1 { "" } else { "s" }
     );
     let served = runtime
-        .run(move |_core| serve_core(port.clone()))
+        .run_on_every_core(move |_core| serve_core(port.clone()))
         .map_err(io::Error::other)?;
     let mut total = 0;
     for (core, res) in served.into_iter().enumerate() {
@@ -72,7 +72,7 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
 }
 
 /// Accepts until the shutdown starts; returns how many connections it took.
-/// `Runtime::run` then lets the open ones finish within the grace period.
+/// `Runtime::run_on_every_core` then lets the open ones finish within the grace period.
 async fn serve_core(port: ReservedPort) -> io::Result<u64> {
     let listener = port.listener()?;
     let accepted = Rc::new(Cell::new(0));

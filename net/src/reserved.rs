@@ -23,9 +23,9 @@ use crate::tcp::TcpListener;
 /// port. A fixed port works the same way.
 ///
 /// The reservation is `Send`, `Sync` and cheap to clone, so the closure of
-/// [`Runtime::run`](percore::Runtime::run) can own it; the port stays
-/// reserved until the last clone is dropped, and stays bound while any
-/// listener holds it.
+/// [`Runtime::run_on_every_core`](percore::Runtime::run_on_every_core) can own
+/// it; the port stays reserved until the last clone is dropped, and stays
+/// bound while any listener holds it.
 ///
 /// # Examples
 ///
@@ -38,7 +38,7 @@ use crate::tcp::TcpListener;
 ///     .cores(2)
 ///     .build()
 ///     .unwrap()
-///     .run(move |_core| {
+///     .run_on_every_core(move |_core| {
 ///         let listener = port.listener(); // every core: the same port
 ///         async move {
 ///             let listener = listener.unwrap();

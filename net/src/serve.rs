@@ -89,7 +89,7 @@ const RING_BUF_LEN: usize = 4096;
 ///     .shutdown_on_signals(true) // Ctrl-C: graceful shutdown
 ///     .build()
 ///     .unwrap()
-///     .run(move |_core| {
+///     .run_on_every_core(move |_core| {
 ///         let app = app.clone();
 ///         async move {
 ///             let listener = TcpListener::bind_reuseport("127.0.0.1:8080")?;

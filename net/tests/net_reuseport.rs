@@ -43,7 +43,7 @@ fn two_cores_bind_port_zero_to_the_same_port_and_both_accept() {
         .cores(2)
         .build()
         .unwrap()
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let listener = port.listener();
             let (accepted, stop) = (acc.clone(), st.clone());
             async move {

@@ -256,7 +256,7 @@ fn serves_on_every_core_and_stops_on_shutdown() {
         .cores(2)
         .build()
         .unwrap()
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let router = router.clone();
             async move {
                 let listener = TcpListener::bind_reuseport(addr).unwrap();

@@ -1,4 +1,4 @@
-//! SIGTERM and SIGINT start a graceful shutdown of `Runtime::run` built with
+//! SIGTERM and SIGINT start a graceful shutdown of `Runtime::run_on_every_core` built with
 //! `shutdown_on_signals(true)`. The server runs in a child process (this
 //! same binary, `harness = false`, so that no thread of a test harness
 //! leaves the signals unblocked), and the parent signals it.

@@ -40,8 +40,9 @@ impl<T> Chan<T> {
 ///
 /// `Sender` is `Clone + Send + Sync` and `Receiver` is `Send`: move them into
 /// [`spawn_on`](crate::spawn_on) closures or the closure of
-/// [`Runtime::run`](crate::Runtime::run) to connect cores. A full channel makes
-/// `send` wait; it never blocks the core's thread.
+/// [`Runtime::run_on_every_core`](crate::Runtime::run_on_every_core) to
+/// connect cores. A full channel makes `send` wait; it never blocks the
+/// core's thread.
 ///
 /// # Panics
 ///
@@ -265,7 +266,7 @@ impl<T> fmt::Debug for Sender<T> {
 ///     .cores(2)
 ///     .build()
 ///     .unwrap()
-///     .run({
+///     .run_on_every_core({
 ///         let (tx, rx) = (std::sync::Mutex::new(Some(tx)), std::sync::Mutex::new(Some(rx)));
 ///         move |core| {
 ///             let tx = if core == 1 { tx.lock().unwrap().take() } else { None };
@@ -361,11 +362,11 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// Channels that connect every core of a [`Runtime::run`](crate::Runtime::run)
-/// to every other: each core gets one bounded inbox and a sender to each
-/// core's inbox.
+/// Channels that connect every core of a
+/// [`Runtime::run_on_every_core`](crate::Runtime::run_on_every_core) to every
+/// other: each core gets one bounded inbox and a sender to each core's inbox.
 ///
-/// Make the mesh before `run`, share it with the closure, and call
+/// Make the mesh before `run_on_every_core`, share it with the closure, and call
 /// [`Mesh::join`] once on each core.
 ///
 /// # Examples
@@ -378,7 +379,7 @@ impl<T> fmt::Debug for Receiver<T> {
 ///     .cores(2)
 ///     .build()
 ///     .unwrap()
-///     .run(move |core| {
+///     .run_on_every_core(move |core| {
 ///         let mesh = mesh.clone();
 ///         async move {
 ///             let mut port = mesh.join();

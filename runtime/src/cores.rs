@@ -11,7 +11,7 @@ use crate::latch::Latch;
 use crate::runtime::{Builder, Runtime};
 use crate::shutdown::{ShutdownHandle, Signals};
 
-/// A core of a multi-core [`Runtime::run`] failed.
+/// A core of a multi-core [`Runtime::run_on_every_core`] failed.
 ///
 /// # Examples
 ///
@@ -20,7 +20,7 @@ use crate::shutdown::{ShutdownHandle, Signals};
 ///     .cores(2)
 ///     .build()
 ///     .unwrap()
-///     .run(|core| async move {
+///     .run_on_every_core(|core| async move {
 ///         if core == 1 {
 ///             panic!("core one gives up");
 ///         }
@@ -61,7 +61,7 @@ impl Finished {
     }
 }
 
-/// What the cores of one [`Runtime::run`] share.
+/// What the cores of one [`Runtime::run_on_every_core`] share.
 struct Shared<F> {
     f: F,
     /// Set when a core fails: the others stop.
@@ -104,11 +104,11 @@ impl Runtime {
     ///     .cores(2)
     ///     .build()
     ///     .unwrap()
-    ///     .run(|core| async move { core * 100 })
+    ///     .run_on_every_core(|core| async move { core * 100 })
     ///     .unwrap();
     /// assert_eq!(ids, [0, 100]);
     /// ```
-    pub fn run<F, Fut>(self, f: F) -> Result<Vec<Fut::Output>, CoreError>
+    pub fn run_on_every_core<F, Fut>(self, f: F) -> Result<Vec<Fut::Output>, CoreError>
     where
         F: Fn(usize) -> Fut + Send + Sync + 'static,
         Fut: Future + 'static,

@@ -120,7 +120,7 @@ pub mod __private {
         }
     }
 
-    /// Turns `Runtime::run`'s result into the function's return value; a
+    /// Turns `Runtime::run_on_every_core`'s result into the function's return value; a
     /// failed core becomes a panic that carries its message.
     pub fn merge_core_outputs<R: CoreOutput>(out: Result<Vec<R>, CoreError>) -> R {
         match out {

@@ -242,7 +242,7 @@ impl Builder {
         self
     }
 
-    /// How many cores [`Runtime::run`] runs on, each a thread with its own
+    /// How many cores [`Runtime::run_on_every_core`] runs on, each a thread with its own
     /// ring and executor. Default: every CPU in the process's affinity mask.
     ///
     /// # Examples
@@ -252,7 +252,7 @@ impl Builder {
     ///     .cores(3)
     ///     .build()
     ///     .unwrap()
-    ///     .run(|core| async move { core })
+    ///     .run_on_every_core(|core| async move { core })
     ///     .unwrap();
     /// assert_eq!(out, [0, 1, 2]);
     /// ```
@@ -262,7 +262,7 @@ impl Builder {
     }
 
     /// Pin core `i`'s thread to the `i`-th CPU of the process's affinity mask
-    /// while [`Runtime::run`] runs (default off).
+    /// while [`Runtime::run_on_every_core`] runs (default off).
     ///
     /// # Examples
     ///
@@ -272,7 +272,7 @@ impl Builder {
     ///     .pin(true)
     ///     .build()
     ///     .unwrap()
-    ///     .run(|core| async move { core })
+    ///     .run_on_every_core(|core| async move { core })
     ///     .unwrap();
     /// assert_eq!(out, [0, 1]);
     /// ```
@@ -282,7 +282,7 @@ impl Builder {
     }
 
     /// How long, from the start of a [graceful shutdown](crate::shutdown),
-    /// [`Runtime::run`] lets work in flight finish before dropping it
+    /// [`Runtime::run_on_every_core`] lets work in flight finish before dropping it
     /// (default 5 s).
     ///
     /// # Examples
@@ -302,12 +302,12 @@ impl Builder {
     }
 
     /// Let SIGINT (Ctrl-C) and SIGTERM start a [graceful
-    /// shutdown](crate::shutdown) of [`Runtime::run`], and a second one end
+    /// shutdown](crate::shutdown) of [`Runtime::run_on_every_core`], and a second one end
     /// its grace period (default off).
     ///
-    /// While `run` runs, the two signals are blocked in its threads and read
-    /// from a signalfd on core 0's ring; the mask is restored when `run`
-    /// returns. Call `run` from the main thread before starting other
+    /// While `run_on_every_core` runs, the two signals are blocked in its threads and read
+    /// from a signalfd on core 0's ring; the mask is restored when `run_on_every_core`
+    /// returns. Call `run_on_every_core` from the main thread before starting other
     /// threads (they inherit the mask), or block the signals in them too:
     /// a thread that does not block them would take the default action.
     ///
@@ -315,7 +315,7 @@ impl Builder {
     ///
     /// ```no_run
     /// let rt = percore::Runtime::builder().shutdown_on_signals(true).build().unwrap();
-    /// rt.run(|_core| async {
+    /// rt.run_on_every_core(|_core| async {
     ///     percore::shutdown::requested().await; // Ctrl-C
     /// })
     /// .unwrap();
@@ -462,7 +462,7 @@ impl Drop for BlockOnGuard {
     }
 }
 
-/// Panics if a runtime already runs on this thread (for `Runtime::run`,
+/// Panics if a runtime already runs on this thread (for `Runtime::run_on_every_core`,
 /// before it starts any core).
 pub(crate) fn refuse_nested() {
     BlockOnGuard::refuse_nested();
@@ -527,7 +527,7 @@ impl Runtime {
     }
 
     /// A handle to this runtime's [graceful shutdown](crate::shutdown), to
-    /// start it from another thread. The cores of [`Runtime::run`] share it.
+    /// start it from another thread. The cores of [`Runtime::run_on_every_core`] share it.
     ///
     /// # Examples
     ///

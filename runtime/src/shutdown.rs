@@ -1,12 +1,12 @@
 //! Graceful shutdown: stop taking new work, let work in flight finish within
 //! a grace period, then stop.
 //!
-//! Every runtime has one [`ShutdownHandle`]; the cores of a [`Runtime::run`] share
-//! core 0's. A shutdown starts with [`request`] (from any core, or from any
+//! Every runtime has one [`ShutdownHandle`]; the cores of a
+//! [`Runtime::run_on_every_core`] share core 0's. A shutdown starts with [`request`] (from any core, or from any
 //! thread through a [`ShutdownHandle`]), or on SIGINT/SIGTERM when the
 //! runtime was built with
 //! [`Builder::shutdown_on_signals`](crate::Builder::shutdown_on_signals).
-//! Then, under [`Runtime::run`]:
+//! Then, under [`Runtime::run_on_every_core`]:
 //!
 //! 1. [`requested`] resolves on every core: accept loops stop accepting and
 //!    return, and connection handlers may finish at a request boundary;
@@ -15,7 +15,7 @@
 //!    period ([`Builder::shutdown_grace`](crate::Builder::shutdown_grace),
 //!    counted from the request) is over;
 //! 3. what is still running then is dropped, its I/O cancelled safely, and
-//!    `run` returns. A core whose own future did not return within the grace
+//!    `run_on_every_core` returns. A core whose own future did not return within the grace
 //!    period is reported as a [`CoreError`](crate::CoreError).
 //!
 //! A second request (a second Ctrl-C) ends the grace period at once.
@@ -29,7 +29,7 @@
 //!     .build()
 //!     .unwrap();
 //! let served = rt
-//!     .run(|core| async move {
+//!     .run_on_every_core(|core| async move {
 //!         if core == 0 {
 //!             percore::time::sleep(Duration::from_millis(10)).await;
 //!             percore::shutdown::request();
@@ -42,7 +42,7 @@
 //! assert_eq!(served, [0, 1]);
 //! ```
 //!
-//! [`Runtime::run`]: crate::Runtime::run
+//! [`Runtime::run_on_every_core`]: crate::Runtime::run_on_every_core
 
 use std::fmt;
 use std::io;
@@ -180,7 +180,7 @@ impl fmt::Debug for ShutdownHandle {
 }
 
 /// The current runtime's shutdown handle (shared by every core of a
-/// [`Runtime::run`](crate::Runtime::run)).
+/// [`Runtime::run_on_every_core`](crate::Runtime::run_on_every_core)).
 ///
 /// # Panics
 ///
@@ -278,10 +278,10 @@ pub async fn expired() {
     handle().expired().await
 }
 
-/// SIGINT and SIGTERM, blocked for the threads of a [`Runtime::run`] and
+/// SIGINT and SIGTERM, blocked for the threads of a [`Runtime::run_on_every_core`] and
 /// read from a signalfd on core 0's ring instead.
 ///
-/// [`Runtime::run`]: crate::Runtime::run
+/// [`Runtime::run_on_every_core`]: crate::Runtime::run_on_every_core
 pub(crate) struct Signals {
     /// The signalfd, until core 0's [`Signals::watch`] takes it.
     fd: std::sync::Mutex<Option<OwnedFd>>,
@@ -329,7 +329,7 @@ impl Signals {
     pub(crate) async fn watch(&self, shutdown: &ShutdownHandle) {
         let taken = self.fd.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(fd) = taken.map(SharedFd::new) else {
-            // Only core 0 watches, once per `run`.
+            // Only core 0 watches, once per `run_on_every_core`.
             return std::future::pending().await;
         };
         loop {

@@ -35,7 +35,7 @@ fn a_core_thread_that_panics_after_its_future_is_named_in_the_error() {
         .cores(2)
         .build()
         .unwrap()
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             if core == 1 {
                 let (reader, writer) = std::io::pipe().unwrap();
                 // A task left waiting in the kernel when the core finishes.

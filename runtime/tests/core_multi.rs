@@ -1,4 +1,4 @@
-//! Thread-per-core: `Runtime::run` on several cores, `spawn_on`, a failing core.
+//! Thread-per-core: `Runtime::run_on_every_core` on several cores, `spawn_on`, a failing core.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ fn two_cores() -> Runtime {
 #[test]
 fn every_core_runs_its_future_in_order() {
     let out = two_cores()
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             percore::time::sleep(Duration::from_millis(1)).await;
             (core, percore::core_id(), percore::cores())
         })
@@ -24,7 +24,7 @@ fn every_core_runs_its_future_in_order() {
 #[test]
 fn spawn_on_round_trips_between_cores() {
     let out = two_cores()
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             let other = 1 - core;
             let mut sum = 0;
             for i in 0..1000 {
@@ -46,7 +46,7 @@ fn spawn_on_round_trips_between_cores() {
 #[test]
 fn a_panic_on_the_target_core_reaches_the_caller() {
     let out = two_cores()
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             if core == 0 {
                 let err = percore::spawn_on(1, || async { panic!("remote boom") })
                     .await
@@ -71,7 +71,7 @@ fn a_panicking_core_stops_the_others_and_is_named() {
     }
     let d = dropped.clone();
     let err = two_cores()
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let d = d.clone();
             async move {
                 if core == 1 {
@@ -101,7 +101,7 @@ fn idle_core_wakes_for_every_request(builder: percore::Builder) {
         .cores(2)
         .build()
         .expect("runtime")
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             if core != 0 {
                 return 0;
             }
@@ -136,7 +136,7 @@ fn ping_pong_between_idle_cores_loses_no_wake_up() {
     let (to_zero, from_one) = percore::channel::channel::<u64>(1);
     let ends = std::sync::Mutex::new(vec![Some((to_one, from_one)), Some((to_zero, from_zero))]);
     let out = two_cores()
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let (tx, mut rx) = ends.lock().unwrap()[core].take().expect("one end per core");
             async move {
                 let mut last = 0;
@@ -169,7 +169,7 @@ fn a_million_messages_cross_cores_in_order() {
     let tx = std::sync::Mutex::new(Some(tx));
     let rx = std::sync::Mutex::new(Some(rx));
     let out = two_cores()
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             // Core 0 produces, core 1 consumes.
             let tx = if core == 0 {
                 tx.lock().unwrap().take()
@@ -208,7 +208,7 @@ fn a_mesh_connects_every_core_to_every_other() {
     const PER_PEER: u64 = 10_000;
     let mesh = Arc::new(percore::channel::Mesh::<u64>::new(2, 64));
     let out = two_cores()
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let mesh = mesh.clone();
             async move {
                 let mut port = mesh.join();
@@ -247,7 +247,7 @@ fn many_senders_waiting_on_a_full_channel_lose_nothing() {
     let tx = std::sync::Mutex::new(Some(tx));
     let rx = std::sync::Mutex::new(Some(rx));
     let out = two_cores()
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let tx = if core == 1 {
                 tx.lock().unwrap().take()
             } else {

@@ -1,4 +1,4 @@
-//! Graceful shutdown of a multi-core `Runtime::run`: requests reach every
+//! Graceful shutdown of a multi-core `Runtime::run_on_every_core`: requests reach every
 //! core, work in flight finishes within the grace period, the rest is cut.
 
 use std::rc::Rc;
@@ -29,7 +29,7 @@ impl Drop for OnDrop {
 #[test]
 fn a_request_from_one_core_reaches_every_core() {
     let out = two_cores(Duration::from_secs(5))
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             if core == 1 {
                 percore::time::sleep(Duration::from_millis(20)).await;
                 percore::shutdown::request();
@@ -50,7 +50,7 @@ fn a_request_from_another_thread_reaches_every_core() {
         handle.request();
     });
     let out = rt
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             percore::shutdown::requested().await;
             core
         })
@@ -64,7 +64,7 @@ fn tasks_in_flight_finish_before_run_returns() {
     let finished = Arc::new(AtomicUsize::new(0));
     let f = finished.clone();
     let out = two_cores(Duration::from_secs(30))
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let finished = f.clone();
             async move {
                 // Three "connections" per core, each busy for a while after
@@ -100,7 +100,7 @@ fn tasks_still_running_at_the_deadline_are_dropped() {
     let (d, f) = (dropped.clone(), finished.clone());
     let started = Instant::now();
     let out = two_cores(Duration::from_millis(200))
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let (dropped, finished) = (d.clone(), f.clone());
             async move {
                 // One quick task, one that would outlive any grace period.
@@ -140,7 +140,7 @@ fn tasks_still_running_at_the_deadline_are_dropped() {
 #[test]
 fn a_core_that_ignores_the_request_is_cut_and_named() {
     let err = two_cores(Duration::from_millis(100))
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             if core == 0 {
                 percore::shutdown::request();
                 return;
@@ -159,7 +159,7 @@ fn a_second_request_ends_the_grace_period_at_once() {
     let d = dropped.clone();
     let started = Instant::now();
     let out = two_cores(Duration::from_secs(3600))
-        .run(move |core| {
+        .run_on_every_core(move |core| {
             let dropped = d.clone();
             async move {
                 percore::spawn(async move {
@@ -185,7 +185,7 @@ fn an_accept_style_loop_stops_taking_work_after_the_request() {
     // A loop that takes "work" from a channel until shutdown; work sent after
     // the request is not taken.
     let out = two_cores(Duration::from_secs(5))
-        .run(|core| async move {
+        .run_on_every_core(|core| async move {
             let (tx, mut rx) = percore::channel::channel::<u32>(64);
             let taken = Rc::new(std::cell::Cell::new(0));
             let t = taken.clone();

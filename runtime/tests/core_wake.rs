@@ -24,7 +24,7 @@ fn a_core_that_wakes_another_and_then_blocks_does_not_stall_it() {
             .spin_before_park(Duration::ZERO)
             .build()
             .unwrap()
-            .run(move |core| {
+            .run_on_every_core(move |core| {
                 let rx = if core == 1 {
                     rx.lock().unwrap().take()
                 } else {

@@ -80,7 +80,7 @@ fn multi_core_run_inside_a_runtime_panics_before_starting_cores() {
     let text = percore::run(async {
         let h = percore::spawn(async {
             let rt = Runtime::builder().cores(2).build().unwrap();
-            rt.run(|_core| async {}).map(|_| ())
+            rt.run_on_every_core(|_core| async {}).map(|_| ())
         });
         h.await
             .unwrap_err()

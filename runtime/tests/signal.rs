@@ -104,7 +104,7 @@ fn every_core_waiting_for_a_signal_is_woken_by_one_delivery() {
         .cores(2)
         .build()
         .unwrap()
-        .run(move |_core| {
+        .run_on_every_core(move |_core| {
             let waiting = waiting.clone();
             async move {
                 let mut winch = signal(SignalKind::window_change()).unwrap();

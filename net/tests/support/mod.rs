@@ -20,7 +20,7 @@ pub fn serve(
     let (port_tx, port_rx) = percore::channel::channel::<SocketAddr>(4);
     let port_rx = Arc::new(Mutex::new(Some(port_rx)));
     let addr_tx = Mutex::new(addr_tx);
-    rt.run(move |core| {
+    rt.run_on_every_core(move |core| {
         let port_tx = port_tx.clone();
         let port_rx = port_rx.clone();
         let addr_tx = addr_tx.lock().unwrap().clone();

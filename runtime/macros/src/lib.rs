@@ -17,7 +17,7 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, Token};
 ///
 /// | option | effect |
 /// |---|---|
-/// | `cores = N` | run the body on `N` cores through `Runtime::builder().cores(N).build()?.run(..)`: every core runs it, [`percore::core_id`] tells them apart |
+/// | `cores = N` | run the body on `N` cores through `Runtime::builder().cores(N).build()?.run_on_every_core(..)`: every core runs it, [`percore::core_id`] tells them apart |
 /// | `entries = N` | SQ entries of each core's ring ([`percore::Builder::entries`]) |
 /// | `sqpoll` / `sqpoll = MS` | a kernel SQ polling thread that sleeps after `MS` ms idle (bare: 1000) |
 /// | `pin = true` | pin core `i` to the `i`-th allowed CPU (needs `cores`) |
@@ -210,7 +210,7 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
             return Err(syn::Error::new(
                 Span::call_site(),
                 format!(
-                    "`{name}` needs `cores = N`: graceful shutdown is a feature of Runtime::run"
+                    "`{name}` needs `cores = N`: graceful shutdown is a feature of Runtime::run_on_every_core"
                 ),
             ));
         }
@@ -312,7 +312,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
                     ::core::panic!("percore: cannot start the runtime: {}", err)
                 }
             };
-            let __percore_out = __percore_rt.run(|_core: usize| async move #body);
+            let __percore_out = __percore_rt.run_on_every_core(|_core: usize| async move #body);
             ::percore::__private::merge_core_outputs::<#ret>(__percore_out)
         },
     };

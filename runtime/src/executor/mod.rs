@@ -836,7 +836,7 @@ pub fn core_id() -> usize {
 ///     .pin(false)
 ///     .build()
 ///     .unwrap()
-///     .run(|_core| async { percore::cores() })
+///     .run_on_every_core(|_core| async { percore::cores() })
 ///     .unwrap();
 /// assert_eq!(counts, [2, 2]);
 /// ```
@@ -859,7 +859,7 @@ pub fn cores() -> usize {
 ///     .pin(false)
 ///     .build()
 ///     .unwrap()
-///     .run(|core| async move {
+///     .run_on_every_core(|core| async move {
 ///         if core == 0 {
 ///             percore::spawn_on(1, || async { percore::core_id() * 10 }).await.unwrap()
 ///         } else {
@@ -892,7 +892,7 @@ where
         }
         None if with_current(|_| ()).is_none() => panic!(
             "percore::spawn_on({core}) called outside a runtime: call it from a task of \
-             Runtime::run (one thread per core) or percore::run"
+             Runtime::run_on_every_core (one thread per core) or percore::run"
         ),
         None => panic!(
             "percore::spawn_on({core}): this runtime has {n} core(s), numbered 0..{n}",
