@@ -23,10 +23,10 @@ use std::marker::PhantomData;
 use std::net::Shutdown;
 use std::rc::Rc;
 
-use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use percore::buf::BufRing;
 
 use crate::pooled::PooledRecv;
-use crate::stream::{Stream, StreamSocket};
+use crate::stream::{Stream, StreamSocket, stream_io};
 
 pub(crate) fn split<S: StreamSocket>(socket: S) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
     let stream = Rc::new(socket.into_stream());
@@ -108,53 +108,23 @@ pub struct OwnedWriteHalf<S> {
     socket: PhantomData<fn() -> S>,
 }
 
+// read and read_exact of the read half, write, write_all and write_vectored
+// of the write half: the same methods as the whole stream's.
+stream_io! {
+    read = OwnedReadHalf,
+    write = OwnedWriteHalf,
+    imports = "{TcpListener, TcpStream}",
+    setup = [
+        "let listener = TcpListener::bind(\"127.0.0.1:0\").unwrap();",
+        "let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();",
+        "let (server, _) = listener.accept().await.unwrap();",
+        "// `a`, the client's write half, sends to `b`, the server's read half.",
+        "let (_client_rd, a) = client.into_split();",
+        "let (b, _server_wr) = server.into_split();",
+    ],
+}
+
 impl<S: StreamSocket> OwnedReadHalf<S> {
-    /// See [`TcpStream::read`](crate::TcpStream::read): reads into `buf`'s spare capacity; a full
-    /// buffer is an `InvalidInput` error, never `Ok(0)`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (rd, wr) = server.into_split();
-    ///     client.write_all(b"abc".to_vec()).await.0.unwrap();
-    ///     let (res, buf) = rd.read(Vec::with_capacity(8)).await;
-    ///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"abc"[..]));
-    ///     # drop(wr);
-    /// });
-    /// ```
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.stream.read(buf).await
-    }
-
-    /// See [`TcpStream::read_exact`](crate::TcpStream::read_exact).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (rd, wr) = server.into_split();
-    ///     client.write_all(b"abcd".to_vec()).await.0.unwrap();
-    ///     let (res, buf) = rd.read_exact(Vec::with_capacity(4)).await;
-    ///     res.unwrap();
-    ///     assert_eq!(buf, b"abcd");
-    ///     # drop(wr);
-    /// });
-    /// ```
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        self.stream.read_exact(buf).await
-    }
-
     /// See [`TcpStream::recv_pooled`](crate::TcpStream::recv_pooled).
     ///
     /// # Examples
@@ -254,74 +224,6 @@ impl<S: StreamSocket> OwnedReadHalf<S> {
 }
 
 impl<S: StreamSocket> OwnedWriteHalf<S> {
-    /// See [`TcpStream::write`](crate::TcpStream::write).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (rd, wr) = server.into_split();
-    ///     let (res, _buf) = wr.write(b"abc".to_vec()).await;
-    ///     assert_eq!(res.unwrap(), 3);
-    ///     # drop((rd, client));
-    /// });
-    /// ```
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.stream.write(buf).await
-    }
-
-    /// See [`TcpStream::write_all`](crate::TcpStream::write_all).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (rd, wr) = server.into_split();
-    ///     wr.write_all(vec![7u8; 100_000]).await.0.unwrap();
-    ///     let (res, buf) = client.read_exact(Vec::with_capacity(100_000)).await;
-    ///     res.unwrap();
-    ///     assert!(buf.iter().all(|&b| b == 7));
-    ///     # drop(rd);
-    /// });
-    /// ```
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.stream.write_all(buf).await
-    }
-
-    /// See [`TcpStream::write_vectored`](crate::TcpStream::write_vectored).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (rd, wr) = server.into_split();
-    ///     let (res, _bufs) = wr.write_vectored(vec![b"ab".to_vec(), b"cd".to_vec()]).await;
-    ///     assert_eq!(res.unwrap(), 4);
-    ///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
-    ///     res.unwrap();
-    ///     assert_eq!(buf, b"abcd");
-    ///     # drop(rd);
-    /// });
-    /// ```
-    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.stream.write_vectored(bufs).await
-    }
-
     /// Shuts down the write half: the peer reads end of stream; the read
     /// half keeps working.
     ///

@@ -196,3 +196,225 @@ macro_rules! owned_read {
     )+};
 }
 pub(crate) use owned_read;
+
+/// The read methods of every byte stream (`TcpStream`, `UnixStream` and the
+/// owned read half), written once: each forwards to the [`Stream`] in
+/// `self.$field`. `imports` and `setup` start the doc examples: `setup`
+/// makes `a`, which writes, and `b`, which reads, connected to each other.
+macro_rules! stream_reads {
+    (field = $field:ident, imports = $imports:literal, setup = [$($setup:literal),* $(,)?] $(,)?) => {
+        /// Reads into `buf`'s spare capacity (after its initialized bytes) and
+        /// returns how many bytes arrived; `Ok(0)` is end of stream. Pass
+        /// `Vec::with_capacity(n)`, or `clear()` a buffer before reusing it.
+        ///
+        /// # Errors
+        ///
+        /// `InvalidInput` ("buffer has no spare capacity; clear() it or
+        /// reserve") if `buf` is full (`vec![0u8; n]`, a zero-capacity
+        /// `Vec::new()`): never `Ok(0)`, which would read as end of stream (see
+        /// [`percore::buf::read_room`]). `ECONNRESET` when the peer reset the
+        /// connection, ...
+        ///
+        /// # Cancellation
+        ///
+        /// Dropping the future cancels the read; `buf` is freed only after the
+        /// kernel's completion, and bytes it received are lost.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!(" use percore_net::", $imports, ";")]
+        ///
+        /// percore::run(async {
+        $(#[doc = concat!("     ", $setup)])*
+        ///     a.write_all(b"hello".to_vec()).await.0.unwrap();
+        ///     // Reads into the buffer's spare capacity; the buffer comes back either way.
+        ///     let (res, buf) = b.read(Vec::with_capacity(64)).await;
+        ///     assert_eq!(res.unwrap(), buf.len());
+        ///     assert!(b"hello".starts_with(&buf));
+        /// });
+        /// ```
+        pub async fn read<B: ::percore::buf::IoBufMut>(
+            &self,
+            buf: B,
+        ) -> ::percore::buf::BufResult<usize, B> {
+            self.$field.read(buf).await
+        }
+
+        /// Reads until `buf` is full (its initialized length reaches its
+        /// capacity); a buffer that is full already reads nothing and returns
+        /// `Ok(())`.
+        ///
+        /// # Errors
+        ///
+        /// `ErrorKind::UnexpectedEof` if the stream ends first (the bytes that
+        /// arrived are in `buf`), or the read's error.
+        ///
+        /// # Cancellation
+        ///
+        /// As [`read`](Self::read); bytes already read are lost with the buffer.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!(" use percore_net::", $imports, ";")]
+        ///
+        /// percore::run(async {
+        $(#[doc = concat!("     ", $setup)])*
+        ///     a.write_all(b"hel".to_vec()).await.0.unwrap();
+        ///     a.write_all(b"lo".to_vec()).await.0.unwrap();
+        ///     let (res, buf) = b.read_exact(Vec::with_capacity(5)).await;
+        ///     res.unwrap();
+        ///     assert_eq!(buf, b"hello");
+        /// });
+        /// ```
+        pub async fn read_exact<B: ::percore::buf::IoBufMut>(
+            &self,
+            buf: B,
+        ) -> ::percore::buf::BufResult<(), B> {
+            self.$field.read_exact(buf).await
+        }
+    };
+}
+
+/// The write methods of every byte stream (`TcpStream`, `UnixStream` and the
+/// owned write half), written once, as `stream_reads` is; `write_doc` is
+/// what a protocol adds to `write`'s description.
+macro_rules! stream_writes {
+    (
+        field = $field:ident,
+        imports = $imports:literal,
+        setup = [$($setup:literal),* $(,)?],
+        write_doc = [$($write_doc:literal),* $(,)?] $(,)?
+    ) => {
+        /// Writes some of `buf`'s initialized bytes and returns how many.
+        $(#[doc = $write_doc])*
+        ///
+        /// # Errors
+        ///
+        /// `EPIPE` or `ECONNRESET` when the peer is gone (never a `SIGPIPE`).
+        ///
+        /// # Cancellation
+        ///
+        /// Dropping the future cancels the write; some bytes may have been sent.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!(" use percore_net::", $imports, ";")]
+        ///
+        /// percore::run(async {
+        $(#[doc = concat!("     ", $setup)])*
+        ///     let (res, buf) = a.write(b"hello".to_vec()).await;
+        ///     assert_eq!(res.unwrap(), 5); // may be short for large buffers: see write_all
+        ///     assert_eq!(buf, b"hello");
+        ///     # drop(b);
+        /// });
+        /// ```
+        pub async fn write<B: ::percore::buf::IoBuf>(
+            &self,
+            buf: B,
+        ) -> ::percore::buf::BufResult<usize, B> {
+            self.$field.write(buf).await
+        }
+
+        /// Writes all of `buf`'s initialized bytes.
+        ///
+        /// # Errors
+        ///
+        /// As [`write`](Self::write); on error an unknown part was sent.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!(" use percore_net::", $imports, ";")]
+        ///
+        /// percore::run(async {
+        $(#[doc = concat!("     ", $setup)])*
+        ///     // More than a socket buffer holds: a reader runs alongside.
+        ///     let reader = percore::spawn(async move { b.read_exact(Vec::with_capacity(1 << 20)).await });
+        ///     let (res, _buf) = a.write_all(vec![7u8; 1 << 20]).await;
+        ///     res.unwrap();
+        ///     let (res, buf) = reader.await.unwrap();
+        ///     res.unwrap();
+        ///     assert!(buf.iter().all(|&b| b == 7));
+        /// });
+        /// ```
+        pub async fn write_all<B: ::percore::buf::IoBuf>(
+            &self,
+            buf: B,
+        ) -> ::percore::buf::BufResult<(), B> {
+            self.$field.write_all(buf).await
+        }
+
+        /// Writes the buffers, in order, with one `sendmsg`; returns how many
+        /// bytes went out (possibly fewer than all).
+        ///
+        /// # Errors
+        ///
+        /// As [`write`](Self::write).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!(" use percore_net::", $imports, ";")]
+        ///
+        /// percore::run(async {
+        $(#[doc = concat!("     ", $setup)])*
+        ///     let (n, _) = a.write_vectored(vec![b"head".to_vec(), b"body".to_vec()]).await;
+        ///     assert_eq!(n.unwrap(), 8);
+        ///     let (res, buf) = b.read_exact(Vec::with_capacity(8)).await;
+        ///     res.unwrap();
+        ///     assert_eq!(buf, b"headbody");
+        /// });
+        /// ```
+        pub async fn write_vectored<B: ::percore::buf::IoBuf>(
+            &self,
+            bufs: Vec<B>,
+        ) -> ::percore::buf::BufResult<usize, Vec<B>> {
+            self.$field.write_vectored(bufs).await
+        }
+    };
+}
+
+/// `stream_reads` and `stream_writes` together: inside a stream type's `impl`
+/// (`field`: its [`Stream`]), or, given `read` and `write`, as two `impl`
+/// blocks of a protocol's owned halves (`field = stream`), which share one
+/// doc setup.
+macro_rules! stream_io {
+    (
+        field = $field:ident,
+        imports = $imports:literal,
+        setup = [$($setup:literal),* $(,)?],
+        write_doc = [$($write_doc:literal),* $(,)?] $(,)?
+    ) => {
+        $crate::stream::stream_reads! { field = $field, imports = $imports, setup = [$($setup),*] }
+        $crate::stream::stream_writes! {
+            field = $field,
+            imports = $imports,
+            setup = [$($setup),*],
+            write_doc = [$($write_doc),*],
+        }
+    };
+    (
+        read = $read:ident,
+        write = $write:ident,
+        imports = $imports:literal,
+        setup = [$($setup:literal),* $(,)?] $(,)?
+    ) => {
+        impl<S: StreamSocket> $read<S> {
+            $crate::stream::stream_reads! { field = stream, imports = $imports, setup = [$($setup),*] }
+        }
+
+        impl<S: StreamSocket> $write<S> {
+            $crate::stream::stream_writes! {
+                field = stream,
+                imports = $imports,
+                setup = [$($setup),*],
+                write_doc = [],
+            }
+        }
+    };
+}
+
+pub(crate) use {stream_io, stream_reads, stream_writes};

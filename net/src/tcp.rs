@@ -20,7 +20,7 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 
 use std::time::Duration;
 
-use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use percore::buf::{BufResult, BufRing, IoBuf};
 use percore::fd::SharedFd;
 use percore::op::{Accept, Connect, Op};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
@@ -28,7 +28,7 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use crate::incoming::Incoming;
 use crate::pooled::PooledRecv;
 use crate::split;
-use crate::stream::{DEFAULT_ZC_THRESHOLD, Stream, StreamSocket};
+use crate::stream::{DEFAULT_ZC_THRESHOLD, Stream, StreamSocket, stream_io};
 use crate::sys;
 
 /// The read half of a [`TcpStream`], from [`TcpStream::into_split`].
@@ -442,159 +442,19 @@ impl TcpStream {
         TcpStream::from_fd(SharedFd::new(stream.into()))
     }
 
-    /// Reads into `buf`'s spare capacity (after its initialized bytes) and
-    /// returns how many bytes arrived; `Ok(0)` is end of stream. Pass
-    /// `Vec::with_capacity(n)`, or `clear()` a buffer before reusing it.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` ("buffer has no spare capacity; clear() it or
-    /// reserve") if `buf` is full (`vec![0u8; n]`, a zero-capacity
-    /// `Vec::new()`): never `Ok(0)`, which would read as end of stream (see
-    /// [`percore::buf::read_room`]). `ECONNRESET` when the peer reset the
-    /// connection, ...
-    ///
-    /// # Cancellation
-    ///
-    /// Dropping the future cancels the read; `buf` is freed only after the
-    /// kernel's completion, and bytes it received are lost.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     server.write_all(b"hello".to_vec()).await.0.unwrap();
-    ///     // Reads into the buffer's spare capacity; the buffer comes back either way.
-    ///     let (res, buf) = client.read(Vec::with_capacity(64)).await;
-    ///     assert_eq!(res.unwrap(), buf.len());
-    ///     assert!(b"hello".starts_with(&buf));
-    /// });
-    /// ```
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
-
-    /// Reads until `buf` is full (its initialized length reaches its
-    /// capacity); a buffer that is full already reads nothing and returns
-    /// `Ok(())`.
-    ///
-    /// # Errors
-    ///
-    /// `ErrorKind::UnexpectedEof` if the stream ends first (the bytes that
-    /// arrived are in `buf`), or the read's error.
-    ///
-    /// # Cancellation
-    ///
-    /// As [`TcpStream::read`]; bytes already read are lost with the buffer.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     server.write_all(b"hel".to_vec()).await.0.unwrap();
-    ///     server.write_all(b"lo".to_vec()).await.0.unwrap();
-    ///     let (res, buf) = client.read_exact(Vec::with_capacity(5)).await;
-    ///     res.unwrap();
-    ///     assert_eq!(buf, b"hello");
-    /// });
-    /// ```
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.read_exact(buf).await
-    }
-
-    /// Writes some of `buf`'s initialized bytes and returns how many.
-    ///
-    /// Writes of at least [`zerocopy_threshold`](TcpStream::zerocopy_threshold)
-    /// bytes use `IORING_OP_SEND_ZC` when the kernel has it.
-    ///
-    /// # Errors
-    ///
-    /// `EPIPE` or `ECONNRESET` when the peer is gone (never a `SIGPIPE`).
-    ///
-    /// # Cancellation
-    ///
-    /// Dropping the future cancels the write; some bytes may have been sent.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (res, buf) = client.write(b"hello".to_vec()).await;
-    ///     assert_eq!(res.unwrap(), 5); // may be short for large buffers: see write_all
-    ///     assert_eq!(buf, b"hello");
-    ///     # drop(server);
-    /// });
-    /// ```
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
-
-    /// Writes all of `buf`'s initialized bytes.
-    ///
-    /// # Errors
-    ///
-    /// As [`TcpStream::write`]; on error an unknown part was sent.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (res, _buf) = client.write_all(&b"static bytes work too"[..]).await;
-    ///     res.unwrap();
-    ///     let (res, buf) = server.read_exact(Vec::with_capacity(21)).await;
-    ///     res.unwrap();
-    ///     assert_eq!(buf, b"static bytes work too");
-    /// });
-    /// ```
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
-
-    /// Writes the buffers, in order, with one `sendmsg`; returns how many
-    /// bytes went out (possibly fewer than all).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::{TcpListener, TcpStream};
-    ///
-    /// percore::run(async {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    ///     let (server, _) = listener.accept().await.unwrap();
-    ///     let (n, _) = client.write_vectored(vec![b"head".to_vec(), b"body".to_vec()]).await;
-    ///     assert_eq!(n.unwrap(), 8);
-    ///     let (res, buf) = server.read_exact(Vec::with_capacity(8)).await;
-    ///     res.unwrap();
-    ///     assert_eq!(buf, b"headbody");
-    /// });
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`TcpStream::write`].
-    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.write_vectored(bufs).await
+    stream_io! {
+        field = inner,
+        imports = "{TcpListener, TcpStream}",
+        setup = [
+            "let listener = TcpListener::bind(\"127.0.0.1:0\").unwrap();",
+            "let a = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();",
+            "let (b, _) = listener.accept().await.unwrap();",
+        ],
+        write_doc = [
+            "",
+            " Writes of at least [`zerocopy_threshold`](TcpStream::zerocopy_threshold)",
+            " bytes use `IORING_OP_SEND_ZC` when the kernel has it.",
+        ],
     }
 
     /// Writes some of `buf` with `IORING_OP_SEND_ZC`, whatever its size: the

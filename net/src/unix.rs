@@ -36,7 +36,7 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use crate::incoming::Incoming;
 use crate::pooled::PooledRecv;
 use crate::split;
-use crate::stream::{Stream, StreamSocket};
+use crate::stream::{Stream, StreamSocket, stream_io};
 use crate::sys;
 
 /// The read half of a [`UnixStream`], from [`UnixStream::into_split`].
@@ -439,98 +439,11 @@ impl UnixStream {
         UnixStream::from_fd(SharedFd::new(stream.into()))
     }
 
-    /// See [`TcpStream::read`](crate::TcpStream::read): reads into `buf`'s
-    /// spare capacity; a full buffer is an `InvalidInput` error, never `Ok(0)`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::UnixStream;
-    ///
-    /// percore::run(async {
-    ///     let (a, b) = UnixStream::pair().unwrap();
-    ///     a.write_all(b"abc".to_vec()).await.0.unwrap();
-    ///     let (res, buf) = b.read(Vec::with_capacity(16)).await;
-    ///     assert_eq!((res.unwrap(), &buf[..]), (3, &b"abc"[..]));
-    /// });
-    /// ```
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
-
-    /// See [`TcpStream::read_exact`](crate::TcpStream::read_exact).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::UnixStream;
-    ///
-    /// percore::run(async {
-    ///     let (a, b) = UnixStream::pair().unwrap();
-    ///     a.write_all(b"abcdef".to_vec()).await.0.unwrap();
-    ///     let (res, buf) = b.read_exact(Vec::with_capacity(6)).await;
-    ///     res.unwrap();
-    ///     assert_eq!(buf, b"abcdef");
-    /// });
-    /// ```
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.read_exact(buf).await
-    }
-
-    /// See [`TcpStream::write`](crate::TcpStream::write).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::UnixStream;
-    ///
-    /// percore::run(async {
-    ///     let (a, b) = UnixStream::pair().unwrap();
-    ///     let (res, _) = a.write(b"abc".to_vec()).await;
-    ///     assert_eq!(res.unwrap(), 3);
-    ///     # drop(b);
-    /// });
-    /// ```
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
-
-    /// See [`TcpStream::write_all`](crate::TcpStream::write_all).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::UnixStream;
-    ///
-    /// percore::run(async {
-    ///     let (a, b) = UnixStream::pair().unwrap();
-    ///     let writer = percore::spawn(async move { a.write_all(vec![1u8; 1 << 20]).await.0 });
-    ///     let (res, buf) = b.read_exact(Vec::with_capacity(1 << 20)).await;
-    ///     res.unwrap();
-    ///     writer.await.unwrap().unwrap();
-    ///     assert_eq!(buf.len(), 1 << 20);
-    /// });
-    /// ```
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
-
-    /// See [`TcpStream::write_vectored`](crate::TcpStream::write_vectored).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use percore_net::UnixStream;
-    ///
-    /// percore::run(async {
-    ///     let (a, b) = UnixStream::pair().unwrap();
-    ///     let (res, _) = a.write_vectored(vec![b"ab".to_vec(), b"c".to_vec()]).await;
-    ///     assert_eq!(res.unwrap(), 3);
-    ///     # drop(b);
-    /// });
-    /// ```
-    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.write_vectored(bufs).await
+    stream_io! {
+        field = inner,
+        imports = "UnixStream",
+        setup = ["let (a, b) = UnixStream::pair().unwrap();"],
+        write_doc = [],
     }
 
     /// See [`TcpStream::recv_pooled`](crate::TcpStream::recv_pooled).
