@@ -428,6 +428,9 @@ impl Epoll {
 
     /// Starts the queued entries, in order.
     fn start_queued(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
         let queued = std::mem::take(&mut self.queued);
         let mut i = 0;
         while i < queued.len() {
@@ -556,13 +559,11 @@ impl Epoll {
     /// last one it handed out, and this read took everything before it.
     fn note_short(&mut self, sqe: &Sqe, fd: RawFd, res: i32) {
         let code = sqe.opcode;
-        let single = [
-            opcode::Recv::CODE,
-            opcode::Send::CODE,
-            opcode::Read::CODE,
-            opcode::Write::CODE,
-        ];
-        if res <= 0 || res as u32 >= sqe.len || !single.contains(&code) {
+        let single = matches!(
+            code,
+            opcode::Recv::CODE | opcode::Send::CODE | opcode::Read::CODE | opcode::Write::CODE
+        );
+        if res <= 0 || res as u32 >= sqe.len || !single {
             return;
         }
         let Some(state) = self.fds.get_mut(&fd) else {
@@ -583,14 +584,25 @@ impl Epoll {
 
     /// Retries the ops waiting on `fd` for `interest`, oldest first.
     fn ready(&mut self, fd: RawFd, interest: Interest, mask: i32) {
-        self.set_ready(fd, interest, true);
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
-        let mut list = match interest {
-            Interest::Read => std::mem::take(&mut state.readers),
-            Interest::Write => std::mem::take(&mut state.writers),
+        let waiting = match interest {
+            Interest::Read => {
+                state.readable = true;
+                &mut state.readers
+            }
+            Interest::Write => {
+                state.writable = true;
+                &mut state.writers
+            }
         };
+        // An edge reports every readiness the fd has: most often nobody
+        // waits for the other one (a send with room never waits).
+        if waiting.is_empty() {
+            return;
+        }
+        let mut list = std::mem::take(waiting);
         list.retain(|&idx| self.waiters.contains(idx) && self.retry(idx, mask));
         if let Some(state) = self.fds.get_mut(&fd) {
             let now = match interest {
@@ -675,8 +687,8 @@ impl Epoll {
             return self.start_buffer_select(sqe, fd, link);
         }
         match code {
-            c if c == opcode::Nop::CODE => self.complete(sqe, link, 0),
-            c if c == opcode::Timeout::CODE => {
+            opcode::Nop::CODE => self.complete(sqe, link, 0),
+            opcode::Timeout::CODE => {
                 // SAFETY: `addr` points to the op's timespec, alive until its
                 // completion (the `OpCode` contract); read once, here.
                 let ts = unsafe { read_timespec(sqe.addr) };
@@ -689,7 +701,7 @@ impl Epoll {
                 );
                 self.pending.insert(sqe.user_data, Pending::Timer(key));
             }
-            c if c == opcode::TimeoutRemove::CODE => {
+            opcode::TimeoutRemove::CODE => {
                 let res = match self.pending.get(&sqe.addr).copied() {
                     Some(Pending::Timer(key)) => {
                         self.timers.remove(&key);
@@ -701,7 +713,8 @@ impl Epoll {
                 };
                 self.complete(sqe, link, res);
             }
-            c if c == opcode::AsyncCancel::CODE || c == opcode::AsyncCancel2::CODE => {
+            // AsyncCancel2 shares the opcode.
+            opcode::AsyncCancel::CODE => {
                 let res = if sqe.op_flags & (IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL) != 0
                 {
                     self.cancel_all()
@@ -710,22 +723,22 @@ impl Epoll {
                 };
                 self.complete(sqe, link, res);
             }
-            c if c == opcode::Close::CODE => {
+            opcode::Close::CODE => {
                 let res = self.close(&sqe, fd);
                 self.complete(sqe, link, res);
             }
-            c if c == opcode::Socket::CODE => {
+            opcode::Socket::CODE => {
                 // SAFETY: socket(2) takes integers only.
                 let res = unsafe { libc::socket(sqe.fd, sqe.off as i32, sqe.len as i32) };
                 self.complete(sqe, link, ret(res as isize));
             }
-            c if c == opcode::Shutdown::CODE => {
+            opcode::Shutdown::CODE => {
                 // SAFETY: shutdown(2) on a descriptor the op keeps open.
                 let res = unsafe { libc::shutdown(fd, sqe.len as i32) };
                 self.complete(sqe, link, ret(res as isize));
             }
-            c if c == opcode::Connect::CODE => self.start_connect(sqe, fd, link),
-            c if c == opcode::PollAdd::CODE => {
+            opcode::Connect::CODE => self.start_connect(sqe, fd, link),
+            opcode::PollAdd::CODE => {
                 let mut pfd = libc::pollfd {
                     fd,
                     events: sqe.op_flags as i16,
@@ -753,7 +766,8 @@ impl Epoll {
                 };
                 self.wait(sqe, fd, interest, link, false);
             }
-            c if c == opcode::Accept::CODE || c == opcode::AcceptMulti::CODE => {
+            // AcceptMulti shares the opcode.
+            opcode::Accept::CODE => {
                 if sqe.file_index != 0 {
                     // Direct descriptors need the ring's file table.
                     return self.complete(sqe, link, -libc::EINVAL);
@@ -1228,46 +1242,46 @@ enum Attempt {
 
 /// The stream ops: always on a pollable descriptor.
 fn is_stream_op(code: u8) -> bool {
-    [
-        opcode::Recv::CODE,
-        opcode::Send::CODE,
-        opcode::SendZc::CODE,
-        opcode::RecvMsg::CODE,
-        opcode::SendMsg::CODE,
-        opcode::SendMsgZc::CODE,
-    ]
-    .contains(&code)
+    matches!(
+        code,
+        opcode::Recv::CODE
+            | opcode::Send::CODE
+            | opcode::SendZc::CODE
+            | opcode::RecvMsg::CODE
+            | opcode::SendMsg::CODE
+            | opcode::SendMsgZc::CODE
+    )
 }
 
 /// Read and write ops, on files or streams.
 fn is_rw_op(code: u8) -> bool {
-    [
-        opcode::Read::CODE,
-        opcode::Write::CODE,
-        opcode::Readv::CODE,
-        opcode::Writev::CODE,
-        opcode::ReadFixed::CODE,
-        opcode::WriteFixed::CODE,
-    ]
-    .contains(&code)
+    matches!(
+        code,
+        opcode::Read::CODE
+            | opcode::Write::CODE
+            | opcode::Readv::CODE
+            | opcode::Writev::CODE
+            | opcode::ReadFixed::CODE
+            | opcode::WriteFixed::CODE
+    )
 }
 
 /// File-system ops: always a blocking call.
 fn is_pool_op(code: u8) -> bool {
-    [
-        opcode::Fsync::CODE,
-        opcode::Fallocate::CODE,
-        opcode::Fadvise::CODE,
-        opcode::Ftruncate::CODE,
-        opcode::OpenAt::CODE,
-        opcode::Statx::CODE,
-        opcode::UnlinkAt::CODE,
-        opcode::RenameAt::CODE,
-        opcode::MkDirAt::CODE,
-        opcode::SymlinkAt::CODE,
-        opcode::LinkAt::CODE,
-    ]
-    .contains(&code)
+    matches!(
+        code,
+        opcode::Fsync::CODE
+            | opcode::Fallocate::CODE
+            | opcode::Fadvise::CODE
+            | opcode::Ftruncate::CODE
+            | opcode::OpenAt::CODE
+            | opcode::Statx::CODE
+            | opcode::UnlinkAt::CODE
+            | opcode::RenameAt::CODE
+            | opcode::MkDirAt::CODE
+            | opcode::SymlinkAt::CODE
+            | opcode::LinkAt::CODE
+    )
 }
 
 /// The opcodes this backend performs (for `Capabilities::opcodes`).
@@ -1298,16 +1312,16 @@ pub(crate) fn supported_opcodes() -> Vec<bool> {
 }
 
 fn is_write_side(code: u8) -> bool {
-    [
-        opcode::Send::CODE,
-        opcode::SendZc::CODE,
-        opcode::SendMsg::CODE,
-        opcode::SendMsgZc::CODE,
-        opcode::Write::CODE,
-        opcode::Writev::CODE,
-        opcode::WriteFixed::CODE,
-    ]
-    .contains(&code)
+    matches!(
+        code,
+        opcode::Send::CODE
+            | opcode::SendZc::CODE
+            | opcode::SendMsg::CODE
+            | opcode::SendMsgZc::CODE
+            | opcode::Write::CODE
+            | opcode::Writev::CODE
+            | opcode::WriteFixed::CODE
+    )
 }
 
 fn is_multishot_accept(sqe: &Sqe) -> bool {
@@ -1329,13 +1343,13 @@ fn attempt(sqe: &Sqe, fd: RawFd, kind: Kind) -> Attempt {
         // sockaddrs, alive until its completion; lengths are the op's own.
         let r = unsafe {
             match code {
-                c if c == opcode::Recv::CODE => libc::recv(
+                opcode::Recv::CODE => libc::recv(
                     fd,
                     sqe.addr as *mut libc::c_void,
                     sqe.len as usize,
                     sqe.op_flags as i32 | nowait_flags,
                 ),
-                c if c == opcode::Send::CODE || c == opcode::SendZc::CODE => {
+                opcode::Send::CODE | opcode::SendZc::CODE => {
                     let flags = sqe.op_flags as i32 | nowait_flags | libc::MSG_NOSIGNAL;
                     if sqe.off != 0 {
                         libc::sendto(
@@ -1350,17 +1364,17 @@ fn attempt(sqe: &Sqe, fd: RawFd, kind: Kind) -> Attempt {
                         libc::send(fd, sqe.addr as *const libc::c_void, sqe.len as usize, flags)
                     }
                 }
-                c if c == opcode::RecvMsg::CODE => libc::recvmsg(
+                opcode::RecvMsg::CODE => libc::recvmsg(
                     fd,
                     sqe.addr as *mut libc::msghdr,
                     sqe.op_flags as i32 | nowait_flags,
                 ),
-                c if c == opcode::SendMsg::CODE || c == opcode::SendMsgZc::CODE => libc::sendmsg(
+                opcode::SendMsg::CODE | opcode::SendMsgZc::CODE => libc::sendmsg(
                     fd,
                     sqe.addr as *const libc::msghdr,
                     sqe.op_flags as i32 | nowait_flags | libc::MSG_NOSIGNAL,
                 ),
-                c if c == opcode::Accept::CODE => {
+                opcode::Accept::CODE => {
                     let multishot = sqe.ioprio & IORING_ACCEPT_MULTISHOT != 0;
                     let (addr, len) = if multishot {
                         (std::ptr::null_mut(), std::ptr::null_mut())
@@ -1442,17 +1456,17 @@ unsafe fn blocking(sqe: &Sqe) -> i32 {
     let res: isize = unsafe {
         match code {
             c if is_rw_op(c) => rw(sqe, fd, Kind::File, false),
-            c if c == opcode::Fsync::CODE => {
+            opcode::Fsync::CODE => {
                 if sqe.op_flags & 1 != 0 {
                     libc::fdatasync(fd) as isize
                 } else {
                     libc::fsync(fd) as isize
                 }
             }
-            c if c == opcode::Fallocate::CODE => {
+            opcode::Fallocate::CODE => {
                 libc::fallocate(fd, sqe.len as i32, sqe.off as i64, sqe.addr as i64) as isize
             }
-            c if c == opcode::Fadvise::CODE => {
+            opcode::Fadvise::CODE => {
                 let err =
                     libc::posix_fadvise(fd, sqe.off as i64, sqe.len as i64, sqe.op_flags as i32);
                 if err != 0 {
@@ -1460,21 +1474,19 @@ unsafe fn blocking(sqe: &Sqe) -> i32 {
                 }
                 0
             }
-            c if c == opcode::Ftruncate::CODE => libc::ftruncate(fd, sqe.off as i64) as isize,
-            c if c == opcode::OpenAt::CODE => {
+            opcode::Ftruncate::CODE => libc::ftruncate(fd, sqe.off as i64) as isize,
+            opcode::OpenAt::CODE => {
                 libc::openat(fd, path, sqe.op_flags as i32, sqe.len as libc::c_uint) as isize
             }
-            c if c == opcode::Statx::CODE => libc::statx(
+            opcode::Statx::CODE => libc::statx(
                 fd,
                 path,
                 sqe.op_flags as i32,
                 sqe.len,
                 sqe.off as *mut libc::statx,
             ) as isize,
-            c if c == opcode::UnlinkAt::CODE => {
-                libc::unlinkat(fd, path, sqe.op_flags as i32) as isize
-            }
-            c if c == opcode::RenameAt::CODE => libc::syscall(
+            opcode::UnlinkAt::CODE => libc::unlinkat(fd, path, sqe.op_flags as i32) as isize,
+            opcode::RenameAt::CODE => libc::syscall(
                 libc::SYS_renameat2,
                 fd,
                 path,
@@ -1482,13 +1494,11 @@ unsafe fn blocking(sqe: &Sqe) -> i32 {
                 sqe.off as *const libc::c_char,
                 sqe.op_flags,
             ) as isize,
-            c if c == opcode::MkDirAt::CODE => {
-                libc::mkdirat(fd, path, sqe.len as libc::mode_t) as isize
-            }
-            c if c == opcode::SymlinkAt::CODE => {
+            opcode::MkDirAt::CODE => libc::mkdirat(fd, path, sqe.len as libc::mode_t) as isize,
+            opcode::SymlinkAt::CODE => {
                 libc::symlinkat(path, fd, sqe.off as *const libc::c_char) as isize
             }
-            c if c == opcode::LinkAt::CODE => libc::linkat(
+            opcode::LinkAt::CODE => libc::linkat(
                 fd,
                 path,
                 sqe.len as i32,

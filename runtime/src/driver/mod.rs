@@ -114,6 +114,14 @@ enum Backend {
     Epoll(Epoll),
 }
 
+/// What [`Driver::start`] did with an op.
+pub(crate) enum Started {
+    /// It finished inside the call (the epoll backend): its completion.
+    Done(CqeResult),
+    /// It goes on in this slot.
+    Slot(usize),
+}
+
 pub(crate) struct Driver {
     /// Unique among all drivers of the process: an op remembers it, so that
     /// it is never polled, cancelled or abandoned on another runtime's ring.
@@ -298,54 +306,62 @@ impl Driver {
     ///
     /// Either the op's slot is taken and its SQE queued, or (if a full SQ
     /// cannot be flushed and this panics) neither: see [`Driver::reserve`].
-    /// On the epoll backend the op starts at once ([`Epoll::start_inline`]);
-    /// see [`Driver::is_completed`].
-    pub(crate) fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
+    /// [`Driver::start`] is the one caller: on the epoll backend it starts
+    /// the op at once instead.
+    fn submit(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
         self.reserve(1);
-        if matches!(self.ring, Backend::Epoll(_)) && !self.shut_down {
-            return self.submit_inline(sqe, waker);
-        }
         let idx = self.slots.insert(Lifecycle::Waiting { waker, first: None });
         let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
         self.push_reserved(&[sqe]);
         idx
     }
 
-    /// The epoll backend's submit: the op starts inside this call. One that
-    /// finishes here completes through [`Driver::on_cqe`] like any other
-    /// (counters, a buffer ring's accounting), with no waker yet, so it
-    /// does not wake its own task; one that waits gets `waker`.
-    fn submit_inline(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
-        let idx = self.slots.insert(Lifecycle::Waiting {
-            waker: Waker::noop().clone(),
-            first: None,
-        });
+    /// Starts an op: on the epoll backend inside this call, where one that
+    /// finishes at once comes back as [`Started::Done`] with no slot, waker
+    /// clone or wake-up; anything else gets a slot, as [`Driver::submit`].
+    pub(crate) fn start(&mut self, sqe: squeue::Entry, waker: &Waker) -> Started {
+        if matches!(self.ring, Backend::Epoll(_)) && !self.shut_down {
+            return self.start_inline(sqe, waker);
+        }
+        Started::Slot(self.submit(sqe, waker.clone()))
+    }
+
+    /// Starts an op on the epoll backend under the slot index it would
+    /// take, and takes the slot only if the op goes on: an op that
+    /// finishes at once needs none (its counters and a buffer ring's
+    /// accounting run as for any completion, [`Driver::account`]).
+    fn start_inline(&mut self, sqe: squeue::Entry, waker: &Waker) -> Started {
+        self.reserve(1);
+        let idx = self.slots.vacant_key();
         let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
         self.stats.ops.on_submit(sqe.get_opcode() as u8);
         let Backend::Epoll(e) = &mut self.ring else {
-            unreachable!("checked by submit");
+            unreachable!("checked by the caller");
         };
         // SAFETY: as for the ring in `push_reserved`: the backend uses the
         // entry's pointers only until its completion is reaped, and a
-        // completion returned here ends that at once.
+        // completion returned here ends that at once. Nothing takes a slot
+        // before the insert below, so the index the entry carries is the
+        // one its slot gets.
         let done = unsafe { e.start_inline(&sqe) };
         self.stats.submitted = e.started();
         match done {
-            Some(cqe) => self.on_cqe(cqe.user_data, cqe.res, cqe.flags),
+            Some(cqe) => {
+                self.stats.completed += 1;
+                let buf_offset = self.account(idx, cqe.res, cqe.flags);
+                let mut res = CqeResult::new(cqe.res, cqe.flags);
+                res.buf_offset = buf_offset;
+                Started::Done(res)
+            }
             None => {
-                if let Some(Lifecycle::Waiting { waker: w, .. }) = self.slots.get_mut(idx) {
-                    *w = waker;
-                }
+                let slot = self.slots.insert(Lifecycle::Waiting {
+                    waker: waker.clone(),
+                    first: None,
+                });
+                debug_assert_eq!(slot, idx, "the slot the entry names");
+                Started::Slot(idx)
             }
         }
-        idx
-    }
-
-    /// Whether the op in slot `idx` has its final completion, ready for
-    /// [`Driver::poll_op`]: on the epoll backend an op may finish inside
-    /// [`Driver::submit`].
-    pub(crate) fn is_completed(&self, idx: usize) -> bool {
-        matches!(self.slots.get(idx), Some(Lifecycle::Completed(_)))
     }
 
     /// Remembers the opcode of the op in slot `idx` and tags its SQE with
@@ -922,16 +938,7 @@ impl Driver {
                     }
                     ud if ud & DETACHED != 0 => self.stats.ops.on_complete(ud as u8),
                     ud => {
-                        let mut buf_offset = 0;
-                        if let Some(meta) = self.meta.get(ud as usize) {
-                            self.stats.ops.on_complete(meta.opcode);
-                            #[cfg(feature = "tracing")]
-                            warn_if_slow(self.slow_op, meta, res);
-                            // In CQE order, before any task reads it.
-                            if let Some(bgid) = meta.bgid.filter(|_| !self.shut_down) {
-                                buf_offset = self.buf_groups.on_cqe(bgid, res, flags);
-                            }
-                        }
+                        let buf_offset = self.account(ud as usize, res, flags);
                         if !self.shut_down {
                             complete(
                                 &mut self.slots,
@@ -946,6 +953,22 @@ impl Driver {
                     }
                 }
             }
+        }
+    }
+
+    /// An op's completion in the per-opcode counters and, in CQE order
+    /// before any task reads it, its buffer ring's accounting; returns the
+    /// offset into the selected buffer.
+    fn account(&mut self, idx: usize, res: i32, flags: u32) -> u32 {
+        let Some(meta) = self.meta.get(idx) else {
+            return 0;
+        };
+        self.stats.ops.on_complete(meta.opcode);
+        #[cfg(feature = "tracing")]
+        warn_if_slow(self.slow_op, meta, res);
+        match meta.bgid.filter(|_| !self.shut_down) {
+            Some(bgid) => self.buf_groups.on_cqe(bgid, res, flags),
+            None => 0,
         }
     }
 

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use io_uring::squeue;
 
-use super::{with_driver, with_ring};
+use super::{Started, with_driver, with_ring};
 
 /// What one completion queue entry says about an op.
 ///
@@ -478,23 +478,30 @@ impl<T: OpCode> Future for Op<T> {
             State::Idle => {
                 let data = this.data.as_mut().expect("op polled after completion");
                 let sqe = data.create_entry();
-                let waker = cx.waker().clone();
                 let timeout = this.timeout;
                 // The submission is queued whole or not at all (it panics
                 // before queuing anything if the ring fails), and the state
                 // records it at once: from here the future's drop hands the
                 // op to its slot, so the SQE never outlives what it points to.
-                let done;
-                (this.state, done) = with_driver(|d| {
-                    let idx = match timeout {
-                        Some(t) => d.submit_with_timeout(sqe, waker, t),
-                        None => d.submit(sqe, waker),
+                let (started, ring) = with_driver(|d| {
+                    let started = match timeout {
+                        Some(t) => Started::Slot(d.submit_with_timeout(sqe, cx.waker().clone(), t)),
+                        None => d.start(sqe, cx.waker()),
                     };
-                    (State::Submitted(idx, d.id()), d.is_completed(idx))
+                    (started, d.id())
                 });
-                if done {
-                    // Finished inside the submission (the epoll backend).
-                    return self.poll(cx);
+                match started {
+                    // Finished inside the submission (the epoll backend),
+                    // with no slot: nothing points into the op any more.
+                    Started::Done(cqe) => {
+                        this.state = State::Done;
+                        let data = this.data.take().expect("op data present until done");
+                        // SAFETY: `cqe` is the completion of the SQE `data`
+                        // built, handed back by the backend that ran it and
+                        // by nothing else; the state is `Done`, so once.
+                        return Poll::Ready(unsafe { data.complete(cqe) });
+                    }
+                    Started::Slot(idx) => this.state = State::Submitted(idx, ring),
                 }
                 if this.submit_now {
                     with_driver(|d| d.flush_queued());

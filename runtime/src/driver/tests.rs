@@ -100,3 +100,46 @@ fn abandon_of_an_op_dropped_after_its_completion_runs_outside_the_driver_borrow(
         );
     });
 }
+
+/// Writes one byte from a static buffer.
+struct WriteByte(OwnedFd);
+
+// SAFETY: the SQE refers to `self.0`, owned by the op, and to a static byte.
+unsafe impl OpCode for WriteByte {
+    type Output = io::Result<u32>;
+    fn create_entry(&mut self) -> squeue::Entry {
+        static BYTE: u8 = b'x';
+        opcode::Write::new(types::Fd(self.0.as_raw_fd()), &BYTE, 1).build()
+    }
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.into_result()
+    }
+}
+
+/// On epoll, an op that finishes inside its first poll leaves nothing
+/// behind: no slot, and no wake-up for the loop to run (it used to queue
+/// a no-op waker per such op).
+#[test]
+fn op_finished_inside_its_first_poll_leaves_no_slot_and_no_wake() {
+    let rt = crate::Runtime::builder()
+        .driver(super::DriverKind::Epoll)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut reader, writer) = io::pipe().unwrap();
+        let mut op = Op::new(WriteByte(writer.into()));
+        let (slots, wakes) = super::with_driver(|d| (d.slots.len(), d.wakes.len()));
+        let done = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut op).poll(cx))).await;
+        let Poll::Ready(written) = done else {
+            panic!("a pipe with room takes the byte inside the first poll");
+        };
+        assert_eq!(written.unwrap(), 1);
+        super::with_driver(|d| {
+            assert_eq!(d.slots.len(), slots, "a slot left behind");
+            assert_eq!(d.wakes.len(), wakes, "a wake-up queued for a finished op");
+        });
+        let mut byte = [0u8];
+        io::Read::read_exact(&mut reader, &mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+    });
+}
