@@ -142,6 +142,7 @@ pub unsafe trait IoBuf: Unpin + 'static {
 ///   stable under the same rules as [`IoBuf::stable_ptr`].
 /// - `set_init(n)` may only be called after `n` bytes from the start were
 ///   initialized (the kernel reports how many it wrote).
+/// - `spare_room`, if overridden, must return what the provided method does.
 ///
 /// # Examples
 ///
@@ -167,6 +168,37 @@ pub unsafe trait IoBufMut: IoBuf {
     ///
     /// The first `pos` bytes must have been initialized.
     unsafe fn set_init(&mut self, pos: usize);
+
+    /// The part a read fills: a pointer to the first byte after the
+    /// initialized ones, and how many writable bytes follow it up to
+    /// `bytes_total()` (zero for a full buffer; see [`read_room`]). Every
+    /// percore read asks the kernel to write here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::buf::{IoBuf, IoBufMut};
+    ///
+    /// let mut v: Vec<u8> = Vec::with_capacity(8);
+    /// v.extend_from_slice(b"ab");
+    /// let (ptr, room) = v.spare_room();
+    /// assert_eq!(room, v.bytes_total() - 2);
+    /// // SAFETY: `ptr` points at `room` writable bytes right after the two
+    /// // initialized ones; the byte written is then marked initialized.
+    /// unsafe {
+    ///     ptr.write(b'c');
+    ///     v.set_init(3);
+    /// }
+    /// assert_eq!(v, b"abc");
+    /// ```
+    #[inline]
+    fn spare_room(&mut self) -> (*mut u8, usize) {
+        let init = self.bytes_init();
+        // SAFETY: `init <= bytes_total()` (the `IoBuf` contract), so the
+        // pointer stays inside the buffer or one past its end.
+        let ptr = unsafe { self.stable_mut_ptr().add(init) };
+        (ptr, self.bytes_total() - init)
+    }
 }
 
 // SAFETY: a Vec's heap allocation does not move when the Vec moves, and the
@@ -295,5 +327,32 @@ unsafe impl IoBuf for String {
     }
     fn bytes_total(&self) -> usize {
         self.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IoBuf, IoBufMut};
+
+    #[test]
+    fn spare_room_starts_after_the_initialized_bytes_and_runs_to_the_capacity() {
+        let mut v: Vec<u8> = Vec::with_capacity(16);
+        v.extend_from_slice(b"abc");
+        let (start, cap) = (v.as_ptr(), v.capacity());
+        let (ptr, room) = v.spare_room();
+        assert_eq!(ptr.cast_const(), start.wrapping_add(3));
+        assert_eq!(room, cap - 3);
+
+        let mut full: Box<[u8]> = vec![7u8; 5].into_boxed_slice();
+        let end = full.as_ptr().wrapping_add(5);
+        assert_eq!(full.spare_room(), (end.cast_mut(), 0));
+
+        // A slice's room is measured from its own start and ends at its end.
+        let mut s = v.slice(1..10);
+        let begin = s.stable_ptr();
+        let (ptr, room) = s.spare_room();
+        assert_eq!(ptr.cast_const(), begin.wrapping_add(2));
+        assert_eq!(room, 9 - 2);
+        assert_eq!(room, s.bytes_total() - s.bytes_init());
     }
 }

@@ -23,10 +23,9 @@ pub(crate) fn read_nowait<B: IoBufMut>(
     offset: u64,
 ) -> io::Result<usize> {
     let init = buf.bytes_init();
-    let spare = buf.bytes_total() - init;
+    let (ptr, spare) = buf.spare_room();
     let iov = libc::iovec {
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        iov_base: unsafe { buf.stable_mut_ptr().add(init) }.cast(),
+        iov_base: ptr.cast(),
         iov_len: spare,
     };
     // SAFETY: the iovec points at `spare` writable bytes of a buffer we hold

@@ -271,14 +271,12 @@ unsafe impl OpCode for ReadFixed {
     type Output = BufResult<usize, FixedBuf>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        if self.buf.bytes_total() == init {
+        let (ptr, room) = crate::buf::IoBufMut::spare_room(&mut self.buf);
+        if room == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        let len = (self.buf.bytes_total() - init).min(u32::MAX as usize) as u32;
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        let ptr = unsafe { crate::buf::IoBufMut::stable_mut_ptr(&mut self.buf).add(init) };
+        let len = room.min(u32::MAX as usize) as u32;
         let index = self.buf.buf_index();
         let sqe = self.target.sqe_target();
         with_target!(sqe, |fd| opcode::ReadFixed::new(fd, ptr, len, index)

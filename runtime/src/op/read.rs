@@ -67,14 +67,11 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        let spare = self.buf.bytes_total() - init;
+        let (ptr, spare) = self.buf.spare_room();
         if spare == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
         opcode::Read::new(
             types::Fd(self.fd.raw_fd()),
             ptr,
@@ -169,11 +166,10 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
             .bufs
             .iter_mut()
             .map(|b| {
-                let init = b.bytes_init();
+                let (ptr, room) = b.spare_room();
                 libc::iovec {
-                    // SAFETY: `init <= bytes_total`.
-                    iov_base: unsafe { b.stable_mut_ptr().add(init) }.cast(),
-                    iov_len: b.bytes_total() - init,
+                    iov_base: ptr.cast(),
+                    iov_len: room,
                 }
             })
             .collect();

@@ -131,14 +131,11 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        let spare = self.buf.bytes_total() - init;
+        let (ptr, spare) = self.buf.spare_room();
         if spare == 0 && self.flags & libc::MSG_TRUNC == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
         opcode::Recv::new(
             types::Fd(self.fd.raw_fd()),
             ptr,
@@ -516,15 +513,14 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     type Output = BufResult<(usize, SockAddr), B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        if self.buf.bytes_total() == init && self.flags & libc::MSG_TRUNC as u32 == 0 {
+        let (ptr, room) = self.buf.spare_room();
+        if room == 0 && self.flags & libc::MSG_TRUNC as u32 == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
         *self.iov = libc::iovec {
-            // SAFETY: `init <= bytes_total`.
-            iov_base: unsafe { self.buf.stable_mut_ptr().add(init) }.cast(),
-            iov_len: self.buf.bytes_total() - init,
+            iov_base: ptr.cast(),
+            iov_len: room,
         };
         let parts = &mut *self.parts;
         parts.hdr.msg_name = (&mut parts.addr as *mut SockAddrStorage).cast();
