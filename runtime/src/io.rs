@@ -447,15 +447,14 @@ impl<R: OwnedRead> OwnedRead for BufReader<R> {
             Err(err) => return (Err(err), buf),
         };
         let n = avail.len().min(room);
-        let init = buf.bytes_init();
         let (spare, _) = buf.spare_room();
         // SAFETY: `n <= room`, the length of the spare room, so the copy
         // stays inside the buffer's spare capacity; `avail` is our own Vec,
         // which cannot overlap the caller's buffer; the bytes are
-        // initialized before `set_init`.
+        // initialized before `mark_read` marks them.
         unsafe {
             spare.copy_from_nonoverlapping(avail.as_ptr(), n);
-            buf.set_init(init + n);
+            crate::buf::mark_read(&mut buf, n);
         }
         self.consume(n);
         (Ok(n), buf)

@@ -88,6 +88,25 @@ pub(crate) fn no_room() -> std::io::Error {
     )
 }
 
+/// Marks the first `n` bytes of `buf`'s [spare room](IoBufMut::spare_room)
+/// initialized, at most all of it (with `MSG_TRUNC` a datagram socket
+/// returns the datagram's real length, which may exceed the room: only the
+/// room was written). Returns how many it marked.
+///
+/// # Safety
+///
+/// Those bytes were written (by the kernel, as the completion of a read into
+/// the spare room reports).
+#[inline]
+pub(crate) unsafe fn mark_read<B: IoBufMut + ?Sized>(buf: &mut B, n: usize) -> usize {
+    let init = buf.bytes_init();
+    // The room's length only: no need for `spare_room`'s pointer here.
+    let wrote = n.min(buf.bytes_total() - init);
+    // SAFETY: the caller's promise; `wrote` stays inside the spare room.
+    unsafe { buf.set_init(init + wrote) };
+    wrote
+}
+
 /// A buffer the kernel may read from while an op is in flight.
 ///
 /// # Safety
@@ -354,5 +373,21 @@ mod tests {
         assert_eq!(ptr.cast_const(), begin.wrapping_add(2));
         assert_eq!(room, 9 - 2);
         assert_eq!(room, s.bytes_total() - s.bytes_init());
+    }
+
+    #[test]
+    fn mark_read_marks_at_most_the_room() {
+        let mut v: Vec<u8> = Vec::with_capacity(4);
+        v.push(1);
+        let room = v.capacity() - 1;
+        let (ptr, _) = v.spare_room();
+        // SAFETY: fills the whole spare room before marking any of it.
+        let marked = unsafe {
+            ptr.write_bytes(9, room);
+            super::mark_read(&mut v, room + 100)
+        };
+        assert_eq!(marked, room, "a count past the room (MSG_TRUNC) is capped");
+        assert_eq!(v.len(), v.capacity());
+        assert!(v[1..].iter().all(|&b| b == 9));
     }
 }

@@ -22,7 +22,6 @@ pub(crate) fn read_nowait<B: IoBufMut>(
     buf: &mut B,
     offset: u64,
 ) -> io::Result<usize> {
-    let init = buf.bytes_init();
     let (ptr, spare) = buf.spare_room();
     let iov = libc::iovec {
         iov_base: ptr.cast(),
@@ -44,8 +43,8 @@ pub(crate) fn read_nowait<B: IoBufMut>(
         return Err(io::Error::last_os_error());
     }
     let n = res as usize;
-    // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
-    unsafe { buf.set_init(init + n) };
+    // SAFETY: the kernel wrote `n` bytes into the spare room.
+    unsafe { crate::buf::mark_read(buf, n) };
     Ok(n)
 }
 

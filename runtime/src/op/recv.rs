@@ -136,32 +136,17 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        opcode::Recv::new(
-            types::Fd(self.fd.raw_fd()),
-            ptr,
-            spare.min(u32::MAX as usize) as u32,
-        )
-        .flags(self.flags)
-        .ioprio(self.ioprio)
-        .build()
+        opcode::Recv::new(types::Fd(self.fd.raw_fd()), ptr, super::sqe_len(spare))
+            .flags(self.flags)
+            .ioprio(self.ioprio)
+            .build()
     }
 
-    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let res = cqe.result.map(|n| n as usize);
-        if self.no_room {
-            return (res.and(Err(no_room())), self.buf);
-        }
-        if let Ok(n) = res {
-            let init = self.buf.bytes_init();
-            // With MSG_TRUNC a datagram socket returns the datagram's real
-            // length, which may exceed the room: only the room was written.
-            let wrote = n.min(self.buf.bytes_total() - init);
-            // SAFETY: `cqe` is this op's own completion (the `complete`
-            // contract, kept by the driver): the kernel wrote `wrote` bytes
-            // right after the `init` ones.
-            unsafe { self.buf.set_init(init + wrote) };
-        }
-        (res, self.buf)
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: `cqe` is this op's own completion (the `complete`
+        // contract, kept by the driver); with MSG_TRUNC its count may exceed
+        // the room, which `bytes_in` caps.
+        unsafe { super::bytes_in(cqe, self.buf, self.no_room) }
     }
 }
 
@@ -538,14 +523,11 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
         }
         let res = match cqe.result {
             Ok(n) => {
-                let init = self.buf.bytes_init();
-                // With MSG_TRUNC the result is the datagram's real length,
-                // which may exceed the room: only the room was written.
-                let wrote = (n as usize).min(self.buf.bytes_total() - init);
                 // SAFETY: `cqe` is this op's own completion (the `complete`
-                // contract, kept by the driver): the kernel wrote `wrote`
-                // bytes right after the `init` ones.
-                unsafe { self.buf.set_init(init + wrote) };
+                // contract, kept by the driver): the kernel wrote `n` bytes
+                // into the spare room (with MSG_TRUNC `n` is the datagram's
+                // real length, which `mark_read` caps at the room).
+                unsafe { super::mark_read(&mut self.buf, n as usize) };
                 let len = self.parts.hdr.msg_namelen;
                 let storage = std::mem::replace(&mut self.parts.addr, SockAddrStorage::zeroed());
                 // SAFETY: a successful completion of this op (the `complete`

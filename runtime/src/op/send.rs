@@ -92,7 +92,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = super::sqe_len(self.buf.bytes_init());
         opcode::Send::new(types::Fd(self.fd.raw_fd()), self.buf.stable_ptr(), len)
             .flags(self.flags)
             .build()
@@ -207,7 +207,7 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = super::sqe_len(self.buf.bytes_init());
         opcode::SendZc::new(types::Fd(self.fd.raw_fd()), self.buf.stable_ptr(), len)
             .flags(self.flags)
             .build()
