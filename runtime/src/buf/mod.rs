@@ -220,46 +220,62 @@ pub unsafe trait IoBufMut: IoBuf {
     }
 }
 
+/// `IoBuf` for a byte container whose bytes are `as_ptr()`, `len()` of
+/// them initialized, out of `$total()` (`capacity` if it can grow in place,
+/// else `len`). Each use states, as its `SAFETY`, why that memory stays put
+/// while the runtime owns the value.
+macro_rules! io_buf_by_len {
+    ($ty:ty, $total:ident) => {
+        // SAFETY: as the macro's use states: the memory behind `as_ptr`
+        // does not move or go away while the runtime owns the value, and
+        // `len() <= $total()`.
+        unsafe impl IoBuf for $ty {
+            #[inline]
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            #[inline]
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
+            #[inline]
+            fn bytes_total(&self) -> usize {
+                self.$total()
+            }
+        }
+    };
+}
+
+/// `IoBufMut` for a growable container whose spare capacity is writable
+/// and whose `set_len` marks bytes initialized.
+macro_rules! io_buf_mut_by_set_len {
+    ($ty:ty) => {
+        // SAFETY: as the macro's use states; `as_mut_ptr` is the `as_ptr` of
+        // `IoBuf`, and the spare capacity up to `capacity()` is writable.
+        unsafe impl IoBufMut for $ty {
+            #[inline]
+            fn stable_mut_ptr(&mut self) -> *mut u8 {
+                self.as_mut_ptr()
+            }
+            #[inline]
+            unsafe fn set_init(&mut self, pos: usize) {
+                if self.len() < pos {
+                    // SAFETY: the caller guarantees `pos` bytes are
+                    // initialized, and the kernel wrote at most `capacity`.
+                    unsafe { self.set_len(pos) };
+                }
+            }
+        }
+    };
+}
+
 // SAFETY: a Vec's heap allocation does not move when the Vec moves, and the
 // runtime owns the Vec (so no one reallocates it) while the op is in flight.
-unsafe impl IoBuf for Vec<u8> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
-
-// SAFETY: as for `IoBuf`; the spare capacity is writable.
-unsafe impl IoBufMut for Vec<u8> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        if self.len() < pos {
-            // SAFETY: the caller guarantees `pos` bytes are initialized, and
-            // the kernel wrote at most `capacity` bytes.
-            unsafe { self.set_len(pos) };
-        }
-    }
-}
+io_buf_by_len!(Vec<u8>, capacity);
+io_buf_mut_by_set_len!(Vec<u8>);
 
 // SAFETY: a boxed slice's allocation is stable and fully initialized.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+io_buf_by_len!(Box<[u8]>, len);
 
 // SAFETY: as above; every byte is already initialized, so `set_init` is a no-op.
 unsafe impl IoBufMut for Box<[u8]> {
@@ -271,83 +287,20 @@ unsafe impl IoBufMut for Box<[u8]> {
 
 // SAFETY: `Bytes` points to immutable, reference-counted heap (or static)
 // memory that stays put while the runtime holds one reference.
-unsafe impl IoBuf for bytes::Bytes {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+io_buf_by_len!(bytes::Bytes, len);
 
 // SAFETY: `BytesMut` owns a heap region that only moves on reallocation,
-// which cannot happen while the runtime owns it.
-unsafe impl IoBuf for bytes::BytesMut {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
-
-// SAFETY: as above; the spare capacity is writable.
-unsafe impl IoBufMut for bytes::BytesMut {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        if self.len() < pos {
-            // SAFETY: the caller guarantees `pos` bytes are initialized.
-            unsafe { self.set_len(pos) };
-        }
-    }
-}
+// which cannot happen while the runtime owns it; its spare capacity is
+// writable.
+io_buf_by_len!(bytes::BytesMut, capacity);
+io_buf_mut_by_set_len!(bytes::BytesMut);
 
 // SAFETY: static memory never moves or goes away.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
-
-// SAFETY: static memory never moves or goes away.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+io_buf_by_len!(&'static [u8], len);
+io_buf_by_len!(&'static str, len);
 
 // SAFETY: a String is a Vec<u8> underneath; only its initialized part is sent.
-unsafe impl IoBuf for String {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
+io_buf_by_len!(String, capacity);
 
 #[cfg(test)]
 mod tests {
