@@ -570,6 +570,21 @@ pub(crate) mod tests {
         c.0.load(Ordering::SeqCst)
     }
 
+    /// A registered waiter and the wake count of its waker.
+    type Waiting<'q> = (super::Waiter<'q>, Arc<Count>);
+
+    /// Waiters `a` then `b` registered on `q` (and `a`'s waker, to register
+    /// it again).
+    fn two_waiting(q: &WaitQueue) -> (Waiting<'_>, Waker, Waiting<'_>) {
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        ((a, ca), wa, (b, cb))
+    }
+
     #[test]
     fn a_waiter_cancelled_in_the_middle_does_not_swallow_a_wake_up() {
         let q = WaitQueue::new();
@@ -594,12 +609,7 @@ pub(crate) mod tests {
     #[test]
     fn a_woken_waiter_that_is_dropped_hands_the_wake_up_on() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((a, ca), _, (mut b, cb)) = two_waiting(&q);
         assert!(q.wake_one());
         assert_eq!(woken(&ca), 1);
         drop(a); // woken, never took what it was woken for
@@ -611,12 +621,7 @@ pub(crate) mod tests {
     #[test]
     fn a_waiter_that_used_its_wake_up_leaves_quietly() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((mut a, ca), _, (b, cb)) = two_waiting(&q);
         assert!(q.wake_one());
         a.done(|| false); // took the one unit there was
         drop(a);
@@ -631,12 +636,7 @@ pub(crate) mod tests {
     #[test]
     fn a_waiter_woken_for_a_unit_it_did_not_take_hands_the_wake_up_on() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((mut a, ca), _, (mut b, cb)) = two_waiting(&q);
         // `a`'s retry takes unit 1; unit 2 is released and wakes `a`.
         assert!(q.wake_one());
         a.done(|| true); // unit 2 is still free
@@ -647,12 +647,7 @@ pub(crate) mod tests {
     #[test]
     fn a_woken_waiter_that_registers_again_waits_at_the_back() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((mut a, ca), wa, (mut b, cb)) = two_waiting(&q);
         assert!(q.wake_one());
         // Someone else took the resource: `a` waits again, with the same
         // waker (the fast path must not skip the re-queue).
