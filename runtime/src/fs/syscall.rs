@@ -22,12 +22,8 @@ pub(crate) fn read_nowait<B: IoBufMut>(
     buf: &mut B,
     offset: u64,
 ) -> io::Result<usize> {
-    let (ptr, spare) = buf.spare_room();
-    let iov = libc::iovec {
-        iov_base: ptr.cast(),
-        iov_len: spare,
-    };
-    // SAFETY: the iovec points at `spare` writable bytes of a buffer we hold
+    let iov = crate::op::iovec_in(buf);
+    // SAFETY: the iovec points at the spare room of a buffer we hold
     // mutably for the duration of this synchronous call; `fd` is open while
     // the `SharedFd` lives.
     let res = unsafe {

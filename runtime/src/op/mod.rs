@@ -7,7 +7,7 @@
 //! May not: touch the ring, the slot table or the executor; an op only builds
 //! its SQE and turns its CQE into a result.
 
-use crate::buf::{BufResult, IoBufMut, mark_read};
+use crate::buf::{BufResult, IoBuf, IoBufMut, mark_read};
 
 mod accept;
 mod close;
@@ -68,6 +68,25 @@ pub const CURRENT_POSITION: u64 = u64::MAX;
 #[inline]
 fn sqe_len(len: usize) -> u32 {
     len.min(u32::MAX as usize) as u32
+}
+
+/// The iovec of a write or send of `buf`'s initialized bytes.
+#[inline]
+fn iovec_out<B: IoBuf>(buf: &B) -> libc::iovec {
+    libc::iovec {
+        iov_base: buf.stable_ptr().cast_mut().cast(),
+        iov_len: buf.bytes_init(),
+    }
+}
+
+/// The iovec of a read into `buf`'s spare room.
+#[inline]
+pub(crate) fn iovec_in<B: IoBufMut>(buf: &mut B) -> libc::iovec {
+    let (ptr, room) = buf.spare_room();
+    libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: room,
+    }
 }
 
 /// The output of an op that read into `buf`'s spare room, or, with

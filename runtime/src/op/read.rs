@@ -149,17 +149,7 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter_mut()
-            .map(|b| {
-                let (ptr, room) = b.spare_room();
-                libc::iovec {
-                    iov_base: ptr.cast(),
-                    iov_len: room,
-                }
-            })
-            .collect();
+        self.iovecs = self.bufs.iter_mut().map(super::iovec_in).collect();
         if self.iovecs.iter().all(|iov| iov.iov_len == 0) {
             self.no_room = true;
             return opcode::Nop::new().build();

@@ -498,15 +498,12 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     type Output = BufResult<(usize, SockAddr), B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let (ptr, room) = self.buf.spare_room();
-        if room == 0 && self.flags & libc::MSG_TRUNC as u32 == 0 {
+        let iov = super::iovec_in(&mut self.buf);
+        if iov.iov_len == 0 && self.flags & libc::MSG_TRUNC as u32 == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        *self.iov = libc::iovec {
-            iov_base: ptr.cast(),
-            iov_len: room,
-        };
+        *self.iov = iov;
         let parts = &mut *self.parts;
         parts.hdr.msg_name = (&mut parts.addr as *mut SockAddrStorage).cast();
         parts.hdr.msg_namelen = parts.addr.size_of();

@@ -319,14 +319,7 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut libc::c_void,
-                iov_len: b.bytes_init(),
-            })
-            .collect();
+        self.iovecs = self.bufs.iter().map(super::iovec_out).collect();
         let hdr = &mut *self.hdr;
         hdr.msg_iov = self.iovecs.as_mut_ptr();
         hdr.msg_iovlen = self.iovecs.len() as _;

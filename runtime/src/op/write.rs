@@ -132,14 +132,7 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut libc::c_void,
-                iov_len: b.bytes_init(),
-            })
-            .collect();
+        self.iovecs = self.bufs.iter().map(super::iovec_out).collect();
         opcode::Writev::new(
             types::Fd(self.fd.raw_fd()),
             self.iovecs.as_ptr(),
