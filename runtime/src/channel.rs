@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use crate::loom_sync::{ArrayQueue, AtomicBool, AtomicUsize, AtomicWaker, Ordering};
-use crate::wait_queue::WaitQueue;
+use crate::wait_queue::{WaitQueue, Waiter};
 
 struct Chan<T> {
     queue: ArrayQueue<T>,
@@ -195,33 +195,32 @@ impl<T> Sender<T> {
         // Dropped with the future: a send that ends or is cancelled leaves
         // no entry behind to swallow the next wake-up.
         let mut waiter = self.chan.senders_waiting.waiter();
+        // A send that ends leaves the queue (and hands on a wake-up it did
+        // not use); a full channel gives the value back to wait with.
+        let attempt = |v: T, waiter: &mut Waiter<'_>| match self.try_send(v) {
+            Ok(()) => {
+                waiter.done(|| !self.chan.queue.is_full());
+                Ok(Ok(()))
+            }
+            Err(TrySendError::Closed(v)) => {
+                // Every waiting send was woken by the close.
+                waiter.done(|| false);
+                Ok(Err(SendError(v)))
+            }
+            Err(TrySendError::Full(v)) => Err(v),
+        };
         std::future::poll_fn(|cx| {
             let v = value.take().expect("value present until sent");
-            let v = match self.try_send(v) {
-                Ok(()) => {
-                    waiter.done(|| !self.chan.queue.is_full());
-                    return Poll::Ready(Ok(()));
-                }
-                Err(TrySendError::Closed(v)) => {
-                    // Every waiting send was woken by the close.
-                    waiter.done(|| false);
-                    return Poll::Ready(Err(SendError(v)));
-                }
-                Err(TrySendError::Full(v)) => v,
+            let v = match attempt(v, &mut waiter) {
+                Ok(done) => return Poll::Ready(done),
+                Err(v) => v,
             };
             waiter.register(cx.waker());
             // Re-try after registering: a receive in between may have made
             // room and found no waiter to wake.
-            match self.try_send(v) {
-                Ok(()) => {
-                    waiter.done(|| !self.chan.queue.is_full());
-                    Poll::Ready(Ok(()))
-                }
-                Err(TrySendError::Closed(v)) => {
-                    waiter.done(|| false);
-                    Poll::Ready(Err(SendError(v)))
-                }
-                Err(TrySendError::Full(v)) => {
+            match attempt(v, &mut waiter) {
+                Ok(done) => Poll::Ready(done),
+                Err(v) => {
                     value = Some(v);
                     Poll::Pending
                 }

@@ -72,10 +72,11 @@ pub const DEFAULT_BUF_SIZE: usize = 8 * 1024;
 ///         };
 ///         let n = room.min(self.0.len()).min(3);
 ///         let init = buf.bytes_init();
+///         let (spare, _) = buf.spare_room();
 ///         // SAFETY: `n <= room`, so the bytes land in the buffer's spare
 ///         // capacity, and are initialized before set_init marks them.
 ///         unsafe {
-///             buf.stable_mut_ptr().add(init).copy_from(self.0.as_ptr(), n);
+///             spare.copy_from(self.0.as_ptr(), n);
 ///             buf.set_init(init + n);
 ///         }
 ///         self.0 = &self.0[n..];
@@ -446,16 +447,14 @@ impl<R: OwnedRead> OwnedRead for BufReader<R> {
             Err(err) => return (Err(err), buf),
         };
         let n = avail.len().min(room);
-        let init = buf.bytes_init();
-        // SAFETY: `n <= room = bytes_total - init`, so the copy stays inside
-        // the buffer's spare capacity (`IoBufMut` promises `bytes_total`
-        // writable bytes); `avail` is our own Vec, which cannot overlap the
-        // caller's buffer; the bytes are initialized before `set_init`.
+        let (spare, _) = buf.spare_room();
+        // SAFETY: `n <= room`, the length of the spare room, so the copy
+        // stays inside the buffer's spare capacity; `avail` is our own Vec,
+        // which cannot overlap the caller's buffer; the bytes are
+        // initialized before `mark_read` marks them.
         unsafe {
-            buf.stable_mut_ptr()
-                .add(init)
-                .copy_from_nonoverlapping(avail.as_ptr(), n);
-            buf.set_init(init + n);
+            spare.copy_from_nonoverlapping(avail.as_ptr(), n);
+            crate::buf::mark_read(&mut buf, n);
         }
         self.consume(n);
         (Ok(n), buf)

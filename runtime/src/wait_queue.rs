@@ -117,33 +117,28 @@ impl List {
         }
     }
 
-    fn push_back(&mut self, key: usize) {
-        let tail = self.tail;
+    /// Links `key`'s entry in at the back of the list, or at the front:
+    /// between `prev` and `next`, one of which is `NIL`, as `unlink` undoes.
+    fn link(&mut self, key: usize, front: bool) {
+        let (prev, next) = if front {
+            (NIL, self.head)
+        } else {
+            (self.tail, NIL)
+        };
         let entry = &mut self.entries[key];
-        entry.prev = tail;
-        entry.next = NIL;
+        entry.prev = prev;
+        entry.next = next;
         entry.woken = Woken::No;
-        if tail == NIL {
+        if prev == NIL {
             self.head = key;
         } else {
-            self.entries[tail].next = key;
+            self.entries[prev].next = key;
         }
-        self.tail = key;
-        self.linked += 1;
-    }
-
-    fn push_front(&mut self, key: usize) {
-        let head = self.head;
-        let entry = &mut self.entries[key];
-        entry.prev = NIL;
-        entry.next = head;
-        entry.woken = Woken::No;
-        if head == NIL {
+        if next == NIL {
             self.tail = key;
         } else {
-            self.entries[head].prev = key;
+            self.entries[next].prev = key;
         }
-        self.head = key;
         self.linked += 1;
     }
 
@@ -176,6 +171,16 @@ impl List {
         self.entries[key].waker.take()
     }
 
+    /// Takes every entry out of the list, marked woken by `wake_all`, and
+    /// returns their wakers, for the caller to call after its guard.
+    fn wake_every(&mut self) -> Vec<Waker> {
+        let mut wakers = Vec::with_capacity(self.linked);
+        while let Some(w) = self.wake_front(Woken::All) {
+            wakers.push(w);
+        }
+        wakers
+    }
+
     /// Whether `key`'s entry is still in the list with a waker that wakes
     /// the same task as `waker`: registering again would change nothing.
     fn is_queued_with(&self, key: usize, waker: &Waker) -> bool {
@@ -198,7 +203,7 @@ impl List {
                 next: NIL,
                 woken: Woken::No,
             });
-            self.push_back(*key);
+            self.link(*key, false);
             return None;
         }
         let entry = &mut self.entries[*key];
@@ -210,11 +215,7 @@ impl List {
             // Woken before, and the retry after that wake-up failed: the
             // wake-up is used; wait again at the back (or, to keep the turn,
             // at the front).
-            if keep_turn {
-                self.push_front(*key);
-            } else {
-                self.push_back(*key);
-            }
+            self.link(*key, keep_turn);
         }
         old
     }
@@ -228,6 +229,13 @@ impl List {
         }
         (woken, self.entries.remove(key).waker)
     }
+}
+
+/// Wakes `waker`, if there is one; whether there was. Both queues' `wake_one`
+/// end here, after their guard is gone.
+#[inline]
+fn wake(waker: Option<Waker>) -> bool {
+    waker.map(Waker::wake).is_some()
 }
 
 impl Default for WaitQueue {
@@ -278,24 +286,15 @@ impl WaitQueue {
         };
         // Woken outside the lock: a waker may do anything, even register
         // again on this queue.
-        match waker {
-            Some(w) => {
-                w.wake();
-                true
-            }
-            None => false,
-        }
+        wake(waker)
     }
 
     /// Wakes every entry, taking them all out of the queue. For a condition
     /// that stays true once set (a latch): set it, then call this.
     pub fn wake_all(&self) {
-        let wakers: Vec<Waker> = {
+        let wakers = {
             let mut list = lock(&self.list);
-            let mut wakers = Vec::with_capacity(list.linked);
-            while let Some(w) = list.wake_front(Woken::All) {
-                wakers.push(w);
-            }
+            let wakers = list.wake_every();
             self.wakes.fetch_add(1, Ordering::Release);
             self.linked.store(0, Ordering::SeqCst);
             wakers
@@ -429,25 +428,13 @@ impl LocalWaitQueue {
     pub fn wake_one(&self) -> bool {
         // The borrow ends before the wake: a waker may use this queue.
         let waker = self.list.borrow_mut().wake_front(Woken::One);
-        match waker {
-            Some(w) => {
-                w.wake();
-                true
-            }
-            None => false,
-        }
+        wake(waker)
     }
 
     /// Wakes every entry, taking them all out of the queue.
     pub fn wake_all(&self) {
-        let wakers: Vec<Waker> = {
-            let mut list = self.list.borrow_mut();
-            let mut wakers = Vec::with_capacity(list.linked);
-            while let Some(w) = list.wake_front(Woken::All) {
-                wakers.push(w);
-            }
-            wakers
-        };
+        // The borrow ends before the wakes: a waker may use this queue.
+        let wakers = self.list.borrow_mut().wake_every();
         for w in wakers {
             w.wake();
         }
@@ -583,6 +570,21 @@ pub(crate) mod tests {
         c.0.load(Ordering::SeqCst)
     }
 
+    /// A registered waiter and the wake count of its waker.
+    type Waiting<'q> = (super::Waiter<'q>, Arc<Count>);
+
+    /// Waiters `a` then `b` registered on `q` (and `a`'s waker, to register
+    /// it again).
+    fn two_waiting(q: &WaitQueue) -> (Waiting<'_>, Waker, Waiting<'_>) {
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = q.waiter();
+        let mut b = q.waiter();
+        a.register(&wa);
+        b.register(&wb);
+        ((a, ca), wa, (b, cb))
+    }
+
     #[test]
     fn a_waiter_cancelled_in_the_middle_does_not_swallow_a_wake_up() {
         let q = WaitQueue::new();
@@ -607,12 +609,7 @@ pub(crate) mod tests {
     #[test]
     fn a_woken_waiter_that_is_dropped_hands_the_wake_up_on() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((a, ca), _, (mut b, cb)) = two_waiting(&q);
         assert!(q.wake_one());
         assert_eq!(woken(&ca), 1);
         drop(a); // woken, never took what it was woken for
@@ -624,12 +621,7 @@ pub(crate) mod tests {
     #[test]
     fn a_waiter_that_used_its_wake_up_leaves_quietly() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((mut a, ca), _, (b, cb)) = two_waiting(&q);
         assert!(q.wake_one());
         a.done(|| false); // took the one unit there was
         drop(a);
@@ -644,12 +636,7 @@ pub(crate) mod tests {
     #[test]
     fn a_waiter_woken_for_a_unit_it_did_not_take_hands_the_wake_up_on() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((mut a, ca), _, (mut b, cb)) = two_waiting(&q);
         // `a`'s retry takes unit 1; unit 2 is released and wakes `a`.
         assert!(q.wake_one());
         a.done(|| true); // unit 2 is still free
@@ -660,12 +647,7 @@ pub(crate) mod tests {
     #[test]
     fn a_woken_waiter_that_registers_again_waits_at_the_back() {
         let q = WaitQueue::new();
-        let (ca, wa) = counter();
-        let (cb, wb) = counter();
-        let mut a = q.waiter();
-        let mut b = q.waiter();
-        a.register(&wa);
-        b.register(&wb);
+        let ((mut a, ca), wa, (mut b, cb)) = two_waiting(&q);
         assert!(q.wake_one());
         // Someone else took the resource: `a` waits again, with the same
         // waker (the fast path must not skip the re-queue).

@@ -309,6 +309,17 @@ impl File {
         self.reads.set_submit_now(on);
     }
 
+    /// [`check_direct`](Self::check_direct) for a read into `buf`'s spare room.
+    fn check_direct_read<B: IoBufMut>(&self, buf: &mut B, pos: u64) -> io::Result<()> {
+        let (ptr, room) = buf.spare_room();
+        self.check_direct("read", ptr as usize, room, pos)
+    }
+
+    /// [`check_direct`](Self::check_direct) for a write of `buf`'s initialized bytes.
+    fn check_direct_write<B: IoBuf>(&self, buf: &B, pos: u64) -> io::Result<()> {
+        self.check_direct("write", buf.stable_ptr() as usize, buf.bytes_init(), pos)
+    }
+
     /// Checks an `O_DIRECT` op's buffer address, length and offset.
     fn check_direct(
         &self,
@@ -424,9 +435,7 @@ impl File {
             return (Err(with_path(err, "read", &self.name())), buf);
         }
         if self.direct.is_some() {
-            let init = buf.bytes_init();
-            let addr = buf.stable_ptr() as usize + init;
-            if let Err(err) = self.check_direct("read", addr, buf.bytes_total() - init, pos) {
+            if let Err(err) = self.check_direct_read(&mut buf, pos) {
                 return (Err(err), buf);
             }
         } else if let Some(res) = self.reads.try_nowait(&self.fd, &mut buf, pos) {
@@ -529,14 +538,12 @@ impl File {
     /// ```
     pub async fn read_vectored_at<B: IoBufMut>(
         &self,
-        bufs: Vec<B>,
+        mut bufs: Vec<B>,
         pos: u64,
     ) -> BufResult<usize, Vec<B>> {
         if self.direct.is_some() {
-            for b in &bufs {
-                let init = b.bytes_init();
-                let addr = b.stable_ptr() as usize + init;
-                if let Err(err) = self.check_direct("read", addr, b.bytes_total() - init, pos) {
+            for b in &mut bufs {
+                if let Err(err) = self.check_direct_read(b, pos) {
                     return (Err(err), bufs);
                 }
             }
@@ -578,9 +585,7 @@ impl File {
     /// });
     /// ```
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        if let Err(err) =
-            self.check_direct("write", buf.stable_ptr() as usize, buf.bytes_init(), pos)
-        {
+        if let Err(err) = self.check_direct_write(&buf, pos) {
             return (Err(err), buf);
         }
         let (res, buf) = self.op(Write::new(self.fd.clone(), buf, pos)).await;
@@ -644,9 +649,7 @@ impl File {
         pos: u64,
     ) -> BufResult<usize, Vec<B>> {
         for b in &bufs {
-            if let Err(err) =
-                self.check_direct("write", b.stable_ptr() as usize, b.bytes_init(), pos)
-            {
+            if let Err(err) = self.check_direct_write(b, pos) {
                 return (Err(err), bufs);
             }
         }
@@ -674,13 +677,11 @@ impl File {
     ///     assert_eq!(buf.len(), 4096);
     /// });
     /// ```
-    pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+    pub async fn read_fixed_at(&self, mut buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
         if let Err(err) = crate::buf::read_room(&buf) {
             return (Err(with_path(err, "read", &self.name())), buf);
         }
-        let init = buf.bytes_init();
-        let addr = buf.stable_ptr() as usize + init;
-        if let Err(err) = self.check_direct("read", addr, buf.bytes_total() - init, pos) {
+        if let Err(err) = self.check_direct_read(&mut buf, pos) {
             return (Err(err), buf);
         }
         let (res, buf) = if buf.registered_here() {
@@ -716,9 +717,7 @@ impl File {
     /// });
     /// ```
     pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
-        if let Err(err) =
-            self.check_direct("write", buf.stable_ptr() as usize, buf.bytes_init(), pos)
-        {
+        if let Err(err) = self.check_direct_write(&buf, pos) {
             return (Err(err), buf);
         }
         let (res, buf) = if buf.registered_here() {

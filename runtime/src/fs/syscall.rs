@@ -22,14 +22,8 @@ pub(crate) fn read_nowait<B: IoBufMut>(
     buf: &mut B,
     offset: u64,
 ) -> io::Result<usize> {
-    let init = buf.bytes_init();
-    let spare = buf.bytes_total() - init;
-    let iov = libc::iovec {
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        iov_base: unsafe { buf.stable_mut_ptr().add(init) }.cast(),
-        iov_len: spare,
-    };
-    // SAFETY: the iovec points at `spare` writable bytes of a buffer we hold
+    let iov = crate::op::iovec_in(buf);
+    // SAFETY: the iovec points at the spare room of a buffer we hold
     // mutably for the duration of this synchronous call; `fd` is open while
     // the `SharedFd` lives.
     let res = unsafe {
@@ -45,8 +39,8 @@ pub(crate) fn read_nowait<B: IoBufMut>(
         return Err(io::Error::last_os_error());
     }
     let n = res as usize;
-    // SAFETY: the kernel wrote `n` bytes right after the `init` ones.
-    unsafe { buf.set_init(init + n) };
+    // SAFETY: the kernel wrote `n` bytes into the spare room.
+    unsafe { crate::buf::mark_read(buf, n) };
     Ok(n)
 }
 

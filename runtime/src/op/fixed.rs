@@ -271,14 +271,12 @@ unsafe impl OpCode for ReadFixed {
     type Output = BufResult<usize, FixedBuf>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        if self.buf.bytes_total() == init {
+        let (ptr, room) = crate::buf::IoBufMut::spare_room(&mut self.buf);
+        if room == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        let len = (self.buf.bytes_total() - init).min(u32::MAX as usize) as u32;
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        let ptr = unsafe { crate::buf::IoBufMut::stable_mut_ptr(&mut self.buf).add(init) };
+        let len = super::sqe_len(room);
         let index = self.buf.buf_index();
         let sqe = self.target.sqe_target();
         with_target!(sqe, |fd| opcode::ReadFixed::new(fd, ptr, len, index)
@@ -286,19 +284,10 @@ unsafe impl OpCode for ReadFixed {
             .build())
     }
 
-    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let res = cqe.result.map(|n| n as usize);
-        if self.no_room {
-            return (res.and(Err(crate::buf::no_room())), self.buf);
-        }
-        if let Ok(n) = res {
-            let init = self.buf.bytes_init();
-            // SAFETY: `cqe` is this op's own completion (the `complete`
-            // contract, kept by the driver): the kernel wrote `n` bytes right
-            // after the `init` ones.
-            unsafe { crate::buf::IoBufMut::set_init(&mut self.buf, init + n) };
-        }
-        (res, self.buf)
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: `cqe` is this op's own completion (the `complete`
+        // contract, kept by the driver).
+        unsafe { super::bytes_in(cqe, self.buf, self.no_room) }
     }
 }
 
@@ -361,7 +350,7 @@ unsafe impl OpCode for WriteFixed {
     type Output = BufResult<usize, FixedBuf>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = super::sqe_len(self.buf.bytes_init());
         let ptr = self.buf.stable_ptr();
         let index = self.buf.buf_index();
         let sqe = self.target.sqe_target();

@@ -13,6 +13,8 @@
 //! ([`time::Timeout`](crate::time::Timeout)), [`ShutdownOp`]
 //! ([`std::net::Shutdown`], [`shutdown::ShutdownHandle`](crate::shutdown::ShutdownHandle)).
 
+use crate::buf::{BufResult, IoBuf, IoBufMut, mark_read};
+
 mod accept;
 mod close;
 mod connect;
@@ -66,3 +68,49 @@ pub use crate::driver::op::{CqeResult, MultishotOp, MultishotOpCode, Op, OpCode}
 
 /// `offset` value meaning "the file's current position" (pipes, sockets, append).
 pub const CURRENT_POSITION: u64 = u64::MAX;
+
+/// A buffer length as an SQE's 32-bit one: a larger buffer is used in part,
+/// as a short read or write.
+#[inline]
+fn sqe_len(len: usize) -> u32 {
+    len.min(u32::MAX as usize) as u32
+}
+
+/// The iovec of a write or send of `buf`'s initialized bytes.
+#[inline]
+fn iovec_out<B: IoBuf>(buf: &B) -> libc::iovec {
+    libc::iovec {
+        iov_base: buf.stable_ptr().cast_mut().cast(),
+        iov_len: buf.bytes_init(),
+    }
+}
+
+/// The iovec of a read into `buf`'s spare room.
+#[inline]
+pub(crate) fn iovec_in<B: IoBufMut>(buf: &mut B) -> libc::iovec {
+    let (ptr, room) = buf.spare_room();
+    libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: room,
+    }
+}
+
+/// The output of an op that read into `buf`'s spare room, or, with
+/// `no_room`, of the `Nop` it submitted instead because there was none.
+///
+/// # Safety
+///
+/// `cqe` is that op's own completion (the `complete` contract).
+#[inline]
+unsafe fn bytes_in<B: IoBufMut>(cqe: CqeResult, mut buf: B, no_room: bool) -> BufResult<usize, B> {
+    let res = cqe.result.map(|n| n as usize);
+    if no_room {
+        return (res.and(Err(crate::buf::no_room())), buf);
+    }
+    if let Ok(n) = res {
+        // SAFETY: the caller's promise: the kernel wrote `n` bytes into the
+        // spare room (more for MSG_TRUNC, which `mark_read` caps).
+        unsafe { mark_read(&mut buf, n) };
+    }
+    (res, buf)
+}

@@ -67,36 +67,20 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        let spare = self.buf.bytes_total() - init;
+        let (ptr, spare) = self.buf.spare_room();
         if spare == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
-        opcode::Read::new(
-            types::Fd(self.fd.raw_fd()),
-            ptr,
-            spare.min(u32::MAX as usize) as u32,
-        )
-        .offset(self.offset)
-        .build()
+        opcode::Read::new(types::Fd(self.fd.raw_fd()), ptr, super::sqe_len(spare))
+            .offset(self.offset)
+            .build()
     }
 
-    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let res = cqe.result.map(|n| n as usize);
-        if self.no_room {
-            return (res.and(Err(no_room())), self.buf);
-        }
-        if let Ok(n) = res {
-            let init = self.buf.bytes_init();
-            // SAFETY: `cqe` is this op's own completion (the `complete`
-            // contract, kept by the driver): the kernel wrote `n` bytes right
-            // after the `init` ones.
-            unsafe { self.buf.set_init(init + n) };
-        }
-        (res, self.buf)
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: `cqe` is this op's own completion (the `complete`
+        // contract, kept by the driver).
+        unsafe { super::bytes_in(cqe, self.buf, self.no_room) }
     }
 }
 
@@ -165,18 +149,7 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter_mut()
-            .map(|b| {
-                let init = b.bytes_init();
-                libc::iovec {
-                    // SAFETY: `init <= bytes_total`.
-                    iov_base: unsafe { b.stable_mut_ptr().add(init) }.cast(),
-                    iov_len: b.bytes_total() - init,
-                }
-            })
-            .collect();
+        self.iovecs = self.bufs.iter_mut().map(super::iovec_in).collect();
         if self.iovecs.iter().all(|iov| iov.iov_len == 0) {
             self.no_room = true;
             return opcode::Nop::new().build();
@@ -197,13 +170,11 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
         }
         if let Ok(n) = res {
             let mut left = n;
-            for (b, iov) in self.bufs.iter_mut().zip(&self.iovecs) {
-                let wrote = left.min(iov.iov_len);
-                let init = b.bytes_init();
+            for b in &mut self.bufs {
                 // SAFETY: `cqe` is this op's own completion (the `complete`
-                // contract): the kernel filled iovecs in order; `wrote` bytes
-                // of this one.
-                unsafe { b.set_init(init + wrote) };
+                // contract): the kernel filled the iovecs, each a buffer's
+                // spare room, in order; `mark_read` takes this one's part.
+                let wrote = unsafe { super::mark_read(b, left) };
                 left -= wrote;
             }
         }

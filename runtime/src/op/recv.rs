@@ -131,40 +131,22 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        let spare = self.buf.bytes_total() - init;
+        let (ptr, spare) = self.buf.spare_room();
         if spare == 0 && self.flags & libc::MSG_TRUNC == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        // SAFETY: `init <= bytes_total`, so the pointer stays in the buffer.
-        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
-        opcode::Recv::new(
-            types::Fd(self.fd.raw_fd()),
-            ptr,
-            spare.min(u32::MAX as usize) as u32,
-        )
-        .flags(self.flags)
-        .ioprio(self.ioprio)
-        .build()
+        opcode::Recv::new(types::Fd(self.fd.raw_fd()), ptr, super::sqe_len(spare))
+            .flags(self.flags)
+            .ioprio(self.ioprio)
+            .build()
     }
 
-    unsafe fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let res = cqe.result.map(|n| n as usize);
-        if self.no_room {
-            return (res.and(Err(no_room())), self.buf);
-        }
-        if let Ok(n) = res {
-            let init = self.buf.bytes_init();
-            // With MSG_TRUNC a datagram socket returns the datagram's real
-            // length, which may exceed the room: only the room was written.
-            let wrote = n.min(self.buf.bytes_total() - init);
-            // SAFETY: `cqe` is this op's own completion (the `complete`
-            // contract, kept by the driver): the kernel wrote `wrote` bytes
-            // right after the `init` ones.
-            unsafe { self.buf.set_init(init + wrote) };
-        }
-        (res, self.buf)
+    unsafe fn complete(self, cqe: CqeResult) -> Self::Output {
+        // SAFETY: `cqe` is this op's own completion (the `complete`
+        // contract, kept by the driver); with MSG_TRUNC its count may exceed
+        // the room, which `bytes_in` caps.
+        unsafe { super::bytes_in(cqe, self.buf, self.no_room) }
     }
 }
 
@@ -516,16 +498,12 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     type Output = BufResult<(usize, SockAddr), B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let init = self.buf.bytes_init();
-        if self.buf.bytes_total() == init && self.flags & libc::MSG_TRUNC as u32 == 0 {
+        let iov = super::iovec_in(&mut self.buf);
+        if iov.iov_len == 0 && self.flags & libc::MSG_TRUNC as u32 == 0 {
             self.no_room = true;
             return opcode::Nop::new().build();
         }
-        *self.iov = libc::iovec {
-            // SAFETY: `init <= bytes_total`.
-            iov_base: unsafe { self.buf.stable_mut_ptr().add(init) }.cast(),
-            iov_len: self.buf.bytes_total() - init,
-        };
+        *self.iov = iov;
         let parts = &mut *self.parts;
         parts.hdr.msg_name = (&mut parts.addr as *mut SockAddrStorage).cast();
         parts.hdr.msg_namelen = parts.addr.size_of();
@@ -542,14 +520,11 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
         }
         let res = match cqe.result {
             Ok(n) => {
-                let init = self.buf.bytes_init();
-                // With MSG_TRUNC the result is the datagram's real length,
-                // which may exceed the room: only the room was written.
-                let wrote = (n as usize).min(self.buf.bytes_total() - init);
                 // SAFETY: `cqe` is this op's own completion (the `complete`
-                // contract, kept by the driver): the kernel wrote `wrote`
-                // bytes right after the `init` ones.
-                unsafe { self.buf.set_init(init + wrote) };
+                // contract, kept by the driver): the kernel wrote `n` bytes
+                // into the spare room (with MSG_TRUNC `n` is the datagram's
+                // real length, which `mark_read` caps at the room).
+                unsafe { super::mark_read(&mut self.buf, n as usize) };
                 let len = self.parts.hdr.msg_namelen;
                 let storage = std::mem::replace(&mut self.parts.addr, SockAddrStorage::zeroed());
                 // SAFETY: a successful completion of this op (the `complete`

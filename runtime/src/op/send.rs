@@ -92,7 +92,7 @@ unsafe impl<B: IoBuf> OpCode for SendOp<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = super::sqe_len(self.buf.bytes_init());
         opcode::Send::new(types::Fd(self.fd.raw_fd()), self.buf.stable_ptr(), len)
             .flags(self.flags)
             .build()
@@ -207,7 +207,7 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = super::sqe_len(self.buf.bytes_init());
         opcode::SendZc::new(types::Fd(self.fd.raw_fd()), self.buf.stable_ptr(), len)
             .flags(self.flags)
             .build()
@@ -319,14 +319,7 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut libc::c_void,
-                iov_len: b.bytes_init(),
-            })
-            .collect();
+        self.iovecs = self.bufs.iter().map(super::iovec_out).collect();
         let hdr = &mut *self.hdr;
         hdr.msg_iov = self.iovecs.as_mut_ptr();
         hdr.msg_iovlen = self.iovecs.len() as _;

@@ -59,7 +59,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
     type Output = BufResult<usize, B>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = super::sqe_len(self.buf.bytes_init());
         opcode::Write::new(types::Fd(self.fd.raw_fd()), self.buf.stable_ptr(), len)
             .offset(self.offset)
             .build()
@@ -132,14 +132,7 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn create_entry(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut libc::c_void,
-                iov_len: b.bytes_init(),
-            })
-            .collect();
+        self.iovecs = self.bufs.iter().map(super::iovec_out).collect();
         opcode::Writev::new(
             types::Fd(self.fd.raw_fd()),
             self.iovecs.as_ptr(),
