@@ -14,20 +14,48 @@ pub const BUF_TABLE_SLOTS: u32 = 64;
 /// Entries of the sparse file table percore registers on each ring.
 pub const FILE_TABLE_SLOTS: u32 = 4096;
 
-/// Which entries of each table are taken; `None` until registered.
+/// Which entries of each table are taken.
 #[derive(Default)]
 pub(super) struct Tables {
-    /// One flag per buffer-table entry.
-    bufs: Option<Vec<bool>>,
-    /// Free file-table entries, lowest on top.
-    files: Option<Vec<u32>>,
+    bufs: SlotTable,
+    files: SlotTable,
+}
+
+/// The free entries of one sparse table, lowest on top; `None` until the
+/// table is registered.
+#[derive(Default)]
+struct SlotTable {
+    free: Option<Vec<u32>>,
+}
+
+impl SlotTable {
+    fn is_registered(&self) -> bool {
+        self.free.is_some()
+    }
+
+    /// The table of `len` entries was registered: all are free.
+    fn registered(&mut self, len: u32) {
+        self.free = Some((0..len).rev().collect());
+    }
+
+    /// Takes the lowest free entry.
+    fn take(&mut self) -> Option<u32> {
+        self.free.as_mut()?.pop()
+    }
+
+    /// Gives back an entry whose registration was cleared.
+    fn release(&mut self, slot: u32) {
+        if let Some(free) = self.free.as_mut() {
+            free.push(slot);
+        }
+    }
 }
 
 impl Driver {
     /// Takes a free entry of this ring's buffer table, registering the
     /// sparse table on first use.
     pub(crate) fn take_buf_slot(&mut self) -> io::Result<u16> {
-        if self.tables.bufs.is_none() {
+        if !self.tables.bufs.is_registered() {
             self.register_buffers_sparse(BUF_TABLE_SLOTS)
                 .map_err(|err| match err.raw_os_error() {
                     Some(libc::EBUSY) => io::Error::new(
@@ -41,10 +69,9 @@ impl Driver {
                     ),
                     _ => err,
                 })?;
-            self.tables.bufs = Some(vec![false; BUF_TABLE_SLOTS as usize]);
+            self.tables.bufs.registered(BUF_TABLE_SLOTS);
         }
-        let used = self.tables.bufs.as_mut().expect("registered above");
-        let slot = used.iter().position(|u| !u).ok_or_else(|| {
+        let slot = self.tables.bufs.take().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::ResourceBusy,
                 format!(
@@ -53,21 +80,18 @@ impl Driver {
                 ),
             )
         })?;
-        used[slot] = true;
         Ok(slot as u16)
     }
 
     /// Gives back a buffer-table entry whose registration was cleared.
     pub(crate) fn release_buf_slot(&mut self, slot: u16) {
-        if let Some(used) = self.tables.bufs.as_mut() {
-            used[slot as usize] = false;
-        }
+        self.tables.bufs.release(u32::from(slot));
     }
 
     /// Takes a free entry of this ring's file table, registering the sparse
     /// table on first use.
     pub(crate) fn take_file_slot(&mut self) -> io::Result<u32> {
-        if self.tables.files.is_none() {
+        if !self.tables.files.is_registered() {
             self.register_files_sparse(FILE_TABLE_SLOTS)
                 .map_err(|err| match err.raw_os_error() {
                     Some(libc::EBUSY) => io::Error::new(
@@ -77,10 +101,9 @@ impl Driver {
                     ),
                     _ => err,
                 })?;
-            self.tables.files = Some((0..FILE_TABLE_SLOTS).rev().collect());
+            self.tables.files.registered(FILE_TABLE_SLOTS);
         }
-        let free = self.tables.files.as_mut().expect("registered above");
-        free.pop().ok_or_else(|| {
+        self.tables.files.take().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::ResourceBusy,
                 format!("all {FILE_TABLE_SLOTS} registered-file slots of this core are in use"),
@@ -90,8 +113,6 @@ impl Driver {
 
     /// Gives back a file-table entry whose registration was cleared.
     pub(crate) fn release_file_slot(&mut self, slot: u32) {
-        if let Some(free) = self.tables.files.as_mut() {
-            free.push(slot);
-        }
+        self.tables.files.release(slot);
     }
 }
