@@ -886,6 +886,61 @@ impl Compat<percore::fs::File> {
     }
 }
 
+/// The write methods every poll trait shares (tokio's and futures'
+/// `AsyncWrite`, hyper's `Write`): plain and vectored writes both go
+/// through [`Compat::write`].
+#[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
+macro_rules! poll_write_methods {
+    () => {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().write(cx, &[IoSlice::new(buf)])
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().write(cx, bufs)
+        }
+    };
+}
+
+/// tokio's and futures' `AsyncBufRead`: the same two methods.
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+macro_rules! buf_read_methods {
+    () => {
+        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            self.get_mut().fill(cx)
+        }
+
+        fn consume(self: Pin<&mut Self>, amt: usize) {
+            self.get_mut().reader.consume(amt);
+        }
+    };
+}
+
+/// A read into a cursor with `remaining` and `put_slice` (tokio's
+/// `ReadBuf`, hyper's `ReadBufCursor`, which have no trait in common).
+#[cfg(any(feature = "tokio-io", feature = "hyper"))]
+macro_rules! put_read {
+    ($this:expr, $cx:expr, $buf:expr) => {{
+        if $buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        ready!($this.get_mut().read_with($cx, |src| {
+            let n = src.len().min($buf.remaining());
+            $buf.put_slice(&src[..n]);
+            n
+        }))?;
+        Poll::Ready(Ok(()))
+    }};
+}
+
 #[cfg(feature = "tokio-io")]
 mod tokio_impls {
     use super::*;
@@ -918,44 +973,16 @@ mod tokio_impls {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            ready!(self.get_mut().read_with(cx, |src| {
-                let n = src.len().min(buf.remaining());
-                buf.put_slice(&src[..n]);
-                n
-            }))?;
-            Poll::Ready(Ok(()))
+            put_read!(self, cx, buf)
         }
     }
 
     impl<S: CompatRead> AsyncBufRead for Compat<S> {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().fill(cx)
-        }
-
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().reader.consume(amt);
-        }
+        buf_read_methods!();
     }
 
     impl<S: CompatWrite> AsyncWrite for Compat<S> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, bufs)
-        }
+        poll_write_methods!();
 
         fn is_write_vectored(&self) -> bool {
             true
@@ -1004,31 +1031,11 @@ mod futures_impls {
     }
 
     impl<S: CompatRead> AsyncBufRead for Compat<S> {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().fill(cx)
-        }
-
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().reader.consume(amt);
-        }
+        buf_read_methods!();
     }
 
     impl<S: CompatWrite> AsyncWrite for Compat<S> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, bufs)
-        }
+        poll_write_methods!();
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().flush(cx)
@@ -1051,34 +1058,12 @@ mod hyper_impls {
             cx: &mut Context<'_>,
             mut buf: ReadBufCursor<'_>,
         ) -> Poll<io::Result<()>> {
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            ready!(self.get_mut().read_with(cx, |src| {
-                let n = src.len().min(buf.remaining());
-                buf.put_slice(&src[..n]);
-                n
-            }))?;
-            Poll::Ready(Ok(()))
+            put_read!(self, cx, buf)
         }
     }
 
     impl<S: CompatWrite> Write for Compat<S> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, bufs)
-        }
+        poll_write_methods!();
 
         fn is_write_vectored(&self) -> bool {
             true
