@@ -114,7 +114,7 @@ use std::io::{self, IoSlice, SeekFrom};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 
 use percore::buf::{BufRing, IoBuf, RingBuf, Slice};
 use percore::fd::SharedFd;
@@ -767,12 +767,13 @@ impl Writer {
         }
         let n = buf.len();
         self.op = Some(WriteOp::new(io, buf.slice(..), self.sends_whole));
-        // Submit now (the first poll only queues the SQE), with no waker:
-        // the caller has its bytes taken, and whichever call of its waits
-        // for the send (the next write, a flush) registers its own. So a
-        // send nobody waits for wakes no task when it completes. An error
+        // Submit now (the first poll only queues the SQE), with no waiter
+        // (`op::unwaited`): the caller has its bytes taken, and whichever
+        // call of its waits for the send (the next write, a flush)
+        // registers its own waker. So a send nobody waits for wakes no task
+        // and costs the loop no turn when it completes. An error
         // of this send, if it completes at once, is kept for the next call.
-        if let Poll::Ready(Err(e)) = self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
+        if let Poll::Ready(Err(e)) = self.poll_drain(io, &mut Context::from_waker(op::unwaited())) {
             self.error = Some(e);
         }
         Poll::Ready(Ok(n))
@@ -790,7 +791,7 @@ impl Writer {
             return self.poll_drain(io, cx);
         }
         // Collect the send if it is done, without registering a waker.
-        match self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
+        match self.poll_drain(io, &mut Context::from_waker(op::unwaited())) {
             Poll::Pending => Poll::Ready(Ok(())),
             done => done,
         }
