@@ -782,19 +782,17 @@ impl Writer {
     /// A flush that does not wait for a send in flight when the send goes
     /// out whole or fails ([`Writer::sends_whole`]): the bytes are with the
     /// kernel's ring, and nothing is left for this side to do. A send that
-    /// already failed reports its error here; one that fails later reports
-    /// it from the next write, flush or shutdown, which wait for it. What
-    /// this saves: the poll of the caller's task that the send's completion
-    /// would cost (hyper's whole connection state machine, per response).
+    /// failed inside `poll_write` reports its error here; one that fails
+    /// later reports it from the next write, flush or shutdown, which wait
+    /// for it. What this saves: the poll of the caller's task that the
+    /// send's completion would cost (hyper's whole connection state
+    /// machine, per response), and the look at the op itself (hyper flushes
+    /// twice per response).
     fn poll_flush_queued(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.sends_whole {
             return self.poll_drain(io, cx);
         }
-        // Collect the send if it is done, without registering a waker.
-        match self.poll_drain(io, &mut Context::from_waker(op::unwaited())) {
-            Poll::Pending => Poll::Ready(Ok(())),
-            done => done,
-        }
+        Poll::Ready(self.error.take().map_or(Ok(()), Err))
     }
 }
 
