@@ -2,10 +2,11 @@
 //! HTTP/2, with graceful shutdown.
 
 use std::error::Error as StdError;
-use std::future::{Future, IntoFuture};
+use std::future::{Future, IntoFuture, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use ::hyper::body::{Body, Incoming};
@@ -244,7 +245,8 @@ where
             let (open, mut all_closed) = percore::channel::channel::<()>(1);
             let listener = self.listener;
             let mut incoming = listener.incoming();
-            let mut stop = pin!(percore::shutdown::requested());
+            let shutdown = percore::shutdown::handle();
+            let mut stop = pin!(shutdown.requested());
             loop {
                 // The shutdown first, so that it wins over a waiting connection.
                 let conn = match select(stop.as_mut(), incoming.next()).await {
@@ -262,14 +264,29 @@ where
                 let service = TowerToHyperService::new(self.service.clone());
                 let open = open.clone();
                 let ring = ring.clone();
+                let shutdown = shutdown.clone();
                 let connection = async move {
                     let _open = open;
                     let io = CoreBound::new(Compat::with_ring(conn, ring.as_ref()));
                     let mut served = pin!(builder.serve_connection_with_upgrades(io, service));
-                    // Errors are clients going away mid-request: nothing to do.
-                    if let Either::Left(()) =
-                        select(percore::shutdown::requested(), served.as_mut()).await
-                    {
+                    let mut requested = pin!(shutdown.requested());
+                    // The shutdown's wait is polled once, which leaves this
+                    // task's waker with it, and then only once its flag is
+                    // set: not on every request. It comes first, so that it
+                    // wins over a request.
+                    let mut waiting = false;
+                    let stop = poll_fn(|cx| {
+                        if (!waiting || shutdown.is_requested())
+                            && requested.as_mut().poll(cx).is_ready()
+                        {
+                            return Poll::Ready(true);
+                        }
+                        waiting = true;
+                        // Errors are clients going away mid-request: nothing to do.
+                        served.as_mut().poll(cx).map(|_| false)
+                    })
+                    .await;
+                    if stop {
                         // Finish the requests in progress, then close.
                         served.as_mut().graceful_shutdown();
                         let _ = served.await;
