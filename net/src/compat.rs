@@ -890,6 +890,19 @@ impl Compat<percore::fs::File> {
 /// through [`Compat::write`].
 #[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
 macro_rules! poll_write_methods {
+    // tokio's `AsyncWrite` and hyper's `Write`: vectored, and the same
+    // shutdown.
+    (vectored, shutdown) => {
+        poll_write_methods!();
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().shutdown(cx)
+        }
+    };
     () => {
         fn poll_write(
             self: Pin<&mut Self>,
@@ -981,18 +994,10 @@ mod tokio_impls {
     }
 
     impl<S: CompatWrite> AsyncWrite for Compat<S> {
-        poll_write_methods!();
-
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
+        poll_write_methods!(vectored, shutdown);
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().flush(cx)
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().shutdown(cx)
         }
     }
 }
@@ -1062,18 +1067,10 @@ mod hyper_impls {
     }
 
     impl<S: CompatWrite> Write for Compat<S> {
-        poll_write_methods!();
-
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
+        poll_write_methods!(vectored, shutdown);
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().flush_queued(cx)
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().shutdown(cx)
         }
     }
 }

@@ -281,7 +281,16 @@ mod tests {
     /// Polls `sleep` once: it is then in the wheel, as hyper's header
     /// timer is while it waits for the next request.
     async fn arm(sleep: &mut Pin<Box<dyn Sleep>>) {
-        poll_fn(|cx| Poll::Ready(assert!(sleep.as_mut().poll(cx).is_pending()))).await;
+        let pending = poll_fn(|cx| Poll::Ready(sleep.as_mut().poll(cx).is_pending())).await;
+        assert!(pending, "not due yet");
+    }
+
+    /// Leaves a spare entry due in `duration`: a sleep armed, then dropped.
+    async fn leave_spare(duration: Duration) {
+        let mut sleep = Timer.sleep(duration);
+        arm(&mut sleep).await;
+        drop(sleep);
+        assert_eq!(spare_len(), 1);
     }
 
     /// The per-request path: a sleep dropped before its deadline leaves its
@@ -312,9 +321,7 @@ mod tests {
     #[test]
     fn a_sleep_on_an_earlier_spare_entry_waits_for_its_own_deadline() {
         percore::run(async {
-            let mut early = Timer.sleep(Duration::from_millis(5));
-            arm(&mut early).await;
-            drop(early);
+            leave_spare(Duration::from_millis(5)).await;
             let deadline = Instant::now() + Duration::from_millis(60);
             let late = Timer.sleep_until(deadline);
             assert_eq!(spare_len(), 0, "took the 5 ms entry");
@@ -328,9 +335,7 @@ mod tests {
     #[test]
     fn a_sleep_never_takes_a_later_spare_entry() {
         percore::run(async {
-            let mut far = Timer.sleep(Duration::from_secs(3600));
-            arm(&mut far).await;
-            drop(far);
+            leave_spare(Duration::from_secs(3600)).await;
             let near = Timer.sleep(Duration::from_millis(5));
             assert_eq!(spare_len(), 1, "the hour-long entry stays spare");
             let done = percore::time::timeout(Duration::from_secs(20), near).await;
