@@ -708,9 +708,13 @@ impl Driver {
         #[cfg(feature = "tracing")]
         let before = self.stats;
         self.driver_woke = false;
-        let mut res = self.park_for(1, timeout);
         let mut completed = self.stats.completed;
-        while res.is_ok() && self.reaped_nothing_to_run() {
+        let mut res = self.park_for(1, timeout);
+        // Only a wait that reaped completions, all of them quiet, waits
+        // again: one ended without any (the timeout, a signal, a wake-up
+        // the epoll backend takes itself) returns.
+        while res.is_ok() && self.stats.completed != completed && self.reaped_nothing_to_run() {
+            completed = self.stats.completed;
             let left = match timeout {
                 None => None,
                 Some(t) => match t.checked_sub(since.elapsed()) {
@@ -719,11 +723,6 @@ impl Driver {
                 },
             };
             res = self.park_for(1, left);
-            // Ended without a completion: the timeout, or a signal.
-            if self.stats.completed == completed {
-                break;
-            }
-            completed = self.stats.completed;
         }
         #[cfg(feature = "tracing")]
         self.trace_tick(&before, true);
