@@ -14,7 +14,7 @@
 //! The same flags and the same two first routes as `http-server` (hyper's
 //! bare service), byte for byte, so the two compare directly; its tokio
 //! peer `peer-tokio-axum` (`benches/peers/tokio_axum.rs`) serves the same
-//! two handlers with `axum::serve`.
+//! two handlers, stateless there as here, with `axum::serve`.
 //!
 //! - `--cores N`: N cores, each with its own `SO_REUSEPORT` listener and
 //!   its own `percore_net::serve` (HTTP/1.1 and HTTP/2 on the same port).
@@ -111,9 +111,13 @@ fn run(addr: SocketAddr, cores: usize) -> io::Result<()> {
 }
 
 fn router(state: CoreState) -> Router {
-    Router::new()
+    // The two benchmarked routes take no state, as in the tokio peer: a
+    // handler that holds the state is cloned with it for every request
+    // (three allocations for this state), which would be measured too.
+    let stateless = Router::new()
         .route("/", get(axum_routes::text))
-        .route("/json", get(axum_routes::json))
+        .route("/json", get(axum_routes::json));
+    Router::new()
         .route("/hello/{name}", get(hello))
         .route("/source", get(|| CoreBound::new(source())))
         .route(
@@ -138,8 +142,12 @@ fn router(state: CoreState) -> Router {
                     .timeout(Duration::from_secs(1)),
             ),
         )
-        .layer(axum_routes::trace_layer())
         .with_state(state)
+        .merge(stateless)
+        .layer(axum_routes::trace_layer())
+        // Turns the stateless routes into services once, here, instead of
+        // for every request (what `axum::serve` does for each connection).
+        .with_state(())
 }
 
 /// Shared state and a path parameter: a visit count across every core.

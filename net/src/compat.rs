@@ -114,7 +114,7 @@ use std::io::{self, IoSlice, SeekFrom};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 
 use percore::buf::{BufRing, IoBuf, ProvidedBuf, Slice};
 use percore::fd::SharedFd;
@@ -767,12 +767,13 @@ impl Writer {
         }
         let n = buf.len();
         self.op = Some(WriteOp::new(io, buf.slice(..), self.sends_whole));
-        // Submit now (the first poll only queues the SQE), with no waker:
-        // the caller has its bytes taken, and whichever call of its waits
-        // for the send (the next write, a flush) registers its own. So a
-        // send nobody waits for wakes no task when it completes. An error
+        // Submit now (the first poll only queues the SQE), with no waiter
+        // (`op::unwaited`): the caller has its bytes taken, and whichever
+        // call of its waits for the send (the next write, a flush)
+        // registers its own waker. So a send nobody waits for wakes no task
+        // and costs the loop no turn when it completes. An error
         // of this send, if it completes at once, is kept for the next call.
-        if let Poll::Ready(Err(e)) = self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
+        if let Poll::Ready(Err(e)) = self.poll_drain(io, &mut Context::from_waker(op::unwaited())) {
             self.error = Some(e);
         }
         Poll::Ready(Ok(n))
@@ -781,19 +782,17 @@ impl Writer {
     /// A flush that does not wait for a send in flight when the send goes
     /// out whole or fails ([`Writer::sends_whole`]): the bytes are with the
     /// kernel's ring, and nothing is left for this side to do. A send that
-    /// already failed reports its error here; one that fails later reports
-    /// it from the next write, flush or shutdown, which wait for it. What
-    /// this saves: the poll of the caller's task that the send's completion
-    /// would cost (hyper's whole connection state machine, per response).
+    /// failed inside `poll_write` reports its error here; one that fails
+    /// later reports it from the next write, flush or shutdown, which wait
+    /// for it. What this saves: the poll of the caller's task that the
+    /// send's completion would cost (hyper's whole connection state
+    /// machine, per response), and the look at the op itself (hyper flushes
+    /// twice per response).
     fn poll_flush_queued(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.sends_whole {
             return self.poll_drain(io, cx);
         }
-        // Collect the send if it is done, without registering a waker.
-        match self.poll_drain(io, &mut Context::from_waker(Waker::noop())) {
-            Poll::Pending => Poll::Ready(Ok(())),
-            done => done,
-        }
+        Poll::Ready(self.error.take().map_or(Ok(()), Err))
     }
 }
 
@@ -886,6 +885,74 @@ impl Compat<percore::fs::File> {
     }
 }
 
+/// The write methods every poll trait shares (tokio's and futures'
+/// `AsyncWrite`, hyper's `Write`): plain and vectored writes both go
+/// through [`Compat::write`].
+#[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
+macro_rules! poll_write_methods {
+    // tokio's `AsyncWrite` and hyper's `Write`: vectored, and the same
+    // shutdown.
+    (vectored, shutdown) => {
+        poll_write_methods!();
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().shutdown(cx)
+        }
+    };
+    () => {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().write(cx, &[IoSlice::new(buf)])
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().write(cx, bufs)
+        }
+    };
+}
+
+/// tokio's and futures' `AsyncBufRead`: the same two methods.
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+macro_rules! buf_read_methods {
+    () => {
+        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            self.get_mut().fill(cx)
+        }
+
+        fn consume(self: Pin<&mut Self>, amt: usize) {
+            self.get_mut().reader.consume(amt);
+        }
+    };
+}
+
+/// A read into a cursor with `remaining` and `put_slice` (tokio's
+/// `ReadBuf`, hyper's `ReadBufCursor`, which have no trait in common).
+#[cfg(any(feature = "tokio-io", feature = "hyper"))]
+macro_rules! put_read {
+    ($this:expr, $cx:expr, $buf:expr) => {{
+        if $buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        ready!($this.get_mut().read_with($cx, |src| {
+            let n = src.len().min($buf.remaining());
+            $buf.put_slice(&src[..n]);
+            n
+        }))?;
+        Poll::Ready(Ok(()))
+    }};
+}
+
 #[cfg(feature = "tokio-io")]
 mod tokio_impls {
     use super::*;
@@ -918,55 +985,19 @@ mod tokio_impls {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            ready!(self.get_mut().read_with(cx, |src| {
-                let n = src.len().min(buf.remaining());
-                buf.put_slice(&src[..n]);
-                n
-            }))?;
-            Poll::Ready(Ok(()))
+            put_read!(self, cx, buf)
         }
     }
 
     impl<S: CompatRead> AsyncBufRead for Compat<S> {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().fill(cx)
-        }
-
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().reader.consume(amt);
-        }
+        buf_read_methods!();
     }
 
     impl<S: CompatWrite> AsyncWrite for Compat<S> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, bufs)
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
+        poll_write_methods!(vectored, shutdown);
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().flush(cx)
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().shutdown(cx)
         }
     }
 }
@@ -1004,31 +1035,11 @@ mod futures_impls {
     }
 
     impl<S: CompatRead> AsyncBufRead for Compat<S> {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().fill(cx)
-        }
-
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().reader.consume(amt);
-        }
+        buf_read_methods!();
     }
 
     impl<S: CompatWrite> AsyncWrite for Compat<S> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, bufs)
-        }
+        poll_write_methods!();
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().flush(cx)
@@ -1051,45 +1062,15 @@ mod hyper_impls {
             cx: &mut Context<'_>,
             mut buf: ReadBufCursor<'_>,
         ) -> Poll<io::Result<()>> {
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            ready!(self.get_mut().read_with(cx, |src| {
-                let n = src.len().min(buf.remaining());
-                buf.put_slice(&src[..n]);
-                n
-            }))?;
-            Poll::Ready(Ok(()))
+            put_read!(self, cx, buf)
         }
     }
 
     impl<S: CompatWrite> Write for Compat<S> {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().write(cx, bufs)
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
+        poll_write_methods!(vectored, shutdown);
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().flush_queued(cx)
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().shutdown(cx)
         }
     }
 }

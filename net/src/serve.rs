@@ -2,10 +2,11 @@
 //! HTTP/2, with graceful shutdown.
 
 use std::error::Error as StdError;
-use std::future::{Future, IntoFuture};
+use std::future::{Future, IntoFuture, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use ::hyper::body::{Body, Incoming};
@@ -37,6 +38,10 @@ const RING_BUF_LEN: usize = 4096;
 /// or any `tower::Service<Request<hyper::body::Incoming>>` that is `Clone`
 /// (each request gets a clone, as with axum's own `serve`). Await the
 /// returned [`Serve`] to run it; its builder methods set the options.
+/// Give it a router finished with `.with_state(…)` (`.with_state(())`
+/// where it has no state), as `axum::serve` does for each connection:
+/// a route added after the last `with_state` is otherwise turned into a
+/// service again for every request (three more allocations per request).
 ///
 /// - **HTTP/1.1 and HTTP/2** on the same port, told apart by the HTTP/2
 ///   preface (hyper-util's `auto` builder, on [`Executor`] and [`Timer`]).
@@ -217,80 +222,85 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+        Box::pin(async move {
+            let executor = ConnExecutor {
+                #[cfg(feature = "tokio-compat")]
+                tokio_context: self.tokio_context,
+            };
+            let mut builder = auto::Builder::new(executor);
+            builder
+                .http1()
+                .timer(Timer)
+                .header_read_timeout(self.header_read_timeout);
+            builder.http2().timer(Timer);
+            let builder = Rc::new(builder);
+            // Connections receive into one ring of this core's (see
+            // `Compat::with_ring`), where the kernel has multishot receive.
+            let ring = percore::capabilities()
+                .filter(|c| c.multishot_recv)
+                .and_then(|_| BufRing::new(RING_ENTRIES, RING_BUF_LEN).ok());
 
-impl<S> Serve<S> {
-    async fn run<B>(self) -> io::Result<()>
-    where
-        S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
-        S::Future: 'static,
-        S::Error: Into<BoxError>,
-        B: Body + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let executor = ConnExecutor {
-            #[cfg(feature = "tokio-compat")]
-            tokio_context: self.tokio_context,
-        };
-        let mut builder = auto::Builder::new(executor);
-        builder
-            .http1()
-            .timer(Timer)
-            .header_read_timeout(self.header_read_timeout);
-        builder.http2().timer(Timer);
-        let builder = Rc::new(builder);
-        // Connections receive into one ring of this core's (see
-        // `Compat::with_ring`), where the kernel has multishot receive.
-        let ring = percore::capabilities()
-            .filter(|c| c.multishot_recv)
-            .and_then(|_| BufRing::new(RING_ENTRIES, RING_BUF_LEN).ok());
-
-        // Every connection task holds a sender; `recv` returns `None` once
-        // they are all gone.
-        let (open, mut all_closed) = percore::channel::channel::<()>(1);
-        let listener = self.listener;
-        let mut incoming = listener.incoming();
-        let mut stop = pin!(percore::shutdown::requested());
-        loop {
-            // The shutdown first, so that it wins over a waiting connection.
-            let conn = match select(stop.as_mut(), incoming.next()).await {
-                Either::Left(()) => break,
-                Either::Right(Ok(conn)) => conn,
-                Either::Right(Err(e)) => {
-                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
-                        percore::time::sleep(Duration::from_millis(50)).await;
+            // Every connection task holds a sender; `recv` returns `None` once
+            // they are all gone.
+            let (open, mut all_closed) = percore::channel::channel::<()>(1);
+            let listener = self.listener;
+            let mut incoming = listener.incoming();
+            let shutdown = percore::shutdown::handle();
+            let mut stop = pin!(shutdown.requested());
+            loop {
+                // The shutdown first, so that it wins over a waiting connection.
+                let conn = match select(stop.as_mut(), incoming.next()).await {
+                    Either::Left(()) => break,
+                    Either::Right(Ok(conn)) => conn,
+                    Either::Right(Err(e)) => {
+                        if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                            percore::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-            };
-            let _ = conn.set_nodelay(true);
-            let builder = builder.clone();
-            let service = TowerToHyperService::new(self.service.clone());
-            let open = open.clone();
-            let ring = ring.clone();
-            let connection = async move {
-                let _open = open;
-                let io = CoreBound::new(Compat::with_ring(conn, ring.as_ref()));
-                let mut served = pin!(builder.serve_connection_with_upgrades(io, service));
-                // Errors are clients going away mid-request: nothing to do.
-                if let Either::Left(()) =
-                    select(percore::shutdown::requested(), served.as_mut()).await
-                {
-                    // Finish the requests in progress, then close.
-                    served.as_mut().graceful_shutdown();
-                    let _ = served.await;
-                }
-            };
-            ::hyper::rt::Executor::execute(&executor, connection);
-        }
-        drop(incoming);
-        drop(listener);
-        drop(open);
-        // Drain: until every connection closed, or the grace period ends.
-        let _ = select(all_closed.recv(), percore::shutdown::expired()).await;
-        Ok(())
+                };
+                let _ = conn.set_nodelay(true);
+                let builder = builder.clone();
+                let service = TowerToHyperService::new(self.service.clone());
+                let open = open.clone();
+                let ring = ring.clone();
+                let shutdown = shutdown.clone();
+                let connection = async move {
+                    let _open = open;
+                    let io = CoreBound::new(Compat::with_ring(conn, ring.as_ref()));
+                    let mut served = pin!(builder.serve_connection_with_upgrades(io, service));
+                    let mut requested = pin!(shutdown.requested());
+                    // The shutdown's wait is polled once, which leaves this
+                    // task's waker with it, and then only once its flag is
+                    // set: not on every request. It comes first, so that it
+                    // wins over a request.
+                    let mut waiting = false;
+                    let stop = poll_fn(|cx| {
+                        if (!waiting || shutdown.is_requested())
+                            && requested.as_mut().poll(cx).is_ready()
+                        {
+                            return Poll::Ready(true);
+                        }
+                        waiting = true;
+                        // Errors are clients going away mid-request: nothing to do.
+                        served.as_mut().poll(cx).map(|_| false)
+                    })
+                    .await;
+                    if stop {
+                        // Finish the requests in progress, then close.
+                        served.as_mut().graceful_shutdown();
+                        let _ = served.await;
+                    }
+                };
+                ::hyper::rt::Executor::execute(&executor, connection);
+            }
+            drop(incoming);
+            drop(listener);
+            drop(open);
+            // Drain: until every connection closed, or the grace period ends.
+            let _ = select(all_closed.recv(), percore::shutdown::expired()).await;
+            Ok(())
+        })
     }
 }
 

@@ -632,7 +632,7 @@ impl Runtime {
                     self.driver.borrow_mut().submit_and_reap()
                 } else {
                     let timeout = self.timers.park_timeout(now);
-                    let res = self.driver.borrow_mut().park(timeout);
+                    let res = self.driver.borrow_mut().park(timeout, now);
                     unparker.cancel_park();
                     // Spin next time if another core ended this idle spell
                     // soon (checked before any local code runs, so a wake

@@ -51,7 +51,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{self, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use slab::Slab;
@@ -148,6 +148,9 @@ pub(crate) struct Driver {
     /// arrived: the next park removes a pending one before queuing its own,
     /// so they never pile up.
     park_timeouts: u32,
+    /// A completion of the driver's own (a wake-up, a park timeout) was
+    /// reaped since the last park began: the loop has work to look at.
+    driver_woke: bool,
     /// Timespecs of linked timeouts, kept until their own CQE: with SQPOLL
     /// the kernel reads them after `io_uring_enter` returns.
     link_timeouts: Slab<Box<types::Timespec>>,
@@ -238,6 +241,7 @@ impl Driver {
             wake_armed: false,
             park_ts: Box::new(types::Timespec::new()),
             park_timeouts: 0,
+            driver_woke: false,
             link_timeouts: Slab::new(),
             buf_groups: register::BufGroups::default(),
             stats: DriverStats::default(),
@@ -708,15 +712,44 @@ impl Driver {
 
     /// Submits queued SQEs and waits for at least one completion, a wake-up
     /// from another thread, or the timeout, in one `io_uring_enter`.
-    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    ///
+    /// `timeout` counts from `since`. A wait ended only by completions that
+    /// wake no task (a send whose caller did not wait for it, as hyper's
+    /// flush on `percore_net`'s `Compat`) waits again, for what is left of
+    /// the timeout, in this same park: a turn of the loop would find
+    /// nothing to run.
+    pub(crate) fn park(&mut self, timeout: Option<Duration>, since: Instant) -> io::Result<()> {
         self.stats.ticks += 1;
         self.stats.parks += 1;
         #[cfg(feature = "tracing")]
         let before = self.stats;
-        let res = self.park_for(1, timeout);
+        self.driver_woke = false;
+        let mut completed = self.stats.completed;
+        let mut res = self.park_for(1, timeout);
+        // Only a wait that reaped completions, all of them quiet, waits
+        // again: one ended without any (the timeout, a signal, a wake-up
+        // the epoll backend takes itself) returns.
+        while res.is_ok() && self.stats.completed != completed && self.reaped_nothing_to_run() {
+            completed = self.stats.completed;
+            let left = match timeout {
+                None => None,
+                Some(t) => match t.checked_sub(since.elapsed()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => break,
+                },
+            };
+            res = self.park_for(1, left);
+        }
         #[cfg(feature = "tracing")]
         self.trace_tick(&before, true);
         res
+    }
+
+    /// Whether what the last wait reaped leaves the loop nothing to do: no
+    /// waker to run, no abandoned op to drop, no wake-up or timeout of the
+    /// driver's own.
+    fn reaped_nothing_to_run(&self) -> bool {
+        self.wakes.is_empty() && self.garbage.is_empty() && !self.driver_woke
     }
 
     /// Like [`Driver::park`], waiting for `want` completions: with
@@ -924,14 +957,19 @@ impl Driver {
                     PARK_TIMEOUT => {
                         self.stats.ops.on_complete(opcode::Timeout::CODE);
                         self.park_timeouts = self.park_timeouts.saturating_sub(1);
+                        self.driver_woke = true;
                     }
                     WAKE => {
                         self.stats.ops.on_complete(opcode::Read::CODE);
                         self.wake_armed = false;
+                        self.driver_woke = true;
                     }
                     // Posted into this ring by another core's MSG_RING: it
                     // counts as a msg_ring completion here, where it lands.
-                    WAKE_MSG => self.stats.ops.on_complete(opcode::MsgRingData::CODE),
+                    WAKE_MSG => {
+                        self.stats.ops.on_complete(opcode::MsgRingData::CODE);
+                        self.driver_woke = true;
+                    }
                     ud if ud & LINK_TIMEOUT != 0 => {
                         self.stats.ops.on_complete(opcode::LinkTimeout::CODE);
                         self.link_timeouts.try_remove((ud & !LINK_TIMEOUT) as usize);

@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use io_uring::squeue;
 
@@ -468,6 +468,54 @@ impl<T: OpCode> Op<T> {
 }
 
 impl<T: OpCode> Unpin for Op<T> {}
+
+/// The waker to poll an [`Op`] with when no task waits for its completion
+/// (a send whose caller has moved on and collects its result later): the
+/// completion then wakes nothing, and the loop does not take a turn for it
+/// (a plain [`Waker::noop`] wakes nothing too, but the loop cannot tell it
+/// from a task's waker, so it would take that turn).
+///
+/// Poll the op again with the task's own waker to wait for it after all.
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::task::Context;
+/// use percore::op::{Nop, Op};
+///
+/// percore::run(async {
+///     let mut op = pin!(Op::new(Nop));
+///     // Queued (the epoll driver may finish it at once); its completion
+///     // wakes nobody.
+///     let mut idle = Context::from_waker(percore::op::unwaited());
+///     if op.as_mut().poll(&mut idle).is_pending() {
+///         // Later, a task that needs the result waits for it.
+///         op.await.unwrap();
+///     }
+/// });
+/// ```
+pub fn unwaited() -> &'static Waker {
+    &UNWAITED
+}
+
+/// Whether `waker` is [`unwaited`]'s: a `static`, so one address, unlike
+/// `Waker::noop`, a constant that each crate may place anew.
+pub(crate) fn is_unwaited(waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &UNWAITED_VTABLE)
+}
+
+static UNWAITED_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    |_| RawWaker::new(std::ptr::null(), &UNWAITED_VTABLE),
+    |_| {},
+    |_| {},
+    |_| {},
+);
+
+// SAFETY: the vtable's functions never read the data pointer (null), and
+// wake, wake_by_ref and drop do nothing, so any use of the waker is sound;
+// clone returns the same null pointer and vtable.
+static UNWAITED: Waker =
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &UNWAITED_VTABLE)) };
 
 impl<T: OpCode> Future for Op<T> {
     type Output = T::Output;

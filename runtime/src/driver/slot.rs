@@ -95,7 +95,11 @@ pub(super) fn complete(
             let res = first.take().unwrap_or(res);
             let waker = std::mem::replace(waker, Waker::noop().clone());
             *slot = Lifecycle::Completed(res);
-            wakes.push(waker);
+            // An op nobody waits for leaves the loop nothing to run: see
+            // `Driver::park`.
+            if !super::op::is_unwaited(&waker) {
+                wakes.push(waker);
+            }
         }
         Lifecycle::Multishot {
             cqes,

@@ -143,3 +143,42 @@ fn op_finished_inside_its_first_poll_leaves_no_slot_and_no_wake() {
         assert_eq!(&byte, b"x");
     });
 }
+
+/// An op polled with [`crate::op::unwaited`] completes without ending the
+/// park it completes in: the loop parks once, until what the task waits
+/// for, instead of once for that completion (nothing to run) and again.
+#[test]
+fn a_completion_nobody_waits_for_ends_no_park() {
+    crate::run(async {
+        if crate::capabilities().is_some_and(|c| c.driver != crate::DriverKind::IoUring) {
+            return; // epoll finishes a write inside its submission: no completion to wait for
+        }
+        // A thread answers on pipe B once the write nobody waits for has
+        // reached pipe A: after that write's completion, in the kernel.
+        let (mut a_reader, a_writer) = io::pipe().unwrap();
+        let (mut b_wait, mut b_writer, _) = poll_pipe();
+        let answer = std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut byte = [0u8; 1];
+            a_reader.read_exact(&mut byte).unwrap();
+            b_writer.write_all(&byte).unwrap();
+        });
+        let fd = crate::fd::SharedFd::new(a_writer.into());
+        let mut write = std::pin::pin!(Op::new(crate::op::Write::new(
+            fd,
+            vec![7u8],
+            crate::op::CURRENT_POSITION
+        )));
+        let mut idle = std::task::Context::from_waker(crate::op::unwaited());
+        assert!(
+            write.as_mut().poll(&mut idle).is_pending(),
+            "queued, not yet submitted"
+        );
+        let before = crate::stats().driver;
+        (&mut b_wait).await.unwrap();
+        let after = crate::stats().driver;
+        assert_eq!(after.parks - before.parks, 1, "one park, ended by pipe B");
+        assert_eq!(write.await.0.unwrap(), 1);
+        answer.join().unwrap();
+    });
+}

@@ -64,7 +64,7 @@ pub use self::statx::{
 pub use self::timeout::TimeoutOp;
 pub use self::unlink::UnlinkAt;
 pub use self::write::{Write, Writev};
-pub use crate::driver::op::{CqeResult, MultishotOp, MultishotOpCode, Op, OpCode};
+pub use crate::driver::op::{CqeResult, MultishotOp, MultishotOpCode, Op, OpCode, unwaited};
 
 /// `offset` value meaning "the file's current position" (pipes, sockets, append).
 pub const CURRENT_POSITION: u64 = u64::MAX;
