@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by the loopback benchmark scripts (bench-echo.sh, bench-cores.sh):
-# logging, the processes we start and end, server start/stop, /proc readings.
+# logging, building and finding the programs, the processes we start and end,
+# server start/stop, /proc readings.
 # Source it after setting BENCH_NAME (the log prefix) and LOGS (the directory
 # for server logs):
 #
@@ -32,6 +33,25 @@ need_apt() { # need_apt PACKAGE: install a Debian package (we run as root on the
     if [[ $(id -u) -ne 0 ]]; then die "$1 is missing and we are not root: apt-get install $1"; fi
     log "installing $1"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}
+
+# --- programs ---------------------------------------------------------------
+# The user examples (examples/, package percore-examples) build to
+# target/release/examples/NAME; the peers and load tools (bench/, package
+# percore-bench) are binaries, in target/release/NAME.
+program_path() { # program_path NAME: the release build of example or bench program NAME
+    local dir=${CARGO_TARGET_DIR:-$REPO/target}/release
+    if [[ -e "$REPO/examples/$1.rs" ]]; then echo "$dir/examples/$1"; else echo "$dir/$1"; fi
+}
+build_programs() { # build_programs NAME...: one `cargo build --release` of just those programs
+    local args=() examples=() bins=() name
+    for name in "$@"; do
+        if [[ -e "$REPO/examples/$name.rs" ]]; then examples+=(--example "$name"); else bins+=(--bin "$name"); fi
+    done
+    [[ ${#examples[@]} -eq 0 ]] || args+=(-p percore-examples "${examples[@]}")
+    [[ ${#bins[@]} -eq 0 ]] || args+=(-p percore-bench "${bins[@]}")
+    log "cargo build --release ${args[*]} (target dir ${CARGO_TARGET_DIR:-$REPO/target})"
+    cargo build --release "${args[@]}"
 }
 
 # --- readings ---------------------------------------------------------------
