@@ -149,7 +149,7 @@ target_source() {
 }
 
 check_command() {
-    local file=$1 cmd=$2 words=() vars=() i=0 w script="" example="" program="" kind="" packages="" wanted=() after_dashes=0 flags=() src
+    local file=$1 cmd=$2 words=() vars=() i=0 w script="" program="" kind="" packages="" wanted=() after_dashes=0 flags=() src
     if ! mapfile -t words < <(xargs -n1 printf '%s\n' <<<"$cmd" 2>/dev/null); then
         fail "$file: cannot split the command: $cmd"
         return
