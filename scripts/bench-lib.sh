@@ -43,15 +43,24 @@ program_path() { # program_path NAME: the release build of example or bench prog
     local dir=${CARGO_TARGET_DIR:-$REPO/target}/release
     if [[ -e "$REPO/examples/$1.rs" ]]; then echo "$dir/examples/$1"; else echo "$dir/$1"; fi
 }
-build_programs() { # build_programs NAME...: one `cargo build --release` of just those programs
-    local args=() examples=() bins=() name
+# Each package is built by itself: a build of both at once would unify their
+# dependencies' features (the peers turn on some in libc and tokio) and make
+# a third set of artifacts; this way the examples measured are the very ones
+# `cargo run --release --example NAME` builds, and the bench programs the
+# ones `cargo build --release -p percore-bench` builds.
+build_programs() { # build_programs NAME...: `cargo build --release` of just those programs
+    local examples=() bins=() name
     for name in "$@"; do
         if [[ -e "$REPO/examples/$name.rs" ]]; then examples+=(--example "$name"); else bins+=(--bin "$name"); fi
     done
-    [[ ${#examples[@]} -eq 0 ]] || args+=(-p percore-examples "${examples[@]}")
-    [[ ${#bins[@]} -eq 0 ]] || args+=(-p percore-bench "${bins[@]}")
-    log "cargo build --release ${args[*]} (target dir ${CARGO_TARGET_DIR:-$REPO/target})"
-    cargo build --release "${args[@]}"
+    if [[ ${#examples[@]} -gt 0 ]]; then
+        log "cargo build --release -p percore-examples ${examples[*]} (target dir ${CARGO_TARGET_DIR:-$REPO/target})"
+        cargo build --release -p percore-examples "${examples[@]}"
+    fi
+    if [[ ${#bins[@]} -gt 0 ]]; then
+        log "cargo build --release -p percore-bench ${bins[*]}"
+        cargo build --release -p percore-bench "${bins[@]}"
+    fi
 }
 
 # --- readings ---------------------------------------------------------------

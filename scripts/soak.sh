@@ -28,11 +28,14 @@ conns="${SOAK_CONNS:-2000}"
 target="${CARGO_TARGET_DIR:-target}"
 
 # echo-server is a user example (root package), the soak client a bench
-# program (bench/); it runs the echo-server of the same profile.
+# program (bench/) that runs the echo-server of the same profile. Built one
+# package at a time, as scripts/bench-lib.sh does (the same artifacts as
+# `cargo run --example echo-server`).
 build_programs() {
     local release=()
     [[ "$profile" == release ]] && release=(--release)
-    cargo build "${release[@]}" -p percore-examples --example echo-server -p percore-bench --bin soak
+    cargo build "${release[@]}" -p percore-examples --example echo-server
+    cargo build "${release[@]}" -p percore-bench --bin soak
 }
 soak_bin() { echo "$target/$profile/soak"; }
 

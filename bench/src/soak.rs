@@ -2,7 +2,7 @@
 //! as a child process so its descriptors and memory can be read from /proc.
 //!
 //! ```text
-//! cargo build --release -p percore-examples --example echo-server -p percore-bench --bin soak
+//! cargo build --release --example echo-server && cargo build --release -p percore-bench --bin soak
 //! target/release/soak [--mode soak|hostile|slowloris|never-read|abandon]
 //!     [--duration SECS] [--cores N] [--conns N] [--seed N] [--server PATH]
 //! ```
