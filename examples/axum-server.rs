@@ -13,7 +13,7 @@
 //!
 //! The same flags and the same two first routes as `http-server` (hyper's
 //! bare service), byte for byte, so the two compare directly; its tokio
-//! peer `peer-tokio-axum` (`benches/peers/tokio_axum.rs`) serves the same
+//! peer `peer-tokio-axum` (`bench/src/peers/tokio_axum.rs`) serves the same
 //! two handlers, stateless there as here, with `axum::serve`.
 //!
 //! - `--cores N`: N cores, each with its own `SO_REUSEPORT` listener and

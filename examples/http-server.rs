@@ -12,7 +12,7 @@
 //!   for port 0); the kernel spreads connections across them. Default 1.
 //! - `GET /` answers a short text, `GET /json` a small JSON object, anything
 //!   else 404 (the service is in `examples/common/http.rs`, shared with the
-//!   tokio peer `benches/peers/tokio_http.rs` that `scripts/bench-http.sh`
+//!   tokio peer `bench/src/peers/tokio_http.rs` that `scripts/bench-http.sh`
 //!   compares it with).
 //!
 //! Each connection is served by hyper's HTTP/1 state machine over

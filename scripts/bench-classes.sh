@@ -87,8 +87,8 @@ server_cmd() {
     case $1 in
         percore-classes) echo "$EXAMPLES/echo-server --buf 4096 --classes --background $2 $copy" ;;
         percore-yield) echo "$EXAMPLES/echo-server --buf 4096 --background $2 $copy" ;;
-        tokio) echo "$EXAMPLES/peer-tokio-echo --buf 4096 --background $2 $copy" ;;
-        glommio) echo "$EXAMPLES/peer-glommio-echo --buf 4096 --background $2 $copy" ;;
+        tokio) echo "$(program_path peer-tokio-echo) --buf 4096 --background $2 $copy" ;;
+        glommio) echo "$(program_path peer-glommio-echo) --buf 4096 --background $2 $copy" ;;
         *) die "unknown server '$1' (known: percore-classes percore-yield tokio glommio)" ;;
     esac
 }
@@ -103,8 +103,7 @@ if [[ " $CASES " == *" copy "* ]]; then
     trap 'cleanup; rm -rf "$COPY_DIR"' EXIT
 fi
 if [[ "$BUILD" == 1 ]]; then
-    cargo build --release --example echo-server --example peer-tokio-echo \
-        --example peer-glommio-echo --example echo-client
+    build_programs echo-server peer-tokio-echo peer-glommio-echo echo-client
 fi
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)

@@ -4,7 +4,7 @@
 # message throughput and ping-pong latency (cross-core-bench).
 #
 # Parts (PARTS, default both):
-#   cross  cargo's cross-core-bench example (benches/cross_core.rs): percore's
+#   cross  the cross-core-bench program (bench/src/cross_core.rs): percore's
 #          channel vs crossbeam between plain threads vs tokio mpsc, both ends
 #          pinned to the first two CPUs of CPUS2.
 #   echo   loopback echo, every server at every core count in CORE_COUNTS:
@@ -62,8 +62,7 @@ CROSS_ARGS=${CROSS_ARGS:-}
 BUILD=${BUILD:-1}
 OUT=${OUT:-$REPO/target/bench-cores}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-EXAMPLES=$TARGET_DIR/release/examples
-CLIENT=$EXAMPLES/echo-client
+CLIENT=$TARGET_DIR/release/examples/echo-client
 
 BENCH_NAME=bench-cores
 # shellcheck source=scripts/bench-lib.sh
@@ -93,16 +92,15 @@ server_cpus() { if (($1 == 1)); then echo "$SERVER_CPU1"; else echo "$CPUS2"; fi
 client_cpus() { if (($1 == 1)); then echo "$CLIENT_CPU1"; else echo "$CPUS2"; fi; }
 
 if [[ "$BUILD" == 1 ]]; then
-    build_args=()
-    if [[ " $PARTS " == *" cross "* ]]; then build_args+=(--example cross-core-bench); fi
+    programs=()
+    if [[ " $PARTS " == *" cross "* ]]; then programs+=(cross-core-bench); fi
     if [[ " $PARTS " == *" echo "* ]]; then
         for ex in $(for s in $SERVERS; do example_of "$s"; echo; done | sort -u); do
-            build_args+=(--example "$ex")
+            programs+=("$ex")
         done
-        build_args+=(--example echo-client)
+        programs+=(echo-client)
     fi
-    log "cargo build --release ${build_args[*]} (target dir $TARGET_DIR)"
-    cargo build --release "${build_args[@]}"
+    build_programs "${programs[@]}"
 fi
 
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -119,7 +117,7 @@ META=$OUT/meta-$STAMP.txt
 
 # --- cross-core messages ----------------------------------------------------
 if [[ " $PARTS " == *" cross "* ]]; then
-    bin=$EXAMPLES/cross-core-bench
+    bin=$(program_path cross-core-bench)
     [[ -x $bin ]] || die "$bin not built"
     log "cross-core-bench $CROSS_ARGS on CPUs $CPUS2"
     # shellcheck disable=SC2086 # CROSS_ARGS is a list of words
@@ -143,7 +141,7 @@ run_load() {
     scpus=$(server_cpus "$cores") ccpus=$(client_cpus "$cores")
     out=$LOGS/r$round-$server-c$cores-${conns}x$size.out
     # shellcheck disable=SC2046 # server_args is a list of flags
-    launch_server "$LOGS/$server-c$cores.log" "$scpus" "$EXAMPLES/$(example_of "$server")" \
+    launch_server "$LOGS/$server-c$cores.log" "$scpus" "$(program_path "$(example_of "$server")")" \
         --buf "$buf" $(server_args "$server" "$cores")
     taskset -c "$ccpus" "$CLIENT" --addr "127.0.0.1:$PORT" --conns "$conns" --size "$size" \
         --duration "$DURATION" --cores "$cores" >"$out" 2>&1 &
@@ -168,7 +166,7 @@ run_load() {
 if [[ " $PARTS " == *" echo "* ]]; then
     [[ -x "$CLIENT" ]] || die "load client $CLIENT not built"
     for s in $SERVERS; do
-        [[ -x $EXAMPLES/$(example_of "$s") ]] || die "$EXAMPLES/$(example_of "$s") not built"
+        [[ -x $(program_path "$(example_of "$s")") ]] || die "$(program_path "$(example_of "$s")") not built"
     done
     read -r -a SERVER_LIST <<<"$SERVERS"
     log "servers: $SERVERS; cores: $CORE_COUNTS; cells: $CELLS; rounds: $ROUNDS; results: $CSV"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loopback echo benchmark: percore's echo-server against tokio (current_thread),
-# monoio, glommio and a raw io_uring loop (benches/peers/), each server pinned
+# monoio, glommio and a raw io_uring loop (bench/src/peers/), each server pinned
 # to one core and percore's one-ring echo-client pinned to the other.
 #
 # Phases (PHASES, default all three):
@@ -34,7 +34,7 @@
 #   RATE_WINDOW [3] seconds for the CPU window and again for the perf window
 #   IDLE_CONNS [10000]  MEM_ROUNDS [ROUNDS]  MEM_SERVERS [SERVERS, plus percore-plain
 #          (echo-server --plain) when percore is in SERVERS]  SERVER_CPU [0]  CLIENT_CPU [1]
-#   BUILD [1] (0: use the binaries already built; 1 builds only the examples needed)  OUT [target/bench-echo]
+#   BUILD [1] (0: use the binaries already built; 1 builds only the programs needed)  OUT [target/bench-echo]
 #   CLIENT [echo-client in the build dir]: a load client with echo-client's
 #          flags and RESULT line, e.g. for testing this script
 #   DATA [$OUT/data-<stamp>]: where the run's medians go as the CSV files the charts
@@ -77,9 +77,8 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 BUILD=${BUILD:-1}
 OUT=${OUT:-$REPO/target/bench-echo}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-EXAMPLES=$TARGET_DIR/release/examples
 CLIENT_SET=${CLIENT:+1}
-CLIENT=${CLIENT:-$EXAMPLES/echo-client}
+CLIENT=${CLIENT:-$TARGET_DIR/release/examples/echo-client}
 
 if [[ -z "$CELLS" ]]; then
     for c in $CONNS; do for s in $SIZES; do CELLS+="${c}x${s} "; done; done
@@ -119,18 +118,17 @@ name_of() { echo "${1%%=*}"; }
 server_bin() {
     case $1 in
         *=*) echo "${1#*=}" ;;
-        *) echo "$EXAMPLES/$(example_of "$1")" ;;
+        *) program_path "$(example_of "$1")" ;;
     esac
 }
 if [[ "$BUILD" == 1 ]]; then
-    # Only the examples this run needs, so an unrelated example cannot break it.
-    build_args=()
+    # Only the programs this run needs, so an unrelated one cannot break it.
+    programs=()
     for ex in $(for s in $SERVERS $MEM_SERVERS; do [[ $s == *=* ]] || example_of "$s"; echo; done | sort -u); do
-        build_args+=(--example "$ex")
+        programs+=("$ex")
     done
-    [[ -n "${CLIENT_SET:-}" ]] || build_args+=(--example echo-client)
-    log "cargo build --release ${build_args[*]} (target dir $TARGET_DIR)"
-    cargo build --release "${build_args[@]}"
+    [[ -n "${CLIENT_SET:-}" ]] || programs+=(echo-client)
+    build_programs "${programs[@]}"
 fi
 for s in $SERVERS $MEM_SERVERS; do
     [[ -x $(server_bin "$s") ]] || die "$(server_bin "$s") not built"

@@ -37,8 +37,8 @@ if ! command -v fio >/dev/null; then
     apt-get update -qq && apt-get install -y -qq fio >/dev/null
 fi
 
-cargo build --release --example fs-bench >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/examples/fs-bench
+cargo build --release -p percore-bench --bin fs-bench >&2
+BIN=${CARGO_TARGET_DIR:-target}/release/fs-bench
 
 size=$((SIZE_MB * 1024 * 1024))
 if [ ! -f "$FILE" ] || [ "$(stat -c %s "$FILE")" -ne "$size" ]; then

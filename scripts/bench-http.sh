@@ -5,18 +5,18 @@
 #
 #   MODE=sat (default)  saturation: wrk, closed loop, req/s and p99; server
 #       CPU per request over the run. Servers: examples/http-server (hyper on
-#       percore) against benches/peers/tokio_http.rs (the same hyper service
+#       percore) against bench/src/peers/tokio_http.rs (the same hyper service
 #       on tokio's multi-thread runtime with as many workers).
-#   MODE=rate  fixed offered rate: examples/http-load (percore's paced
+#   MODE=rate  fixed offered rate: http-load (bench/src/http_load.rs, percore's paced
 #       HTTP/1.1 client, --pacing even) offers each of RATES req/s over CONNS
 #       connections; server CPU per request over a WINDOW-second window
 #       (utime+stime from /proc/PID/stat), then syscalls per request over a
 #       second window (perf stat -e raw_syscalls:sys_enter -p PID), p99 from
 #       the client. Servers: examples/axum-server (axum on percore_net::serve)
-#       against benches/peers/tokio_axum.rs (the same routes on axum::serve,
+#       against bench/src/peers/tokio_axum.rs (the same routes on axum::serve,
 #       tokio multi-thread runtime with CORES workers).
 #
-#   MODE=client  the pooled HTTP client: examples/http-load --client pooled
+#   MODE=client  the pooled HTTP client: http-load --client pooled
 #       (percore-net's pooled client, hyper-util's Client on percore) against
 #       --client tokio-pooled (hyper-util's Client with its HttpConnector on a
 #       tokio current-thread runtime), closed loop, CONNS requests in flight on
@@ -128,12 +128,11 @@ if [[ -z "${BASELINE:-}" ]]; then
 fi
 BUILD=${BUILD:-1}
 OUT=${OUT:-$REPO/target/bench-http}
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-EXAMPLES=$TARGET_DIR/release/examples
 
 BENCH_NAME=bench-http
 # shellcheck source=scripts/bench-lib.sh
 source "$REPO/scripts/bench-lib.sh"
+LOAD=$(program_path http-load)
 
 CLIENT_PREFIX=()
 if [[ ${FIFO:-0} == 1 ]]; then
@@ -168,20 +167,19 @@ name_of() { echo "${1%%=*}"; }
 bin_of() {
     case $1 in
         *=*) echo "${1#*=}" ;;
-        *) echo "$EXAMPLES/$(example_of "$1")" ;;
+        *) program_path "$(example_of "$1")" ;;
     esac
 }
 if [[ "$BUILD" == 1 ]]; then
-    build_args=()
+    programs=()
     for ex in $(for s in $SERVERS; do [[ $s == *=* ]] || example_of "$s"; echo; done | sort -u); do
-        build_args+=(--example "$ex")
+        programs+=("$ex")
     done
-    [[ $MODE != sat ]] && build_args+=(--example http-load)
-    log "cargo build --release ${build_args[*]} (target dir $TARGET_DIR)"
-    cargo build --release "${build_args[@]}"
+    [[ $MODE != sat ]] && programs+=(http-load)
+    build_programs "${programs[@]}"
 fi
 for s in $SERVERS; do [[ -x $(bin_of "$s") ]] || die "$(bin_of "$s") not built"; done
-[[ $MODE == sat || -x $EXAMPLES/http-load ]] || die "$EXAMPLES/http-load not built"
+[[ $MODE == sat || -x $LOAD ]] || die "$LOAD not built"
 
 start_server() { # start_server SERVER: sets SPID and PORT
     launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPUS" "$(bin_of "$1")" --cores "$CORES"
@@ -241,7 +239,7 @@ run_rate() {
     out=$LOGS/rate-r$round-$server-${path//\//_}-$pacing-$rate.out
     perf_out=${out%.out}.perf
     dur=$(awk -v w="$WARMUP" -v r="$WINDOW" 'BEGIN { print w + 2 * r + 1 }')
-    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$EXAMPLES/http-load" --addr "127.0.0.1:$PORT" --path "$path" \
+    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$LOAD" --addr "127.0.0.1:$PORT" --path "$path" \
         --conns "$CONNS" --rate "$rate" --pacing "$pacing" --duration "$dur" >"$out" 2>&1 &
     CPID=$!
     nap "$WARMUP"
@@ -275,7 +273,7 @@ run_client() {
     out=$LOGS/client-r$round-$client-${path//\//_}.out
     perf_out=${out%.out}.perf
     taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" perf stat -x, -e task-clock -o "$perf_out" -- \
-        "$EXAMPLES/http-load" --addr "127.0.0.1:$PORT" --path "$path" --client "$client" \
+        "$LOAD" --addr "127.0.0.1:$PORT" --path "$path" --client "$client" \
         --conns "$CONNS" --duration "$DURATION" >"$out" 2>&1 || log "client exited with status $? ($out)"
     cpu=$(awk -F, '$3 ~ /^task-clock/ { printf "%.3f", $1 / 1000 }' "$perf_out")
     rps=$(result_field "$out" rps)
@@ -301,7 +299,7 @@ cg_run() {
         kill -0 "$SPID" 2>/dev/null || die "$(name_of "$spec") did not start under valgrind"
         sleep 0.05
     done
-    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$EXAMPLES/http-load" --addr "127.0.0.1:$port" --path "${PATHS%% *}" \
+    taskset -c "$WRK_CPUS" "${CLIENT_PREFIX[@]}" "$LOAD" --addr "127.0.0.1:$port" --path "${PATHS%% *}" \
         --conns "$CONNS" --rate "${RATES%% *}" --duration "$secs" >"$out.load" 2>&1 ||
         log "client exited with status $? ($out.load)"
     # callgrind writes its file when the server exits (SIGTERM: percore's

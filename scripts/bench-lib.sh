@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by the loopback benchmark scripts (bench-echo.sh, bench-cores.sh):
-# logging, the processes we start and end, server start/stop, /proc readings.
+# logging, building and finding the programs, the processes we start and end,
+# server start/stop, /proc readings.
 # Source it after setting BENCH_NAME (the log prefix) and LOGS (the directory
 # for server logs):
 #
@@ -32,6 +33,34 @@ need_apt() { # need_apt PACKAGE: install a Debian package (we run as root on the
     if [[ $(id -u) -ne 0 ]]; then die "$1 is missing and we are not root: apt-get install $1"; fi
     log "installing $1"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}
+
+# --- programs ---------------------------------------------------------------
+# The user examples (examples/, package percore-examples) build to
+# target/release/examples/NAME; the peers and load tools (bench/, package
+# percore-bench) are binaries, in target/release/NAME.
+program_path() { # program_path NAME: the release build of example or bench program NAME
+    local dir=${CARGO_TARGET_DIR:-$REPO/target}/release
+    if [[ -e "$REPO/examples/$1.rs" ]]; then echo "$dir/examples/$1"; else echo "$dir/$1"; fi
+}
+# Each package is built by itself: a build of both at once would unify their
+# dependencies' features (the peers turn on some in libc and tokio) and make
+# a third set of artifacts; this way the examples measured are the very ones
+# `cargo run --release --example NAME` builds, and the bench programs the
+# ones `cargo build --release -p percore-bench` builds.
+build_programs() { # build_programs NAME...: `cargo build --release` of just those programs
+    local examples=() bins=() name
+    for name in "$@"; do
+        if [[ -e "$REPO/examples/$name.rs" ]]; then examples+=(--example "$name"); else bins+=(--bin "$name"); fi
+    done
+    if [[ ${#examples[@]} -gt 0 ]]; then
+        log "cargo build --release -p percore-examples ${examples[*]} (target dir ${CARGO_TARGET_DIR:-$REPO/target})"
+        cargo build --release -p percore-examples "${examples[@]}"
+    fi
+    if [[ ${#bins[@]} -gt 0 ]]; then
+        log "cargo build --release -p percore-bench ${bins[*]}"
+        cargo build --release -p percore-bench "${bins[@]}"
+    fi
 }
 
 # --- readings ---------------------------------------------------------------

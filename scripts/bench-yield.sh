@@ -48,12 +48,12 @@ command -v python3 >/dev/null || need_apt python3
 server_bin() {
     case $1 in
         percore) echo "$EXAMPLES/echo-server" ;;
-        tokio) echo "$EXAMPLES/peer-tokio-echo" ;;
+        tokio) program_path peer-tokio-echo ;;
         *) die "unknown server '$1' (known: percore tokio)" ;;
     esac
 }
 if [[ "$BUILD" == 1 ]]; then
-    cargo build --release --example echo-server --example peer-tokio-echo --example echo-client
+    build_programs echo-server peer-tokio-echo echo-client
 fi
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)

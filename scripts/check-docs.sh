@@ -11,10 +11,14 @@
 #     target (GitHub's rule: lower case, punctuation dropped, spaces to
 #     hyphens, `-1`, `-2` for repeats). http(s) links are not followed.
 #   - commands, in sh code blocks and in inline code that starts like one
-#     (`cargo ...`, `bash ...`, `scripts/...`, `VAR=.. scripts/...`):
-#     `--example`, `--bench` and `--test` targets; `-p` crates; `--features`;
-#     scripts and `.ci/run` steps; the flags given to an example after `--`
-#     (found in its source or examples/common/); environment variables set
+#     (`cargo ...`, `bash ...`, `scripts/...`, `VAR=.. scripts/...`,
+#     `target/release/...`): `--example`, `--bin` and `--bench` targets, in
+#     the packages the command selects (`-p`; none: the root package, whose
+#     targets are the user examples; `--workspace`: every one); `--test`
+#     targets; `-p` crates; `--features`; scripts and `.ci/run` steps; the
+#     flags given to an example or a bench program after `--` or run as
+#     target/release/[examples/]NAME (found in its source, examples/common/
+#     or the common.rs beside it); environment variables set
 #     before a script (read by the script or the bench-lib.sh it sources) or
 #     before cargo (read somewhere in the sources, or cargo's and rustc's own).
 # Needs bash, grep, sed, awk and xargs; no network, no build. Placeholders
@@ -101,25 +105,51 @@ commands() {
             while (match(text, /`[^`]+`/)) {
                 span = substr(text, RSTART + 1, RLENGTH - 2)
                 text = substr(text, RSTART + RLENGTH)
-                if (span ~ /^([A-Z_][A-Z0-9_]*=[^ ]* +)*(cargo |bash |sh |scripts\/|python3 scripts\/|target\/release\/examples\/)/) print span
+                if (span ~ /^([A-Z_][A-Z0-9_]*=[^ ]* +)*(cargo |bash |sh |scripts\/|python3 scripts\/|target\/release\/)/) print span
             }
         }
     ' "$1"
 }
 
-examples=$(ls examples/*.rs | sed 's|examples/||; s|\.rs$||'; grep -A1 '^\[\[example\]\]' Cargo.toml | sed -n 's/^name *= *"\(.*\)"/\1/p')
-benches=$(cat Cargo.toml runtime/Cargo.toml net/Cargo.toml | grep -A1 '^\[\[bench\]\]' | sed -n 's/^name *= *"\(.*\)"/\1/p')
-crates=$(cat Cargo.toml runtime/Cargo.toml net/Cargo.toml | awk '/^\[package\]/ { p = 1; next } /^\[/ { p = 0 } p && /^name *=/' | sed 's/^name *= *"\(.*\)"/\1/')
-features=$(cat Cargo.toml runtime/Cargo.toml net/Cargo.toml | awk '/^\[features\]/ { f = 1; next } /^\[/ { f = 0 } f && /^[a-z]/ { sub(/ *=.*/, ""); print }')
+manifests=(Cargo.toml runtime/Cargo.toml runtime/macros/Cargo.toml net/Cargo.toml bench/Cargo.toml)
+root_package=percore-examples
+# One line per target: "PACKAGE KIND NAME SOURCE" (KIND example, bin or
+# bench; SOURCE - when cargo's default path applies), from the [[...]] tables
+# of every manifest, plus the root package's examples/*.rs.
+package_of() { awk '/^\[package\]/ { p = 1; next } /^\[/ { p = 0 } p && /^name *=/' "$1" | sed 's/^name *= *"\(.*\)"/\1/'; }
+targets=$(
+    for m in "${manifests[@]}"; do
+        awk -v pkg="$(package_of "$m")" -v dir="$(dirname "$m")" '
+            function emit() { if (kind != "" && name != "") print pkg, kind, name, (path == "" ? "-" : dir "/" path); kind = "" }
+            /^\[\[(example|bin|bench)\]\]/ { emit(); kind = $0; gsub(/[][]/, "", kind); name = ""; path = ""; next }
+            /^\[/ { emit(); next }
+            kind != "" && /^name *=/ { name = $0; sub(/^name *= *"/, "", name); sub(/".*/, "", name) }
+            kind != "" && /^path *=/ { path = $0; sub(/^path *= *"/, "", path); sub(/".*/, "", path) }
+            END { emit() }
+        ' "$m"
+    done
+    for f in examples/*.rs; do echo "$root_package example $(basename "$f" .rs) $f"; done
+)
+crates=$(for m in "${manifests[@]}"; do package_of "$m"; done)
+features=$(cat "${manifests[@]}" | awk '/^\[features\]/ { f = 1; next } /^\[/ { f = 0 } f && /^[a-z]/ { sub(/ *=.*/, ""); print }')
 ci_steps=$(sed -n 's/^all_steps=(\(.*\))/\1/p' .ci/run)
 # Variables cargo, rustc, the sanitizers, loom and the shell read themselves.
 tool_vars=" CARGO_TARGET_DIR CARGO_TERM_COLOR RUSTFLAGS RUSTDOCFLAGS RUSTC_BOOTSTRAP RUST_BACKTRACE RUST_LOG LOOM_MAX_PREEMPTIONS ASAN_OPTIONS LSAN_OPTIONS CI "
 
 placeholder() { [[ "$1" =~ ^[A-Z_]+$ || "$1" == *"<"* || "$1" == *"..."* ]]; }
 has() { grep -qxF -- "$2" <<<"$1"; }
+# target_source PACKAGES KIND NAME: the source of that target in one of the
+# packages (space-separated; "*" for all), "-" for a default path; fails if
+# none has it.
+target_source() {
+    awk -v pkgs=" $1 " -v kind="$2" -v name="$3" '
+        (pkgs == " * " || index(pkgs, " " $1 " ")) && $2 == kind && $3 == name { print $4; found = 1; exit }
+        END { exit !found }
+    ' <<<"$targets"
+}
 
 check_command() {
-    local file=$1 cmd=$2 words=() vars=() i=0 w script="" example="" crate="" after_dashes=0 flags=()
+    local file=$1 cmd=$2 words=() vars=() i=0 w script="" program="" kind="" packages="" wanted=() after_dashes=0 flags=() src
     if ! mapfile -t words < <(xargs -n1 printf '%s\n' <<<"$cmd" 2>/dev/null); then
         fail "$file: cannot split the command: $cmd"
         return
@@ -133,7 +163,7 @@ check_command() {
     # taskset -c CPUS PROGRAM
     [[ "${words[$((i - 1))]:-}" == taskset ]] && i=$((i + 2))
     [[ $i -lt ${#words[@]} ]] || return 0
-    local program=${words[$i]}
+    program=${words[$i]}
     case "$program" in
         scripts/* | .ci/run | tools/*)
             script=$program
@@ -147,8 +177,15 @@ check_command() {
                 done
             fi
             ;;
+        target/release/examples/ | target/release/) return 0 ;;
         target/release/examples/*)
-            example=${program#target/release/examples/}
+            wanted+=("example ${program#target/release/examples/}")
+            packages=$root_package
+            after_dashes=1
+            ;;
+        target/release/*)
+            wanted+=("bin ${program#target/release/}")
+            packages="*"
             after_dashes=1
             ;;
         cargo) ;;
@@ -161,22 +198,24 @@ check_command() {
             continue
         fi
         case "$w" in
-            --) [[ -n "$example" ]] && after_dashes=1 ;;
-            --example | --bench | --test | -p | --package | --features)
+            --) [[ ${#wanted[@]} -gt 0 ]] && after_dashes=1 ;;
+            --workspace) packages="*" ;;
+            --example | --bin | --bench | --test | -p | --package | --features)
                 local v=${words[$((i + 1))]:-}
+                # `cargo run --example` alone lists the examples.
+                [[ -z "$v" || "$v" == -* ]] && continue
                 i=$((i + 1))
                 placeholder "$v" && continue
                 case "$w" in
-                    --example)
-                        example=$v
-                        has "$examples" "$v" || fail "$file: no example '$v' (in: $cmd)"
-                        ;;
-                    --bench) has "$benches" "$v" || fail "$file: no bench '$v' (in: $cmd)" ;;
+                    --example | --bin | --bench) wanted+=("${w#--} $v") ;;
                     --test)
                         [[ -e runtime/tests/$v.rs || -e net/tests/$v.rs || -e tests/$v.rs ]] ||
                             fail "$file: no test target '$v' (in: $cmd)"
                         ;;
-                    -p | --package) crate=$v; has "$crates" "$v" || fail "$file: no crate '$v' (in: $cmd)" ;;
+                    -p | --package)
+                        [[ "$packages" == "*" ]] || packages+=" $v"
+                        has "$crates" "$v" || fail "$file: no crate '$v' (in: $cmd)"
+                        ;;
                     --features)
                         local f
                         for f in ${v//,/ }; do
@@ -187,20 +226,31 @@ check_command() {
                 ;;
         esac
     done
-    if [[ -n "$example" && ${#flags[@]} -gt 0 ]] && has "$examples" "$example" && [[ -e "examples/$example.rs" ]]; then
+    [[ -n "${packages// /}" ]] || packages=$root_package
+    for w in "${wanted[@]}"; do
+        kind=${w%% *} program=${w#* }
+        placeholder "$program" && continue
+        if ! src=$(target_source "$packages" "$kind" "$program"); then
+            fail "$file: no $kind '$program' in ${packages# } (in: $cmd)"
+            continue
+        fi
+        # Flags after `--` (or after the program's path) belong to the one program run.
+        [[ $kind != bench && ${#flags[@]} -gt 0 && -e "$src" ]] || continue
+        local sources=("$src" examples/common/*.rs)
+        [[ -e "$(dirname "$src")/common.rs" ]] && sources+=("$(dirname "$src")/common.rs")
         for w in "${flags[@]}"; do
             [[ "$w" == --help ]] && continue
-            grep -qF -- "\"$w" "examples/$example.rs" examples/common/*.rs ||
-                grep -qF -- "\"${w#--}\"" "examples/$example.rs" examples/common/*.rs ||
-                fail "$file: example $example takes no flag $w (in: $cmd)"
+            grep -qF -- "\"$w" "${sources[@]}" ||
+                grep -qF -- "\"${w#--}\"" "${sources[@]}" ||
+                fail "$file: $kind $program takes no flag $w (in: $cmd)"
         done
-    fi
+    done
     for w in "${vars[@]}"; do
         [[ "$tool_vars" == *" $w "* ]] && continue
         if [[ -n "$script" ]]; then
             grep -qw -- "$w" "$script" scripts/bench-lib.sh ||
                 fail "$file: $script does not read $w (in: $cmd)"
-        elif ! grep -rqw --include='*.rs' --include='*.sh' -- "$w" runtime net examples benches tests scripts; then
+        elif ! grep -rqw --include='*.rs' --include='*.sh' -- "$w" runtime net examples bench tests scripts; then
             fail "$file: nothing reads $w (in: $cmd)"
         fi
     done

@@ -11,8 +11,9 @@
 # Steps: faults, minimal, hostile, soak.
 #   SOAK_SECONDS  soak duration per run (default 300, or 20 with CI=1)
 #   SOAK_CONNS    client connections (default 2000)
-#   SOAK_PROFILE  release or debug build of the examples (default release,
-#                 debug with CI=1: `cargo test` has built those already)
+#   SOAK_PROFILE  release or debug build of echo-server and the soak client
+#                 (default release, debug with CI=1: `cargo test` has built
+#                 echo-server already; the soak client is bench/src/soak.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,14 +27,17 @@ fi
 conns="${SOAK_CONNS:-2000}"
 target="${CARGO_TARGET_DIR:-target}"
 
-build_examples() {
-    if [[ "$profile" == release ]]; then
-        cargo build --release --example echo-server --example soak
-    else
-        cargo build --example echo-server --example soak
-    fi
+# echo-server is a user example (root package), the soak client a bench
+# program (bench/) that runs the echo-server of the same profile. Built one
+# package at a time, as scripts/bench-lib.sh does (the same artifacts as
+# `cargo run --example echo-server`).
+build_programs() {
+    local release=()
+    [[ "$profile" == release ]] && release=(--release)
+    cargo build "${release[@]}" -p percore-examples --example echo-server
+    cargo build "${release[@]}" -p percore-bench --bin soak
 }
-soak_bin() { echo "$target/$profile/examples/soak"; }
+soak_bin() { echo "$target/$profile/soak"; }
 
 # Driver faults (feature fault-injection) and the 100,000-op cancellation storm.
 step_faults() {
@@ -43,11 +47,11 @@ step_faults() {
 step_minimal() { PERCORE_MINIMAL=1 cargo test --workspace; }
 # Slowloris, never-reading clients, 10,000 abandoned connections.
 step_hostile() {
-    build_examples
+    build_programs
     "$(soak_bin)" --mode hostile
 }
 step_soak() {
-    build_examples
+    build_programs
     for cores in 1 2; do
         echo "== soak: $conns connections, $secs s, server on $cores core(s)"
         "$(soak_bin)" --mode soak --cores "$cores" --conns "$conns" --duration "$secs"

@@ -1,5 +1,5 @@
 //! The `GET /` and `GET /json` handlers of `examples/axum-server.rs`, shared
-//! with its tokio peer (`benches/peers/tokio_axum.rs`) so both answer byte
+//! with its tokio peer (`bench/src/peers/tokio_axum.rs`) so both answer byte
 //! for byte the same (and the same as `http-server`), and the request
 //! tracing layer both put around their routers. Included with
 //! `#[path = "common/axum_routes.rs"] mod axum_routes;` next to `http`.

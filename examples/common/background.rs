@@ -1,6 +1,6 @@
 //! `--background N`: N tasks per core that each loop "about 100 µs of CPU
 //! work, then yield", the pattern every cooperative runtime asks CPU-heavy
-//! code to follow. echo-server and the tokio peer (`benches/peers/`) share
+//! code to follow. echo-server and the tokio peer (`bench/src/peers/`) share
 //! this file, so both do the same work and report it the same way.
 //!
 //! While N > 0, the server prints `BACKGROUND turns=T` once a second, T being

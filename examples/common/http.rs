@@ -1,5 +1,5 @@
 //! The HTTP service of `examples/http-server.rs`, shared with its tokio peer
-//! (`benches/peers/tokio_http.rs`) so both answer byte for byte the same,
+//! (`bench/src/peers/tokio_http.rs`) so both answer byte for byte the same,
 //! and their common command line. Included with
 //! `#[path = "common/http.rs"] mod http;`.
 

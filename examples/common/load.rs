@@ -1,5 +1,5 @@
 //! The open-loop pacing, latency histogram and reporting shared by the load
-//! generators `examples/echo-client.rs` (echo) and `examples/http-load.rs`
+//! generators `examples/echo-client.rs` (echo) and `bench/src/http_load.rs`
 //! (HTTP/1.1), so both offer a rate the same way and print the same lines
 //! (`scripts/bench-lib.sh` reads them). Included with
 //! `#[path = "common/load.rs"] mod load;`.

@@ -1,6 +1,6 @@
 //! CPU affinity of the calling thread: the one implementation, used by
 //! `Runtime::run_on_every_core`'s pinning and, through `#[path]`, by the benchmark
-//! programs (benches/), so that "CPU i" means the same everywhere: the i-th
+//! programs (bench/), so that "CPU i" means the same everywhere: the i-th
 //! CPU of the process's affinity mask (`taskset -c 2,3` and "CPU 0" land on
 //! CPU 2).
 //!

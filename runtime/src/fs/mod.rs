@@ -564,7 +564,7 @@ pub async fn set_permissions(path: impl AsRef<Path>, perm: std::fs::Permissions)
 /// reads and writes apply where it is refused). The core does not wait:
 /// other tasks run meanwhile.
 ///
-/// Chosen with `cargo bench --bench fs_copy` (ext4, warm cache; numbers
+/// Chosen with `cargo bench -p percore-bench --bench fs_copy` (ext4, warm cache; numbers
 /// in BENCHMARKS.md), against splicing file → pipe → file through the
 /// ring and reading and writing through the ring: `copy_file_range` was
 /// ahead for 64 KiB files in every run (opening, truncating and `fchmod`

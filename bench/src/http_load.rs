@@ -4,7 +4,7 @@
 //! fast as the server answers.
 //!
 //! ```text
-//! cargo run --release --example http-load -- --addr 127.0.0.1:8080 \
+//! cargo run --release -p percore-bench --bin http-load -- --addr 127.0.0.1:8080 \
 //!     --conns 64 --duration 10 [--path /] [--rate 0] \
 //!     [--pacing burst|even|poisson] [--cores 1] [--client raw|pooled|tokio-pooled]
 //! ```
@@ -43,9 +43,9 @@
 //! `scripts/bench-http.sh` (`MODE=rate`) uses it to offer the axum servers
 //! a fixed rate.
 
-#[path = "common/flags.rs"]
+#[path = "../../examples/common/flags.rs"]
 mod flags;
-#[path = "common/load.rs"]
+#[path = "../../examples/common/load.rs"]
 mod load;
 
 use std::io;

@@ -7,9 +7,9 @@
 //! read timeout (hyper's default) on hyper-util's tokio timer. Runs until
 //! killed.
 //!
-//! `cargo run --release --example peer-tokio-http -- --addr 127.0.0.1:8081 --cores 1`
+//! `cargo run --release -p percore-bench --bin peer-tokio-http -- --addr 127.0.0.1:8081 --cores 1`
 
-#[path = "../../examples/common/http.rs"]
+#[path = "../../../examples/common/http.rs"]
 mod http;
 
 use hyper_util::rt::{TokioIo, TokioTimer};

@@ -13,7 +13,7 @@
 //!   buffer.
 //! - `percore_fs_copy`: the function as shipped.
 //!
-//! `cargo bench --bench fs_copy`
+//! `cargo bench -p percore-bench --bench fs_copy`
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -216,7 +216,7 @@ fn fs_copy(c: &mut Criterion) {
                 assert_eq!(n, size as u64);
             })
         });
-        // No destination: a filter (`cargo bench --bench fs_copy -- 16MiB`)
+        // No destination: a filter (`cargo bench -p percore-bench --bench fs_copy -- 16MiB`)
         // skipped this size.
         if let Ok(copied) = std::fs::read(&dst) {
             assert!(copied == data, "{label}: the copy is not exact");

@@ -2,10 +2,13 @@
 //! as a child process so its descriptors and memory can be read from /proc.
 //!
 //! ```text
-//! cargo build --release --example echo-server --example soak
-//! target/release/examples/soak [--mode soak|hostile|slowloris|never-read|abandon]
+//! cargo build --release --example echo-server && cargo build --release -p percore-bench --bin soak
+//! target/release/soak [--mode soak|hostile|slowloris|never-read|abandon]
 //!     [--duration SECS] [--cores N] [--conns N] [--seed N] [--server PATH]
 //! ```
+//!
+//! `--server` defaults to the `echo-server` example of the same build
+//! (`examples/echo-server` beside this binary).
 //!
 //! - `soak` (default): `--conns` (2,000) client connections on one percore
 //!   core run sessions against a server on `--cores` cores for `--duration`
@@ -31,7 +34,7 @@
 //! Every mode checks the server is still running at the end and stops it
 //! with SIGTERM (it must exit cleanly). Exit status 1 if any check failed.
 
-#[path = "common/flags.rs"]
+#[path = "../../examples/common/flags.rs"]
 mod flags;
 
 use std::cell::{Cell, RefCell};
@@ -78,7 +81,7 @@ fn parse_args() -> Result<Args, String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1),
-        server: exe.with_file_name("echo-server"),
+        server: exe.with_file_name("examples").join("echo-server"),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

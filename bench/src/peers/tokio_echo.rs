@@ -23,9 +23,9 @@
 //! owns, write them back with `write_all`, repeat until EOF or an error.
 //! TCP_NODELAY is set on every accepted socket, as on every peer.
 //!
-//! `cargo run --release --example peer-tokio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--mt --cores 2]`
+//! `cargo run --release -p percore-bench --bin peer-tokio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--mt --cores 2]`
 
-#[path = "../../examples/common/background.rs"]
+#[path = "../../../examples/common/background.rs"]
 mod background;
 #[path = "common.rs"]
 mod common;

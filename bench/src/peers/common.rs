@@ -1,4 +1,4 @@
-//! Shared by the peer echo servers in `benches/peers/`: command-line parsing,
+//! Shared by the peer echo servers in `bench/src/peers/`: command-line parsing,
 //! the listening sockets and the one-thread-per-core layout, so every peer
 //! parses the same flags and listens with the same options (SO_REUSEADDR,
 //! backlog 4096).
@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-#[path = "../../runtime/src/affinity.rs"]
+#[path = "../../../runtime/src/affinity.rs"]
 pub mod affinity;
 
 /// Backlog of every peer's listener. The memory benchmark opens 10,000

@@ -26,7 +26,7 @@
 //! worker for a while, which is how that runtime behaves.
 //!
 //! ```text
-//! cargo run --release --example cross-core-bench -- [--rounds 5] [--messages 1000000] \
+//! cargo run --release -p percore-bench --bin cross-core-bench -- [--rounds 5] [--messages 1000000] \
 //!     [--round-trips 100000] [--budget-secs 55]
 //! ```
 //!
@@ -37,7 +37,7 @@
 //!
 //! Prints progress on stderr and a markdown table on stdout.
 
-#[path = "../runtime/src/affinity.rs"]
+#[path = "../../runtime/src/affinity.rs"]
 mod affinity;
 
 use std::future::Future;

@@ -13,7 +13,7 @@
 //! Each measurement runs its whole loop inside one `block_on`
 //! (`iter_custom`), so runtime entry is not part of the cost.
 //!
-//! `cargo bench --bench sync`
+//! `cargo bench -p percore-bench --bench sync`
 
 use std::hint::black_box;
 use std::rc::Rc;

@@ -11,9 +11,9 @@
 //!
 //! Runs until killed.
 
-#[path = "../../examples/common/axum_routes.rs"]
+#[path = "../../../examples/common/axum_routes.rs"]
 mod axum_routes;
-#[path = "../../examples/common/http.rs"]
+#[path = "../../../examples/common/http.rs"]
 mod http;
 
 use axum::routing::get;

@@ -4,7 +4,7 @@
 //! wheel), drop it (it leaves). `sleep_round_trip`: a whole sleep through
 //! the loop, for 0 and 1 ms.
 //!
-//! `cargo bench --bench time`
+//! `cargo bench -p percore-bench --bench time`
 
 use std::future::Future;
 use std::hint::black_box;

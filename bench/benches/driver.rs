@@ -4,7 +4,7 @@
 //!
 //! Also an A/B of the ring set-up flags on the same nop round trip.
 //!
-//! `cargo bench --bench driver`
+//! `cargo bench -p percore-bench --bench driver`
 
 use std::time::{Duration, Instant};
 

@@ -22,9 +22,9 @@
 //! (`copy_loop`).
 //! Executor 0 prints `BACKGROUND turns=T` once a second.
 //!
-//! `cargo run --release --example peer-glommio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--background 16]`
+//! `cargo run --release -p percore-bench --bin peer-glommio-echo -- --addr 127.0.0.1:7000 --buf 4096 [--background 16]`
 
-#[path = "../../examples/common/background.rs"]
+#[path = "../../../examples/common/background.rs"]
 mod background;
 #[path = "common.rs"]
 mod common;

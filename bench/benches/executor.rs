@@ -9,7 +9,7 @@
 //! Each measurement runs its whole loop inside one `block_on`
 //! (`iter_custom`), so runtime entry is not part of the cost.
 //!
-//! `cargo bench --bench executor`
+//! `cargo bench -p percore-bench --bench executor`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 //! `--cores N`: N threads, each with its own monoio runtime and SO_REUSEPORT
 //! listener on the same address (`--pin` pins them); see `common.rs`.
 //!
-//! `cargo run --release --example peer-monoio-echo -- --addr 127.0.0.1:7000 --buf 4096`
+//! `cargo run --release -p percore-bench --bin peer-monoio-echo -- --addr 127.0.0.1:7000 --buf 4096`
 
 #[path = "common.rs"]
 mod common;

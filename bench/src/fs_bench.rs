@@ -3,7 +3,7 @@
 //! access pattern as the fio jobs in scripts/bench-fs.sh.
 //!
 //! ```text
-//! cargo run --release --example fs-bench -- --file /var/tmp/f --engine percore \
+//! cargo run --release -p percore-bench --bin fs-bench -- --file /var/tmp/f --engine percore \
 //!     --mode randread --bs 4096 --qd 32 --secs 5 [--direct] [--fixed] [--nowait off]
 //! ```
 //!

@@ -14,7 +14,7 @@
 //! `--cores N` runs N such loops, each on its own thread with its own ring
 //! and SO_REUSEPORT listener (`--pin` pins them); see `common.rs`.
 //!
-//! `cargo run --release --example peer-raw-uring-echo -- --addr 127.0.0.1:7000 --buf 4096`
+//! `cargo run --release -p percore-bench --bin peer-raw-uring-echo -- --addr 127.0.0.1:7000 --buf 4096`
 
 #[path = "common.rs"]
 mod common;
