@@ -5,7 +5,7 @@
 #   bash scripts/check-docs.sh [FILE.md ...]   # default: the files below
 #
 # Files: README.md, ARCHITECTURE.md, CONTRIBUTING.md, BENCHMARKS.md,
-# RELIABILITY.md, docs/*.md and docs/bench-log/*.md. Checked:
+# RELIABILITY.md, CHANGELOG.md, docs/*.md and docs/bench-log/*.md. Checked:
 #   - links and images `[..](path)`, `[..](path#anchor)`, `[..](#anchor)`
 #     outside code: the path exists; the anchor is a heading id of the
 #     target (GitHub's rule: lower case, punctuation dropped, spaces to
@@ -31,7 +31,7 @@ export LC_ALL=C.UTF-8
 if [[ $# -gt 0 ]]; then
     files=("$@")
 else
-    files=(README.md ARCHITECTURE.md CONTRIBUTING.md BENCHMARKS.md RELIABILITY.md docs/*.md docs/bench-log/*.md)
+    files=(README.md ARCHITECTURE.md CONTRIBUTING.md BENCHMARKS.md RELIABILITY.md CHANGELOG.md docs/*.md docs/bench-log/*.md)
 fi
 failures=0
 fail() {
