@@ -12,12 +12,16 @@
 //! take the CPU from each other.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io::Write;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use percore::JoinHandle;
-use percore::task::{Latency, TaskQueue, yield_if_needed};
+use percore::task::{Latency, TaskQueue, need_yield, yield_if_needed};
 use percore::time::sleep;
 
 mod support;
@@ -358,6 +362,149 @@ fn need_yield_turns_true_within_a_pass_even_with_the_default_queue_alone() {
         .unwrap()
     });
     assert!(polls > 0);
+}
+
+/// A future that waits until it is opened, keeping its waker where the
+/// opener (on this thread or another) finds it.
+#[derive(Clone, Default)]
+struct Gate(Arc<(AtomicBool, Mutex<Option<Waker>>)>);
+
+impl Gate {
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.0.0.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            *self.0.1.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn is_waiting(&self) -> bool {
+        self.0.1.lock().unwrap().is_some()
+    }
+
+    fn open(&self) {
+        self.0.0.store(true, Ordering::Release);
+        if let Some(w) = self.0.1.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+}
+
+/// Runs `waiter` in a latency-sensitive queue (a 1 s goal, so that no
+/// deadline of its own comes due) and, once `is_waiting` says it waits, a
+/// task of a background queue that calls `wake` in the middle of its turn.
+/// The background task first does 2 ms of work, so that the waiter's queue
+/// is under its share. Returns what `need_yield` said in the background task: at the start of
+/// some fresh turn (the first of up to 50 that says no: a turn the OS
+/// stretched past its time may say yes), and right after `wake`, 60 µs
+/// into that turn.
+fn need_yield_around<T: 'static>(
+    waiter: impl Future<Output = T> + 'static,
+    is_waiting: impl Fn() -> bool + 'static,
+    wake: impl FnOnce() + 'static,
+) -> (bool, bool) {
+    let _serial = serial();
+    percore::run(async {
+        let requests = TaskQueue::new("requests", 100, Latency::Matters(Duration::from_secs(1)));
+        let background = TaskQueue::new("background", 100, Latency::NotImportant);
+        let waiter = requests.spawn(waiter);
+        let seen = background
+            .spawn(async move {
+                let until = Instant::now() + CAP;
+                while !is_waiting() {
+                    assert!(Instant::now() < until, "the waiter never waited");
+                    percore::yield_now().await;
+                }
+                // Ahead of the waiter in CPU (its first poll may have been
+                // slow): it is under its share, the case where its wake
+                // must end this queue's turn at once.
+                for _ in 0..20 {
+                    spin(Duration::from_micros(100));
+                    percore::yield_now().await;
+                }
+                let mut before = true;
+                for _ in 0..50 {
+                    percore::yield_now().await;
+                    if !need_yield() {
+                        before = false;
+                        break;
+                    }
+                }
+                // Past the quarter of the pass (200 µs) after which a turn
+                // yields to waiting work.
+                spin(Duration::from_micros(60));
+                wake();
+                (before, need_yield())
+            })
+            .await
+            .unwrap();
+        waiter.await.unwrap();
+        seen
+    })
+}
+
+#[test]
+fn need_yield_turns_true_once_a_latency_sensitive_task_is_woken() {
+    let gate = Gate::default();
+    let (g1, g2, g3) = (gate.clone(), gate.clone(), gate);
+    let (before, after) = need_yield_around(
+        async move { g1.wait().await },
+        move || g2.is_waiting(),
+        move || g3.open(),
+    );
+    assert!(!before, "need_yield said yes in every fresh turn");
+    assert!(
+        after,
+        "a latency-sensitive task was woken, need_yield said no"
+    );
+}
+
+#[test]
+fn need_yield_turns_true_once_another_thread_wakes_a_task_here() {
+    let gate = Gate::default();
+    let (g1, g2, g3) = (gate.clone(), gate.clone(), gate);
+    let (before, after) = need_yield_around(
+        async move { g1.wait().await },
+        move || g2.is_waiting(),
+        move || std::thread::spawn(move || g3.open()).join().unwrap(),
+    );
+    assert!(!before, "need_yield said yes in every fresh turn");
+    assert!(
+        after,
+        "a task was woken from another thread, need_yield said no"
+    );
+}
+
+#[test]
+fn need_yield_turns_true_once_a_completion_waits_on_io_uring() {
+    let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = percore::fd::SharedFd::new(mine.into());
+    let started = Rc::new(Cell::new(false));
+    let s = started.clone();
+    let io_uring = Rc::new(Cell::new(false));
+    let driver = io_uring.clone();
+    let (before, after) = need_yield_around(
+        async move {
+            driver.set(percore::capabilities().unwrap().driver == percore::DriverKind::IoUring);
+            let recv = percore::op::Op::new(percore::op::Recv::new(fd, Vec::with_capacity(8)));
+            s.set(true);
+            let (n, buf) = recv.await;
+            assert_eq!((n.unwrap(), &buf[..]), (1, &b"x"[..]));
+        },
+        // Its receive reaches the kernel when its turn ends.
+        move || started.get(),
+        move || theirs.write_all(b"x").unwrap(),
+    );
+    assert!(!before, "need_yield said yes in every fresh turn");
+    // The epoll driver learns of a socket turned ready only from a
+    // syscall, which need_yield does not make; on io_uring the kernel
+    // posts the completion (or its deferred work) to shared memory.
+    if io_uring.get() {
+        assert!(after, "a completion waited in the ring, need_yield said no");
+    }
 }
 
 #[test]

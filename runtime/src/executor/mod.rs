@@ -21,7 +21,10 @@
 //! contender, or another latency-sensitive queue's goal comes due. A pass
 //! lasts at most [`PASS_TIME`], or half the smallest goal among the
 //! latency-sensitive queues with live tasks, so their I/O is reaped in
-//! time; [`need_yield`] tells a long-running task when its turn is over.
+//! time; [`need_yield`] tells a long-running task when its turn is over,
+//! and, while such a queue has live tasks, as soon as one of them is woken
+//! or (after a quarter of the pass) completions wait in the ring: then the
+//! pass ends after that poll, so the loop reaps them.
 //! A queue may also cap its file ops in flight (`FileIoSlot`). The design
 //! note is `docs/scheduling-classes.md`.
 //!
@@ -142,6 +145,13 @@ pub(crate) struct Executor {
     /// When the running turn ends; lowered when a latency-sensitive queue
     /// becomes runnable meanwhile.
     turn_end: Cell<Instant>,
+    /// While a latency-sensitive queue has live tasks (this pass): how long
+    /// a turn runs before [`need_yield`] also asks its task to yield when
+    /// completions or work from another thread wait for the loop, since
+    /// they may be that queue's (see [`YieldAt::AtOrWork`]).
+    watch_after: Cell<Option<Duration>>,
+    /// When the running turn started watching for such work.
+    watch_from: Cell<Instant>,
     /// The latest clock reading (classes only): when a task is woken, the
     /// loop's or the last poll's, whichever came last.
     clock: Cell<Instant>,
@@ -177,6 +187,8 @@ impl Executor {
             classes: Cell::new(false),
             turn: Cell::new(None),
             turn_end: Cell::new(Instant::now()),
+            watch_after: Cell::new(None),
+            watch_from: Cell::new(Instant::now()),
             clock: Cell::new(Instant::now()),
             min_vruntime: Cell::new(0),
             file_limits: Cell::new(false),
@@ -266,7 +278,13 @@ impl Executor {
         let mut now = Instant::now();
         self.clock.set(now);
         self.drain_remote();
-        let pass_end = now + self.pass_len();
+        let (pass_len, watch) = self.pass_len();
+        // A quarter of the pass: a completion waits at most that long (or
+        // until the running task next checks), and a queue whose tasks
+        // check often and wait for I/O themselves (a bulk copy) is not
+        // sent back to the loop after every short poll.
+        self.watch_after.set(watch.then_some(pass_len / 4));
+        let pass_end = now + pass_len;
         let mut ran = 0;
         let mut last = None;
         let mut pass_over = false;
@@ -276,10 +294,16 @@ impl Executor {
             };
             if last.is_some_and(|l| l != index) {
                 before_other_queue();
+                // The submit may have done work inline (a send, a buffered
+                // write): no queue's poll, so charged to none.
+                now = Instant::now();
             }
             last = Some(index);
             self.turn.set(Some(index));
-            set_yield_at(YieldAt::At(self.turn_end.get()));
+            if let Some(after) = self.watch_after.get() {
+                self.watch_from.set(now + after);
+            }
+            self.arm_yield(self.turn_end.get());
             loop {
                 let next = {
                     let mut queues = self.queues.borrow_mut();
@@ -293,7 +317,9 @@ impl Executor {
                 now = t;
                 self.clock.set(t);
                 ran += 1;
-                if ran >= max_polls || t >= pass_end {
+                // `Reap`: a task saw completions (or remote work) waiting;
+                // only the loop can hand them to their tasks.
+                if ran >= max_polls || t >= pass_end || yield_at() == YieldAt::Reap {
                     pass_over = true;
                     break;
                 }
@@ -314,8 +340,10 @@ impl Executor {
 
     /// How long a pass with task queues may last: [`PASS_TIME`], or half
     /// the smallest latency goal among the queues with live tasks, since a
-    /// task of theirs may wait on I/O that only a reap between passes finds.
-    fn pass_len(&self) -> Duration {
+    /// task of theirs may wait on I/O that only a reap between passes finds;
+    /// and whether there is such a queue, so that tasks are also asked to
+    /// yield as soon as the driver has completions waiting.
+    fn pass_len(&self) -> (Duration, bool) {
         let queues = self.queues.borrow();
         let goal = queues
             .iter()
@@ -323,9 +351,25 @@ impl Executor {
             .filter_map(|q| q.latency)
             .min();
         match goal {
-            Some(goal) => (goal / 2).clamp(MIN_PASS, PASS_TIME),
-            None => PASS_TIME,
+            Some(goal) => ((goal / 2).clamp(MIN_PASS, PASS_TIME), true),
+            None => (PASS_TIME, false),
         }
+    }
+
+    /// Makes [`need_yield`] turn true at `at`, and, while a latency-sensitive
+    /// queue has live tasks, as soon as work waits for the loop. A `Reap`
+    /// already seen stays: the pass ends after this poll either way.
+    fn arm_yield(&self, at: Instant) {
+        if yield_at() == YieldAt::Reap {
+            return;
+        }
+        set_yield_at(match self.watch_after.get() {
+            Some(_) => YieldAt::AtOrWork {
+                at,
+                from: self.watch_from.get(),
+            },
+            None => YieldAt::At(at),
+        });
     }
 
     /// Picks the queue for the next turn and sets [`Executor::turn_end`]; `None`
@@ -434,23 +478,33 @@ impl Executor {
             q.vruntime = q.vruntime.max(self.min_vruntime.get());
         }
         if !yielded && !was_runnable {
-            self.became_runnable(index, q);
+            self.became_runnable(&mut queues, index);
         }
     }
 
-    /// Notes when `q` got a ready task; if it is latency-sensitive and
-    /// another queue's turn runs, that turn ends by its goal.
-    fn became_runnable(&self, index: u32, q: &mut Queue) {
-        if self.turn.get() == Some(index) {
+    /// Notes when queue `index` got a ready task. If it is latency-sensitive
+    /// and another queue's turn runs, that turn ends at once when the
+    /// newcomer would win the next pick (its virtual runtime is not above
+    /// the running queue's), else when its goal comes due (it is over its
+    /// share, and waits for its urgent turn).
+    fn became_runnable(&self, queues: &mut [Queue], index: u32) {
+        let running = self.turn.get();
+        if running == Some(index) {
             return; // runs in this turn
         }
+        let q = &mut queues[index as usize];
         let since = *q.waiting_since.get_or_insert(self.clock.get());
-        if let Some(goal) = q.latency
-            && self.turn.get().is_some()
-            && since + goal < self.turn_end.get()
-        {
-            self.turn_end.set(since + goal);
-            set_yield_at(YieldAt::At(since + goal));
+        let (Some(goal), Some(running)) = (q.latency, running) else {
+            return;
+        };
+        let end = if q.vruntime <= queues[running as usize].vruntime {
+            since
+        } else {
+            since + goal
+        };
+        if end < self.turn_end.get() {
+            self.turn_end.set(end);
+            self.arm_yield(end);
         }
     }
 
@@ -494,14 +548,15 @@ impl Executor {
         }
         // With queues, a released task is just ready again: it runs in its
         // queue's order, in its queue's turns.
-        for (i, q) in queues.iter_mut().enumerate() {
+        for i in 0..queues.len() {
+            let q = &mut queues[i];
             if q.yielded.is_empty() {
                 continue;
             }
             let was_runnable = q.is_runnable();
             q.local.append(&mut q.yielded);
             if !was_runnable {
-                self.became_runnable(i as u32, q);
+                self.became_runnable(&mut queues, i as u32);
             }
         }
     }
@@ -564,7 +619,7 @@ impl Executor {
 }
 
 /// When the running task should yield, for [`need_yield`].
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum YieldAt {
     /// No task runs (or the main future does): never.
     Never,
@@ -572,6 +627,19 @@ enum YieldAt {
     /// and the pass ends [`PASS_TIME`] after it.
     FromFirstCheck,
     At(Instant),
+    /// At `at`, or from `from` on as soon as the driver has completions
+    /// waiting or another thread woke a task here (classes, while a
+    /// latency-sensitive queue has live tasks): they may be that queue's,
+    /// and only the loop can hand them over. A look at the ring's shared
+    /// memory, no syscall; the epoll driver sees only the completions it
+    /// already holds (blocking-pool results), not sockets turned ready.
+    AtOrWork {
+        at: Instant,
+        from: Instant,
+    },
+    /// A check found work waiting: the running task yields and the pass
+    /// ends after its poll, so the loop reaps.
+    Reap,
 }
 
 thread_local! {
@@ -582,15 +650,35 @@ fn set_yield_at(at: YieldAt) {
     YIELD_AT.with(|y| y.set(at));
 }
 
+fn yield_at() -> YieldAt {
+    YIELD_AT.with(Cell::get)
+}
+
+/// Whether the loop has something to hand to this core's tasks: completions
+/// the driver has not reaped, or tasks woken or spawned from other threads.
+fn work_waiting() -> bool {
+    with_current(|e| e.has_remote_ready()).unwrap_or(false)
+        || crate::driver::try_with_driver(|d| d.work_pending()).unwrap_or(false)
+}
+
 /// Whether the running task should yield now: its turn is over, because
 /// the loop must look for completions (they may wake a latency-sensitive
 /// task), another queue's turn is due, or the pass has lasted its time.
 /// False outside a task, and always false for the future given to
 /// [`run`](crate::run) or `block_on`.
 ///
+/// While a latency-sensitive queue ([`Latency::Matters`]) has live tasks,
+/// it also turns true as soon as one of them is woken (if that queue is
+/// not over its share), and, once the turn has run a quarter of its pass
+/// (50 µs with a 1 ms goal), as soon as completions wait in the ring
+/// (io_uring: a look at the ring's shared memory, no syscall) or work
+/// arrived from another thread: those may be for the latency-sensitive
+/// queue, and only the loop can reap them.
+///
 /// It costs a thread-local read and a clock read (about 20 ns with the TSC
-/// clock); a coarse clock would be cheaper but ticks every few ms, too
-/// slowly for the goals it serves. Call it every few µs of work at most.
+/// clock), and with a latency-sensitive queue a few loads more; a coarse
+/// clock would be cheaper but ticks every few ms, too slowly for the goals
+/// it serves. Call it every few µs of work at most.
 ///
 /// # Examples
 ///
@@ -616,6 +704,18 @@ pub fn need_yield() -> bool {
         .try_with(|y| match y.get() {
             YieldAt::Never => false,
             YieldAt::At(t) => Instant::now() >= t,
+            YieldAt::AtOrWork { at, from } => {
+                let now = Instant::now();
+                if now >= at {
+                    return true;
+                }
+                if now < from || !work_waiting() {
+                    return false;
+                }
+                y.set(YieldAt::Reap);
+                true
+            }
+            YieldAt::Reap => true,
             YieldAt::FromFirstCheck => {
                 y.set(YieldAt::At(Instant::now() + PASS_TIME));
                 false

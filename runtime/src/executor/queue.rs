@@ -44,9 +44,10 @@ pub enum Latency {
     /// timer fired, another task woke it) should run within this time, even
     /// while other queues have work: the loop then looks for completions at
     /// least twice per goal, and the running task of another queue is asked
-    /// to yield ([`need_yield`](crate::task::need_yield)) when the goal
-    /// would otherwise pass. Best effort: a task that does not yield holds
-    /// the core for as long as its poll lasts.
+    /// to yield ([`need_yield`](crate::task::need_yield)) as soon as
+    /// completions wait in the ring or a task of this queue is woken (at
+    /// its goal when the queue is over its share). Best effort: a task that
+    /// does not yield holds the core for as long as its poll lasts.
     Matters(Duration),
     /// Throughput work (compaction, bulk copies): runs in turns as its
     /// shares allow.
