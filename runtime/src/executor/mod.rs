@@ -292,11 +292,14 @@ impl Executor {
             let Some(index) = self.pick(now, pass_end) else {
                 break;
             };
-            if last.is_some_and(|l| l != index) {
+            if let Some(l) = last.filter(|&l| l != index) {
                 before_other_queue();
-                // The submit may have done work inline (a send, a buffered
-                // write): no queue's poll, so charged to none.
-                now = Instant::now();
+                // The submit does work inline (a send, a buffered write) for
+                // the entries the last turn queued: its queue pays for it,
+                // not the next one to poll.
+                let t = Instant::now();
+                self.queues.borrow_mut()[l as usize].charge(t - now);
+                now = t;
             }
             last = Some(index);
             self.turn.set(Some(index));
@@ -313,7 +316,11 @@ impl Executor {
                 let Some(runnable) = next else { break };
                 runnable.run();
                 let t = Instant::now();
-                self.queues.borrow_mut()[index as usize].charge(t - now);
+                {
+                    let mut queues = self.queues.borrow_mut();
+                    queues[index as usize].charge(t - now);
+                    queues[index as usize].polls += 1;
+                }
                 now = t;
                 self.clock.set(t);
                 ran += 1;

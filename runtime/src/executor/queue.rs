@@ -88,7 +88,9 @@ pub struct TaskQueueStats {
     /// The queue's shares when the counters were read.
     pub shares: u32,
     /// Wall time spent in this queue's task polls (which is CPU time, as the
-    /// core does nothing else meanwhile, unless the OS takes the thread away).
+    /// core does nothing else meanwhile, unless the OS takes the thread away),
+    /// and in handing the I/O they queued to the kernel when the turn passes
+    /// to another queue (a send or a buffered write may be done right there).
     pub cpu: Duration,
     /// Task polls.
     pub polls: u64,
@@ -267,10 +269,10 @@ impl Queue {
         Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
     }
 
-    /// Charges one poll that took `d`.
+    /// Charges `d` of CPU used for the queue: a poll of one of its tasks,
+    /// or the submission of the I/O they queued.
     pub(crate) fn charge(&mut self, d: Duration) {
         self.cpu += d;
-        self.polls += 1;
         self.vruntime = self.vruntime.saturating_add(self.vr_of(d));
     }
 
