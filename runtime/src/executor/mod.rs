@@ -292,14 +292,11 @@ impl Executor {
             let Some(index) = self.pick(now, pass_end) else {
                 break;
             };
-            if let Some(l) = last.filter(|&l| l != index) {
+            if last.is_some_and(|l| l != index) {
                 before_other_queue();
-                // The submit does work inline (a send, a buffered write) for
-                // the entries the last turn queued: its queue pays for it,
-                // not the next one to poll.
-                let t = Instant::now();
-                self.queues.borrow_mut()[l as usize].charge(t - now);
-                now = t;
+                // The submit may have done work inline (a send, a buffered
+                // write): no queue's poll, so charged to none.
+                now = Instant::now();
             }
             last = Some(index);
             self.turn.set(Some(index));
@@ -316,11 +313,7 @@ impl Executor {
                 let Some(runnable) = next else { break };
                 runnable.run();
                 let t = Instant::now();
-                {
-                    let mut queues = self.queues.borrow_mut();
-                    queues[index as usize].charge(t - now);
-                    queues[index as usize].polls += 1;
-                }
+                self.queues.borrow_mut()[index as usize].charge(t - now);
                 now = t;
                 self.clock.set(t);
                 ran += 1;

@@ -88,9 +88,7 @@ pub struct TaskQueueStats {
     /// The queue's shares when the counters were read.
     pub shares: u32,
     /// Wall time spent in this queue's task polls (which is CPU time, as the
-    /// core does nothing else meanwhile, unless the OS takes the thread away),
-    /// and in handing the I/O they queued to the kernel when the turn passes
-    /// to another queue (a send or a buffered write may be done right there).
+    /// core does nothing else meanwhile, unless the OS takes the thread away).
     pub cpu: Duration,
     /// Task polls.
     pub polls: u64,
@@ -269,10 +267,10 @@ impl Queue {
         Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
     }
 
-    /// Charges `d` of CPU used for the queue: a poll of one of its tasks,
-    /// or the submission of the I/O they queued.
+    /// Charges one poll that took `d`.
     pub(crate) fn charge(&mut self, d: Duration) {
         self.cpu += d;
+        self.polls += 1;
         self.vruntime = self.vruntime.saturating_add(self.vr_of(d));
     }
 
