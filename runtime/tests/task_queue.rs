@@ -466,11 +466,34 @@ fn need_yield_turns_true_once_a_latency_sensitive_task_is_woken() {
 fn need_yield_turns_true_once_another_thread_wakes_a_task_here() {
     let gate = Gate::default();
     let (g1, g2, g3) = (gate.clone(), gate.clone(), gate);
+    // The thread exists before the turn and spins (starting one, or waking
+    // one that sleeps, can take longer than a pass); it opens the gate when
+    // told, and says when it has.
+    let go = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicBool::new(false));
+    let (told, done) = (go.clone(), opened.clone());
+    let opener = std::thread::spawn(move || {
+        let until = Instant::now() + CAP;
+        while !told.load(Ordering::Acquire) {
+            if Instant::now() >= until {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        g3.open();
+        done.store(true, Ordering::Release);
+    });
     let (before, after) = need_yield_around(
         async move { g1.wait().await },
         move || g2.is_waiting(),
-        move || std::thread::spawn(move || g3.open()).join().unwrap(),
+        move || {
+            go.store(true, Ordering::Release);
+            while !opened.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        },
     );
+    opener.join().unwrap();
     assert!(!before, "need_yield said yes in every fresh turn");
     assert!(
         after,
