@@ -397,10 +397,15 @@ impl Gate {
 /// deadline of its own comes due) and, once `is_waiting` says it waits, a
 /// task of a background queue that calls `wake` in the middle of its turn.
 /// The background task first does 2 ms of work, so that the waiter's queue
-/// is under its share. Returns what `need_yield` said in the background task: at the start of
-/// some fresh turn (the first of up to 50 that says no: a turn the OS
-/// stretched past its time may say yes), and right after `wake`, 60 µs
-/// into that turn.
+/// is under its share. Returns what `need_yield` said in the background
+/// task: at the start of some fresh turn (the first of up to 50 that says
+/// no: a turn the OS stretched past its time may say yes), and right after
+/// `wake`, 60 µs into that turn.
+///
+/// Without the checks these tests are about, `need_yield` says yes only
+/// once the pass's 200 µs are over: a machine that stalls the thread that
+/// long in between makes them pass without the checks too, never fail
+/// with them.
 fn need_yield_around<T: 'static>(
     waiter: impl Future<Output = T> + 'static,
     is_waiting: impl Fn() -> bool + 'static,
