@@ -131,8 +131,9 @@ fn an_echo_round_trip_in_a_latency_queue_waits_a_few_turns_of_16_background_task
         (per_round_trip, turns.get())
     });
     // A round trip needs two or three reaps (server receive, client
-    // receive); with the echo queue's 1 ms goal a pass lasts 500 µs, about
-    // five 100 µs turns of background work, plus one a task may overrun.
+    // receive); a pass lasts at most 200 µs (less with the echo queue's
+    // 1 ms goal once completions wait), about two 100 µs turns of
+    // background work, plus one a task may overrun.
     assert!(
         turns_per_round_trip <= YIELDERS + 4,
         "{turns_per_round_trip} turns of background work per echo round trip"
