@@ -228,6 +228,19 @@ fn live_tasks() -> u64 {
     s.spawned - s.finished
 }
 
+/// Waits (bounded by `LIMIT`) until no more than `baseline` tasks live.
+async fn tasks_back_to(baseline: u64) {
+    let deadline = Instant::now() + LIMIT;
+    while live_tasks() > baseline {
+        assert!(
+            Instant::now() < deadline,
+            "{} tasks left",
+            live_tasks() - baseline
+        );
+        percore::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[percore::test]
 async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -274,15 +287,7 @@ async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
     );
     still_serves(addr).await;
     // Every hostile connection's task has ended.
-    let deadline = Instant::now() + LIMIT;
-    while live_tasks() > baseline {
-        assert!(
-            Instant::now() < deadline,
-            "{} tasks left",
-            live_tasks() - baseline
-        );
-        percore::time::sleep(Duration::from_millis(5)).await;
-    }
+    tasks_back_to(baseline).await;
     server.abort();
 }
 
@@ -321,15 +326,7 @@ async fn slowloris_connections_are_timed_out_while_others_are_served() {
     }
     // The server side of every slow connection has ended (the 50 client
     // tasks ended above).
-    let deadline = Instant::now() + LIMIT;
-    while live_tasks() > baseline {
-        assert!(
-            Instant::now() < deadline,
-            "{} tasks left",
-            live_tasks() - baseline
-        );
-        percore::time::sleep(Duration::from_millis(5)).await;
-    }
+    tasks_back_to(baseline).await;
     server.abort();
 }
 
@@ -549,14 +546,6 @@ async fn a_client_gone_mid_response_ends_its_connection_and_hurts_no_other() {
         still_serves(addr).await;
     }
     // Every abandoned connection's task has ended.
-    let deadline = Instant::now() + LIMIT;
-    while live_tasks() > baseline {
-        assert!(
-            Instant::now() < deadline,
-            "{} tasks left",
-            live_tasks() - baseline
-        );
-        percore::time::sleep(Duration::from_millis(5)).await;
-    }
+    tasks_back_to(baseline).await;
     server.abort();
 }
