@@ -675,7 +675,7 @@ struct Writer {
     /// Sends go out whole or fail (see [`sends_whole`]), so nothing but an
     /// error can be left for a later poll to finish.
     sends_whole: bool,
-    /// Try a write as a non-blocking `send(2)` first ([`Writer::try_direct`]):
+    /// Try a write as a non-blocking `sendmsg(2)` first ([`Writer::try_direct`]):
     /// a socket whose last send went out whole. Off for files, and after a
     /// direct send that found the socket's buffer full, until a send through
     /// the ring went out whole.
