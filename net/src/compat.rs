@@ -67,10 +67,18 @@
 //!   [`DEFAULT_READ_CAPACITY`] bytes), and `poll_read` copies out of it:
 //!   **one extra copy per byte read**. Bytes not yet taken stay for the next
 //!   call; `AsyncBufRead::poll_fill_buf` lends them without that copy.
-//! - **Writes** are copied into the write buffer (up to
+//! - **Writes** to a socket by a lone sender (no other task ready on the
+//!   core and nothing waiting in the ring, see
+//!   [`percore::op::lone_sender`]; every write on the epoll driver) go out
+//!   as one non-blocking `sendmsg` straight from the caller's slices: no
+//!   copy, no op, no completion to reap. What the socket does not take at
+//!   once (`EAGAIN`, a short send) takes the ring path below, and so do the
+//!   writes after it until a send through the ring went out whole.
+//! - **Writes** otherwise are copied into the write buffer (up to
 //!   [`DEFAULT_WRITE_CAPACITY`] bytes per call, vectored writes gathered
 //!   into it) and one `IORING_OP_SEND` is submitted at once: **one extra
-//!   copy per byte written**. `poll_write` returns as soon as the bytes are
+//!   copy per byte written**. Many senders in one tick share its one
+//!   `io_uring_enter` this way. `poll_write` returns as soon as the bytes are
 //!   in the buffer and the send is queued; the next `poll_write`,
 //!   `poll_flush` or `poll_shutdown` waits until the kernel took all of them
 //!   (resending the rest after a short send). An error of that send comes
@@ -333,6 +341,7 @@ impl<S: CompatStream> Compat<S> {
             "Compat buffers need a capacity of at least 1"
         );
         let sends_whole = sends_whole(stream.io());
+        let socket = matches!(stream.io(), Io::Socket(_));
         Compat {
             stream,
             reader: Reader {
@@ -350,6 +359,7 @@ impl<S: CompatStream> Compat<S> {
                 shutdown: None,
                 error: None,
                 sends_whole,
+                direct: socket,
             },
             seek: None,
         }
@@ -649,6 +659,9 @@ fn lseek(fd: &SharedFd, pos: SeekFrom) -> io::Result<u64> {
     file.seek(pos)
 }
 
+/// The most slices one `sendmsg(2)` takes (Linux's `UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+
 /// The write side: `buf[sent..]` is being sent by `op`, which owns the
 /// buffer meanwhile; with no op, `buf` is empty.
 struct Writer {
@@ -662,6 +675,11 @@ struct Writer {
     /// Sends go out whole or fail (see [`sends_whole`]), so nothing but an
     /// error can be left for a later poll to finish.
     sends_whole: bool,
+    /// Try a write as a non-blocking `sendmsg(2)` first ([`Writer::try_direct`]):
+    /// a socket whose last send went out whole. Off for files, and after a
+    /// direct send that found the socket's buffer full, until a send through
+    /// the ring went out whole.
+    direct: bool,
 }
 
 /// Whether a socket send flagged `MSG_WAITALL` goes out whole or fails: on
@@ -730,6 +748,8 @@ impl Writer {
                     self.buf = buf;
                     self.buf.clear();
                     self.sent = 0;
+                    // All sent: the socket's buffer had room again.
+                    self.direct |= res.is_ok() && matches!(io, Io::Socket(_));
                     return Poll::Ready(match res {
                         Ok(0) => Err(io::ErrorKind::WriteZero.into()),
                         Ok(_) => Ok(()),
@@ -753,6 +773,9 @@ impl Writer {
             return Poll::Ready(Ok(0));
         }
         ready!(self.poll_drain(io, cx))?;
+        if let Some(res) = self.try_direct(io, bufs) {
+            return Poll::Ready(res);
+        }
         let mut buf = std::mem::take(&mut self.buf);
         // Grow to what this write needs (up to `cap`), not to `cap` at once:
         // a connection that only sends small responses keeps a small buffer.
@@ -777,6 +800,47 @@ impl Writer {
             self.error = Some(e);
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// Sends `bufs` with one non-blocking `sendmsg(2)` straight from the
+    /// caller's slices, when nothing is in flight (the caller waited for
+    /// that): no copy into the write buffer, no op, and no completion for
+    /// the loop to reap. On io_uring that makes a response one `sendmsg`
+    /// in place of a second `io_uring_enter` (the park that submits the
+    /// send returns with its completion and waits again); on epoll it is
+    /// the `send(2)` the send op would have made first anyway. `None`
+    /// means go through the ring: a file; a socket whose buffer is full
+    /// (`EAGAIN`; the ring's send waits for room), or one a direct send
+    /// filled last time; or, on io_uring, a sender that is not alone this
+    /// tick ([`percore::op::lone_sender`]: many responses in one tick go
+    /// out in the one `io_uring_enter` the tick makes anyway, cheaper than
+    /// a `sendmsg` each).
+    fn try_direct(&mut self, io: Io<'_>, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
+        let Io::Socket(stream) = io else {
+            return None;
+        };
+        if !self.direct || !op::lone_sender() {
+            return None;
+        }
+        // More slices than one sendmsg takes (IOV_MAX) go out in turns.
+        let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        match socket2::SockRef::from(&stream.fd).send_vectored_with_flags(bufs, flags) {
+            Ok(0) => Some(Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                // A short send filled the socket's buffer: the next write
+                // would find no room; let the ring's send wait for it.
+                self.direct = n == total;
+                Some(Ok(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.direct = false;
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// A flush that does not wait for a send in flight when the send goes

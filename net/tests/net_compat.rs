@@ -199,6 +199,9 @@ async fn write_error_after_peer_reset_is_reported() {
     // The peer resets the connection on close.
     server.set_linger(Some(Duration::ZERO)).unwrap();
     drop(server);
+    // The close goes through the loop; writes that find room in the socket
+    // (direct sends) complete without one.
+    percore::yield_now().await;
 
     // A queued send's error comes back from the next call; bounded tries.
     let chunk = vec![7u8; 4096];
@@ -258,4 +261,89 @@ async fn zero_length_calls_do_no_io() {
     assert_eq!(client.read(&mut empty).await.unwrap(), 0);
     assert_eq!(client.write(b"").await.unwrap(), 0);
     client.flush().await.unwrap();
+}
+
+/// Ops started on this core so far, of every kind (counted when queued).
+fn ops_started() -> u64 {
+    percore::stats().driver.ops.iter().map(|(_, n, _)| n).sum()
+}
+
+/// A small write from a lone sender (nothing else ready on the core, no
+/// entry waiting in the ring) leaves as one non-blocking `sendmsg` straight
+/// from the caller's bytes: no op is started. With another task ready, on
+/// io_uring, it goes through the ring instead, to share the tick's one
+/// `io_uring_enter`; on epoll, whose send op would make the same syscall,
+/// it still leaves at once. Either way the peer gets every byte.
+#[percore::test]
+async fn a_lone_small_write_starts_no_op_and_a_crowded_one_batches_on_io_uring() {
+    let (client, server) = tcp_pair().await;
+    let writer = percore::spawn(async move {
+        let mut client = Compat::new(client);
+        // A turn of the loop hands what the set-up queued (the listener's
+        // close) to the kernel.
+        percore::yield_now().await;
+        assert!(percore::op::lone_sender());
+        let before = ops_started();
+        assert_eq!(client.write(b"lone").await.unwrap(), 4);
+        client.flush().await.unwrap();
+        let lone = ops_started() - before;
+
+        // Ready, and behind this task in the run queue.
+        let other = percore::spawn(async {});
+        let before = ops_started();
+        assert_eq!(client.write(b"crowd").await.unwrap(), 5);
+        let crowded = ops_started() - before;
+        client.flush().await.unwrap();
+        other.await.unwrap();
+        (lone, crowded, client)
+    });
+    let (lone, crowded, _client) = timeout(LIMIT, writer).await.unwrap().unwrap();
+    assert_eq!(lone, 0, "ops started by a lone write");
+    let on_uring = percore::capabilities().is_some_and(|c| c.driver != percore::DriverKind::Epoll);
+    assert_eq!(
+        crowded,
+        u64::from(on_uring),
+        "ops started by a crowded write"
+    );
+
+    let mut server = Compat::new(server);
+    let mut got = [0u8; 9];
+    timeout(LIMIT, server.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"lonecrowd");
+}
+
+/// Writes far larger than the socket's send buffer, back to back with no
+/// flush between them, to a reader that takes its time: the first goes out
+/// in part as a direct send, the rest waits on the ring, the next write
+/// waits for that before it sends; every byte arrives once, in order.
+#[percore::test]
+async fn writes_that_fill_the_send_buffer_arrive_whole_and_in_order() {
+    const CHUNK: usize = 100 << 10;
+    const CHUNKS: usize = 6;
+    let (a, b) = UnixStream::pair().unwrap();
+    socket2::SockRef::from(&a)
+        .set_send_buffer_size(8 << 10)
+        .unwrap();
+    let data = pattern(CHUNK * CHUNKS);
+    let reader = percore::spawn(async move {
+        let mut b = Compat::new(b);
+        let mut got = Vec::with_capacity(CHUNK * CHUNKS);
+        let mut buf = vec![0u8; 16 << 10];
+        while got.len() < CHUNK * CHUNKS {
+            percore::time::sleep(Duration::from_micros(300)).await;
+            let n = timeout(LIMIT, b.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "end of stream after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    });
+    let mut a = Compat::new(a);
+    for chunk in data.chunks(CHUNK) {
+        timeout(LIMIT, a.write_all(chunk)).await.unwrap().unwrap();
+    }
+    timeout(LIMIT, a.flush()).await.unwrap().unwrap();
+    assert!(timeout(LIMIT, reader).await.unwrap().unwrap() == data);
 }

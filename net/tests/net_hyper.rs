@@ -228,6 +228,19 @@ fn live_tasks() -> u64 {
     s.spawned - s.finished
 }
 
+/// Waits (bounded by `LIMIT`) until no more than `baseline` tasks live.
+async fn tasks_back_to(baseline: u64) {
+    let deadline = Instant::now() + LIMIT;
+    while live_tasks() > baseline {
+        assert!(
+            Instant::now() < deadline,
+            "{} tasks left",
+            live_tasks() - baseline
+        );
+        percore::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[percore::test]
 async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -274,15 +287,7 @@ async fn malformed_requests_get_an_error_and_a_close_and_nothing_leaks() {
     );
     still_serves(addr).await;
     // Every hostile connection's task has ended.
-    let deadline = Instant::now() + LIMIT;
-    while live_tasks() > baseline {
-        assert!(
-            Instant::now() < deadline,
-            "{} tasks left",
-            live_tasks() - baseline
-        );
-        percore::time::sleep(Duration::from_millis(5)).await;
-    }
+    tasks_back_to(baseline).await;
     server.abort();
 }
 
@@ -321,15 +326,7 @@ async fn slowloris_connections_are_timed_out_while_others_are_served() {
     }
     // The server side of every slow connection has ended (the 50 client
     // tasks ended above).
-    let deadline = Instant::now() + LIMIT;
-    while live_tasks() > baseline {
-        assert!(
-            Instant::now() < deadline,
-            "{} tasks left",
-            live_tasks() - baseline
-        );
-        percore::time::sleep(Duration::from_millis(5)).await;
-    }
+    tasks_back_to(baseline).await;
     server.abort();
 }
 
@@ -471,8 +468,16 @@ async fn bytes_flushed_for_hyper_all_arrive_without_another_poll() {
         .unwrap();
     let mut a = Compat::new(a);
     let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
-    let written = std::future::poll_fn(|cx| std::pin::Pin::new(&mut a).poll_write(cx, &data));
-    assert_eq!(timeout(LIMIT, written).await.unwrap().unwrap(), LEN);
+    // One write takes what fits the socket straight from `data` (a lone
+    // sender's `sendmsg`), the next copies the rest and queues its send.
+    let mut taken = 0;
+    while taken < LEN {
+        let written =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut a).poll_write(cx, &data[taken..]));
+        let n = timeout(LIMIT, written).await.unwrap().unwrap();
+        assert!(n > 0);
+        taken += n;
+    }
     // On epoll this waits for the reader below: read concurrently.
     let reader = percore::spawn(async move {
         let mut got = Vec::with_capacity(LEN);
@@ -491,4 +496,56 @@ async fn bytes_flushed_for_hyper_all_arrive_without_another_poll() {
     // `a` is not polled again until every byte arrived.
     assert_eq!(timeout(LIMIT, reader).await.unwrap().unwrap(), data);
     drop(a);
+}
+
+/// A client that goes away in the middle of a large response (the response
+/// part sent directly, the rest waiting on the ring for room): its
+/// connection's task ends, nothing of it is left, and other clients are
+/// served meanwhile and after.
+#[percore::test]
+async fn a_client_gone_mid_response_ends_its_connection_and_hurts_no_other() {
+    const LEN: usize = 4 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let big_or_echo = |req: Request<Incoming>| async move {
+        if req.uri().path() == "/big" {
+            let body: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            return Ok(Response::new(Full::new(Bytes::from(body))));
+        }
+        echo(req).await
+    };
+    let server = percore::spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else {
+                continue;
+            };
+            // A small send buffer: the response cannot go out at once.
+            socket2::SockRef::from(&conn)
+                .set_send_buffer_size(16 << 10)
+                .unwrap();
+            percore::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(Compat::new(conn), hyper::service::service_fn(big_or_echo))
+                    .await;
+            });
+        }
+    });
+    still_serves(addr).await;
+    let baseline = live_tasks();
+    for _ in 0..5 {
+        let gone = TcpStream::connect(addr).await.unwrap();
+        let req = b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n".to_vec();
+        gone.write_all(req).await.0.unwrap();
+        // Part of the response, then away with the rest unread.
+        let (res, buf) = timeout(LIMIT, gone.read(Vec::with_capacity(4096)))
+            .await
+            .unwrap();
+        assert!(res.unwrap() > 0 && buf.starts_with(b"HTTP/1.1 200"));
+        still_serves(addr).await;
+        drop(gone);
+        still_serves(addr).await;
+    }
+    // Every abandoned connection's task has ended.
+    tasks_back_to(baseline).await;
+    server.abort();
 }

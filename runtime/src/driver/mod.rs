@@ -803,6 +803,16 @@ impl Driver {
         Ok(())
     }
 
+    /// How many entries wait in the io_uring SQ for the tick's next
+    /// `io_uring_enter` (see [`crate::op::lone_sender`]); `None` on the
+    /// epoll backend, which has no such batch.
+    pub(crate) fn sq_pending(&mut self) -> Option<usize> {
+        match self.ring {
+            Backend::IoUring(_) => Some(self.queued()),
+            Backend::Epoll(_) => None,
+        }
+    }
+
     /// Entries queued and not yet handed to the kernel (or started by the
     /// epoll backend).
     fn queued(&mut self) -> usize {

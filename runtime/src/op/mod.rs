@@ -66,6 +66,40 @@ pub use self::unlink::UnlinkAt;
 pub use self::write::{Write, Writev};
 pub use crate::driver::op::{CqeResult, MultishotOp, MultishotOpCode, Op, OpCode, unwaited};
 
+/// Whether a small socket send is cheaper as a non-blocking syscall made
+/// now than as an op on the ring: true on the epoll backend (its send op
+/// makes that same syscall, through more machinery); on io_uring, only for
+/// a lone sender: no entry waits in the SQ and no other task is ready to
+/// run this tick (and so about to queue one). Then the ring's send would
+/// cost an `io_uring_enter` of its own (the park that submits it returns
+/// with its completion and waits again), one syscall either way, plus the
+/// op. Several senders in one tick do better on the ring, whose one
+/// `io_uring_enter` serves them all. False outside a runtime.
+///
+/// This is the file read path's rule for a lone reader, for sends;
+/// percore-net's `Compat` uses it to write hyper's responses.
+///
+/// # Examples
+///
+/// ```
+/// percore::run(async {
+///     // Nothing else runs or waits in the ring: a direct send is cheapest.
+///     assert!(percore::op::lone_sender());
+///     let other = percore::spawn(async {});
+///     // Another task is ready: on io_uring, the ring batches the sends.
+///     let on_uring = percore::capabilities().is_some_and(|c| c.driver != percore::DriverKind::Epoll);
+///     assert_eq!(percore::op::lone_sender(), !on_uring);
+///     other.await.unwrap();
+/// });
+/// ```
+pub fn lone_sender() -> bool {
+    match crate::driver::try_with_driver(|d| d.sq_pending()) {
+        None => false,
+        Some(None) => true,
+        Some(Some(queued)) => queued == 0 && !crate::executor::current_has_ready(),
+    }
+}
+
 /// `offset` value meaning "the file's current position" (pipes, sockets, append).
 pub const CURRENT_POSITION: u64 = u64::MAX;
 
