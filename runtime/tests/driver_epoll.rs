@@ -349,3 +349,69 @@ fn entries_queued_before_an_inline_start_go_first() {
         );
     });
 }
+
+/// A plain send or receive on a socket the driver already knows (it waited
+/// on it once) starts inline: one that can finish does so inside its first
+/// poll with no slot, and its buffer comes back to the caller, never
+/// dropped inside the driver; one that would block waits, takes a slot, and
+/// when dropped frees its buffer at once and leaves no interest behind, so
+/// data that comes later goes to the next receive.
+#[test]
+fn ops_on_a_known_socket_finish_inline_or_wait_and_cancel() {
+    let rt = epoll_runtime();
+    let log = support::EventLog::new();
+    rt.block_on(async {
+        let _watchdog = support::watchdog("inline ops on a known socket", Duration::from_secs(20));
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let fd = SharedFd::new(mine.into());
+        // 1. A receive with nothing to read waits: now the driver knows the fd.
+        let mut first = Box::pin(Op::new(Recv::new(fd.clone(), log.buf(4))));
+        assert!(poll_once(&mut first).await.is_pending());
+        // 2. Data that fills the buffer exactly: not a short read, so the
+        //    next receive may try at once.
+        theirs.write_all(b"abcd").unwrap();
+        let (res, buf) = first.await;
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf.bytes(), b"abcd");
+        drop(buf);
+        // 3. A send with room finishes inside its first poll, with no slot,
+        //    and hands its buffer back alive.
+        let mut send = Box::pin(Op::new(SendOp::new(fd.clone(), log.buf_with(b"ping"))));
+        let Poll::Ready((res, buf)) = poll_once(&mut send).await else {
+            panic!("a send with room waited for a tick");
+        };
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(
+            percore::stats().in_flight,
+            0,
+            "an inline send takes no slot"
+        );
+        assert!(!log.is_dropped(buf.id()), "the buffer came back alive");
+        let sent_id = buf.id();
+        drop(buf);
+        assert!(log.is_dropped(sent_id));
+        let mut got = [0; 4];
+        theirs.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        // 4. A receive tries, finds nothing, and waits in a slot.
+        let recv_buf = log.buf(8);
+        let recv_id = recv_buf.id();
+        let mut recv = Box::pin(Op::new(Recv::new(fd.clone(), recv_buf)));
+        assert!(poll_once(&mut recv).await.is_pending());
+        assert_eq!(percore::stats().in_flight, 1);
+        // 5. Dropped, it frees its buffer at once (epoll cancels a waiting
+        //    op inside the cancel) and no slot is left.
+        drop(recv);
+        support::settle().await;
+        assert!(
+            log.is_dropped(recv_id),
+            "the dropped receive's buffer was freed"
+        );
+        assert_eq!(percore::stats().in_flight, 0);
+        // 6. Data sent afterwards goes to the next receive.
+        theirs.write_all(b"pong").unwrap();
+        let (res, buf) = Op::new(Recv::new(fd.clone(), Vec::with_capacity(8))).await;
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf, b"pong");
+    });
+}

@@ -137,6 +137,16 @@ struct FdState {
     writers: Vec<usize>,
 }
 
+impl FdState {
+    /// No `EAGAIN` for `interest` since its last edge (or ever).
+    fn may_be_ready(&self, interest: Interest) -> bool {
+        match interest {
+            Interest::Read => self.readable,
+            Interest::Write => self.writable,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Interest {
     Read,
@@ -341,8 +351,11 @@ impl Epoll {
         if !self.queued.is_empty() {
             self.start_queued();
         }
-        let posted = self.cq.len();
         self.started += 1;
+        if let Some(done) = self.try_plain_stream(&sqe) {
+            return done;
+        }
+        let posted = self.cq.len();
         self.start(sqe, None);
         // Its completion, if it finished at once and posted only that: a
         // zero-copy send's two, or another op's, go the usual way.
@@ -355,6 +368,41 @@ impl Epoll {
             self.cq.pop_back()
         } else {
             None
+        }
+    }
+
+    /// The common inline start, a plain send or receive on a socket seen
+    /// before that may be ready, without the general path's dispatch: one
+    /// syscall, and its result handed straight back (never posted to the
+    /// CQ). `None` if the entry is not of that kind; the general path then
+    /// starts it. An entry with flags (a linked timeout, a selected buffer,
+    /// a registered file, skipped success) always takes the general path.
+    fn try_plain_stream(&mut self, sqe: &Sqe) -> Option<Option<Cqe>> {
+        let interest = match sqe.opcode {
+            opcode::Recv::CODE => Interest::Read,
+            opcode::Send::CODE => Interest::Write,
+            _ => return None,
+        };
+        if sqe.flags != 0 || !self.fds.get(&sqe.fd)?.may_be_ready(interest) {
+            return None;
+        }
+        match attempt(sqe, sqe.fd, Kind::Pollable) {
+            Attempt::Done(res) => {
+                self.note_short(sqe, sqe.fd, res);
+                Some(Some(Cqe {
+                    user_data: sqe.user_data,
+                    res,
+                    flags: 0,
+                }))
+            }
+            // The try was made: wait for the edge without another.
+            Attempt::Again => {
+                self.wait(*sqe, sqe.fd, interest, None, false);
+                self.set_ready(sqe.fd, interest, false);
+                Some(None)
+            }
+            // Only a read or write of a file may need a blocking call.
+            Attempt::Blocking => unreachable!("send and recv never block"),
         }
     }
 
@@ -478,16 +526,25 @@ impl Epoll {
                 continue; // collected by the caller
             }
             let fd = token as RawFd;
+            let Some(state) = self.fds.get_mut(&fd) else {
+                continue;
+            };
             let err = mask & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
-            if (err || mask & libc::EPOLLRDHUP != 0)
-                && let Some(state) = self.fds.get_mut(&fd)
-            {
+            if err || mask & libc::EPOLLRDHUP != 0 {
                 state.hung_up = true;
             }
-            if mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 || err {
+            let read = mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 || err;
+            let write = mask & libc::EPOLLOUT != 0 || err;
+            state.readable |= read;
+            state.writable |= write;
+            // An edge reports every readiness the fd has: most often nobody
+            // waits for the other one (a send with room never waits).
+            let retry_readers = read && !state.readers.is_empty();
+            let retry_writers = write && !state.writers.is_empty();
+            if retry_readers {
                 self.ready(fd, Interest::Read, mask);
             }
-            if mask & libc::EPOLLOUT != 0 || err {
+            if retry_writers {
                 self.ready(fd, Interest::Write, mask);
             }
         }
@@ -534,10 +591,7 @@ impl Epoll {
 
     /// Whether `fd` may be ready for `interest` (no `EAGAIN` since its last edge).
     fn may_be_ready(&self, fd: RawFd, interest: Interest) -> bool {
-        self.fds.get(&fd).is_none_or(|s| match interest {
-            Interest::Read => s.readable,
-            Interest::Write => s.writable,
-        })
+        self.fds.get(&fd).is_none_or(|s| s.may_be_ready(interest))
     }
 
     fn set_ready(&mut self, fd: RawFd, interest: Interest, ready: bool) {
@@ -582,26 +636,16 @@ impl Epoll {
         }
     }
 
-    /// Retries the ops waiting on `fd` for `interest`, oldest first.
+    /// Retries the ops waiting on `fd` for `interest`, oldest first (the
+    /// caller marked the fd ready for it).
     fn ready(&mut self, fd: RawFd, interest: Interest, mask: i32) {
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
         let waiting = match interest {
-            Interest::Read => {
-                state.readable = true;
-                &mut state.readers
-            }
-            Interest::Write => {
-                state.writable = true;
-                &mut state.writers
-            }
+            Interest::Read => &mut state.readers,
+            Interest::Write => &mut state.writers,
         };
-        // An edge reports every readiness the fd has: most often nobody
-        // waits for the other one (a send with room never waits).
-        if waiting.is_empty() {
-            return;
-        }
         let mut list = std::mem::take(waiting);
         list.retain(|&idx| self.waiters.contains(idx) && self.retry(idx, mask));
         if let Some(state) = self.fds.get_mut(&fd) {
@@ -648,7 +692,7 @@ impl Epoll {
             };
         }
         if sqe.flags & IOSQE_BUFFER_SELECT != 0 {
-            return self.retry_buffer_select(idx);
+            return self.retry_buffer_select(idx, &sqe, fd);
         }
         match attempt(&sqe, fd, Kind::Pollable) {
             Attempt::Again => {

@@ -151,9 +151,8 @@ impl Epoll {
 
     /// Retries a waiting receive with `IOSQE_BUFFER_SELECT` after its socket
     /// turned readable; returns whether it still waits.
-    pub(super) fn retry_buffer_select(&mut self, idx: usize) -> bool {
-        let (sqe, fd) = (self.waiters[idx].sqe, self.waiters[idx].fd);
-        match self.recv_selected(&sqe, fd) {
+    pub(super) fn retry_buffer_select(&mut self, idx: usize, sqe: &Sqe, fd: RawFd) -> bool {
+        match self.recv_selected(sqe, fd) {
             None => true,
             Some((res, flags)) => {
                 let w = self.remove_waiter(idx);
