@@ -5,9 +5,9 @@ use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut, Slice};
 use percore::fd::SharedFd;
 use percore::op::{self, Op};
 
@@ -122,23 +122,13 @@ impl Stream {
         }
     }
 
-    /// One await point, on the rest of the buffer each time: the future
-    /// holds a single op, and a write that goes out whole (the usual case)
-    /// costs one send.
-    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+    /// Sends the rest of the buffer until all of it went out: one op in
+    /// flight at a time, in a future that is that op and the stream.
+    pub(crate) fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
         let total = buf.bytes_init();
-        let mut sent = 0;
-        let mut buf = buf;
-        loop {
-            let (res, slice) = self.send(buf.slice(sent..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(n) if sent + n == total => return (Ok(()), buf),
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
+        WriteAll {
+            stream: self,
+            send: self.send(buf.slice(..total)),
         }
     }
 
@@ -188,6 +178,37 @@ impl<B: IoBuf> Future for Send<B> {
         match self.get_mut() {
             Send::Plain(op) => Pin::new(op).poll(cx),
             Send::Zc(op) => Pin::new(op).poll(cx),
+        }
+    }
+}
+
+/// [`Stream::write_all`]'s future: the send of the part not yet sent (its
+/// slice starts where the sent bytes end), and the stream to send the next
+/// part on. A future of its own rather than an `async fn`, so it is no
+/// larger than its op, and moving it (into a timeout, a select) is cheap.
+pub(crate) struct WriteAll<'a, B: IoBuf> {
+    stream: &'a Stream,
+    send: Send<Slice<B>>,
+}
+
+impl<B: IoBuf> Future for WriteAll<'_, B> {
+    type Output = BufResult<(), B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `Send` is `Unpin`, and so is this future.
+        let this = self.get_mut();
+        loop {
+            let (res, slice) = ready!(Pin::new(&mut this.send).poll(cx));
+            let (sent, total) = (slice.begin(), slice.end());
+            let buf = slice.into_inner();
+            let sent = match res {
+                Ok(n) if sent + n == total => return Poll::Ready((Ok(()), buf)),
+                Ok(0) => return Poll::Ready((Err(io::ErrorKind::WriteZero.into()), buf)),
+                Ok(n) => sent + n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => sent,
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            };
+            this.send = this.stream.send(buf.slice(sent..total));
         }
     }
 }

@@ -138,6 +138,14 @@ struct FdState {
 }
 
 impl FdState {
+    /// The ops waiting for `interest`, oldest first.
+    fn waiting_mut(&mut self, interest: Interest) -> &mut Vec<usize> {
+        match interest {
+            Interest::Read => &mut self.readers,
+            Interest::Write => &mut self.writers,
+        }
+    }
+
     /// No `EAGAIN` for `interest` since its last edge (or ever).
     fn may_be_ready(&self, interest: Interest) -> bool {
         match interest {
@@ -386,24 +394,32 @@ impl Epoll {
         if sqe.flags != 0 || !self.fds.get(&sqe.fd)?.may_be_ready(interest) {
             return None;
         }
-        match attempt(sqe, sqe.fd, Kind::Pollable) {
-            Attempt::Done(res) => {
-                self.note_short(sqe, sqe.fd, res);
-                Some(Some(Cqe {
-                    user_data: sqe.user_data,
-                    res,
-                    flags: 0,
-                }))
+        let res = loop {
+            // SAFETY: the entry points into its op's own buffer (and
+            // address), alive until its completion (`start_inline`'s
+            // contract), which this call returns.
+            let r = unsafe { send_or_recv(sqe, sqe.fd) };
+            match errno_of(r) {
+                None => break r as i32,
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) => {
+                    // The try was made: wait for the edge without another.
+                    self.wait(*sqe, sqe.fd, interest, None, false);
+                    self.set_ready(sqe.fd, interest, false);
+                    return Some(None);
+                }
+                Some(errno) => break -errno,
             }
-            // The try was made: wait for the edge without another.
-            Attempt::Again => {
-                self.wait(*sqe, sqe.fd, interest, None, false);
-                self.set_ready(sqe.fd, interest, false);
-                Some(None)
-            }
-            // Only a read or write of a file may need a blocking call.
-            Attempt::Blocking => unreachable!("send and recv never block"),
+        };
+        // A whole send or receive (the usual send) says nothing new.
+        if res > 0 && (res as u32) < sqe.len {
+            self.note_short(sqe, sqe.fd, res);
         }
+        Some(Some(Cqe {
+            user_data: sqe.user_data,
+            res,
+            flags: 0,
+        }))
     }
 
     /// Queued entries not yet started.
@@ -642,17 +658,23 @@ impl Epoll {
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
-        let waiting = match interest {
-            Interest::Read => &mut state.readers,
-            Interest::Write => &mut state.writers,
-        };
+        let waiting = state.waiting_mut(interest);
+        if let [idx] = waiting[..] {
+            // Most often one op waits (a connection's receive): the list
+            // stays in place, emptied as a taken one would be.
+            waiting.clear();
+            if self.waiters.contains(idx)
+                && self.retry(idx, mask)
+                && let Some(state) = self.fds.get_mut(&fd)
+            {
+                state.waiting_mut(interest).insert(0, idx);
+            }
+            return;
+        }
         let mut list = std::mem::take(waiting);
         list.retain(|&idx| self.waiters.contains(idx) && self.retry(idx, mask));
         if let Some(state) = self.fds.get_mut(&fd) {
-            let now = match interest {
-                Interest::Read => &mut state.readers,
-                Interest::Write => &mut state.writers,
-            };
+            let now = state.waiting_mut(interest);
             // Ops that started waiting while these were retried go after
             // them; the list keeps its allocation for the next wait.
             list.append(now);
@@ -962,10 +984,7 @@ impl Epoll {
         });
         self.pending.insert(sqe.user_data, Pending::Waiting(idx));
         let state = self.fds.get_mut(&fd).expect("registered above");
-        match interest {
-            Interest::Read => state.readers.push(idx),
-            Interest::Write => state.writers.push(idx),
-        }
+        state.waiting_mut(interest).push(idx);
     }
 
     /// Adds `fd` to epoll, once for its life.
@@ -1387,26 +1406,8 @@ fn attempt(sqe: &Sqe, fd: RawFd, kind: Kind) -> Attempt {
         // sockaddrs, alive until its completion; lengths are the op's own.
         let r = unsafe {
             match code {
-                opcode::Recv::CODE => libc::recv(
-                    fd,
-                    sqe.addr as *mut libc::c_void,
-                    sqe.len as usize,
-                    sqe.op_flags as i32 | nowait_flags,
-                ),
-                opcode::Send::CODE | opcode::SendZc::CODE => {
-                    let flags = sqe.op_flags as i32 | nowait_flags | libc::MSG_NOSIGNAL;
-                    if sqe.off != 0 {
-                        libc::sendto(
-                            fd,
-                            sqe.addr as *const libc::c_void,
-                            sqe.len as usize,
-                            flags,
-                            sqe.off as *const libc::sockaddr,
-                            (sqe.file_index & 0xffff) as libc::socklen_t,
-                        )
-                    } else {
-                        libc::send(fd, sqe.addr as *const libc::c_void, sqe.len as usize, flags)
-                    }
+                opcode::Recv::CODE | opcode::Send::CODE | opcode::SendZc::CODE => {
+                    send_or_recv(sqe, fd)
                 }
                 opcode::RecvMsg::CODE => libc::recvmsg(
                     fd,
@@ -1445,6 +1446,36 @@ fn attempt(sqe: &Sqe, fd: RawFd, kind: Kind) -> Attempt {
         // This descriptor cannot be asked not to wait (a tty, an old pipe).
         Some(libc::EOPNOTSUPP) if is_rw_op(code) => Attempt::Blocking,
         Some(errno) => Attempt::Done(-errno),
+    }
+}
+
+/// A receive (`IORING_OP_RECV`) or send entry as `recv(2)` or
+/// `send(2)`/`sendto(2)`, non-blocking.
+///
+/// # Safety
+///
+/// The entry's buffer (and, for `sendto`, address) pointers are valid for
+/// its lengths.
+unsafe fn send_or_recv(sqe: &Sqe, fd: RawFd) -> isize {
+    let buf = sqe.addr as *mut libc::c_void;
+    let len = sqe.len as usize;
+    let flags = sqe.op_flags as i32 | libc::MSG_DONTWAIT;
+    // SAFETY: the caller's contract: the entry's buffer and address.
+    unsafe {
+        if sqe.opcode == opcode::Recv::CODE {
+            libc::recv(fd, buf, len, flags)
+        } else if sqe.off != 0 {
+            libc::sendto(
+                fd,
+                buf,
+                len,
+                flags | libc::MSG_NOSIGNAL,
+                sqe.off as *const libc::sockaddr,
+                (sqe.file_index & 0xffff) as libc::socklen_t,
+            )
+        } else {
+            libc::send(fd, buf, len, flags | libc::MSG_NOSIGNAL)
+        }
     }
 }
 
