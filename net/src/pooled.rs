@@ -106,11 +106,10 @@ impl PooledRecv {
     ///     assert!(rx.next().await.unwrap().is_none()); // end of stream
     /// });
     /// ```
-    pub fn next(&mut self) -> impl Future<Output = io::Result<Option<RecvBuf>>> {
-        // A poll function, not an `async` block: the future is a reference
-        // to the stream, and whatever it waits on stays here when it is
-        // dropped.
-        std::future::poll_fn(move |cx| self.poll_next(cx))
+    pub async fn next(&mut self) -> io::Result<Option<RecvBuf>> {
+        // The future is a reference to the stream, and whatever it waits
+        // on stays here when it is dropped.
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
     /// Polls for the next bytes: what [`next`](Self::next) waits for.
@@ -122,7 +121,6 @@ impl PooledRecv {
     /// # Examples
     ///
     /// ```
-    /// use std::task::Poll;
     /// use percore_net::{TcpListener, TcpStream};
     ///
     /// percore::run(async {
