@@ -415,3 +415,69 @@ fn ops_on_a_known_socket_finish_inline_or_wait_and_cancel() {
         assert_eq!(buf, b"pong");
     });
 }
+
+/// A multishot receive whose data may fill the rest of the head buffer
+/// offers the next buffer too: a message that fills the rest exactly ends
+/// that buffer (and the socket reads as drained, with no receive that could
+/// only say `EAGAIN`), and one that goes past it completes the head buffer
+/// first and goes on in the next, as the kernel posts them. No byte is lost
+/// or reordered, and later data still wakes the receive.
+#[test]
+fn a_receive_that_may_fill_the_head_buffer_goes_on_in_the_next() {
+    let _dog = support::watchdog("epoll_buf_span", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::new(4, 64).unwrap();
+        assert!(ring.is_incremental());
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+        let mut got = Vec::new();
+        // 1. 32 bytes into buffer 0.
+        theirs.write_all(&[b'a'; 32]).unwrap();
+        let a = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((a.bid(), a.offset(), a.len()), (0, 0, 32));
+        // 2. 32 more fill buffer 0 exactly: it is used up (not in the ring,
+        //    still referenced), and the next buffer was not touched.
+        theirs.write_all(&[b'b'; 32]).unwrap();
+        let b = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((b.bid(), b.offset(), b.len()), (0, 32, 32));
+        assert_eq!(ring.available(), 3, "buffer 0 is used up");
+        // 3. 40 bytes into buffer 1, then 40 more: 24 end buffer 1, 16 go
+        //    into buffer 2, as two completions in that order.
+        theirs.write_all(&[b'c'; 40]).unwrap();
+        let c = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((c.bid(), c.offset(), c.len()), (1, 0, 40));
+        theirs.write_all(&[b'd'; 40]).unwrap();
+        let d1 = recv.next_buf().await.unwrap().unwrap();
+        let d2 = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(
+            (
+                d1.bid(),
+                d1.offset(),
+                d1.len(),
+                d2.bid(),
+                d2.offset(),
+                d2.len()
+            ),
+            (1, 40, 24, 2, 0, 16)
+        );
+        for buf in [&a, &b, &c, &d1, &d2] {
+            got.extend_from_slice(buf);
+        }
+        let want: Vec<u8> = [(b'a', 32), (b'b', 32), (b'c', 40), (b'd', 40)]
+            .iter()
+            .flat_map(|&(byte, n)| std::iter::repeat_n(byte, n))
+            .collect();
+        assert_eq!(got, want);
+        // 4. Buffers come back when their slices are dropped, and data sent
+        //    later still arrives.
+        drop((a, b, c, d1, d2));
+        assert_eq!(ring.available(), 4);
+        theirs.write_all(b"later").unwrap();
+        let e = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(&e[..], b"later");
+        drop(e);
+        drop(theirs);
+        assert!(recv.next_buf().await.unwrap().is_none(), "end of stream");
+    });
+}
