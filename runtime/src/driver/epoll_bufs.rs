@@ -15,8 +15,10 @@
 //!
 //! A multishot receive (`IORING_RECV_MULTISHOT`) receives until the socket
 //! is drained (a short read on a byte stream, or `EAGAIN`), posting one
-//! completion flagged `MORE` per receive, and keeps waiting; end of stream,
-//! an error or an empty ring end it.
+//! completion flagged `MORE` per buffer it filled, and keeps waiting; end of
+//! stream, an error or an empty ring end it. On a byte stream, a receive
+//! that may fill the rest of the head buffer offers the next buffer too, so
+//! that data filling the head buffer exactly still reads as short.
 
 use std::io;
 use std::os::fd::RawFd;
