@@ -1,7 +1,10 @@
 //! Receiving into a per-core pool of buffers (a provided-buffer ring).
 
 use std::fmt;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use percore::buf::{BufRing, RecvBuf};
 use percore::fd::SharedFd;
@@ -57,6 +60,8 @@ pub struct PooledRecv {
     rearmed: bool,
     /// The next receive goes into a plain buffer.
     plain_next: bool,
+    /// That receive, once started.
+    plain: Option<Op<Recv<Vec<u8>>>>,
     fallbacks: u64,
 }
 
@@ -68,6 +73,7 @@ impl PooledRecv {
             buf_len: ring.buf_len(),
             rearmed: false,
             plain_next: false,
+            plain: None,
             fallbacks: 0,
         }
     }
@@ -101,20 +107,53 @@ impl PooledRecv {
     /// });
     /// ```
     pub async fn next(&mut self) -> io::Result<Option<RecvBuf>> {
+        // The future is a reference to the stream, and whatever it waits
+        // on stays here when it is dropped.
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next bytes: what [`next`](Self::next) waits for.
+    ///
+    /// # Errors
+    ///
+    /// As [`next`](Self::next).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore_net::{TcpListener, TcpStream};
+    ///
+    /// percore::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return; // provided-buffer rings need Linux 5.19
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 1024).unwrap();
+    ///     let mut rx = server.recv_pooled(&ring);
+    ///     client.write_all(b"hi".to_vec()).await.0.unwrap();
+    ///     let buf = std::future::poll_fn(|cx| rx.poll_next(cx)).await.unwrap().unwrap();
+    ///     assert_eq!(&buf[..], b"hi");
+    /// });
+    /// ```
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<RecvBuf>>> {
         loop {
             if self.plain_next {
-                return self.next_plain().await;
+                return self.poll_plain(cx);
             }
-            match self.op.next_buf().await {
+            let res = ready!(self.op.poll_next(cx))
+                .unwrap_or_else(|| Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+            match res {
                 Ok(Some(buf)) => {
                     self.rearmed = false;
-                    return Ok(Some(RecvBuf::Ring(buf)));
+                    return Poll::Ready(Ok(Some(RecvBuf::Ring(buf))));
                 }
-                Ok(None) => return Ok(None),
+                Ok(None) => return Poll::Ready(Ok(None)),
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     if !self.rearmed && self.op.data().ring().available() > 0 {
                         // Buffers came back since the kernel found the ring
-                        // empty: re-arm (the next `next_buf` does).
+                        // empty: re-arm (the next `poll_next` of the op does).
                         self.rearmed = true;
                     } else {
                         // Still empty: take the pending bytes into a plain
@@ -123,18 +162,24 @@ impl PooledRecv {
                         self.plain_next = true;
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
-    async fn next_plain(&mut self) -> io::Result<Option<RecvBuf>> {
-        let (res, buf) =
-            Op::new(Recv::new(self.fd.clone(), Vec::with_capacity(self.buf_len))).await;
+    /// The receive into a plain buffer, after the ring ran dry; kept here
+    /// across polls, so a dropped `next()` loses nothing.
+    fn poll_plain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<RecvBuf>>> {
+        let (fd, len) = (&self.fd, self.buf_len);
+        let op = self
+            .plain
+            .get_or_insert_with(|| Op::new(Recv::new(fd.clone(), Vec::with_capacity(len))));
+        let (res, buf) = ready!(Pin::new(op).poll(cx));
+        self.plain = None;
         let n = res?;
         self.plain_next = false;
         self.fallbacks += 1;
-        Ok((n > 0).then_some(RecvBuf::Owned(buf)))
+        Poll::Ready(Ok((n > 0).then_some(RecvBuf::Owned(buf))))
     }
 
     /// How many receives went into a plain buffer because the ring was empty.

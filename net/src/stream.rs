@@ -1,10 +1,13 @@
 //! The byte-stream I/O shared by `TcpStream` and `UnixStream`.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use percore::buf::{BufResult, BufRing, IoBuf, IoBufMut, Slice};
 use percore::fd::SharedFd;
 use percore::op::{self, Op};
 
@@ -97,10 +100,17 @@ impl Stream {
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.send(buf).await
+    }
+
+    /// The send op for one write of `buf`: zero-copy from the threshold on,
+    /// where the kernel has it. A future of its own rather than an `async`
+    /// block, so `write_all` awaits one op in place, not a chain of them.
+    fn send<B: IoBuf>(&self, buf: B) -> Send<B> {
         if buf.bytes_init() >= self.zc_threshold.get() && zc_available() {
-            self.write_zc(buf).await
+            Send::Zc(Op::new(op::SendZc::new(self.fd.clone(), buf)))
         } else {
-            Op::new(op::SendOp::new(self.fd.clone(), buf)).await
+            Send::Plain(Op::new(op::SendOp::new(self.fd.clone(), buf)))
         }
     }
 
@@ -112,26 +122,14 @@ impl Stream {
         }
     }
 
-    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+    /// Sends the rest of the buffer until all of it went out: one op in
+    /// flight at a time, in a future that is that op and the stream.
+    pub(crate) fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
         let total = buf.bytes_init();
-        let (res, buf) = self.write(buf).await;
-        let mut sent = match res {
-            Ok(n) if n == total => return (Ok(()), buf),
-            Ok(n) => n,
-            Err(e) => return (Err(e), buf),
-        };
-        let mut buf = buf;
-        while sent < total {
-            let (res, slice) = self.write(buf.slice(sent..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
+        WriteAll {
+            stream: self,
+            send: self.send(buf.slice(..total)),
         }
-        (Ok(()), buf)
     }
 
     pub(crate) async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
@@ -164,6 +162,55 @@ pub trait StreamSocket: Sized {
     fn local_addr_of(stream: &Stream) -> io::Result<Self::Addr>;
     /// The peer's address of the socket `stream` belongs to.
     fn peer_addr_of(stream: &Stream) -> io::Result<Self::Addr>;
+}
+
+/// [`Stream::send`]'s op: a plain or a zero-copy send of the same buffer.
+enum Send<B: IoBuf> {
+    Plain(Op<op::SendOp<B>>),
+    Zc(Op<op::SendZc<B>>),
+}
+
+impl<B: IoBuf> Future for Send<B> {
+    type Output = BufResult<usize, B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Both ops are `Unpin`, and so is this enum.
+        match self.get_mut() {
+            Send::Plain(op) => Pin::new(op).poll(cx),
+            Send::Zc(op) => Pin::new(op).poll(cx),
+        }
+    }
+}
+
+/// [`Stream::write_all`]'s future: the send of the part not yet sent (its
+/// slice starts where the sent bytes end), and the stream to send the next
+/// part on. A future of its own rather than an `async fn`, so it is no
+/// larger than its op, and moving it (into a timeout, a select) is cheap.
+pub(crate) struct WriteAll<'a, B: IoBuf> {
+    stream: &'a Stream,
+    send: Send<Slice<B>>,
+}
+
+impl<B: IoBuf> Future for WriteAll<'_, B> {
+    type Output = BufResult<(), B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `Send` is `Unpin`, and so is this future.
+        let this = self.get_mut();
+        loop {
+            let (res, slice) = ready!(Pin::new(&mut this.send).poll(cx));
+            let (sent, total) = (slice.begin(), slice.end());
+            let buf = slice.into_inner();
+            let sent = match res {
+                Ok(n) if sent + n == total => return Poll::Ready((Ok(()), buf)),
+                Ok(0) => return Poll::Ready((Err(io::ErrorKind::WriteZero.into()), buf)),
+                Ok(n) => sent + n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => sent,
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            };
+            this.send = this.stream.send(buf.slice(sent..total));
+        }
+    }
 }
 
 fn zc_available() -> bool {
@@ -340,11 +387,13 @@ macro_rules! stream_writes {
         ///     assert!(buf.iter().all(|&b| b == 7));
         /// });
         /// ```
-        pub async fn write_all<B: ::percore::buf::IoBuf>(
+        // Not an `async fn`: the stream's own future, with no layer (and
+        // copy of it) around it.
+        pub fn write_all<B: ::percore::buf::IoBuf>(
             &self,
             buf: B,
-        ) -> ::percore::buf::BufResult<(), B> {
-            self.$field.write_all(buf).await
+        ) -> impl ::std::future::Future<Output = ::percore::buf::BufResult<(), B>> {
+            self.$field.write_all(buf)
         }
 
         /// Writes the buffers, in order, with one `sendmsg`; returns how many

@@ -462,3 +462,43 @@ async fn debug_shows_the_descriptor_and_the_addresses() {
         format!("TcpStream {{ fd: {fd}, local: Some({local}), peer: Some({addr}) }}")
     );
 }
+
+/// `write_all` of an empty buffer completes at once and sends nothing; of
+/// a slice, it sends just the slice's bytes; to a peer that is gone, it
+/// fails (`EPIPE` or `ECONNRESET`) and still hands the buffer back.
+#[percore::test]
+async fn write_all_of_nothing_of_a_slice_and_to_a_gone_peer() {
+    use percore::buf::IoBuf;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    // 1. Nothing to send: Ok, and the buffer comes back.
+    let (res, buf) = client.write_all(Vec::<u8>::with_capacity(8)).await;
+    res.unwrap();
+    assert_eq!(buf.capacity(), 8);
+    // 2. A slice: only its bytes go out.
+    let (res, slice) = client.write_all(b"xxhelloxx".to_vec().slice(2..7)).await;
+    res.unwrap();
+    assert_eq!(slice.into_inner(), b"xxhelloxx");
+    let (res, got) = server.read_exact(Vec::with_capacity(5)).await;
+    res.unwrap();
+    assert_eq!(got, b"hello");
+    // 3. The peer is gone: writes fail once the reset arrives, each with
+    //    its buffer.
+    drop(server);
+    for _ in 0..1000 {
+        let (res, buf) = client.write_all(vec![1u8; 4096]).await;
+        assert_eq!(buf.len(), 4096, "the buffer comes back either way");
+        if let Err(e) = res {
+            assert!(
+                matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)),
+                "{e}"
+            );
+            return;
+        }
+        percore::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("1000 writes to a gone peer all succeeded");
+}

@@ -349,3 +349,135 @@ fn entries_queued_before_an_inline_start_go_first() {
         );
     });
 }
+
+/// A plain send or receive on a socket the driver already knows (it waited
+/// on it once) starts inline: one that can finish does so inside its first
+/// poll with no slot, and its buffer comes back to the caller, never
+/// dropped inside the driver; one that would block waits, takes a slot, and
+/// when dropped frees its buffer at once and leaves no interest behind, so
+/// data that comes later goes to the next receive.
+#[test]
+fn ops_on_a_known_socket_finish_inline_or_wait_and_cancel() {
+    let rt = epoll_runtime();
+    let log = support::EventLog::new();
+    rt.block_on(async {
+        let _watchdog = support::watchdog("inline ops on a known socket", Duration::from_secs(20));
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let fd = SharedFd::new(mine.into());
+        // 1. A receive with nothing to read waits: now the driver knows the fd.
+        let mut first = Box::pin(Op::new(Recv::new(fd.clone(), log.buf(4))));
+        assert!(poll_once(&mut first).await.is_pending());
+        // 2. Data that fills the buffer exactly: not a short read, so the
+        //    next receive may try at once.
+        theirs.write_all(b"abcd").unwrap();
+        let (res, buf) = first.await;
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf.bytes(), b"abcd");
+        drop(buf);
+        // 3. A send with room finishes inside its first poll, with no slot,
+        //    and hands its buffer back alive.
+        let mut send = Box::pin(Op::new(SendOp::new(fd.clone(), log.buf_with(b"ping"))));
+        let Poll::Ready((res, buf)) = poll_once(&mut send).await else {
+            panic!("a send with room waited for a tick");
+        };
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(
+            percore::stats().in_flight,
+            0,
+            "an inline send takes no slot"
+        );
+        assert!(!log.is_dropped(buf.id()), "the buffer came back alive");
+        let sent_id = buf.id();
+        drop(buf);
+        assert!(log.is_dropped(sent_id));
+        let mut got = [0; 4];
+        theirs.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        // 4. A receive tries, finds nothing, and waits in a slot.
+        let recv_buf = log.buf(8);
+        let recv_id = recv_buf.id();
+        let mut recv = Box::pin(Op::new(Recv::new(fd.clone(), recv_buf)));
+        assert!(poll_once(&mut recv).await.is_pending());
+        assert_eq!(percore::stats().in_flight, 1);
+        // 5. Dropped, it frees its buffer at once (epoll cancels a waiting
+        //    op inside the cancel) and no slot is left.
+        drop(recv);
+        support::settle().await;
+        assert!(
+            log.is_dropped(recv_id),
+            "the dropped receive's buffer was freed"
+        );
+        assert_eq!(percore::stats().in_flight, 0);
+        // 6. Data sent afterwards goes to the next receive.
+        theirs.write_all(b"pong").unwrap();
+        let (res, buf) = Op::new(Recv::new(fd.clone(), Vec::with_capacity(8))).await;
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf, b"pong");
+    });
+}
+
+/// A multishot receive whose data may fill the rest of the head buffer
+/// offers the next buffer too: a message that fills the rest exactly ends
+/// that buffer (and the socket reads as drained, with no receive that could
+/// only say `EAGAIN`), and one that goes past it completes the head buffer
+/// first and goes on in the next, as the kernel posts them. No byte is lost
+/// or reordered, and later data still wakes the receive.
+#[test]
+fn a_receive_that_may_fill_the_head_buffer_goes_on_in_the_next() {
+    let _dog = support::watchdog("epoll_buf_span", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::new(4, 64).unwrap();
+        assert!(ring.is_incremental());
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring));
+        let mut got = Vec::new();
+        // 1. 32 bytes into buffer 0.
+        theirs.write_all(&[b'a'; 32]).unwrap();
+        let a = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((a.bid(), a.offset(), a.len()), (0, 0, 32));
+        // 2. 32 more fill buffer 0 exactly: it is used up (not in the ring,
+        //    still referenced), and the next buffer was not touched.
+        theirs.write_all(&[b'b'; 32]).unwrap();
+        let b = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((b.bid(), b.offset(), b.len()), (0, 32, 32));
+        assert_eq!(ring.available(), 3, "buffer 0 is used up");
+        // 3. 40 bytes into buffer 1, then 40 more: 24 end buffer 1, 16 go
+        //    into buffer 2, as two completions in that order.
+        theirs.write_all(&[b'c'; 40]).unwrap();
+        let c = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((c.bid(), c.offset(), c.len()), (1, 0, 40));
+        theirs.write_all(&[b'd'; 40]).unwrap();
+        let d1 = recv.next_buf().await.unwrap().unwrap();
+        let d2 = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(
+            (
+                d1.bid(),
+                d1.offset(),
+                d1.len(),
+                d2.bid(),
+                d2.offset(),
+                d2.len()
+            ),
+            (1, 40, 24, 2, 0, 16)
+        );
+        for buf in [&a, &b, &c, &d1, &d2] {
+            got.extend_from_slice(buf);
+        }
+        let want: Vec<u8> = [(b'a', 32), (b'b', 32), (b'c', 40), (b'd', 40)]
+            .iter()
+            .flat_map(|&(byte, n)| std::iter::repeat_n(byte, n))
+            .collect();
+        assert_eq!(got, want);
+        // 4. Buffers come back when their slices are dropped, and data sent
+        //    later still arrives.
+        drop((a, b, c, d1, d2));
+        assert_eq!(ring.available(), 4);
+        theirs.write_all(b"later").unwrap();
+        let e = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(&e[..], b"later");
+        drop(e);
+        drop(theirs);
+        assert!(recv.next_buf().await.unwrap().is_none(), "end of stream");
+    });
+}

@@ -137,6 +137,24 @@ struct FdState {
     writers: Vec<usize>,
 }
 
+impl FdState {
+    /// The ops waiting for `interest`, oldest first.
+    fn waiting_mut(&mut self, interest: Interest) -> &mut Vec<usize> {
+        match interest {
+            Interest::Read => &mut self.readers,
+            Interest::Write => &mut self.writers,
+        }
+    }
+
+    /// No `EAGAIN` for `interest` since its last edge (or ever).
+    fn may_be_ready(&self, interest: Interest) -> bool {
+        match interest {
+            Interest::Read => self.readable,
+            Interest::Write => self.writable,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Interest {
     Read,
@@ -341,8 +359,11 @@ impl Epoll {
         if !self.queued.is_empty() {
             self.start_queued();
         }
-        let posted = self.cq.len();
         self.started += 1;
+        if let Some(done) = self.try_plain_stream(&sqe) {
+            return done;
+        }
+        let posted = self.cq.len();
         self.start(sqe, None);
         // Its completion, if it finished at once and posted only that: a
         // zero-copy send's two, or another op's, go the usual way.
@@ -356,6 +377,49 @@ impl Epoll {
         } else {
             None
         }
+    }
+
+    /// The common inline start, a plain send or receive on a socket seen
+    /// before that may be ready, without the general path's dispatch: one
+    /// syscall, and its result handed straight back (never posted to the
+    /// CQ). `None` if the entry is not of that kind; the general path then
+    /// starts it. An entry with flags (a linked timeout, a selected buffer,
+    /// a registered file, skipped success) always takes the general path.
+    fn try_plain_stream(&mut self, sqe: &Sqe) -> Option<Option<Cqe>> {
+        let interest = match sqe.opcode {
+            opcode::Recv::CODE => Interest::Read,
+            opcode::Send::CODE => Interest::Write,
+            _ => return None,
+        };
+        if sqe.flags != 0 || !self.fds.get(&sqe.fd)?.may_be_ready(interest) {
+            return None;
+        }
+        let res = loop {
+            // SAFETY: the entry points into its op's own buffer (and
+            // address), alive until its completion (`start_inline`'s
+            // contract), which this call returns.
+            let r = unsafe { send_or_recv(sqe, sqe.fd) };
+            match errno_of(r) {
+                None => break r as i32,
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) => {
+                    // The try was made: wait for the edge without another.
+                    self.wait(*sqe, sqe.fd, interest, None, false);
+                    self.set_ready(sqe.fd, interest, false);
+                    return Some(None);
+                }
+                Some(errno) => break -errno,
+            }
+        };
+        // A whole send or receive (the usual send) says nothing new.
+        if res > 0 && (res as u32) < sqe.len {
+            self.note_short(sqe, sqe.fd, res);
+        }
+        Some(Some(Cqe {
+            user_data: sqe.user_data,
+            res,
+            flags: 0,
+        }))
     }
 
     /// Queued entries not yet started.
@@ -478,16 +542,25 @@ impl Epoll {
                 continue; // collected by the caller
             }
             let fd = token as RawFd;
+            let Some(state) = self.fds.get_mut(&fd) else {
+                continue;
+            };
             let err = mask & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
-            if (err || mask & libc::EPOLLRDHUP != 0)
-                && let Some(state) = self.fds.get_mut(&fd)
-            {
+            if err || mask & libc::EPOLLRDHUP != 0 {
                 state.hung_up = true;
             }
-            if mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 || err {
+            let read = mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 || err;
+            let write = mask & libc::EPOLLOUT != 0 || err;
+            state.readable |= read;
+            state.writable |= write;
+            // An edge reports every readiness the fd has: most often nobody
+            // waits for the other one (a send with room never waits).
+            let retry_readers = read && !state.readers.is_empty();
+            let retry_writers = write && !state.writers.is_empty();
+            if retry_readers {
                 self.ready(fd, Interest::Read, mask);
             }
-            if mask & libc::EPOLLOUT != 0 || err {
+            if retry_writers {
                 self.ready(fd, Interest::Write, mask);
             }
         }
@@ -534,10 +607,7 @@ impl Epoll {
 
     /// Whether `fd` may be ready for `interest` (no `EAGAIN` since its last edge).
     fn may_be_ready(&self, fd: RawFd, interest: Interest) -> bool {
-        self.fds.get(&fd).is_none_or(|s| match interest {
-            Interest::Read => s.readable,
-            Interest::Write => s.writable,
-        })
+        self.fds.get(&fd).is_none_or(|s| s.may_be_ready(interest))
     }
 
     fn set_ready(&mut self, fd: RawFd, interest: Interest, ready: bool) {
@@ -582,33 +652,29 @@ impl Epoll {
         }
     }
 
-    /// Retries the ops waiting on `fd` for `interest`, oldest first.
+    /// Retries the ops waiting on `fd` for `interest`, oldest first (the
+    /// caller marked the fd ready for it).
     fn ready(&mut self, fd: RawFd, interest: Interest, mask: i32) {
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
-        let waiting = match interest {
-            Interest::Read => {
-                state.readable = true;
-                &mut state.readers
+        let waiting = state.waiting_mut(interest);
+        if let [idx] = waiting[..] {
+            // Most often one op waits (a connection's receive): the list
+            // stays in place, emptied as a taken one would be.
+            waiting.clear();
+            if self.waiters.contains(idx)
+                && self.retry(idx, mask)
+                && let Some(state) = self.fds.get_mut(&fd)
+            {
+                state.waiting_mut(interest).insert(0, idx);
             }
-            Interest::Write => {
-                state.writable = true;
-                &mut state.writers
-            }
-        };
-        // An edge reports every readiness the fd has: most often nobody
-        // waits for the other one (a send with room never waits).
-        if waiting.is_empty() {
             return;
         }
         let mut list = std::mem::take(waiting);
         list.retain(|&idx| self.waiters.contains(idx) && self.retry(idx, mask));
         if let Some(state) = self.fds.get_mut(&fd) {
-            let now = match interest {
-                Interest::Read => &mut state.readers,
-                Interest::Write => &mut state.writers,
-            };
+            let now = state.waiting_mut(interest);
             // Ops that started waiting while these were retried go after
             // them; the list keeps its allocation for the next wait.
             list.append(now);
@@ -648,7 +714,7 @@ impl Epoll {
             };
         }
         if sqe.flags & IOSQE_BUFFER_SELECT != 0 {
-            return self.retry_buffer_select(idx);
+            return self.retry_buffer_select(idx, &sqe, fd);
         }
         match attempt(&sqe, fd, Kind::Pollable) {
             Attempt::Again => {
@@ -918,10 +984,7 @@ impl Epoll {
         });
         self.pending.insert(sqe.user_data, Pending::Waiting(idx));
         let state = self.fds.get_mut(&fd).expect("registered above");
-        match interest {
-            Interest::Read => state.readers.push(idx),
-            Interest::Write => state.writers.push(idx),
-        }
+        state.waiting_mut(interest).push(idx);
     }
 
     /// Adds `fd` to epoll, once for its life.
@@ -1343,26 +1406,8 @@ fn attempt(sqe: &Sqe, fd: RawFd, kind: Kind) -> Attempt {
         // sockaddrs, alive until its completion; lengths are the op's own.
         let r = unsafe {
             match code {
-                opcode::Recv::CODE => libc::recv(
-                    fd,
-                    sqe.addr as *mut libc::c_void,
-                    sqe.len as usize,
-                    sqe.op_flags as i32 | nowait_flags,
-                ),
-                opcode::Send::CODE | opcode::SendZc::CODE => {
-                    let flags = sqe.op_flags as i32 | nowait_flags | libc::MSG_NOSIGNAL;
-                    if sqe.off != 0 {
-                        libc::sendto(
-                            fd,
-                            sqe.addr as *const libc::c_void,
-                            sqe.len as usize,
-                            flags,
-                            sqe.off as *const libc::sockaddr,
-                            (sqe.file_index & 0xffff) as libc::socklen_t,
-                        )
-                    } else {
-                        libc::send(fd, sqe.addr as *const libc::c_void, sqe.len as usize, flags)
-                    }
+                opcode::Recv::CODE | opcode::Send::CODE | opcode::SendZc::CODE => {
+                    send_or_recv(sqe, fd)
                 }
                 opcode::RecvMsg::CODE => libc::recvmsg(
                     fd,
@@ -1401,6 +1446,36 @@ fn attempt(sqe: &Sqe, fd: RawFd, kind: Kind) -> Attempt {
         // This descriptor cannot be asked not to wait (a tty, an old pipe).
         Some(libc::EOPNOTSUPP) if is_rw_op(code) => Attempt::Blocking,
         Some(errno) => Attempt::Done(-errno),
+    }
+}
+
+/// A receive (`IORING_OP_RECV`) or send entry as `recv(2)` or
+/// `send(2)`/`sendto(2)`, non-blocking.
+///
+/// # Safety
+///
+/// The entry's buffer (and, for `sendto`, address) pointers are valid for
+/// its lengths.
+unsafe fn send_or_recv(sqe: &Sqe, fd: RawFd) -> isize {
+    let buf = sqe.addr as *mut libc::c_void;
+    let len = sqe.len as usize;
+    let flags = sqe.op_flags as i32 | libc::MSG_DONTWAIT;
+    // SAFETY: the caller's contract: the entry's buffer and address.
+    unsafe {
+        if sqe.opcode == opcode::Recv::CODE {
+            libc::recv(fd, buf, len, flags)
+        } else if sqe.off != 0 {
+            libc::sendto(
+                fd,
+                buf,
+                len,
+                flags | libc::MSG_NOSIGNAL,
+                sqe.off as *const libc::sockaddr,
+                (sqe.file_index & 0xffff) as libc::socklen_t,
+            )
+        } else {
+            libc::send(fd, buf, len, flags | libc::MSG_NOSIGNAL)
+        }
     }
 }
 

@@ -15,8 +15,10 @@
 //!
 //! A multishot receive (`IORING_RECV_MULTISHOT`) receives until the socket
 //! is drained (a short read on a byte stream, or `EAGAIN`), posting one
-//! completion flagged `MORE` per receive, and keeps waiting; end of stream,
-//! an error or an empty ring end it.
+//! completion flagged `MORE` per buffer it filled, and keeps waiting; end of
+//! stream, an error or an empty ring end it. On a byte stream, a receive
+//! that may fill the rest of the head buffer offers the next buffer too, so
+//! that data filling the head buffer exactly still reads as short.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -37,9 +39,34 @@ struct Group {
     mask: u16,
     head: u16,
     incremental: bool,
+    /// Bytes the last receive from this group brought: a receive that may
+    /// fill the rest of the head buffer offers the next one too.
+    last: u32,
 }
 
 impl Group {
+    /// The entry at ring position `pos`: its pointer, buffer address,
+    /// length and buffer id.
+    ///
+    /// # Safety
+    ///
+    /// `pos` is between the head and the published tail, so percore does
+    /// not write the entry until a completion hands its buffer back.
+    unsafe fn entry(&self, pos: u16) -> (*mut RawEntry, u64, u32, u16) {
+        // SAFETY: `pos & mask` is inside the entry array (alive while
+        // registered); fields are read through raw pointers, as the kernel
+        // does: `resv` of entry 0 (the tail) is not touched.
+        unsafe {
+            let entry = self.ring.add((pos & self.mask) as usize);
+            (
+                entry,
+                std::ptr::addr_of!((*entry).addr).read(),
+                std::ptr::addr_of!((*entry).len).read(),
+                std::ptr::addr_of!((*entry).bid).read(),
+            )
+        }
+    }
+
     /// The tail percore published.
     fn tail(&self) -> u16 {
         // SAFETY: `resv` of entry 0 is the ring's tail, a naturally aligned
@@ -75,7 +102,14 @@ pub(super) struct BufGroups {
 /// What one receive into a selected buffer came to.
 enum Pick {
     /// `res` bytes, posted with `flags`; `short` if less than the room.
-    Data { res: i32, flags: u32, short: bool },
+    /// `before`: the completion of a buffer this receive filled up and
+    /// went past, to post first (a receive that spanned two buffers).
+    Data {
+        res: i32,
+        flags: u32,
+        short: bool,
+        before: Option<(i32, u32)>,
+    },
     /// Nothing to read yet: wait for the socket.
     Again,
     /// A final result without a buffer: 0 at end of stream, or `-errno`
@@ -115,6 +149,7 @@ impl Epoll {
             mask: entries - 1,
             head: 0,
             incremental: flags & PBUF_RING_INC != 0,
+            last: 0,
         });
         Ok(())
     }
@@ -151,9 +186,8 @@ impl Epoll {
 
     /// Retries a waiting receive with `IOSQE_BUFFER_SELECT` after its socket
     /// turned readable; returns whether it still waits.
-    pub(super) fn retry_buffer_select(&mut self, idx: usize) -> bool {
-        let (sqe, fd) = (self.waiters[idx].sqe, self.waiters[idx].fd);
-        match self.recv_selected(&sqe, fd) {
+    pub(super) fn retry_buffer_select(&mut self, idx: usize, sqe: &Sqe, fd: RawFd) -> bool {
+        match self.recv_selected(sqe, fd) {
             None => true,
             Some((res, flags)) => {
                 let w = self.remove_waiter(idx);
@@ -171,6 +205,9 @@ impl Epoll {
     /// completion's result and flags, or `None` if the op goes on waiting.
     fn recv_selected(&mut self, sqe: &Sqe, fd: RawFd) -> Option<(i32, u32)> {
         let multishot = sqe.ioprio & IORING_RECV_MULTISHOT != 0;
+        // Only a byte stream's data may go on in the next buffer (a datagram
+        // stays in one, as the kernel keeps it).
+        let span = multishot && self.fds.get(&fd).is_some_and(|s| s.stream == Some(true));
         let mut again = false;
         loop {
             // Like the kernel, which goes on at once only while data is
@@ -180,9 +217,17 @@ impl Epoll {
                 return None;
             }
             again = true;
-            match self.recv_one(sqe, fd) {
+            match self.recv_one(sqe, fd, span) {
                 Pick::Data { res, flags, .. } if !multishot => return Some((res, flags)),
-                Pick::Data { res, flags, short } => {
+                Pick::Data {
+                    res,
+                    flags,
+                    short,
+                    before,
+                } => {
+                    if let Some((res, flags)) = before {
+                        self.post(sqe.user_data, res, flags | IORING_CQE_F_MORE);
+                    }
                     self.post(sqe.user_data, res, flags | IORING_CQE_F_MORE);
                     if short && self.drained(fd) {
                         return None;
@@ -225,7 +270,16 @@ impl Epoll {
 
     /// One non-blocking receive into the buffer at the head of the entry's
     /// group, committed as the kernel commits it.
-    fn recv_one(&mut self, sqe: &Sqe, fd: RawFd) -> Pick {
+    ///
+    /// With `span` (a multishot receive on a byte stream, with no length
+    /// cap), when the rest of the head buffer is no larger than the group's
+    /// last receive, the receive also offers the next buffer (one `recvmsg`
+    /// with two iovecs): data that exactly fills the rest of the head
+    /// buffer then reads as short, so the socket is known to be drained
+    /// without another receive that would only say `EAGAIN`. Data that goes
+    /// past it completes the head buffer first (`before`), as the kernel
+    /// would.
+    fn recv_one(&mut self, sqe: &Sqe, fd: RawFd, span: bool) -> Pick {
         let Some(group) = self
             .bufs
             .groups
@@ -234,7 +288,8 @@ impl Epoll {
         else {
             return Pick::End(-libc::ENOBUFS);
         };
-        if group.tail() == group.head {
+        let tail = group.tail();
+        if tail == group.head {
             return Pick::End(-libc::ENOBUFS);
         }
         // SAFETY: `head & mask` is inside the entry array; the entry is
@@ -242,27 +297,44 @@ impl Epoll {
         // it until a completion hands the buffer back (it pushes only at its
         // tail). Fields are read and written through raw pointers, as the
         // kernel does: `resv` of entry 0 (the tail) is not touched.
-        let entry = unsafe { group.ring.add((group.head & group.mask) as usize) };
-        // SAFETY: as above.
-        let (addr, len, bid) = unsafe {
-            (
-                std::ptr::addr_of!((*entry).addr).read(),
-                std::ptr::addr_of!((*entry).len).read(),
-                std::ptr::addr_of!((*entry).bid).read(),
-            )
-        };
+        let (first, addr, len, bid) = unsafe { group.entry(group.head) };
         let room = if sqe.len != 0 { sqe.len.min(len) } else { len };
+        // The next buffer, if the receive may spill into it.
+        let next =
+            (span && sqe.len == 0 && len <= group.last && tail.wrapping_sub(group.head) >= 2)
+                // SAFETY: `head + 1` is before the tail (checked): as above.
+                .then(|| unsafe { group.entry(group.head.wrapping_add(1)) });
         let res = loop {
-            // SAFETY: the entry names a buffer of at least `len >= room`
-            // bytes that is the selecting op's alone until its completion
-            // (the registration's contract), like a buffer the kernel picked.
-            let r = unsafe {
-                libc::recv(
-                    fd,
-                    addr as *mut libc::c_void,
-                    room as usize,
-                    sqe.op_flags as i32 | libc::MSG_DONTWAIT,
-                )
+            let r = match next {
+                // SAFETY: the entry names a buffer of at least `len >= room`
+                // bytes that is the selecting op's alone until its completion
+                // (the registration's contract), like a buffer the kernel picked.
+                None => unsafe {
+                    libc::recv(
+                        fd,
+                        addr as *mut libc::c_void,
+                        room as usize,
+                        sqe.op_flags as i32 | libc::MSG_DONTWAIT,
+                    )
+                },
+                // SAFETY: as above, for both buffers; the iovecs and the
+                // header live on this frame for the call.
+                Some((_, addr2, len2, _)) => unsafe {
+                    let mut iov = [
+                        libc::iovec {
+                            iov_base: addr as *mut libc::c_void,
+                            iov_len: room as usize,
+                        },
+                        libc::iovec {
+                            iov_base: addr2 as *mut libc::c_void,
+                            iov_len: len2 as usize,
+                        },
+                    ];
+                    let mut msg: libc::msghdr = std::mem::zeroed();
+                    msg.msg_iov = iov.as_mut_ptr();
+                    msg.msg_iovlen = 2;
+                    libc::recvmsg(fd, &mut msg, sqe.op_flags as i32 | libc::MSG_DONTWAIT)
+                },
             };
             match errno_of(r) {
                 Some(libc::EINTR) => continue,
@@ -275,10 +347,30 @@ impl Epoll {
             // End of stream: like the kernel, the buffer stays in the ring.
             return Pick::End(0);
         }
+        group.last = res;
+        let (before, res, entry, len, bid, room) = match next {
+            Some((entry2, _, len2, bid2)) if res > room => {
+                // The head buffer is full (`room == len` when spanning):
+                // its completion goes first, without BUF_MORE.
+                group.head = group.head.wrapping_add(1);
+                let flags = CQE_F_BUFFER | (bid as u32) << CQE_BUFFER_SHIFT;
+                (
+                    Some((room as i32, flags)),
+                    res - room,
+                    entry2,
+                    len2,
+                    bid2,
+                    len2,
+                )
+            }
+            Some((_, _, len2, _)) => (None, res, first, len, bid, room + len2),
+            None => (None, res, first, len, bid, room),
+        };
         let mut flags = CQE_F_BUFFER | (bid as u32) << CQE_BUFFER_SHIFT;
         if group.incremental && res < len {
-            // SAFETY: the entry at the head, as above.
+            // SAFETY: an entry between the head and the tail, as above.
             unsafe {
+                let addr = std::ptr::addr_of!((*entry).addr).read();
                 std::ptr::addr_of_mut!((*entry).addr).write(addr + res as u64);
                 std::ptr::addr_of_mut!((*entry).len).write(len - res);
             }
@@ -290,6 +382,7 @@ impl Epoll {
             res: res as i32,
             flags,
             short: res < room,
+            before,
         }
     }
 }

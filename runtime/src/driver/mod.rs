@@ -335,10 +335,15 @@ impl Driver {
     /// finishes at once needs none (its counters and a buffer ring's
     /// accounting run as for any completion, [`Driver::account`]).
     fn start_inline(&mut self, sqe: squeue::Entry, waker: &Waker) -> Started {
-        self.reserve(1);
+        // The SQ's room is no concern here (the backend's queue grows), but
+        // a forked child must not touch the parent's epoll set.
+        if self.inherited() {
+            panic!("{}", self.fork_error());
+        }
         let idx = self.slots.vacant_key();
-        let sqe = self.slot_entry(idx, sqe, squeue::Flags::empty());
-        self.stats.ops.on_submit(sqe.get_opcode() as u8);
+        let opcode = sqe.get_opcode() as u8;
+        let sqe = sqe.user_data(idx as u64);
+        self.stats.ops.on_submit(opcode);
         let Backend::Epoll(e) = &mut self.ring else {
             unreachable!("checked by the caller");
         };
@@ -351,13 +356,21 @@ impl Driver {
         self.stats.submitted = e.started();
         match done {
             Some(cqe) => {
+                // What `account` does for a slot's completion, without the
+                // slot's record (an op that needs no slot writes none).
                 self.stats.completed += 1;
-                let buf_offset = self.account(idx, cqe.res, cqe.flags);
+                self.stats.ops.on_complete(opcode);
+                let buf_offset = match register::selected_group(&sqe) {
+                    Some(bgid) => self.buf_groups.on_cqe(bgid, cqe.res, cqe.flags),
+                    None => 0,
+                };
                 let mut res = CqeResult::new(cqe.res, cqe.flags);
                 res.buf_offset = buf_offset;
                 Started::Done(res)
             }
             None => {
+                // Its completions are reaped later, and read this record.
+                self.record_meta(idx, &sqe);
                 let slot = self.slots.insert(Lifecycle::Waiting {
                     waker: waker.clone(),
                     first: None,
@@ -376,9 +389,15 @@ impl Driver {
         sqe: squeue::Entry,
         flags: squeue::Flags,
     ) -> squeue::Entry {
+        self.record_meta(idx, &sqe);
+        sqe.user_data(idx as u64).flags(flags)
+    }
+
+    /// Remembers the opcode (and buffer group) of the op in slot `idx`.
+    fn record_meta(&mut self, idx: usize, sqe: &squeue::Entry) {
         let meta = SlotMeta {
             opcode: sqe.get_opcode() as u8,
-            bgid: register::selected_group(&sqe),
+            bgid: register::selected_group(sqe),
             #[cfg(feature = "tracing")]
             queued: std::time::Instant::now(),
         };
@@ -389,7 +408,6 @@ impl Driver {
                 self.meta.resize(idx + 1, meta);
             }
         }
-        sqe.user_data(idx as u64).flags(flags)
     }
 
     /// Queues an op linked to a timeout (`IORING_OP_LINK_TIMEOUT`): if it has
