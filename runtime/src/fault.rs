@@ -67,8 +67,11 @@ pub fn fail_enter_sequence(errnos: &[i32]) {
 /// creation in [`Builder::build`](crate::Builder::build)) fail with `errno`.
 ///
 /// ```
+/// use percore::{Builder, DriverKind};
+///
 /// percore::fault::fail_setup(1, libc::EPERM);
-/// let err = percore::Runtime::new().err().unwrap();
+/// // io_uring asked for by name: the error (`Auto` would fall back to epoll).
+/// let err = Builder::new().driver(DriverKind::IoUring).build().err().unwrap();
 /// assert!(err.to_string().contains("seccomp"));
 /// ```
 pub fn fail_setup(times: u32, errno: i32) {
