@@ -5,8 +5,14 @@
 
 #![cfg(feature = "tracing")]
 
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
+
+use percore::op::{Op, SendOp};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -124,13 +130,33 @@ fn slow_ops_are_warned_about() {
             .build()
             .unwrap();
         rt.block_on(async {
-            percore::op::Op::new(percore::op::Nop).await.unwrap();
+            // An op that waits in flight on either driver (the epoll driver
+            // finishes a ready op inside its first poll, with no flight to
+            // time, and a receive waits for a peer by nature): a send to a
+            // full socket, polled once, then given room.
+            let (mine, mut theirs) = UnixStream::pair().unwrap();
+            mine.set_nonblocking(true).unwrap();
+            let mut queued = 0;
+            loop {
+                match (&mine).write(&[0; 4096]) {
+                    Ok(n) => queued += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("filling the socket: {e}"),
+                }
+            }
+            let fd = percore::fd::SharedFd::new(mine.into());
+            let mut send = Box::pin(Op::new(SendOp::new(fd, vec![1; 4096])));
+            let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+            assert!(first.is_pending(), "the socket had room");
+            theirs.read_exact(&mut vec![0; queued]).unwrap();
+            let (res, _) = send.await;
+            assert!(res.unwrap() > 0);
         });
     });
     let events = rec.events();
     let slow = events
         .iter()
-        .find(|e| e.level == Level::WARN && e.field("op") == Some("nop"))
+        .find(|e| e.level == Level::WARN && e.field("op") == Some("send"))
         .unwrap_or_else(|| panic!("no slow-op warning: {events:#?}"));
     assert_eq!(slow.target, "percore::driver");
     assert!(slow.field("took_us").is_some());
