@@ -15,11 +15,15 @@
 //! ```
 //! use percore::fault;
 //!
+//! use percore::op::{Op, TimeoutOp};
+//! use std::time::Duration;
+//!
 //! percore::run(async {
-//!     // The next three io_uring_enter calls of this thread fail with EINTR;
-//!     // the loop treats that as transient and the op still completes.
+//!     // The next three waits of this thread's loop (io_uring_enter, or
+//!     // epoll_pwait2 on the epoll driver) fail with EINTR; the loop treats
+//!     // that as transient and the op, which needs those waits, completes.
 //!     fault::fail_enter(3, libc::EINTR);
-//!     percore::op::Op::new(percore::op::Nop).await.unwrap();
+//!     Op::new(TimeoutOp::new(Duration::from_millis(1))).await.unwrap();
 //!     assert_eq!(fault::pending_enter_faults(), 0);
 //! });
 //! ```
