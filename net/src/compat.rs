@@ -293,6 +293,7 @@ pub struct Compat<S> {
     reader: Reader,
     writer: Writer,
     /// A file seek started by `tokio::io::AsyncSeek::start_seek`.
+    #[cfg(feature = "tokio-io")]
     seek: Option<SeekFrom>,
 }
 
@@ -361,6 +362,7 @@ impl<S: CompatStream> Compat<S> {
                 sends_whole,
                 direct: socket,
             },
+            #[cfg(feature = "tokio-io")]
             seek: None,
         }
     }
@@ -852,6 +854,7 @@ impl Writer {
     /// send's completion would cost (hyper's whole connection state
     /// machine, per response), and the look at the op itself (hyper flushes
     /// twice per response).
+    #[cfg(feature = "hyper")]
     fn poll_flush_queued(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.sends_whole {
             return self.poll_drain(io, cx);
@@ -898,6 +901,9 @@ impl<S: CompatWrite> Compat<S> {
         self.writer.poll_write(io, cx, bufs)
     }
 
+    /// The flush of the tokio and futures traits (hyper's is
+    /// [`Compat::flush_queued`]).
+    #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.writer.poll_drain(self.stream.io(), cx)
     }

@@ -95,7 +95,14 @@ pub use std::net::Shutdown;
 struct ReadmeDoctests;
 
 /// The porting guide's examples (docs/porting-from-tokio.md), compiled and
-/// run as doctests; here because they use both crates.
-#[cfg(doctest)]
+/// run as doctests; here because they use both crates. They use `serve`,
+/// the tokio compat context and `Compat`'s tokio traits, so they run where
+/// those features are on (`cargo test --workspace` turns them on).
+#[cfg(all(
+    doctest,
+    feature = "serve",
+    feature = "tokio-compat",
+    feature = "tokio-io"
+))]
 #[doc = include_str!("../../docs/porting-from-tokio.md")]
 struct PortingGuideDoctests;
