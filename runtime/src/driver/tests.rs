@@ -268,7 +268,7 @@ fn completions_within_the_min_wait_share_one_park() {
         (rt.block_on(parks_for_pipes(&gaps)), applied)
     });
     if applied {
-        assert_eq!(parks, 1, "both timeouts reaped by one park");
+        assert_eq!(parks, 1, "both completions reaped by one park");
     } else {
         assert!(parks >= 1);
     }
