@@ -250,11 +250,19 @@ async fn parks_for_pipes(gaps: &[Duration]) -> u64 {
 /// company or the idle bound.
 #[test]
 fn a_lone_completion_ends_a_min_wait_park() {
-    let parks = finishes(|| {
+    let (parks, applied) = finishes(|| {
         let rt = min_wait_runtime(Duration::from_millis(100));
-        rt.block_on(parks_for_pipes(&[Duration::from_millis(1)]))
+        let applied = rt.capabilities().min_wait.is_some();
+        (
+            rt.block_on(parks_for_pipes(&[Duration::from_millis(1)])),
+            applied,
+        )
     });
-    assert_eq!(parks, 1);
+    // The epoll driver (min-wait ignored) may park more than once for it.
+    assert!(parks >= 1);
+    if applied {
+        assert_eq!(parks, 1, "the park that the completion ended");
+    }
 }
 
 /// Two completions that arrive within the min-wait are reaped by one park:
