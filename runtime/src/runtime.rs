@@ -70,6 +70,21 @@ impl Default for Builder {
     }
 }
 
+/// `PERCORE_MIN_WAIT_US`: [`Builder::min_wait`] in microseconds, `0` or
+/// empty for off.
+fn parse_min_wait_us(us: &str) -> io::Result<Option<Duration>> {
+    if us.trim().is_empty() {
+        return Ok(None);
+    }
+    let us: u64 = us.trim().parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("PERCORE_MIN_WAIT_US={us:?}: expected a whole number of microseconds"),
+        )
+    })?;
+    Ok(Some(Duration::from_micros(us)).filter(|d| !d.is_zero()))
+}
+
 /// `PERCORE_MINIMAL=1` turns [`Builder::minimal_features`] on by default.
 fn minimal_from_env() -> bool {
     std::env::var_os("PERCORE_MINIMAL").is_some_and(|v| v == "1")
@@ -442,13 +457,7 @@ impl Builder {
             })?;
         }
         if let Some(us) = self.min_wait_from_env.take() {
-            let us: u64 = us.trim().parse().map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("PERCORE_MIN_WAIT_US={us:?}: expected a whole number of microseconds"),
-                )
-            })?;
-            self.config.min_wait = Some(Duration::from_micros(us)).filter(|d| !d.is_zero());
+            self.config.min_wait = parse_min_wait_us(&us)?;
         }
         let driver = Driver::new(&self.config)?;
         let unparker = driver.unparker();
@@ -1023,4 +1032,22 @@ pub fn run<F: Future>(future: F) -> F::Output {
         Err(err) => panic!("percore: cannot start the runtime: {err}"),
     };
     rt.block_on(future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_wait_env_values() {
+        assert_eq!(
+            parse_min_wait_us(" 50 ").unwrap(),
+            Some(Duration::from_micros(50))
+        );
+        assert_eq!(parse_min_wait_us("0").unwrap(), None);
+        assert_eq!(parse_min_wait_us("").unwrap(), None);
+        let err = parse_min_wait_us("50us").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("PERCORE_MIN_WAIT_US"), "{err}");
+    }
 }
