@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example echo-server -- [--addr 127.0.0.1:7000] [--cores N]
 //!     [--buf BYTES] [--plain] [--ring-entries N] [--idle-timeout SECS] [--grace SECS]
-//!     [--pin] [--stats] [--background N] [--classes] [--copy SRC]
+//!     [--pin] [--stats] [--background N] [--classes] [--copy SRC] [--min-wait-us N]
 //! ```
 //!
 //! - `--cores N`: N cores (`Runtime::run_on_every_core`), each a thread with its own ring,
@@ -32,6 +32,11 @@
 //!   client goes away. Memory per connection is bounded either way: one
 //!   buffer of `--buf` bytes, since the server reads again only after the
 //!   echo is written.
+//! - `--min-wait-us N`: each park batches completions for up to N µs
+//!   (`Builder::min_wait`; Linux 6.12's `IORING_FEAT_MIN_TIMEOUT`, ignored
+//!   with a note elsewhere): fewer wake-ups and syscalls per request when
+//!   requests arrive spread out, for up to N µs more latency each. `0`, the
+//!   default, turns it off; without the flag `PERCORE_MIN_WAIT_US` chooses.
 //! - `--stats`: print each core's counters (`percore::stats()`) on exit.
 //! - `--background N`: N tasks per core that loop "100 µs of CPU work, then
 //!   `percore::yield_now()`", to see that background work does not hold up
@@ -90,11 +95,14 @@ struct Config {
     background: usize,
     classes: bool,
     copy: Option<std::path::PathBuf>,
+    /// `--min-wait-us`: `None` leaves it to `PERCORE_MIN_WAIT_US`.
+    min_wait: Option<Duration>,
 }
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--cores N] [--buf BYTES] \
                      [--plain] [--ring-entries N] [--idle-timeout SECS] [--grace SECS] \
-                     [--pin] [--stats] [--background N] [--classes] [--copy SRC]";
+                     [--pin] [--stats] [--background N] [--classes] [--copy SRC] \
+                     [--min-wait-us N]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -110,6 +118,7 @@ fn parse_args() -> Result<Config, String> {
         background: 0,
         classes: false,
         copy: None,
+        min_wait: None,
     };
     let mut flags = Flags::new(std::env::args().skip(1), USAGE);
     while let Some(flag) = flags.next_flag() {
@@ -133,6 +142,7 @@ fn parse_args() -> Result<Config, String> {
             "--background" => cfg.background = flags.parse(&flag)?,
             "--classes" => cfg.classes = true,
             "--copy" => cfg.copy = Some(flags.parse(&flag)?),
+            "--min-wait-us" => cfg.min_wait = Some(Duration::from_micros(flags.parse(&flag)?)),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -185,15 +195,25 @@ fn run(cfg: Config) -> io::Result<()> {
     // Port 0 must mean one port for every core: reserve it once, and every
     // core binds its listener to it.
     let port = ReservedPort::new(cfg.addr)?;
-    let runtime = percore::Runtime::builder()
+    let mut builder = percore::Runtime::builder()
         .cores(cfg.cores)
         .pin(cfg.pin)
         .shutdown_on_signals(true)
-        .shutdown_grace(cfg.grace)
-        .build()?;
+        .shutdown_grace(cfg.grace);
+    if let Some(min_wait) = cfg.min_wait {
+        builder = builder.min_wait(min_wait);
+    }
+    let runtime = builder.build()?;
     let caps = runtime.capabilities();
     if let Some(why) = &caps.fallback_reason {
         eprintln!("echo-server: {why}; running on the epoll driver");
+    }
+    if cfg.min_wait.is_some_and(|d| !d.is_zero()) && caps.min_wait.is_none() {
+        eprintln!(
+            "echo-server: --min-wait-us ignored: needs io_uring with IORING_FEAT_MIN_TIMEOUT \
+             (Linux 6.12; driver {}, kernel {})",
+            caps.driver, caps.kernel_release
+        );
     }
     // Core 0 says it listens once it knows its receive buffers.
     let cfg = std::sync::Arc::new(cfg);

@@ -27,11 +27,14 @@
 #   CONNS ["1 16 256 1000"]  SIZES ["64 1024 16384"]  CELLS [CONNS x SIZES], e.g. "16x64 256x1024"
 #   SERVERS ["percore tokio monoio glommio raw"]; also percore-plain (echo-server --plain),
 #          percore-epoll (echo-server on the epoll driver, PERCORE_DRIVER=epoll),
-#          percore-default and percore-epoll-default (echo-server's own defaults: no --buf), and
+#          percore-default and percore-epoll-default (echo-server's own defaults: no --buf),
+#          percore-minwait (echo-server --min-wait-us $MIN_WAIT_US: parks batch completions;
+#          compare it with percore in the rate phase under PACING=even), and
 #          NAME=PATH for another build of echo-server (an A/B: "percore old=/tmp/base/echo-server")
 #   PHASES ["sat rate mem"]  PACING [burst]: echo-client --pacing for the rate phase (burst, even, poisson)
 #   RATES ["100000 50000"] req/s  RATE_CELLS ["256x64 256x1024 1000x64 1000x1024"]
 #   RATE_WINDOW [3] seconds for the CPU window and again for the perf window
+#   MIN_WAIT_US [50] echo-server --min-wait-us for percore-minwait
 #   IDLE_CONNS [10000]  MEM_ROUNDS [ROUNDS]  MEM_SERVERS [SERVERS, plus percore-plain
 #          (echo-server --plain) when percore is in SERVERS]  SERVER_CPU [0]  CLIENT_CPU [1]
 #   BUILD [1] (0: use the binaries already built; 1 builds only the programs needed)  OUT [target/bench-echo]
@@ -53,6 +56,7 @@ DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-1}
 PIPELINE=${PIPELINE:-1}
 PACING=${PACING:-burst}
+MIN_WAIT_US=${MIN_WAIT_US:-50}
 CONNS=${CONNS:-"1 16 256 1000"}
 SIZES=${SIZES:-"64 1024 16384"}
 CELLS=${CELLS:-}
@@ -108,10 +112,10 @@ fi
 # --- build ------------------------------------------------------------------
 example_of() {
     case $1 in
-        percore | percore-plain | percore-epoll | percore-default | percore-epoll-default) echo echo-server ;;
+        percore | percore-plain | percore-epoll | percore-default | percore-epoll-default | percore-minwait) echo echo-server ;;
         tokio | monoio | glommio) echo "peer-$1-echo" ;;
         raw) echo peer-raw-uring-echo ;;
-        *) die "unknown server '$1' (known: percore percore-plain percore-epoll percore-default percore-epoll-default tokio monoio glommio raw)" ;;
+        *) die "unknown server '$1' (known: percore percore-plain percore-epoll percore-default percore-epoll-default percore-minwait tokio monoio glommio raw)" ;;
     esac
 }
 name_of() { echo "${1%%=*}"; }
@@ -143,6 +147,7 @@ start_server() { # start_server NAME BUF: sets SPID and PORT
     local driver=${PERCORE_DRIVER:-}
     if [[ $1 == percore-plain ]]; then args+=(--plain); fi
     if [[ $1 == percore-epoll* ]]; then driver=epoll; fi
+    if [[ $1 == percore-minwait ]]; then args+=(--min-wait-us "$MIN_WAIT_US"); fi
     # echo-server's own defaults, no buffer size given (issue 16's proof).
     if [[ $1 == percore-default || $1 == percore-epoll-default ]]; then args=(); fi
     PERCORE_DRIVER=$driver launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPU" "$(server_bin "$1")" "${args[@]}"
@@ -245,7 +250,7 @@ read -r -a MEM_SERVER_LIST <<<"$MEM_SERVERS"
 log "servers: $SERVERS; phases: $PHASES; rounds: $ROUNDS; results: $CSV"
 {
     meta_header
-    echo "# ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PIPELINE=$PIPELINE CELLS='$CELLS' SERVERS='$SERVERS' RATES='$RATES' RATE_CELLS='$RATE_CELLS' RATE_WINDOW=$RATE_WINDOW IDLE_CONNS=$IDLE_CONNS MEM_SERVERS='$MEM_SERVERS' SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU"
+    echo "# ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PIPELINE=$PIPELINE CELLS='$CELLS' SERVERS='$SERVERS' RATES='$RATES' RATE_CELLS='$RATE_CELLS' RATE_WINDOW=$RATE_WINDOW MIN_WAIT_US=$MIN_WAIT_US IDLE_CONNS=$IDLE_CONNS MEM_SERVERS='$MEM_SERVERS' SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU"
 } >"$OUT/meta-$STAMP.txt"
 
 for ((round = 1; round <= ROUNDS; round++)); do

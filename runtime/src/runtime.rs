@@ -35,6 +35,9 @@ pub struct Builder {
     /// `PERCORE_DRIVER` when the builder was made, until [`Builder::driver`]
     /// chooses; checked by `build`.
     driver_from_env: Option<String>,
+    /// `PERCORE_MIN_WAIT_US` when the builder was made, until
+    /// [`Builder::min_wait`] chooses; checked by `build`.
+    min_wait_from_env: Option<String>,
     cores: Option<usize>,
     pin: bool,
     shutdown_grace: Duration,
@@ -54,8 +57,10 @@ impl Default for Builder {
                 minimal: minimal_from_env(),
                 slow_op: Some(Duration::from_secs(1)),
                 driver: DriverKind::Auto,
+                min_wait: None,
             },
             driver_from_env: std::env::var("PERCORE_DRIVER").ok(),
+            min_wait_from_env: std::env::var("PERCORE_MIN_WAIT_US").ok(),
             cores: None,
             pin: false,
             shutdown_grace: Duration::from_secs(5),
@@ -63,6 +68,21 @@ impl Default for Builder {
             spin_before_park: Duration::from_micros(20),
         }
     }
+}
+
+/// `PERCORE_MIN_WAIT_US`: [`Builder::min_wait`] in microseconds, `0` or
+/// empty for off.
+fn parse_min_wait_us(us: &str) -> io::Result<Option<Duration>> {
+    if us.trim().is_empty() {
+        return Ok(None);
+    }
+    let us: u64 = us.trim().parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("PERCORE_MIN_WAIT_US={us:?}: expected a whole number of microseconds"),
+        )
+    })?;
+    Ok(Some(Duration::from_micros(us)).filter(|d| !d.is_zero()))
 }
 
 /// `PERCORE_MINIMAL=1` turns [`Builder::minimal_features`] on by default.
@@ -353,6 +373,51 @@ impl Builder {
         self
     }
 
+    /// Lets each park batch completions for up to `min_wait` (off by
+    /// default; `Duration::ZERO` turns it off): a trade of latency for CPU
+    /// when requests arrive spread out.
+    ///
+    /// A core that parks waits, as usual, for a completion, a wake-up or its
+    /// next timer; with a min-wait a completion that arrives early in the
+    /// park no longer ends it at once: the park ends when 64 completions are
+    /// there, or once `min_wait` has passed since the park began and at
+    /// least one is (one that arrives later ends it at once), or when a
+    /// timer is due, whichever is first. A lone request thus waits at most
+    /// `min_wait` longer, and requests that arrive within it are served by
+    /// one wake-up, which is one `io_uring_enter` and one loop turn fewer
+    /// for each. Wake-ups from other cores are completions too, and may wait
+    /// as long. Timers are not delayed: a park never waits past the nearest
+    /// one.
+    ///
+    /// Needs io_uring with `IORING_FEAT_MIN_TIMEOUT` (Linux 6.12). Elsewhere
+    /// (an older kernel, [`Builder::minimal_features`], the epoll driver,
+    /// which has no batch wait) it is ignored, with a `tracing` WARN once per
+    /// process; [`Capabilities::min_wait`] tells which. Without this call
+    /// the environment variable `PERCORE_MIN_WAIT_US` (microseconds, `0`
+    /// off) chooses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = percore::Runtime::builder()
+    ///     .min_wait(Duration::from_micros(50))
+    ///     .build()
+    ///     .unwrap();
+    /// let caps = rt.capabilities();
+    /// if caps.min_timeout && caps.driver == percore::DriverKind::IoUring {
+    ///     assert_eq!(caps.min_wait, Some(Duration::from_micros(50)));
+    /// } else {
+    ///     assert_eq!(caps.min_wait, None); // ignored here
+    /// }
+    /// ```
+    pub fn min_wait(mut self, min_wait: Duration) -> Builder {
+        self.config.min_wait = Some(min_wait).filter(|d| !d.is_zero());
+        self.min_wait_from_env = None;
+        self
+    }
+
     pub(crate) fn handles_signals(&self) -> bool {
         self.shutdown_on_signals
     }
@@ -390,6 +455,9 @@ impl Builder {
                     format!("PERCORE_DRIVER={name:?}: expected `auto`, `io_uring` or `epoll`"),
                 )
             })?;
+        }
+        if let Some(us) = self.min_wait_from_env.take() {
+            self.config.min_wait = parse_min_wait_us(&us)?;
         }
         let driver = Driver::new(&self.config)?;
         let unparker = driver.unparker();
@@ -964,4 +1032,22 @@ pub fn run<F: Future>(future: F) -> F::Output {
         Err(err) => panic!("percore: cannot start the runtime: {err}"),
     };
     rt.block_on(future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_wait_env_values() {
+        assert_eq!(
+            parse_min_wait_us(" 50 ").unwrap(),
+            Some(Duration::from_micros(50))
+        );
+        assert_eq!(parse_min_wait_us("0").unwrap(), None);
+        assert_eq!(parse_min_wait_us("").unwrap(), None);
+        let err = parse_min_wait_us("50us").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("PERCORE_MIN_WAIT_US"), "{err}");
+    }
 }

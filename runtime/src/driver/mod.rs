@@ -87,6 +87,16 @@ const PARK_TIMEOUT: u64 = u64::MAX - 2;
 const WAKE_MSG: u64 = u64::MAX - 3;
 /// Tag of a linked timeout's `user_data`; the low bits key its timespec.
 const LINK_TIMEOUT: u64 = 1 << 62;
+/// How many completions a park with a min-wait asks for: it returns once
+/// that many are there, or when the min-wait has passed and at least one is.
+/// Waiting for one would end the wait at the first completion, so no batch
+/// would form; more than a loop turn handles well is no use.
+const MIN_WAIT_BATCH: u32 = 64;
+/// The overall timeout of a park with a min-wait and no timer due: without
+/// one the kernel ends the wait when the min-wait passes, with or without a
+/// completion, and an idle core would wake every min-wait. The loop parks
+/// again when it passes.
+const MIN_WAIT_IDLE: Duration = Duration::from_secs(3600);
 /// Tag of fire-and-forget entries whose results nobody needs (async-cancel,
 /// close of a dropped fd); the low byte is the opcode, for the counters.
 const DETACHED: u64 = 1 << 61;
@@ -105,6 +115,8 @@ pub(crate) struct DriverConfig {
     pub slow_op: Option<Duration>,
     /// Which backend to run.
     pub driver: DriverKind,
+    /// The batch wait of [`crate::Builder::min_wait`] (`None`: off).
+    pub min_wait: Option<Duration>,
 }
 
 /// How the driver talks to the kernel: the io_uring itself, or the
@@ -144,6 +156,9 @@ pub(crate) struct Driver {
     wake_buf: Box<u64>,
     wake_armed: bool,
     park_ts: Box<types::Timespec>,
+    /// The batch wait each park passes (`IORING_FEAT_MIN_TIMEOUT`), in
+    /// microseconds; 0: off.
+    min_wait_usec: u32,
     /// Park timeouts (kernels without `EXT_ARG`) queued whose CQE has not
     /// arrived: the next park removes a pending one before queuing its own,
     /// so they never pile up.
@@ -219,6 +234,13 @@ impl Driver {
             }
             _ => None,
         };
+        let min_wait_usec = probe::min_wait_usec(config.min_wait, &caps);
+        let mut caps = caps;
+        if min_wait_usec > 0 {
+            caps.min_wait = Some(Duration::from_micros(min_wait_usec.into()));
+        } else if config.min_wait.is_some_and(|d| !d.is_zero()) {
+            warn_min_wait_ignored(&caps);
+        }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         watch_forks();
         Ok(Driver {
@@ -240,6 +262,7 @@ impl Driver {
             wake_buf: Box::new(0),
             wake_armed: false,
             park_ts: Box::new(types::Timespec::new()),
+            min_wait_usec,
             park_timeouts: 0,
             driver_woke: false,
             link_timeouts: Slab::new(),
@@ -743,7 +766,7 @@ impl Driver {
         let before = self.stats;
         self.driver_woke = false;
         let mut completed = self.stats.completed;
-        let mut res = self.park_for(1, timeout);
+        let mut res = self.park_for(1, timeout, self.min_wait_usec);
         // Only a wait that reaped completions, all of them quiet, waits
         // again: one ended without any (the timeout, a signal, a wake-up
         // the epoll backend takes itself) returns.
@@ -756,7 +779,7 @@ impl Driver {
                     _ => break,
                 },
             };
-            res = self.park_for(1, left);
+            res = self.park_for(1, left, self.min_wait_usec);
         }
         #[cfg(feature = "tracing")]
         self.trace_tick(&before, true);
@@ -774,7 +797,15 @@ impl Driver {
     /// DEFER_TASKRUN the kernel runs only a bounded batch of completion work
     /// per `io_uring_enter` once the wait is satisfied, so draining many
     /// completions at once wants a larger `want`.
-    fn park_for(&mut self, want: u32, timeout: Option<Duration>) -> io::Result<()> {
+    ///
+    /// With `min_wait_usec` > 0 (only where the ring has
+    /// `IORING_FEAT_MIN_TIMEOUT`) the wait batches: see [`Driver::batch_wait`].
+    fn park_for(
+        &mut self,
+        want: u32,
+        timeout: Option<Duration>,
+        min_wait_usec: u32,
+    ) -> io::Result<()> {
         if !self.wake_armed {
             let sqe = opcode::Read::new(
                 types::Fd(self.unparker.eventfd.as_raw_fd()),
@@ -792,6 +823,7 @@ impl Driver {
         let reaped = |d: &Driver| !d.wakes.is_empty() || !d.garbage.is_empty();
         let res = match timeout {
             _ if reaped(self) => self.enter(0, ENTER_GETEVENTS, None),
+            _ if min_wait_usec > 0 => self.batch_wait(want, timeout, min_wait_usec),
             Some(dur) if self.caps.ext_arg => self.enter(want, ENTER_GETEVENTS, Some(dur)),
             Some(dur) => {
                 // The previous park's timeout is still pending when that park
@@ -821,6 +853,39 @@ impl Driver {
         Ok(())
     }
 
+    /// A wait with the kernel's min-wait (6.12, "io_uring: add support for
+    /// batch wait timeout"): it ends once `MIN_WAIT_BATCH` completions are
+    /// there; or when the min-wait, counted from the start of the wait, has
+    /// passed and at least one is (one arriving later ends it at once); or at
+    /// the overall timeout. So no completion waits more than the min-wait
+    /// for the park to end.
+    ///
+    /// The kernel arms its timer for the min-wait first, even when the
+    /// overall timeout is shorter: the min-wait is cut to the timeout here,
+    /// so a timer due sooner is not fired late.
+    fn batch_wait(
+        &mut self,
+        want: u32,
+        timeout: Option<Duration>,
+        min_wait_usec: u32,
+    ) -> io::Result<()> {
+        let min_wait_usec = match timeout {
+            Some(t) => min_wait_usec.min(t.as_micros().min(u32::MAX as u128) as u32),
+            None => min_wait_usec,
+        };
+        if min_wait_usec == 0 {
+            // A timer due within the microsecond: a plain wait.
+            return self.enter(want, ENTER_GETEVENTS, timeout);
+        }
+        let timeout = timeout.unwrap_or(MIN_WAIT_IDLE);
+        self.enter_ext(
+            want.max(MIN_WAIT_BATCH),
+            ENTER_GETEVENTS,
+            Some(timeout),
+            min_wait_usec,
+        )
+    }
+
     /// How many entries wait in the io_uring SQ for the tick's next
     /// `io_uring_enter` (see [`crate::op::lone_sender`]); `None` on the
     /// epoll backend, which has no such batch.
@@ -847,8 +912,21 @@ impl Driver {
     fn enter(
         &mut self,
         min_complete: u32,
+        flags: u32,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        self.enter_ext(min_complete, flags, timeout, 0)
+    }
+
+    /// [`Driver::enter`] with a min-wait in the extended argument (only
+    /// with a `timeout`, on a ring with `IORING_FEAT_MIN_TIMEOUT`; ignored
+    /// by the epoll backend).
+    fn enter_ext(
+        &mut self,
+        min_complete: u32,
         mut flags: u32,
         timeout: Option<Duration>,
+        min_wait_usec: u32,
     ) -> io::Result<()> {
         if self.inherited() {
             return Err(self.fork_error());
@@ -883,7 +961,7 @@ impl Driver {
             GeteventsArg {
                 sigmask: 0,
                 sigmask_sz: 0,
-                min_wait_usec: 0,
+                min_wait_usec,
                 ts: &*self.park_ts as *const types::Timespec as u64,
             }
         });
@@ -1080,7 +1158,7 @@ impl Driver {
             // would make the kernel walk them all again.
             let want = (self.kernel_owned() as u32).clamp(1, self.caps.cq_entries.max(1));
             if self
-                .park_for(want, Some(Duration::from_millis(10)))
+                .park_for(want, Some(Duration::from_millis(10)), 0)
                 .is_err()
             {
                 break;
@@ -1127,6 +1205,26 @@ fn warn_fallback(err: &io::Error) {
     }
     #[cfg(not(feature = "tracing"))]
     let _ = err;
+}
+
+/// Says once per process, as a `tracing` WARN, that the min-wait asked
+/// for is not applied: the kernel lacks `IORING_FEAT_MIN_TIMEOUT` (6.12), or
+/// the epoll driver runs, which has no batch wait.
+fn warn_min_wait_ignored(caps: &Capabilities) {
+    #[cfg(feature = "tracing")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            tracing::warn!(
+                target: "percore::driver",
+                driver = %caps.driver,
+                kernel = %caps.kernel_release,
+                "min-wait ignored: needs io_uring with IORING_FEAT_MIN_TIMEOUT (Linux 6.12)"
+            );
+        });
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = caps;
 }
 
 #[cfg(test)]

@@ -100,6 +100,15 @@ pub struct Capabilities {
     pub sqpoll: bool,
     /// `IORING_FEAT_EXT_ARG` (5.11): a wait can carry a timeout.
     pub ext_arg: bool,
+    /// `IORING_FEAT_MIN_TIMEOUT` (6.12): a wait can carry a min-wait, the
+    /// kernel's batch wait that [`Builder::min_wait`](crate::Builder::min_wait)
+    /// uses.
+    pub min_timeout: bool,
+    /// The min-wait this runtime's parks use: what
+    /// [`Builder::min_wait`](crate::Builder::min_wait) asked for, or `None`
+    /// when nothing was asked or the driver cannot apply it (no
+    /// `IORING_FEAT_MIN_TIMEOUT`, or the epoll driver).
+    pub min_wait: Option<std::time::Duration>,
     /// `IORING_FEAT_NODROP` (5.5): CQ overflow loses nothing.
     pub nodrop: bool,
     /// `IORING_FEAT_FAST_POLL` (5.7): socket ops wait internally, without a poll op.
@@ -171,6 +180,7 @@ impl Capabilities {
             minimal: false,
             slow_op: None,
             driver: DriverKind::IoUring,
+            min_wait: None,
         })?;
         Ok(caps)
     }
@@ -196,8 +206,8 @@ impl fmt::Display for Capabilities {
         write!(
             f,
             "driver io_uring, kernel {}, ring {}/{} entries, defer_taskrun {}, coop_taskrun {}, sqpoll {}, \
-             ext_arg {}, multishot accept {}, multishot recv {}, buf ring {} (incremental {}), \
-             send_zc {}, msg_ring {}, memlock {}",
+             ext_arg {}, min_timeout {} (min-wait {}), multishot accept {}, multishot recv {}, \
+             buf ring {} (incremental {}), send_zc {}, msg_ring {}, memlock {}",
             self.kernel_release,
             self.sq_entries,
             self.cq_entries,
@@ -205,6 +215,11 @@ impl fmt::Display for Capabilities {
             self.coop_taskrun,
             self.sqpoll,
             self.ext_arg,
+            self.min_timeout,
+            match self.min_wait {
+                Some(d) => format!("{} us", d.as_micros()),
+                None => "off".into(),
+            },
             self.multishot_accept,
             self.multishot_recv,
             self.buf_ring,
@@ -376,6 +391,8 @@ fn capabilities(
         coop_taskrun,
         sqpoll: params.is_setup_sqpoll(),
         ext_arg: params.is_feature_ext_arg() && !minimal,
+        min_timeout: params.is_feature_min_timeout() && !minimal,
+        min_wait: None,
         nodrop: params.is_feature_nodrop(),
         fast_poll: params.is_feature_fast_poll() && !minimal,
         registered_ring_fd: version >= (5, 18) && !minimal,
@@ -453,6 +470,9 @@ pub(crate) fn epoll(config: &DriverConfig, fallback_reason: Option<String>) -> C
         sqpoll: false,
         // Waits carry a timeout (epoll_pwait2).
         ext_arg: true,
+        // epoll_pwait2 has no batch wait.
+        min_timeout: false,
+        min_wait: None,
         nodrop: true,
         fast_poll: true,
         registered_ring_fd: false,
@@ -467,6 +487,19 @@ pub(crate) fn epoll(config: &DriverConfig, fallback_reason: Option<String>) -> C
         cq_entries: entries * 4,
         memlock_limit: memlock_limit(),
         io_uring_disabled: io_uring_disabled(),
+    }
+}
+
+/// The min-wait, in microseconds, that parks pass to the kernel: the one
+/// asked for (rounded up to a whole microsecond, capped at `u32::MAX`) where
+/// the ring has `IORING_FEAT_MIN_TIMEOUT` (and with it `EXT_ARG`, which
+/// carries it), else 0 (off). The epoll backend never has the feature.
+pub(crate) fn min_wait_usec(asked: Option<std::time::Duration>, caps: &Capabilities) -> u32 {
+    match asked {
+        Some(d) if caps.min_timeout && caps.ext_arg && caps.driver == DriverKind::IoUring => {
+            d.as_nanos().div_ceil(1000).min(u32::MAX as u128) as u32
+        }
+        _ => 0,
     }
 }
 
@@ -507,6 +540,8 @@ pub(crate) fn unavailable(err: io::Error, memlock: Option<u64>, disabled: Option
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -514,6 +549,42 @@ mod tests {
         assert_eq!(kernel_version("6.18.44-fc-v595"), (6, 18));
         assert_eq!(kernel_version("5.4.0-generic"), (5, 4));
         assert_eq!(kernel_version(""), (0, 0));
+    }
+
+    #[test]
+    fn min_wait_needs_the_kernel_feature() {
+        let ring = Capabilities {
+            driver: DriverKind::IoUring,
+            ext_arg: true,
+            min_timeout: true,
+            ..Capabilities::default()
+        };
+        let us = |d| min_wait_usec(Some(d), &ring);
+        assert_eq!(us(Duration::from_micros(50)), 50);
+        assert_eq!(us(Duration::from_nanos(1)), 1, "rounds up, never to off");
+        assert_eq!(us(Duration::from_secs(u64::MAX)), u32::MAX);
+        assert_eq!(us(Duration::ZERO), 0);
+        assert_eq!(min_wait_usec(None, &ring), 0);
+        // A kernel before 6.12: asked for, ignored.
+        let old = Capabilities {
+            min_timeout: false,
+            ..ring.clone()
+        };
+        assert_eq!(min_wait_usec(Some(Duration::from_micros(50)), &old), 0);
+        let config = DriverConfig {
+            entries: 8,
+            sqpoll_idle: None,
+            defer_taskrun: false,
+            coop_taskrun: false,
+            register_ring_fd: false,
+            minimal: false,
+            slow_op: None,
+            driver: DriverKind::Epoll,
+            min_wait: Some(Duration::from_micros(50)),
+        };
+        let epoll = epoll(&config, None);
+        assert!(!epoll.min_timeout);
+        assert_eq!(min_wait_usec(Some(Duration::from_micros(50)), &epoll), 0);
     }
 
     #[test]

@@ -182,3 +182,135 @@ fn a_completion_nobody_waits_for_ends_no_park() {
         answer.join().unwrap();
     });
 }
+
+/// Runs `f` on a thread of its own and fails if it has not finished within
+/// a minute: a park that never ends would otherwise hang the suite.
+fn finishes<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || tx.send(f()).unwrap());
+    let out = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the runtime still parked after a minute");
+    thread.join().unwrap();
+    out
+}
+
+fn min_wait_runtime(min_wait: Duration) -> crate::Runtime {
+    let rt = crate::Runtime::builder()
+        .min_wait(min_wait)
+        .build()
+        .unwrap();
+    let caps = rt.capabilities();
+    let applies = caps.driver == crate::DriverKind::IoUring && caps.min_timeout;
+    assert_eq!(caps.min_wait, applies.then_some(min_wait), "{caps}");
+    rt
+}
+
+/// Parks while pipe polls complete, one per entry of `gaps`: a thread
+/// writes to each pipe in turn, after sleeping its gap. (Not kernel timeout
+/// ops: the completion of an `IORING_OP_TIMEOUT` ends any wait at once.)
+async fn parks_for_pipes(gaps: &[Duration]) -> u64 {
+    let (ops, writers): (Vec<_>, Vec<_>) = gaps
+        .iter()
+        .map(|&gap| {
+            let (op, writer, _) = poll_pipe();
+            (Some(Box::pin(op)), (gap, writer))
+        })
+        .unzip();
+    let mut ops = ops;
+    let before = crate::stats().driver;
+    let writer = std::thread::spawn(move || {
+        for (gap, mut w) in writers {
+            std::thread::sleep(gap);
+            w.write_all(b"x").unwrap();
+        }
+    });
+    std::future::poll_fn(|cx| {
+        for slot in ops.iter_mut() {
+            if let Some(op) = slot
+                && let Poll::Ready(res) = op.as_mut().poll(cx)
+            {
+                res.unwrap();
+                *slot = None;
+            }
+        }
+        if ops.iter().all(Option::is_none) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    writer.join().unwrap();
+    crate::stats().driver.parks - before.parks
+}
+
+/// With a min-wait the park asks the kernel for a batch of completions; a
+/// lone one must still end it (when the min-wait passes), not wait for
+/// company or the idle bound.
+#[test]
+fn a_lone_completion_ends_a_min_wait_park() {
+    let (parks, applied) = finishes(|| {
+        let rt = min_wait_runtime(Duration::from_millis(100));
+        let applied = rt.capabilities().min_wait.is_some();
+        (
+            rt.block_on(parks_for_pipes(&[Duration::from_millis(1)])),
+            applied,
+        )
+    });
+    // The epoll driver (min-wait ignored) may park more than once for it.
+    assert!(parks >= 1);
+    if applied {
+        assert_eq!(parks, 1, "the park that the completion ended");
+    }
+}
+
+/// Two completions that arrive within the min-wait are reaped by one park:
+/// without it the first would end the park and the loop park again.
+#[test]
+fn completions_within_the_min_wait_share_one_park() {
+    let (parks, applied) = finishes(|| {
+        let rt = min_wait_runtime(Duration::from_secs(1));
+        let applied = rt.capabilities().min_wait.is_some();
+        let gaps = [Duration::from_millis(1), Duration::from_millis(20)];
+        (rt.block_on(parks_for_pipes(&gaps)), applied)
+    });
+    if applied {
+        assert_eq!(parks, 1, "both completions reaped by one park");
+    } else {
+        assert!(parks >= 1);
+    }
+}
+
+/// A timer due before the min-wait ends the park: the min-wait, which the
+/// kernel times first, is cut to it.
+#[test]
+fn a_timer_due_within_the_min_wait_is_not_delayed() {
+    // Longer than `finishes` waits: a timer fired only at the min-wait fails.
+    finishes(|| {
+        let rt = min_wait_runtime(Duration::from_secs(120));
+        rt.block_on(async {
+            let before = crate::stats().driver;
+            crate::time::sleep(Duration::from_millis(5)).await;
+            assert!(crate::stats().driver.parks > before.parks);
+        })
+    });
+}
+
+/// Where the kernel has no `IORING_FEAT_MIN_TIMEOUT` (here pretended with
+/// the minimal feature set) the option is ignored and said to be.
+#[test]
+fn min_wait_without_the_kernel_feature_is_ignored() {
+    let parks = finishes(|| {
+        let rt = crate::Runtime::builder()
+            .minimal_features(true)
+            .min_wait(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let caps = rt.capabilities();
+        assert!(!caps.min_timeout, "{caps}");
+        assert_eq!(caps.min_wait, None);
+        rt.block_on(parks_for_pipes(&[Duration::from_millis(1)]))
+    });
+    assert!(parks >= 1);
+}
