@@ -157,6 +157,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// Dropping it removes the timer from the wheel in O(1).
 ///
+/// # Resetting
+///
+/// [`reset`](Sleep::reset) to a later deadline costs no wheel work while the
+/// timer is registered: the entry stays at its old deadline, and when it
+/// fires the next poll finds the new deadline not reached and registers
+/// again there. So a timer pushed back over and over (hyper's header-read
+/// timer, reset for every request on a connection) is neither removed nor
+/// inserted per reset. The price is one spurious wake-up per entry that
+/// fires early, at most one per deadline the entry was registered for. A
+/// reset to an earlier deadline moves the entry at once, keeping the waker
+/// of the last poll, so the task is woken in time without polling again.
+///
 /// # Moving between runtimes
 ///
 /// A `Sleep` is `Send` and remembers the wheel its timer is in. Polled while
@@ -181,6 +193,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "a sleep does nothing until awaited"]
 pub struct Sleep {
     deadline: Instant,
+    /// The wheel entry, due at or before `deadline`'s tick: a later reset
+    /// leaves it where it is.
     key: Option<TimerKey>,
     done: bool,
 }
@@ -222,6 +236,10 @@ impl Sleep {
 
     /// Moves the deadline, re-arming a sleep that already finished.
     ///
+    /// A later deadline leaves a registered timer where it is (it wakes the
+    /// task once early, and the poll then waits again); an earlier one moves
+    /// it at once (see [Resetting](Sleep#resetting)).
+    ///
     /// # Examples
     ///
     /// ```
@@ -235,9 +253,27 @@ impl Sleep {
     /// });
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.cancel_timer();
+        let later = deadline >= self.deadline;
         self.deadline = deadline;
         self.done = false;
+        if later {
+            // The entry, if any, fires at or before the new deadline: the
+            // poll after it fires registers again (see `poll`).
+            return;
+        }
+        let Some(key) = self.key else { return };
+        // Move this runtime's entry, keeping the waker of the last poll. A
+        // key that is stale (fired), of another runtime's wheel, or used with
+        // no runtime current is dropped instead: the next poll registers
+        // anew, and another wheel's entry is left alone (`reschedule` never
+        // touches it).
+        let moved = with_timers(|t| {
+            let tick = t.tick_ceil(deadline);
+            t.wheel.borrow_mut().reschedule(key, tick)
+        });
+        if moved != Some(true) {
+            self.key = None;
+        }
     }
 
     fn cancel_timer(&mut self) {
@@ -260,15 +296,22 @@ impl Future for Sleep {
         let key = self.key;
         let state = with_timers(|t| {
             let mut wheel = t.wheel.borrow_mut();
-            match key {
+            let tick = match key {
                 // Registered here: still pending (keep the latest waker), or
-                // fired.
+                // fired. An entry fires early only if `reset` moved the
+                // deadline later; then it registers again. The wheel's time
+                // is the tick of the clock reading it last fired for, so
+                // `tick_ceil(deadline) <= elapsed` means that reading was at
+                // or after the deadline, with no clock read here.
                 Some(key) if wheel.owns(key) => {
                     if wheel.update_waker(key, cx.waker()) {
-                        Err(())
-                    } else {
-                        Ok(None)
+                        return Err(());
                     }
+                    let tick = t.tick_ceil(deadline);
+                    if tick <= wheel.elapsed() {
+                        return Ok(None);
+                    }
+                    tick
                 }
                 // Never registered, or registered in another runtime's wheel
                 // (the future was moved): register here. The old entry is
@@ -277,10 +320,10 @@ impl Future for Sleep {
                     if Instant::now() >= deadline {
                         return Ok(None);
                     }
-                    let tick = t.tick_ceil(deadline);
-                    Ok(Some(wheel.insert(tick, cx.waker().clone())))
+                    t.tick_ceil(deadline)
                 }
-            }
+            };
+            Ok(Some(wheel.insert(tick, cx.waker().clone())))
         })
         .expect("percore::time used outside a runtime: call it inside percore::run");
         match state {
