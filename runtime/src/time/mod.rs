@@ -19,7 +19,7 @@
 
 mod wheel;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -46,6 +46,13 @@ fn deadline_after(from: Instant, duration: Duration) -> Instant {
 pub(crate) struct Timers {
     wheel: RefCell<Wheel>,
     start: Instant,
+    /// No timer is due before this: a tick at or before the wheel's next
+    /// expiration (`u64::MAX`: none pending), and the instant it starts
+    /// (`None`: beyond `Instant`'s range, never reached). Kept so that the
+    /// loop's every turn compares two instants instead of turning its clock
+    /// reading into a tick. A removal leaves it as it is, so it may be early:
+    /// the loop then wakes once for nothing and works it out again.
+    next: Cell<(u64, Option<Instant>)>,
 }
 
 impl Timers {
@@ -53,6 +60,20 @@ impl Timers {
         Timers {
             wheel: RefCell::new(Wheel::new()),
             start: Instant::now(),
+            next: Cell::new((u64::MAX, None)),
+        }
+    }
+
+    /// Sets [`Timers::next`] from the wheel's next expiration.
+    fn set_next(&self, tick: Option<u64>) {
+        let at = tick.and_then(|t| self.start.checked_add(Duration::from_millis(t)));
+        self.next.set((tick.unwrap_or(u64::MAX), at));
+    }
+
+    /// A timer was put at `tick`: the loop must not park past it.
+    fn note_due(&self, tick: u64) {
+        if tick < self.next.get().0 {
+            self.set_next(Some(tick));
         }
     }
 
@@ -74,21 +95,22 @@ impl Timers {
 
     /// Fires every timer due at `now`, pushing their wakers to `wakes`.
     pub(crate) fn fire_due(&self, now: Instant, wakes: &mut Vec<Waker>) {
+        match self.next.get().1 {
+            Some(at) if at <= now => {}
+            _ => return,
+        }
         let tick = self.tick_floor(now);
         let mut wheel = self.wheel.borrow_mut();
-        if wheel.is_empty() {
-            return;
-        }
         if wheel.next_expiration().is_some_and(|t| t <= tick) {
             wheel.advance(tick, |w| wakes.push(w));
         }
+        self.set_next(wheel.next_expiration());
     }
 
-    /// How long the loop may park before the next timer is due.
+    /// How long the loop may park before the next timer is due (`None`: no
+    /// bound; a tick beyond `Instant`'s range is never reached).
     pub(crate) fn park_timeout(&self, now: Instant) -> Option<Duration> {
-        let next = self.wheel.borrow().next_expiration()?;
-        // A tick beyond `Instant`'s range is never reached: no bound.
-        let at = self.start.checked_add(Duration::from_millis(next))?;
+        let at = self.next.get().1?;
         Some(at.saturating_duration_since(now))
     }
 
@@ -269,7 +291,11 @@ impl Sleep {
         // touches it).
         let moved = with_timers(|t| {
             let tick = t.tick_ceil(deadline);
-            t.wheel.borrow_mut().reschedule(key, tick)
+            let moved = t.wheel.borrow_mut().reschedule(key, tick);
+            if moved {
+                t.note_due(tick);
+            }
+            moved
         });
         if moved != Some(true) {
             self.key = None;
@@ -323,7 +349,9 @@ impl Future for Sleep {
                     t.tick_ceil(deadline)
                 }
             };
-            Ok(Some(wheel.insert(tick, cx.waker().clone())))
+            let key = wheel.insert(tick, cx.waker().clone());
+            t.note_due(tick);
+            Ok(Some(key))
         })
         .expect("percore::time used outside a runtime: call it inside percore::run");
         match state {
@@ -576,4 +604,44 @@ impl Interval {
 /// Pending timers on the current core, if inside a runtime.
 pub(crate) fn current_len() -> Option<usize> {
     with_timers(|t| t.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_parks_until_the_first_timer_and_wakes_once_for_a_removed_one() {
+        let ms = Duration::from_millis;
+        let t = Timers::new();
+        let start = t.start;
+        let mut wakes = Vec::new();
+        assert_eq!(t.park_timeout(start), None);
+        let insert = |tick| {
+            let key = t.wheel.borrow_mut().insert(tick, Waker::noop().clone());
+            t.note_due(tick);
+            key
+        };
+        let early = insert(5);
+        insert(50);
+        assert_eq!(t.park_timeout(start), Some(ms(5)));
+        assert!(t.wheel.borrow_mut().remove(early));
+        // The removed timer's tick still bounds the park: one early wake-up.
+        assert_eq!(t.park_timeout(start), Some(ms(5)));
+        t.fire_due(start + ms(4), &mut wakes);
+        assert_eq!(t.park_timeout(start + ms(4)), Some(ms(1)));
+        t.fire_due(start + ms(5), &mut wakes);
+        assert!(wakes.is_empty());
+        assert_eq!(t.park_timeout(start + ms(5)), Some(ms(45)));
+        // A timer put before the bound lowers it; one after leaves it.
+        insert(20);
+        insert(60);
+        assert_eq!(t.park_timeout(start + ms(5)), Some(ms(15)));
+        t.fire_due(start + ms(50), &mut wakes);
+        assert_eq!(wakes.len(), 2);
+        assert_eq!(t.park_timeout(start + ms(50)), Some(ms(10)));
+        t.fire_due(start + ms(60), &mut wakes);
+        assert_eq!(wakes.len(), 3);
+        assert_eq!(t.park_timeout(start + ms(60)), None, "nothing left");
+    }
 }
