@@ -46,8 +46,8 @@ fn deadline_after(from: Instant, duration: Duration) -> Instant {
 pub(crate) struct Timers {
     wheel: RefCell<Wheel>,
     start: Instant,
-    /// No timer is due before this: a tick at or before the wheel's next
-    /// expiration (`u64::MAX`: none pending), and the instant it starts
+    /// No timer is due before this: a tick at or before every pending
+    /// timer's (`u64::MAX`: none pending), and the instant it starts
     /// (`None`: beyond `Instant`'s range, never reached). Kept so that the
     /// loop's every turn compares two instants instead of turning its clock
     /// reading into a tick. A removal leaves it as it is, so it may be early:
@@ -184,9 +184,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// [`reset`](Sleep::reset) to a later deadline costs no wheel work while the
 /// timer is registered: the entry stays at its old deadline, and when it
 /// fires the next poll finds the new deadline not reached and registers
-/// again there. So a timer pushed back over and over (hyper's header-read
-/// timer, reset for every request on a connection) is neither removed nor
-/// inserted per reset. The price is one spurious wake-up per entry that
+/// again there. So a timer pushed back over and over (an idle timeout reset
+/// for every message on a connection) is neither removed nor inserted per
+/// reset. The price is one spurious wake-up per entry that
 /// fires early, at most one per deadline the entry was registered for. A
 /// reset to an earlier deadline moves the entry at once, keeping the waker
 /// of the last poll, so the task is woken in time without polling again.
