@@ -134,7 +134,11 @@ async fn reset_later_keeps_the_entry_and_the_early_fire_does_not_complete_it() {
     assert_eq!(count.count(), 1, "the kept entry fired at the old deadline");
     assert!(poll_with(&mut s, &waker).is_pending());
     assert!(!s.is_elapsed());
-    assert_eq!(percore::stats().timers, 1, "registered again at the new deadline");
+    assert_eq!(
+        percore::stats().timers,
+        1,
+        "registered again at the new deadline"
+    );
     // Brought back in: it ends at the earlier deadline, never before it.
     let deadline = Instant::now() + Duration::from_millis(3);
     s.reset(deadline);
@@ -152,7 +156,10 @@ async fn reset_later_completes_after_the_new_deadline_only() {
         let deadline = Instant::now() + Duration::from_millis(extra);
         s.reset(deadline);
         (&mut s).await;
-        assert!(Instant::now() >= deadline, "ended early after reset(+{extra} ms)");
+        assert!(
+            Instant::now() >= deadline,
+            "ended early after reset(+{extra} ms)"
+        );
         assert_eq!(percore::stats().timers, 0);
     }
 }
@@ -167,7 +174,11 @@ async fn reset_earlier_wakes_the_last_poller_without_another_poll() {
     assert_eq!(percore::stats().timers, 1, "moved, not removed");
     // A later timer firing means the moved one has fired (deadline order).
     sleep(Duration::from_millis(10)).await;
-    assert_eq!(count.count(), 1, "the moved entry woke the last poll's waker");
+    assert_eq!(
+        count.count(),
+        1,
+        "the moved entry woke the last poll's waker"
+    );
     assert!(poll_with(&mut s, &waker).is_ready());
     assert!(Instant::now() >= deadline);
     assert_eq!(percore::stats().timers, 0);

@@ -1102,7 +1102,11 @@ mod tests {
         assert!(w.reschedule(key, 20));
         w.check_invariants();
         w.advance(29, fire_wake);
-        assert_eq!(c.count(), 1, "a deadline in the past fires on the next advance");
+        assert_eq!(
+            c.count(),
+            1,
+            "a deadline in the past fires on the next advance"
+        );
         assert!(!w.is_pending(key));
         assert!(!w.reschedule(key, 100), "a fired key is stale");
         assert!(!Wheel::new().reschedule(other, 100), "another wheel's key");
