@@ -4,9 +4,10 @@ mod support;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use percore::time::{interval, sleep, sleep_until, timeout, timeout_at};
+use percore::time::{Sleep, interval, sleep, sleep_until, timeout, timeout_at};
 use support::{CountingWaker, poll_once, poll_with};
 
 #[test]
@@ -121,17 +122,28 @@ async fn reset_moves_the_deadline_both_ways() {
     assert_eq!(percore::stats().timers, 0);
 }
 
+/// A sleep registered for 2 ms with `waker`, reset to 60 s, and run past
+/// its old deadline: its kept entry has fired (one spurious wake-up).
+async fn fired_before_its_deadline(waker: &Waker, count: &CountingWaker) -> Sleep {
+    let before = count.count();
+    let mut s = sleep(Duration::from_millis(2));
+    assert!(poll_with(&mut s, waker).is_pending());
+    s.reset(Instant::now() + Duration::from_secs(60));
+    assert_eq!(percore::stats().timers, 1, "a later reset keeps the entry");
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        count.count(),
+        before + 1,
+        "the kept entry fired at the old deadline"
+    );
+    s
+}
+
 #[percore::test]
 async fn reset_later_keeps_the_entry_and_the_early_fire_does_not_complete_it() {
     let (count, waker) = CountingWaker::new();
-    let mut s = sleep(Duration::from_millis(2));
-    assert!(poll_with(&mut s, &waker).is_pending());
-    s.reset(Instant::now() + Duration::from_secs(60));
-    assert_eq!(percore::stats().timers, 1, "a later reset keeps the entry");
-    // Past the old deadline the kept entry fires: one spurious wake-up of
-    // the last poll's waker, and the poll then waits for the new deadline.
-    sleep(Duration::from_millis(10)).await;
-    assert_eq!(count.count(), 1, "the kept entry fired at the old deadline");
+    // The poll after the early fire waits for the new deadline.
+    let mut s = fired_before_its_deadline(&waker, &count).await;
     assert!(poll_with(&mut s, &waker).is_pending());
     assert!(!s.is_elapsed());
     assert_eq!(
@@ -186,8 +198,8 @@ async fn reset_earlier_wakes_the_last_poller_without_another_poll() {
 
 #[percore::test]
 async fn many_later_resets_leave_one_entry_and_drop_removes_it() {
-    // hyper's header-read timer: pushed to now + 30 s at each request's
-    // start, then far out once the headers are in.
+    // An idle timeout pushed to now + 30 s for each message, then far out
+    // between messages.
     let (count, waker) = CountingWaker::new();
     let mut s = sleep(Duration::from_secs(30));
     assert!(poll_with(&mut s, &waker).is_pending());
@@ -211,11 +223,7 @@ async fn many_later_resets_leave_one_entry_and_drop_removes_it() {
 #[percore::test]
 async fn reset_after_an_early_fire_waits_for_the_newest_deadline() {
     let (count, waker) = CountingWaker::new();
-    let mut s = sleep(Duration::from_millis(2));
-    assert!(poll_with(&mut s, &waker).is_pending());
-    s.reset(Instant::now() + Duration::from_secs(60));
-    sleep(Duration::from_millis(10)).await;
-    assert_eq!(count.count(), 1, "fired at the old deadline");
+    let mut s = fired_before_its_deadline(&waker, &count).await;
     // Reset again before the poll that would register it anew: later, then
     // dropped, leaves nothing behind.
     s.reset(Instant::now() + Duration::from_secs(120));
@@ -224,10 +232,7 @@ async fn reset_after_an_early_fire_waits_for_the_newest_deadline() {
     drop(s);
     assert_eq!(percore::stats().timers, 0);
     // Earlier than the fired entry's new deadline, with no poll between.
-    let mut s = sleep(Duration::from_millis(2));
-    assert!(poll_with(&mut s, &waker).is_pending());
-    s.reset(Instant::now() + Duration::from_secs(60));
-    sleep(Duration::from_millis(10)).await;
+    let mut s = fired_before_its_deadline(&waker, &count).await;
     let deadline = Instant::now() + Duration::from_millis(3);
     s.reset(deadline);
     (&mut s).await;
