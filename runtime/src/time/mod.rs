@@ -50,8 +50,9 @@ pub(crate) struct Timers {
     /// timer's (`u64::MAX`: none pending), and the instant it starts
     /// (`None`: beyond `Instant`'s range, never reached). Kept so that the
     /// loop's every turn compares two instants instead of turning its clock
-    /// reading into a tick. A removal leaves it as it is, so it may be early:
-    /// the loop then wakes once for nothing and works it out again.
+    /// reading into a tick. Removing the timer it names works it out again;
+    /// other removals (and moves to later) leave it as it is, early: the
+    /// loop then wakes once for nothing and works it out again.
     next: Cell<(u64, Option<Instant>)>,
 }
 
@@ -74,6 +75,20 @@ impl Timers {
     fn note_due(&self, tick: u64) {
         if tick < self.next.get().0 {
             self.set_next(Some(tick));
+        }
+    }
+
+    /// Cancels the timer of `key` (a no-op for a stale key or one of another
+    /// wheel). If it was the one the loop would wake for, the loop's bound is
+    /// worked out again, so a short timeout cancelled at once (an op that
+    /// beat it) costs no wake-up.
+    fn remove(&self, key: TimerKey) {
+        let mut wheel = self.wheel.borrow_mut();
+        if wheel
+            .remove_deadline(key)
+            .is_some_and(|tick| tick <= self.next.get().0)
+        {
+            self.set_next(wheel.next_expiration());
         }
     }
 
@@ -306,7 +321,7 @@ impl Sleep {
         if let Some(key) = self.key.take() {
             // A key of another runtime's wheel is a no-op here (see
             // `Wheel::remove`): it never removes this runtime's timer.
-            with_timers(|t| t.wheel.borrow_mut().remove(key));
+            with_timers(|t| t.remove(key));
         }
     }
 }
@@ -611,7 +626,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loop_parks_until_the_first_timer_and_wakes_once_for_a_removed_one() {
+    fn loop_parks_until_the_first_timer_and_wakes_early_at_most_once_for_a_moved_one() {
         let ms = Duration::from_millis;
         let t = Timers::new();
         let start = t.start;
@@ -623,16 +638,26 @@ mod tests {
             key
         };
         let early = insert(5);
+        let middle = insert(7);
         insert(50);
         assert_eq!(t.park_timeout(start), Some(ms(5)));
-        assert!(t.wheel.borrow_mut().remove(early));
-        // The removed timer's tick still bounds the park: one early wake-up.
-        assert_eq!(t.park_timeout(start), Some(ms(5)));
-        t.fire_due(start + ms(4), &mut wakes);
-        assert_eq!(t.park_timeout(start + ms(4)), Some(ms(1)));
-        t.fire_due(start + ms(5), &mut wakes);
+        // Removing the first timer moves the bound to the next one.
+        t.remove(early);
+        assert_eq!(t.park_timeout(start), Some(ms(7)));
+        // A timer moved later leaves the bound: one early wake-up.
+        let moved = t.wheel.borrow_mut().reschedule(middle, 20);
+        assert!(moved);
+        assert_eq!(t.park_timeout(start), Some(ms(7)));
+        t.fire_due(start + ms(6), &mut wakes);
+        assert_eq!(t.park_timeout(start + ms(6)), Some(ms(1)));
+        t.fire_due(start + ms(7), &mut wakes);
         assert!(wakes.is_empty());
-        assert_eq!(t.park_timeout(start + ms(5)), Some(ms(45)));
+        assert_eq!(t.park_timeout(start + ms(7)), Some(ms(13)));
+        t.remove(middle);
+        assert_eq!(t.park_timeout(start + ms(7)), Some(ms(43)));
+        t.fire_due(start + ms(10), &mut wakes);
+        assert!(wakes.is_empty());
+        assert_eq!(t.park_timeout(start + ms(10)), Some(ms(40)));
         // A timer put before the bound lowers it; one after leaves it.
         insert(20);
         insert(60);

@@ -257,16 +257,24 @@ impl Wheel {
     /// Cancels a timer (e.g. a dropped `Sleep`) in O(1). A stale key, or a
     /// key of another wheel, is a no-op. Returns `true` if the timer was
     /// pending.
+    #[allow(
+        dead_code,
+        reason = "part of the wheel's interface; the tests use it, the runtime needs the deadline"
+    )]
     pub(crate) fn remove(&mut self, key: TimerKey) -> bool {
-        let Some(index) = self.live_index(key) else {
-            return false;
-        };
+        self.remove_deadline(key).is_some()
+    }
+
+    /// [`Wheel::remove`], returning the removed timer's deadline.
+    pub(crate) fn remove_deadline(&mut self, key: TimerKey) -> Option<u64> {
+        let index = self.live_index(key)?;
+        let deadline = self.entries[index].deadline;
         self.unlink(index as u32);
         let waker = self.release(index as u32);
         // Drop the waker (which runs foreign code) only after the wheel is
         // consistent again.
         drop(waker);
-        true
+        Some(deadline)
     }
 
     /// Whether the timer is still pending (not fired, not removed; `false`
