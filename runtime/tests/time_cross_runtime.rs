@@ -114,3 +114,39 @@ fn foreign_sleep_polled_registers_here_and_leaves_this_runtimes_timer_alone() {
         (&mut foreign).await;
     });
 }
+
+#[test]
+fn foreign_sleep_reset_here_moves_neither_this_runtimes_timer_nor_its_old_entry() {
+    // Reset earlier under `b`: the key names `a`'s entry, which has the same
+    // index and generation as `b`'s own timer; `b`'s timer must not move.
+    let a = Runtime::new().unwrap();
+    let b = Runtime::new().unwrap();
+    let mut foreign = sleep(Duration::from_secs(60));
+    a.block_on(async { assert!(poll_once(&mut foreign).await.is_pending()) });
+    let (ended, took) = b.block_on(own_timer_then(async {
+        let deadline = Instant::now() + Duration::from_millis(1);
+        foreign.reset(deadline);
+        assert_eq!(percore::stats().timers, 1, "b's own timer only");
+        timeout(Duration::from_secs(10), &mut foreign)
+            .await
+            .expect("the moved sleep never ended");
+        Instant::now() >= deadline
+    }));
+    assert!(ended, "the moved sleep ended early");
+    assert!(took >= Duration::from_millis(20), "fired early: {took:?}");
+    assert_eq!(a.block_on(async { percore::stats().timers }), 1);
+
+    // Reset later under `b`, then polled there: registers in `b`'s wheel,
+    // and dropping it removes that entry, not `a`'s.
+    let mut foreign = sleep(Duration::from_secs(60));
+    a.block_on(async { assert!(poll_once(&mut foreign).await.is_pending()) });
+    assert_eq!(a.block_on(async { percore::stats().timers }), 2);
+    b.block_on(async move {
+        foreign.reset(Instant::now() + Duration::from_secs(120));
+        assert!(poll_once(&mut foreign).await.is_pending());
+        assert_eq!(percore::stats().timers, 1);
+        drop(foreign);
+        assert_eq!(percore::stats().timers, 0);
+    });
+    assert_eq!(a.block_on(async { percore::stats().timers }), 2);
+}

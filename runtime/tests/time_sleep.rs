@@ -4,9 +4,10 @@ mod support;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use percore::time::{interval, sleep, sleep_until, timeout, timeout_at};
+use percore::time::{Sleep, interval, sleep, sleep_until, timeout, timeout_at};
 use support::{CountingWaker, poll_once, poll_with};
 
 #[test]
@@ -118,6 +119,134 @@ async fn reset_moves_the_deadline_both_ways() {
     s.reset(start + Duration::from_millis(1));
     (&mut s).await;
     assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(percore::stats().timers, 0);
+}
+
+/// A sleep registered for 2 ms with `waker`, reset to 60 s, and run past
+/// its old deadline: its kept entry has fired (one spurious wake-up).
+async fn fired_before_its_deadline(waker: &Waker, count: &CountingWaker) -> Sleep {
+    let before = count.count();
+    let mut s = sleep(Duration::from_millis(2));
+    assert!(poll_with(&mut s, waker).is_pending());
+    s.reset(Instant::now() + Duration::from_secs(60));
+    assert_eq!(percore::stats().timers, 1, "a later reset keeps the entry");
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        count.count(),
+        before + 1,
+        "the kept entry fired at the old deadline"
+    );
+    s
+}
+
+#[percore::test]
+async fn reset_later_keeps_the_entry_and_the_early_fire_does_not_complete_it() {
+    let (count, waker) = CountingWaker::new();
+    // The poll after the early fire waits for the new deadline.
+    let mut s = fired_before_its_deadline(&waker, &count).await;
+    assert!(poll_with(&mut s, &waker).is_pending());
+    assert!(!s.is_elapsed());
+    assert_eq!(
+        percore::stats().timers,
+        1,
+        "registered again at the new deadline"
+    );
+    // Brought back in: it ends at the earlier deadline, never before it.
+    let deadline = Instant::now() + Duration::from_millis(3);
+    s.reset(deadline);
+    (&mut s).await;
+    assert!(Instant::now() >= deadline);
+    assert!(s.is_elapsed());
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn reset_later_completes_after_the_new_deadline_only() {
+    for extra in [1, 7, 64, 70] {
+        let mut s = sleep(Duration::from_millis(1));
+        assert!(poll_once(&mut s).await.is_pending());
+        let deadline = Instant::now() + Duration::from_millis(extra);
+        s.reset(deadline);
+        (&mut s).await;
+        assert!(
+            Instant::now() >= deadline,
+            "ended early after reset(+{extra} ms)"
+        );
+        assert_eq!(percore::stats().timers, 0);
+    }
+}
+
+#[percore::test]
+async fn reset_earlier_wakes_the_last_poller_without_another_poll() {
+    let (count, waker) = CountingWaker::new();
+    let mut s = sleep(Duration::from_secs(60));
+    assert!(poll_with(&mut s, &waker).is_pending());
+    let deadline = Instant::now() + Duration::from_millis(2);
+    s.reset(deadline);
+    assert_eq!(percore::stats().timers, 1, "moved, not removed");
+    // A later timer firing means the moved one has fired (deadline order).
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        count.count(),
+        1,
+        "the moved entry woke the last poll's waker"
+    );
+    assert!(poll_with(&mut s, &waker).is_ready());
+    assert!(Instant::now() >= deadline);
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn many_later_resets_leave_one_entry_and_drop_removes_it() {
+    // An idle timeout pushed to now + 30 s for each message, then far out
+    // between messages.
+    let (count, waker) = CountingWaker::new();
+    let mut s = sleep(Duration::from_secs(30));
+    assert!(poll_with(&mut s, &waker).is_pending());
+    for i in 0..1_000u64 {
+        let base = Instant::now() + Duration::from_secs(30);
+        s.reset(base + Duration::from_millis(i));
+        assert_eq!(percore::stats().timers, 1);
+        s.reset(base + Duration::from_secs(86_400));
+        assert_eq!(percore::stats().timers, 1);
+        if i % 100 == 0 {
+            assert!(poll_with(&mut s, &waker).is_pending());
+            assert_eq!(percore::stats().timers, 1);
+        }
+    }
+    assert!(!s.is_elapsed());
+    drop(s);
+    assert_eq!(percore::stats().timers, 0, "drop removes the kept entry");
+    assert_eq!(count.count(), 0);
+}
+
+#[percore::test]
+async fn reset_after_an_early_fire_waits_for_the_newest_deadline() {
+    let (count, waker) = CountingWaker::new();
+    let mut s = fired_before_its_deadline(&waker, &count).await;
+    // Reset again before the poll that would register it anew: later, then
+    // dropped, leaves nothing behind.
+    s.reset(Instant::now() + Duration::from_secs(120));
+    assert!(poll_with(&mut s, &waker).is_pending());
+    assert_eq!(percore::stats().timers, 1);
+    drop(s);
+    assert_eq!(percore::stats().timers, 0);
+    // Earlier than the fired entry's new deadline, with no poll between.
+    let mut s = fired_before_its_deadline(&waker, &count).await;
+    let deadline = Instant::now() + Duration::from_millis(3);
+    s.reset(deadline);
+    (&mut s).await;
+    assert!(Instant::now() >= deadline);
+    assert_eq!(percore::stats().timers, 0);
+}
+
+#[percore::test]
+async fn reset_later_then_dropped_leaves_no_entry() {
+    let mut s = sleep(Duration::from_millis(50));
+    assert!(poll_once(&mut s).await.is_pending());
+    s.reset(Instant::now() + Duration::from_secs(60));
+    assert_eq!(percore::stats().timers, 1);
+    drop(s);
     assert_eq!(percore::stats().timers, 0);
 }
 

@@ -19,7 +19,7 @@
 
 mod wheel;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -46,6 +46,14 @@ fn deadline_after(from: Instant, duration: Duration) -> Instant {
 pub(crate) struct Timers {
     wheel: RefCell<Wheel>,
     start: Instant,
+    /// No timer is due before this: a tick at or before every pending
+    /// timer's (`u64::MAX`: none pending), and the instant it starts
+    /// (`None`: beyond `Instant`'s range, never reached). Kept so that the
+    /// loop's every turn compares two instants instead of turning its clock
+    /// reading into a tick. Removing the timer it names works it out again;
+    /// other removals (and moves to later) leave it as it is, early: the
+    /// loop then wakes once for nothing and works it out again.
+    next: Cell<(u64, Option<Instant>)>,
 }
 
 impl Timers {
@@ -53,6 +61,34 @@ impl Timers {
         Timers {
             wheel: RefCell::new(Wheel::new()),
             start: Instant::now(),
+            next: Cell::new((u64::MAX, None)),
+        }
+    }
+
+    /// Sets [`Timers::next`] from the wheel's next expiration.
+    fn set_next(&self, tick: Option<u64>) {
+        let at = tick.and_then(|t| self.start.checked_add(Duration::from_millis(t)));
+        self.next.set((tick.unwrap_or(u64::MAX), at));
+    }
+
+    /// A timer was put at `tick`: the loop must not park past it.
+    fn note_due(&self, tick: u64) {
+        if tick < self.next.get().0 {
+            self.set_next(Some(tick));
+        }
+    }
+
+    /// Cancels the timer of `key` (a no-op for a stale key or one of another
+    /// wheel). If it was the one the loop would wake for, the loop's bound is
+    /// worked out again, so a short timeout cancelled at once (an op that
+    /// beat it) costs no wake-up.
+    fn remove(&self, key: TimerKey) {
+        let mut wheel = self.wheel.borrow_mut();
+        if wheel
+            .remove_deadline(key)
+            .is_some_and(|tick| tick <= self.next.get().0)
+        {
+            self.set_next(wheel.next_expiration());
         }
     }
 
@@ -74,21 +110,22 @@ impl Timers {
 
     /// Fires every timer due at `now`, pushing their wakers to `wakes`.
     pub(crate) fn fire_due(&self, now: Instant, wakes: &mut Vec<Waker>) {
+        match self.next.get().1 {
+            Some(at) if at <= now => {}
+            _ => return,
+        }
         let tick = self.tick_floor(now);
         let mut wheel = self.wheel.borrow_mut();
-        if wheel.is_empty() {
-            return;
-        }
         if wheel.next_expiration().is_some_and(|t| t <= tick) {
             wheel.advance(tick, |w| wakes.push(w));
         }
+        self.set_next(wheel.next_expiration());
     }
 
-    /// How long the loop may park before the next timer is due.
+    /// How long the loop may park before the next timer is due (`None`: no
+    /// bound; a tick beyond `Instant`'s range is never reached).
     pub(crate) fn park_timeout(&self, now: Instant) -> Option<Duration> {
-        let next = self.wheel.borrow().next_expiration()?;
-        // A tick beyond `Instant`'s range is never reached: no bound.
-        let at = self.start.checked_add(Duration::from_millis(next))?;
+        let at = self.next.get().1?;
         Some(at.saturating_duration_since(now))
     }
 
@@ -157,6 +194,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// Dropping it removes the timer from the wheel in O(1).
 ///
+/// # Resetting
+///
+/// [`reset`](Sleep::reset) to a later deadline costs no wheel work while the
+/// timer is registered: the entry stays at its old deadline, and when it
+/// fires the next poll finds the new deadline not reached and registers
+/// again there. So a timer pushed back over and over (an idle timeout reset
+/// for every message on a connection) is neither removed nor inserted per
+/// reset. The price is one spurious wake-up per entry that
+/// fires early, at most one per deadline the entry was registered for. A
+/// reset to an earlier deadline moves the entry at once, keeping the waker
+/// of the last poll, so the task is woken in time without polling again.
+///
 /// # Moving between runtimes
 ///
 /// A `Sleep` is `Send` and remembers the wheel its timer is in. Polled while
@@ -181,6 +230,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "a sleep does nothing until awaited"]
 pub struct Sleep {
     deadline: Instant,
+    /// The wheel entry, due at or before `deadline`'s tick: a later reset
+    /// leaves it where it is.
     key: Option<TimerKey>,
     done: bool,
 }
@@ -222,6 +273,10 @@ impl Sleep {
 
     /// Moves the deadline, re-arming a sleep that already finished.
     ///
+    /// A later deadline leaves a registered timer where it is (it wakes the
+    /// task once early, and the poll then waits again); an earlier one moves
+    /// it at once (see [Resetting](Sleep#resetting)).
+    ///
     /// # Examples
     ///
     /// ```
@@ -235,16 +290,38 @@ impl Sleep {
     /// });
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.cancel_timer();
+        let later = deadline >= self.deadline;
         self.deadline = deadline;
         self.done = false;
+        if later {
+            // The entry, if any, fires at or before the new deadline: the
+            // poll after it fires registers again (see `poll`).
+            return;
+        }
+        let Some(key) = self.key else { return };
+        // Move this runtime's entry, keeping the waker of the last poll. A
+        // key that is stale (fired), of another runtime's wheel, or used with
+        // no runtime current is dropped instead: the next poll registers
+        // anew, and another wheel's entry is left alone (`reschedule` never
+        // touches it).
+        let moved = with_timers(|t| {
+            let tick = t.tick_ceil(deadline);
+            let moved = t.wheel.borrow_mut().reschedule(key, tick);
+            if moved {
+                t.note_due(tick);
+            }
+            moved
+        });
+        if moved != Some(true) {
+            self.key = None;
+        }
     }
 
     fn cancel_timer(&mut self) {
         if let Some(key) = self.key.take() {
             // A key of another runtime's wheel is a no-op here (see
             // `Wheel::remove`): it never removes this runtime's timer.
-            with_timers(|t| t.wheel.borrow_mut().remove(key));
+            with_timers(|t| t.remove(key));
         }
     }
 }
@@ -260,15 +337,22 @@ impl Future for Sleep {
         let key = self.key;
         let state = with_timers(|t| {
             let mut wheel = t.wheel.borrow_mut();
-            match key {
+            let tick = match key {
                 // Registered here: still pending (keep the latest waker), or
-                // fired.
+                // fired. An entry fires early only if `reset` moved the
+                // deadline later; then it registers again. The wheel's time
+                // is the tick of the clock reading it last fired for, so
+                // `tick_ceil(deadline) <= elapsed` means that reading was at
+                // or after the deadline, with no clock read here.
                 Some(key) if wheel.owns(key) => {
                     if wheel.update_waker(key, cx.waker()) {
-                        Err(())
-                    } else {
-                        Ok(None)
+                        return Err(());
                     }
+                    let tick = t.tick_ceil(deadline);
+                    if tick <= wheel.elapsed() {
+                        return Ok(None);
+                    }
+                    tick
                 }
                 // Never registered, or registered in another runtime's wheel
                 // (the future was moved): register here. The old entry is
@@ -277,10 +361,12 @@ impl Future for Sleep {
                     if Instant::now() >= deadline {
                         return Ok(None);
                     }
-                    let tick = t.tick_ceil(deadline);
-                    Ok(Some(wheel.insert(tick, cx.waker().clone())))
+                    t.tick_ceil(deadline)
                 }
-            }
+            };
+            let key = wheel.insert(tick, cx.waker().clone());
+            t.note_due(tick);
+            Ok(Some(key))
         })
         .expect("percore::time used outside a runtime: call it inside percore::run");
         match state {
@@ -533,4 +619,54 @@ impl Interval {
 /// Pending timers on the current core, if inside a runtime.
 pub(crate) fn current_len() -> Option<usize> {
     with_timers(|t| t.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_parks_until_the_first_timer_and_wakes_early_at_most_once_for_a_moved_one() {
+        let ms = Duration::from_millis;
+        let t = Timers::new();
+        let start = t.start;
+        let mut wakes = Vec::new();
+        assert_eq!(t.park_timeout(start), None);
+        let insert = |tick| {
+            let key = t.wheel.borrow_mut().insert(tick, Waker::noop().clone());
+            t.note_due(tick);
+            key
+        };
+        let early = insert(5);
+        let middle = insert(7);
+        insert(50);
+        assert_eq!(t.park_timeout(start), Some(ms(5)));
+        // Removing the first timer moves the bound to the next one.
+        t.remove(early);
+        assert_eq!(t.park_timeout(start), Some(ms(7)));
+        // A timer moved later leaves the bound: one early wake-up.
+        let moved = t.wheel.borrow_mut().reschedule(middle, 20);
+        assert!(moved);
+        assert_eq!(t.park_timeout(start), Some(ms(7)));
+        t.fire_due(start + ms(6), &mut wakes);
+        assert_eq!(t.park_timeout(start + ms(6)), Some(ms(1)));
+        t.fire_due(start + ms(7), &mut wakes);
+        assert!(wakes.is_empty());
+        assert_eq!(t.park_timeout(start + ms(7)), Some(ms(13)));
+        t.remove(middle);
+        assert_eq!(t.park_timeout(start + ms(7)), Some(ms(43)));
+        t.fire_due(start + ms(10), &mut wakes);
+        assert!(wakes.is_empty());
+        assert_eq!(t.park_timeout(start + ms(10)), Some(ms(40)));
+        // A timer put before the bound lowers it; one after leaves it.
+        insert(20);
+        insert(60);
+        assert_eq!(t.park_timeout(start + ms(5)), Some(ms(15)));
+        t.fire_due(start + ms(50), &mut wakes);
+        assert_eq!(wakes.len(), 2);
+        assert_eq!(t.park_timeout(start + ms(50)), Some(ms(10)));
+        t.fire_due(start + ms(60), &mut wakes);
+        assert_eq!(wakes.len(), 3);
+        assert_eq!(t.park_timeout(start + ms(60)), None, "nothing left");
+    }
 }

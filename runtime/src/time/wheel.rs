@@ -189,10 +189,6 @@ impl Wheel {
 
     /// Current time of the wheel: the last `now` passed to `advance`, or 0.
     /// Deadlines at or before this are "already due".
-    #[allow(
-        dead_code,
-        reason = "part of the wheel's interface; the runtime may not need it"
-    )]
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
@@ -242,19 +238,43 @@ impl Wheel {
         true
     }
 
-    /// Cancels a timer (e.g. a dropped `Sleep`) in O(1). A stale key, or a
-    /// key of another wheel, is a no-op. Returns `true` if the timer was
-    /// pending.
-    pub(crate) fn remove(&mut self, key: TimerKey) -> bool {
+    /// Moves a pending timer to `deadline` in O(1), keeping its key and
+    /// waker, so a `Sleep` moved earlier still wakes the task that last
+    /// polled it, with no new poll. Same rules for `deadline` as
+    /// [`Wheel::insert`]. Returns `false` (and does nothing) for a stale key
+    /// or a key of another wheel.
+    pub(crate) fn reschedule(&mut self, key: TimerKey, deadline: u64) -> bool {
         let Some(index) = self.live_index(key) else {
             return false;
         };
+        let index = index as u32;
+        self.unlink(index);
+        self.entries[index as usize].deadline = deadline;
+        self.push(list_for(deadline, self.elapsed), index);
+        true
+    }
+
+    /// Cancels a timer (e.g. a dropped `Sleep`) in O(1). A stale key, or a
+    /// key of another wheel, is a no-op. Returns `true` if the timer was
+    /// pending.
+    #[allow(
+        dead_code,
+        reason = "part of the wheel's interface; the tests use it, the runtime needs the deadline"
+    )]
+    pub(crate) fn remove(&mut self, key: TimerKey) -> bool {
+        self.remove_deadline(key).is_some()
+    }
+
+    /// [`Wheel::remove`], returning the removed timer's deadline.
+    pub(crate) fn remove_deadline(&mut self, key: TimerKey) -> Option<u64> {
+        let index = self.live_index(key)?;
+        let deadline = self.entries[index].deadline;
         self.unlink(index as u32);
         let waker = self.release(index as u32);
         // Drop the waker (which runs foreign code) only after the wheel is
         // consistent again.
         drop(waker);
-        true
+        Some(deadline)
     }
 
     /// Whether the timer is still pending (not fired, not removed; `false`
@@ -373,6 +393,10 @@ impl Wheel {
     }
 
     /// Whether no timer is pending.
+    #[allow(
+        dead_code,
+        reason = "part of the wheel's interface; the tests use it, the runtime need not"
+    )]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -1065,6 +1089,39 @@ mod tests {
         // The old waker was dropped by the replacement: only our Arc remains.
         assert_eq!(Arc::strong_count(&c_old), 1);
         assert!(!w.update_waker(key, &k_new), "fired key is stale");
+    }
+
+    #[test]
+    fn reschedule_moves_a_pending_timer_and_keeps_key_and_waker() {
+        let mut w = Wheel::new();
+        let (c, k) = counter();
+        // Level 2 to level 0, then into the past (the due list), each time
+        // from a different list.
+        let key = w.insert(10_000, k);
+        let (c_other, k_other) = counter();
+        let other = w.insert(10_000, k_other);
+        assert!(w.reschedule(key, 30));
+        w.check_invariants();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.next_expiration(), Some(30));
+        w.advance(29, fire_wake);
+        assert_eq!(c.count(), 0, "fired before its new deadline");
+        assert!(w.reschedule(key, 5_000));
+        assert!(w.reschedule(key, 20));
+        w.check_invariants();
+        w.advance(29, fire_wake);
+        assert_eq!(
+            c.count(),
+            1,
+            "a deadline in the past fires on the next advance"
+        );
+        assert!(!w.is_pending(key));
+        assert!(!w.reschedule(key, 100), "a fired key is stale");
+        assert!(!Wheel::new().reschedule(other, 100), "another wheel's key");
+        w.check_invariants();
+        w.advance(10_000, fire_wake);
+        assert_eq!((c.count(), c_other.count()), (1, 1));
+        assert!(w.is_empty());
     }
 
     #[test]
