@@ -24,30 +24,56 @@ fn counting_task(
     })
 }
 
+/// A spawned [`counting_task`] and what it shares with the test.
+struct Counted {
+    polls: Rc<Cell<u64>>,
+    waker: Rc<RefCell<Option<Waker>>>,
+    done: Rc<Cell<bool>>,
+    task: percore::task::JoinHandle<()>,
+}
+
+fn spawn_counted() -> Counted {
+    let polls = Rc::new(Cell::new(0));
+    let waker = Rc::new(RefCell::new(None));
+    let done = Rc::new(Cell::new(false));
+    let task = percore::spawn(counting_task(polls.clone(), waker.clone(), done.clone()));
+    Counted {
+        polls,
+        waker,
+        done,
+        task,
+    }
+}
+
 #[test]
 fn a_task_woken_twice_before_it_runs_is_polled_once() {
     percore::run(async {
-        let polls = Rc::new(Cell::new(0));
-        let waker = Rc::new(RefCell::new(None));
-        let done = Rc::new(Cell::new(false));
-        let task = percore::spawn(counting_task(polls.clone(), waker.clone(), done.clone()));
+        let c = spawn_counted();
         percore::yield_now().await;
-        assert_eq!(polls.get(), 1, "the first pass polls the new task once");
+        assert_eq!(c.polls.get(), 1, "the first pass polls the new task once");
 
         let before = percore::stats().executor.polled;
-        let w = waker.borrow_mut().take().expect("the task left its waker");
+        let w = c
+            .waker
+            .borrow_mut()
+            .take()
+            .expect("the task left its waker");
         w.wake_by_ref();
         w.wake_by_ref();
         w.clone().wake();
         percore::yield_now().await;
-        assert_eq!(polls.get(), 2, "three wakes before the task ran: one poll");
+        assert_eq!(
+            c.polls.get(),
+            2,
+            "three wakes before the task ran: one poll"
+        );
         assert_eq!(percore::stats().executor.polled - before, 1);
 
         // A wake after that poll queues it again.
-        done.set(true);
+        c.done.set(true);
         w.wake();
-        task.await.unwrap();
-        assert_eq!(polls.get(), 3);
+        c.task.await.unwrap();
+        assert_eq!(c.polls.get(), 3);
     });
 }
 
@@ -80,7 +106,10 @@ fn poll_counts_stay_exact_when_many_tasks_run_in_one_pass() {
             }
             // Every task woken at once: one pass runs them all, in strides.
             for w in &wakers {
-                w.borrow_mut().take().expect("pending task left its waker").wake();
+                w.borrow_mut()
+                    .take()
+                    .expect("pending task left its waker")
+                    .wake();
             }
         }
         for h in handles {
@@ -91,25 +120,32 @@ fn poll_counts_stay_exact_when_many_tasks_run_in_one_pass() {
         assert_eq!(polls.get(), total);
         assert_eq!(after.executor.polled - before.executor.polled, total);
         assert_eq!(after.queues[0].polls - before.queues[0].polls, total);
-        assert_eq!(after.executor.spawned - before.executor.spawned, TASKS as u64);
-        assert_eq!(after.executor.finished - before.executor.finished, TASKS as u64);
+        assert_eq!(
+            after.executor.spawned - before.executor.spawned,
+            TASKS as u64
+        );
+        assert_eq!(
+            after.executor.finished - before.executor.finished,
+            TASKS as u64
+        );
     });
 }
 
 #[test]
 fn a_task_woken_from_another_thread_runs_on_its_own_core() {
     percore::run(async {
-        let polls = Rc::new(Cell::new(0));
-        let waker = Rc::new(RefCell::new(None));
-        let done = Rc::new(Cell::new(false));
-        let task = percore::spawn(counting_task(polls.clone(), waker.clone(), done.clone()));
+        let c = spawn_counted();
         percore::yield_now().await;
         let before = percore::stats().executor;
-        done.set(true);
-        let w = waker.borrow_mut().take().expect("the task left its waker");
+        c.done.set(true);
+        let w = c
+            .waker
+            .borrow_mut()
+            .take()
+            .expect("the task left its waker");
         std::thread::spawn(move || w.wake()).join().unwrap();
-        task.await.unwrap();
-        assert_eq!(polls.get(), 2);
+        c.task.await.unwrap();
+        assert_eq!(c.polls.get(), 2);
         let after = percore::stats().executor;
         assert_eq!(after.remote_wakes - before.remote_wakes, 1);
         assert_eq!(after.finished - before.finished, 1);

@@ -288,7 +288,11 @@ impl Executor {
                 set_yield_at(YieldAt::At(t + PASS_TIME));
                 continue;
             };
-            stride = if t - prev < LONG_STRIDE { CLOCK_STRIDE } else { 1 };
+            stride = if t - prev < LONG_STRIDE {
+                CLOCK_STRIDE
+            } else {
+                1
+            };
             if start.is_some_and(|s| t - s >= PASS_TIME) {
                 break;
             }
@@ -614,8 +618,16 @@ impl Executor {
     }
 
     fn drain_remote(&self) {
-        while let Some(spawn_here) = self.shared.remote_spawns.pop() {
-            spawn_here();
+        // `is_empty` is two loads; `pop` on an empty queue also fences. A
+        // push that is not visible here is seen by the loop's check before
+        // it parks (`has_ready`), or its unpark ends the park.
+        if !self.shared.remote_spawns.is_empty() {
+            while let Some(spawn_here) = self.shared.remote_spawns.pop() {
+                spawn_here();
+            }
+        }
+        if self.shared.remote.is_empty() {
+            return;
         }
         let mut n = 0;
         while let Some(r) = self.shared.remote.pop() {

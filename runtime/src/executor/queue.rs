@@ -17,7 +17,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 use super::Runnable;
 use super::task::spawn_in;
 use super::{JoinHandle, with_current};
