@@ -58,9 +58,11 @@ fn a_task_woken_twice_before_it_runs_is_polled_once() {
             .borrow_mut()
             .take()
             .expect("the task left its waker");
+        // By reference and by value (another path in async-task).
+        let by_value = w.clone();
         w.wake_by_ref();
         w.wake_by_ref();
-        w.clone().wake();
+        by_value.wake();
         percore::yield_now().await;
         assert_eq!(
             c.polls.get(),
