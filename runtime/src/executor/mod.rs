@@ -7,7 +7,8 @@
 //!
 //! A pass over the run queue ([`Executor::run_ready`]) is bounded in polls
 //! and in time, so the loop reaps completions at least every
-//! [`PASS_TIME`] of task CPU. A task that wakes itself while it runs
+//! [`PASS_TIME`] of task CPU (plus the few short polls that go between two
+//! clock reads, [`CLOCK_STRIDE`]). A task that wakes itself while it runs
 //! (`yield_now`, or any future that calls its own waker) is held back until
 //! the loop has reaped completions and fired timers: yielding lets I/O in.
 //! Each pass then runs one such task, after the woken ones.
@@ -125,12 +126,15 @@ impl Shared {
 
 /// The longest a pass over the run queue goes on before the loop reaps
 /// completions again. A task poll that takes longer than this still ends the
-/// pass after it: only a task that never returns can hold the core.
+/// pass, at the next clock read (at most [`CLOCK_STRIDE`]` - 1` polls
+/// later): only a task that never returns can hold the core.
 pub(crate) const PASS_TIME: Duration = Duration::from_micros(200);
 
-/// How many short polls of a pass go between clock reads: a pass overruns
-/// [`PASS_TIME`] by at most this many polls that were short so far, or by
-/// one long one.
+/// How many polls of a pass go between clock reads while the polls are
+/// short: the pass ends at most `CLOCK_STRIDE - 1` polls after the one
+/// during which [`PASS_TIME`] ran out (after that very poll once a read saw
+/// polls that were not short, see [`LONG_STRIDE`]). A read costs about as
+/// much as waking and polling a small task.
 const CLOCK_STRIDE: usize = 4;
 
 /// Polls that took this long since the last clock read were not short: the
@@ -264,9 +268,7 @@ impl Executor {
         // task reads the clock once, as the timers need it anyway. Then it
         // is read after the next poll, and from there on every
         // CLOCK_STRIDE polls while the polls since the last read were short
-        // (under LONG_STRIDE together), else after each poll: a read costs
-        // about as much as waking and polling a small task. So a pass ends
-        // at most CLOCK_STRIDE short polls, or one long poll, past PASS_TIME.
+        // (under LONG_STRIDE together), else after each poll.
         let mut start = None;
         let mut now = None;
         let mut stride = 1;
