@@ -73,13 +73,27 @@ pub(crate) fn with<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
         .flatten()
 }
 
+/// Runs `f` with the current executor and `value` if that executor's id is
+/// `id`; else hands `value` back. One thread-local access: the task wake-up
+/// path's check for a wake on the task's own core.
+pub(crate) fn with_executor<T>(id: usize, value: T, f: impl FnOnce(&Executor, T)) -> Result<(), T> {
+    let mut value = Some(value);
+    // Gone only while the thread's locals are destroyed: `value` comes back.
+    let _ = CURRENT.try_with(|s| {
+        if s.executor_id.get() != id {
+            return;
+        }
+        if let Some(core) = s.core.borrow().as_ref()
+            && let Some(v) = value.take()
+        {
+            f(&core.executor, v);
+        }
+    });
+    value.map_or(Ok(()), Err)
+}
+
 /// Whether this thread's slot still exists (it is gone while the thread's
 /// locals are being destroyed).
 pub(crate) fn alive() -> bool {
     CURRENT.try_with(|_| ()).is_ok()
-}
-
-/// The current executor's id, 0 outside a runtime.
-pub(crate) fn executor_id() -> usize {
-    CURRENT.try_with(|s| s.executor_id.get()).unwrap_or(0)
 }

@@ -7,7 +7,8 @@
 //!
 //! A pass over the run queue ([`Executor::run_ready`]) is bounded in polls
 //! and in time, so the loop reaps completions at least every
-//! [`PASS_TIME`] of task CPU. A task that wakes itself while it runs
+//! [`PASS_TIME`] of task CPU (plus the few short polls that go between two
+//! clock reads, [`CLOCK_STRIDE`]). A task that wakes itself while it runs
 //! (`yield_now`, or any future that calls its own waker) is held back until
 //! the loop has reaped completions and fired timers: yielding lets I/O in.
 //! Each pass then runs one such task, after the woken ones.
@@ -43,7 +44,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use async_task::{Runnable, ScheduleInfo};
+use async_task::ScheduleInfo;
 use crossbeam_queue::SegQueue;
 use slab::Slab;
 
@@ -56,6 +57,19 @@ pub use self::queue::{DEFAULT_SHARES, Latency, TaskQueue, TaskQueueStats};
 pub use self::task::{AbortHandle, AbortOnDropHandle, JoinError, JoinHandle, spawn, yield_now};
 
 use self::queue::Queue;
+
+/// What every task of this runtime carries in its header: its core and its
+/// queue. Kept in the task (async-task's metadata) rather than captured by
+/// the schedule function, so that function is zero-sized: async-task then
+/// wakes a task with one atomic update, where a capturing closure costs a
+/// waker clone and two drops (three more atomic updates) per wake.
+pub(crate) struct TaskMeta {
+    shared: Arc<Shared>,
+    queue: u32,
+}
+
+/// A task ready to be polled.
+pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 
 /// Executor counters, readable through [`crate::stats`].
 ///
@@ -90,8 +104,8 @@ pub struct ExecutorStats {
 /// The part of an executor other threads may touch.
 pub(crate) struct Shared {
     pub(crate) id: usize,
-    /// Tasks woken on other threads, with their queue.
-    remote: SegQueue<(Runnable, u32)>,
+    /// Tasks woken on other threads (each knows its queue).
+    remote: SegQueue<Runnable>,
     /// Closures sent by [`spawn_on`] from other cores; each spawns a task here.
     remote_spawns: SegQueue<Box<dyn FnOnce() + Send>>,
     unpark: Box<dyn Fn() + Send + Sync>,
@@ -99,8 +113,8 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Queues a task woken on another thread and unparks the core.
-    fn schedule_remote(&self, runnable: Runnable, queue: u32) {
-        self.remote.push((runnable, queue));
+    fn schedule_remote(&self, runnable: Runnable) {
+        self.remote.push(runnable);
         (self.unpark)();
     }
 
@@ -112,8 +126,20 @@ impl Shared {
 
 /// The longest a pass over the run queue goes on before the loop reaps
 /// completions again. A task poll that takes longer than this still ends the
-/// pass after it: only a task that never returns can hold the core.
+/// pass, at the next clock read (at most [`CLOCK_STRIDE`]` - 1` polls
+/// later): only a task that never returns can hold the core.
 pub(crate) const PASS_TIME: Duration = Duration::from_micros(200);
+
+/// How many polls of a pass go between clock reads while the polls are
+/// short: the pass ends at most `CLOCK_STRIDE - 1` polls after the one
+/// during which [`PASS_TIME`] ran out (after that very poll once a read saw
+/// polls that were not short, see [`LONG_STRIDE`]). A read costs about as
+/// much as waking and polling a small task.
+const CLOCK_STRIDE: usize = 4;
+
+/// Polls that took this long since the last clock read were not short: the
+/// pass reads the clock after the next poll again.
+const LONG_STRIDE: Duration = Duration::from_micros(20);
 
 /// How far (in its own CPU time) a queue may run ahead of the queue with
 /// the least virtual runtime before its turn ends: the granularity of
@@ -239,21 +265,39 @@ impl Executor {
         // yield starts the pass's clock itself.
         set_yield_at(YieldAt::FromFirstCheck);
         // The pass's clock starts after its first poll: a tick that runs one
-        // task reads the clock once, as the timers need it anyway.
+        // task reads the clock once, as the timers need it anyway. Then it
+        // is read after the next poll, and from there on every
+        // CLOCK_STRIDE polls while the polls since the last read were short
+        // (under LONG_STRIDE together), else after each poll.
         let mut start = None;
         let mut now = None;
+        let mut stride = 1;
+        let mut unread = 0;
         let mut ran = 0;
-        while ran < max_polls && !matches!((start, now), (Some(s), Some(n)) if n - s >= PASS_TIME) {
+        while ran < max_polls {
             let next = self.queues.borrow_mut()[0].local.pop_front();
             let Some(runnable) = next else { break };
             runnable.run();
             ran += 1;
+            unread += 1;
+            if unread < stride {
+                continue;
+            }
+            unread = 0;
             let t = Instant::now();
-            if start.is_none() {
+            let Some(prev) = now.replace(t) else {
                 start = Some(t);
                 set_yield_at(YieldAt::At(t + PASS_TIME));
+                continue;
+            };
+            stride = if t - prev < LONG_STRIDE {
+                CLOCK_STRIDE
+            } else {
+                1
+            };
+            if start.is_some_and(|s| t - s >= PASS_TIME) {
+                break;
             }
-            now = Some(t);
         }
         let yielded = self.queues.borrow_mut()[0].released.pop_front();
         if let Some(runnable) = yielded {
@@ -261,6 +305,9 @@ impl Executor {
             set_yield_at(YieldAt::FromFirstCheck);
             runnable.run();
             ran += 1;
+            now = Some(Instant::now());
+        } else if unread > 0 {
+            // The timers want the time after the last poll.
             now = Some(Instant::now());
         }
         set_yield_at(YieldAt::Never);
@@ -456,17 +503,28 @@ impl Executor {
 
     /// Queues a task woken on this core: at the back of its queue's woken
     /// tasks, or of its yielded ones when it woke itself while running.
+    ///
+    /// Inlined into the wake-up path; the bookkeeping of task queues is out
+    /// of line, in [`Executor::push_class`].
+    #[inline]
     fn push(&self, index: u32, runnable: Runnable, yielded: bool) {
+        if self.classes.get() {
+            return self.push_class(index, runnable, yielded);
+        }
         let mut queues = self.queues.borrow_mut();
         let q = &mut queues[index as usize];
-        if !self.classes.get() {
-            if yielded {
-                q.yielded.push_back(runnable);
-            } else {
-                q.local.push_back(runnable);
-            }
-            return;
+        if yielded {
+            q.yielded.push_back(runnable);
+        } else {
+            q.local.push_back(runnable);
         }
+    }
+
+    /// [`Executor::push`] with task queues besides the default one.
+    #[inline(never)]
+    fn push_class(&self, index: u32, runnable: Runnable, yielded: bool) {
+        let mut queues = self.queues.borrow_mut();
+        let q = &mut queues[index as usize];
         let (was_contending, was_runnable) = (q.is_contending(), q.is_runnable());
         if yielded {
             q.yielded.push_back(runnable);
@@ -562,12 +620,20 @@ impl Executor {
     }
 
     fn drain_remote(&self) {
-        while let Some(spawn_here) = self.shared.remote_spawns.pop() {
-            spawn_here();
+        // `is_empty` is two loads; `pop` on an empty queue also fences. A
+        // push that is not visible here is seen by the loop's check before
+        // it parks (`has_ready`), or its unpark ends the park.
+        if !self.shared.remote_spawns.is_empty() {
+            while let Some(spawn_here) = self.shared.remote_spawns.pop() {
+                spawn_here();
+            }
+        }
+        if self.shared.remote.is_empty() {
+            return;
         }
         let mut n = 0;
-        while let Some((r, queue)) = self.shared.remote.pop() {
-            self.push(queue, r, false);
+        while let Some(r) = self.shared.remote.pop() {
+            self.push(r.metadata().queue, r, false);
             n += 1;
         }
         if n > 0 {
@@ -763,20 +829,23 @@ fn with_current<R>(f: impl FnOnce(&Executor) -> R) -> Option<R> {
     context::with(|core| f(&core.executor))
 }
 
-/// Schedules a woken task of queue `queue`: onto that queue when woken on
-/// its own core (among its yielded tasks when it woke while running, which
-/// is how a task yields), else onto the remote queue with an unpark.
-fn schedule(shared: &Arc<Shared>, queue: u32, runnable: Runnable, info: ScheduleInfo) {
-    let mut runnable = Some(runnable);
-    if context::executor_id() == shared.id {
-        with_current(|e| {
-            if let Some(r) = runnable.take() {
-                e.push(queue, r, info.woken_while_running);
-            }
-        });
-    }
-    if let Some(runnable) = runnable {
-        shared.schedule_remote(runnable, queue);
+/// Schedules a woken task: onto its queue when woken on its own core
+/// (among its yielded tasks when it woke while running, which is how a
+/// task yields), else onto its core's remote queue with an unpark.
+///
+/// A plain function (no captures), given to async-task as the schedule
+/// function of every task; the task's core and queue are its metadata.
+fn schedule(runnable: Runnable, info: ScheduleInfo) {
+    let (id, queue) = {
+        let meta = runnable.metadata();
+        (meta.shared.id, meta.queue)
+    };
+    let local = context::with_executor(id, runnable, |e, r| {
+        e.push(queue, r, info.woken_while_running);
+    });
+    if let Err(runnable) = local {
+        let shared = runnable.metadata().shared.clone();
+        shared.schedule_remote(runnable);
     }
 }
 

@@ -17,8 +17,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
-
+use super::Runnable;
 use super::task::spawn_in;
 use super::{JoinHandle, with_current};
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::oneshot::{Cancel, Receiver};
-use super::{Executor, schedule, with_current};
+use super::{Executor, TaskMeta, schedule, with_current};
 
 /// Why a task did not return its output.
 ///
@@ -133,7 +133,7 @@ pub struct JoinHandle<T> {
 enum Inner<T> {
     /// A task on this core.
     Local {
-        task: Option<async_task::FallibleTask<Result<T, JoinError>>>,
+        task: Option<async_task::FallibleTask<Result<T, JoinError>, TaskMeta>>,
         abort: Rc<AbortState>,
     },
     /// Work on another thread (another core, the blocking pool) whose
@@ -669,10 +669,10 @@ where
         future = std::any::type_name::<F>(),
         "task spawned"
     );
-    let (runnable, task) = async_task::spawn_local(
-        wrapped,
-        async_task::WithInfo(move |r, info| schedule(&shared, queue, r, info)),
-    );
+    let meta = TaskMeta { shared, queue };
+    let (runnable, task) = async_task::Builder::new()
+        .metadata(meta)
+        .spawn_local(move |_| wrapped, async_task::WithInfo(schedule));
     let waker = runnable.waker();
     let _ = abort.waker.set(waker.clone());
     exec.tasks.borrow_mut()[key] = waker;
