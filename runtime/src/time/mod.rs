@@ -78,6 +78,25 @@ impl Timers {
         }
     }
 
+    /// Puts a timer for `waker` at `tick` in `wheel` (this one's, borrowed
+    /// by the caller), keeping the loop's bound in step.
+    fn insert(&self, wheel: &mut Wheel, tick: u64, waker: Waker) -> TimerKey {
+        let key = wheel.insert(tick, waker);
+        self.note_due(tick);
+        key
+    }
+
+    /// Moves the pending timer of `key` to `tick`, keeping its waker and the
+    /// loop's bound in step; false for a stale key or one of another wheel
+    /// (left alone).
+    fn reschedule(&self, key: TimerKey, tick: u64) -> bool {
+        let moved = self.wheel.borrow_mut().reschedule(key, tick);
+        if moved {
+            self.note_due(tick);
+        }
+        moved
+    }
+
     /// Cancels the timer of `key` (a no-op for a stale key or one of another
     /// wheel). If it was the one the loop would wake for, the loop's bound is
     /// worked out again, so a short timeout cancelled at once (an op that
@@ -304,14 +323,7 @@ impl Sleep {
         // no runtime current is dropped instead: the next poll registers
         // anew, and another wheel's entry is left alone (`reschedule` never
         // touches it).
-        let moved = with_timers(|t| {
-            let tick = t.tick_ceil(deadline);
-            let moved = t.wheel.borrow_mut().reschedule(key, tick);
-            if moved {
-                t.note_due(tick);
-            }
-            moved
-        });
+        let moved = with_timers(|t| t.reschedule(key, t.tick_ceil(deadline)));
         if moved != Some(true) {
             self.key = None;
         }
@@ -364,9 +376,7 @@ impl Future for Sleep {
                     t.tick_ceil(deadline)
                 }
             };
-            let key = wheel.insert(tick, cx.waker().clone());
-            t.note_due(tick);
-            Ok(Some(key))
+            Ok(Some(t.insert(&mut wheel, tick, cx.waker().clone())))
         })
         .expect("percore::time used outside a runtime: call it inside percore::run");
         match state {
@@ -632,11 +642,7 @@ mod tests {
         let start = t.start;
         let mut wakes = Vec::new();
         assert_eq!(t.park_timeout(start), None);
-        let insert = |tick| {
-            let key = t.wheel.borrow_mut().insert(tick, Waker::noop().clone());
-            t.note_due(tick);
-            key
-        };
+        let insert = |tick| t.insert(&mut t.wheel.borrow_mut(), tick, Waker::noop().clone());
         let early = insert(5);
         let middle = insert(7);
         insert(50);
@@ -645,7 +651,7 @@ mod tests {
         t.remove(early);
         assert_eq!(t.park_timeout(start), Some(ms(7)));
         // A timer moved later leaves the bound: one early wake-up.
-        let moved = t.wheel.borrow_mut().reschedule(middle, 20);
+        let moved = t.reschedule(middle, 20);
         assert!(moved);
         assert_eq!(t.park_timeout(start), Some(ms(7)));
         t.fire_due(start + ms(6), &mut wakes);
