@@ -688,8 +688,14 @@ mod tests {
         assert_eq!(t.tick_ceil(t.start + Duration::from_nanos(1)), 1);
         assert_eq!(t.tick_ceil(t.start + ms(7)), 7);
         assert_eq!(t.tick_ceil(t.start + ms(7) + Duration::from_nanos(1)), 8);
-        assert_eq!(t.tick_ceil(t.start + Duration::from_nanos(2_999_999_999)), 3000);
-        assert_eq!(t.tick_floor(t.start + Duration::from_nanos(2_999_999_999)), 2999);
+        assert_eq!(
+            t.tick_ceil(t.start + Duration::from_nanos(2_999_999_999)),
+            3000
+        );
+        assert_eq!(
+            t.tick_floor(t.start + Duration::from_nanos(2_999_999_999)),
+            2999
+        );
         // Before the start: tick 0.
         if let Some(before) = t.start.checked_sub(ms(5)) {
             assert_eq!(t.tick_ceil(before), 0);
