@@ -301,23 +301,19 @@ where
                             return Poll::Ready(End::Shutdown);
                         }
                         waiting = true;
-                        // Errors are clients going away mid-request: nothing to do.
-                        if served.as_mut().poll(cx).is_ready() {
-                            return Poll::Ready(End::Closed);
-                        }
-                        // After hyper, as hyper itself reads before it looks
-                        // at its timer: a head that arrived wins.
-                        if let (Some(clock), Some(timer)) = (&clock, &mut head_timer) {
-                            ready!(clock.poll_expired(timer, cx));
-                            return Poll::Ready(End::HeadTimeout);
-                        }
-                        Poll::Pending
+                        poll_connection(served.as_mut(), clock.as_deref(), &mut head_timer, cx)
                     })
                     .await;
                     if let End::Shutdown = end {
-                        // Finish the requests in progress, then close.
+                        // Finish the requests in progress, then close; a
+                        // client still sending its head meanwhile is closed
+                        // when its time is up, as before the shutdown.
                         served.as_mut().graceful_shutdown();
-                        let _ = served.await;
+                        poll_fn(|cx| {
+                            poll_connection(served.as_mut(), clock.as_deref(), &mut head_timer, cx)
+                                .map(drop)
+                        })
+                        .await;
                     }
                     // On a header read timeout, dropping the connection
                     // closes it, as hyper's own timeout does.
@@ -332,6 +328,30 @@ where
             Ok(())
         })
     }
+}
+
+/// Polls a connection and then its header read timeout: ready when the
+/// connection closed (or failed: clients going away mid-request, nothing to
+/// do) or its head is overdue. The timer comes after hyper, as hyper's own
+/// reads before it looks at its timer: a head that arrived wins.
+fn poll_connection<F: Future>(
+    served: Pin<&mut F>,
+    clock: Option<&HeadClock>,
+    timer: &mut Option<HeadTimer>,
+    cx: &mut Context<'_>,
+) -> Poll<End> {
+    // Only a restart during this poll counts (see `HeadClock::poll_expired`).
+    if let Some(clock) = clock {
+        clock.rearmed.set(None);
+    }
+    if served.poll(cx).is_ready() {
+        return Poll::Ready(End::Closed);
+    }
+    if let (Some(clock), Some(timer)) = (clock, timer) {
+        ready!(clock.poll_expired(timer, cx));
+        return Poll::Ready(End::HeadTimeout);
+    }
+    Poll::Pending
 }
 
 /// How a connection's task ended.
@@ -396,12 +416,14 @@ impl HeadClock {
         let Some(due) = self.due.get() else {
             return Poll::Pending;
         };
-        // The clock was started again in this very poll of the task (a
-        // response was just done), at `at`. The timer's entry, registered
-        // with this task at a deadline after `at`, cannot have fired: the
-        // loop fires an entry only once its own clock reading, which `at`
-        // follows, has reached the deadline. So the entry still stands, at
-        // or before `due`, and nothing needs doing: the per-request path.
+        // The clock was started again at `at`, inside the poll of hyper
+        // that just returned (`poll_connection` clears `rearmed` before
+        // it), so no turn of the loop came in between. The timer's entry,
+        // registered with this task at a deadline after `at`, cannot have
+        // fired: the loop fires an entry only once its own clock reading,
+        // which `at` follows, has reached the deadline. So the entry still
+        // stands, at or before `due`, and nothing needs doing: the
+        // per-request path.
         if timer.registered && rearmed.is_some_and(|at| at < timer.sleep.deadline()) {
             return Poll::Pending;
         }
