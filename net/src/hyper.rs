@@ -60,8 +60,6 @@ use std::time::{Duration, Instant};
 
 use ::hyper::rt::Sleep;
 
-use crate::CoreBound;
-
 /// Runs hyper's background tasks on the current core with
 /// [`percore::spawn`]; the futures need not be `Send`.
 ///
@@ -97,11 +95,13 @@ where
 
 /// hyper's timer on the current core's timer wheel ([`percore::time`]).
 ///
-/// hyper requires its sleeps to be `Send + Sync`, and percore's are tied to
-/// the core that made them; so each is a [`CoreBound`] percore
-/// [`Sleep`](percore::time::Sleep): made, polled and dropped on the
-/// connection's core (hyper on percore does all three there, as a connection
-/// never leaves its core). Polling or dropping it on another thread panics.
+/// hyper requires its sleeps to be `Send + Sync`; a percore
+/// [`Sleep`](percore::time::Sleep) is both (it holds a deadline and a key
+/// into the wheel of the core it registered on, never a pointer into it),
+/// so hyper's sleep is one, boxed as hyper asks, with no wrapper: it
+/// registers on the core that polls it (the connection's), and dropped
+/// before its deadline it leaves that wheel in O(1). Outside a percore
+/// runtime, polling it panics.
 ///
 /// # Examples
 ///
@@ -130,9 +130,7 @@ impl ::hyper::rt::Timer for Timer {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(TimerSleep(CoreBound::new(percore::time::sleep_until(
-            deadline,
-        ))))
+        Box::pin(TimerSleep(percore::time::sleep_until(deadline)))
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
@@ -143,9 +141,11 @@ impl ::hyper::rt::Timer for Timer {
     }
 }
 
-/// A hyper sleep: a percore sleep, bound to the core that made it. (The
-/// wheel entry is made on first poll and removed on drop, by the sleep.)
-struct TimerSleep(CoreBound<percore::time::Sleep>);
+/// A hyper sleep: a percore sleep. It costs hyper's header-read timer, made
+/// for every request head, one allocation and no wheel work until a read
+/// is pending: the wheel entry is made on first poll (reading no clock for
+/// a deadline a second or more away) and removed in O(1) on drop.
+struct TimerSleep(percore::time::Sleep);
 
 impl Future for TimerSleep {
     type Output = ();

@@ -231,6 +231,97 @@ async fn header_read_timeout_closes_a_silent_client() {
     );
 }
 
+/// Starts `serve` with a 50 ms header read timeout on a new port.
+fn serve_with_head_timeout() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(app(temp_file("serve-head-timeout", "")));
+    percore::spawn(async move {
+        percore_net::serve(listener, app)
+            .header_read_timeout(Some(Duration::from_millis(50)))
+            .await
+    });
+    addr
+}
+
+/// Reads until the server closes `conn` (or fails it); what it sent.
+async fn read_to_close(conn: &TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        let (res, buf) = timeout(LIMIT, conn.read(Vec::with_capacity(1024)))
+            .await
+            .expect("the server closes the connection");
+        match res {
+            Ok(0) | Err(_) => return got,
+            Ok(_) => got.extend_from_slice(&buf),
+        }
+    }
+}
+
+/// The clock starts again after each response: a keep-alive client that
+/// got an answer and then sends half a head is closed.
+#[percore::test]
+async fn header_read_timeout_restarts_after_a_response() {
+    let addr = serve_with_head_timeout();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let full = b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec();
+    client.write_all(full).await.0.unwrap();
+    client
+        .write_all(&b"GET / HTTP/1.1\r\n"[..])
+        .await
+        .0
+        .unwrap();
+    let got = read_to_close(&client).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK") && text.ends_with("Hello, World!"),
+        "one answer, then the close: {text:?}"
+    );
+}
+
+/// A client that connects and sends nothing at all is closed too.
+#[percore::test]
+async fn header_read_timeout_closes_a_client_that_sends_nothing() {
+    let addr = serve_with_head_timeout();
+    let client = TcpStream::connect(addr).await.unwrap();
+    assert!(read_to_close(&client).await.is_empty());
+}
+
+/// The clock is stopped while a request is in progress: a handler that
+/// takes longer than the timeout still answers.
+#[percore::test]
+async fn header_read_timeout_spares_a_slow_handler() {
+    let addr = serve_with_head_timeout();
+    assert_eq!(
+        get_http1(addr, "/slow").await,
+        (StatusCode::OK, "finished".into())
+    );
+}
+
+/// HTTP/2 connections idle between requests: after the first request the
+/// header read timeout no longer applies to them.
+#[percore::test]
+async fn header_read_timeout_leaves_an_idle_http2_connection_open() {
+    let addr = serve_with_head_timeout();
+    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
+    let (mut h2, conn) = hyper::client::conn::http2::Builder::new(Executor)
+        .timer(Timer)
+        .handshake(conn)
+        .await
+        .unwrap();
+    percore::spawn(conn);
+    for _ in 0..2 {
+        let req = Request::get("http://localhost/")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let res = timeout(LIMIT, h2.send_request(req)).await.unwrap().unwrap();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "Hello, World!");
+        // Idle for several timeouts before the next request.
+        percore::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[test]
 fn serves_on_every_core_and_stops_on_shutdown() {
     // One port for both cores' SO_REUSEPORT listeners.

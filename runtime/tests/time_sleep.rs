@@ -79,6 +79,39 @@ async fn zero_and_past_deadlines_complete_at_once() {
     assert_eq!(percore::stats().timers, 0);
 }
 
+/// A sleep a second or more past the loop's last clock reading registers
+/// on its first poll without reading the clock; one whose deadline passed
+/// while the turn ran that long (here: a task that blocks its core for
+/// longer) still completes, after its deadline, on a later turn.
+#[percore::test]
+async fn a_long_sleep_due_during_a_long_turn_still_completes_never_early() {
+    let dur = Duration::from_millis(1100);
+    let deadline = Instant::now() + dur;
+    let mut s = sleep_until(deadline);
+    // Block the core past the deadline, as a long-running task would.
+    std::thread::sleep(dur + Duration::from_millis(100));
+    timeout(Duration::from_secs(10), &mut s)
+        .await
+        .expect("a passed deadline fires on the next turn");
+    assert!(Instant::now() >= deadline);
+    assert!(s.is_elapsed());
+    assert_eq!(percore::stats().timers, 0);
+}
+
+/// The clock-free first poll registers a far deadline and leaves it
+/// pending: it is neither taken as reached nor lost.
+#[percore::test]
+async fn a_far_sleep_registers_on_first_poll_and_drop_removes_it() {
+    let (count, waker) = CountingWaker::new();
+    let mut s = sleep(Duration::from_secs(30));
+    assert!(poll_with(&mut s, &waker).is_pending());
+    assert!(!s.is_elapsed());
+    assert_eq!(percore::stats().timers, 1);
+    drop(s);
+    assert_eq!(percore::stats().timers, 0);
+    assert_eq!(count.count(), 0);
+}
+
 #[percore::test]
 async fn dropped_sleep_never_wakes_anything() {
     let (count, waker) = CountingWaker::new();

@@ -54,7 +54,19 @@ pub(crate) struct Timers {
     /// other removals (and moves to later) leave it as it is, early: the
     /// loop then wakes once for nothing and works it out again.
     next: Cell<(u64, Option<Instant>)>,
+    /// [`CLOCK_FREE_AHEAD`] after the loop's last clock reading: a deadline
+    /// at or past it is taken as not reached by a sleep's first poll, which
+    /// then reads no clock (see [`Timers::surely_ahead`]).
+    ahead: Cell<Instant>,
 }
+
+/// How far past the loop's last clock reading a deadline must lie for a
+/// sleep's first poll to take it as not reached without reading the clock.
+/// Long timeouts (hyper's 30 s header-read timer, made for every request)
+/// skip the read; a short sleep still reads the clock, so one made due at
+/// once (`sleep(Duration::ZERO)`, an interval's first tick) completes in
+/// its first poll.
+const CLOCK_FREE_AHEAD: Duration = Duration::from_secs(1);
 
 impl Timers {
     pub(crate) fn new() -> Timers {
@@ -62,7 +74,18 @@ impl Timers {
             wheel: RefCell::new(Wheel::new()),
             start: Instant::now(),
             next: Cell::new((u64::MAX, None)),
+            ahead: Cell::new(deadline_after(Instant::now(), CLOCK_FREE_AHEAD)),
         }
+    }
+
+    /// Whether `deadline` is surely not reached yet, known without a clock
+    /// read: it lies [`CLOCK_FREE_AHEAD`] or more past the loop's last
+    /// reading. Wrong only if the running turn (or the park before it) has
+    /// lasted that long since the reading, and then only late, never early:
+    /// the sleep registers a deadline that has passed, the next turn fires
+    /// it, and its task is woken then instead of finding it ready at once.
+    fn surely_ahead(&self, deadline: Instant) -> bool {
+        deadline >= self.ahead.get()
     }
 
     /// Sets [`Timers::next`] from the wheel's next expiration.
@@ -116,9 +139,13 @@ impl Timers {
     /// instead of wrapping round to an early tick.
     fn tick_ceil(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.start);
-        let ms = d.as_millis();
-        let up = u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
-        u64::try_from(ms + up).unwrap_or(u64::MAX)
+        // In u64: `as_millis` works in u128, which costs more on this path
+        // (every sleep's first poll). 2^64 ms is beyond any `Instant`'s
+        // range from `start`, so the saturation is only a guard.
+        let up = d.subsec_nanos().div_ceil(1_000_000);
+        d.as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(up))
     }
 
     /// Wheel tick of `t`, rounded down: what has fully elapsed.
@@ -129,6 +156,7 @@ impl Timers {
 
     /// Fires every timer due at `now`, pushing their wakers to `wakes`.
     pub(crate) fn fire_due(&self, now: Instant, wakes: &mut Vec<Waker>) {
+        self.ahead.set(deadline_after(now, CLOCK_FREE_AHEAD));
         match self.next.get().1 {
             Some(at) if at <= now => {}
             _ => return,
@@ -369,8 +397,10 @@ impl Future for Sleep {
                 // Never registered, or registered in another runtime's wheel
                 // (the future was moved): register here. The old entry is
                 // left to its own wheel.
+                // A deadline well past the loop's last clock reading is not
+                // reached: no clock read (see `Timers::surely_ahead`).
                 _ => {
-                    if Instant::now() >= deadline {
+                    if !t.surely_ahead(deadline) && Instant::now() >= deadline {
                         return Ok(None);
                     }
                     t.tick_ceil(deadline)
@@ -634,6 +664,43 @@ pub(crate) fn current_len() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_is_surely_ahead_from_a_second_past_the_last_reading() {
+        let t = Timers::new();
+        let now = t.start + Duration::from_millis(500);
+        t.fire_due(now, &mut Vec::new());
+        assert!(!t.surely_ahead(now));
+        assert!(!t.surely_ahead(now + CLOCK_FREE_AHEAD - Duration::from_nanos(1)));
+        assert!(t.surely_ahead(now + CLOCK_FREE_AHEAD));
+        // The next turn's reading moves the bound.
+        let later = now + Duration::from_secs(5);
+        t.fire_due(later, &mut Vec::new());
+        assert!(!t.surely_ahead(now + CLOCK_FREE_AHEAD));
+        assert!(t.surely_ahead(later + CLOCK_FREE_AHEAD));
+    }
+
+    #[test]
+    fn tick_ceil_rounds_up_to_the_millisecond_and_tick_floor_down() {
+        let t = Timers::new();
+        let ms = Duration::from_millis;
+        assert_eq!(t.tick_ceil(t.start), 0);
+        assert_eq!(t.tick_ceil(t.start + Duration::from_nanos(1)), 1);
+        assert_eq!(t.tick_ceil(t.start + ms(7)), 7);
+        assert_eq!(t.tick_ceil(t.start + ms(7) + Duration::from_nanos(1)), 8);
+        assert_eq!(
+            t.tick_ceil(t.start + Duration::from_nanos(2_999_999_999)),
+            3000
+        );
+        assert_eq!(
+            t.tick_floor(t.start + Duration::from_nanos(2_999_999_999)),
+            2999
+        );
+        // Before the start: tick 0.
+        if let Some(before) = t.start.checked_sub(ms(5)) {
+            assert_eq!(t.tick_ceil(before), 0);
+        }
+    }
 
     #[test]
     fn loop_parks_until_the_first_timer_and_wakes_early_at_most_once_for_a_moved_one() {
