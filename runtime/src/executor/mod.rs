@@ -187,6 +187,10 @@ pub(crate) struct Executor {
     /// Whether any queue ever had a file I/O limit: until then file ops
     /// skip the slot accounting.
     pub(crate) file_limits: Cell<bool>,
+    /// Whether a task yielded (joined a queue's `yielded` list) since the
+    /// last [`Executor::release_yielded`]: the loop calls that after every
+    /// reap, and most reaps have nothing to release.
+    any_yielded: Cell<bool>,
     /// Wakers of live tasks, so shutdown can reach and drop each one.
     tasks: RefCell<Slab<Waker>>,
     /// Woken when the last live task ends (see [`tasks_done`]).
@@ -218,6 +222,7 @@ impl Executor {
             clock: Cell::new(Instant::now()),
             min_vruntime: Cell::new(0),
             file_limits: Cell::new(false),
+            any_yielded: Cell::new(false),
             tasks: RefCell::new(Slab::new()),
             idle: RefCell::new(None),
             stats: Cell::new(ExecutorStats::default()),
@@ -514,6 +519,7 @@ impl Executor {
         let mut queues = self.queues.borrow_mut();
         let q = &mut queues[index as usize];
         if yielded {
+            self.any_yielded.set(true);
             q.yielded.push_back(runnable);
         } else {
             q.local.push_back(runnable);
@@ -527,6 +533,7 @@ impl Executor {
         let q = &mut queues[index as usize];
         let (was_contending, was_runnable) = (q.is_contending(), q.is_runnable());
         if yielded {
+            self.any_yielded.set(true);
             q.yielded.push_back(runnable);
         } else {
             q.local.push_back(runnable);
@@ -587,6 +594,7 @@ impl Executor {
 
     /// The loop has reaped completions and is about to wake their tasks:
     /// with task queues, read the clock so their queues' waits start now.
+    #[inline]
     pub(crate) fn completions_reaped(&self) {
         if self.classes.get() {
             self.clock.set(Instant::now());
@@ -595,7 +603,16 @@ impl Executor {
 
     /// Makes the tasks that yielded since the last call runnable again. The
     /// loop calls it after each reap of completions and firing of timers.
+    #[inline]
     pub(crate) fn release_yielded(&self) {
+        if self.any_yielded.replace(false) {
+            self.release_yielded_now();
+        }
+    }
+
+    /// [`Executor::release_yielded`] when a task did yield.
+    #[inline(never)]
+    fn release_yielded_now(&self) {
         let mut queues = self.queues.borrow_mut();
         if !self.classes.get() {
             let q = &mut queues[0];
@@ -619,10 +636,20 @@ impl Executor {
         }
     }
 
+    /// Takes in the tasks woken and spawned from other threads.
+    #[inline]
     fn drain_remote(&self) {
         // `is_empty` is two loads; `pop` on an empty queue also fences. A
         // push that is not visible here is seen by the loop's check before
         // it parks (`has_ready`), or its unpark ends the park.
+        if self.has_remote_ready() {
+            self.drain_remote_now();
+        }
+    }
+
+    /// [`Executor::drain_remote`] when something arrived.
+    #[inline(never)]
+    fn drain_remote_now(&self) {
         if !self.shared.remote_spawns.is_empty() {
             while let Some(spawn_here) = self.shared.remote_spawns.pop() {
                 spawn_here();
@@ -643,13 +670,21 @@ impl Executor {
 
     /// Whether a task is ready to run (locally or woken from elsewhere), or
     /// yielded and waits only for the next reap.
+    #[inline]
     pub(crate) fn has_ready(&self) -> bool {
-        self.queues.borrow().iter().any(Queue::is_contending)
-            || !self.shared.remote.is_empty()
-            || !self.shared.remote_spawns.is_empty()
+        let local = {
+            let queues = self.queues.borrow();
+            if self.classes.get() {
+                queues.iter().any(Queue::is_contending)
+            } else {
+                queues[0].is_contending()
+            }
+        };
+        local || self.has_remote_ready()
     }
 
     /// Whether work arrived from another thread (a remote wake or spawn).
+    #[inline]
     pub(crate) fn has_remote_ready(&self) -> bool {
         !self.shared.remote.is_empty() || !self.shared.remote_spawns.is_empty()
     }
