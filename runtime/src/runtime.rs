@@ -777,11 +777,14 @@ impl Runtime {
 /// keeps the vector's capacity for the next turn.
 #[inline]
 fn wake_all(wakes: &mut Vec<Waker>) {
-    // Most turns fire no timer: no drain to set up and tear down.
+    // Most turns fire no timer: nothing to set up. Reversed and popped
+    // rather than drained: a drain's set-up and drop cost more than the
+    // wake-up of the one task a turn usually has.
     if wakes.is_empty() {
         return;
     }
-    for w in wakes.drain(..) {
+    wakes.reverse();
+    while let Some(w) = wakes.pop() {
         w.wake();
     }
 }

@@ -292,7 +292,7 @@ impl Executor {
             let t = Instant::now();
             let Some(prev) = now.replace(t) else {
                 start = Some(t);
-                set_yield_at(YieldAt::At(t + PASS_TIME));
+                set_yield_at(YieldAt::PassFrom(t));
                 continue;
             };
             stride = if t - prev < LONG_STRIDE {
@@ -511,7 +511,7 @@ impl Executor {
     ///
     /// Inlined into the wake-up path; the bookkeeping of task queues is out
     /// of line, in [`Executor::push_class`].
-    #[inline]
+    #[inline(always)]
     fn push(&self, index: u32, runnable: Runnable, yielded: bool) {
         if self.classes.get() {
             return self.push_class(index, runnable, yielded);
@@ -728,6 +728,9 @@ enum YieldAt {
     /// and the pass ends [`PASS_TIME`] after it.
     FromFirstCheck,
     At(Instant),
+    /// [`PASS_TIME`] after this: [`YieldAt::At`] with the sum left to the
+    /// checks, which are fewer than the passes that start a clock.
+    PassFrom(Instant),
     /// At `at`, or from `from` on as soon as the driver has completions
     /// waiting or another thread woke a task here (classes, while a
     /// latency-sensitive queue has live tasks): they may be that queue's,
@@ -805,6 +808,7 @@ pub fn need_yield() -> bool {
         .try_with(|y| match y.get() {
             YieldAt::Never => false,
             YieldAt::At(t) => Instant::now() >= t,
+            YieldAt::PassFrom(start) => Instant::now() - start >= PASS_TIME,
             YieldAt::AtOrWork { at, from } => {
                 let now = Instant::now();
                 if now >= at {
@@ -818,7 +822,7 @@ pub fn need_yield() -> bool {
             }
             YieldAt::Reap => true,
             YieldAt::FromFirstCheck => {
-                y.set(YieldAt::At(Instant::now() + PASS_TIME));
+                y.set(YieldAt::PassFrom(Instant::now()));
                 false
             }
         })
