@@ -32,6 +32,7 @@
 //! May not: touch any io_uring type. Unparking the ring is a callback given
 //! by the runtime.
 
+mod inbox;
 mod join;
 mod join_set;
 mod oneshot;
@@ -40,7 +41,7 @@ mod task;
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{self, AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,7 @@ pub(crate) use self::oneshot::oneshot;
 pub use self::queue::{DEFAULT_SHARES, Latency, TaskQueue, TaskQueueStats};
 pub use self::task::{AbortHandle, AbortOnDropHandle, JoinError, JoinHandle, spawn, yield_now};
 
+use self::inbox::Inbox;
 use self::queue::Queue;
 
 /// What every task of this runtime carries in its header: its core and its
@@ -108,6 +110,8 @@ pub(crate) struct Shared {
     remote: SegQueue<Runnable>,
     /// Closures sent by [`spawn_on`] from other cores; each spawns a task here.
     remote_spawns: SegQueue<Box<dyn FnOnce() + Send>>,
+    /// Set after a push onto either queue: what the loop looks at.
+    inbox: Inbox,
     unpark: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -115,6 +119,14 @@ impl Shared {
     /// Queues a task woken on another thread and unparks the core.
     fn schedule_remote(&self, runnable: Runnable) {
         self.remote.push(runnable);
+        self.inbox.announce();
+        (self.unpark)();
+    }
+
+    /// Queues a closure that spawns a task on this core, and unparks it.
+    fn spawn_remote(&self, spawn_here: Box<dyn FnOnce() + Send>) {
+        self.remote_spawns.push(spawn_here);
+        self.inbox.announce();
         (self.unpark)();
     }
 
@@ -207,6 +219,7 @@ impl Executor {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 remote: SegQueue::new(),
                 remote_spawns: SegQueue::new(),
+                inbox: Inbox::new(),
                 unpark,
             }),
             queues: RefCell::new(vec![{
@@ -239,7 +252,19 @@ impl Executor {
 
     /// Every task queue's counters, the default queue first.
     pub(crate) fn queue_stats(&self) -> Vec<TaskQueueStats> {
-        self.queues.borrow().iter().map(Queue::stats).collect()
+        let mut queues = self.queues.borrow_mut();
+        self.sync_default_polls(&mut queues);
+        queues.iter().map(Queue::stats).collect()
+    }
+
+    /// While the default queue is the only one, every poll is one of its
+    /// tasks', and a pass counts them only in the executor's counters: this
+    /// brings the queue's count up to date before it is read, or before
+    /// another queue makes passes charge each queue's own.
+    pub(crate) fn sync_default_polls(&self, queues: &mut [Queue]) {
+        if !self.classes.get() {
+            queues[0].polls = self.stats.get().polled;
+        }
     }
 
     fn bump(&self, f: impl FnOnce(&mut ExecutorStats)) {
@@ -279,8 +304,19 @@ impl Executor {
         let mut stride = 1;
         let mut unread = 0;
         let mut ran = 0;
+        // The released task, once the woken ones ran out: taken in the
+        // same borrow as the look that found none.
+        let mut released = None;
         while ran < max_polls {
-            let next = self.queues.borrow_mut()[0].local.pop_front();
+            let next = {
+                let mut queues = self.queues.borrow_mut();
+                let q = &mut queues[0];
+                let next = q.local.pop_front();
+                if next.is_none() {
+                    released = Some(q.released.pop_front());
+                }
+                next
+            };
             let Some(runnable) = next else { break };
             runnable.run();
             ran += 1;
@@ -304,7 +340,7 @@ impl Executor {
                 break;
             }
         }
-        let yielded = self.queues.borrow_mut()[0].released.pop_front();
+        let yielded = released.unwrap_or_else(|| self.queues.borrow_mut()[0].released.pop_front());
         if let Some(runnable) = yielded {
             before_yielded();
             set_yield_at(YieldAt::FromFirstCheck);
@@ -316,7 +352,8 @@ impl Executor {
             now = Some(Instant::now());
         }
         set_yield_at(YieldAt::Never);
-        self.queues.borrow_mut()[0].polls += ran as u64;
+        // The default queue's `polls` follow from this while it is the only
+        // queue (`Executor::sync_default_polls`).
         self.bump(|s| s.polled += ran as u64);
         now.unwrap_or_else(Instant::now)
     }
@@ -577,6 +614,7 @@ impl Executor {
     pub(crate) fn add_queue(&self, queue: Queue) -> u32 {
         let mut queues = self.queues.borrow_mut();
         let index = u32::try_from(queues.len()).expect("fewer than 2^32 task queues");
+        self.sync_default_polls(&mut queues);
         queues.push(queue);
         if !self.classes.replace(true) {
             let now = Instant::now();
@@ -639,24 +677,31 @@ impl Executor {
     /// Takes in the tasks woken and spawned from other threads.
     #[inline]
     fn drain_remote(&self) {
-        // `is_empty` is two loads; `pop` on an empty queue also fences. A
-        // push that is not visible here is seen by the loop's check before
+        // One load while nothing arrived (`inbox.rs`). A push whose
+        // announce is not visible here is seen by the loop's check before
         // it parks (`has_ready`), or its unpark ends the park.
-        if self.has_remote_ready() {
+        if self.shared.inbox.take() {
             self.drain_remote_now();
         }
     }
 
-    /// [`Executor::drain_remote`] when something arrived.
+    /// [`Executor::drain_remote`] when something arrived: both queues until
+    /// empty, since the flag is clear now.
     #[inline(never)]
     fn drain_remote_now(&self) {
-        if !self.shared.remote_spawns.is_empty() {
-            while let Some(spawn_here) = self.shared.remote_spawns.pop() {
-                spawn_here();
+        /// A closure that panics leaves the rest queued: set the flag
+        /// again, so they are not left behind a clear one.
+        struct Reannounce<'a>(&'a Inbox);
+        impl Drop for Reannounce<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.announce();
+                }
             }
         }
-        if self.shared.remote.is_empty() {
-            return;
+        let _reannounce = Reannounce(&self.shared.inbox);
+        while let Some(spawn_here) = self.shared.remote_spawns.pop() {
+            spawn_here();
         }
         let mut n = 0;
         while let Some(r) = self.shared.remote.pop() {
@@ -686,7 +731,7 @@ impl Executor {
     /// Whether work arrived from another thread (a remote wake or spawn).
     #[inline]
     pub(crate) fn has_remote_ready(&self) -> bool {
-        !self.shared.remote.is_empty() || !self.shared.remote_spawns.is_empty()
+        self.shared.inbox.has_work()
     }
 
     /// Drops every task's future. Called at shutdown while the driver is
@@ -1108,10 +1153,9 @@ where
         ),
     };
     let (tx, rx) = oneshot::<Result<Fut::Output, JoinError>>();
-    target.remote_spawns.push(Box::new(move || {
+    target.spawn_remote(Box::new(move || {
         let handle = spawn(make());
         drop(spawn(async move { tx.send(handle.await) }));
     }));
-    target.unpark();
     JoinHandle::remote(rx)
 }
