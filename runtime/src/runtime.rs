@@ -668,7 +668,11 @@ impl Runtime {
         let spin_limit = self.builder.spin_before_park;
         let mut spin_next = false;
         loop {
-            if main.woken.swap(false, Ordering::AcqRel)
+            // A load first: the swap is a locked instruction, and most
+            // turns are for tasks, not the main future. A wake the load
+            // misses is seen by `ready()` before the loop parks.
+            if main.woken.load(Ordering::Acquire)
+                && main.woken.swap(false, Ordering::AcqRel)
                 && let Poll::Ready(out) = future.as_mut().poll(&mut cx)
             {
                 // Entries queued by the last poll (a wake-up posted to
@@ -769,8 +773,18 @@ impl Runtime {
     }
 }
 
+/// Wakes the wakers the timers or the driver collected, in order, and
+/// keeps the vector's capacity for the next turn.
+#[inline]
 fn wake_all(wakes: &mut Vec<Waker>) {
-    for w in wakes.drain(..) {
+    // Most turns fire no timer: nothing to set up. Reversed and popped
+    // rather than drained: a drain's set-up and drop cost more than the
+    // wake-up of the one task a turn usually has.
+    if wakes.is_empty() {
+        return;
+    }
+    wakes.reverse();
+    while let Some(w) = wakes.pop() {
         w.wake();
     }
 }

@@ -345,6 +345,45 @@ fn the_default_queue_alone_counts_polls_and_tasks_but_reads_no_clock_for_them() 
     });
 }
 
+/// While the default queue is alone a pass counts polls only in the
+/// executor's counters; the queue's own count follows from them, and
+/// carries over when a second queue starts charging each queue its polls.
+#[test]
+fn the_default_queue_polls_are_the_executor_s_alone_and_carry_over_to_classes() {
+    percore::run(async {
+        for _ in 0..5 {
+            percore::spawn(async { percore::yield_now().await })
+                .await
+                .unwrap();
+        }
+        let alone = percore::stats();
+        assert!(alone.executor.polled >= 10, "{alone:?}");
+        assert_eq!(alone.queues[0].polls, alone.executor.polled);
+        assert_eq!(
+            TaskQueue::default_queue().stats().polls,
+            alone.executor.polled
+        );
+
+        // Polls no counter read saw before the second queue appears.
+        for _ in 0..3 {
+            percore::spawn(async {}).await.unwrap();
+        }
+        let bulk = TaskQueue::new("bulk", 100, Latency::NotImportant);
+        bulk.spawn(async {}).await.unwrap();
+        percore::spawn(async {}).await.unwrap();
+        let classes = percore::stats();
+        assert!(
+            classes.queues[0].polls > alone.executor.polled,
+            "the polls before the second queue are kept: {classes:?}"
+        );
+        assert_eq!(
+            classes.queues[0].polls + classes.queues[1].polls,
+            classes.executor.polled,
+            "{classes:?}"
+        );
+    });
+}
+
 #[test]
 fn need_yield_turns_true_within_a_pass_even_with_the_default_queue_alone() {
     let _serial = serial();

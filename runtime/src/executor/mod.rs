@@ -32,6 +32,7 @@
 //! May not: touch any io_uring type. Unparking the ring is a callback given
 //! by the runtime.
 
+mod inbox;
 mod join;
 mod join_set;
 mod oneshot;
@@ -39,8 +40,9 @@ mod queue;
 mod task;
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{self, AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,7 @@ pub(crate) use self::oneshot::oneshot;
 pub use self::queue::{DEFAULT_SHARES, Latency, TaskQueue, TaskQueueStats};
 pub use self::task::{AbortHandle, AbortOnDropHandle, JoinError, JoinHandle, spawn, yield_now};
 
+use self::inbox::Inbox;
 use self::queue::Queue;
 
 /// What every task of this runtime carries in its header: its core and its
@@ -108,6 +111,8 @@ pub(crate) struct Shared {
     remote: SegQueue<Runnable>,
     /// Closures sent by [`spawn_on`] from other cores; each spawns a task here.
     remote_spawns: SegQueue<Box<dyn FnOnce() + Send>>,
+    /// Set after a push onto either queue: what the loop looks at.
+    inbox: Inbox,
     unpark: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -115,6 +120,14 @@ impl Shared {
     /// Queues a task woken on another thread and unparks the core.
     fn schedule_remote(&self, runnable: Runnable) {
         self.remote.push(runnable);
+        self.inbox.announce();
+        (self.unpark)();
+    }
+
+    /// Queues a closure that spawns a task on this core, and unparks it.
+    fn spawn_remote(&self, spawn_here: Box<dyn FnOnce() + Send>) {
+        self.remote_spawns.push(spawn_here);
+        self.inbox.announce();
         (self.unpark)();
     }
 
@@ -187,6 +200,10 @@ pub(crate) struct Executor {
     /// Whether any queue ever had a file I/O limit: until then file ops
     /// skip the slot accounting.
     pub(crate) file_limits: Cell<bool>,
+    /// Whether a task yielded (joined a queue's `yielded` list) since the
+    /// last [`Executor::release_yielded`]: the loop calls that after every
+    /// reap, and most reaps have nothing to release.
+    any_yielded: Cell<bool>,
     /// Wakers of live tasks, so shutdown can reach and drop each one.
     tasks: RefCell<Slab<Waker>>,
     /// Woken when the last live task ends (see [`tasks_done`]).
@@ -203,6 +220,7 @@ impl Executor {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 remote: SegQueue::new(),
                 remote_spawns: SegQueue::new(),
+                inbox: Inbox::new(),
                 unpark,
             }),
             queues: RefCell::new(vec![{
@@ -218,6 +236,7 @@ impl Executor {
             clock: Cell::new(Instant::now()),
             min_vruntime: Cell::new(0),
             file_limits: Cell::new(false),
+            any_yielded: Cell::new(false),
             tasks: RefCell::new(Slab::new()),
             idle: RefCell::new(None),
             stats: Cell::new(ExecutorStats::default()),
@@ -234,7 +253,19 @@ impl Executor {
 
     /// Every task queue's counters, the default queue first.
     pub(crate) fn queue_stats(&self) -> Vec<TaskQueueStats> {
-        self.queues.borrow().iter().map(Queue::stats).collect()
+        let mut queues = self.queues.borrow_mut();
+        self.sync_default_polls(&mut queues);
+        queues.iter().map(Queue::stats).collect()
+    }
+
+    /// While the default queue is the only one, every poll is one of its
+    /// tasks', and a pass counts them only in the executor's counters: this
+    /// brings the queue's count up to date before it is read, or before
+    /// another queue makes passes charge each queue's own.
+    pub(crate) fn sync_default_polls(&self, queues: &mut [Queue]) {
+        if !self.classes.get() {
+            queues[0].polls = self.stats.get().polled;
+        }
     }
 
     fn bump(&self, f: impl FnOnce(&mut ExecutorStats)) {
@@ -274,8 +305,19 @@ impl Executor {
         let mut stride = 1;
         let mut unread = 0;
         let mut ran = 0;
+        // The released task, once the woken ones ran out: taken in the
+        // same borrow as the look that found none.
+        let mut released = None;
         while ran < max_polls {
-            let next = self.queues.borrow_mut()[0].local.pop_front();
+            let next = {
+                let mut queues = self.queues.borrow_mut();
+                let q = &mut queues[0];
+                let next = q.local.pop_front();
+                if next.is_none() {
+                    released = Some(q.released.pop_front());
+                }
+                next
+            };
             let Some(runnable) = next else { break };
             runnable.run();
             ran += 1;
@@ -287,7 +329,7 @@ impl Executor {
             let t = Instant::now();
             let Some(prev) = now.replace(t) else {
                 start = Some(t);
-                set_yield_at(YieldAt::At(t + PASS_TIME));
+                set_yield_at(YieldAt::PassFrom(t));
                 continue;
             };
             stride = if t - prev < LONG_STRIDE {
@@ -299,7 +341,7 @@ impl Executor {
                 break;
             }
         }
-        let yielded = self.queues.borrow_mut()[0].released.pop_front();
+        let yielded = released.unwrap_or_else(|| self.queues.borrow_mut()[0].released.pop_front());
         if let Some(runnable) = yielded {
             before_yielded();
             set_yield_at(YieldAt::FromFirstCheck);
@@ -311,7 +353,8 @@ impl Executor {
             now = Some(Instant::now());
         }
         set_yield_at(YieldAt::Never);
-        self.queues.borrow_mut()[0].polls += ran as u64;
+        // The default queue's `polls` follow from this while it is the only
+        // queue (`Executor::sync_default_polls`).
         self.bump(|s| s.polled += ran as u64);
         now.unwrap_or_else(Instant::now)
     }
@@ -506,7 +549,7 @@ impl Executor {
     ///
     /// Inlined into the wake-up path; the bookkeeping of task queues is out
     /// of line, in [`Executor::push_class`].
-    #[inline]
+    #[inline(always)]
     fn push(&self, index: u32, runnable: Runnable, yielded: bool) {
         if self.classes.get() {
             return self.push_class(index, runnable, yielded);
@@ -514,6 +557,7 @@ impl Executor {
         let mut queues = self.queues.borrow_mut();
         let q = &mut queues[index as usize];
         if yielded {
+            self.any_yielded.set(true);
             q.yielded.push_back(runnable);
         } else {
             q.local.push_back(runnable);
@@ -527,6 +571,7 @@ impl Executor {
         let q = &mut queues[index as usize];
         let (was_contending, was_runnable) = (q.is_contending(), q.is_runnable());
         if yielded {
+            self.any_yielded.set(true);
             q.yielded.push_back(runnable);
         } else {
             q.local.push_back(runnable);
@@ -570,6 +615,7 @@ impl Executor {
     pub(crate) fn add_queue(&self, queue: Queue) -> u32 {
         let mut queues = self.queues.borrow_mut();
         let index = u32::try_from(queues.len()).expect("fewer than 2^32 task queues");
+        self.sync_default_polls(&mut queues);
         queues.push(queue);
         if !self.classes.replace(true) {
             let now = Instant::now();
@@ -587,6 +633,7 @@ impl Executor {
 
     /// The loop has reaped completions and is about to wake their tasks:
     /// with task queues, read the clock so their queues' waits start now.
+    #[inline]
     pub(crate) fn completions_reaped(&self) {
         if self.classes.get() {
             self.clock.set(Instant::now());
@@ -595,13 +642,20 @@ impl Executor {
 
     /// Makes the tasks that yielded since the last call runnable again. The
     /// loop calls it after each reap of completions and firing of timers.
+    #[inline]
     pub(crate) fn release_yielded(&self) {
+        if self.any_yielded.replace(false) {
+            self.release_yielded_now();
+        }
+    }
+
+    /// [`Executor::release_yielded`] when a task did yield.
+    #[inline(never)]
+    fn release_yielded_now(&self) {
         let mut queues = self.queues.borrow_mut();
         if !self.classes.get() {
             let q = &mut queues[0];
-            if !q.yielded.is_empty() {
-                q.released.append(&mut q.yielded);
-            }
+            move_all(&mut q.yielded, &mut q.released);
             return;
         }
         // With queues, a released task is just ready again: it runs in its
@@ -612,24 +666,41 @@ impl Executor {
                 continue;
             }
             let was_runnable = q.is_runnable();
-            q.local.append(&mut q.yielded);
+            move_all(&mut q.yielded, &mut q.local);
             if !was_runnable {
                 self.became_runnable(&mut queues, i as u32);
             }
         }
     }
 
+    /// Takes in the tasks woken and spawned from other threads.
+    #[inline]
     fn drain_remote(&self) {
-        // `is_empty` is two loads; `pop` on an empty queue also fences. A
-        // push that is not visible here is seen by the loop's check before
+        // One load while nothing arrived (`inbox.rs`). A push whose
+        // announce is not visible here is seen by the loop's check before
         // it parks (`has_ready`), or its unpark ends the park.
-        if !self.shared.remote_spawns.is_empty() {
-            while let Some(spawn_here) = self.shared.remote_spawns.pop() {
-                spawn_here();
+        if self.shared.inbox.take() {
+            self.drain_remote_now();
+        }
+    }
+
+    /// [`Executor::drain_remote`] when something arrived: both queues until
+    /// empty, since the flag is clear now.
+    #[inline(never)]
+    fn drain_remote_now(&self) {
+        /// A closure that panics leaves the rest queued: set the flag
+        /// again, so they are not left behind a clear one.
+        struct Reannounce<'a>(&'a Inbox);
+        impl Drop for Reannounce<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.announce();
+                }
             }
         }
-        if self.shared.remote.is_empty() {
-            return;
+        let _reannounce = Reannounce(&self.shared.inbox);
+        while let Some(spawn_here) = self.shared.remote_spawns.pop() {
+            spawn_here();
         }
         let mut n = 0;
         while let Some(r) = self.shared.remote.pop() {
@@ -643,15 +714,23 @@ impl Executor {
 
     /// Whether a task is ready to run (locally or woken from elsewhere), or
     /// yielded and waits only for the next reap.
+    #[inline]
     pub(crate) fn has_ready(&self) -> bool {
-        self.queues.borrow().iter().any(Queue::is_contending)
-            || !self.shared.remote.is_empty()
-            || !self.shared.remote_spawns.is_empty()
+        let local = {
+            let queues = self.queues.borrow();
+            if self.classes.get() {
+                queues.iter().any(Queue::is_contending)
+            } else {
+                queues[0].is_contending()
+            }
+        };
+        local || self.has_remote_ready()
     }
 
     /// Whether work arrived from another thread (a remote wake or spawn).
+    #[inline]
     pub(crate) fn has_remote_ready(&self) -> bool {
-        !self.shared.remote.is_empty() || !self.shared.remote_spawns.is_empty()
+        self.shared.inbox.has_work()
     }
 
     /// Drops every task's future. Called at shutdown while the driver is
@@ -684,6 +763,17 @@ impl Executor {
     }
 }
 
+/// Moves every task of `from` to the back of `to`, in order. Usually `to`
+/// is empty and the two lists just trade places, which costs less than
+/// `append`'s copy even of a single task.
+fn move_all(from: &mut VecDeque<Runnable>, to: &mut VecDeque<Runnable>) {
+    if to.is_empty() {
+        std::mem::swap(from, to);
+    } else {
+        to.append(from);
+    }
+}
+
 /// When the running task should yield, for [`need_yield`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum YieldAt {
@@ -693,6 +783,9 @@ enum YieldAt {
     /// and the pass ends [`PASS_TIME`] after it.
     FromFirstCheck,
     At(Instant),
+    /// [`PASS_TIME`] after this: [`YieldAt::At`] with the sum left to the
+    /// checks, which are fewer than the passes that start a clock.
+    PassFrom(Instant),
     /// At `at`, or from `from` on as soon as the driver has completions
     /// waiting or another thread woke a task here (classes, while a
     /// latency-sensitive queue has live tasks): they may be that queue's,
@@ -770,6 +863,7 @@ pub fn need_yield() -> bool {
         .try_with(|y| match y.get() {
             YieldAt::Never => false,
             YieldAt::At(t) => Instant::now() >= t,
+            YieldAt::PassFrom(start) => Instant::now() - start >= PASS_TIME,
             YieldAt::AtOrWork { at, from } => {
                 let now = Instant::now();
                 if now >= at {
@@ -783,7 +877,7 @@ pub fn need_yield() -> bool {
             }
             YieldAt::Reap => true,
             YieldAt::FromFirstCheck => {
-                y.set(YieldAt::At(Instant::now() + PASS_TIME));
+                y.set(YieldAt::PassFrom(Instant::now()));
                 false
             }
         })
@@ -1069,10 +1163,9 @@ where
         ),
     };
     let (tx, rx) = oneshot::<Result<Fut::Output, JoinError>>();
-    target.remote_spawns.push(Box::new(move || {
+    target.spawn_remote(Box::new(move || {
         let handle = spawn(make());
         drop(spawn(async move { tx.send(handle.await) }));
     }));
-    target.unpark();
     JoinHandle::remote(rx)
 }

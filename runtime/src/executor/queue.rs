@@ -439,7 +439,9 @@ impl TaskQueue {
                 e.shared.id == self.exec,
                 "a TaskQueue was used on a core other than the one that made it"
             );
-            f(&mut e.queues.borrow_mut()[self.index as usize])
+            let mut queues = e.queues.borrow_mut();
+            e.sync_default_polls(&mut queues);
+            f(&mut queues[self.index as usize])
         })
         .expect("a TaskQueue was used outside a runtime: call it inside percore::run")
     }
