@@ -382,10 +382,12 @@ impl<S: CompatRead> Compat<S> {
     #[cfg(feature = "serve")]
     pub(crate) fn with_ring(stream: S, ring: Option<&BufRing>) -> Compat<S> {
         let mut compat = Compat::new(stream);
-        if let (Some(ring), Io::Socket(_)) = (ring, compat.stream.io()) {
+        if let (Some(ring), Io::Socket(stream)) = (ring, compat.stream.io()) {
+            // Built now (it is armed on the first read), so that a read never
+            // checks whether it exists.
+            let recv = MultishotOp::new(RecvMulti::new(stream.fd.clone(), ring));
             compat.reader.pooled = Some(Box::new(Pooled {
-                ring: ring.clone(),
-                recv: None,
+                recv,
                 held: None,
                 pos: 0,
                 rearmed: false,
@@ -491,10 +493,11 @@ struct Reader {
 }
 
 /// One multishot receive into a shared [`BufRing`], and the ring buffer
-/// being handed out (`held[pos..]` not yet taken).
+/// being handed out (`held[pos..]` not yet taken). `held` is `Some` only
+/// while it has bytes left: the read that takes its last byte gives it back
+/// to the ring at once, so "nothing buffered" is one check.
 struct Pooled {
-    ring: BufRing,
-    recv: Option<MultishotOp<RecvMulti>>,
+    recv: MultishotOp<RecvMulti>,
     held: Option<ProvidedBuf>,
     pos: usize,
     /// The receive ended with `ENOBUFS` and was re-armed once.
@@ -512,19 +515,22 @@ enum Fill {
 }
 
 impl Pooled {
-    fn poll_fill(&mut self, fd: &SharedFd, cx: &mut Context<'_>) -> Poll<io::Result<Fill>> {
-        if self.held.as_ref().is_some_and(|b| self.pos < b.len()) {
+    #[inline]
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Fill>> {
+        if self.held.is_some() {
             return Poll::Ready(Ok(Fill::Held));
         }
-        // Taken whole: back to the ring.
-        self.held = None;
+        self.poll_recv(cx)
+    }
+
+    /// Waits for the receive's next buffer (nothing is held).
+    #[inline]
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Fill>> {
         loop {
-            let ring = &self.ring;
-            let recv = self
-                .recv
-                .get_or_insert_with(|| MultishotOp::new(RecvMulti::new(fd.clone(), ring)));
-            match ready!(recv.poll_next(cx)) {
+            match ready!(self.recv.poll_next(cx)) {
                 Some(Ok(Some(buf))) => {
+                    // A completion with a buffer has data (`Ok(0)` comes
+                    // without one, as `None`), so `held` keeps its invariant.
                     self.rearmed = false;
                     self.held = Some(buf);
                     self.pos = 0;
@@ -534,7 +540,7 @@ impl Pooled {
                 Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     // As `PooledRecv::next`: re-arm once if buffers came
                     // back, else take the pending bytes into a plain buffer.
-                    if !self.rearmed && self.ring.available() > 0 {
+                    if !self.rearmed && self.recv.data().ring().available() > 0 {
                         self.rearmed = true;
                     } else {
                         self.rearmed = false;
@@ -548,6 +554,22 @@ impl Pooled {
 
     fn unread(&self) -> &[u8] {
         self.held.as_ref().map_or(&[], |b| &b[self.pos..])
+    }
+
+    /// Hands the held bytes to `copy` and takes what it took (at most all of
+    /// them); the buffer goes back to the ring once taken whole.
+    #[inline]
+    fn take_with(&mut self, copy: impl FnOnce(&[u8]) -> usize) -> usize {
+        let Some(held) = &self.held else { return 0 };
+        let src = &held[self.pos..];
+        let left = src.len();
+        let n = copy(src).min(left);
+        if n == left {
+            self.held = None;
+        } else {
+            self.pos += n;
+        }
+        n
     }
 }
 
@@ -564,14 +586,31 @@ impl Reader {
     /// `Stream::read`'s: it waits for data first after a read that drained
     /// the socket.
     fn poll_fill(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        if let Some(p) = self.pooled_idle() {
+            match ready!(p.poll_fill(cx))? {
+                Fill::Held => return Poll::Ready(Ok(self.pooled.as_deref().unwrap().unread())),
+                Fill::Eof => return Poll::Ready(Ok(&[])),
+                Fill::Plain => {}
+            }
+        }
+        ready!(self.poll_plain(io, cx))?;
+        Poll::Ready(Ok(&self.buf[self.pos..]))
+    }
+
+    /// The ring receive, when this reader has one and nothing in the plain
+    /// buffer or in flight there (which the caller takes first).
+    #[inline]
+    fn pooled_idle(&mut self) -> Option<&mut Pooled> {
         let idle = self.pos == self.buf.len() && self.op.is_none();
-        let fill = match self.pooled.as_deref_mut() {
-            Some(p) if idle => ready!(p.poll_fill(io.fd(), cx))?,
-            _ => Fill::Plain,
-        };
-        if let Fill::Plain = fill
-            && self.pos == self.buf.len()
-        {
+        self.pooled.as_deref_mut().filter(|_| idle)
+    }
+
+    /// Fills the plain buffer, if it is empty, with a receive or file read
+    /// of its own. Out of line: the ring path, which serves most reads of a
+    /// server, then carries none of this op's state in its frame.
+    #[inline(never)]
+    fn poll_plain(&mut self, io: Io<'_>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.pos == self.buf.len() {
             if self.op.is_none() {
                 let mut buf = std::mem::take(&mut self.buf);
                 self.pos = 0;
@@ -591,11 +630,7 @@ impl Reader {
             }
             ready!(self.poll_op(io, cx))?;
         }
-        Poll::Ready(Ok(match (fill, self.pooled.as_deref()) {
-            (Fill::Held, Some(p)) => p.unread(),
-            (Fill::Eof, _) => &[],
-            _ => &self.buf[self.pos..],
-        }))
+        Poll::Ready(Ok(()))
     }
 
     /// Waits for the read in flight, if any, and buffers what it read.
@@ -623,12 +658,8 @@ impl Reader {
 
     fn consume(&mut self, n: usize) {
         match self.pooled.as_deref_mut() {
-            Some(p) if !p.unread().is_empty() => {
-                p.pos = (p.pos + n).min(p.pos + p.unread().len());
-                if p.unread().is_empty() {
-                    // Taken whole: back to the ring now, not at the next read.
-                    p.held = None;
-                }
+            Some(p) if p.held.is_some() => {
+                p.take_with(|_| n);
             }
             _ => self.pos = (self.pos + n).min(self.buf.len()),
         }
@@ -637,7 +668,7 @@ impl Reader {
     /// Bytes read ahead and not yet taken.
     fn buffered(&self) -> &[u8] {
         match self.pooled.as_deref() {
-            Some(p) if !p.unread().is_empty() => p.unread(),
+            Some(p) if p.held.is_some() => p.unread(),
             _ => &self.buf[self.pos..],
         }
     }
@@ -880,6 +911,23 @@ impl<S: CompatRead> Compat<S> {
         cx: &mut Context<'_>,
         copy: impl FnOnce(&[u8]) -> usize,
     ) -> Poll<io::Result<usize>> {
+        // A socket on a buffer ring (a server's connection) takes this path
+        // for nearly every read: copy straight out of the held buffer, or
+        // poll the armed receive, with no other state touched.
+        if let Some(p) = self.reader.pooled_idle() {
+            match ready!(p.poll_fill(cx))? {
+                Fill::Held => return Poll::Ready(Ok(p.take_with(copy))),
+                Fill::Eof => return Poll::Ready(Ok(0)),
+                // The ring is empty: this read goes through the plain buffer.
+                Fill::Plain => {
+                    let io = self.stream.io();
+                    ready!(self.reader.poll_plain(io, cx))?;
+                    let n = copy(&self.reader.buf[self.reader.pos..]);
+                    self.reader.consume(n);
+                    return Poll::Ready(Ok(n));
+                }
+            }
+        }
         let n = copy(ready!(self.fill(cx))?);
         self.reader.consume(n);
         Poll::Ready(Ok(n))
@@ -1148,7 +1196,41 @@ mod hyper_impls {
 #[cfg(all(test, feature = "serve", feature = "tokio-io"))]
 mod ring_tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+
+    /// Reads smaller than a received ring buffer take it piece by piece, in
+    /// order, through `read` and `fill_buf`/`consume` alike; the buffer goes
+    /// back to the ring with its last byte, not at the next read; end of
+    /// stream reads as 0 every time.
+    #[test]
+    fn partial_reads_take_a_ring_buffer_in_order_and_give_it_back_with_its_last_byte() {
+        percore::run(async {
+            if !percore::capabilities().is_some_and(|c| c.multishot_recv) {
+                return; // no multishot receive: `with_ring` reads plainly
+            }
+            let ring = BufRing::builder(4, 64).incremental(false).build().unwrap();
+            let (a, b) = crate::UnixStream::pair().unwrap();
+            let mut b = Compat::with_ring(b, Some(&ring));
+            a.write_all(&b"hello world"[..]).await.0.unwrap();
+            let mut two = [0u8; 2];
+            b.read_exact(&mut two).await.unwrap();
+            assert_eq!(&two, b"he");
+            assert_eq!(b.buffered(), b"llo world");
+            assert_eq!(ring.available(), 3, "the received buffer is held");
+            assert_eq!(b.fill_buf().await.unwrap(), b"llo world");
+            b.consume(3);
+            assert_eq!(b.buffered(), b" world");
+            let mut rest = [0u8; 16];
+            let n = b.read(&mut rest).await.unwrap();
+            assert_eq!(&rest[..n], b" world");
+            assert!(b.buffered().is_empty());
+            assert_eq!(ring.available(), 4, "taken whole: back in the ring");
+            drop(a);
+            assert_eq!(b.read(&mut rest).await.unwrap(), 0);
+            assert_eq!(b.read(&mut rest).await.unwrap(), 0, "end of stream stays");
+            assert_eq!(ring.available(), 4);
+        });
+    }
 
     /// A ring far smaller than what arrives before the reader reads: the
     /// receive runs the ring dry (`ENOBUFS`), falls back to the plain

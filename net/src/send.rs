@@ -160,7 +160,10 @@ impl<T> CoreBound<T> {
     /// ```
     #[inline]
     pub fn is_local(&self) -> bool {
-        self.thread == thread_tag()
+        // One load and one compare: `thread` is never 0 (`thread_tag` hands
+        // out tags from 1), so a thread whose tag is still 0 (it never made
+        // a wrapper) reads as another thread without being given a tag.
+        THREAD.with(Cell::get) == self.thread
     }
 
     /// Takes the value out.
@@ -306,6 +309,7 @@ mod hyper_io {
     use std::task::{Context, Poll};
 
     impl<T: Read + Unpin> Read for CoreBound<T> {
+        #[inline]
         #[track_caller]
         fn poll_read(
             self: Pin<&mut Self>,
@@ -317,6 +321,7 @@ mod hyper_io {
     }
 
     impl<T: Write + Unpin> Write for CoreBound<T> {
+        #[inline]
         #[track_caller]
         fn poll_write(
             self: Pin<&mut Self>,
@@ -326,6 +331,7 @@ mod hyper_io {
             Pin::new(&mut **self.get_mut()).poll_write(cx, buf)
         }
 
+        #[inline]
         #[track_caller]
         fn poll_write_vectored(
             self: Pin<&mut Self>,
@@ -341,11 +347,13 @@ mod hyper_io {
             self.is_local() && (**self).is_write_vectored()
         }
 
+        #[inline]
         #[track_caller]
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             Pin::new(&mut **self.get_mut()).poll_flush(cx)
         }
 
+        #[inline]
         #[track_caller]
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             Pin::new(&mut **self.get_mut()).poll_shutdown(cx)
