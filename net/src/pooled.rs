@@ -68,7 +68,7 @@ pub struct PooledRecv {
 impl PooledRecv {
     pub(crate) fn new(fd: SharedFd, ring: &BufRing) -> PooledRecv {
         PooledRecv {
-            op: MultishotOp::new(RecvMulti::new(fd.clone(), ring)),
+            op: MultishotOp::new(RecvMulti::new(fd.clone(), ring)).on_demand(),
             fd,
             buf_len: ring.buf_len(),
             rearmed: false,

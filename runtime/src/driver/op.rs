@@ -14,7 +14,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use io_uring::squeue;
 
-use super::{Started, with_driver, with_ring};
+use std::rc::Rc;
+
+use super::{DirectWait, Started, StartedMulti, try_with_driver, with_driver, with_ring};
 
 /// What one completion queue entry says about an op.
 ///
@@ -355,6 +357,10 @@ enum State {
     Submitted(usize, u64),
     /// Cancel requested before the op was ever submitted.
     CancelledIdle,
+    /// A multishot receive the epoll driver makes when polled: the op's
+    /// `DirectWait` waits for `fd` to turn readable, on the driver with
+    /// this id; nothing else of the op is in the driver.
+    Direct { fd: i32, ring: u64 },
     /// Output handed out.
     Done,
 }
@@ -462,7 +468,7 @@ impl<T: OpCode> Op<T> {
         match self.state {
             State::Idle => self.state = State::CancelledIdle,
             State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
-            State::CancelledIdle | State::Done => {}
+            State::CancelledIdle | State::Done | State::Direct { .. } => {}
         }
     }
 }
@@ -584,6 +590,7 @@ impl<T: OpCode> Future for Op<T> {
                 Poll::Ready(unsafe { data.complete(cqe) })
             }
             State::Done => panic!("op polled after completion"),
+            State::Direct { .. } => unreachable!("only multishot ops receive directly"),
         }
     }
 }
@@ -648,8 +655,19 @@ impl<T: OpCode> Drop for Op<T> {
 pub struct MultishotOp<T: MultishotOpCode> {
     data: Option<T>,
     state: State,
+    /// The entry a direct receive (`State::Direct`) was built from: the op
+    /// cannot change (no `&mut` access is public), so neither can its entry.
+    direct_entry: Option<squeue::Entry>,
+    /// What a direct receive waits with (made at its first wait, reused).
+    direct_wait: Option<Rc<DirectWait>>,
+    /// The second completion of a direct receive that went on into the
+    /// next buffer: handed out by the next poll, before anything else.
+    pending: Option<CqeResult>,
     /// `cancel` was called: the op is never armed again.
     cancelled: bool,
+    /// May receive when polled rather than when data arrives (see
+    /// `MultishotOp::<RecvMulti>::on_demand`).
+    on_demand: bool,
 }
 
 impl<T: MultishotOpCode> MultishotOp<T> {
@@ -671,7 +689,11 @@ impl<T: MultishotOpCode> MultishotOp<T> {
         MultishotOp {
             data: Some(data),
             state: State::Idle,
+            direct_entry: None,
+            direct_wait: None,
+            pending: None,
             cancelled: false,
+            on_demand: false,
         }
     }
 
@@ -732,9 +754,15 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// });
     /// ```
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
+        if let Some(cqe) = self.pending.take() {
+            // SAFETY: a completion of the op's entry that the driver made
+            // and accounted with the one handed out before it; kept here
+            // and handed over once (taken out of `pending`).
+            return Poll::Ready(Some(unsafe { self.data_mut().complete_next(cqe) }));
+        }
         loop {
             match self.state {
-                State::Idle => {
+                State::Idle if !self.on_demand => {
                     if self.cancelled {
                         self.state = State::Done;
                         return Poll::Ready(None);
@@ -743,6 +771,69 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                     self.state = with_driver(|d| {
                         State::Submitted(d.submit_multishot(sqe, cx.waker().clone()), d.id())
                     });
+                    return Poll::Pending;
+                }
+                State::Idle | State::Direct { .. } => {
+                    if self.cancelled {
+                        self.state = State::Done;
+                        return Poll::Ready(None);
+                    }
+                    let wait = self.direct_wait.get_or_insert_default();
+                    let (started, ring) = match (self.state, &self.direct_entry) {
+                        // Polled again while waiting: no edge since, so
+                        // nothing to ask the driver.
+                        (State::Direct { .. }, _) if wait.still_waiting(cx.waker()) => {
+                            return Poll::Pending;
+                        }
+                        // The edge came: the same entry, on the driver it
+                        // waited on.
+                        (State::Direct { ring, .. }, Some(sqe)) => {
+                            with_ring(ring, |d| (d.start_multishot(sqe, cx.waker(), wait), ring))
+                        }
+                        _ => {
+                            let sqe = self
+                                .data
+                                .as_mut()
+                                .expect("multishot data present until drop")
+                                .create_entry();
+                            self.direct_entry = None;
+                            with_driver(|d| {
+                                let started = d.start_multishot(&sqe, cx.waker(), wait);
+                                if matches!(
+                                    started,
+                                    StartedMulti::Direct { .. }
+                                        | StartedMulti::Done {
+                                            waiting: Some(_),
+                                            ..
+                                        }
+                                ) {
+                                    self.direct_entry = Some(sqe);
+                                }
+                                (started, d.id())
+                            })
+                        }
+                    };
+                    match started {
+                        StartedMulti::Done { cqe, then, waiting } => {
+                            // A one-shot receive: the next poll starts another
+                            // (its wait already in place, if it drained the fd).
+                            self.state = match waiting {
+                                Some(fd) => State::Direct { fd, ring },
+                                None => State::Idle,
+                            };
+                            self.pending = then;
+                            // SAFETY: `cqe` is the completion of the op's
+                            // entry, made inside the call and handed back by
+                            // the backend alone, once; nothing of the op
+                            // stays in the driver.
+                            let item = unsafe { self.data_mut().complete_next(cqe) };
+                            return Poll::Ready(Some(item));
+                        }
+                        StartedMulti::Direct { fd } => self.state = State::Direct { fd, ring },
+                        // The waker was woken: the state stays as it is.
+                        StartedMulti::Yield => {}
+                        StartedMulti::Slot(idx) => self.state = State::Submitted(idx, ring),
+                    }
                     return Poll::Pending;
                 }
                 State::Submitted(idx, ring) => {
@@ -815,7 +906,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// });
     /// ```
     pub fn is_armed(&self) -> bool {
-        matches!(self.state, State::Submitted(..))
+        matches!(self.state, State::Submitted(..) | State::Direct { .. })
     }
 
     /// Stops the op for good: asks the kernel to cancel it if it is armed,
@@ -845,14 +936,43 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// ```
     pub fn cancel(&mut self) {
         self.cancelled = true;
-        if let State::Submitted(idx, ring) = self.state {
-            with_ring(ring, |d| d.cancel(idx));
+        match self.state {
+            State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
+            State::Direct { .. } => {
+                self.unpark();
+                self.state = State::Idle;
+            }
+            _ => {}
+        }
+    }
+
+    /// Lets the driver make the op's receives when it is polled (see
+    /// `MultishotOp::<RecvMulti>::on_demand`).
+    pub(crate) fn set_on_demand(&mut self) {
+        self.on_demand = true;
+    }
+
+    /// Takes the waker of a direct receive back from its driver (if that is
+    /// still the current one), dropping it outside the driver's borrow.
+    fn unpark(&mut self) {
+        if let (State::Direct { fd, ring }, Some(wait)) = (self.state, &self.direct_wait) {
+            let waker = try_with_driver(|d| (d.id() == ring).then(|| d.unpark_direct(fd, wait)));
+            drop(waker);
         }
     }
 }
 
 impl<T: MultishotOpCode> Drop for MultishotOp<T> {
     fn drop(&mut self) {
+        // A direct receive left only a waker behind, and perhaps a
+        // completion nobody took.
+        self.unpark();
+        if let (Some(cqe), Some(data)) = (self.pending.take(), self.data.as_mut()) {
+            // SAFETY: a completion of the op's entry, handed over once
+            // (taken out of `pending`), to `abandon` instead of
+            // `complete_next`.
+            unsafe { data.abandon(cqe) };
+        }
         if let State::Submitted(idx, ring) = self.state {
             // The kernel may still post completions that use the op's
             // resources: move the op into its slot until the last one.
