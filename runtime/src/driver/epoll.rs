@@ -138,8 +138,9 @@ struct FdState {
     /// Waiting ops, oldest first, by the readiness they wait for.
     readers: Vec<usize>,
     writers: Vec<usize>,
-    /// A task that receives straight into a buffer ring when polled
-    /// ([`Epoll::recv_direct`]) and waits for this fd's next read edge.
+    /// The op that receives straight into a buffer ring when polled
+    /// ([`Epoll::recv_direct`]): its wait, from its first wait on this fd
+    /// until it is dropped; each read edge fires it.
     direct_reader: Option<std::rc::Rc<DirectWait>>,
 }
 
@@ -293,6 +294,8 @@ pub(crate) struct Epoll {
     bufs: bufs::BufGroups,
     /// Fds with a `direct_reader`: while any exists, every enter asks epoll.
     direct_readers: usize,
+    /// The second completion of the last direct receive (`recv_direct`).
+    direct_then: Option<(i32, u32)>,
     /// Direct readers whose fd turned readable, for the driver to wake.
     wakes: Vec<Waker>,
 }
@@ -334,6 +337,7 @@ impl Epoll {
             started: 0,
             bufs: bufs::BufGroups::default(),
             direct_readers: 0,
+            direct_then: None,
             wakes: Vec::new(),
         })
     }
@@ -591,8 +595,7 @@ impl Epoll {
             let write = mask & libc::EPOLLOUT != 0 || err;
             state.readable |= read;
             state.writable |= write;
-            if read && let Some(wait) = state.direct_reader.take() {
-                self.direct_readers -= 1;
+            if read && let Some(wait) = &state.direct_reader {
                 self.wakes.extend(wait.fire());
             }
             // An edge reports every readiness the fd has: most often nobody

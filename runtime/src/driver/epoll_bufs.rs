@@ -30,8 +30,7 @@ use std::task::Waker;
 use io_uring::{opcode, squeue};
 
 use super::{
-    Cqe, Epoll, IORING_CQE_F_MORE, IOSQE_BUFFER_SELECT, Interest, Kind, Sqe, errno_of,
-    is_byte_stream,
+    Epoll, IORING_CQE_F_MORE, IOSQE_BUFFER_SELECT, Interest, Kind, Sqe, errno_of, is_byte_stream,
 };
 use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
 
@@ -160,18 +159,19 @@ impl DirectWait {
 
 /// What [`Epoll::recv_direct`] did with a receive.
 pub(crate) enum DirectRecv {
-    /// It received (or ended): its completion, as the kernel would post it
-    /// for a receive that selected a buffer (data, end of stream, an error,
-    /// `ENOBUFS`); `then`, a second one if the data went on from a head
-    /// buffer it filled into the next (see [`Epoll::recv_one`]); `waiting`,
-    /// whether the receive drained the socket and `wait` now waits for
-    /// the next edge.
+    /// It received (or ended): its completion's result and flags, as the
+    /// kernel would post them for a receive that selected a buffer (data,
+    /// end of stream, an error, `ENOBUFS`); `waiting`, the fd if the
+    /// receive drained the socket and the wait now waits for the next
+    /// edge. If the data went on from a head buffer it filled into the next
+    /// (see [`Epoll::recv_one`]), that second completion waits in
+    /// [`Epoll::take_direct_then`].
     Done {
-        cqe: Cqe,
-        then: Option<Cqe>,
+        res: i32,
+        flags: u32,
         waiting: Option<RawFd>,
     },
-    /// Nothing to read: `wait` waits for this fd's next read edge.
+    /// Nothing to read: the wait waits for this fd's next read edge.
     Parked(RawFd),
     /// The tick's inline budget is spent: poll again after the next enter.
     Yield,
@@ -379,11 +379,6 @@ impl Epoll {
         if self.inline_budget == 0 {
             return DirectRecv::Yield;
         }
-        if ours {
-            // It receives now, and waits again only if that drains the fd.
-            state.direct_reader = None;
-            self.direct_readers -= 1;
-        }
         self.inline_budget -= 1;
         // What was queued before it starts first, as in `start_inline`.
         if !self.queued.is_empty() {
@@ -393,11 +388,7 @@ impl Epoll {
         let Some((first, then)) = self.recv_now(&sqe, fd, span) else {
             return self.park_direct(fd, waker, wait);
         };
-        let cqe = |(res, flags)| Cqe {
-            user_data: sqe.user_data,
-            res,
-            flags,
-        };
+        self.direct_then = then;
         // Drained: wait for the edge already, so that the next poll finds
         // the wait in place.
         let drained = first.0 > 0 && self.fds.get(&fd).is_some_and(|s| !s.readable);
@@ -405,14 +396,15 @@ impl Epoll {
             && matches!(self.park_direct(fd, waker, wait), DirectRecv::Parked(_)))
         .then_some(fd);
         DirectRecv::Done {
-            cqe: cqe(first),
-            then: then.map(cqe),
+            res: first.0,
+            flags: first.1,
             waiting,
         }
     }
 
     /// Leaves `wait` waiting with `waker` for `fd`'s next read edge
-    /// (registering the fd with epoll if it is not yet); `No` if the fd
+    /// (registering the fd with epoll if it is not yet, and `wait` with the
+    /// fd's record, where it stays until its op is dropped); `No` if the fd
     /// cannot be waited on.
     fn park_direct(&mut self, fd: RawFd, waker: &Waker, wait: &Rc<DirectWait>) -> DirectRecv {
         let registered = self.fds.get(&fd).is_some_and(|s| s.registered);
@@ -428,6 +420,12 @@ impl Epoll {
             self.direct_readers += 1;
         }
         DirectRecv::Parked(fd)
+    }
+
+    /// The second completion of the last [`Epoll::recv_direct`], if its data
+    /// went on into the next buffer.
+    pub(crate) fn take_direct_then(&mut self) -> Option<(i32, u32)> {
+        self.direct_then.take()
     }
 
     /// Takes `wait` off `fd` (its op was dropped or cancelled); another

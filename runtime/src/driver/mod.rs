@@ -138,12 +138,12 @@ pub(crate) enum Started {
 /// What [`Driver::start_multishot`] did with a multishot op.
 pub(crate) enum StartedMulti {
     /// A receive the epoll backend made inside the call: its completion
-    /// (and a second, if the data went on into the next buffer), after
-    /// which the op is re-armed by its next poll; with the fd if the op's
+    /// (a second, if the data went on into the next buffer, waits in
+    /// [`Driver::take_direct_then`]), after which the op is re-armed by its
+    /// next poll; with the fd if the op's
     /// [`DirectWait`] already waits for it (as `Direct`).
     Done {
         cqe: CqeResult,
-        then: Option<CqeResult>,
         waiting: Option<RawFd>,
     },
     /// The op's [`DirectWait`] waits for `fd` to turn readable: its waker
@@ -192,6 +192,8 @@ pub(crate) struct Driver {
     link_timeouts: Slab<Box<types::Timespec>>,
     /// Provided-buffer rings registered here, told of each of their CQEs.
     buf_groups: register::BufGroups,
+    /// See [`Driver::take_direct_then`].
+    direct_then: Option<CqeResult>,
     stats: DriverStats,
     #[cfg(feature = "tracing")]
     slow_op: Option<Duration>,
@@ -288,6 +290,7 @@ impl Driver {
             driver_woke: false,
             link_timeouts: Slab::new(),
             buf_groups: register::BufGroups::default(),
+            direct_then: None,
             stats: DriverStats::default(),
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
@@ -505,15 +508,22 @@ impl Driver {
             // a completion returned here ends the receive's use of it.
             match unsafe { e.recv_direct(sqe, waker, wait) } {
                 DirectRecv::Parked(fd) => return StartedMulti::Direct { fd },
-                DirectRecv::Done { cqe, then, waiting } => {
+                DirectRecv::Done {
+                    res,
+                    flags,
+                    waiting,
+                } => {
                     self.stats.submitted = e.started();
+                    let then = e.take_direct_then();
                     let opcode = sqe.get_opcode() as u8;
                     self.stats.ops.on_submit(opcode);
                     let bgid = register::selected_group(sqe);
                     // In the order posted: the pool counts offsets so.
-                    let cqe = self.account_direct(opcode, bgid, cqe);
-                    let then = then.map(|c| self.account_direct(opcode, bgid, c));
-                    return StartedMulti::Done { cqe, then, waiting };
+                    let cqe = self.account_direct(opcode, bgid, res, flags);
+                    if let Some((res, flags)) = then {
+                        self.direct_then = Some(self.account_direct(opcode, bgid, res, flags));
+                    }
+                    return StartedMulti::Done { cqe, waiting };
                 }
                 DirectRecv::Yield => {
                     waker.wake_by_ref();
@@ -527,14 +537,20 @@ impl Driver {
 
     /// What [`Driver::account`] does for a slot's completion, for one that
     /// needs no slot.
-    fn account_direct(&mut self, opcode: u8, bgid: Option<u16>, cqe: Cqe) -> CqeResult {
+    fn account_direct(&mut self, opcode: u8, bgid: Option<u16>, res: i32, flags: u32) -> CqeResult {
         self.stats.completed += 1;
         self.stats.ops.on_complete(opcode);
-        let mut res = CqeResult::new(cqe.res, cqe.flags);
+        let mut cqe = CqeResult::new(res, flags);
         if let Some(bgid) = bgid {
-            res.buf_offset = self.buf_groups.on_cqe(bgid, cqe.res, cqe.flags);
+            cqe.buf_offset = self.buf_groups.on_cqe(bgid, res, flags);
         }
-        res
+        cqe
+    }
+
+    /// The second completion of the direct receive [`Driver::start_multishot`]
+    /// just made, if its data went on into the next buffer.
+    pub(crate) fn take_direct_then(&mut self) -> Option<CqeResult> {
+        self.direct_then.take()
     }
 
     /// Takes back the waker a direct receive on the epoll backend left

@@ -658,8 +658,11 @@ pub struct MultishotOp<T: MultishotOpCode> {
     /// The entry a direct receive (`State::Direct`) was built from: the op
     /// cannot change (no `&mut` access is public), so neither can its entry.
     direct_entry: Option<squeue::Entry>,
-    /// What a direct receive waits with (made at its first wait, reused).
+    /// What a direct receive waits with (made at its first wait, reused),
+    /// and the fd and driver it is registered with, from its first wait on
+    /// until the op is dropped or cancelled.
     direct_wait: Option<Rc<DirectWait>>,
+    direct_at: Option<(i32, u64)>,
     /// The second completion of a direct receive that went on into the
     /// next buffer: handed out by the next poll, before anything else.
     pending: Option<CqeResult>,
@@ -691,6 +694,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             state: State::Idle,
             direct_entry: None,
             direct_wait: None,
+            direct_at: None,
             pending: None,
             cancelled: false,
             on_demand: false,
@@ -754,12 +758,6 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// });
     /// ```
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
-        if let Some(cqe) = self.pending.take() {
-            // SAFETY: a completion of the op's entry that the driver made
-            // and accounted with the one handed out before it; kept here
-            // and handed over once (taken out of `pending`).
-            return Poll::Ready(Some(unsafe { self.data_mut().complete_next(cqe) }));
-        }
         loop {
             match self.state {
                 State::Idle if !self.on_demand => {
@@ -773,69 +771,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                     });
                     return Poll::Pending;
                 }
-                State::Idle | State::Direct { .. } => {
-                    if self.cancelled {
-                        self.state = State::Done;
-                        return Poll::Ready(None);
-                    }
-                    let wait = self.direct_wait.get_or_insert_default();
-                    let (started, ring) = match (self.state, &self.direct_entry) {
-                        // Polled again while waiting: no edge since, so
-                        // nothing to ask the driver.
-                        (State::Direct { .. }, _) if wait.still_waiting(cx.waker()) => {
-                            return Poll::Pending;
-                        }
-                        // The edge came: the same entry, on the driver it
-                        // waited on.
-                        (State::Direct { ring, .. }, Some(sqe)) => {
-                            with_ring(ring, |d| (d.start_multishot(sqe, cx.waker(), wait), ring))
-                        }
-                        _ => {
-                            let sqe = self
-                                .data
-                                .as_mut()
-                                .expect("multishot data present until drop")
-                                .create_entry();
-                            self.direct_entry = None;
-                            with_driver(|d| {
-                                let started = d.start_multishot(&sqe, cx.waker(), wait);
-                                if matches!(
-                                    started,
-                                    StartedMulti::Direct { .. }
-                                        | StartedMulti::Done {
-                                            waiting: Some(_),
-                                            ..
-                                        }
-                                ) {
-                                    self.direct_entry = Some(sqe);
-                                }
-                                (started, d.id())
-                            })
-                        }
-                    };
-                    match started {
-                        StartedMulti::Done { cqe, then, waiting } => {
-                            // A one-shot receive: the next poll starts another
-                            // (its wait already in place, if it drained the fd).
-                            self.state = match waiting {
-                                Some(fd) => State::Direct { fd, ring },
-                                None => State::Idle,
-                            };
-                            self.pending = then;
-                            // SAFETY: `cqe` is the completion of the op's
-                            // entry, made inside the call and handed back by
-                            // the backend alone, once; nothing of the op
-                            // stays in the driver.
-                            let item = unsafe { self.data_mut().complete_next(cqe) };
-                            return Poll::Ready(Some(item));
-                        }
-                        StartedMulti::Direct { fd } => self.state = State::Direct { fd, ring },
-                        // The waker was woken: the state stays as it is.
-                        StartedMulti::Yield => {}
-                        StartedMulti::Slot(idx) => self.state = State::Submitted(idx, ring),
-                    }
-                    return Poll::Pending;
-                }
+                State::Idle | State::Direct { .. } => return self.poll_direct(cx),
                 State::Submitted(idx, ring) => {
                     match with_ring(ring, |d| d.poll_multishot(idx, cx)) {
                         Poll::Ready(Some((cqe, last))) => {
@@ -865,6 +801,92 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                 State::CancelledIdle => unreachable!("multishot ops use `cancelled`"),
             }
         }
+    }
+
+    /// [`MultishotOp::poll_next`] of an op the driver may receive for
+    /// directly (`on_demand`): kept apart, so that the ring's path stays as
+    /// small as it was.
+    #[inline(never)]
+    fn poll_direct(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
+        if let Some(cqe) = self.pending.take() {
+            // SAFETY: a completion of the op's entry that the driver made
+            // and accounted with the one handed out before it; kept here
+            // and handed over once (taken out of `pending`).
+            return Poll::Ready(Some(unsafe { self.data_mut().complete_next(cqe) }));
+        }
+        if self.cancelled {
+            self.state = State::Done;
+            return Poll::Ready(None);
+        }
+        let wait = self.direct_wait.get_or_insert_default();
+        let (started, ring) = match (self.state, &self.direct_entry) {
+            // Polled again while waiting: no edge since, so
+            // nothing to ask the driver.
+            (State::Direct { .. }, _) if wait.still_waiting(cx.waker()) => {
+                return Poll::Pending;
+            }
+            // The edge came: the same entry, on the driver it
+            // waited on.
+            (State::Direct { ring, .. }, Some(sqe)) => with_ring(ring, |d| {
+                let started = d.start_multishot(sqe, cx.waker(), wait);
+                if matches!(started, StartedMulti::Done { .. }) {
+                    self.pending = d.take_direct_then();
+                }
+                (started, ring)
+            }),
+            _ => {
+                let sqe = self
+                    .data
+                    .as_mut()
+                    .expect("multishot data present until drop")
+                    .create_entry();
+                self.direct_entry = None;
+                with_driver(|d| {
+                    let started = d.start_multishot(&sqe, cx.waker(), wait);
+                    if matches!(started, StartedMulti::Done { .. }) {
+                        self.pending = d.take_direct_then();
+                    }
+                    if matches!(
+                        started,
+                        StartedMulti::Direct { .. }
+                            | StartedMulti::Done {
+                                waiting: Some(_),
+                                ..
+                            }
+                    ) {
+                        self.direct_entry = Some(sqe);
+                    }
+                    (started, d.id())
+                })
+            }
+        };
+        match started {
+            StartedMulti::Done { cqe, waiting } => {
+                // A one-shot receive: the next poll starts another
+                // (its wait already in place, if it drained the fd).
+                self.state = match waiting {
+                    Some(fd) => {
+                        self.direct_at = Some((fd, ring));
+                        State::Direct { fd, ring }
+                    }
+                    None => State::Idle,
+                };
+                // SAFETY: `cqe` is the completion of the op's
+                // entry, made inside the call and handed back by
+                // the backend alone, once; nothing of the op
+                // stays in the driver.
+                let item = unsafe { self.data_mut().complete_next(cqe) };
+                return Poll::Ready(Some(item));
+            }
+            StartedMulti::Direct { fd } => {
+                self.direct_at = Some((fd, ring));
+                self.state = State::Direct { fd, ring };
+            }
+            // The waker was woken: the state stays as it is.
+            StartedMulti::Yield => {}
+            StartedMulti::Slot(idx) => self.state = State::Submitted(idx, ring),
+        }
+        Poll::Pending
     }
 
     /// Waits for the next completion; see [`MultishotOp::poll_next`].
@@ -936,12 +958,10 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// ```
     pub fn cancel(&mut self) {
         self.cancelled = true;
+        self.unpark();
         match self.state {
             State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
-            State::Direct { .. } => {
-                self.unpark();
-                self.state = State::Idle;
-            }
+            State::Direct { .. } => self.state = State::Idle,
             _ => {}
         }
     }
@@ -955,7 +975,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// Takes the waker of a direct receive back from its driver (if that is
     /// still the current one), dropping it outside the driver's borrow.
     fn unpark(&mut self) {
-        if let (State::Direct { fd, ring }, Some(wait)) = (self.state, &self.direct_wait) {
+        if let (Some((fd, ring)), Some(wait)) = (self.direct_at.take(), &self.direct_wait) {
             let waker = try_with_driver(|d| (d.id() == ring).then(|| d.unpark_direct(fd, wait)));
             drop(waker);
         }
