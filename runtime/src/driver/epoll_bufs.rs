@@ -19,6 +19,13 @@
 //! stream, an error or an empty ring end it. On a byte stream, a receive
 //! that may fill the rest of the head buffer offers the next buffer too, so
 //! that data filling the head buffer exactly still reads as short.
+//!
+//! An on-demand receive (`MultishotOp::on_demand`, as `PooledRecv` makes)
+//! skips the emulated completion queue: [`Epoll::recv_direct`] receives
+//! inside the task's poll, once per `next()`, and hands the completion
+//! straight back; a drained socket leaves the op's [`DirectWait`] in the
+//! fd's record, and the read edge fires it and wakes the task, as tokio's
+//! readiness does. Nothing is received before the task asks.
 
 use std::cell::Cell;
 use std::io;
