@@ -655,22 +655,28 @@ impl<T: OpCode> Drop for Op<T> {
 pub struct MultishotOp<T: MultishotOpCode> {
     data: Option<T>,
     state: State,
-    /// The entry a direct receive (`State::Direct`) was built from: the op
-    /// cannot change (no `&mut` access is public), so neither can its entry.
-    direct_entry: Option<squeue::Entry>,
-    /// What a direct receive waits with (made at its first wait, reused),
-    /// and the fd and driver it is registered with, from its first wait on
-    /// until the op is dropped or cancelled.
-    direct_wait: Option<Rc<DirectWait>>,
-    direct_at: Option<(i32, u64)>,
-    /// The second completion of a direct receive that went on into the
-    /// next buffer: handed out by the next poll, before anything else.
-    pending: Option<CqeResult>,
     /// `cancel` was called: the op is never armed again.
     cancelled: bool,
-    /// May receive when polled rather than when data arrives (see
-    /// `MultishotOp::<RecvMulti>::on_demand`).
-    on_demand: bool,
+    /// Set when the op may receive when polled rather than when data
+    /// arrives (see `MultishotOp::<RecvMulti>::on_demand`): boxed, so the
+    /// ring's ops stay as small as they were.
+    direct: Option<Box<Direct>>,
+}
+
+/// What an on-demand [`MultishotOp`] keeps for the epoll driver's direct
+/// receives.
+#[derive(Default)]
+struct Direct {
+    /// The entry a direct receive (`State::Direct`) was built from: the op
+    /// cannot change (no `&mut` access is public), so neither can its entry.
+    entry: Option<squeue::Entry>,
+    /// What it waits with, and the fd and driver that is registered with,
+    /// from its first wait on until the op is dropped or cancelled.
+    wait: Rc<DirectWait>,
+    at: Option<(i32, u64)>,
+    /// The second completion of a receive that went on into the next
+    /// buffer: handed out by the next poll, before anything else.
+    pending: Option<CqeResult>,
 }
 
 impl<T: MultishotOpCode> MultishotOp<T> {
@@ -692,12 +698,8 @@ impl<T: MultishotOpCode> MultishotOp<T> {
         MultishotOp {
             data: Some(data),
             state: State::Idle,
-            direct_entry: None,
-            direct_wait: None,
-            direct_at: None,
-            pending: None,
             cancelled: false,
-            on_demand: false,
+            direct: None,
         }
     }
 
@@ -760,7 +762,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         loop {
             match self.state {
-                State::Idle if !self.on_demand => {
+                State::Idle if self.direct.is_none() => {
                     if self.cancelled {
                         self.state = State::Done;
                         return Poll::Ready(None);
@@ -808,53 +810,52 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// small as it was.
     #[inline(never)]
     fn poll_direct(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
-        if let Some(cqe) = self.pending.take() {
+        let dir = self
+            .direct
+            .as_deref_mut()
+            .expect("direct receives only for on-demand ops");
+        let data = self
+            .data
+            .as_mut()
+            .expect("multishot data present until drop");
+        if let Some(cqe) = dir.pending.take() {
             // SAFETY: a completion of the op's entry that the driver made
             // and accounted with the one handed out before it; kept here
             // and handed over once (taken out of `pending`).
-            return Poll::Ready(Some(unsafe { self.data_mut().complete_next(cqe) }));
+            return Poll::Ready(Some(unsafe { data.complete_next(cqe) }));
         }
         if self.cancelled {
             self.state = State::Done;
             return Poll::Ready(None);
         }
-        let wait = self.direct_wait.get_or_insert_default();
-        let (started, ring) = match (self.state, &self.direct_entry) {
-            // Polled again while waiting: no edge since, so
-            // nothing to ask the driver.
-            (State::Direct { .. }, _) if wait.still_waiting(cx.waker()) => {
+        let (started, ring) = match (self.state, &dir.entry) {
+            // Polled again while waiting: no edge since, so nothing to ask
+            // the driver.
+            (State::Direct { .. }, _) if dir.wait.still_waiting(cx.waker()) => {
                 return Poll::Pending;
             }
-            // The edge came: the same entry, on the driver it
-            // waited on.
+            // The edge came: the same entry, on the driver it waited on.
             (State::Direct { ring, .. }, Some(sqe)) => with_ring(ring, |d| {
-                let started = d.start_multishot(sqe, cx.waker(), wait);
+                let started = d.start_multishot(sqe, cx.waker(), &dir.wait);
                 if matches!(started, StartedMulti::Done { .. }) {
-                    self.pending = d.take_direct_then();
+                    dir.pending = d.take_direct_then();
                 }
                 (started, ring)
             }),
             _ => {
-                let sqe = self
-                    .data
-                    .as_mut()
-                    .expect("multishot data present until drop")
-                    .create_entry();
-                self.direct_entry = None;
+                let sqe = data.create_entry();
+                dir.entry = None;
                 with_driver(|d| {
-                    let started = d.start_multishot(&sqe, cx.waker(), wait);
-                    if matches!(started, StartedMulti::Done { .. }) {
-                        self.pending = d.take_direct_then();
-                    }
-                    if matches!(
-                        started,
-                        StartedMulti::Direct { .. }
-                            | StartedMulti::Done {
-                                waiting: Some(_),
-                                ..
+                    let started = d.start_multishot(&sqe, cx.waker(), &dir.wait);
+                    match started {
+                        StartedMulti::Done { waiting, .. } => {
+                            dir.pending = d.take_direct_then();
+                            if waiting.is_some() {
+                                dir.entry = Some(sqe);
                             }
-                    ) {
-                        self.direct_entry = Some(sqe);
+                        }
+                        StartedMulti::Direct { .. } => dir.entry = Some(sqe),
+                        _ => {}
                     }
                     (started, d.id())
                 })
@@ -862,24 +863,22 @@ impl<T: MultishotOpCode> MultishotOp<T> {
         };
         match started {
             StartedMulti::Done { cqe, waiting } => {
-                // A one-shot receive: the next poll starts another
-                // (its wait already in place, if it drained the fd).
+                // A one-shot receive: the next poll starts another (its
+                // wait already in place, if it drained the fd).
                 self.state = match waiting {
                     Some(fd) => {
-                        self.direct_at = Some((fd, ring));
+                        dir.at = Some((fd, ring));
                         State::Direct { fd, ring }
                     }
                     None => State::Idle,
                 };
-                // SAFETY: `cqe` is the completion of the op's
-                // entry, made inside the call and handed back by
-                // the backend alone, once; nothing of the op
-                // stays in the driver.
-                let item = unsafe { self.data_mut().complete_next(cqe) };
-                return Poll::Ready(Some(item));
+                // SAFETY: `cqe` is the completion of the op's entry, made
+                // inside the call and handed back by the backend alone,
+                // once; nothing of the op stays in the driver.
+                return Poll::Ready(Some(unsafe { data.complete_next(cqe) }));
             }
             StartedMulti::Direct { fd } => {
-                self.direct_at = Some((fd, ring));
+                dir.at = Some((fd, ring));
                 self.state = State::Direct { fd, ring };
             }
             // The waker was woken: the state stays as it is.
@@ -969,13 +968,19 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// Lets the driver make the op's receives when it is polled (see
     /// `MultishotOp::<RecvMulti>::on_demand`).
     pub(crate) fn set_on_demand(&mut self) {
-        self.on_demand = true;
+        if self.direct.is_none() {
+            self.direct = Some(Box::default());
+        }
     }
 
     /// Takes the waker of a direct receive back from its driver (if that is
     /// still the current one), dropping it outside the driver's borrow.
     fn unpark(&mut self) {
-        if let (Some((fd, ring)), Some(wait)) = (self.direct_at.take(), &self.direct_wait) {
+        let Some(dir) = self.direct.as_deref_mut() else {
+            return;
+        };
+        if let Some((fd, ring)) = dir.at.take() {
+            let wait = &dir.wait;
             let waker = try_with_driver(|d| (d.id() == ring).then(|| d.unpark_direct(fd, wait)));
             drop(waker);
         }
@@ -987,7 +992,8 @@ impl<T: MultishotOpCode> Drop for MultishotOp<T> {
         // A direct receive left only a waker behind, and perhaps a
         // completion nobody took.
         self.unpark();
-        if let (Some(cqe), Some(data)) = (self.pending.take(), self.data.as_mut()) {
+        let pending = self.direct.as_mut().and_then(|dir| dir.pending.take());
+        if let (Some(cqe), Some(data)) = (pending, self.data.as_mut()) {
             // SAFETY: a completion of the op's entry, handed over once
             // (taken out of `pending`), to `abandon` instead of
             // `complete_next`.
