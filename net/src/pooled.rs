@@ -49,8 +49,11 @@ use percore::op::{MultishotOp, Op, Recv, RecvMulti};
 /// # Cancellation
 ///
 /// Dropping a `next()` future loses nothing: completions wait in the stream
-/// until the next call. Dropping the `PooledRecv` cancels the receive; data
-/// that arrived and was not taken is lost.
+/// until the next call. Dropping the `PooledRecv` cancels the receive; on
+/// io_uring, data the kernel received and nobody took is lost. The epoll
+/// driver receives only when `next()` asks (into the ring, inside its poll:
+/// [`MultishotOp::on_demand`](percore::op::MultishotOp::on_demand)), so
+/// there data not taken stays in the socket.
 pub struct PooledRecv {
     fd: SharedFd,
     buf_len: usize,
@@ -68,7 +71,7 @@ pub struct PooledRecv {
 impl PooledRecv {
     pub(crate) fn new(fd: SharedFd, ring: &BufRing) -> PooledRecv {
         PooledRecv {
-            op: MultishotOp::new(RecvMulti::new(fd.clone(), ring)),
+            op: MultishotOp::new(RecvMulti::new(fd.clone(), ring)).on_demand(),
             fd,
             buf_len: ring.buf_len(),
             rearmed: false,

@@ -8,6 +8,9 @@ use std::time::Duration;
 use percore::buf::{BufRing, RecvBuf};
 use percore_net::{TcpListener, TcpStream};
 
+#[path = "../../runtime/tests/support/mod.rs"]
+mod support;
+
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed))
@@ -205,4 +208,50 @@ async fn pooled_buffers_echo_without_copies_over_unix_sockets() {
     w.await.unwrap();
     assert!(back == data);
     assert_eq!(echo.await.unwrap(), 16);
+}
+
+/// A pooled receive that waits sees what the peer does next: data that
+/// fills a whole buffer exactly (and then more), then the end of stream
+/// when the peer closes. With no data, the receive holds no buffer.
+#[percore::test]
+async fn a_waiting_pooled_receive_sees_exact_buffers_and_the_close() {
+    let _dog = support::watchdog("pooled_exact_close", Duration::from_secs(60));
+    let Some(ring) = ring_or_skip("a_waiting_pooled_receive_sees_the_close", 4, 256) else {
+        return;
+    };
+    let mut conns = pairs(1).await;
+    let (client, server) = conns.pop().unwrap();
+    let mut rx = server.recv_pooled(&ring);
+    for round in 0..3u8 {
+        // 1. Waiting, with every buffer in the ring.
+        assert!(
+            percore::time::timeout(Duration::from_millis(5), rx.next())
+                .await
+                .is_err()
+        );
+        assert_eq!(ring.available(), 4);
+        // 2. Exactly one buffer's worth, then a little more: every byte, in
+        //    order, all through the ring.
+        let data = pattern(256 + 10, round);
+        client.write_all(data.clone()).await.0.unwrap();
+        let mut got = Vec::new();
+        while got.len() < data.len() {
+            let buf = rx.next().await.unwrap().unwrap();
+            assert!(buf.is_ring());
+            got.extend_from_slice(&buf);
+        }
+        assert_eq!(got, data, "round {round}");
+    }
+    // 3. The peer closes while the receive waits: end of stream.
+    let waiting = percore::spawn(async move {
+        let end = rx.next().await;
+        (end.map(|b| b.map(|b| b.to_vec())), rx)
+    });
+    percore::time::sleep(Duration::from_millis(5)).await;
+    drop(client);
+    let (end, rx) = waiting.await.unwrap();
+    assert!(end.unwrap().is_none(), "end of stream");
+    assert_eq!(rx.fallbacks(), 0);
+    drop(rx);
+    assert_eq!(ring.available(), 4);
 }

@@ -481,3 +481,120 @@ fn a_receive_that_may_fill_the_head_buffer_goes_on_in_the_next() {
         assert!(recv.next_buf().await.unwrap().is_none(), "end of stream");
     });
 }
+
+/// An on-demand pooled receive (a multishot receive that selects a buffer,
+/// as `PooledRecv` makes) with data waiting receives inside its first poll, as a plain receive does: no
+/// entry, slot, completion or enter. Drained, it waits with no buffer
+/// taken from the ring, counted in `in_flight`, until data wakes it.
+#[test]
+fn a_pooled_receive_with_data_waiting_finishes_inside_its_first_poll() {
+    let _dog = support::watchdog("epoll_direct_recv", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::new(4, 64).unwrap();
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let mut recv =
+            MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring)).on_demand();
+        theirs.write_all(b"ping").unwrap();
+        let (before, in_flight) = (percore::stats().driver, percore::stats().in_flight);
+        // 1. The data is there: the first poll returns it.
+        let Poll::Ready(Some(Ok(Some(buf)))) = poll_fn(|cx| Poll::Ready(recv.poll_next(cx))).await
+        else {
+            panic!("a pooled receive with data waiting did not finish in its first poll");
+        };
+        assert_eq!(&buf[..], b"ping");
+        let after = percore::stats().driver;
+        assert_eq!(after.enters, before.enters, "no enter of its own");
+        drop(buf);
+        // 2. Drained: it waits, holding no buffer and no slot.
+        assert!(
+            poll_fn(|cx| Poll::Ready(recv.poll_next(cx)))
+                .await
+                .is_pending()
+        );
+        assert_eq!(percore::stats().in_flight, in_flight + 1);
+        assert_eq!(ring.available(), 4);
+        // 3. Data wakes it.
+        theirs.write_all(b"pong").unwrap();
+        let buf = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!(&buf[..], b"pong");
+        drop(buf);
+        drop(recv);
+        assert_eq!(percore::stats().in_flight, in_flight);
+    });
+}
+
+/// Data that fills a buffer exactly cannot be told from more data waiting:
+/// the receive after it tries again and then waits. Nothing is lost or
+/// reordered, with whole and with incrementally consumed buffers.
+#[test]
+fn a_pooled_receive_of_exactly_a_buffer_gets_every_byte() {
+    let _dog = support::watchdog("epoll_direct_exact", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        for incremental in [false, true] {
+            let ring = BufRing::builder(2, 64)
+                .incremental(incremental)
+                .build()
+                .unwrap();
+            let (mine, mut theirs) = UnixStream::pair().unwrap();
+            let mut recv =
+                MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring)).on_demand();
+            // 1. Exactly one buffer's worth.
+            theirs.write_all(&[1u8; 64]).unwrap();
+            let a = recv.next_buf().await.unwrap().unwrap();
+            assert_eq!(&a[..], &[1u8; 64][..], "incremental {incremental}");
+            drop(a);
+            // 2. Nothing more: the next receive waits (with the buffer back).
+            let mut next = Box::pin(recv.next_buf());
+            assert!(poll_once(&mut next).await.is_pending());
+            drop(next);
+            assert_eq!(ring.available(), 2);
+            // 3. Two buffers' worth at once: both, in order.
+            let data: Vec<u8> = (0..128u8).collect();
+            theirs.write_all(&data).unwrap();
+            let mut got = Vec::new();
+            while got.len() < 128 {
+                got.extend_from_slice(&recv.next_buf().await.unwrap().unwrap());
+            }
+            assert_eq!(got, data, "incremental {incremental}");
+            drop(theirs);
+            assert!(recv.next_buf().await.unwrap().is_none(), "end of stream");
+        }
+    });
+}
+
+/// Dropping a pooled receive that waits for data takes its waker back from
+/// the driver at once (no cancel, no completion to wait for), takes no
+/// buffer, and later data wakes nobody.
+#[test]
+fn dropping_a_waiting_pooled_receive_takes_its_waker_back() {
+    let _dog = support::watchdog("epoll_direct_drop", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::new(2, 64).unwrap();
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let in_flight = percore::stats().in_flight;
+        let (count, waker) = support::CountingWaker::new();
+        let mut recv =
+            MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring)).on_demand();
+        let mut next = Box::pin(recv.next());
+        // 1. Waits: the driver keeps a clone of the waker.
+        assert!(support::poll_with(&mut next, &waker).is_pending());
+        drop(next);
+        assert_eq!(std::sync::Arc::strong_count(&count), 3);
+        assert_eq!(percore::stats().in_flight, in_flight + 1);
+        // 2. Dropped: the clone is gone, nothing waits.
+        drop(recv);
+        assert_eq!(std::sync::Arc::strong_count(&count), 2);
+        assert_eq!(percore::stats().in_flight, in_flight);
+        // 3. Data arrives and the loop turns: no wake-up, no buffer taken.
+        theirs.write_all(b"late").unwrap();
+        for _ in 0..5 {
+            Op::new(Nop).await.unwrap();
+            percore::yield_now().await;
+        }
+        assert_eq!(count.count(), 0);
+        assert_eq!(ring.available(), 2);
+    });
+}

@@ -31,6 +31,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue};
@@ -38,6 +39,8 @@ use slab::Slab;
 
 #[path = "epoll_bufs.rs"]
 mod bufs;
+
+pub(crate) use self::bufs::{DirectRecv, DirectWait};
 
 /// `struct io_uring_sqe` as the kernel lays it out: what an op asked for.
 #[repr(C)]
@@ -135,6 +138,10 @@ struct FdState {
     /// Waiting ops, oldest first, by the readiness they wait for.
     readers: Vec<usize>,
     writers: Vec<usize>,
+    /// The op that receives straight into a buffer ring when polled
+    /// ([`Epoll::recv_direct`]): its wait, from its first wait on this fd
+    /// until it is dropped; each read edge fires it.
+    direct_reader: Option<std::rc::Rc<DirectWait>>,
 }
 
 impl FdState {
@@ -285,6 +292,12 @@ pub(crate) struct Epoll {
     started: u64,
     /// Provided-buffer rings (`epoll_bufs.rs`).
     bufs: bufs::BufGroups,
+    /// Fds with a `direct_reader`: while any exists, every enter asks epoll.
+    direct_readers: usize,
+    /// The second completion of the last direct receive (`recv_direct`).
+    direct_then: Option<(i32, u32)>,
+    /// Direct readers whose fd turned readable, for the driver to wake.
+    wakes: Vec<Waker>,
 }
 
 impl Epoll {
@@ -323,6 +336,9 @@ impl Epoll {
             inline_budget: INLINE_BUDGET,
             started: 0,
             bufs: bufs::BufGroups::default(),
+            direct_readers: 0,
+            direct_then: None,
+            wakes: Vec::new(),
         })
     }
 
@@ -349,7 +365,10 @@ impl Epoll {
     /// As for [`Epoll::push`].
     pub(crate) unsafe fn start_inline(&mut self, entry: &squeue::Entry) -> Option<Cqe> {
         let sqe = Sqe::from_entry(entry);
-        if self.inline_budget == 0 || !self.starts_inline(&sqe) {
+        // A plain send or receive starts inline (the common case, decided
+        // without the general test).
+        let plain = sqe.flags == 0 && matches!(sqe.opcode, opcode::Recv::CODE | opcode::Send::CODE);
+        if self.inline_budget == 0 || !(plain || self.starts_inline(&sqe)) {
             self.queued.push(sqe);
             return None;
         }
@@ -455,9 +474,32 @@ impl Epoll {
         !self.cq.is_empty() || self.pool.any.load(Ordering::Acquire)
     }
 
+    /// Whether completions wait to be reaped.
+    pub(crate) fn has_cqes(&self) -> bool {
+        !self.cq.is_empty()
+    }
+
     /// Takes the completions reaped so far.
     pub(crate) fn take_cqes(&mut self, into: &mut VecDeque<Cqe>) {
         std::mem::swap(&mut self.cq, into);
+    }
+
+    /// Receives that wait for readiness with a waker and no entry
+    /// ([`Epoll::recv_direct`]).
+    pub(crate) fn direct_readers(&self) -> usize {
+        self.direct_readers
+    }
+
+    /// Moves the wakers of direct readers whose fds turned readable to `into`.
+    pub(crate) fn take_wakes(&mut self, into: &mut Vec<Waker>) {
+        if self.wakes.is_empty() {
+            return;
+        }
+        if into.is_empty() {
+            std::mem::swap(&mut self.wakes, into);
+        } else {
+            into.append(&mut self.wakes);
+        }
     }
 
     /// Starts every queued entry, then collects what is ready: with `wait`,
@@ -469,7 +511,7 @@ impl Epoll {
         self.collect_pool();
         self.fire_timers();
         let block = wait && self.cq.is_empty();
-        if block || !self.waiters.is_empty() {
+        if block || !self.waiters.is_empty() || self.direct_readers > 0 {
             let timeout = if block {
                 let next = self
                     .timers
@@ -553,6 +595,9 @@ impl Epoll {
             let write = mask & libc::EPOLLOUT != 0 || err;
             state.readable |= read;
             state.writable |= write;
+            if read && let Some(wait) = &state.direct_reader {
+                self.wakes.extend(wait.fire());
+            }
             // An edge reports every readiness the fd has: most often nobody
             // waits for the other one (a send with room never waits).
             let retry_readers = read && !state.readers.is_empty();
@@ -1042,6 +1087,7 @@ impl Epoll {
                 hung_up: false,
                 readers: Vec::new(),
                 writers: Vec::new(),
+                direct_reader: None,
             },
         );
         kind
@@ -1100,6 +1146,10 @@ impl Epoll {
                 };
             }
             // An op still waiting on a closed fd would never be woken.
+            if let Some(wait) = state.direct_reader {
+                self.direct_readers -= 1;
+                self.wakes.extend(wait.fire());
+            }
             for idx in state.readers.into_iter().chain(state.writers) {
                 if self.waiters.contains(idx) {
                     self.finish_waiter(idx, -libc::ECANCELED, false);
@@ -1128,8 +1178,10 @@ impl Epoll {
         }));
     }
 
+    #[inline]
     fn collect_pool(&mut self) {
-        if !self.pool.any.swap(false, Ordering::AcqRel) {
+        // A plain load first: most ticks no pool job finished.
+        if !self.pool.any.load(Ordering::Relaxed) || !self.pool.any.swap(false, Ordering::AcqRel) {
             return;
         }
         let mut buf = 0u64;

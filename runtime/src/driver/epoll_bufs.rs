@@ -19,12 +19,26 @@
 //! stream, an error or an empty ring end it. On a byte stream, a receive
 //! that may fill the rest of the head buffer offers the next buffer too, so
 //! that data filling the head buffer exactly still reads as short.
+//!
+//! An on-demand receive (`MultishotOp::on_demand`, as `PooledRecv` makes)
+//! skips the emulated completion queue: [`Epoll::recv_direct`] receives
+//! inside the task's poll, once per `next()`, and hands the completion
+//! straight back; a drained socket leaves the op's [`DirectWait`] in the
+//! fd's record, and the read edge fires it and wakes the task, as tokio's
+//! readiness does. Nothing is received before the task asks.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::Waker;
 
-use super::{Epoll, IORING_CQE_F_MORE, Interest, Sqe, errno_of, is_byte_stream};
+use io_uring::{opcode, squeue};
+
+use super::{
+    Epoll, IORING_CQE_F_MORE, IOSQE_BUFFER_SELECT, Interest, Kind, Sqe, errno_of, is_byte_stream,
+};
 use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
 
 /// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
@@ -97,6 +111,79 @@ fn has_data(fd: RawFd) -> bool {
 #[derive(Debug, Default)]
 pub(super) struct BufGroups {
     groups: Vec<Group>,
+}
+
+/// A direct receive's wait for its fd's next read edge
+/// ([`Epoll::recv_direct`]): the op keeps it, and so does the fd's record
+/// while the op waits. A poll of the op before the edge came sees so here,
+/// without asking the driver.
+#[derive(Default)]
+pub(crate) struct DirectWait {
+    waker: Cell<Option<Waker>>,
+    /// The edge came (or the fd was forgotten) since the op began to wait.
+    fired: Cell<bool>,
+}
+
+impl std::fmt::Debug for DirectWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectWait")
+            .field("fired", &self.fired.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirectWait {
+    /// Whether the op still waits, with no edge since: then `waker` is the
+    /// one the edge wakes. Runs in the op's poll, outside the driver.
+    pub(crate) fn still_waiting(&self, waker: &Waker) -> bool {
+        if self.fired.get() {
+            return false;
+        }
+        let kept = match self.waker.take() {
+            Some(w) if w.will_wake(waker) => w,
+            _ => waker.clone(),
+        };
+        self.waker.set(Some(kept));
+        true
+    }
+
+    /// The edge came: the waker to wake.
+    pub(super) fn fire(&self) -> Option<Waker> {
+        self.fired.set(true);
+        self.waker.take()
+    }
+
+    /// Starts a wait with `waker`.
+    fn arm(&self, waker: &Waker) {
+        self.fired.set(false);
+        let kept = match self.waker.take() {
+            Some(w) if w.will_wake(waker) => w,
+            _ => waker.clone(),
+        };
+        self.waker.set(Some(kept));
+    }
+}
+
+/// What [`Epoll::recv_direct`] did with a receive.
+pub(crate) enum DirectRecv {
+    /// It received (or ended): its completion's result and flags, as the
+    /// kernel would post them for a receive that selected a buffer (data,
+    /// end of stream, an error, `ENOBUFS`); `waiting`, the fd if the
+    /// receive drained the socket and the wait now waits for the next
+    /// edge. If the data went on from a head buffer it filled into the next
+    /// (see [`Epoll::recv_one`]), that second completion waits in
+    /// [`Epoll::take_direct_then`].
+    Done {
+        res: i32,
+        flags: u32,
+        waiting: Option<RawFd>,
+    },
+    /// Nothing to read: the wait waits for this fd's next read edge.
+    Parked(RawFd),
+    /// The tick's inline budget is spent: poll again after the next enter.
+    Yield,
+    /// Not a receive this path takes: start it as an entry.
+    No,
 }
 
 /// What one receive into a selected buffer came to.
@@ -239,6 +326,168 @@ impl Epoll {
                 }
                 Pick::End(res) => return Some((res, 0)),
             }
+        }
+    }
+
+    /// A receive with `IOSQE_BUFFER_SELECT` (one-shot or multishot alike)
+    /// made the readiness way, inside its task's poll, as tokio's I/O is:
+    /// if the socket may be readable, one non-blocking receive into the
+    /// group's head buffer, whose completion comes straight back (no
+    /// completion queue, slot or wake-up); else (or on `EAGAIN`) `wait`
+    /// waits for the fd's next read edge with the task's waker, and the
+    /// task polls again. A receive that drained the socket leaves `wait`
+    /// waiting too, so the next poll sees in `wait` alone that nothing
+    /// came. A multishot entry receives once per call here: nothing is
+    /// taken from the ring until the task asks, so an idle connection holds
+    /// no buffer.
+    ///
+    /// An fd with another direct reader, or ops waiting the usual way, is
+    /// `No`: the entry then goes the usual way, after them.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Epoll::start_inline`]: the group the entry names is
+    /// registered here and published buffers are the receive's to fill
+    /// until its completion, which this call returns.
+    pub(crate) unsafe fn recv_direct(
+        &mut self,
+        entry: &squeue::Entry,
+        waker: &Waker,
+        wait: &Rc<DirectWait>,
+    ) -> DirectRecv {
+        let sqe = Sqe::from_entry(entry);
+        if sqe.opcode != opcode::Recv::CODE || sqe.flags != IOSQE_BUFFER_SELECT {
+            return DirectRecv::No;
+        }
+        let fd = sqe.fd;
+        if self.fds.get(&fd).is_none() && fd >= 0 {
+            self.kind(fd); // first seen: one fstat
+        }
+        let Some(state) = self.fds.get_mut(&fd) else {
+            return DirectRecv::No;
+        };
+        if state.kind != Kind::Pollable {
+            return DirectRecv::No;
+        }
+        let ours = match &state.direct_reader {
+            Some(w) if Rc::ptr_eq(w, wait) => true,
+            Some(_) => return DirectRecv::No,
+            None if !state.readers.is_empty() => return DirectRecv::No,
+            None => false,
+        };
+        if !state.readable {
+            if !ours {
+                return self.park_direct(fd, waker, wait);
+            }
+            wait.arm(waker);
+            return DirectRecv::Parked(fd);
+        }
+        let span = sqe.len == 0 && state.stream == Some(true);
+        if self.inline_budget == 0 {
+            return DirectRecv::Yield;
+        }
+        self.inline_budget -= 1;
+        // What was queued before it starts first, as in `start_inline`.
+        if !self.queued.is_empty() {
+            self.start_queued();
+        }
+        self.started += 1;
+        let Some((first, then)) = self.recv_now(&sqe, fd, span) else {
+            return self.park_direct(fd, waker, wait);
+        };
+        self.direct_then = then;
+        // Drained: wait for the edge already, so that the next poll finds
+        // the wait in place.
+        let drained = first.0 > 0 && self.fds.get(&fd).is_some_and(|s| !s.readable);
+        let waiting = (drained
+            && matches!(self.park_direct(fd, waker, wait), DirectRecv::Parked(_)))
+        .then_some(fd);
+        DirectRecv::Done {
+            res: first.0,
+            flags: first.1,
+            waiting,
+        }
+    }
+
+    /// Leaves `wait` waiting with `waker` for `fd`'s next read edge
+    /// (registering the fd with epoll if it is not yet, and `wait` with the
+    /// fd's record, where it stays until its op is dropped); `No` if the fd
+    /// cannot be waited on.
+    fn park_direct(&mut self, fd: RawFd, waker: &Waker, wait: &Rc<DirectWait>) -> DirectRecv {
+        let registered = self.fds.get(&fd).is_some_and(|s| s.registered);
+        if !registered && self.register(fd).is_err() {
+            return DirectRecv::No;
+        }
+        let Some(state) = self.fds.get_mut(&fd) else {
+            return DirectRecv::No;
+        };
+        wait.arm(waker);
+        if state.direct_reader.is_none() {
+            state.direct_reader = Some(wait.clone());
+            self.direct_readers += 1;
+        }
+        DirectRecv::Parked(fd)
+    }
+
+    /// The second completion of the last [`Epoll::recv_direct`], if its data
+    /// went on into the next buffer.
+    pub(crate) fn take_direct_then(&mut self) -> Option<(i32, u32)> {
+        self.direct_then.take()
+    }
+
+    /// Takes `wait` off `fd` (its op was dropped or cancelled); another
+    /// reader's wait stays. The waker it held is the caller's to drop,
+    /// outside the driver.
+    pub(crate) fn unpark_direct(&mut self, fd: RawFd, wait: &Rc<DirectWait>) -> Option<Waker> {
+        let state = self.fds.get_mut(&fd)?;
+        if !state
+            .direct_reader
+            .as_ref()
+            .is_some_and(|w| Rc::ptr_eq(w, wait))
+        {
+            return None;
+        }
+        self.direct_readers -= 1;
+        state.direct_reader.take();
+        wait.fire()
+    }
+
+    /// One receive for [`Epoll::recv_direct`]: its result and flags (and
+    /// those of the next buffer's part, if it went on there), or `None` if
+    /// there is nothing to read (the fd then waits for its edge). As the
+    /// kernel: an empty ring is `ENOBUFS` only when data waits.
+    #[allow(clippy::type_complexity)]
+    fn recv_now(
+        &mut self,
+        sqe: &Sqe,
+        fd: RawFd,
+        span: bool,
+    ) -> Option<((i32, u32), Option<(i32, u32)>)> {
+        match self.recv_one(sqe, fd, span) {
+            Pick::Data {
+                res,
+                flags,
+                short,
+                before,
+            } => {
+                if short {
+                    self.drained(fd);
+                }
+                Some(match before {
+                    Some(head) => (head, Some((res, flags))),
+                    None => ((res, flags), None),
+                })
+            }
+            // An empty ring: the peek says whether data waits.
+            Pick::Again => {
+                self.set_ready(fd, Interest::Read, false);
+                None
+            }
+            Pick::End(res) if res == -libc::ENOBUFS && !has_data(fd) => {
+                self.set_ready(fd, Interest::Read, false);
+                None
+            }
+            Pick::End(res) => Some(((res, 0), None)),
         }
     }
 

@@ -60,7 +60,8 @@ pub(crate) use self::context::{
     abandon, close_fd, current_capabilities, current_id, current_tick, try_with_driver,
     with_driver, with_ring,
 };
-use self::epoll::{Cqe, Epoll};
+pub(crate) use self::epoll::DirectWait;
+use self::epoll::{Cqe, DirectRecv, Epoll};
 use self::fork::{FORK_GENERATION, watch_forks};
 use self::op::{Abandoned, CqeResult};
 use self::park::ParkFlag;
@@ -134,6 +135,26 @@ pub(crate) enum Started {
     Slot(usize),
 }
 
+/// What [`Driver::start_multishot`] did with a multishot op.
+pub(crate) enum StartedMulti {
+    /// A receive the epoll backend made inside the call: its completion
+    /// (a second, if the data went on into the next buffer, waits in
+    /// [`Driver::take_direct_then`]), after which the op is re-armed by its
+    /// next poll; with the fd if the op's
+    /// [`DirectWait`] already waits for it (as `Direct`).
+    Done {
+        cqe: CqeResult,
+        waiting: Option<RawFd>,
+    },
+    /// The op's [`DirectWait`] waits for `fd` to turn readable: its waker
+    /// is woken then, and the op polls again.
+    Direct { fd: RawFd },
+    /// The tick's inline budget is spent: the task was woken to poll again.
+    Yield,
+    /// It goes on in this slot.
+    Slot(usize),
+}
+
 pub(crate) struct Driver {
     /// Unique among all drivers of the process: an op remembers it, so that
     /// it is never polled, cancelled or abandoned on another runtime's ring.
@@ -171,6 +192,8 @@ pub(crate) struct Driver {
     link_timeouts: Slab<Box<types::Timespec>>,
     /// Provided-buffer rings registered here, told of each of their CQEs.
     buf_groups: register::BufGroups,
+    /// See [`Driver::take_direct_then`].
+    direct_then: Option<CqeResult>,
     stats: DriverStats,
     #[cfg(feature = "tracing")]
     slow_op: Option<Duration>,
@@ -267,6 +290,7 @@ impl Driver {
             driver_woke: false,
             link_timeouts: Slab::new(),
             buf_groups: register::BufGroups::default(),
+            direct_then: None,
             stats: DriverStats::default(),
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
@@ -324,9 +348,15 @@ impl Driver {
         self.id
     }
 
-    /// Number of ops the kernel still owns (in flight or abandoned).
+    /// Number of ops the kernel still owns (in flight or abandoned), and
+    /// on the epoll backend the receives that wait for readiness with no
+    /// slot (see [`Driver::start_multishot`]).
     pub(crate) fn in_flight(&self) -> usize {
-        self.slots.len()
+        let direct = match &self.ring {
+            Backend::Epoll(e) => e.direct_readers(),
+            Backend::IoUring(_) => 0,
+        };
+        self.slots.len() + direct
     }
 
     /// Queues an op and returns its slot.
@@ -358,11 +388,9 @@ impl Driver {
     /// finishes at once needs none (its counters and a buffer ring's
     /// accounting run as for any completion, [`Driver::account`]).
     fn start_inline(&mut self, sqe: squeue::Entry, waker: &Waker) -> Started {
-        // The SQ's room is no concern here (the backend's queue grows), but
-        // a forked child must not touch the parent's epoll set.
-        if self.inherited() {
-            panic!("{}", self.fork_error());
-        }
+        // The SQ's room is no concern here (the backend's queue grows); a
+        // forked child, which must not touch the parent's epoll set, never
+        // gets here (`with_driver` refuses it).
         let idx = self.slots.vacant_key();
         let opcode = sqe.get_opcode() as u8;
         let sqe = sqe.user_data(idx as u64);
@@ -458,6 +486,80 @@ impl Driver {
             .user_data(LINK_TIMEOUT | key as u64);
         self.push_reserved(&[sqe, link]);
         idx
+    }
+
+    /// Starts a multishot op: on the epoll backend a receive that selects a
+    /// buffer is made inside this call, as a one-shot receive each time it
+    /// is polled (`Epoll::recv_direct`), with no slot or completion queue;
+    /// `wait` is the op's, for waiting on the fd. Anything else gets a
+    /// slot, as [`Driver::submit_multishot`].
+    pub(crate) fn start_multishot(
+        &mut self,
+        sqe: &squeue::Entry,
+        waker: &Waker,
+        wait: &Rc<DirectWait>,
+    ) -> StartedMulti {
+        // (A forked child never gets here: `with_driver` refuses it.)
+        if let Backend::Epoll(e) = &mut self.ring
+            && !self.shut_down
+        {
+            // SAFETY: as in `start_inline`: the entry's buffer group is one
+            // its op keeps registered (the `MultishotOpCode` contract), and
+            // a completion returned here ends the receive's use of it.
+            match unsafe { e.recv_direct(sqe, waker, wait) } {
+                DirectRecv::Parked(fd) => return StartedMulti::Direct { fd },
+                DirectRecv::Done {
+                    res,
+                    flags,
+                    waiting,
+                } => {
+                    self.stats.submitted = e.started();
+                    let then = e.take_direct_then();
+                    let opcode = sqe.get_opcode() as u8;
+                    self.stats.ops.on_submit(opcode);
+                    let bgid = register::selected_group(sqe);
+                    // In the order posted: the pool counts offsets so.
+                    let cqe = self.account_direct(opcode, bgid, res, flags);
+                    if let Some((res, flags)) = then {
+                        self.direct_then = Some(self.account_direct(opcode, bgid, res, flags));
+                    }
+                    return StartedMulti::Done { cqe, waiting };
+                }
+                DirectRecv::Yield => {
+                    waker.wake_by_ref();
+                    return StartedMulti::Yield;
+                }
+                DirectRecv::No => {}
+            }
+        }
+        StartedMulti::Slot(self.submit_multishot(sqe.clone(), waker.clone()))
+    }
+
+    /// What [`Driver::account`] does for a slot's completion, for one that
+    /// needs no slot.
+    fn account_direct(&mut self, opcode: u8, bgid: Option<u16>, res: i32, flags: u32) -> CqeResult {
+        self.stats.completed += 1;
+        self.stats.ops.on_complete(opcode);
+        let mut cqe = CqeResult::new(res, flags);
+        if let Some(bgid) = bgid {
+            cqe.buf_offset = self.buf_groups.on_cqe(bgid, res, flags);
+        }
+        cqe
+    }
+
+    /// The second completion of the direct receive [`Driver::start_multishot`]
+    /// just made, if its data went on into the next buffer.
+    pub(crate) fn take_direct_then(&mut self) -> Option<CqeResult> {
+        self.direct_then.take()
+    }
+
+    /// Takes back the waker a direct receive on the epoll backend left
+    /// (see [`Driver::start_multishot`]), for the caller to drop.
+    pub(crate) fn unpark_direct(&mut self, fd: RawFd, wait: &Rc<DirectWait>) -> Option<Waker> {
+        match &mut self.ring {
+            Backend::Epoll(e) => e.unpark_direct(fd, wait),
+            Backend::IoUring(_) => None,
+        }
     }
 
     /// Queues a multishot op and returns its slot.
@@ -941,6 +1043,7 @@ impl Driver {
                 }
                 let wait = min_complete > 0 && flags & ENTER_GETEVENTS != 0;
                 let res = e.enter(wait, timeout);
+                e.take_wakes(&mut self.wakes);
                 self.stats.submitted = e.started();
                 return res;
             }
@@ -1016,6 +1119,9 @@ impl Driver {
             let ring = match &mut self.ring {
                 Backend::IoUring(ring) => ring,
                 Backend::Epoll(e) => {
+                    if !e.has_cqes() {
+                        return;
+                    }
                     let mut cqes = std::mem::take(&mut self.epoll_cq);
                     e.take_cqes(&mut cqes);
                     if cqes.is_empty() {

@@ -14,7 +14,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use io_uring::squeue;
 
-use super::{Started, with_driver, with_ring};
+use std::rc::Rc;
+
+use super::{DirectWait, Started, StartedMulti, try_with_driver, with_driver, with_ring};
 
 /// What one completion queue entry says about an op.
 ///
@@ -355,6 +357,10 @@ enum State {
     Submitted(usize, u64),
     /// Cancel requested before the op was ever submitted.
     CancelledIdle,
+    /// A multishot receive the epoll driver makes when polled: the op's
+    /// `DirectWait` waits for `fd` to turn readable, on the driver with
+    /// this id; nothing else of the op is in the driver.
+    Direct { fd: i32, ring: u64 },
     /// Output handed out.
     Done,
 }
@@ -462,7 +468,7 @@ impl<T: OpCode> Op<T> {
         match self.state {
             State::Idle => self.state = State::CancelledIdle,
             State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
-            State::CancelledIdle | State::Done => {}
+            State::CancelledIdle | State::Done | State::Direct { .. } => {}
         }
     }
 }
@@ -584,6 +590,7 @@ impl<T: OpCode> Future for Op<T> {
                 Poll::Ready(unsafe { data.complete(cqe) })
             }
             State::Done => panic!("op polled after completion"),
+            State::Direct { .. } => unreachable!("only multishot ops receive directly"),
         }
     }
 }
@@ -650,6 +657,26 @@ pub struct MultishotOp<T: MultishotOpCode> {
     state: State,
     /// `cancel` was called: the op is never armed again.
     cancelled: bool,
+    /// Set when the op may receive when polled rather than when data
+    /// arrives (see `MultishotOp::<RecvMulti>::on_demand`): boxed, so the
+    /// ring's ops stay as small as they were.
+    direct: Option<Box<Direct>>,
+}
+
+/// What an on-demand [`MultishotOp`] keeps for the epoll driver's direct
+/// receives.
+#[derive(Default)]
+struct Direct {
+    /// The entry a direct receive (`State::Direct`) was built from: the op
+    /// cannot change (no `&mut` access is public), so neither can its entry.
+    entry: Option<squeue::Entry>,
+    /// What it waits with, and the fd and driver that is registered with,
+    /// from its first wait on until the op is dropped or cancelled.
+    wait: Rc<DirectWait>,
+    at: Option<(i32, u64)>,
+    /// The second completion of a receive that went on into the next
+    /// buffer: handed out by the next poll, before anything else.
+    pending: Option<CqeResult>,
 }
 
 impl<T: MultishotOpCode> MultishotOp<T> {
@@ -672,6 +699,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             data: Some(data),
             state: State::Idle,
             cancelled: false,
+            direct: None,
         }
     }
 
@@ -734,7 +762,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         loop {
             match self.state {
-                State::Idle => {
+                State::Idle if self.direct.is_none() => {
                     if self.cancelled {
                         self.state = State::Done;
                         return Poll::Ready(None);
@@ -745,6 +773,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                     });
                     return Poll::Pending;
                 }
+                State::Idle | State::Direct { .. } => return self.poll_direct(cx),
                 State::Submitted(idx, ring) => {
                     match with_ring(ring, |d| d.poll_multishot(idx, cx)) {
                         Poll::Ready(Some((cqe, last))) => {
@@ -774,6 +803,89 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                 State::CancelledIdle => unreachable!("multishot ops use `cancelled`"),
             }
         }
+    }
+
+    /// [`MultishotOp::poll_next`] of an op the driver may receive for
+    /// directly (`on_demand`): kept apart, so that the ring's path stays as
+    /// small as it was.
+    #[inline(never)]
+    fn poll_direct(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
+        let dir = self
+            .direct
+            .as_deref_mut()
+            .expect("direct receives only for on-demand ops");
+        let data = self
+            .data
+            .as_mut()
+            .expect("multishot data present until drop");
+        if let Some(cqe) = dir.pending.take() {
+            // SAFETY: a completion of the op's entry that the driver made
+            // and accounted with the one handed out before it; kept here
+            // and handed over once (taken out of `pending`).
+            return Poll::Ready(Some(unsafe { data.complete_next(cqe) }));
+        }
+        if self.cancelled {
+            self.state = State::Done;
+            return Poll::Ready(None);
+        }
+        let (started, ring) = match (self.state, &dir.entry) {
+            // Polled again while waiting: no edge since, so nothing to ask
+            // the driver.
+            (State::Direct { .. }, _) if dir.wait.still_waiting(cx.waker()) => {
+                return Poll::Pending;
+            }
+            // The edge came: the same entry, on the driver it waited on.
+            (State::Direct { ring, .. }, Some(sqe)) => with_ring(ring, |d| {
+                let started = d.start_multishot(sqe, cx.waker(), &dir.wait);
+                if matches!(started, StartedMulti::Done { .. }) {
+                    dir.pending = d.take_direct_then();
+                }
+                (started, ring)
+            }),
+            _ => {
+                let sqe = data.create_entry();
+                dir.entry = None;
+                with_driver(|d| {
+                    let started = d.start_multishot(&sqe, cx.waker(), &dir.wait);
+                    match started {
+                        StartedMulti::Done { waiting, .. } => {
+                            dir.pending = d.take_direct_then();
+                            if waiting.is_some() {
+                                dir.entry = Some(sqe);
+                            }
+                        }
+                        StartedMulti::Direct { .. } => dir.entry = Some(sqe),
+                        _ => {}
+                    }
+                    (started, d.id())
+                })
+            }
+        };
+        match started {
+            StartedMulti::Done { cqe, waiting } => {
+                // A one-shot receive: the next poll starts another (its
+                // wait already in place, if it drained the fd).
+                self.state = match waiting {
+                    Some(fd) => {
+                        dir.at = Some((fd, ring));
+                        State::Direct { fd, ring }
+                    }
+                    None => State::Idle,
+                };
+                // SAFETY: `cqe` is the completion of the op's entry, made
+                // inside the call and handed back by the backend alone,
+                // once; nothing of the op stays in the driver.
+                return Poll::Ready(Some(unsafe { data.complete_next(cqe) }));
+            }
+            StartedMulti::Direct { fd } => {
+                dir.at = Some((fd, ring));
+                self.state = State::Direct { fd, ring };
+            }
+            // The waker was woken: the state stays as it is.
+            StartedMulti::Yield => {}
+            StartedMulti::Slot(idx) => self.state = State::Submitted(idx, ring),
+        }
+        Poll::Pending
     }
 
     /// Waits for the next completion; see [`MultishotOp::poll_next`].
@@ -815,7 +927,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// });
     /// ```
     pub fn is_armed(&self) -> bool {
-        matches!(self.state, State::Submitted(..))
+        matches!(self.state, State::Submitted(..) | State::Direct { .. })
     }
 
     /// Stops the op for good: asks the kernel to cancel it if it is armed,
@@ -845,14 +957,48 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     /// ```
     pub fn cancel(&mut self) {
         self.cancelled = true;
-        if let State::Submitted(idx, ring) = self.state {
-            with_ring(ring, |d| d.cancel(idx));
+        self.unpark();
+        match self.state {
+            State::Submitted(idx, ring) => with_ring(ring, |d| d.cancel(idx)),
+            State::Direct { .. } => self.state = State::Idle,
+            _ => {}
+        }
+    }
+
+    /// Lets the driver make the op's receives when it is polled (see
+    /// `MultishotOp::<RecvMulti>::on_demand`).
+    pub(crate) fn set_on_demand(&mut self) {
+        if self.direct.is_none() {
+            self.direct = Some(Box::default());
+        }
+    }
+
+    /// Takes the waker of a direct receive back from its driver (if that is
+    /// still the current one), dropping it outside the driver's borrow.
+    fn unpark(&mut self) {
+        let Some(dir) = self.direct.as_deref_mut() else {
+            return;
+        };
+        if let Some((fd, ring)) = dir.at.take() {
+            let wait = &dir.wait;
+            let waker = try_with_driver(|d| (d.id() == ring).then(|| d.unpark_direct(fd, wait)));
+            drop(waker);
         }
     }
 }
 
 impl<T: MultishotOpCode> Drop for MultishotOp<T> {
     fn drop(&mut self) {
+        // A direct receive left only a waker behind, and perhaps a
+        // completion nobody took.
+        self.unpark();
+        let pending = self.direct.as_mut().and_then(|dir| dir.pending.take());
+        if let (Some(cqe), Some(data)) = (pending, self.data.as_mut()) {
+            // SAFETY: a completion of the op's entry, handed over once
+            // (taken out of `pending`), to `abandon` instead of
+            // `complete_next`.
+            unsafe { data.abandon(cqe) };
+        }
         if let State::Submitted(idx, ring) = self.state {
             // The kernel may still post completions that use the op's
             // resources: move the op into its slot until the last one.

@@ -352,6 +352,42 @@ unsafe impl MultishotOpCode for RecvMulti {
 }
 
 impl MultishotOp<RecvMulti> {
+    /// Receives only when asked: on the epoll driver each
+    /// [`next`](MultishotOp::next) receives straight into a ring buffer
+    /// inside its poll when the socket is readable (one `recv`, no
+    /// completion queue, no wake-up), and otherwise waits for readiness
+    /// with no buffer taken. Without it the epoll driver receives as the
+    /// kernel does, as soon as data arrives, into completions that wait in
+    /// the op. On io_uring the kernel receives as before either way.
+    ///
+    /// Data the op did not take stays in the socket, so completions are
+    /// handed out in the order they are asked for, and dropping the op
+    /// loses nothing. `percore_net`'s `PooledRecv` receives this way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::{MultishotOp, RecvMulti};
+    /// use std::io::Write;
+    ///
+    /// percore::run(async {
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 256).unwrap();
+    ///     let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let fd = SharedFd::new(mine.into());
+    ///     let mut recv = MultishotOp::new(RecvMulti::new(fd, &ring)).on_demand();
+    ///     theirs.write_all(b"asked").unwrap();
+    ///     assert_eq!(&recv.next_buf().await.unwrap().unwrap()[..], b"asked");
+    /// });
+    /// ```
+    pub fn on_demand(mut self) -> Self {
+        self.set_on_demand();
+        self
+    }
+
     /// Waits for the next received data: a buffer of the ring, `Ok(None)` at
     /// end of stream, or the error that ended the receive (`ENOBUFS` when the
     /// ring was empty, `ECONNRESET`, ...). An ended receive is re-armed by the
