@@ -160,4 +160,18 @@ mod tests {
         assert!(with(|_| ()).is_none());
         assert!(alive());
     }
+
+    #[test]
+    fn a_nested_runtime_puts_the_outer_core_back() {
+        let outer = crate::Runtime::builder().build().unwrap();
+        outer.block_on(async {
+            let id = with(|c| c.executor.shared().id).unwrap();
+            // Its drop enters the inner core and leaves it again.
+            drop(crate::Runtime::builder().build().unwrap());
+            assert_eq!(with(|c| c.executor.shared().id), Some(id));
+            assert_eq!(with_executor(id, (), |_, ()| {}), Ok(()));
+            assert_eq!(with_executor(id + 1, (), |_, ()| {}), Err(()));
+        });
+        assert!(with(|_| ()).is_none());
+    }
 }

@@ -299,8 +299,7 @@ impl BufRing {
     ///
     /// `InvalidInput` if `entries` is not a power of two in `1..=32768` or
     /// `buf_len` is not a power of two in `1..=2^31` (1 B to 2 GiB);
-    /// `Unsupported` if the kernel has
-    /// no provided-buffer rings (before 5.19, see
+    /// `Unsupported` if the kernel has no provided-buffer rings (before 5.19, see
     /// [`Capabilities::buf_ring`](crate::Capabilities::buf_ring));
     /// `OutOfMemory` if the buffers cannot be allocated; an error of kind
     /// `Other` if all 65536 buffer group ids are taken by this thread's live
@@ -599,6 +598,7 @@ impl BufRing {
                 // Whole buffers start at 0, slices inside their buffer:
                 // what `Pool::pos` packs and `Pool::data_ptr` relies on.
                 && offset <= pool.offset_mask
+                && len <= pool.buf_len as usize
                 && offset as usize + len <= pool.buf_len as usize
                 && pool.state[bid as usize].refs.get() > 0,
             "buffer {bid} with {len} bytes at {offset} is not from this ring"
