@@ -129,7 +129,7 @@ pub(crate) fn with_executor<T>(id: usize, value: T, f: impl FnOnce(&Executor, T)
             ptr::null()
         }
     });
-    // SAFETY: as in `current`: the slot's pointer, when not null, is a core
+    // SAFETY: as in `with`: the slot's pointer, when not null, is a core
     // its live guard keeps alive for the duration of this call.
     match unsafe { core.as_ref() } {
         Some(core) => {
