@@ -38,6 +38,24 @@ async fn buf_ring_ids_wrap_around_past_live_rings() {
     drop(live);
 }
 
+/// A buffer length is a power of two (a slice is found with a shift and a
+/// mask), and any other length is refused up front with a clear error.
+#[percore::test]
+async fn buf_ring_lengths_must_be_powers_of_two() {
+    if !require_buf_ring() {
+        return;
+    }
+    for len in [0, 3, 1500, 4095, (1 << 31) + 1, 1 << 32] {
+        let err = BufRing::new(8, len).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{len}: {err}");
+        assert!(err.to_string().contains("power of two"), "{len}: {err}");
+    }
+    for len in [1, 64, 4096] {
+        let ring = BufRing::new(8, len).unwrap();
+        assert_eq!(ring.buf_len(), len);
+    }
+}
+
 /// `BufRing::new` used to abort the process when the buffers could not be
 /// allocated (reporting the layout of the other allocation, which it leaked).
 #[percore::test]
@@ -50,8 +68,8 @@ async fn buf_ring_allocation_failure_is_an_error() {
         eprintln!("SKIPPED under ASan: allocation-size-too-big is fatal there");
         return;
     }
-    // 32768 buffers of 4 GiB: 128 TiB, more than the address space.
-    let err = BufRing::new(32768, u32::MAX as usize).unwrap_err();
+    // 32768 buffers of 2 GiB: 64 TiB, more than any memory behind it.
+    let err = BufRing::new(32768, 1 << 31).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory, "{err}");
     // The ring that did allocate was freed, and ids are not used up.
     let ring = BufRing::new(8, 64).unwrap();

@@ -162,7 +162,19 @@ struct Inner {
 /// [`Pool::on_cqe`]).
 pub(crate) struct Pool {
     entries: u16,
+    /// A power of two (`with_options`), so a [`Pool::pos`] is taken apart
+    /// with shifts and a mask: no division on each buffer's release.
     buf_len: u32,
+    /// `pos >> bid_shift` is the buffer id: log2(`buf_len`) for an
+    /// incremental ring, 0 for a whole-buffer one.
+    bid_shift: u32,
+    /// `pos & offset_mask` is the offset inside the buffer: `buf_len - 1`
+    /// for an incremental ring, 0 for a whole-buffer one.
+    offset_mask: u32,
+    /// `pos << pos_shift` is the offset into all the buffers: 0 for an
+    /// incremental ring (its `pos` is that offset already), log2(`buf_len`)
+    /// for a whole-buffer one (its `pos` is the buffer id).
+    pos_shift: u32,
     /// Registered with `IOU_PBUF_RING_INC`.
     incremental: bool,
     /// The entry array the kernel reads; page aligned.
@@ -286,8 +298,8 @@ impl BufRing {
     /// # Errors
     ///
     /// `InvalidInput` if `entries` is not a power of two in `1..=32768` or
-    /// `buf_len` is zero or above `u32::MAX`; `Unsupported` if the kernel has
-    /// no provided-buffer rings (before 5.19, see
+    /// `buf_len` is not a power of two in `1..=2^31` (1 B to 2 GiB);
+    /// `Unsupported` if the kernel has no provided-buffer rings (before 5.19, see
     /// [`Capabilities::buf_ring`](crate::Capabilities::buf_ring));
     /// `OutOfMemory` if the buffers cannot be allocated; an error of kind
     /// `Other` if all 65536 buffer group ids are taken by this thread's live
@@ -348,10 +360,15 @@ impl BufRing {
                 format!("buffer ring entries must be a power of two up to 32768, not {entries}"),
             ));
         }
-        if buf_len == 0 || buf_len > u32::MAX as usize {
+        // A power of two: finding a buffer and an offset from a slice's
+        // place is a shift and a mask on every access and release.
+        if !buf_len.is_power_of_two() || buf_len > 1 << 31 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("buffer ring buffers must be 1..=u32::MAX bytes, not {buf_len}"),
+                format!(
+                    "buffer ring buffers must be a power of two from 1 byte to 2 GiB, \
+                     not {buf_len} bytes"
+                ),
             ));
         }
         let (driver_id, owner) = driver::try_with_driver(|d| (d.id(), d.capabilities()))
@@ -392,9 +409,18 @@ impl BufRing {
             unsafe { dealloc(ring.as_ptr().cast(), ring_layout) };
             return Err(out_of_memory(bufs_layout));
         };
+        let len_shift = buf_len.trailing_zeros();
+        let (bid_shift, offset_mask, pos_shift) = if incremental {
+            (len_shift, buf_len as u32 - 1, 0)
+        } else {
+            (0, 0, len_shift)
+        };
         let pool = Rc::new(Pool {
             entries,
             buf_len: buf_len as u32,
+            bid_shift,
+            offset_mask,
+            pos_shift,
             incremental,
             ring,
             ring_layout,
@@ -569,6 +595,9 @@ impl BufRing {
         let pool = &self.inner.pool;
         assert!(
             bid < pool.entries
+                // Whole buffers start at 0, slices inside their buffer:
+                // what `Pool::pos` packs and `Pool::data_ptr` relies on.
+                && offset <= pool.offset_mask
                 && len <= pool.buf_len as usize
                 && offset as usize + len <= pool.buf_len as usize
                 && pool.state[bid as usize].refs.get() > 0,
@@ -712,28 +741,29 @@ impl Pool {
     /// A slice's place, in 32 bits: the buffer id of a whole-buffer ring
     /// (its data starts at 0), or the offset into all the buffers of an
     /// incremental one, which is at most 4 GiB in all (`with_options`).
+    /// `offset` is below `buf_len` (a completion's data starts inside its
+    /// buffer), so it never carries into the id's bits.
     fn pos(&self, bid: u16, offset: u32) -> u32 {
-        if self.incremental {
-            bid as u32 * self.buf_len + offset
-        } else {
-            debug_assert_eq!(offset, 0);
-            bid as u32
-        }
+        debug_assert!(offset <= self.offset_mask);
+        ((bid as u32) << self.bid_shift) | offset
     }
 
     /// The buffer id and offset of a [`Pool::pos`].
+    #[inline]
     fn locate(&self, pos: u32) -> (u16, u32) {
-        if self.incremental {
-            ((pos / self.buf_len) as u16, pos % self.buf_len)
-        } else {
-            (pos as u16, 0)
-        }
+        ((pos >> self.bid_shift) as u16, pos & self.offset_mask)
     }
 
-    /// Where the bytes at `pos` are.
+    /// Where the bytes at `pos` are: one shift, no branch, on every access
+    /// of a [`ProvidedBuf`].
+    #[inline]
     fn data_ptr(&self, pos: u32) -> *mut u8 {
-        let (bid, offset) = self.locate(pos);
-        self.buf_ptr(bid, offset)
+        let at = (pos as usize) << self.pos_shift;
+        debug_assert!(at < self.entries as usize * self.buf_len as usize);
+        // SAFETY: a `pos` made by `Pool::pos` from a buffer id below
+        // `entries` and an offset inside that buffer names a byte inside
+        // the buffers: `at` is `bid * buf_len + offset` in both modes.
+        unsafe { self.bufs.as_ptr().add(at) }
     }
 
     fn buf_ptr(&self, bid: u16, offset: u32) -> *mut u8 {
