@@ -8,6 +8,7 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use percore_net::UnixStream;
 
@@ -36,16 +37,39 @@ fn fill(fd: i32) -> usize {
 }
 
 /// A pair: percore's end, and a blocking std end to read with on a thread.
-fn pair() -> (UnixStream, std::os::unix::net::UnixStream) {
-    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-    (UnixStream::from_std(a), b)
+/// percore's end has waited for a read once, so the epoll driver knows it
+/// (registered, and with room to send: `write_all` tries its sends at once).
+async fn pair() -> (UnixStream, std::os::unix::net::UnixStream) {
+    let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let a = UnixStream::from_std(a);
+    {
+        let mut read = pin!(a.read(Vec::with_capacity(1)));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(read.as_mut().poll(&mut cx).is_pending(), "nothing sent yet");
+        std::io::Write::write_all(&mut b, b"x").unwrap();
+        let (res, got) = bounded(read).await;
+        assert_eq!((res.unwrap(), &got[..]), (1, &b"x"[..]));
+    }
+    (a, b)
 }
 
-/// Reads `len` bytes from `peer` on a thread.
+/// A bound on each test's waits, so that a bug hangs no test: far above
+/// what a pass takes, never part of an assertion.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// Awaits `fut`, panicking past [`BOUND`].
+async fn bounded<F: Future>(fut: F) -> F::Output {
+    percore::time::timeout(BOUND, fut)
+        .await
+        .expect("bounded wait")
+}
+
+/// Reads `len` bytes from `peer` on a thread (giving up past [`BOUND`]).
 fn read_on_thread(
     mut peer: std::os::unix::net::UnixStream,
     len: usize,
 ) -> std::thread::JoinHandle<Vec<u8>> {
+    peer.set_read_timeout(Some(BOUND)).unwrap();
     std::thread::spawn(move || {
         let mut got = vec![0u8; len];
         peer.read_exact(&mut got).unwrap();
@@ -56,23 +80,29 @@ fn read_on_thread(
 #[test]
 fn a_write_larger_than_the_socket_queue_goes_out_whole() {
     percore::run(async {
-        let (a, b) = pair();
+        let (a, b) = pair().await;
         // Larger than a Unix socket's queue: several short sends, and
-        // waits for room in between while the thread reads.
+        // waits for room in between while the thread reads. On epoll the
+        // first send is made at once (the socket is known, with room) and
+        // comes out short.
         let data: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
-        let reader = read_on_thread(b, data.len());
-        let (res, back) = a.write_all(data.clone()).await;
+        let reader = read_on_thread(b, 5 + data.len());
+        bounded(a.write_all(b"hello".to_vec())).await.0.unwrap();
+        let (res, back) = bounded(a.write_all(data.clone())).await;
         res.unwrap();
         assert_eq!(back, data, "the buffer comes back");
-        assert_eq!(reader.join().unwrap(), data);
+        // Closed: a reader still missing bytes sees the end, not a hang.
+        drop(a);
+        let got = reader.join().expect("the reader got every byte");
+        assert_eq!(&got[..5], b"hello");
+        assert!(got[5..] == data[..]);
     });
 }
 
 #[test]
 fn a_write_to_a_full_socket_waits_for_room() {
     percore::run(async {
-        let (a, b) = pair();
-        // A first write makes the driver know the socket.
+        let (a, b) = pair().await;
         a.write_all(b"hello".to_vec()).await.0.unwrap();
         let filled = fill(a.as_raw_fd());
         let mut write = pin!(a.write_all(b"after".to_vec()));
@@ -82,7 +112,7 @@ fn a_write_to_a_full_socket_waits_for_room() {
             "a full socket has no room"
         );
         let reader = read_on_thread(b, 5 + filled + 5);
-        let (res, back) = write.await;
+        let (res, back) = bounded(write).await;
         res.unwrap();
         assert_eq!(back, b"after");
         let got = reader.join().unwrap();
@@ -95,7 +125,7 @@ fn a_write_to_a_full_socket_waits_for_room() {
 #[test]
 fn a_dropped_waiting_write_sends_nothing_more_and_the_stream_goes_on() {
     percore::run(async {
-        let (a, b) = pair();
+        let (a, b) = pair().await;
         a.write_all(b"hello".to_vec()).await.0.unwrap();
         let filled = fill(a.as_raw_fd());
         {
@@ -107,7 +137,7 @@ fn a_dropped_waiting_write_sends_nothing_more_and_the_stream_goes_on() {
         // is queued with the next enter).
         percore::yield_now().await;
         let reader = read_on_thread(b, 5 + filled + 3);
-        a.write_all(b"end".to_vec()).await.0.unwrap();
+        bounded(a.write_all(b"end".to_vec())).await.0.unwrap();
         let got = reader.join().unwrap();
         assert_eq!(&got[..5], b"hello");
         assert!(got[5..5 + filled].iter().all(|&x| x == 7));
