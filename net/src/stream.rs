@@ -29,15 +29,19 @@ pub struct Stream {
     drained: Cell<bool>,
     /// The kernel has `IORING_RECVSEND_POLL_FIRST`.
     poll_first: bool,
+    /// The epoll driver runs: a write tries `op::try_send` before an op.
+    send_now: bool,
 }
 
 impl Stream {
     pub(crate) fn new(fd: SharedFd, zc_threshold: usize) -> Stream {
+        let caps = percore::capabilities();
         Stream {
             fd,
             zc_threshold: Cell::new(zc_threshold),
             drained: Cell::new(false),
-            poll_first: percore::capabilities().is_some_and(|c| c.recv_poll_first),
+            poll_first: caps.as_ref().is_some_and(|c| c.recv_poll_first),
+            send_now: caps.is_some_and(|c| c.driver == percore::DriverKind::Epoll),
         }
     }
 
@@ -128,7 +132,17 @@ impl Stream {
         let total = buf.bytes_init();
         WriteAll {
             stream: self,
-            send: self.send(buf.slice(..total)),
+            send: self.write_all_send(buf.slice(..total)),
+        }
+    }
+
+    /// How [`WriteAll`] sends `buf`: on epoll first straight away
+    /// ([`percore::op::try_send`]), else with an op.
+    fn write_all_send<B: IoBuf>(&self, buf: B) -> Send<B> {
+        if self.send_now {
+            Send::Now(Some(buf))
+        } else {
+            self.send(buf)
         }
     }
 
@@ -164,10 +178,14 @@ pub trait StreamSocket: Sized {
     fn peer_addr_of(stream: &Stream) -> io::Result<Self::Addr>;
 }
 
-/// [`Stream::send`]'s op: a plain or a zero-copy send of the same buffer.
+/// [`Stream::send`]'s op: a plain or a zero-copy send of the same buffer;
+/// or, for [`WriteAll`] on epoll, the buffer to try
+/// [`percore::op::try_send`] with first (nothing of it is in the driver, so
+/// dropping it is dropping the buffer; `None` only inside `WriteAll::poll`).
 enum Send<B: IoBuf> {
     Plain(Op<op::SendOp<B>>),
     Zc(Op<op::SendZc<B>>),
+    Now(Option<B>),
 }
 
 impl<B: IoBuf> Future for Send<B> {
@@ -178,6 +196,7 @@ impl<B: IoBuf> Future for Send<B> {
         match self.get_mut() {
             Send::Plain(op) => Pin::new(op).poll(cx),
             Send::Zc(op) => Pin::new(op).poll(cx),
+            Send::Now(_) => unreachable!("WriteAll::poll tries it itself"),
         }
     }
 }
@@ -198,7 +217,22 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
         // `Send` is `Unpin`, and so is this future.
         let this = self.get_mut();
         loop {
-            let (res, slice) = ready!(Pin::new(&mut this.send).poll(cx));
+            let (res, slice) = match &mut this.send {
+                Send::Now(slot) => {
+                    let slice = slot.take().expect("write_all polled after completion");
+                    match percore::op::try_send(&this.stream.fd, &slice) {
+                        Some(res) => (res, slice),
+                        None => {
+                            // Not now (the socket is full, or not known
+                            // yet): the op sends it, waiting for room.
+                            this.send = this.stream.send(slice);
+                            continue;
+                        }
+                    }
+                }
+                Send::Plain(op) => ready!(Pin::new(op).poll(cx)),
+                Send::Zc(op) => ready!(Pin::new(op).poll(cx)),
+            };
             let (sent, total) = (slice.begin(), slice.end());
             let buf = slice.into_inner();
             let sent = match res {
@@ -208,7 +242,7 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => sent,
                 Err(e) => return Poll::Ready((Err(e), buf)),
             };
-            this.send = this.stream.send(buf.slice(sent..total));
+            this.send = this.stream.write_all_send(buf.slice(sent..total));
         }
     }
 }

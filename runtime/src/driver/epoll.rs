@@ -441,6 +441,50 @@ impl Epoll {
         }))
     }
 
+    /// A plain send of `buf` on `fd`, made now with no entry, slot or
+    /// completion: one non-blocking `send(2)` if `fd` is a descriptor this
+    /// backend knows and may be writable (no `EAGAIN` since its last edge).
+    /// `None` if it cannot be tried here (an unknown fd, one known full, the
+    /// tick's inline budget spent) or said `EAGAIN` (the fd is then known
+    /// full, so the send op the caller makes instead waits for its edge
+    /// without another try).
+    pub(crate) fn try_send(&mut self, fd: RawFd, buf: &[u8]) -> Option<io::Result<usize>> {
+        if self.inline_budget == 0 {
+            return None;
+        }
+        // What was queued before it starts first, as in `start_inline`.
+        if !self.queued.is_empty() {
+            self.start_queued();
+        }
+        if !self.fds.get(&fd)?.writable {
+            return None;
+        }
+        self.inline_budget -= 1;
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        let n = loop {
+            // SAFETY: `buf` is a live slice for the length passed; the
+            // kernel reads it only during the call.
+            let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+            match errno_of(r) {
+                None => break r as usize,
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) => {
+                    self.set_ready(fd, Interest::Write, false);
+                    return None;
+                }
+                Some(errno) => {
+                    self.started += 1;
+                    return Some(Err(io::Error::from_raw_os_error(errno)));
+                }
+            }
+        };
+        self.started += 1;
+        if n > 0 && n < buf.len() {
+            self.filled(fd, true);
+        }
+        Some(Ok(n))
+    }
+
     /// Queued entries not yet started.
     pub(crate) fn queued(&self) -> usize {
         self.queued.len()
@@ -681,6 +725,12 @@ impl Epoll {
         if res <= 0 || res as u32 >= sqe.len || !single {
             return;
         }
+        self.filled(fd, is_write_side(code));
+    }
+
+    /// A short write (`write`) or read on `fd`: on a byte stream, its queue
+    /// is full (or drained), see [`Epoll::note_short`].
+    fn filled(&mut self, fd: RawFd, write: bool) {
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
@@ -689,7 +739,7 @@ impl Epoll {
         }
         let stream = *state.stream.get_or_insert_with(|| is_byte_stream(fd));
         if stream {
-            if is_write_side(code) {
+            if write {
                 state.writable = false;
             } else {
                 state.readable = false;

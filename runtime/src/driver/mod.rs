@@ -383,6 +383,26 @@ impl Driver {
         Started::Slot(self.submit(sqe, waker.clone()))
     }
 
+    /// A plain send of `buf` on `fd` made now, on the epoll backend, with no
+    /// entry, slot or completion (`Epoll::try_send`); counted as a send op
+    /// that completed at once. `None` on io_uring, or where the backend
+    /// cannot try it now: the caller then sends with an op.
+    pub(crate) fn try_send(&mut self, fd: RawFd, buf: &[u8]) -> Option<io::Result<usize>> {
+        let Backend::Epoll(e) = &mut self.ring else {
+            return None;
+        };
+        if self.shut_down {
+            return None;
+        }
+        let res = e.try_send(fd, buf)?;
+        let code = io_uring::opcode::Send::CODE;
+        self.stats.submitted = e.started();
+        self.stats.completed += 1;
+        self.stats.ops.on_submit(code);
+        self.stats.ops.on_complete(code);
+        Some(res)
+    }
+
     /// Starts an op on the epoll backend under the slot index it would
     /// take, and takes the slot only if the op goes on: an op that
     /// finishes at once needs none (its counters and a buffer ring's

@@ -100,6 +100,39 @@ pub fn lone_sender() -> bool {
     }
 }
 
+/// Sends from `buf` on the socket `fd` now, if the driver can without an
+/// op: on the epoll backend, one non-blocking `send(2)` when the socket is
+/// one it knows and not known to be full; the kernel copies the bytes
+/// before this returns. `None` where it cannot (io_uring, whose send is an
+/// op; a socket the backend has not seen or last found full; the tick's
+/// budget of inline starts spent; outside a runtime), or if the send would
+/// block: then send with an op ([`SendOp`]), which waits for room.
+/// `Some(Ok(n))` may be short (`n < buf.len()`): send the rest likewise.
+///
+/// This is what percore-net's `write_all` does first on epoll: a send with
+/// room costs the syscall and little else.
+///
+/// # Examples
+///
+/// ```
+/// use percore::fd::SharedFd;
+/// use percore::op::{Op, SendOp};
+///
+/// percore::run(async {
+///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+///     let a = SharedFd::new(a.into());
+///     let sent = match percore::op::try_send(&a, b"hi") {
+///         Some(res) => res.unwrap(),
+///         None => Op::new(SendOp::new(a.clone(), b"hi".to_vec())).await.0.unwrap(),
+///     };
+///     assert_eq!(sent, 2);
+///     # drop(b);
+/// });
+/// ```
+pub fn try_send(fd: &crate::fd::SharedFd, buf: &[u8]) -> Option<std::io::Result<usize>> {
+    crate::driver::try_with_driver(|d| d.try_send(fd.raw_fd(), buf)).flatten()
+}
+
 /// `offset` value meaning "the file's current position" (pipes, sockets, append).
 pub const CURRENT_POSITION: u64 = u64::MAX;
 
