@@ -20,8 +20,8 @@
 //!   4 KiB whole buffers. When the ring runs dry a receive falls back to a
 //!   buffer of its own. Measured in BENCHMARKS.md: less server CPU per
 //!   request and less memory per idle connection than `--plain`.
-//! - `--buf BYTES` / `--ring-entries N`: experiments with the ring's shape,
-//!   both powers of two (default entries with `--buf`: 1024). `PERCORE_BUF_RING_INC=0` turns
+//! - `--buf BYTES` / `--ring-entries N`: experiments with the ring's shape
+//!   (entries a power of two; default with `--buf`: 1024). `PERCORE_BUF_RING_INC=0` turns
 //!   incremental consumption off, for an A/B against whole buffers.
 //! - `--plain`: one `--buf`-byte buffer per connection (default 4096),
 //!   reused for every read (`--pooled` is accepted and is the default).

@@ -162,17 +162,22 @@ struct Inner {
 /// [`Pool::on_cqe`]).
 pub(crate) struct Pool {
     entries: u16,
-    /// A power of two (`with_options`), so a [`Pool::pos`] is taken apart
-    /// with shifts and a mask: no division on each buffer's release.
+    /// The length the kernel is given for each buffer.
     buf_len: u32,
-    /// `pos >> bid_shift` is the buffer id: log2(`buf_len`) for an
+    /// log2 of the stride: buffer `bid` starts at `bid << stride_shift` in
+    /// `bufs`. The stride is `buf_len` rounded up to a power of two, so a
+    /// [`Pool::pos`] is taken apart with shifts and a mask, not a division,
+    /// on every access and release; a length that is not a power of two
+    /// costs the padding up to the next one.
+    stride_shift: u32,
+    /// `pos >> bid_shift` is the buffer id: `stride_shift` for an
     /// incremental ring, 0 for a whole-buffer one.
     bid_shift: u32,
-    /// `pos & offset_mask` is the offset inside the buffer: `buf_len - 1`
-    /// for an incremental ring, 0 for a whole-buffer one.
+    /// `pos & offset_mask` is the offset inside the buffer: the stride
+    /// minus one for an incremental ring, 0 for a whole-buffer one.
     offset_mask: u32,
     /// `pos << pos_shift` is the offset into all the buffers: 0 for an
-    /// incremental ring (its `pos` is that offset already), log2(`buf_len`)
+    /// incremental ring (its `pos` is that offset already), `stride_shift`
     /// for a whole-buffer one (its `pos` is the buffer id).
     pos_shift: u32,
     /// Registered with `IOU_PBUF_RING_INC`.
@@ -180,7 +185,7 @@ pub(crate) struct Pool {
     /// The entry array the kernel reads; page aligned.
     ring: NonNull<RawEntry>,
     ring_layout: Layout,
-    /// `entries * buf_len` bytes of buffers.
+    /// `entries` buffers, one every stride (`stride_shift`).
     bufs: NonNull<u8>,
     bufs_layout: Layout,
     /// Our copy of the tail we last published.
@@ -298,8 +303,7 @@ impl BufRing {
     /// # Errors
     ///
     /// `InvalidInput` if `entries` is not a power of two in `1..=32768` or
-    /// `buf_len` is not a power of two in `1..=2^31` (1 B to 2 GiB);
-    /// `Unsupported` if the kernel has no provided-buffer rings (before 5.19, see
+    /// `buf_len` is zero or above `u32::MAX`; `Unsupported` if the kernel has no provided-buffer rings (before 5.19, see
     /// [`Capabilities::buf_ring`](crate::Capabilities::buf_ring));
     /// `OutOfMemory` if the buffers cannot be allocated; an error of kind
     /// `Other` if all 65536 buffer group ids are taken by this thread's live
@@ -360,17 +364,14 @@ impl BufRing {
                 format!("buffer ring entries must be a power of two up to 32768, not {entries}"),
             ));
         }
-        // A power of two: finding a buffer and an offset from a slice's
-        // place is a shift and a mask on every access and release.
-        if !buf_len.is_power_of_two() || buf_len > 1 << 31 {
+        if buf_len == 0 || buf_len > u32::MAX as usize {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "buffer ring buffers must be a power of two from 1 byte to 2 GiB, \
-                     not {buf_len} bytes"
-                ),
+                format!("buffer ring buffers must be 1..=u32::MAX bytes, not {buf_len}"),
             ));
         }
+        // Buffers sit a power of two apart (`Pool::stride_shift`).
+        let stride_shift = buf_len.next_power_of_two().trailing_zeros();
         let (driver_id, owner) = driver::try_with_driver(|d| (d.id(), d.capabilities()))
             .expect("BufRing::new outside a runtime: call it inside percore::run");
         if !owner.buf_ring {
@@ -385,14 +386,15 @@ impl BufRing {
         }
         // A slice's place must fit 32 bits (`Pool::pos`): larger rings keep
         // whole buffers.
-        let incremental =
-            incremental && owner.buf_ring_inc && entries as u64 * buf_len as u64 <= u32::MAX as u64;
+        let incremental = incremental
+            && owner.buf_ring_inc
+            && (entries as u64) << stride_shift <= u32::MAX as u64;
         let ring_layout = Layout::from_size_align(
             (entries as usize * std::mem::size_of::<RawEntry>()).max(PAGE),
             PAGE,
         )
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let bufs_layout = Layout::from_size_align(entries as usize * buf_len, 64)
+        let bufs_layout = Layout::from_size_align((entries as usize) << stride_shift, 64)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let out_of_memory = |layout: Layout| {
             io::Error::new(
@@ -409,15 +411,16 @@ impl BufRing {
             unsafe { dealloc(ring.as_ptr().cast(), ring_layout) };
             return Err(out_of_memory(bufs_layout));
         };
-        let len_shift = buf_len.trailing_zeros();
         let (bid_shift, offset_mask, pos_shift) = if incremental {
-            (len_shift, buf_len as u32 - 1, 0)
+            // Below 32: the whole ring fits 32 bits (checked above).
+            (stride_shift, (1u32 << stride_shift) - 1, 0)
         } else {
-            (0, 0, len_shift)
+            (0, 0, stride_shift)
         };
         let pool = Rc::new(Pool {
             entries,
             buf_len: buf_len as u32,
+            stride_shift,
             bid_shift,
             offset_mask,
             pos_shift,
@@ -741,8 +744,8 @@ impl Pool {
     /// A slice's place, in 32 bits: the buffer id of a whole-buffer ring
     /// (its data starts at 0), or the offset into all the buffers of an
     /// incremental one, which is at most 4 GiB in all (`with_options`).
-    /// `offset` is below `buf_len` (a completion's data starts inside its
-    /// buffer), so it never carries into the id's bits.
+    /// `offset` is below `buf_len`, so below the stride (a completion's
+    /// data starts inside its buffer): it never carries into the id's bits.
     fn pos(&self, bid: u16, offset: u32) -> u32 {
         debug_assert!(offset <= self.offset_mask);
         ((bid as u32) << self.bid_shift) | offset
@@ -759,21 +762,22 @@ impl Pool {
     #[inline]
     fn data_ptr(&self, pos: u32) -> *mut u8 {
         let at = (pos as usize) << self.pos_shift;
-        debug_assert!(at < self.entries as usize * self.buf_len as usize);
+        debug_assert!(at < (self.entries as usize) << self.stride_shift);
         // SAFETY: a `pos` made by `Pool::pos` from a buffer id below
         // `entries` and an offset inside that buffer names a byte inside
-        // the buffers: `at` is `bid * buf_len + offset` in both modes.
+        // the buffers: `at` is `(bid << stride_shift) + offset` in both
+        // modes.
         unsafe { self.bufs.as_ptr().add(at) }
     }
 
     fn buf_ptr(&self, bid: u16, offset: u32) -> *mut u8 {
         debug_assert!(bid < self.entries && offset <= self.buf_len);
-        // SAFETY: `bid < entries` and `offset <= buf_len`, so the offset
-        // stays inside the buffers (or one past the last).
+        // SAFETY: `bid < entries` and `offset <= buf_len <= stride`, so the
+        // offset stays inside the buffers (or one past the last).
         unsafe {
             self.bufs
                 .as_ptr()
-                .add(bid as usize * self.buf_len as usize + offset as usize)
+                .add(((bid as usize) << self.stride_shift) + offset as usize)
         }
     }
 }
