@@ -150,13 +150,7 @@ async fn axum_handlers_do_percore_file_and_socket_io() {
     assert_eq!(get_http1(addr, "/nope").await.0, StatusCode::NOT_FOUND);
 
     // HTTP/2 with prior knowledge on the same port: told apart by its preface.
-    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
-    let (mut h2, conn) = hyper::client::conn::http2::Builder::new(Executor)
-        .timer(Timer)
-        .handshake(conn)
-        .await
-        .unwrap();
-    percore::spawn(conn);
+    let mut h2 = connect_http2(addr).await;
     // Several requests, one after another, on the one connection.
     for hits in 2..5 {
         let req = Request::get("http://localhost/count/h2")
@@ -303,13 +297,7 @@ async fn header_read_timeout_spares_a_slow_handler() {
 #[percore::test]
 async fn header_read_timeout_leaves_an_idle_http2_connection_open() {
     let addr = serve_with_head_timeout();
-    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
-    let (mut h2, conn) = hyper::client::conn::http2::Builder::new(Executor)
-        .timer(Timer)
-        .handshake(conn)
-        .await
-        .unwrap();
-    percore::spawn(conn);
+    let mut h2 = connect_http2(addr).await;
     for _ in 0..2 {
         let req = Request::get("http://localhost/")
             .body(Empty::<Bytes>::new())
@@ -424,4 +412,17 @@ async fn a_large_upload_arrives_whole_through_the_receive_ring() {
     percore::shutdown::request();
     drop(sender);
     timeout(LIMIT, server).await.unwrap().unwrap().unwrap();
+}
+
+/// An HTTP/2 client (prior knowledge) on one new connection to `addr`, its
+/// connection task spawned.
+async fn connect_http2(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
+    let conn = Compat::new(TcpStream::connect(addr).await.unwrap());
+    let (h2, conn) = hyper::client::conn::http2::Builder::new(Executor)
+        .timer(Timer)
+        .handshake(conn)
+        .await
+        .unwrap();
+    percore::spawn(conn);
+    h2
 }

@@ -25,8 +25,8 @@
 #![cfg(loom)]
 
 // What the included files import as `super::atomic`.
+use loom::sync::Arc;
 use loom::sync::atomic::{self, AtomicUsize, Ordering};
-use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
 // The real protocols, with `super::atomic` = loom's atomics.
@@ -38,27 +38,11 @@ mod park;
 use inbox::Inbox;
 use park::ParkFlag;
 
-/// The wake-up signal: an eventfd, or MSG_RING completions in the ring.
-struct Signal {
-    count: Mutex<usize>,
-    cond: Condvar,
-}
+// The wake-up signal both park models use.
+#[path = "loom_support/signal.rs"]
+mod signal;
 
-impl Signal {
-    fn send(&self) {
-        *self.count.lock().unwrap() += 1;
-        self.cond.notify_one();
-    }
-
-    /// The park: blocks until a signal arrives, then takes all of them.
-    fn wait(&self) {
-        let mut count = self.count.lock().unwrap();
-        while *count == 0 {
-            count = self.cond.wait(count).unwrap();
-        }
-        *count = 0;
-    }
-}
+use signal::Signal;
 
 struct Core {
     flag: ParkFlag,
@@ -120,10 +104,7 @@ fn model(senders: usize, each: usize) {
             flag: ParkFlag::new(),
             inbox: Inbox::new(),
             queue: AtomicUsize::new(0),
-            signal: Signal {
-                count: Mutex::new(0),
-                cond: Condvar::new(),
-            },
+            signal: Signal::new(),
         });
         let threads: Vec<_> = (0..senders)
             .map(|_| {

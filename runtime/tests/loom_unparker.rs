@@ -17,8 +17,8 @@
 
 #![cfg(loom)]
 
+use loom::sync::Arc;
 use loom::sync::atomic::{self, AtomicUsize, Ordering};
-use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
 // The real protocol, with `super::atomic` = loom's atomics.
@@ -27,35 +27,11 @@ mod park;
 
 use park::ParkFlag;
 
-/// The wake-up signal: an eventfd, or MSG_RING completions in the ring.
-struct Signal {
-    count: Mutex<usize>,
-    cond: Condvar,
-}
+// The wake-up signal both park models use.
+#[path = "loom_support/signal.rs"]
+mod signal;
 
-impl Signal {
-    fn new() -> Signal {
-        Signal {
-            count: Mutex::new(0),
-            cond: Condvar::new(),
-        }
-    }
-
-    fn send(&self) {
-        *self.count.lock().unwrap() += 1;
-        self.cond.notify_one();
-    }
-
-    /// The park: blocks until a signal arrives, then takes all of them (an
-    /// eventfd read resets the counter).
-    fn wait(&self) {
-        let mut count = self.count.lock().unwrap();
-        while *count == 0 {
-            count = self.cond.wait(count).unwrap();
-        }
-        *count = 0;
-    }
-}
+use signal::Signal;
 
 struct Core {
     flag: ParkFlag,
