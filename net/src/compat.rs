@@ -977,7 +977,14 @@ impl<S: CompatWrite> Compat<S> {
             .get_or_insert_with(|| Op::new(op::ShutdownOp::new(fd.clone(), Shutdown::Write)));
         let res = ready!(Pin::new(op).poll(cx));
         self.writer.shutdown = None;
-        Poll::Ready(res)
+        // A connection the peer already reset has no write side left to
+        // shut: `ENOTCONN` means it is shut (hyper's HTTP/1 dispatcher
+        // reads it the same way). Otherwise a client's clean close would
+        // fail whenever the server's close happened to come first.
+        Poll::Ready(match res {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            res => res,
+        })
     }
 }
 

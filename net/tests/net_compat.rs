@@ -226,6 +226,30 @@ async fn write_error_after_peer_reset_is_reported() {
     );
 }
 
+/// Shutting the write side of a connection the peer already reset is done,
+/// not an error: an HTTP/2 client's clean close used to fail with
+/// `NotConnected` whenever the server closed first.
+#[percore::test]
+async fn shutdown_after_the_peer_reset_is_ok() {
+    let (client, server) = tcp_pair().await;
+    let mut client = Compat::new(client);
+    server.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(server);
+    // Wait until the reset arrived: a read sees it (bounded).
+    let mut byte = [0u8; 1];
+    let read = timeout(Duration::from_secs(10), client.read(&mut byte))
+        .await
+        .expect("the reset arrives");
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "no data was sent: {read:?}"
+    );
+    timeout(Duration::from_secs(10), client.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 #[percore::test]
 async fn futures_io_over_unix_stream() {
     // Spelled out: the tokio extension traits are in scope too.
