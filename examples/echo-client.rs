@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example echo-client -- --addr 127.0.0.1:7000 \
 //!     --conns 100 --size 64 --duration 10 [--pipeline 1] [--rate 0] \
-//!     [--pacing burst|even|poisson] [--cores 1] [--stats]
+//!     [--pacing burst|even|poisson] [--spin] [--cores 1] [--stats]
 //! ```
 //!
 //! - ping-pong per connection: send `--pipeline` messages (default 1), read
@@ -26,6 +26,9 @@
 //!
 //!   `even` and `poisson` wait for each due time with a kernel timeout
 //!   (`IORING_OP_TIMEOUT`), finer than the wheel's 1 ms ticks.
+//! - `--spin` (with `even` or `poisson`): wait for each due time by spinning
+//!   instead. The client's core then runs at 100%, but its own wake-ups
+//!   (50-200 µs late on a VM) no longer count as the server's latency.
 //! - `--cores N`: N threads, each with its own runtime and its share of the
 //!   connections.
 //! - `--stats`: print each core's runtime counters (`percore::stats()`) at
@@ -49,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use flags::Flags;
 use hdrhistogram::Histogram;
-use load::{Live, Pacing, Schedule, new_hist};
+use load::{Live, Pacing, Schedule, Wait, new_hist};
 use percore_net::TcpStream;
 
 struct Config {
@@ -60,13 +63,14 @@ struct Config {
     pipeline: usize,
     rate: f64,
     pacing: Pacing,
+    wait: Wait,
     cores: usize,
     stats: bool,
 }
 
 const USAGE: &str = "usage: echo-client [--addr HOST:PORT] [--conns C] [--size BYTES] \
                      [--duration SECS] [--pipeline P] [--rate REQ_PER_SEC] \
-                     [--pacing burst|even|poisson] [--cores N] [--stats]";
+                     [--pacing burst|even|poisson] [--spin] [--cores N] [--stats]";
 
 fn parse_args() -> Result<Config, String> {
     let mut cfg = Config {
@@ -77,6 +81,7 @@ fn parse_args() -> Result<Config, String> {
         pipeline: 1,
         rate: 0.0,
         pacing: Pacing::Burst,
+        wait: Wait::Sleep,
         cores: 1,
         stats: false,
     };
@@ -95,6 +100,7 @@ fn parse_args() -> Result<Config, String> {
             "--pipeline" => cfg.pipeline = flags.parse(&flag)?,
             "--rate" => cfg.rate = flags.parse(&flag)?,
             "--pacing" => cfg.pacing = Pacing::parse(&flags.value(&flag)?)?,
+            "--spin" => cfg.wait = Wait::Spin,
             "--cores" => cfg.cores = flags.parse(&flag)?,
             "--stats" => cfg.stats = true,
             other => return Err(format!("unknown argument {other}")),
@@ -105,6 +111,9 @@ fn parse_args() -> Result<Config, String> {
     }
     if cfg.rate < 0.0 || !cfg.rate.is_finite() {
         return Err("--rate must be 0 (unlimited) or positive".into());
+    }
+    if cfg.wait == Wait::Spin && (cfg.rate == 0.0 || cfg.pacing == Pacing::Burst) {
+        return Err("--spin paces --rate with --pacing even or poisson".into());
     }
     Ok(cfg)
 }
@@ -133,7 +142,12 @@ fn main() {
         cfg.size,
         cfg.pipeline,
         if cfg.rate > 0.0 {
-            format!("{} req/s offered ({:?} pacing)", cfg.rate, cfg.pacing)
+            let spin = if cfg.wait == Wait::Spin {
+                ", spinning"
+            } else {
+                ""
+            };
+            format!("{} req/s offered ({:?} pacing{spin})", cfg.rate, cfg.pacing)
         } else {
             "closed loop".to_string()
         },
@@ -256,7 +270,15 @@ fn run_core(
         // This core's share of the rate: the per-connection rate times the
         // connections it has.
         let rate = cfg.rate / cfg.conns as f64 * streams.len() as f64;
-        let schedules = load::schedules(streams.len(), rate, cfg.pacing, cfg.pipeline, start, end);
+        let schedules = load::schedules(
+            streams.len(),
+            rate,
+            cfg.pacing,
+            cfg.wait,
+            cfg.pipeline,
+            start,
+            end,
+        );
         let tasks: Vec<_> = streams
             .into_iter()
             .zip(schedules)

@@ -44,6 +44,8 @@
 #   CASES=copy ROUNDS=1 DURATION=2 scripts/bench-classes.sh       # the copy case alone, smoke
 #
 # Environment (defaults in brackets): ROUNDS [3]  DURATION [8]  RATE [20000]  PACING [even]
+#   SPIN [0]: 1 runs echo-client with --spin (it spins for due times instead of
+#   sleeping, so its own wake-ups on a VM do not count as the servers' latency)
 #   CONNS [256]  SIZE [64]  BACKGROUND ["0 16"]
 #   SERVERS ["percore-classes percore-yield tokio glommio"]
 #   CASES ["cpu copy"]  COPY_TASKS [4]  COPY_MB [64]  COPY_DIR [$OUT/copy-$$]
@@ -59,6 +61,9 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
 RATE=${RATE:-20000}
 PACING=${PACING:-even}
+SPIN=${SPIN:-0}
+CLIENT_WAIT=()
+[[ $SPIN == 1 ]] && CLIENT_WAIT=(--spin)
 CONNS=${CONNS:-256}
 SIZE=${SIZE:-64}
 BACKGROUND=${BACKGROUND:-"0 16"}
@@ -143,7 +148,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             w0=$(now)
             taskset -c "$CLIENT_CPU" "$EXAMPLES/echo-client" --addr "127.0.0.1:$PORT" \
                 --conns "$CONNS" --size "$SIZE" --duration "$DURATION" --rate "$RATE" \
-                --pacing "$PACING" >"$out" 2>&1 &
+                --pacing "$PACING" "${CLIENT_WAIT[@]}" >"$out" 2>&1 &
             CPID=$!
             wait "$CPID" || log "client exited with status $? ($out)"
             CPID=""

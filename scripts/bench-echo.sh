@@ -32,6 +32,8 @@
 #          compare it with percore in the rate phase under PACING=even), and
 #          NAME=PATH for another build of echo-server (an A/B: "percore old=/tmp/base/echo-server")
 #   PHASES ["sat rate mem"]  PACING [burst]: echo-client --pacing for the rate phase (burst, even, poisson)
+#   SPIN [0]: 1 adds echo-client --spin in the rate phase (even or poisson pacing: the client
+#          spins for due times instead of sleeping, so its own wake-ups do not count as latency)
 #   RATES ["100000 50000"] req/s  RATE_CELLS ["256x64 256x1024 1000x64 1000x1024"]
 #   RATE_WINDOW [3] seconds for the CPU window and again for the perf window
 #   MIN_WAIT_US [50] echo-server --min-wait-us for percore-minwait
@@ -56,6 +58,7 @@ DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-1}
 PIPELINE=${PIPELINE:-1}
 PACING=${PACING:-burst}
+SPIN=${SPIN:-0}
 MIN_WAIT_US=${MIN_WAIT_US:-50}
 CONNS=${CONNS:-"1 16 256 1000"}
 SIZES=${SIZES:-"64 1024 16384"}
@@ -177,6 +180,7 @@ run_load() {
         win=$RATE_WINDOW
         dur=$(awk -v w="$WARMUP" -v r="$RATE_WINDOW" 'BEGIN { print w + 2 * r + 1 }')
         rate_args=(--rate "$rate" --pacing "$PACING")
+        [[ $SPIN == 1 ]] && rate_args+=(--spin)
     fi
     out=$LOGS/$phase-r$round-$server-${conns}x$size-$rate.out
     start_server "$spec" "$buf"

@@ -282,7 +282,15 @@ fn run_core(
         let start = *start_at.get().expect("start set before the second barrier");
         let end = start + cfg.duration;
         let rate = cfg.rate / cfg.conns as f64 * streams.len() as f64;
-        let schedules = load::schedules(streams.len(), rate, cfg.pacing, 1, start, end);
+        let schedules = load::schedules(
+            streams.len(),
+            rate,
+            cfg.pacing,
+            load::Wait::Sleep,
+            1,
+            start,
+            end,
+        );
         let request = Bytes::from(format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
             cfg.path, cfg.addr

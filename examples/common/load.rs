@@ -31,7 +31,8 @@ use percore::op::{Op, TimeoutOp};
 ///   1/rate (independent clients).
 ///
 /// `even` and `poisson` wait for each due time with a kernel timeout
-/// (`IORING_OP_TIMEOUT`), finer than the wheel's 1 ms ticks.
+/// (`IORING_OP_TIMEOUT`), finer than the wheel's 1 ms ticks, or by spinning
+/// ([`Wait::Spin`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pacing {
     Burst,
@@ -49,6 +50,20 @@ impl Pacing {
             other => Err(format!("--pacing {other}: burst, even or poisson")),
         }
     }
+}
+
+/// How the pacer of `even` and `poisson` waits for a due time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Sleeps in the kernel until the due time (`IORING_OP_TIMEOUT`). On a
+    /// VM an idle vCPU wakes 50-200 µs late, and that lateness is counted
+    /// as the server's latency.
+    Sleep,
+    /// Spins on the client's core (yielding, so answers keep being reaped)
+    /// until the due time: the client never sleeps, its core runs at 100%,
+    /// and the latency it measures is the server's and the network's, not
+    /// the client's own wake-ups (`--spin`).
+    Spin,
 }
 
 /// A latency histogram: nanoseconds, from 1 ns to 100 s, 3 significant digits.
@@ -137,11 +152,14 @@ impl Schedule {
 /// One schedule for each of this core's `conns` connections, starting at
 /// `start` and ending at `end`. `rate` is this core's share of the offered
 /// requests per second (0: closed loop), sent in batches of `pipeline`.
-/// With `even` or `poisson` pacing this spawns the core's pacer task.
+/// With `even` or `poisson` pacing this spawns the core's pacer task, which
+/// waits for each due time as `wait` says.
+#[allow(clippy::too_many_arguments)]
 pub fn schedules(
     conns: usize,
     rate: f64,
     pacing: Pacing,
+    wait: Wait,
     pipeline: usize,
     start: Instant,
     end: Instant,
@@ -180,6 +198,7 @@ pub fn schedules(
     let batches_per_s = rate / pipeline as f64;
     percore::spawn(pace(
         pacing,
+        wait,
         batches_per_s,
         seed,
         start,
@@ -193,11 +212,14 @@ pub fn schedules(
 /// `--pacing even|poisson`: hands each due time of this core's schedule to
 /// the connection that has been idle longest, until `end`. The wheel's ticks
 /// are 1 ms, so each due time is waited for with a kernel timeout
-/// (`IORING_OP_TIMEOUT`, a high-resolution timer); with no connection idle,
+/// (`IORING_OP_TIMEOUT`, a high-resolution timer) or by spinning
+/// ([`Wait`]); with no connection idle,
 /// the request waits for one (and its latency, counted from the due time,
 /// shows it).
+#[allow(clippy::too_many_arguments)]
 async fn pace(
     pacing: Pacing,
+    wait: Wait,
     batches_per_s: f64,
     mut seed: u64,
     start: Instant,
@@ -208,10 +230,20 @@ async fn pace(
     let mean_gap = 1.0 / batches_per_s;
     let mut due = start;
     while due < end {
-        let wait = due.saturating_duration_since(Instant::now());
-        if !wait.is_zero() {
-            // The kernel's timer, not the wheel's 1 ms ticks.
-            let _ = Op::new(TimeoutOp::new(wait)).await;
+        match wait {
+            Wait::Sleep => {
+                let left = due.saturating_duration_since(Instant::now());
+                if !left.is_zero() {
+                    // The kernel's timer, not the wheel's 1 ms ticks.
+                    let _ = Op::new(TimeoutOp::new(left)).await;
+                }
+            }
+            // Each yield lets the loop reap answers without parking.
+            Wait::Spin => {
+                while Instant::now() < due {
+                    percore::yield_now().await;
+                }
+            }
         }
         let conn = loop {
             let next = idle.borrow_mut().pop_front();
