@@ -139,7 +139,7 @@ struct FdState {
     readers: Vec<usize>,
     writers: Vec<usize>,
     /// The op that receives straight into a buffer ring when polled
-    /// ([`Epoll::recv_direct`]): its wait, from its first wait on this fd
+    /// ([`Epoll::recv_ring`]): its wait, from its first wait on this fd
     /// until it is dropped; each read edge fires it.
     direct_reader: Option<std::rc::Rc<DirectWait>>,
 }
@@ -294,8 +294,6 @@ pub(crate) struct Epoll {
     bufs: bufs::BufGroups,
     /// Fds with a `direct_reader`: while any exists, every enter asks epoll.
     direct_readers: usize,
-    /// The second completion of the last direct receive (`recv_direct`).
-    direct_then: Option<(i32, u32)>,
     /// Direct readers whose fd turned readable, for the driver to wake.
     wakes: Vec<Waker>,
 }
@@ -337,7 +335,6 @@ impl Epoll {
             started: 0,
             bufs: bufs::BufGroups::default(),
             direct_readers: 0,
-            direct_then: None,
             wakes: Vec::new(),
         })
     }
@@ -529,7 +526,7 @@ impl Epoll {
     }
 
     /// Receives that wait for readiness with a waker and no entry
-    /// ([`Epoll::recv_direct`]).
+    /// ([`Epoll::recv_ring`]).
     pub(crate) fn direct_readers(&self) -> usize {
         self.direct_readers
     }
@@ -577,10 +574,16 @@ impl Epoll {
     }
 
     /// Starts the queued entries, in order.
+    #[inline]
     fn start_queued(&mut self) {
-        if self.queued.is_empty() {
-            return;
+        // Most often nothing is queued: checked here, in the caller.
+        if !self.queued.is_empty() {
+            self.start_queued_now();
         }
+    }
+
+    #[inline(never)]
+    fn start_queued_now(&mut self) {
         let queued = std::mem::take(&mut self.queued);
         let mut i = 0;
         while i < queued.len() {
@@ -1230,8 +1233,17 @@ impl Epoll {
 
     #[inline]
     fn collect_pool(&mut self) {
-        // A plain load first: most ticks no pool job finished.
-        if !self.pool.any.load(Ordering::Relaxed) || !self.pool.any.swap(false, Ordering::AcqRel) {
+        // A plain load first, here in the caller: most ticks no pool job
+        // finished (the collecting, apart, costs a call's frame only when
+        // one did).
+        if self.pool.any.load(Ordering::Relaxed) {
+            self.collect_pool_now();
+        }
+    }
+
+    #[inline(never)]
+    fn collect_pool_now(&mut self) {
+        if !self.pool.any.swap(false, Ordering::AcqRel) {
             return;
         }
         let mut buf = 0u64;
