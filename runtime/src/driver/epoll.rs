@@ -642,8 +642,13 @@ impl Epoll {
             let write = mask & libc::EPOLLOUT != 0 || err;
             state.readable |= read;
             state.writable |= write;
-            if read && let Some(wait) = &state.direct_reader {
-                self.wakes.extend(wait.fire());
+            if read
+                && let Some(wait) = &state.direct_reader
+                && let Some(waker) = wait.fire()
+            {
+                // A push, not `extend` with the option: that reserves
+                // room first, a call's worth of instructions per edge.
+                self.wakes.push(waker);
             }
             // An edge reports every readiness the fd has: most often nobody
             // waits for the other one (a send with room never waits).
@@ -684,10 +689,7 @@ impl Epoll {
                 )
             }
         } else {
-            // Round up: waking early would spin.
-            let ms = timeout.map_or(-1, |d| {
-                d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
-            });
+            let ms = wait_ms(timeout);
             // SAFETY: as above, at most `cap` events into spare capacity.
             unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), ptr, cap, ms) as libc::c_long }
         };
@@ -1781,6 +1783,20 @@ fn deadline(ts: Duration, absolute: bool) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
 }
 
+/// `epoll_wait`'s timeout: milliseconds, rounded up (waking early would
+/// spin), at most `i32::MAX`; -1 (forever) for `None`. In u64, seconds and
+/// nanoseconds apart: `as_nanos` is a u128, whose division is a call into
+/// compiler-builtins on every wait.
+fn wait_ms(timeout: Option<Duration>) -> i32 {
+    timeout.map_or(-1, |d| {
+        let ms = d
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_nanos().div_ceil(1_000_000)));
+        ms.min(i32::MAX as u64) as i32
+    })
+}
+
 fn last_errno() -> i32 {
     io::Error::last_os_error()
         .raw_os_error()
@@ -1788,6 +1804,7 @@ fn last_errno() -> i32 {
 }
 
 /// `Some(errno)` if a syscall returning `res` failed.
+#[inline]
 fn errno_of(res: isize) -> Option<i32> {
     (res < 0).then(last_errno)
 }
@@ -1805,5 +1822,21 @@ fn cvt(res: i32) -> io::Result<i32> {
         Err(io::Error::last_os_error())
     } else {
         Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_ms_rounds_up_and_saturates() {
+        assert_eq!(wait_ms(None), -1);
+        assert_eq!(wait_ms(Some(Duration::ZERO)), 0);
+        assert_eq!(wait_ms(Some(Duration::from_nanos(1))), 1);
+        assert_eq!(wait_ms(Some(Duration::from_millis(2))), 2);
+        assert_eq!(wait_ms(Some(Duration::new(1, 1_000_001))), 1002);
+        assert_eq!(wait_ms(Some(Duration::from_secs(3_000_000))), i32::MAX);
+        assert_eq!(wait_ms(Some(Duration::MAX)), i32::MAX);
     }
 }

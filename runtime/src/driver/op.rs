@@ -789,6 +789,17 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                     });
                     return Poll::Pending;
                 }
+                // Polled again while a direct receive waits, with no edge
+                // since: nothing to ask the driver (checked here, so this
+                // poll of every request costs no call).
+                State::Direct { .. }
+                    if !self.cancelled
+                        && self.direct.as_deref().is_some_and(|dir| {
+                            dir.pending.is_none() && dir.wait.still_waiting(cx.waker())
+                        }) =>
+                {
+                    return Poll::Pending;
+                }
                 State::Idle | State::Direct { .. } => return self.poll_direct(cx),
                 State::Submitted(idx, ring) => {
                     match with_ring(ring, |d| d.poll_multishot(idx, cx)) {
