@@ -346,7 +346,7 @@ impl Driver {
 
     /// Number of ops the kernel still owns (in flight or abandoned), and
     /// on the epoll backend the receives that wait for readiness with no
-    /// slot (see [`Driver::start_multishot`]).
+    /// slot (see [`Driver::recv_direct`]).
     pub(crate) fn in_flight(&self) -> usize {
         let direct = match &self.ring {
             Backend::Epoll(e) => e.direct_readers(),
@@ -570,7 +570,7 @@ impl Driver {
     }
 
     /// Takes back the waker a direct receive on the epoll backend left
-    /// (see [`Driver::start_multishot`]), for the caller to drop.
+    /// (see [`Driver::recv_direct`]), for the caller to drop.
     pub(crate) fn unpark_direct(&mut self, fd: RawFd, wait: &Rc<DirectWait>) -> Option<Waker> {
         match &mut self.ring {
             Backend::Epoll(e) => e.unpark_direct(fd, wait),
