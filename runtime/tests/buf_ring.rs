@@ -146,7 +146,10 @@ fn recv_multi_armed_on_another_runtime_panics() {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        assert!(msg.contains("different runtime"), "on demand {on_demand}: {msg}");
+        assert!(
+            msg.contains("different runtime"),
+            "on demand {on_demand}: {msg}"
+        );
         drop(theirs);
         // Unregistered on its own ring.
         first.block_on(async move { drop(ring) });

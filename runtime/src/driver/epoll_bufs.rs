@@ -34,10 +34,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Waker;
 
-
-use super::{
-    Epoll, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of, is_byte_stream,
-};
+use super::{Epoll, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of, is_byte_stream};
 use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
 
 /// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
@@ -602,10 +599,9 @@ impl Group {
         let (first, addr, len, bid) = unsafe { group.entry(group.head) };
         let room = if cap != 0 { cap.min(len) } else { len };
         // The next buffer, if the receive may spill into it.
-        let next =
-            (span && cap == 0 && len <= group.last && tail.wrapping_sub(group.head) >= 2)
-                // SAFETY: `head + 1` is before the tail (checked): as above.
-                .then(|| unsafe { group.entry(group.head.wrapping_add(1)) });
+        let next = (span && cap == 0 && len <= group.last && tail.wrapping_sub(group.head) >= 2)
+            // SAFETY: `head + 1` is before the tail (checked): as above.
+            .then(|| unsafe { group.entry(group.head.wrapping_add(1)) });
         let res = loop {
             let r = match next {
                 // SAFETY: the entry names a buffer of at least `len >= room`

@@ -64,7 +64,6 @@ pub(crate) use self::epoll::DirectWait;
 use self::epoll::{Cqe, DirectRecv, Epoll};
 use self::fork::{FORK_GENERATION, watch_forks};
 use self::op::{Abandoned, CqeResult, DirectTarget};
-use crate::buf::BufPool;
 use self::park::ParkFlag;
 pub use self::probe::{Capabilities, DriverKind};
 use self::register::register_ring_fd;
@@ -79,6 +78,7 @@ use self::syscall::{
 use self::tables::Tables;
 pub use self::tables::{BUF_TABLE_SLOTS, FILE_TABLE_SLOTS};
 use self::unpark::Unparker;
+use crate::buf::BufPool;
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
 const WAKE: u64 = u64::MAX - 1;
@@ -535,7 +535,8 @@ impl Driver {
         // SAFETY: as in `start_inline`: the group is one the op keeps
         // registered here (its `BufRing`, checked just above), and a
         // completion returned here ends the receive's use of its buffer.
-        let started = unsafe { e.recv_ring(target.fd, target.bgid, target.span, hint, waker, wait) };
+        let started =
+            unsafe { e.recv_ring(target.fd, target.bgid, target.span, hint, waker, wait) };
         Some(match started {
             DirectRecv::Parked(fd) => StartedMulti::Direct { fd },
             DirectRecv::Done {
