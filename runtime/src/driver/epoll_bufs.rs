@@ -34,7 +34,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Waker;
 
-use super::{Epoll, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of, is_byte_stream};
+use super::{Epoll, FdState, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of, is_byte_stream};
 use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
 
 /// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
@@ -52,6 +52,24 @@ struct Group {
     /// Bytes the last receive from this group brought: a receive that may
     /// fill the rest of the head buffer offers the next one too.
     last: u32,
+}
+
+impl FdState {
+    /// After a short read from `fd`, this record's: [`Epoll::drained`].
+    #[inline]
+    fn drained(&mut self, fd: RawFd) -> bool {
+        if self.hung_up {
+            return false;
+        }
+        let stream = match self.stream {
+            Some(stream) => stream,
+            None => *self.stream.insert(is_byte_stream(fd)),
+        };
+        if stream {
+            self.readable = false;
+        }
+        stream
+    }
 }
 
 impl Group {
@@ -430,16 +448,8 @@ impl Epoll {
                 short,
                 before,
             } => {
-                // After a short read of a byte stream, its queue is drained
-                // (as `drained`, here on the record at hand).
-                if short && !state.hung_up {
-                    let stream = match state.stream {
-                        Some(stream) => stream,
-                        None => *state.stream.insert(is_byte_stream(fd)),
-                    };
-                    if stream {
-                        state.readable = false;
-                    }
+                if short {
+                    state.drained(fd);
                 }
                 match before {
                     Some(head) => (head, Some((res, flags))),
@@ -543,17 +553,7 @@ impl Epoll {
     /// read drained; if so it waits for epoll's next edge without another
     /// try (as `note_short` does for plain receives).
     fn drained(&mut self, fd: RawFd) -> bool {
-        let Some(state) = self.fds.get_mut(&fd) else {
-            return false;
-        };
-        if state.hung_up {
-            return false;
-        }
-        let stream = *state.stream.get_or_insert_with(|| is_byte_stream(fd));
-        if stream {
-            state.readable = false;
-        }
-        stream
+        self.fds.get_mut(&fd).is_some_and(|state| state.drained(fd))
     }
 
     /// One non-blocking receive into the buffer at the head of the entry's
