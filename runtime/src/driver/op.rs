@@ -984,6 +984,9 @@ impl<T: MultishotOpCode> MultishotOp<T> {
 
     /// Lets the driver make the op's receives, from and into `target`,
     /// when it is polled (see `MultishotOp::<RecvMulti>::on_demand`).
+    /// `target` names the op's own descriptor and buffer ring: the
+    /// completions made for it go to the op's `complete_next`, which reads
+    /// their buffer ids against that ring.
     pub(crate) fn set_on_demand(&mut self, target: DirectTarget) {
         if self.direct.is_none() {
             self.direct = Some(Box::new(Direct {
