@@ -109,10 +109,14 @@ impl PooledRecv {
     ///     assert!(rx.next().await.unwrap().is_none()); // end of stream
     /// });
     /// ```
-    pub async fn next(&mut self) -> io::Result<Option<RecvBuf>> {
+    // An async `next`, as a stream's (it was an `async fn`, which clippy
+    // does not take for `Iterator::next`): not an iterator's.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> impl Future<Output = io::Result<Option<RecvBuf>>> + '_ {
         // The future is a reference to the stream, and whatever it waits
-        // on stays here when it is dropped.
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
+        // on stays here when it is dropped. Not an `async fn`: its state
+        // machine would wrap this one, a layer more on every poll.
+        std::future::poll_fn(|cx| self.poll_next(cx))
     }
 
     /// Polls for the next bytes: what [`next`](Self::next) waits for.
@@ -140,6 +144,7 @@ impl PooledRecv {
     ///     assert_eq!(&buf[..], b"hi");
     /// });
     /// ```
+    #[inline]
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<RecvBuf>>> {
         loop {
             if self.plain_next {

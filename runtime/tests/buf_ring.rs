@@ -117,32 +117,41 @@ async fn buf_ring_allocation_failure_is_an_error() {
 
 /// A ring belongs to the io_uring it was registered with. Armed on another
 /// runtime, the receive would pick from whatever group has the same id
-/// there and read the buffer ids against this ring.
+/// there and read the buffer ids against this ring. So for a receive made
+/// on demand (no entry on the epoll driver) too.
 #[test]
 fn recv_multi_armed_on_another_runtime_panics() {
-    let first = percore::Runtime::new().unwrap();
-    let second = percore::Runtime::new().unwrap();
-    let Some(ring) =
-        first.block_on(async { require_buf_ring().then(|| BufRing::new(4, 64).unwrap()) })
-    else {
-        return;
-    };
-    let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    let ring2 = ring.clone();
-    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        second.block_on(async move {
-            let mut recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring2));
-            let _ = recv.next_buf().await;
-        })
-    }))
-    .unwrap_err();
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    assert!(msg.contains("different runtime"), "{msg}");
-    drop(theirs);
-    // Unregistered on its own ring.
-    first.block_on(async move { drop(ring) });
+    for on_demand in [false, true] {
+        let first = percore::Runtime::new().unwrap();
+        let second = percore::Runtime::new().unwrap();
+        let Some(ring) =
+            first.block_on(async { require_buf_ring().then(|| BufRing::new(4, 64).unwrap()) })
+        else {
+            return;
+        };
+        let (mine, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        // Data waits, so a receive that went ahead would not wait forever.
+        std::io::Write::write_all(&mut theirs, b"x").unwrap();
+        let ring2 = ring.clone();
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            second.block_on(async move {
+                let recv = MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring2));
+                let mut recv = if on_demand { recv.on_demand() } else { recv };
+                let _ = recv.next_buf().await;
+            })
+        }))
+        .unwrap_err();
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("different runtime"),
+            "on demand {on_demand}: {msg}"
+        );
+        drop(theirs);
+        // Unregistered on its own ring.
+        first.block_on(async move { drop(ring) });
+    }
 }

@@ -598,3 +598,141 @@ fn dropping_a_waiting_pooled_receive_takes_its_waker_back() {
         assert_eq!(ring.available(), 2);
     });
 }
+
+/// A direct receive that drained the socket returns its data and keeps no
+/// waker (the poll was `Ready`), where it used to clone one per request. An edge before the next poll marks the wait
+/// fired without waking anyone, and that poll receives at once; a poll that
+/// finds nothing leaves its waker, which the next edge wakes.
+#[test]
+fn a_drained_pooled_receive_keeps_no_waker_and_still_sees_what_comes_next() {
+    let _dog = support::watchdog("epoll_direct_rearm", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::new(4, 64).unwrap();
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let (count, waker) = support::CountingWaker::new();
+        let mut recv =
+            MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring)).on_demand();
+        let poll = |recv: &mut MultishotOp<RecvMulti>| {
+            let mut next = Box::pin(recv.next_buf());
+            match support::poll_with(&mut next, &waker) {
+                Poll::Ready(res) => Some(res.unwrap().unwrap()),
+                Poll::Pending => None,
+            }
+        };
+        let turn = || async {
+            for _ in 0..5 {
+                Op::new(Nop).await.unwrap();
+                percore::yield_now().await;
+            }
+        };
+        // 1. Nothing yet: the receive waits with the waker.
+        assert!(poll(&mut recv).is_none());
+        assert_eq!(std::sync::Arc::strong_count(&count), 3, "the waker waits");
+        // 2. Data wakes it (the driver lets go of the waker), and the poll
+        //    receives it, drains the socket and keeps no waker: it is Ready.
+        theirs.write_all(b"one").unwrap();
+        turn().await;
+        assert_eq!(count.count(), 1);
+        assert_eq!(&poll(&mut recv).expect("woken for it")[..], b"one");
+        assert_eq!(std::sync::Arc::strong_count(&count), 2, "no waker kept");
+        // 3. More data, and the loop sees its edge: nobody to wake.
+        theirs.write_all(b"two").unwrap();
+        turn().await;
+        assert_eq!(count.count(), 1);
+        // 4. The next poll receives it at once.
+        assert_eq!(&poll(&mut recv).expect("the edge came")[..], b"two");
+        // 5. Nothing more: this poll leaves its waker, and data wakes it.
+        assert!(poll(&mut recv).is_none());
+        assert_eq!(std::sync::Arc::strong_count(&count), 3, "the waker waits");
+        theirs.write_all(b"three").unwrap();
+        turn().await;
+        assert_eq!(count.count(), 2);
+        assert_eq!(&poll(&mut recv).expect("woken for it")[..], b"three");
+    });
+}
+
+/// A direct receive finds its ring among the core's others by where it
+/// found it last, and again after another ring was dropped (the others
+/// move) or made: the data always lands in its own ring's buffers.
+#[test]
+fn a_pooled_receive_finds_its_ring_when_other_rings_come_and_go() {
+    let _dog = support::watchdog("epoll_direct_groups", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        // Whole buffers: a lent one is not `available`.
+        let whole = |n| BufRing::builder(n, 64).incremental(false).build().unwrap();
+        let first = whole(2);
+        let ours = whole(4);
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let mut recv =
+            MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ours)).on_demand();
+        async fn expect(
+            recv: &mut MultishotOp<RecvMulti>,
+            theirs: &mut UnixStream,
+            msg: &[u8],
+        ) -> percore::buf::ProvidedBuf {
+            theirs.write_all(msg).unwrap();
+            let buf = recv.next_buf().await.unwrap().unwrap();
+            assert_eq!(&buf[..], msg);
+            buf
+        }
+        // 1. Behind another ring.
+        let buf = expect(&mut recv, &mut theirs, b"behind").await;
+        assert_eq!((ours.available(), first.available()), (3, 2));
+        drop(buf);
+        // 2. That ring gone: ours moved.
+        drop(first);
+        let buf = expect(&mut recv, &mut theirs, b"moved").await;
+        assert_eq!(ours.available(), 3);
+        drop(buf);
+        // 3. Another ring made after ours, which receives too.
+        let last = whole(8);
+        let (mine2, mut theirs2) = UnixStream::pair().unwrap();
+        let mut recv2 =
+            MultishotOp::new(RecvMulti::new(SharedFd::new(mine2.into()), &last)).on_demand();
+        let buf = expect(&mut recv, &mut theirs, b"still").await;
+        theirs2.write_all(b"last").unwrap();
+        let buf2 = recv2.next_buf().await.unwrap().unwrap();
+        assert_eq!(&buf2[..], b"last");
+        assert_eq!((ours.available(), last.available()), (3, 7));
+        drop((buf, buf2));
+    });
+}
+
+/// A direct receive from an empty ring: with data waiting it ends with
+/// `ENOBUFS` (as the kernel's, so `PooledRecv` falls back to a buffer of
+/// its own), without data it waits with no error; once a buffer comes
+/// back, receiving goes on where it was.
+#[test]
+fn a_pooled_receive_from_an_empty_ring_is_enobufs_only_with_data_waiting() {
+    let _dog = support::watchdog("epoll_direct_enobufs", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::builder(1, 64).incremental(false).build().unwrap();
+        let pair = || {
+            let (mine, theirs) = UnixStream::pair().unwrap();
+            let recv =
+                MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring)).on_demand();
+            (recv, theirs)
+        };
+        let (mut a, mut a_peer) = pair();
+        let (mut b, mut b_peer) = pair();
+        // 1. One connection takes the one buffer.
+        a_peer.write_all(b"held").unwrap();
+        let held = a.next_buf().await.unwrap().unwrap();
+        assert_eq!(ring.available(), 0);
+        // 2. Another, never read from (so worth a try), has no data: it
+        //    waits, no ENOBUFS.
+        let mut next = Box::pin(b.next_buf());
+        assert!(poll_once(&mut next).await.is_pending());
+        drop(next);
+        // 3. Data, no buffer: ENOBUFS, and the data stays in the socket.
+        b_peer.write_all(b"more").unwrap();
+        let err = b.next_buf().await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS));
+        // 4. The buffer back: the data comes.
+        drop(held);
+        assert_eq!(&b.next_buf().await.unwrap().unwrap()[..], b"more");
+    });
+}

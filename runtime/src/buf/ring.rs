@@ -488,6 +488,16 @@ impl BufRing {
         driver::current_id() == Some(self.inner.ring)
     }
 
+    /// The id of the driver the ring is registered with.
+    pub(crate) fn driver_id(&self) -> u64 {
+        self.inner.ring
+    }
+
+    /// The ring's memory and buffer states.
+    pub(crate) fn pool(&self) -> &Rc<Pool> {
+        &self.inner.pool
+    }
+
     /// The buffer group id the kernel knows this ring by.
     ///
     /// # Examples

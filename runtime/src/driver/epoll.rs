@@ -139,7 +139,7 @@ struct FdState {
     readers: Vec<usize>,
     writers: Vec<usize>,
     /// The op that receives straight into a buffer ring when polled
-    /// ([`Epoll::recv_direct`]): its wait, from its first wait on this fd
+    /// ([`Epoll::recv_ring`]): its wait, from its first wait on this fd
     /// until it is dropped; each read edge fires it.
     direct_reader: Option<std::rc::Rc<DirectWait>>,
 }
@@ -294,8 +294,6 @@ pub(crate) struct Epoll {
     bufs: bufs::BufGroups,
     /// Fds with a `direct_reader`: while any exists, every enter asks epoll.
     direct_readers: usize,
-    /// The second completion of the last direct receive (`recv_direct`).
-    direct_then: Option<(i32, u32)>,
     /// Direct readers whose fd turned readable, for the driver to wake.
     wakes: Vec<Waker>,
 }
@@ -337,7 +335,6 @@ impl Epoll {
             started: 0,
             bufs: bufs::BufGroups::default(),
             direct_readers: 0,
-            direct_then: None,
             wakes: Vec::new(),
         })
     }
@@ -529,7 +526,7 @@ impl Epoll {
     }
 
     /// Receives that wait for readiness with a waker and no entry
-    /// ([`Epoll::recv_direct`]).
+    /// ([`Epoll::recv_ring`]).
     pub(crate) fn direct_readers(&self) -> usize {
         self.direct_readers
     }
@@ -577,10 +574,16 @@ impl Epoll {
     }
 
     /// Starts the queued entries, in order.
+    #[inline]
     fn start_queued(&mut self) {
-        if self.queued.is_empty() {
-            return;
+        // Most often nothing is queued: checked here, in the caller.
+        if !self.queued.is_empty() {
+            self.start_queued_now();
         }
+    }
+
+    #[inline(never)]
+    fn start_queued_now(&mut self) {
         let queued = std::mem::take(&mut self.queued);
         let mut i = 0;
         while i < queued.len() {
@@ -639,8 +642,13 @@ impl Epoll {
             let write = mask & libc::EPOLLOUT != 0 || err;
             state.readable |= read;
             state.writable |= write;
-            if read && let Some(wait) = &state.direct_reader {
-                self.wakes.extend(wait.fire());
+            if read
+                && let Some(wait) = &state.direct_reader
+                && let Some(waker) = wait.fire()
+            {
+                // A push, not `extend` with the option: that reserves
+                // room first, a call's worth of instructions per edge.
+                self.wakes.push(waker);
             }
             // An edge reports every readiness the fd has: most often nobody
             // waits for the other one (a send with room never waits).
@@ -681,10 +689,7 @@ impl Epoll {
                 )
             }
         } else {
-            // Round up: waking early would spin.
-            let ms = timeout.map_or(-1, |d| {
-                d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
-            });
+            let ms = wait_ms(timeout);
             // SAFETY: as above, at most `cap` events into spare capacity.
             unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), ptr, cap, ms) as libc::c_long }
         };
@@ -1230,8 +1235,17 @@ impl Epoll {
 
     #[inline]
     fn collect_pool(&mut self) {
-        // A plain load first: most ticks no pool job finished.
-        if !self.pool.any.load(Ordering::Relaxed) || !self.pool.any.swap(false, Ordering::AcqRel) {
+        // A plain load first, here in the caller: most ticks no pool job
+        // finished (the collecting, apart, costs a call's frame only when
+        // one did).
+        if self.pool.any.load(Ordering::Relaxed) {
+            self.collect_pool_now();
+        }
+    }
+
+    #[inline(never)]
+    fn collect_pool_now(&mut self) {
+        if !self.pool.any.swap(false, Ordering::AcqRel) {
             return;
         }
         let mut buf = 0u64;
@@ -1769,6 +1783,20 @@ fn deadline(ts: Duration, absolute: bool) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
 }
 
+/// `epoll_wait`'s timeout: milliseconds, rounded up (waking early would
+/// spin), at most `i32::MAX`; -1 (forever) for `None`. In u64, seconds and
+/// nanoseconds apart: `as_nanos` is a u128, whose division is a call into
+/// compiler-builtins on every wait.
+fn wait_ms(timeout: Option<Duration>) -> i32 {
+    timeout.map_or(-1, |d| {
+        let ms = d
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_nanos().div_ceil(1_000_000)));
+        ms.min(i32::MAX as u64) as i32
+    })
+}
+
 fn last_errno() -> i32 {
     io::Error::last_os_error()
         .raw_os_error()
@@ -1776,6 +1804,7 @@ fn last_errno() -> i32 {
 }
 
 /// `Some(errno)` if a syscall returning `res` failed.
+#[inline]
 fn errno_of(res: isize) -> Option<i32> {
     (res < 0).then(last_errno)
 }
@@ -1793,5 +1822,21 @@ fn cvt(res: i32) -> io::Result<i32> {
         Err(io::Error::last_os_error())
     } else {
         Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_ms_rounds_up_and_saturates() {
+        assert_eq!(wait_ms(None), -1);
+        assert_eq!(wait_ms(Some(Duration::ZERO)), 0);
+        assert_eq!(wait_ms(Some(Duration::from_nanos(1))), 1);
+        assert_eq!(wait_ms(Some(Duration::from_millis(2))), 2);
+        assert_eq!(wait_ms(Some(Duration::new(1, 1_000_001))), 1002);
+        assert_eq!(wait_ms(Some(Duration::from_secs(3_000_000))), i32::MAX);
+        assert_eq!(wait_ms(Some(Duration::MAX)), i32::MAX);
     }
 }

@@ -21,7 +21,7 @@
 //! that data filling the head buffer exactly still reads as short.
 //!
 //! An on-demand receive (`MultishotOp::on_demand`, as `PooledRecv` makes)
-//! skips the emulated completion queue: [`Epoll::recv_direct`] receives
+//! skips the entries and the emulated completion queue: [`Epoll::recv_ring`] receives
 //! inside the task's poll, once per `next()`, and hands the completion
 //! straight back; a drained socket leaves the op's [`DirectWait`] in the
 //! fd's record, and the read edge fires it and wakes the task, as tokio's
@@ -34,11 +34,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Waker;
 
-use io_uring::{opcode, squeue};
-
-use super::{
-    Epoll, IORING_CQE_F_MORE, IOSQE_BUFFER_SELECT, Interest, Kind, Sqe, errno_of, is_byte_stream,
-};
+use super::{Epoll, FdState, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of, is_byte_stream};
 use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
 
 /// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
@@ -56,6 +52,24 @@ struct Group {
     /// Bytes the last receive from this group brought: a receive that may
     /// fill the rest of the head buffer offers the next one too.
     last: u32,
+}
+
+impl FdState {
+    /// After a short read from `fd`, this record's: [`Epoll::drained`].
+    #[inline]
+    fn drained(&mut self, fd: RawFd) -> bool {
+        if self.hung_up {
+            return false;
+        }
+        let stream = match self.stream {
+            Some(stream) => stream,
+            None => *self.stream.insert(is_byte_stream(fd)),
+        };
+        if stream {
+            self.readable = false;
+        }
+        stream
+    }
 }
 
 impl Group {
@@ -114,7 +128,7 @@ pub(super) struct BufGroups {
 }
 
 /// A direct receive's wait for its fd's next read edge
-/// ([`Epoll::recv_direct`]): the op keeps it, and so does the fd's record
+/// ([`Epoll::recv_ring`]): the op keeps it, and so does the fd's record
 /// while the op waits. A poll of the op before the edge came sees so here,
 /// without asking the driver.
 #[derive(Default)]
@@ -135,6 +149,7 @@ impl std::fmt::Debug for DirectWait {
 impl DirectWait {
     /// Whether the op still waits, with no edge since: then `waker` is the
     /// one the edge wakes. Runs in the op's poll, outside the driver.
+    #[inline]
     pub(crate) fn still_waiting(&self, waker: &Waker) -> bool {
         if self.fired.get() {
             return false;
@@ -153,6 +168,14 @@ impl DirectWait {
         self.waker.take()
     }
 
+    /// Starts a wait whose waker the next poll leaves (see
+    /// [`DirectWait::still_waiting`]); a waker left before stays, and is
+    /// woken in vain at most once.
+    #[inline]
+    fn rearm(&self) {
+        self.fired.set(false);
+    }
+
     /// Starts a wait with `waker`.
     fn arm(&self, waker: &Waker) {
         self.fired.set(false);
@@ -164,18 +187,17 @@ impl DirectWait {
     }
 }
 
-/// What [`Epoll::recv_direct`] did with a receive.
+/// What [`Epoll::recv_ring`] did with a receive.
 pub(crate) enum DirectRecv {
     /// It received (or ended): its completion's result and flags, as the
     /// kernel would post them for a receive that selected a buffer (data,
-    /// end of stream, an error, `ENOBUFS`); `waiting`, the fd if the
-    /// receive drained the socket and the wait now waits for the next
-    /// edge. If the data went on from a head buffer it filled into the next
-    /// (see [`Epoll::recv_one`]), that second completion waits in
-    /// [`Epoll::take_direct_then`].
+    /// end of stream, an error, `ENOBUFS`), and a second one if the data
+    /// went on from a head buffer it filled into the next ([`Group::recv`]);
+    /// `waiting`, the fd if the receive drained the socket and the wait now
+    /// waits for the next edge.
     Done {
-        res: i32,
-        flags: u32,
+        first: (i32, u32),
+        then: Option<(i32, u32)>,
         waiting: Option<RawFd>,
     },
     /// Nothing to read: the wait waits for this fd's next read edge.
@@ -329,41 +351,47 @@ impl Epoll {
         }
     }
 
-    /// A receive with `IOSQE_BUFFER_SELECT` (one-shot or multishot alike)
-    /// made the readiness way, inside its task's poll, as tokio's I/O is:
-    /// if the socket may be readable, one non-blocking receive into the
-    /// group's head buffer, whose completion comes straight back (no
-    /// completion queue, slot or wake-up); else (or on `EAGAIN`) `wait`
-    /// waits for the fd's next read edge with the task's waker, and the
-    /// task polls again. A receive that drained the socket leaves `wait`
-    /// waiting too, so the next poll sees in `wait` alone that nothing
-    /// came. A multishot entry receives once per call here: nothing is
-    /// taken from the ring until the task asks, so an idle connection holds
-    /// no buffer.
+    /// An on-demand receive (`MultishotOp::on_demand`) into group `bgid`
+    /// from `fd`, made the readiness way, inside its task's poll, as tokio's
+    /// I/O is: if the socket may be readable, one non-blocking receive into
+    /// the group's head buffer, whose completion comes straight back (no
+    /// entry, completion queue, slot or wake-up); else (or on `EAGAIN`)
+    /// `wait` waits for the fd's next read edge with the task's waker, and
+    /// the task polls again. A receive that drained the socket leaves
+    /// `wait` waiting too, so the next poll sees in `wait` alone that
+    /// nothing came. Nothing is taken from the ring until the task asks, so
+    /// an idle connection holds no buffer. `span`: the receive may go on
+    /// into the next buffer (a multishot receive with no length cap), on a
+    /// byte stream. `hint` is where the group was found last: the group is
+    /// looked up by that index (and searched for only if it moved).
+    ///
+    /// The fd's record is looked up once; the ring's group by index.
     ///
     /// An fd with another direct reader, or ops waiting the usual way, is
-    /// `No`: the entry then goes the usual way, after them.
+    /// `No`: the receive then goes the usual way, as an entry, after them.
     ///
     /// # Safety
     ///
-    /// As for [`Epoll::start_inline`]: the group the entry names is
-    /// registered here and published buffers are the receive's to fill
-    /// until its completion, which this call returns.
-    pub(crate) unsafe fn recv_direct(
+    /// As for [`Epoll::start_inline`]: group `bgid` is registered here and
+    /// its published buffers are the receive's to fill until its
+    /// completion, which this call returns.
+    #[inline]
+    pub(crate) unsafe fn recv_ring(
         &mut self,
-        entry: &squeue::Entry,
+        fd: RawFd,
+        bgid: u16,
+        span: bool,
+        hint: &mut usize,
         waker: &Waker,
         wait: &Rc<DirectWait>,
     ) -> DirectRecv {
-        let sqe = Sqe::from_entry(entry);
-        if sqe.opcode != opcode::Recv::CODE || sqe.flags != IOSQE_BUFFER_SELECT {
+        let Ok(i) = usize::try_from(fd) else {
             return DirectRecv::No;
-        }
-        let fd = sqe.fd;
-        if self.fds.get(&fd).is_none() && fd >= 0 {
+        };
+        if self.fds.slots.get(i).is_none_or(Option::is_none) {
             self.kind(fd); // first seen: one fstat
         }
-        let Some(state) = self.fds.get_mut(&fd) else {
+        let Some(Some(state)) = self.fds.slots.get_mut(i) else {
             return DirectRecv::No;
         };
         if state.kind != Kind::Pollable {
@@ -382,31 +410,97 @@ impl Epoll {
             wait.arm(waker);
             return DirectRecv::Parked(fd);
         }
-        let span = sqe.len == 0 && state.stream == Some(true);
+        let span = span && state.stream == Some(true);
         if self.inline_budget == 0 {
             return DirectRecv::Yield;
         }
         self.inline_budget -= 1;
-        // What was queued before it starts first, as in `start_inline`.
-        if !self.queued.is_empty() {
-            self.start_queued();
-        }
         self.started += 1;
-        let Some((first, then)) = self.recv_now(&sqe, fd, span) else {
-            return self.park_direct(fd, waker, wait);
+        // What was queued before it starts first, as in `start_inline`
+        // (which may change the fd's record: look it up again).
+        let state = if self.queued.is_empty() {
+            state
+        } else {
+            self.start_queued();
+            match self.fds.slots.get_mut(i) {
+                Some(Some(state)) => state,
+                _ => return DirectRecv::No,
+            }
         };
-        self.direct_then = then;
+        let group = match self.bufs.groups.get_mut(*hint) {
+            Some(g) if g.bgid == bgid => Some(g),
+            _ => match self.bufs.groups.iter().position(|g| g.bgid == bgid) {
+                Some(at) => {
+                    *hint = at;
+                    self.bufs.groups.get_mut(at)
+                }
+                None => None,
+            },
+        };
+        let pick = match group {
+            Some(group) => group.recv(fd, 0, 0, span),
+            None => Pick::End(-libc::ENOBUFS),
+        };
+        let (first, then) = match pick {
+            Pick::Data {
+                res,
+                flags,
+                short,
+                before,
+            } => {
+                if short {
+                    state.drained(fd);
+                }
+                match before {
+                    Some(head) => (head, Some((res, flags))),
+                    None => ((res, flags), None),
+                }
+            }
+            // As the kernel: an empty ring is ENOBUFS only when data waits
+            // (the peek says).
+            Pick::Again => return self.recv_ring_wait(fd, ours, waker, wait),
+            Pick::End(res) if res == -libc::ENOBUFS && !has_data(fd) => {
+                return self.recv_ring_wait(fd, ours, waker, wait);
+            }
+            Pick::End(res) => ((res, 0), None),
+        };
         // Drained: wait for the edge already, so that the next poll finds
         // the wait in place.
-        let drained = first.0 > 0 && self.fds.get(&fd).is_some_and(|s| !s.readable);
-        let waiting = (drained
-            && matches!(self.park_direct(fd, waker, wait), DirectRecv::Parked(_)))
-        .then_some(fd);
+        let waiting = if first.0 > 0 && !state.readable {
+            if ours {
+                // The poll returns what it received, so it leaves no
+                // waker: the next poll that finds nothing stores its own
+                // (`still_waiting`), and an edge before it only marks the
+                // wait fired.
+                wait.rearm();
+                Some(fd)
+            } else {
+                matches!(self.park_direct(fd, waker, wait), DirectRecv::Parked(_)).then_some(fd)
+            }
+        } else {
+            None
+        };
         DirectRecv::Done {
-            res: first.0,
-            flags: first.1,
+            first,
+            then,
             waiting,
         }
+    }
+
+    /// [`Epoll::recv_ring`] found nothing to read: `fd` waits for its edge.
+    fn recv_ring_wait(
+        &mut self,
+        fd: RawFd,
+        ours: bool,
+        waker: &Waker,
+        wait: &Rc<DirectWait>,
+    ) -> DirectRecv {
+        self.set_ready(fd, Interest::Read, false);
+        if ours {
+            wait.arm(waker);
+            return DirectRecv::Parked(fd);
+        }
+        self.park_direct(fd, waker, wait)
     }
 
     /// Leaves `wait` waiting with `waker` for `fd`'s next read edge
@@ -429,12 +523,6 @@ impl Epoll {
         DirectRecv::Parked(fd)
     }
 
-    /// The second completion of the last [`Epoll::recv_direct`], if its data
-    /// went on into the next buffer.
-    pub(crate) fn take_direct_then(&mut self) -> Option<(i32, u32)> {
-        self.direct_then.take()
-    }
-
     /// Takes `wait` off `fd` (its op was dropped or cancelled); another
     /// reader's wait stays. The waker it held is the caller's to drop,
     /// outside the driver.
@@ -452,45 +540,6 @@ impl Epoll {
         wait.fire()
     }
 
-    /// One receive for [`Epoll::recv_direct`]: its result and flags (and
-    /// those of the next buffer's part, if it went on there), or `None` if
-    /// there is nothing to read (the fd then waits for its edge). As the
-    /// kernel: an empty ring is `ENOBUFS` only when data waits.
-    #[allow(clippy::type_complexity)]
-    fn recv_now(
-        &mut self,
-        sqe: &Sqe,
-        fd: RawFd,
-        span: bool,
-    ) -> Option<((i32, u32), Option<(i32, u32)>)> {
-        match self.recv_one(sqe, fd, span) {
-            Pick::Data {
-                res,
-                flags,
-                short,
-                before,
-            } => {
-                if short {
-                    self.drained(fd);
-                }
-                Some(match before {
-                    Some(head) => (head, Some((res, flags))),
-                    None => ((res, flags), None),
-                })
-            }
-            // An empty ring: the peek says whether data waits.
-            Pick::Again => {
-                self.set_ready(fd, Interest::Read, false);
-                None
-            }
-            Pick::End(res) if res == -libc::ENOBUFS && !has_data(fd) => {
-                self.set_ready(fd, Interest::Read, false);
-                None
-            }
-            Pick::End(res) => Some(((res, 0), None)),
-        }
-    }
-
     /// Whether the entry's group has no buffer to pick.
     fn ring_empty(&self, sqe: &Sqe) -> bool {
         self.bufs
@@ -504,21 +553,28 @@ impl Epoll {
     /// read drained; if so it waits for epoll's next edge without another
     /// try (as `note_short` does for plain receives).
     fn drained(&mut self, fd: RawFd) -> bool {
-        let Some(state) = self.fds.get_mut(&fd) else {
-            return false;
-        };
-        if state.hung_up {
-            return false;
-        }
-        let stream = *state.stream.get_or_insert_with(|| is_byte_stream(fd));
-        if stream {
-            state.readable = false;
-        }
-        stream
+        self.fds.get_mut(&fd).is_some_and(|state| state.drained(fd))
     }
 
     /// One non-blocking receive into the buffer at the head of the entry's
-    /// group, committed as the kernel commits it.
+    /// group, committed as the kernel commits it ([`Group::recv`]).
+    fn recv_one(&mut self, sqe: &Sqe, fd: RawFd, span: bool) -> Pick {
+        match self
+            .bufs
+            .groups
+            .iter_mut()
+            .find(|g| g.bgid == sqe.buf_index)
+        {
+            Some(group) => group.recv(fd, sqe.len, sqe.op_flags as i32, span),
+            None => Pick::End(-libc::ENOBUFS),
+        }
+    }
+}
+
+impl Group {
+    /// One non-blocking receive from `fd` into the buffer at the head of
+    /// the group, of at most `cap` bytes (0: no cap), with `op_flags`;
+    /// committed as the kernel commits it.
     ///
     /// With `span` (a multishot receive on a byte stream, with no length
     /// cap), when the rest of the head buffer is no larger than the group's
@@ -528,15 +584,9 @@ impl Epoll {
     /// without another receive that would only say `EAGAIN`. Data that goes
     /// past it completes the head buffer first (`before`), as the kernel
     /// would.
-    fn recv_one(&mut self, sqe: &Sqe, fd: RawFd, span: bool) -> Pick {
-        let Some(group) = self
-            .bufs
-            .groups
-            .iter_mut()
-            .find(|g| g.bgid == sqe.buf_index)
-        else {
-            return Pick::End(-libc::ENOBUFS);
-        };
+    #[inline(always)]
+    fn recv(&mut self, fd: RawFd, cap: u32, op_flags: i32, span: bool) -> Pick {
+        let group = self;
         let tail = group.tail();
         if tail == group.head {
             return Pick::End(-libc::ENOBUFS);
@@ -547,12 +597,11 @@ impl Epoll {
         // tail). Fields are read and written through raw pointers, as the
         // kernel does: `resv` of entry 0 (the tail) is not touched.
         let (first, addr, len, bid) = unsafe { group.entry(group.head) };
-        let room = if sqe.len != 0 { sqe.len.min(len) } else { len };
+        let room = if cap != 0 { cap.min(len) } else { len };
         // The next buffer, if the receive may spill into it.
-        let next =
-            (span && sqe.len == 0 && len <= group.last && tail.wrapping_sub(group.head) >= 2)
-                // SAFETY: `head + 1` is before the tail (checked): as above.
-                .then(|| unsafe { group.entry(group.head.wrapping_add(1)) });
+        let next = (span && cap == 0 && len <= group.last && tail.wrapping_sub(group.head) >= 2)
+            // SAFETY: `head + 1` is before the tail (checked): as above.
+            .then(|| unsafe { group.entry(group.head.wrapping_add(1)) });
         let res = loop {
             let r = match next {
                 // SAFETY: the entry names a buffer of at least `len >= room`
@@ -563,7 +612,7 @@ impl Epoll {
                         fd,
                         addr as *mut libc::c_void,
                         room as usize,
-                        sqe.op_flags as i32 | libc::MSG_DONTWAIT,
+                        op_flags | libc::MSG_DONTWAIT,
                     )
                 },
                 // SAFETY: as above, for both buffers; the iovecs and the
@@ -582,7 +631,7 @@ impl Epoll {
                     let mut msg: libc::msghdr = std::mem::zeroed();
                     msg.msg_iov = iov.as_mut_ptr();
                     msg.msg_iovlen = 2;
-                    libc::recvmsg(fd, &mut msg, sqe.op_flags as i32 | libc::MSG_DONTWAIT)
+                    libc::recvmsg(fd, &mut msg, op_flags | libc::MSG_DONTWAIT)
                 },
             };
             match errno_of(r) {

@@ -63,7 +63,7 @@ pub(crate) use self::context::{
 pub(crate) use self::epoll::DirectWait;
 use self::epoll::{Cqe, DirectRecv, Epoll};
 use self::fork::{FORK_GENERATION, watch_forks};
-use self::op::{Abandoned, CqeResult};
+use self::op::{Abandoned, CqeResult, DirectTarget};
 use self::park::ParkFlag;
 pub use self::probe::{Capabilities, DriverKind};
 use self::register::register_ring_fd;
@@ -78,6 +78,7 @@ use self::syscall::{
 use self::tables::Tables;
 pub use self::tables::{BUF_TABLE_SLOTS, FILE_TABLE_SLOTS};
 use self::unpark::Unparker;
+use crate::buf::BufPool;
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
 const WAKE: u64 = u64::MAX - 1;
@@ -135,15 +136,15 @@ pub(crate) enum Started {
     Slot(usize),
 }
 
-/// What [`Driver::start_multishot`] did with a multishot op.
+/// What [`Driver::recv_direct`] did with an on-demand receive.
 pub(crate) enum StartedMulti {
-    /// A receive the epoll backend made inside the call: its completion
-    /// (a second, if the data went on into the next buffer, waits in
-    /// [`Driver::take_direct_then`]), after which the op is re-armed by its
-    /// next poll; with the fd if the op's
-    /// [`DirectWait`] already waits for it (as `Direct`).
+    /// A receive the epoll backend made inside the call: its completion,
+    /// and a second if the data went on into the next buffer; the op is
+    /// re-armed by its next poll. With the fd if the op's [`DirectWait`]
+    /// already waits for it (as `Direct`).
     Done {
         cqe: CqeResult,
+        then: Option<CqeResult>,
         waiting: Option<RawFd>,
     },
     /// The op's [`DirectWait`] waits for `fd` to turn readable: its waker
@@ -151,8 +152,6 @@ pub(crate) enum StartedMulti {
     Direct { fd: RawFd },
     /// The tick's inline budget is spent: the task was woken to poll again.
     Yield,
-    /// It goes on in this slot.
-    Slot(usize),
 }
 
 pub(crate) struct Driver {
@@ -192,8 +191,6 @@ pub(crate) struct Driver {
     link_timeouts: Slab<Box<types::Timespec>>,
     /// Provided-buffer rings registered here, told of each of their CQEs.
     buf_groups: register::BufGroups,
-    /// See [`Driver::take_direct_then`].
-    direct_then: Option<CqeResult>,
     stats: DriverStats,
     #[cfg(feature = "tracing")]
     slow_op: Option<Duration>,
@@ -290,7 +287,6 @@ impl Driver {
             driver_woke: false,
             link_timeouts: Slab::new(),
             buf_groups: register::BufGroups::default(),
-            direct_then: None,
             stats: DriverStats::default(),
             #[cfg(feature = "tracing")]
             slow_op: config.slow_op,
@@ -350,7 +346,7 @@ impl Driver {
 
     /// Number of ops the kernel still owns (in flight or abandoned), and
     /// on the epoll backend the receives that wait for readiness with no
-    /// slot (see [`Driver::start_multishot`]).
+    /// slot (see [`Driver::recv_direct`]).
     pub(crate) fn in_flight(&self) -> usize {
         let direct = match &self.ring {
             Backend::Epoll(e) => e.direct_readers(),
@@ -508,73 +504,74 @@ impl Driver {
         idx
     }
 
-    /// Starts a multishot op: on the epoll backend a receive that selects a
-    /// buffer is made inside this call, as a one-shot receive each time it
-    /// is polled (`Epoll::recv_direct`), with no slot or completion queue;
-    /// `wait` is the op's, for waiting on the fd. Anything else gets a
-    /// slot, as [`Driver::submit_multishot`].
-    pub(crate) fn start_multishot(
+    /// An on-demand receive into a buffer ring ([`DirectTarget`]), made
+    /// inside this call on the epoll backend (`Epoll::recv_ring`), with no
+    /// entry, slot or completion queue; `wait` is the op's, for waiting on
+    /// the fd. `None` on io_uring, or where the backend cannot take it: the
+    /// op is then armed as an entry ([`Driver::submit_multishot`]).
+    ///
+    /// # Panics
+    ///
+    /// If the target's ring is registered with another driver.
+    #[inline]
+    pub(crate) fn recv_direct(
         &mut self,
-        sqe: &squeue::Entry,
+        target: &DirectTarget,
+        hint: &mut usize,
         waker: &Waker,
         wait: &Rc<DirectWait>,
-    ) -> StartedMulti {
+    ) -> Option<StartedMulti> {
         // (A forked child never gets here: `with_driver` refuses it.)
-        if let Backend::Epoll(e) = &mut self.ring
-            && !self.shut_down
-        {
-            // SAFETY: as in `start_inline`: the entry's buffer group is one
-            // its op keeps registered (the `MultishotOpCode` contract), and
-            // a completion returned here ends the receive's use of it.
-            match unsafe { e.recv_direct(sqe, waker, wait) } {
-                DirectRecv::Parked(fd) => return StartedMulti::Direct { fd },
-                DirectRecv::Done {
-                    res,
-                    flags,
-                    waiting,
-                } => {
-                    self.stats.submitted = e.started();
-                    let then = e.take_direct_then();
-                    let opcode = sqe.get_opcode() as u8;
-                    self.stats.ops.on_submit(opcode);
-                    let bgid = register::selected_group(sqe);
-                    // In the order posted: the pool counts offsets so.
-                    let cqe = self.account_direct(opcode, bgid, res, flags);
-                    if let Some((res, flags)) = then {
-                        self.direct_then = Some(self.account_direct(opcode, bgid, res, flags));
-                    }
-                    return StartedMulti::Done { cqe, waiting };
-                }
-                DirectRecv::Yield => {
-                    waker.wake_by_ref();
-                    return StartedMulti::Yield;
-                }
-                DirectRecv::No => {}
-            }
+        let Backend::Epoll(e) = &mut self.ring else {
+            return None;
+        };
+        if self.shut_down {
+            return None;
         }
-        StartedMulti::Slot(self.submit_multishot(sqe.clone(), waker.clone()))
+        assert!(
+            target.ring == self.id,
+            "percore: a RecvMulti was armed on a different runtime than the one its BufRing is registered with"
+        );
+        // SAFETY: as in `start_inline`: the group is one the op keeps
+        // registered here (its `BufRing`, checked just above), and a
+        // completion returned here ends the receive's use of its buffer.
+        let started =
+            unsafe { e.recv_ring(target.fd, target.bgid, target.span, hint, waker, wait) };
+        Some(match started {
+            DirectRecv::Parked(fd) => StartedMulti::Direct { fd },
+            DirectRecv::Done {
+                first,
+                then,
+                waiting,
+            } => {
+                self.stats.submitted = e.started();
+                self.stats.ops.on_submit(opcode::Recv::CODE);
+                // In the order posted: the pool counts offsets so.
+                let cqe = self.account_direct(&target.pool, first);
+                let then = then.map(|t| self.account_direct(&target.pool, t));
+                StartedMulti::Done { cqe, then, waiting }
+            }
+            DirectRecv::Yield => {
+                waker.wake_by_ref();
+                StartedMulti::Yield
+            }
+            DirectRecv::No => return None,
+        })
     }
 
-    /// What [`Driver::account`] does for a slot's completion, for one that
-    /// needs no slot.
-    fn account_direct(&mut self, opcode: u8, bgid: Option<u16>, res: i32, flags: u32) -> CqeResult {
+    /// What [`Driver::account`] does for a slot's completion, for a direct
+    /// receive's, which needs no slot: its pool is the target's (the one
+    /// registered here under its group).
+    fn account_direct(&mut self, pool: &BufPool, (res, flags): (i32, u32)) -> CqeResult {
         self.stats.completed += 1;
-        self.stats.ops.on_complete(opcode);
+        self.stats.ops.on_complete(opcode::Recv::CODE);
         let mut cqe = CqeResult::new(res, flags);
-        if let Some(bgid) = bgid {
-            cqe.buf_offset = self.buf_groups.on_cqe(bgid, res, flags);
-        }
+        cqe.buf_offset = pool.on_cqe(res, flags);
         cqe
     }
 
-    /// The second completion of the direct receive [`Driver::start_multishot`]
-    /// just made, if its data went on into the next buffer.
-    pub(crate) fn take_direct_then(&mut self) -> Option<CqeResult> {
-        self.direct_then.take()
-    }
-
     /// Takes back the waker a direct receive on the epoll backend left
-    /// (see [`Driver::start_multishot`]), for the caller to drop.
+    /// (see [`Driver::recv_direct`]), for the caller to drop.
     pub(crate) fn unpark_direct(&mut self, fd: RawFd, wait: &Rc<DirectWait>) -> Option<Waker> {
         match &mut self.ring {
             Backend::Epoll(e) => e.unpark_direct(fd, wait),

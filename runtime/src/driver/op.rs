@@ -17,6 +17,8 @@ use io_uring::squeue;
 use std::rc::Rc;
 
 use super::{DirectWait, Started, StartedMulti, try_with_driver, with_driver, with_ring};
+use crate::buf::BufPool;
+use std::os::fd::RawFd;
 
 /// What one completion queue entry says about an op.
 ///
@@ -665,11 +667,10 @@ pub struct MultishotOp<T: MultishotOpCode> {
 
 /// What an on-demand [`MultishotOp`] keeps for the epoll driver's direct
 /// receives.
-#[derive(Default)]
 struct Direct {
-    /// The entry a direct receive (`State::Direct`) was built from: the op
-    /// cannot change (no `&mut` access is public), so neither can its entry.
-    entry: Option<squeue::Entry>,
+    target: DirectTarget,
+    /// Where the backend found the target's buffer group last.
+    hint: usize,
     /// What it waits with, and the fd and driver that is registered with,
     /// from its first wait on until the op is dropped or cancelled.
     wait: Rc<DirectWait>,
@@ -677,6 +678,21 @@ struct Direct {
     /// The second completion of a receive that went on into the next
     /// buffer: handed out by the next poll, before anything else.
     pending: Option<CqeResult>,
+}
+
+/// What an on-demand receive reads from and into, fixed for its op's life:
+/// the op's own descriptor and buffer ring (it keeps the one open and the
+/// other registered), so the epoll driver receives for it with no entry.
+pub(crate) struct DirectTarget {
+    pub(crate) fd: RawFd,
+    pub(crate) bgid: u16,
+    /// A multishot receive (no length cap): its data may go on into the
+    /// next buffer.
+    pub(crate) span: bool,
+    /// The driver the ring is registered with.
+    pub(crate) ring: u64,
+    /// The ring's pool, which accounts for each completion.
+    pub(crate) pool: Rc<BufPool>,
 }
 
 impl<T: MultishotOpCode> MultishotOp<T> {
@@ -773,6 +789,17 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                     });
                     return Poll::Pending;
                 }
+                // Polled again while a direct receive waits, with no edge
+                // since: nothing to ask the driver (checked here, so this
+                // poll of every request costs no call).
+                State::Direct { .. }
+                    if !self.cancelled
+                        && self.direct.as_deref().is_some_and(|dir| {
+                            dir.pending.is_none() && dir.wait.still_waiting(cx.waker())
+                        }) =>
+                {
+                    return Poll::Pending;
+                }
                 State::Idle | State::Direct { .. } => return self.poll_direct(cx),
                 State::Submitted(idx, ring) => {
                     match with_ring(ring, |d| d.poll_multishot(idx, cx)) {
@@ -819,7 +846,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             .as_mut()
             .expect("multishot data present until drop");
         if let Some(cqe) = dir.pending.take() {
-            // SAFETY: a completion of the op's entry that the driver made
+            // SAFETY: a completion of the op's receive that the driver made
             // and accounted with the one handed out before it; kept here
             // and handed over once (taken out of `pending`).
             return Poll::Ready(Some(unsafe { data.complete_next(cqe) }));
@@ -828,43 +855,25 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             self.state = State::Done;
             return Poll::Ready(None);
         }
-        let (started, ring) = match (self.state, &dir.entry) {
+        let recv = |d: &mut super::Driver| {
+            let started = d.recv_direct(&dir.target, &mut dir.hint, cx.waker(), &dir.wait);
+            (started, d.id())
+        };
+        let (started, ring) = match self.state {
             // Polled again while waiting: no edge since, so nothing to ask
             // the driver.
-            (State::Direct { .. }, _) if dir.wait.still_waiting(cx.waker()) => {
+            State::Direct { .. } if dir.wait.still_waiting(cx.waker()) => {
                 return Poll::Pending;
             }
-            // The edge came: the same entry, on the driver it waited on.
-            (State::Direct { ring, .. }, Some(sqe)) => with_ring(ring, |d| {
-                let started = d.start_multishot(sqe, cx.waker(), &dir.wait);
-                if matches!(started, StartedMulti::Done { .. }) {
-                    dir.pending = d.take_direct_then();
-                }
-                (started, ring)
-            }),
-            _ => {
-                let sqe = data.create_entry();
-                dir.entry = None;
-                with_driver(|d| {
-                    let started = d.start_multishot(&sqe, cx.waker(), &dir.wait);
-                    match started {
-                        StartedMulti::Done { waiting, .. } => {
-                            dir.pending = d.take_direct_then();
-                            if waiting.is_some() {
-                                dir.entry = Some(sqe);
-                            }
-                        }
-                        StartedMulti::Direct { .. } => dir.entry = Some(sqe),
-                        _ => {}
-                    }
-                    (started, d.id())
-                })
-            }
+            // The edge came: on the driver it waited on.
+            State::Direct { ring, .. } => with_ring(ring, recv),
+            _ => with_driver(recv),
         };
         match started {
-            StartedMulti::Done { cqe, waiting } => {
+            Some(StartedMulti::Done { cqe, then, waiting }) => {
                 // A one-shot receive: the next poll starts another (its
                 // wait already in place, if it drained the fd).
+                dir.pending = then;
                 self.state = match waiting {
                     Some(fd) => {
                         dir.at = Some((fd, ring));
@@ -872,20 +881,28 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                     }
                     None => State::Idle,
                 };
-                // SAFETY: `cqe` is the completion of the op's entry, made
+                // SAFETY: `cqe` is the completion of the op's receive, made
                 // inside the call and handed back by the backend alone,
                 // once; nothing of the op stays in the driver.
-                return Poll::Ready(Some(unsafe { data.complete_next(cqe) }));
+                Poll::Ready(Some(unsafe { data.complete_next(cqe) }))
             }
-            StartedMulti::Direct { fd } => {
+            Some(StartedMulti::Direct { fd }) => {
                 dir.at = Some((fd, ring));
                 self.state = State::Direct { fd, ring };
+                Poll::Pending
             }
             // The waker was woken: the state stays as it is.
-            StartedMulti::Yield => {}
-            StartedMulti::Slot(idx) => self.state = State::Submitted(idx, ring),
+            Some(StartedMulti::Yield) => Poll::Pending,
+            None => {
+                // Not for this backend (io_uring) or this fd: armed as an
+                // entry, in a slot, as any multishot op.
+                let sqe = data.create_entry();
+                self.state = with_driver(|d| {
+                    State::Submitted(d.submit_multishot(sqe, cx.waker().clone()), d.id())
+                });
+                Poll::Pending
+            }
         }
-        Poll::Pending
     }
 
     /// Waits for the next completion; see [`MultishotOp::poll_next`].
@@ -965,11 +982,20 @@ impl<T: MultishotOpCode> MultishotOp<T> {
         }
     }
 
-    /// Lets the driver make the op's receives when it is polled (see
-    /// `MultishotOp::<RecvMulti>::on_demand`).
-    pub(crate) fn set_on_demand(&mut self) {
+    /// Lets the driver make the op's receives, from and into `target`,
+    /// when it is polled (see `MultishotOp::<RecvMulti>::on_demand`).
+    /// `target` names the op's own descriptor and buffer ring: the
+    /// completions made for it go to the op's `complete_next`, which reads
+    /// their buffer ids against that ring.
+    pub(crate) fn set_on_demand(&mut self, target: DirectTarget) {
         if self.direct.is_none() {
-            self.direct = Some(Box::default());
+            self.direct = Some(Box::new(Direct {
+                target,
+                hint: 0,
+                wait: Rc::default(),
+                at: None,
+                pending: None,
+            }));
         }
     }
 

@@ -8,6 +8,7 @@ use super::{CqeResult, MultishotOp, MultishotOpCode, OpCode};
 /// `IORING_RECVSEND_POLL_FIRST`, which the io-uring crate does not export.
 const RECVSEND_POLL_FIRST: u16 = 1;
 use crate::buf::{BufResult, BufRing, IoBufMut, ProvidedBuf, no_room};
+use crate::driver::op::DirectTarget;
 use crate::fd::SharedFd;
 
 /// `IORING_OP_RECV`: receives from a socket into an owned buffer's spare room
@@ -384,7 +385,15 @@ impl MultishotOp<RecvMulti> {
     /// });
     /// ```
     pub fn on_demand(mut self) -> Self {
-        self.set_on_demand();
+        let op = self.data();
+        let target = DirectTarget {
+            fd: op.fd.raw_fd(),
+            bgid: op.ring.bgid(),
+            span: op.multishot,
+            ring: op.ring.driver_id(),
+            pool: op.ring.pool().clone(),
+        };
+        self.set_on_demand(target);
         self
     }
 
