@@ -33,6 +33,14 @@
 //!   level (`RUST_LOG=info`); the tokio peer has the same layer, so the
 //!   two still compare like for like.
 //!
+//! - `PERCORE_MIN_WAIT_US=N` in its environment: each park batches
+//!   completions for up to N µs (`Builder::min_wait`, io_uring with Linux
+//!   6.12's `IORING_FEAT_MIN_TIMEOUT`), so an evenly loaded core wakes less
+//!   often than once per request, for up to N µs more latency. Where a
+//!   wake-up is dear (a VM), that sets the CPU per request more than
+//!   syscalls or instructions do; `scripts/bench-http.sh` measures it as
+//!   the server `axum-minwait`.
+//!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: every core stops
 //! accepting, requests in flight finish (5 s at most), then it exits.
 
