@@ -35,11 +35,12 @@
 //!
 //! - `PERCORE_MIN_WAIT_US=N` in its environment: each park batches
 //!   completions for up to N µs (`Builder::min_wait`, io_uring with Linux
-//!   6.12's `IORING_FEAT_MIN_TIMEOUT`), so an evenly loaded core wakes less
-//!   often than once per request, for up to N µs more latency. Where a
-//!   wake-up is dear (a VM), that sets the CPU per request more than
-//!   syscalls or instructions do; `scripts/bench-http.sh` measures it as
-//!   the server `axum-minwait`.
+//!   6.12's `IORING_FEAT_MIN_TIMEOUT`), for up to N µs more latency. An
+//!   evenly loaded core then wakes less often than once per request, which
+//!   where a wake-up is dear (a VM) matters more to the CPU per request
+//!   than syscalls or instructions; under bursty load it sleeps once more
+//!   per burst instead. `scripts/bench-http.sh` measures it as the server
+//!   `axum-minwait`.
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: every core stops
 //! accepting, requests in flight finish (5 s at most), then it exits.

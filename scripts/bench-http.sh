@@ -18,9 +18,10 @@
 #       multi-thread runtime with CORES workers). Context switches per
 #       request are the server's sleeps and wake-ups: on a VM each costs far
 #       more CPU than the request's syscalls and instructions (measured for
-#       issue 14: ~25 µs of utime+stime per wake-up on the idle 2-vCPU VM),
-#       so where two servers wake as often, their CPU per request is the
-#       same whatever their syscall counts.
+#       issue 14 on the 2-vCPU VM: 20-40 µs of utime+stime per wake-up,
+#       about half of it outside what perf's task-clock and cpu-clock
+#       samples see), so where two servers wake as often, their CPU per
+#       request is about the same whatever their syscall counts.
 #
 #   MODE=client  the pooled HTTP client: http-load --client pooled
 #       (percore-net's pooled client, hyper-util's Client on percore) against
@@ -62,8 +63,10 @@
 #   SERVERS [sat: "percore tokio", rate: "axum axum-tokio", client: "percore"]: percore = http-server,
 #     tokio = peer-tokio-http, axum = axum-server, axum-tokio = peer-tokio-axum,
 #     axum-minwait = axum-server with PERCORE_MIN_WAIT_US=$MIN_WAIT_US in its
-#     environment (Builder::min_wait: each park batches completions for up
-#     to that long, so the core wakes less often, for up to that much latency);
+#     environment (Builder::min_wait: each park waits up to that long for a
+#     batch, for up to that much latency: fewer wake-ups under even load,
+#     but under bursty load a sleep per batch more, as the park after a
+#     batch waits out the min-wait);
 #     NAME=PATH adds another build of a server, e.g. "axum axum-tokio
 #     base=/tmp/axum-server-main" for an A/B of a change
 #   BASELINE [axum-tokio if in SERVERS, else tokio; client: tokio-pooled]: the ratios divide by
@@ -80,6 +83,11 @@
 #   FIFO [0]: 1 runs the servers and http-load SCHED_FIFO (chrt -f 10, needs
 #         root), so that other work on a shared machine does not delay them;
 #         the servers then wake for each request as on an idle machine.
+#         It does not keep other work off the servers' CPU while they sleep:
+#         each wake-up then switches from another process, which on the
+#         2-vCPU VM raised both axum servers' CPU per request by half
+#         (20 -> 30 µs at 20k even, a nice-19 busy loop on CPU 0). Compare
+#         servers in one run only, on an otherwise idle machine.
 #   MIN_WAIT_US [50]: the min-wait of axum-minwait, in µs
 #   BUILD [1]  OUT [target/bench-http]
 #
