@@ -33,6 +33,15 @@
 //!   level (`RUST_LOG=info`); the tokio peer has the same layer, so the
 //!   two still compare like for like.
 //!
+//! - `PERCORE_MIN_WAIT_US=N` in its environment: each park batches
+//!   completions for up to N µs (`Builder::min_wait`, io_uring with Linux
+//!   6.12's `IORING_FEAT_MIN_TIMEOUT`), for up to N µs more latency. An
+//!   evenly loaded core then wakes less often than once per request, which
+//!   where a wake-up is dear (a VM) matters more to the CPU per request
+//!   than syscalls or instructions; under bursty load it sleeps once more
+//!   per burst instead. `scripts/bench-http.sh` measures it as the server
+//!   `axum-minwait`.
+//!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: every core stops
 //! accepting, requests in flight finish (5 s at most), then it exits.
 

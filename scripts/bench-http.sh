@@ -10,11 +10,18 @@
 #   MODE=rate  fixed offered rate: http-load (bench/src/http_load.rs, percore's paced
 #       HTTP/1.1 client, --pacing even) offers each of RATES req/s over CONNS
 #       connections; server CPU per request over a WINDOW-second window
-#       (utime+stime from /proc/PID/stat), then syscalls per request over a
-#       second window (perf stat -e raw_syscalls:sys_enter -p PID), p99 from
-#       the client. Servers: examples/axum-server (axum on percore_net::serve)
-#       against bench/src/peers/tokio_axum.rs (the same routes on axum::serve,
-#       tokio multi-thread runtime with CORES workers).
+#       (utime+stime from /proc/PID/stat), then syscalls and context
+#       switches per request over a second window (perf stat -e
+#       raw_syscalls:sys_enter,context-switches -p PID), p99 from the client.
+#       Servers: examples/axum-server (axum on percore_net::serve) against
+#       bench/src/peers/tokio_axum.rs (the same routes on axum::serve, tokio
+#       multi-thread runtime with CORES workers). Context switches per
+#       request are the server's sleeps and wake-ups: on a VM each costs far
+#       more CPU than the request's syscalls and instructions (measured for
+#       issue 14 on the 2-vCPU VM: 20-40 µs of utime+stime per wake-up,
+#       about half of it outside what perf's task-clock and cpu-clock
+#       samples see), so where two servers wake as often, their CPU per
+#       request is about the same whatever their syscall counts.
 #
 #   MODE=client  the pooled HTTP client: http-load --client pooled
 #       (percore-net's pooled client, hyper-util's Client on percore) against
@@ -46,6 +53,7 @@
 #   MODE=rate ROUNDS=1 WINDOW=1 RATES=10000 scripts/bench-http.sh   # rate smoke run
 #   CORES=2 SERVER_CPUS=0-1 WRK_CPUS=2-3 WRK_THREADS=2 scripts/bench-http.sh
 #   FIFO=1 MODE=callgrind scripts/bench-http.sh        # axum: instructions/request, percore vs tokio (~1 min)
+#   MODE=rate SERVERS="axum axum-minwait axum-tokio" scripts/bench-http.sh   # with the min-wait batching
 #   MODE=client scripts/bench-http.sh                  # pooled clients: percore vs hyper-util on tokio,
 #                                                      # 16 in flight, 3 rounds x 10 s (~1 min)
 #
@@ -53,7 +61,12 @@
 #   MODE [sat]  CORES [1]  server cores (percore --cores, tokio worker threads)
 #   SERVER_CPUS [0 .. CORES-1]  WRK_CPUS [the next CPU]: the load client's CPUs
 #   SERVERS [sat: "percore tokio", rate: "axum axum-tokio", client: "percore"]: percore = http-server,
-#     tokio = peer-tokio-http, axum = axum-server, axum-tokio = peer-tokio-axum;
+#     tokio = peer-tokio-http, axum = axum-server, axum-tokio = peer-tokio-axum,
+#     axum-minwait = axum-server with PERCORE_MIN_WAIT_US=$MIN_WAIT_US in its
+#     environment (Builder::min_wait: each park waits up to that long for a
+#     batch, for up to that much latency: fewer wake-ups under even load,
+#     but under bursty load a sleep per batch more, as the park after a
+#     batch waits out the min-wait);
 #     NAME=PATH adds another build of a server, e.g. "axum axum-tokio
 #     base=/tmp/axum-server-main" for an A/B of a change
 #   BASELINE [axum-tokio if in SERVERS, else tokio; client: tokio-pooled]: the ratios divide by
@@ -70,6 +83,12 @@
 #   FIFO [0]: 1 runs the servers and http-load SCHED_FIFO (chrt -f 10, needs
 #         root), so that other work on a shared machine does not delay them;
 #         the servers then wake for each request as on an idle machine.
+#         It does not keep other work off the servers' CPU while they sleep:
+#         each wake-up then switches from another process, which on the
+#         2-vCPU VM raised both axum servers' CPU per request by half
+#         (20 -> 30 µs at 20k even, a nice-19 busy loop on CPU 0). Compare
+#         servers in one run only, on an otherwise idle machine.
+#   MIN_WAIT_US [50]: the min-wait of axum-minwait, in µs
 #   BUILD [1]  OUT [target/bench-http]
 #
 # wrk and perf (Debian packages wrk, linux-perf) are installed with apt-get
@@ -126,6 +145,7 @@ PACING=${PACING:-"even burst"}
 if [[ -z "${BASELINE:-}" ]]; then
     if [[ " $SERVERS " == *" axum-tokio "* ]]; then BASELINE=axum-tokio; else BASELINE=tokio; fi
 fi
+MIN_WAIT_US=${MIN_WAIT_US:-50}
 BUILD=${BUILD:-1}
 OUT=${OUT:-$REPO/target/bench-http}
 
@@ -158,9 +178,9 @@ example_of() {
     case $1 in
         percore) echo http-server ;;
         tokio) echo peer-tokio-http ;;
-        axum) echo axum-server ;;
+        axum | axum-minwait) echo axum-server ;;
         axum-tokio) echo peer-tokio-axum ;;
-        *) die "unknown server '$1' (known: percore tokio axum axum-tokio, or NAME=PATH)" ;;
+        *) die "unknown server '$1' (known: percore tokio axum axum-minwait axum-tokio, or NAME=PATH)" ;;
     esac
 }
 name_of() { echo "${1%%=*}"; }
@@ -181,7 +201,17 @@ fi
 for s in $SERVERS; do [[ -x $(bin_of "$s") ]] || die "$(bin_of "$s") not built"; done
 [[ $MODE == sat || -x $LOAD ]] || die "$LOAD not built"
 
+# What comes before a server's binary on its command line: SERVER_PREFIX,
+# then for axum-minwait its min-wait (the server's environment only: the
+# load client is a percore program too).
+prefix_of() { # prefix_of SERVER: sets PREFIX
+    PREFIX=("${SERVER_PREFIX[@]}")
+    if [[ $1 == axum-minwait ]]; then PREFIX+=(env "PERCORE_MIN_WAIT_US=$MIN_WAIT_US"); fi
+}
 start_server() { # start_server SERVER: sets SPID and PORT
+    local PREFIX SERVER_PREFIX=("${SERVER_PREFIX[@]}")
+    prefix_of "$1"
+    SERVER_PREFIX=("${PREFIX[@]}") # read by launch_server
     launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPUS" "$(bin_of "$1")" --cores "$CORES"
 }
 
@@ -207,7 +237,7 @@ mkdir -p "$OUT"
 LOGS=$OUT/logs-$STAMP
 mkdir -p "$LOGS"
 CSV=$OUT/results-$STAMP.csv
-echo "mode,round,server,path,pacing,rate,req_per_sec,p99_us,errors,server_cpu_s,window_s,syscalls,perf_window_s" >"$CSV"
+echo "mode,round,server,path,pacing,rate,req_per_sec,p99_us,errors,server_cpu_s,window_s,syscalls,perf_window_s,cswitches" >"$CSV"
 row() { # row FIELDS...: one CSV line
     local IFS=,
     echo "$*" >>"$CSV"
@@ -228,14 +258,14 @@ run_sat() {
         "http://127.0.0.1:$PORT$path" 2>&1) || die "wrk failed: $out"
     cpu=$(ticks_to_s "$c0" "$(cpu_ticks "$SPID")")
     read -r rps p99 errs < <(parse_wrk <<<"$out")
-    row sat "$round" "$server" "$path" "" "" "$rps" "$p99" "$errs" "$cpu" "$DURATION" "" ""
+    row sat "$round" "$server" "$path" "" "" "$rps" "$p99" "$errs" "$cpu" "$DURATION" "" "" ""
     log "round $round $server $path: $rps req/s, p99 ${p99} us, $errs errors, server CPU ${cpu} s"
 }
 
 # One http-load run at a fixed rate against the running server: a CPU
 # window, then a perf window, both after WARMUP. run_rate ROUND SERVER PATH PACING RATE
 run_rate() {
-    local round=$1 server=$2 path=$3 pacing=$4 rate=$5 out perf_out dur s0 s1 t0 t1 syscalls rps
+    local round=$1 server=$2 path=$3 pacing=$4 rate=$5 out perf_out dur s0 s1 t0 t1 syscalls cswitches rps
     out=$LOGS/rate-r$round-$server-${path//\//_}-$pacing-$rate.out
     perf_out=${out%.out}.perf
     dur=$(awk -v w="$WARMUP" -v r="$WINDOW" 'BEGIN { print w + 2 * r + 1 }')
@@ -248,11 +278,12 @@ run_rate() {
     s1=$(cpu_ticks "$SPID") t1=$(now)
     # perf counts from when it starts `sleep` until sleep exits: the window
     # is WINDOW exactly (perf's own start-up is not in it).
-    perf stat -x, -e raw_syscalls:sys_enter -p "$SPID" -- sleep "$WINDOW" 2>"$perf_out" >/dev/null &
+    perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$SPID" -- sleep "$WINDOW" 2>"$perf_out" >/dev/null &
     PERF_PID=$!
     wait "$PERF_PID" || true
     PERF_PID=""
     syscalls=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$perf_out")
+    cswitches=$(awk -F, '$3 == "context-switches" { print $1 }' "$perf_out")
     wait "$CPID" || log "client exited with status $? ($out)"
     CPID=""
     # Delivered, not offered: the RESULT rps of a paced run is the offered rate.
@@ -260,9 +291,9 @@ run_rate() {
     [[ -n "$rps" ]] || log "no progress lines from the client: $out"
     row rate "$round" "$server" "$path" "$pacing" "$rate" "$rps" "$(result_field "$out" p99_us)" \
         "$(result_field "$out" errors)" "$(ticks_to_s "$s0" "$s1")" \
-        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$syscalls" "$WINDOW"
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$syscalls" "$WINDOW" "$cswitches"
     log "round $round $server $path $pacing @$rate: delivered ${rps:-?} req/s, p99 $(result_field "$out" p99_us) us," \
-        "server CPU $(ticks_to_s "$s0" "$s1") s, ${syscalls:-?} syscalls in ${WINDOW} s"
+        "server CPU $(ticks_to_s "$s0" "$s1") s, ${syscalls:-?} syscalls and ${cswitches:-?} context switches in ${WINDOW} s"
 }
 
 # One run of a pooled client against the running server; the client's CPU
@@ -278,7 +309,7 @@ run_client() {
     cpu=$(awk -F, '$3 ~ /^task-clock/ { printf "%.3f", $1 / 1000 }' "$perf_out")
     rps=$(result_field "$out" rps)
     row client "$round" "$client" "$path" "" "" "$rps" "$(result_field "$out" p99_us)" \
-        "$(result_field "$out" errors)" "$cpu" "$DURATION" "" ""
+        "$(result_field "$out" errors)" "$cpu" "$DURATION" "" "" ""
     log "round $round $client $path: ${rps:-?} req/s, p99 $(result_field "$out" p99_us) us, client CPU ${cpu:-?} s"
 }
 
@@ -289,9 +320,10 @@ flip() { printf '%s\n' "$@" | tac | tr '\n' ' '; }
 # One server under callgrind for one http-load run of SECS s.
 # cg_run SPEC SECS OUT (callgrind's file; http-load's output in OUT.load)
 cg_run() {
-    local spec=$1 secs=$2 out=$3 port i
+    local spec=$1 secs=$2 out=$3 port i PREFIX
     port=$(free_port)
-    taskset -c "$SERVER_CPUS" "${SERVER_PREFIX[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" \
+    prefix_of "$spec"
+    taskset -c "$SERVER_CPUS" "${PREFIX[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$(bin_of "$spec")" --addr "127.0.0.1:$port" --cores "$CORES" >>"$LOGS/$(name_of "$spec").log" 2>&1 &
     SPID=$!
     for ((i = 0; i < 400; i++)); do
@@ -438,9 +470,11 @@ def cpu_per_req(r):  # server CPU µs per request over the CPU window
     cpu, rps, win = num(r["server_cpu_s"]), num(r["req_per_sec"]), num(r["window_s"])
     return cpu * 1e6 / (rps * win) if None not in (cpu, rps, win) and rps and win else None
 
-def sys_per_req(r):  # syscalls per request over the perf window
-    n, rps, win = num(r["syscalls"]), num(r["req_per_sec"]), num(r["perf_window_s"])
-    return n / (rps * win) if None not in (n, rps, win) and rps and win else None
+def per_req(field):  # a count of the perf window, per request
+    def f(r):
+        n, rps, win = num(r.get(field)), num(r["req_per_sec"]), num(r["perf_window_s"])
+        return n / (rps * win) if None not in (n, rps, win) and rps and win else None
+    return f
 
 def med(rs, f):
     vals = [v for v in (f(r) for r in rs) if v is not None]
@@ -455,7 +489,8 @@ fields = {
     "rps": lambda r: num(r["req_per_sec"]),
     "p99": lambda r: num(r["p99_us"]),
     "cpu": cpu_per_req,
-    "sys": sys_per_req,
+    "sys": per_req("syscalls"),
+    "cs": per_req("cswitches"),
 }
 
 def fmt(v, spec):
@@ -477,10 +512,11 @@ elif mode == "sat":
 else:
     print(f"HTTP/1.1 keep-alive at a fixed offered rate: http-load -c{conns}, "
           f"{cores} server core(s), {rounds} rounds; medians. Delivered req/s from the client's "
-          "progress lines; server CPU and syscalls per delivered request.\n")
+          "progress lines; server CPU, syscalls and context switches (the server's sleeps and "
+          "wake-ups) per delivered request.\n")
     print(f"| path | pacing | offered req/s | server | delivered req/s | p99 µs | errors | server CPU µs/req | syscalls/req "
-          f"| CPU/req vs {base} | syscalls/req vs {base} | p99 vs {base} |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"| context switches/req | CPU/req vs {base} | syscalls/req vs {base} | p99 vs {base} |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for p, pacing, rate in keys:
     b = cells.get((p, pacing, rate, base), [])
     bm = {k: med(b, f) for k, f in fields.items()}
@@ -500,7 +536,8 @@ for p, pacing, rate in keys:
                   f"| {fmt(m['cpu'], '.2f')} | {vs('rps')} | {vs('p99')} | {vs('cpu')} |")
         else:
             print(f"| `{p}` | {pacing} | {int(float(rate)):,} | {s} | {fmt(m['rps'], ',.0f')} | {fmt(m['p99'], ',.0f')} | {errs} "
-                  f"| {fmt(m['cpu'], '.2f')} | {fmt(m['sys'], '.2f')} | {vs('cpu')} | {vs('sys')} | {vs('p99')} |")
+                  f"| {fmt(m['cpu'], '.2f')} | {fmt(m['sys'], '.2f')} | {fmt(m['cs'], '.3f')} | {vs('cpu')} | {vs('sys')} "
+                  f"| {vs('p99')} |")
 EOF
 cat "$REPORT"
 log "raw rows: $CSV; report: $REPORT"
