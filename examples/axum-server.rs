@@ -36,10 +36,11 @@
 //! - `PERCORE_MIN_WAIT_US=N` in its environment: each park batches
 //!   completions for up to N µs (`Builder::min_wait`, io_uring with Linux
 //!   6.12's `IORING_FEAT_MIN_TIMEOUT`), for up to N µs more latency. An
-//!   evenly loaded core then wakes less often than once per request, which
-//!   where a wake-up is dear (a VM) matters more to the CPU per request
-//!   than syscalls or instructions; under bursty load it sleeps once more
-//!   per burst instead. `scripts/bench-http.sh` measures it as the server
+//!   evenly loaded core may then wake less often than once per request;
+//!   under bursty load it sleeps once more per burst instead. Measured on
+//!   an idle 2-CPU VM at 10-20k req/s (BENCHMARKS.md), 50 µs cost 1.24-1.50x
+//!   tokio's CPU per request against 0.96-1.03x without it, so it is off
+//!   by default. `scripts/bench-http.sh` measures it as the server
 //!   `axum-minwait`.
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: every core stops
