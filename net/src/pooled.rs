@@ -109,8 +109,8 @@ impl PooledRecv {
     ///     assert!(rx.next().await.unwrap().is_none()); // end of stream
     /// });
     /// ```
-    // An async `next`, as a stream's (it was an `async fn`, which clippy
-    // does not take for `Iterator::next`): not an iterator's.
+    // A stream's `next`, which returns a future; clippy takes a plain fn
+    // named `next` for `Iterator::next`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> impl Future<Output = io::Result<Option<RecvBuf>>> + '_ {
         // The future is a reference to the stream, and whatever it waits
