@@ -145,6 +145,26 @@ struct FdState {
 }
 
 impl FdState {
+    /// A short read (or, with `write`, write) on `fd`, this record's: on a
+    /// byte stream that drained its queue (or filled it), so the fd waits
+    /// for epoll's next edge without another try. Whether it is a byte
+    /// stream; never after a hang-up, whose state stays readable.
+    #[inline]
+    fn filled(&mut self, fd: RawFd, write: bool) -> bool {
+        if self.hung_up {
+            return false;
+        }
+        let stream = *self.stream.get_or_insert_with(|| is_byte_stream(fd));
+        if stream {
+            if write {
+                self.writable = false;
+            } else {
+                self.readable = false;
+            }
+        }
+        stream
+    }
+
     /// The ops waiting for `interest`, oldest first.
     fn waiting_mut(&mut self, interest: Interest) -> &mut Vec<usize> {
         match interest {
@@ -739,16 +759,8 @@ impl Epoll {
         let Some(state) = self.fds.get_mut(&fd) else {
             return;
         };
-        if state.kind != Kind::Pollable || state.hung_up {
-            return;
-        }
-        let stream = *state.stream.get_or_insert_with(|| is_byte_stream(fd));
-        if stream {
-            if write {
-                state.writable = false;
-            } else {
-                state.readable = false;
-            }
+        if state.kind == Kind::Pollable {
+            state.filled(fd, write);
         }
     }
 

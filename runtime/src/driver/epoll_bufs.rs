@@ -34,7 +34,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Waker;
 
-use super::{Epoll, FdState, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of, is_byte_stream};
+use super::{Epoll, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of};
 use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
 
 /// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
@@ -52,24 +52,6 @@ struct Group {
     /// Bytes the last receive from this group brought: a receive that may
     /// fill the rest of the head buffer offers the next one too.
     last: u32,
-}
-
-impl FdState {
-    /// After a short read from `fd`, this record's: [`Epoll::drained`].
-    #[inline]
-    fn drained(&mut self, fd: RawFd) -> bool {
-        if self.hung_up {
-            return false;
-        }
-        let stream = match self.stream {
-            Some(stream) => stream,
-            None => *self.stream.insert(is_byte_stream(fd)),
-        };
-        if stream {
-            self.readable = false;
-        }
-        stream
-    }
 }
 
 impl Group {
@@ -154,11 +136,7 @@ impl DirectWait {
         if self.fired.get() {
             return false;
         }
-        let kept = match self.waker.take() {
-            Some(w) if w.will_wake(waker) => w,
-            _ => waker.clone(),
-        };
-        self.waker.set(Some(kept));
+        self.keep(waker);
         true
     }
 
@@ -179,6 +157,13 @@ impl DirectWait {
     /// Starts a wait with `waker`.
     fn arm(&self, waker: &Waker) {
         self.fired.set(false);
+        self.keep(waker);
+    }
+
+    /// Leaves `waker` for the edge to wake (the one kept already, if it
+    /// wakes the same task: no clone).
+    #[inline]
+    fn keep(&self, waker: &Waker) {
         let kept = match self.waker.take() {
             Some(w) if w.will_wake(waker) => w,
             _ => waker.clone(),
@@ -449,7 +434,7 @@ impl Epoll {
                 before,
             } => {
                 if short {
-                    state.drained(fd);
+                    state.filled(fd, false);
                 }
                 match before {
                     Some(head) => (head, Some((res, flags))),
@@ -551,9 +536,11 @@ impl Epoll {
 
     /// After a short read: whether `fd` is a byte stream, whose queue that
     /// read drained; if so it waits for epoll's next edge without another
-    /// try (as `note_short` does for plain receives).
+    /// try ([`FdState::filled`], as after a short plain receive).
     fn drained(&mut self, fd: RawFd) -> bool {
-        self.fds.get_mut(&fd).is_some_and(|state| state.drained(fd))
+        self.fds
+            .get_mut(&fd)
+            .is_some_and(|state| state.filled(fd, false))
     }
 
     /// One non-blocking receive into the buffer at the head of the entry's
