@@ -522,13 +522,19 @@ async fn accept_loop(listener: &TcpListener, cfg: ConnConfig, counters: &Rc<Coun
     }
 }
 
-/// Runs `io` under the idle timeout, if there is one. On timeout the op is
-/// dropped (the ring cancels it) and the caller closes the connection.
-async fn within<F: std::future::Future>(limit: Option<Duration>, io: F) -> io::Result<F::Output> {
-    match limit {
-        None => Ok(io.await),
-        Some(limit) => Ok(percore::time::timeout(limit, io).await?),
-    }
+/// Awaits `io` under the idle timeout, if there is one, returning from the
+/// caller with `TimedOut` when it runs out. On timeout the op is dropped (the
+/// ring cancels it) and the caller closes the connection. A macro rather
+/// than an `async fn`, so that without a timeout the op is awaited in the
+/// connection's own future, as a plain `.await`: an `async fn` around it
+/// would move the op into a future of its own and poll it through that.
+macro_rules! within {
+    ($limit:expr, $io:expr) => {
+        match $limit {
+            None => $io.await,
+            Some(limit) => percore::time::timeout(limit, $io).await?,
+        }
+    };
 }
 
 /// One buffer per connection, reused for every read; the connection closes
@@ -542,12 +548,12 @@ async fn echo_plain(
     let mut buf = Vec::with_capacity(len);
     while !percore::shutdown::is_requested() {
         buf.clear();
-        let (res, b) = within(limit, conn.read(buf)).await?;
+        let (res, b) = within!(limit, conn.read(buf));
         let n = res?;
         if n == 0 {
             return Ok(());
         }
-        let (res, b) = within(limit, conn.write_all(b)).await?;
+        let (res, b) = within!(limit, conn.write_all(b));
         res?;
         buf = b;
         add(&counters.bytes, n as u64);
@@ -565,9 +571,9 @@ async fn echo_pooled(
 ) -> io::Result<()> {
     let mut rx = conn.recv_pooled(ring);
     let mut fallbacks = 0;
-    while let Some(buf) = within(limit, rx.next()).await?? {
+    while let Some(buf) = within!(limit, rx.next())? {
         let n = buf.len();
-        within(limit, conn.write_all(buf)).await?.0?;
+        within!(limit, conn.write_all(buf)).0?;
         add(&counters.bytes, n as u64);
         add(&counters.ring_fallbacks, rx.fallbacks() - fallbacks);
         fallbacks = rx.fallbacks();
