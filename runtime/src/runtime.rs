@@ -667,6 +667,11 @@ impl Runtime {
         let unparker = self.driver.borrow().unparker();
         let spin_limit = self.builder.spin_before_park;
         let mut spin_next = false;
+        // Whether the next turn reads the clock for the spin's sake.
+        let mut measure_idle = false;
+        // The latest clock reading, for the park (which uses it only with
+        // a timeout, and a timeout comes with a reading this turn).
+        let mut last_clock = Instant::now();
         loop {
             // A load first: the swap is a locked instruction, and most
             // turns are for tasks, not the main future. A wake the load
@@ -681,17 +686,31 @@ impl Runtime {
                 self.driver.borrow_mut().flush_queued();
                 return out;
             }
-            let now = self
+            let ended = self
                 .executor
                 .run_ready(TASK_BUDGET, &mut || self.driver.borrow_mut().flush_queued());
-
-            self.timers.fire_due(now, &mut wakes);
-            wake_all(&mut wakes);
+            // The clock is read only when something needs it: a pending
+            // timer, or the spin before the next park, which measures this
+            // idle spell (only after another thread ended the last one). A
+            // turn that runs one request with no timer reads none.
+            let now =
+                ended.or_else(|| (self.timers.wants_clock() || measure_idle).then(Instant::now));
+            match now {
+                Some(now) => {
+                    last_clock = now;
+                    self.timers.fire_due(now, &mut wakes);
+                    wake_all(&mut wakes);
+                }
+                None => self.timers.unread_turn(),
+            }
 
             let ready = || self.executor.has_ready() || main.woken.load(Ordering::Acquire);
             let res = if ready() {
                 self.driver.borrow_mut().submit_and_reap()
-            } else if spin_next && self.spin_for_remote_work(&ready, spin_limit, now) {
+            } else if spin_next
+                && let Some(now) = now
+                && self.spin_for_remote_work(&ready, spin_limit, now)
+            {
                 // Work from another core, found without a syscall.
                 Ok(())
             } else {
@@ -703,15 +722,20 @@ impl Runtime {
                     unparker.cancel_park();
                     self.driver.borrow_mut().submit_and_reap()
                 } else {
-                    let timeout = self.timers.park_timeout(now);
-                    let res = self.driver.borrow_mut().park(timeout, now);
+                    // No reading means no timer: no timeout, and the
+                    // park ignores the instant it would count from.
+                    let timeout = now.and_then(|now| self.timers.park_timeout(now));
+                    let res = self.driver.borrow_mut().park(timeout, last_clock);
                     unparker.cancel_park();
                     // Spin next time if another core ended this idle spell
                     // soon (checked before any local code runs, so a wake
-                    // seen here came from another thread).
-                    spin_next = (self.executor.has_remote_ready()
-                        || main.woken.load(Ordering::Acquire))
-                        && now.elapsed() < spin_limit;
+                    // seen here came from another thread). Without a
+                    // reading from before the park it cannot tell: the next
+                    // turn takes one, to tell next time.
+                    let remote =
+                        self.executor.has_remote_ready() || main.woken.load(Ordering::Acquire);
+                    measure_idle = remote && !spin_limit.is_zero();
+                    spin_next = remote && now.is_some_and(|now| now.elapsed() < spin_limit);
                     res
                 }
             };

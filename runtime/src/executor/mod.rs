@@ -276,7 +276,8 @@ impl Executor {
 
     /// Runs the woken tasks until none is left, `max_polls` have run, or
     /// they have taken [`PASS_TIME`]; then one released yielded task, if
-    /// any. Returns the clock read when the pass ended.
+    /// any. Returns the clock read when the pass ended, if it read one after
+    /// its last poll; `None` if not (read it if the time is wanted).
     ///
     /// One yielded task per pass means the loop reaps completions after
     /// every turn of background work, so I/O waits for at most one turn, and
@@ -286,20 +287,25 @@ impl Executor {
     /// background turn either.
     ///
     /// With task queues besides the default one, the pass hands out turns
-    /// instead ([`Executor::run_turns`]).
-    pub(crate) fn run_ready(&self, max_polls: usize, before_yielded: &mut dyn FnMut()) -> Instant {
+    /// instead ([`Executor::run_turns`]); they always read the clock.
+    pub(crate) fn run_ready(
+        &self,
+        max_polls: usize,
+        before_yielded: &mut dyn FnMut(),
+    ) -> Option<Instant> {
         if self.classes.get() {
-            return self.run_turns(max_polls, before_yielded);
+            return Some(self.run_turns(max_polls, before_yielded));
         }
         self.drain_remote();
         // Until the first poll has read the clock, a task asking whether to
         // yield starts the pass's clock itself.
         set_yield_at(YieldAt::FromFirstCheck);
-        // The pass's clock starts after its first poll: a tick that runs one
-        // task reads the clock once, as the timers need it anyway. Then it
-        // is read after the next poll, and from there on every
+        // The clock is read between two polls, never after the last one: a
+        // tick that runs one task (a request) reads none, and the loop
+        // reads it only if its timers need it. The pass's clock starts
+        // before the second poll; from there on it is read every
         // CLOCK_STRIDE polls while the polls since the last read were short
-        // (under LONG_STRIDE together), else after each poll.
+        // (under LONG_STRIDE together), else before each poll.
         let mut start = None;
         let mut now = None;
         let mut stride = 1;
@@ -308,21 +314,16 @@ impl Executor {
         // The released task, once the woken ones ran out: taken in the
         // same borrow as the look that found none.
         let mut released = None;
-        while ran < max_polls {
-            let next = {
-                let mut queues = self.queues.borrow_mut();
-                let q = &mut queues[0];
-                let next = q.local.pop_front();
-                if next.is_none() {
-                    released = Some(q.released.pop_front());
-                }
-                next
-            };
-            let Some(runnable) = next else { break };
+        let mut next = self.pop_woken(&mut released);
+        while let Some(runnable) = next {
             runnable.run();
             ran += 1;
             unread += 1;
-            if unread < stride {
+            if ran >= max_polls {
+                break;
+            }
+            next = self.pop_woken(&mut released);
+            if next.is_none() || unread < stride {
                 continue;
             }
             unread = 0;
@@ -338,7 +339,10 @@ impl Executor {
                 1
             };
             if start.is_some_and(|s| t - s >= PASS_TIME) {
-                break;
+                // Back to the front: it runs first in the next pass.
+                if let Some(runnable) = next.take() {
+                    self.queues.borrow_mut()[0].local.push_front(runnable);
+                }
             }
         }
         let yielded = released.unwrap_or_else(|| self.queues.borrow_mut()[0].released.pop_front());
@@ -347,16 +351,27 @@ impl Executor {
             set_yield_at(YieldAt::FromFirstCheck);
             runnable.run();
             ran += 1;
-            now = Some(Instant::now());
-        } else if unread > 0 {
-            // The timers want the time after the last poll.
-            now = Some(Instant::now());
+            unread += 1;
         }
         set_yield_at(YieldAt::Never);
         // The default queue's `polls` follow from this while it is the only
         // queue (`Executor::sync_default_polls`).
         self.bump(|s| s.polled += ran as u64);
-        now.unwrap_or_else(Instant::now)
+        if unread > 0 { None } else { now }
+    }
+
+    /// The default queue's next woken task (classes off); when there is
+    /// none, its next released one goes to `released`, taken in the same
+    /// borrow.
+    #[inline(always)]
+    fn pop_woken(&self, released: &mut Option<Option<Runnable>>) -> Option<Runnable> {
+        let mut queues = self.queues.borrow_mut();
+        let q = &mut queues[0];
+        let next = q.local.pop_front();
+        if next.is_none() {
+            *released = Some(q.released.pop_front());
+        }
+        next
     }
 
     /// A pass with task queues: turns, each of one queue, until no queue is
@@ -972,6 +987,7 @@ pub(crate) fn current_stats() -> Option<(ExecutorStats, Vec<TaskQueueStats>)> {
 /// outside a runtime). The fs read path uses it to tell a lone reader, for
 /// whom a synchronous `RWF_NOWAIT` attempt is cheapest, from a crowd whose
 /// reads batch into one `io_uring_enter`.
+#[inline]
 pub(crate) fn current_has_ready() -> bool {
     with_current(|e| e.has_ready()).unwrap_or(false)
 }

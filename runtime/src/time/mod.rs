@@ -54,10 +54,12 @@ pub(crate) struct Timers {
     /// other removals (and moves to later) leave it as it is, early: the
     /// loop then wakes once for nothing and works it out again.
     next: Cell<(u64, Option<Instant>)>,
-    /// [`CLOCK_FREE_AHEAD`] after the loop's last clock reading: a deadline
-    /// at or past it is taken as not reached by a sleep's first poll, which
-    /// then reads no clock (see [`Timers::surely_ahead`]).
-    ahead: Cell<Instant>,
+    /// [`CLOCK_FREE_AHEAD`] after the loop's last clock reading (or a
+    /// sleep's, if one read the clock since): a deadline at or past it is
+    /// taken as not reached by a sleep's first poll, which then reads no
+    /// clock (see [`Timers::surely_ahead`]). `None` after a turn that read
+    /// no clock (no timer pending): the next sleep reads it.
+    ahead: Cell<Option<Instant>>,
 }
 
 /// How far past the loop's last clock reading a deadline must lie for a
@@ -74,7 +76,7 @@ impl Timers {
             wheel: RefCell::new(Wheel::new()),
             start: Instant::now(),
             next: Cell::new((u64::MAX, None)),
-            ahead: Cell::new(deadline_after(Instant::now(), CLOCK_FREE_AHEAD)),
+            ahead: Cell::new(Some(deadline_after(Instant::now(), CLOCK_FREE_AHEAD))),
         }
     }
 
@@ -85,7 +87,30 @@ impl Timers {
     /// the sleep registers a deadline that has passed, the next turn fires
     /// it, and its task is woken then instead of finding it ready at once.
     fn surely_ahead(&self, deadline: Instant) -> bool {
-        deadline >= self.ahead.get()
+        self.ahead.get().is_some_and(|ahead| deadline >= ahead)
+    }
+
+    /// Notes a clock reading taken this turn: deadlines [`CLOCK_FREE_AHEAD`]
+    /// past it are surely not reached.
+    fn saw(&self, now: Instant) {
+        self.ahead.set(Some(deadline_after(now, CLOCK_FREE_AHEAD)));
+    }
+
+    /// Whether the loop must read the clock this turn: a timer is pending
+    /// (to fire it, and to bound the park). With none, a turn that ran its
+    /// tasks without reading the clock reads none for the timers either
+    /// ([`Timers::unread_turn`]).
+    #[inline]
+    pub(crate) fn wants_clock(&self) -> bool {
+        self.next.get().1.is_some()
+    }
+
+    /// A turn with no timer pending read no clock: nothing is known to be
+    /// ahead of it, so the next sleep reads the clock (and notes it, so the
+    /// sleeps after it in the turn do not).
+    #[inline]
+    pub(crate) fn unread_turn(&self) {
+        self.ahead.set(None);
     }
 
     /// Sets [`Timers::next`] from the wheel's next expiration.
@@ -156,7 +181,7 @@ impl Timers {
 
     /// Fires every timer due at `now`, pushing their wakers to `wakes`.
     pub(crate) fn fire_due(&self, now: Instant, wakes: &mut Vec<Waker>) {
-        self.ahead.set(deadline_after(now, CLOCK_FREE_AHEAD));
+        self.saw(now);
         match self.next.get().1 {
             Some(at) if at <= now => {}
             _ => return,
@@ -400,8 +425,12 @@ impl Future for Sleep {
                 // A deadline well past the loop's last clock reading is not
                 // reached: no clock read (see `Timers::surely_ahead`).
                 _ => {
-                    if !t.surely_ahead(deadline) && Instant::now() >= deadline {
-                        return Ok(None);
+                    if !t.surely_ahead(deadline) {
+                        let now = Instant::now();
+                        t.saw(now);
+                        if now >= deadline {
+                            return Ok(None);
+                        }
                     }
                     t.tick_ceil(deadline)
                 }
@@ -677,6 +706,21 @@ mod tests {
         let later = now + Duration::from_secs(5);
         t.fire_due(later, &mut Vec::new());
         assert!(!t.surely_ahead(now + CLOCK_FREE_AHEAD));
+        assert!(t.surely_ahead(later + CLOCK_FREE_AHEAD));
+    }
+
+    #[test]
+    fn after_a_turn_without_a_reading_nothing_is_surely_ahead_until_a_sleep_reads() {
+        let t = Timers::new();
+        let now = t.start + Duration::from_millis(500);
+        t.fire_due(now, &mut Vec::new());
+        assert!(!t.wants_clock(), "no timer pending");
+        t.unread_turn();
+        assert!(!t.surely_ahead(now + FAR_FUTURE));
+        // A sleep's reading counts as the turn's.
+        let later = now + Duration::from_secs(5);
+        t.saw(later);
+        assert!(!t.surely_ahead(later + CLOCK_FREE_AHEAD - Duration::from_nanos(1)));
         assert!(t.surely_ahead(later + CLOCK_FREE_AHEAD));
     }
 
