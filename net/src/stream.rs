@@ -31,6 +31,12 @@ pub struct Stream {
     poll_first: bool,
     /// The epoll driver runs: a write tries `op::try_send` before an op.
     send_now: bool,
+    /// On io_uring: `write_all` may send straight from its buffer when the
+    /// core's sender is alone ([`Stream::try_direct`]). Off after a direct
+    /// send found the socket full or filled it (the ring's send waits for
+    /// room), and while a `write_all`'s send op is in flight (a direct send
+    /// must not overtake it); on again once such an op sent all it had.
+    direct: Cell<bool>,
 }
 
 impl Stream {
@@ -42,6 +48,7 @@ impl Stream {
             drained: Cell::new(false),
             poll_first: caps.as_ref().is_some_and(|c| c.recv_poll_first),
             send_now: caps.is_some_and(|c| c.driver == percore::DriverKind::Epoll),
+            direct: Cell::new(true),
         }
     }
 
@@ -128,6 +135,9 @@ impl Stream {
 
     /// Sends the rest of the buffer until all of it went out: one op in
     /// flight at a time, in a future that is that op and the stream.
+    /// Inlined (here and the public `write_all`s), so the future is built
+    /// where it is awaited rather than returned and copied there.
+    #[inline(always)]
     pub(crate) fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
         let total = buf.bytes_init();
         WriteAll {
@@ -136,13 +146,68 @@ impl Stream {
         }
     }
 
-    /// How [`WriteAll`] sends `buf`: on epoll first straight away
-    /// ([`percore::op::try_send`]), else with an op.
+    /// How [`WriteAll`] sends `buf`: first straight away where that may pay
+    /// (on epoll [`percore::op::try_send`]; on io_uring
+    /// [`Stream::try_direct`], below the zero-copy threshold), else with an
+    /// op.
+    #[inline(always)]
     fn write_all_send<B: IoBuf>(&self, buf: B) -> Send<B> {
-        if self.send_now {
+        if self.send_now || (self.direct.get() && buf.bytes_init() < self.zc_threshold.get()) {
             Send::Now(Some(buf))
         } else {
+            self.direct.set(false);
             self.send(buf)
+        }
+    }
+
+    /// `buf` sent now, if that is cheaper than a send op: on epoll, the
+    /// driver's `send(2)` ([`percore::op::try_send`]); on io_uring, one
+    /// non-blocking `send(2)` when the sender is alone this tick
+    /// ([`percore::op::lone_sender`]), as `Compat` does. A ring send there
+    /// costs the park that submits it a return with its completion, a turn
+    /// of the loop and a poll of this task: the syscall is made either way.
+    /// `None`: send with an op, which waits for room (the socket is full,
+    /// or another sender's entries wait for the tick's one
+    /// `io_uring_enter`, which then carries this send too).
+    fn try_now(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        if self.send_now {
+            return percore::op::try_send(&self.fd, buf);
+        }
+        self.try_direct(buf)
+    }
+
+    /// A `write_all`'s send op is done: direct sends may go again if it
+    /// sent all it had (else the rest goes by op too).
+    #[inline]
+    fn op_done<B: IoBuf>(
+        &self,
+        (res, slice): BufResult<usize, Slice<B>>,
+    ) -> BufResult<usize, Slice<B>> {
+        self.direct
+            .set(matches!(res, Ok(n) if n == slice.bytes_init()));
+        (res, slice)
+    }
+
+    /// [`Stream::try_now`] on io_uring.
+    fn try_direct(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        if !percore::op::lone_sender() {
+            return None;
+        }
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        match socket2::SockRef::from(&self.fd).send_with_flags(buf, flags) {
+            Ok(n) => {
+                // A short send filled the socket's buffer: the rest, and
+                // the writes after it, go to the ring's send, which waits
+                // for room.
+                self.direct.set(n == buf.len());
+                Some(Ok(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.direct.set(false);
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+            Err(e) => Some(Err(e)),
         }
     }
 
@@ -220,18 +285,20 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
             let (res, slice) = match &mut this.send {
                 Send::Now(slot) => {
                     let slice = slot.take().expect("write_all polled after completion");
-                    match percore::op::try_send(&this.stream.fd, &slice) {
+                    match this.stream.try_now(&slice) {
                         Some(res) => (res, slice),
                         None => {
-                            // Not now (the socket is full, or not known
-                            // yet): the op sends it, waiting for room.
+                            // Not now (the socket is full, not known yet,
+                            // or the ring batches this tick's sends): the
+                            // op sends it, waiting for room.
+                            this.stream.direct.set(false);
                             this.send = this.stream.send(slice);
                             continue;
                         }
                     }
                 }
-                Send::Plain(op) => ready!(Pin::new(op).poll(cx)),
-                Send::Zc(op) => ready!(Pin::new(op).poll(cx)),
+                Send::Plain(op) => this.stream.op_done(ready!(Pin::new(op).poll(cx))),
+                Send::Zc(op) => this.stream.op_done(ready!(Pin::new(op).poll(cx))),
             };
             let (sent, total) = (slice.begin(), slice.end());
             let buf = slice.into_inner();
@@ -423,6 +490,7 @@ macro_rules! stream_writes {
         /// ```
         // Not an `async fn`: the stream's own future, with no layer (and
         // copy of it) around it.
+        #[inline(always)]
         pub fn write_all<B: ::percore::buf::IoBuf>(
             &self,
             buf: B,

@@ -145,3 +145,37 @@ fn a_dropped_waiting_write_sends_nothing_more_and_the_stream_goes_on() {
         assert_eq!(&got[5 + filled..], b"end");
     });
 }
+
+#[test]
+fn a_lone_senders_write_with_room_completes_in_its_first_poll() {
+    percore::run(async {
+        let (a, b) = pair().await;
+        // Nothing else runs or waits in the ring: on io_uring too the send
+        // is made at once (`percore::op::lone_sender`), with no op to wait for.
+        let mut write = pin!(a.write_all(b"now".to_vec()));
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready((res, back)) = write.as_mut().poll(&mut cx) else {
+            panic!("a send with room waits for nothing");
+        };
+        res.unwrap();
+        assert_eq!(back, b"now");
+        let got = read_on_thread(b, 3).join().unwrap();
+        assert_eq!(got, b"now");
+    });
+}
+
+#[test]
+fn after_a_write_that_waited_for_room_the_next_one_comes_after_it() {
+    percore::run(async {
+        let (a, b) = pair().await;
+        let filled = fill(a.as_raw_fd());
+        let reader = read_on_thread(b, filled + 10);
+        // The first waits for room in an op; the second is made once the
+        // first is done, and its bytes follow.
+        bounded(a.write_all(b"first".to_vec())).await.0.unwrap();
+        bounded(a.write_all(b"again".to_vec())).await.0.unwrap();
+        let got = reader.join().unwrap();
+        assert!(got[..filled].iter().all(|&x| x == 7));
+        assert_eq!(&got[filled..], b"firstagain");
+    });
+}
