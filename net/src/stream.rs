@@ -111,7 +111,18 @@ impl Stream {
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.send(buf).await
+        self.ring_send(self.send(buf)).await
+    }
+
+    /// Awaits a send op not made by `write_all`, with `write_all`'s direct
+    /// sends held back meanwhile (see [`Stream::direct`]): one must not
+    /// overtake it. If the op's future is dropped before it completes,
+    /// they stay held back until a send op completes.
+    async fn ring_send<T>(&self, send: impl Future<Output = T>) -> T {
+        self.direct.set(false);
+        let out = send.await;
+        self.direct.set(true);
+        out
     }
 
     /// The send op for one write of `buf`: zero-copy from the threshold on,
@@ -127,9 +138,11 @@ impl Stream {
 
     pub(crate) async fn write_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if zc_available() {
-            Op::new(op::SendZc::new(self.fd.clone(), buf)).await
+            self.ring_send(Op::new(op::SendZc::new(self.fd.clone(), buf)))
+                .await
         } else {
-            Op::new(op::SendOp::new(self.fd.clone(), buf)).await
+            self.ring_send(Op::new(op::SendOp::new(self.fd.clone(), buf)))
+                .await
         }
     }
 
@@ -212,7 +225,8 @@ impl Stream {
     }
 
     pub(crate) async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        Op::new(op::SendMsg::new(self.fd.clone(), bufs, None)).await
+        self.ring_send(Op::new(op::SendMsg::new(self.fd.clone(), bufs, None)))
+            .await
     }
 
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
