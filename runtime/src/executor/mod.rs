@@ -117,7 +117,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Queues a task woken on another thread and unparks the core.
+    /// Queues a task woken on another thread and unparks the core. Cold and
+    /// out of line: the wake-up path on the task's own core stays short.
+    #[cold]
+    #[inline(never)]
     fn schedule_remote(&self, runnable: Runnable) {
         self.remote.push(runnable);
         self.inbox.announce();
@@ -944,6 +947,7 @@ fn with_current<R>(f: impl FnOnce(&Executor) -> R) -> Option<R> {
 ///
 /// A plain function (no captures), given to async-task as the schedule
 /// function of every task; the task's core and queue are its metadata.
+#[inline]
 fn schedule(runnable: Runnable, info: ScheduleInfo) {
     let (id, queue) = {
         let meta = runnable.metadata();
@@ -953,9 +957,17 @@ fn schedule(runnable: Runnable, info: ScheduleInfo) {
         e.push(queue, r, info.woken_while_running);
     });
     if let Err(runnable) = local {
-        let shared = runnable.metadata().shared.clone();
-        shared.schedule_remote(runnable);
+        schedule_remote(runnable);
     }
+}
+
+/// [`schedule`] for a task woken off its core: out of line, as it keeps
+/// the task's core alive (an `Arc` clone) while it queues the task there.
+#[cold]
+#[inline(never)]
+fn schedule_remote(runnable: Runnable) {
+    let shared = runnable.metadata().shared.clone();
+    shared.schedule_remote(runnable);
 }
 
 /// Waits until the current core has no live tasks (the future awaiting this
