@@ -78,7 +78,7 @@ use self::syscall::{
 use self::tables::Tables;
 pub use self::tables::{BUF_TABLE_SLOTS, FILE_TABLE_SLOTS};
 use self::unpark::Unparker;
-use crate::buf::BufPool;
+use crate::buf::{BufPool, CQE_F_BUFFER, ProvidedBuf};
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
 const WAKE: u64 = u64::MAX - 1;
@@ -143,8 +143,8 @@ pub(crate) enum StartedMulti {
     /// re-armed by its next poll. With the fd if the op's [`DirectWait`]
     /// already waits for it (as `Direct`).
     Done {
-        cqe: CqeResult,
-        then: Option<CqeResult>,
+        first: DirectDone,
+        then: Option<ProvidedBuf>,
         waiting: Option<RawFd>,
     },
     /// The op's [`DirectWait`] waits for `fd` to turn readable: its waker
@@ -152,6 +152,16 @@ pub(crate) enum StartedMulti {
     Direct { fd: RawFd },
     /// The tick's inline budget is spent: the task was woken to poll again.
     Yield,
+}
+
+/// The first completion of a direct receive ([`StartedMulti::Done`]).
+pub(crate) enum DirectDone {
+    /// Data, accounted with the op's ring and handed out as its buffer:
+    /// no completion to decode and check again.
+    Data(ProvidedBuf),
+    /// The end of stream or an error (`ENOBUFS` when the ring is empty),
+    /// which name no buffer.
+    End(CqeResult),
 }
 
 pub(crate) struct Driver {
@@ -547,9 +557,16 @@ impl Driver {
                 self.stats.submitted = e.started();
                 self.stats.ops.on_submit(opcode::Recv::CODE);
                 // In the order posted: the pool counts offsets so.
-                let cqe = self.account_direct(&target.pool, first);
-                let then = then.map(|t| self.account_direct(&target.pool, t));
-                StartedMulti::Done { cqe, then, waiting }
+                let first = self.account_direct(&target.pool, first);
+                let then = then.map(|t| match self.account_direct(&target.pool, t) {
+                    DirectDone::Data(buf) => buf,
+                    DirectDone::End(_) => unreachable!("a receive spans buffers only with data"),
+                });
+                StartedMulti::Done {
+                    first,
+                    then,
+                    waiting,
+                }
             }
             DirectRecv::Yield => {
                 waker.wake_by_ref();
@@ -561,13 +578,17 @@ impl Driver {
 
     /// What [`Driver::account`] does for a slot's completion, for a direct
     /// receive's, which needs no slot: its pool is the target's (the one
-    /// registered here under its group).
-    fn account_direct(&mut self, pool: &BufPool, (res, flags): (i32, u32)) -> CqeResult {
+    /// registered here under its group). Data comes out as its buffer.
+    #[inline(always)]
+    fn account_direct(&mut self, pool: &Rc<BufPool>, (res, flags): (i32, u32)) -> DirectDone {
         self.stats.completed += 1;
         self.stats.ops.on_complete(opcode::Recv::CODE);
+        if res > 0 && flags & CQE_F_BUFFER != 0 {
+            return DirectDone::Data(pool.hand_out(res as u32, flags));
+        }
         let mut cqe = CqeResult::new(res, flags);
         cqe.buf_offset = pool.on_cqe(res, flags);
-        cqe
+        DirectDone::End(cqe)
     }
 
     /// Takes back the waker a direct receive on the epoll backend left
