@@ -604,6 +604,7 @@ impl BufRing {
     /// op that picked from this ring, as the driver reaped it
     /// ([`Pool::on_cqe`]), and are taken (or [released](BufRing::release))
     /// at most once.
+    #[inline]
     pub(crate) unsafe fn take(&self, bid: u16, offset: u32, len: usize) -> ProvidedBuf {
         let pool = &self.inner.pool;
         assert!(
@@ -761,12 +762,18 @@ impl Pool {
     }
 
     /// Drops one reference to data in buffer `bid`.
+    /// Inline: every dropped [`ProvidedBuf`] comes here, and most often
+    /// the buffer stays out (the kernel goes on filling it, or another
+    /// slice of it is alive).
+    #[inline]
     fn release(&self, bid: u16) {
         let st = &self.state[bid as usize];
         let refs = st.refs.get();
         assert!(refs > 0, "buffer {bid} released more often than handed out");
         st.refs.set(refs - 1);
-        self.recycle_if_free(bid);
+        if refs == 1 && st.out.get() {
+            self.recycle(bid, st);
+        }
     }
 
     /// Puts buffer `bid` back into the ring if the kernel is done with it
@@ -774,12 +781,18 @@ impl Pool {
     fn recycle_if_free(&self, bid: u16) {
         let st = &self.state[bid as usize];
         if st.out.get() && st.refs.get() == 0 {
-            st.out.set(false);
-            st.filled.set(0);
-            self.held.set(self.held.get() - 1);
-            self.push(bid);
-            self.publish();
+            self.recycle(bid, st);
         }
+    }
+
+    /// Puts buffer `bid` (whose state is `st`), used up by the kernel and
+    /// no longer referenced, back into the ring.
+    fn recycle(&self, bid: u16, st: &BufState) {
+        st.out.set(false);
+        st.filled.set(0);
+        self.held.set(self.held.get() - 1);
+        self.push(bid);
+        self.publish();
     }
 
     /// Writes buffer `bid`, whole, into the slot at our tail (not yet visible).

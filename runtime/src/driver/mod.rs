@@ -1147,7 +1147,20 @@ impl Driver {
 
     /// Reaps every completion: wakes waiting ops, queues multishot results,
     /// finishes abandoned ops. Only wakes or frees; runs no user code.
+    #[inline]
     pub(crate) fn dispatch_completions(&mut self) {
+        // The epoll backend's wake-ups come as wakers (`take_wakes`), and
+        // most turns reap no completion: no call for nothing.
+        if let Backend::Epoll(e) = &self.ring
+            && !e.has_cqes()
+        {
+            return;
+        }
+        self.dispatch_completions_now();
+    }
+
+    #[inline(never)]
+    fn dispatch_completions_now(&mut self) {
         // The CQ is shared memory: a forked child would take the parent's
         // completions.
         if self.inherited() {
