@@ -850,8 +850,10 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     }
 
     /// [`MultishotOp::poll_next`] of an op the driver may receive for
-    /// directly (`on_demand`): kept apart, so that the ring's path stays as
-    /// small as it was.
+    /// directly (`on_demand`), once its wait fired (or before it began).
+    /// Inline: out of line it cost a call, a second frame and a copy of
+    /// the driver's answer on every request (the ring's path reaches it
+    /// only for an op's first poll).
     #[inline]
     fn poll_direct(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         let dir = self
@@ -874,12 +876,8 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             (started, d.id())
         };
         let (started, ring) = match self.state {
-            // Polled again while waiting: no edge since, so nothing to ask
-            // the driver.
-            State::Direct { .. } if dir.wait.still_waiting(cx.waker()) => {
-                return Poll::Pending;
-            }
-            // The edge came: on the driver it waited on.
+            // The edge came (`poll_next` returned at once while the wait
+            // still waited): on the driver it waited on.
             State::Direct { ring, .. } => with_ring(ring, recv),
             _ => with_driver(recv),
         };
