@@ -850,7 +850,7 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     }
 
     /// [`MultishotOp::poll_next`] of an op the driver may receive for
-    /// directly (`on_demand`), once its wait fired (or before it began).
+    /// directly (`on_demand`).
     /// Inline: out of line it cost a call, a second frame and a copy of
     /// the driver's answer on every request (the ring's path reaches it
     /// only for an op's first poll).
@@ -876,8 +876,12 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             (started, d.id())
         };
         let (started, ring) = match self.state {
-            // The edge came (`poll_next` returned at once while the wait
-            // still waited): on the driver it waited on.
+            // Polled again while waiting: no edge since, so nothing to ask
+            // the driver.
+            State::Direct { .. } if dir.wait.still_waiting(cx.waker()) => {
+                return Poll::Pending;
+            }
+            // The edge came: on the driver it waited on.
             State::Direct { ring, .. } => with_ring(ring, recv),
             _ => with_driver(recv),
         };
