@@ -138,13 +138,12 @@ pub(crate) enum Started {
 
 /// What [`Driver::recv_direct`] did with an on-demand receive.
 pub(crate) enum StartedMulti {
-    /// A receive the epoll backend made inside the call: its completion,
-    /// and a second if the data went on into the next buffer; the op is
-    /// re-armed by its next poll. With the fd if the op's [`DirectWait`]
-    /// already waits for it (as `Direct`).
+    /// A receive the epoll backend made inside the call: its completion
+    /// (a second, if the data went on into the next buffer, is left in the
+    /// caller's `pending`); the op is re-armed by its next poll. With the
+    /// fd if the op's [`DirectWait`] already waits for it (as `Direct`).
     Done {
         first: DirectDone,
-        then: Option<ProvidedBuf>,
         waiting: Option<RawFd>,
     },
     /// The op's [`DirectWait`] waits for `fd` to turn readable: its waker
@@ -159,9 +158,9 @@ pub(crate) enum DirectDone {
     /// Data, accounted with the op's ring and handed out as its buffer:
     /// no completion to decode and check again.
     Data(ProvidedBuf),
-    /// The end of stream or an error (`ENOBUFS` when the ring is empty),
-    /// which name no buffer.
-    End(CqeResult),
+    /// The end of stream (0) or an error (`-errno`, `-ENOBUFS` when the
+    /// ring is empty), which name no buffer: the completion's result.
+    End(i32),
 }
 
 pub(crate) struct Driver {
@@ -530,6 +529,7 @@ impl Driver {
         hint: &mut usize,
         waker: &Waker,
         wait: &Rc<DirectWait>,
+        pending: &mut Option<ProvidedBuf>,
     ) -> Option<StartedMulti> {
         // (A forked child never gets here: `with_driver` refuses it.)
         let Backend::Epoll(e) = &mut self.ring else {
@@ -558,15 +558,15 @@ impl Driver {
                 self.stats.ops.on_submit(opcode::Recv::CODE);
                 // In the order posted: the pool counts offsets so.
                 let first = self.account_direct(&target.pool, first);
-                let then = then.map(|t| match self.account_direct(&target.pool, t) {
-                    DirectDone::Data(buf) => buf,
-                    DirectDone::End(_) => unreachable!("a receive spans buffers only with data"),
-                });
-                StartedMulti::Done {
-                    first,
-                    then,
-                    waiting,
+                if let Some(then) = then {
+                    *pending = match self.account_direct(&target.pool, then) {
+                        DirectDone::Data(buf) => Some(buf),
+                        DirectDone::End(_) => {
+                            unreachable!("a receive spans buffers only with data")
+                        }
+                    };
                 }
+                StartedMulti::Done { first, waiting }
             }
             DirectRecv::Yield => {
                 waker.wake_by_ref();
@@ -586,9 +586,11 @@ impl Driver {
         if res > 0 && flags & CQE_F_BUFFER != 0 {
             return DirectDone::Data(pool.hand_out(res as u32, flags));
         }
-        let mut cqe = CqeResult::new(res, flags);
-        cqe.buf_offset = pool.on_cqe(res, flags);
-        DirectDone::End(cqe)
+        // `Epoll::recv_ring` posts no buffer without data (it leaves the
+        // buffer in the ring, as the kernel does at the end of stream):
+        // nothing for the pool to count.
+        debug_assert_eq!(flags & CQE_F_BUFFER, 0);
+        DirectDone::End(res)
     }
 
     /// Takes back the waker a direct receive on the epoll backend left

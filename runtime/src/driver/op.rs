@@ -872,7 +872,13 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             return Poll::Ready(None);
         }
         let recv = |d: &mut super::Driver| {
-            let started = d.recv_direct(&dir.target, &mut dir.hint, cx.waker(), &dir.wait);
+            let started = d.recv_direct(
+                &dir.target,
+                &mut dir.hint,
+                cx.waker(),
+                &dir.wait,
+                &mut dir.pending,
+            );
             (started, d.id())
         };
         let (started, ring) = match self.state {
@@ -886,14 +892,9 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             _ => with_driver(recv),
         };
         match started {
-            Some(StartedMulti::Done {
-                first,
-                then,
-                waiting,
-            }) => {
+            Some(StartedMulti::Done { first, waiting }) => {
                 // A one-shot receive: the next poll starts another (its
                 // wait already in place, if it drained the fd).
-                dir.pending = then;
                 self.state = match waiting {
                     Some(fd) => {
                         dir.at = Some((fd, ring));
@@ -903,10 +904,11 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                 };
                 Poll::Ready(Some(match first {
                     DirectDone::Data(buf) => direct_item(data, buf),
-                    // SAFETY: `cqe` is the completion of the op's receive,
-                    // made inside the call and handed back by the backend
-                    // alone, once; nothing of the op stays in the driver.
-                    DirectDone::End(cqe) => unsafe { data.complete_next(cqe) },
+                    // SAFETY: `res` is the result of the op's receive, made
+                    // inside the call and handed back by the backend alone,
+                    // once, naming no buffer (no flags); nothing of the op
+                    // stays in the driver.
+                    DirectDone::End(res) => unsafe { data.complete_next(CqeResult::new(res, 0)) },
                 }))
             }
             Some(StartedMulti::Direct { fd }) => {
