@@ -40,7 +40,7 @@ use slab::Slab;
 #[path = "epoll_bufs.rs"]
 mod bufs;
 
-pub(crate) use self::bufs::{DirectRecv, DirectWait};
+pub(crate) use self::bufs::DirectWait;
 
 /// `struct io_uring_sqe` as the kernel lays it out: what an op asked for.
 #[repr(C)]

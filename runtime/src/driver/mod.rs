@@ -61,7 +61,7 @@ pub(crate) use self::context::{
     with_driver, with_ring,
 };
 pub(crate) use self::epoll::DirectWait;
-use self::epoll::{Cqe, DirectRecv, Epoll};
+use self::epoll::{Cqe, Epoll};
 use self::fork::{FORK_GENERATION, watch_forks};
 use self::op::{Abandoned, CqeResult, DirectTarget};
 use self::park::ParkFlag;
@@ -78,7 +78,7 @@ use self::syscall::{
 use self::tables::Tables;
 pub use self::tables::{BUF_TABLE_SLOTS, FILE_TABLE_SLOTS};
 use self::unpark::Unparker;
-use crate::buf::{BufPool, CQE_F_BUFFER, ProvidedBuf};
+use crate::buf::ProvidedBuf;
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
 const WAKE: u64 = u64::MAX - 1;
@@ -545,52 +545,7 @@ impl Driver {
         // SAFETY: as in `start_inline`: the group is one the op keeps
         // registered here (its `BufRing`, checked just above), and a
         // completion returned here ends the receive's use of its buffer.
-        let started =
-            unsafe { e.recv_ring(target.fd, target.bgid, target.span, hint, waker, wait) };
-        Some(match started {
-            DirectRecv::Parked(fd) => StartedMulti::Direct { fd },
-            DirectRecv::Done {
-                first,
-                then,
-                waiting,
-            } => {
-                self.stats.submitted = e.started();
-                self.stats.ops.on_submit(opcode::Recv::CODE);
-                // In the order posted: the pool counts offsets so.
-                let first = self.account_direct(&target.pool, first);
-                if let Some(then) = then {
-                    *pending = match self.account_direct(&target.pool, then) {
-                        DirectDone::Data(buf) => Some(buf),
-                        DirectDone::End(_) => {
-                            unreachable!("a receive spans buffers only with data")
-                        }
-                    };
-                }
-                StartedMulti::Done { first, waiting }
-            }
-            DirectRecv::Yield => {
-                waker.wake_by_ref();
-                StartedMulti::Yield
-            }
-            DirectRecv::No => return None,
-        })
-    }
-
-    /// What [`Driver::account`] does for a slot's completion, for a direct
-    /// receive's, which needs no slot: its pool is the target's (the one
-    /// registered here under its group). Data comes out as its buffer.
-    #[inline(always)]
-    fn account_direct(&mut self, pool: &Rc<BufPool>, (res, flags): (i32, u32)) -> DirectDone {
-        self.stats.completed += 1;
-        self.stats.ops.on_complete(opcode::Recv::CODE);
-        if res > 0 && flags & CQE_F_BUFFER != 0 {
-            return DirectDone::Data(pool.hand_out(res as u32, flags));
-        }
-        // `Epoll::recv_ring` posts no buffer without data (it leaves the
-        // buffer in the ring, as the kernel does at the end of stream):
-        // nothing for the pool to count.
-        debug_assert_eq!(flags & CQE_F_BUFFER, 0);
-        DirectDone::End(res)
+        unsafe { e.recv_ring(target, hint, waker, wait, pending, &mut self.stats) }
     }
 
     /// Takes back the waker a direct receive on the epoll backend left
