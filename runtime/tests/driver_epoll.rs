@@ -564,6 +564,53 @@ fn a_pooled_receive_of_exactly_a_buffer_gets_every_byte() {
     });
 }
 
+/// A direct receive whose data goes on from the head buffer into the next
+/// hands out the two pieces in order, one per poll; an op dropped with the
+/// second still unclaimed gives that buffer back to the ring.
+#[test]
+fn a_direct_receive_that_spans_two_buffers_hands_out_both_or_gives_them_back() {
+    let _dog = support::watchdog("epoll_direct_span", Duration::from_secs(60));
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let ring = BufRing::new(4, 64).unwrap();
+        assert!(ring.is_incremental());
+        let (mine, mut theirs) = UnixStream::pair().unwrap();
+        let mut recv =
+            MultishotOp::new(RecvMulti::new(SharedFd::new(mine.into()), &ring)).on_demand();
+        // 1. 40 bytes into buffer 0; then 40 more: 24 end buffer 0, 16 go
+        //    into buffer 1, from one receive.
+        theirs.write_all(&[b'c'; 40]).unwrap();
+        let c = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((c.bid(), c.offset(), c.len()), (0, 0, 40));
+        theirs.write_all(&[b'd'; 40]).unwrap();
+        let d1 = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((d1.bid(), d1.offset(), d1.len()), (0, 40, 24));
+        assert_eq!(ring.available(), 3, "buffer 0 is used up");
+        // 2. The second piece stays in the op until it is asked for, ahead
+        //    of what comes after it.
+        theirs.write_all(&[b'e'; 8]).unwrap();
+        let d2 = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((d2.bid(), d2.offset(), &d2[..]), (1, 0, &[b'd'; 16][..]));
+        let e = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((e.bid(), e.offset(), &e[..]), (1, 16, &[b'e'; 8][..]));
+        drop((c, d1, d2, e));
+        assert_eq!(ring.available(), 4);
+        // 3. 32 bytes leave 8 in buffer 1; 72 more end it and fill buffer 2
+        //    whole, so both are used up. The op is dropped before the
+        //    second piece is asked for: buffer 2 comes back all the same.
+        theirs.write_all(&[b'f'; 32]).unwrap();
+        let f = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((f.bid(), f.offset(), f.len()), (1, 24, 32));
+        theirs.write_all(&[b'g'; 72]).unwrap();
+        let g1 = recv.next_buf().await.unwrap().unwrap();
+        assert_eq!((g1.bid(), g1.offset(), g1.len()), (1, 56, 8));
+        assert_eq!(ring.available(), 2, "buffers 1 and 2 are used up");
+        drop(recv);
+        drop((f, g1));
+        assert_eq!(ring.available(), 4, "the unclaimed piece's buffer is back");
+    });
+}
+
 /// Dropping a pooled receive that waits for data takes its waker back from
 /// the driver at once (no cancel, no completion to wait for), takes no
 /// buffer, and later data wakes nobody.

@@ -604,6 +604,7 @@ impl BufRing {
     /// op that picked from this ring, as the driver reaped it
     /// ([`Pool::on_cqe`]), and are taken (or [released](BufRing::release))
     /// at most once.
+    #[inline]
     pub(crate) unsafe fn take(&self, bid: u16, offset: u32, len: usize) -> ProvidedBuf {
         let pool = &self.inner.pool;
         assert!(
@@ -652,47 +653,106 @@ impl Pool {
     /// If the completion names a buffer that is not in the ring: the kernel
     /// and percore disagree about who owns it, and reading on would hand
     /// out memory the kernel may write.
+    #[inline]
     pub(crate) fn on_cqe(&self, res: i32, flags: u32) -> u32 {
         if flags & CQE_F_BUFFER == 0 {
             return 0;
         }
         let bid = (flags >> CQE_BUFFER_SHIFT) as u16;
-        let Some(st) = self.state.get(bid as usize) else {
+        if res > 0 {
+            return self.on_data(bid, res as u32, flags);
+        }
+        if self.state_of(bid).out.get() {
+            self.bad_completion(bid, 0, 0);
+        }
+        // No data. An incrementally consumed buffer is never used up by
+        // it (the kernel leaves it in the ring, even where its
+        // completion lacks BUF_MORE: the 6.12 kernels before the "fix
+        // missing BUF_MORE at EOF" patch); a whole buffer is.
+        if !self.incremental {
+            self.give_up(bid);
+            self.recycle_if_free(bid);
+        }
+        0
+    }
+
+    /// [`Pool::on_cqe`] of a completion with `res` bytes in buffer `bid`,
+    /// made by the epoll driver's direct receive inside the caller's poll,
+    /// handed out at once: its data, as a [`ProvidedBuf`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Pool::on_cqe`].
+    #[inline(always)]
+    pub(crate) fn hand_out(self: &Rc<Pool>, res: u32, flags: u32) -> ProvidedBuf {
+        debug_assert!(flags & CQE_F_BUFFER != 0 && res > 0);
+        let bid = (flags >> CQE_BUFFER_SHIFT) as u16;
+        let offset = self.on_data(bid, res, flags);
+        // `on_data` checked what `BufRing::take` asserts: `bid` is a
+        // buffer of the ring, the data lies inside it, and the
+        // completion holds one of its references, which the
+        // `ProvidedBuf` now owns.
+        ProvidedBuf {
+            pool: self.clone(),
+            pos: self.pos(bid, offset),
+            len: res,
+        }
+    }
+
+    /// Buffer `bid`'s state, which a completion named.
+    #[inline]
+    fn state_of(&self, bid: u16) -> &BufState {
+        match self.state.get(bid as usize) {
+            Some(st) => st,
+            None => self.bad_completion(bid, 0, 0),
+        }
+    }
+
+    /// A completion names a buffer not of the ring, or (`res` 0) one the
+    /// kernel had given back, or (`res` > 0) `res` bytes at `offset` that
+    /// overflow it: the kernel and percore disagree about who owns it.
+    /// Out of line, so that the checks on every completion cost a compare
+    /// each and no spills.
+    #[cold]
+    #[inline(never)]
+    fn bad_completion(&self, bid: u16, res: u32, offset: u32) -> ! {
+        if bid >= self.entries {
             panic!(
                 "percore: a completion names buffer {bid} of a ring of {}",
                 self.entries
-            )
-        };
-        assert!(
-            !st.out.get(),
-            "percore: a completion names buffer {bid}, which the kernel had already given back"
-        );
-        if res > 0 {
-            let offset = if self.incremental { st.filled.get() } else { 0 };
-            assert!(
-                offset as u64 + res as u64 <= self.buf_len as u64,
-                "percore: {res} bytes at {offset} overflow buffer {bid} of {} bytes",
-                self.buf_len
             );
-            st.filled.set(offset + res as u32);
-            st.refs.set(st.refs.get() + 1);
-            // Incremental: the kernel keeps a buffer until a completion
-            // without BUF_MORE; a whole buffer per completion otherwise.
-            if !self.incremental || flags & CQE_F_BUF_MORE == 0 {
-                self.give_up(bid);
-            }
-            offset
-        } else {
-            // No data. An incrementally consumed buffer is never used up by
-            // it (the kernel leaves it in the ring, even where its
-            // completion lacks BUF_MORE: the 6.12 kernels before the "fix
-            // missing BUF_MORE at EOF" patch); a whole buffer is.
-            if !self.incremental {
-                self.give_up(bid);
-                self.recycle_if_free(bid);
-            }
-            0
         }
+        if res == 0 {
+            panic!(
+                "percore: a completion names buffer {bid}, which the kernel had already given back"
+            );
+        }
+        panic!(
+            "percore: {res} bytes at {offset} overflow buffer {bid} of {} bytes",
+            self.buf_len
+        )
+    }
+
+    /// Accounts for `res` (> 0) bytes a completion with `flags` put into
+    /// buffer `bid`; returns where they start in it.
+    #[inline(always)]
+    fn on_data(&self, bid: u16, res: u32, flags: u32) -> u32 {
+        let st = self.state_of(bid);
+        if st.out.get() {
+            self.bad_completion(bid, 0, 0);
+        }
+        let offset = if self.incremental { st.filled.get() } else { 0 };
+        if offset as u64 + res as u64 > self.buf_len as u64 {
+            self.bad_completion(bid, res, offset);
+        }
+        st.filled.set(offset + res);
+        st.refs.set(st.refs.get() + 1);
+        // Incremental: the kernel keeps a buffer until a completion
+        // without BUF_MORE; a whole buffer per completion otherwise.
+        if !self.incremental || flags & CQE_F_BUF_MORE == 0 {
+            self.give_up(bid);
+        }
+        offset
     }
 
     /// The kernel is done with buffer `bid`.
@@ -702,12 +762,18 @@ impl Pool {
     }
 
     /// Drops one reference to data in buffer `bid`.
+    /// Inline: every dropped [`ProvidedBuf`] comes here, and most often
+    /// the buffer stays out (the kernel goes on filling it, or another
+    /// slice of it is alive).
+    #[inline]
     fn release(&self, bid: u16) {
         let st = &self.state[bid as usize];
         let refs = st.refs.get();
         assert!(refs > 0, "buffer {bid} released more often than handed out");
         st.refs.set(refs - 1);
-        self.recycle_if_free(bid);
+        if refs == 1 && st.out.get() {
+            self.recycle(bid, st);
+        }
     }
 
     /// Puts buffer `bid` back into the ring if the kernel is done with it
@@ -715,12 +781,18 @@ impl Pool {
     fn recycle_if_free(&self, bid: u16) {
         let st = &self.state[bid as usize];
         if st.out.get() && st.refs.get() == 0 {
-            st.out.set(false);
-            st.filled.set(0);
-            self.held.set(self.held.get() - 1);
-            self.push(bid);
-            self.publish();
+            self.recycle(bid, st);
         }
+    }
+
+    /// Puts buffer `bid` (whose state is `st`), used up by the kernel and
+    /// no longer referenced, back into the ring.
+    fn recycle(&self, bid: u16, st: &BufState) {
+        st.out.set(false);
+        st.filled.set(0);
+        self.held.set(self.held.get() - 1);
+        self.push(bid);
+        self.publish();
     }
 
     /// Writes buffer `bid`, whole, into the slot at our tail (not yet visible).

@@ -35,7 +35,11 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Waker;
 
 use super::{Epoll, IORING_CQE_F_MORE, Interest, Kind, Sqe, errno_of};
-use crate::buf::{CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, RawEntry};
+use crate::buf::{
+    BufPool, CQE_BUFFER_SHIFT, CQE_F_BUF_MORE, CQE_F_BUFFER, PBUF_RING_INC, ProvidedBuf, RawEntry,
+};
+use crate::driver::op::DirectTarget;
+use crate::driver::{DirectDone, DriverStats, StartedMulti};
 
 /// `IORING_RECV_MULTISHOT`, in a receive entry's `ioprio`.
 const IORING_RECV_MULTISHOT: u16 = 1 << 1;
@@ -170,27 +174,6 @@ impl DirectWait {
         };
         self.waker.set(Some(kept));
     }
-}
-
-/// What [`Epoll::recv_ring`] did with a receive.
-pub(crate) enum DirectRecv {
-    /// It received (or ended): its completion's result and flags, as the
-    /// kernel would post them for a receive that selected a buffer (data,
-    /// end of stream, an error, `ENOBUFS`), and a second one if the data
-    /// went on from a head buffer it filled into the next ([`Group::recv`]);
-    /// `waiting`, the fd if the receive drained the socket and the wait now
-    /// waits for the next edge.
-    Done {
-        first: (i32, u32),
-        then: Option<(i32, u32)>,
-        waiting: Option<RawFd>,
-    },
-    /// Nothing to read: the wait waits for this fd's next read edge.
-    Parked(RawFd),
-    /// The tick's inline budget is spent: poll again after the next enter.
-    Yield,
-    /// Not a receive this path takes: start it as an entry.
-    No,
 }
 
 /// What one receive into a selected buffer came to.
@@ -336,56 +319,60 @@ impl Epoll {
         }
     }
 
-    /// An on-demand receive (`MultishotOp::on_demand`) into group `bgid`
-    /// from `fd`, made the readiness way, inside its task's poll, as tokio's
-    /// I/O is: if the socket may be readable, one non-blocking receive into
-    /// the group's head buffer, whose completion comes straight back (no
-    /// entry, completion queue, slot or wake-up); else (or on `EAGAIN`)
-    /// `wait` waits for the fd's next read edge with the task's waker, and
-    /// the task polls again. A receive that drained the socket leaves
-    /// `wait` waiting too, so the next poll sees in `wait` alone that
-    /// nothing came. Nothing is taken from the ring until the task asks, so
-    /// an idle connection holds no buffer. `span`: the receive may go on
-    /// into the next buffer (a multishot receive with no length cap), on a
-    /// byte stream. `hint` is where the group was found last: the group is
-    /// looked up by that index (and searched for only if it moved).
+    /// An on-demand receive (`MultishotOp::on_demand`) into the target's
+    /// group from its fd, made the readiness way, inside its task's poll,
+    /// as tokio's I/O is: if the socket may be readable, one non-blocking
+    /// receive into the group's head buffer, whose data comes straight
+    /// back as a buffer of the target's pool (no entry, completion queue,
+    /// slot or wake-up), counted in `stats` as a receive op; else (or on
+    /// `EAGAIN`) `wait` waits for the fd's next read edge with the task's
+    /// waker, and the task polls again. A receive that drained the socket
+    /// leaves `wait` waiting too, so the next poll sees in `wait` alone
+    /// that nothing came. Nothing is taken from the ring until the task
+    /// asks, so an idle connection holds no buffer. A multishot target
+    /// (`span`) on a byte stream may go on into the next buffer: that
+    /// second piece goes into `pending`, for the op's next poll. `hint` is
+    /// where the group was found last: the group is looked up by that
+    /// index (and searched for only if it moved).
     ///
-    /// The fd's record is looked up once; the ring's group by index.
+    /// The fd's record is looked up once; the ring's group by index. The
+    /// answer is built once, here, where the driver hands it on as it is.
     ///
     /// An fd with another direct reader, or ops waiting the usual way, is
-    /// `No`: the receive then goes the usual way, as an entry, after them.
+    /// `None`: the receive then goes the usual way, as an entry, after them.
     ///
     /// # Safety
     ///
-    /// As for [`Epoll::start_inline`]: group `bgid` is registered here and
-    /// its published buffers are the receive's to fill until its
-    /// completion, which this call returns.
+    /// As for [`Epoll::start_inline`]: the target's group is registered
+    /// here with its pool, and its published buffers are the receive's to
+    /// fill until its completion, which this call returns.
     #[inline]
     pub(crate) unsafe fn recv_ring(
         &mut self,
-        fd: RawFd,
-        bgid: u16,
-        span: bool,
+        target: &DirectTarget,
         hint: &mut usize,
         waker: &Waker,
         wait: &Rc<DirectWait>,
-    ) -> DirectRecv {
+        pending: &mut Option<ProvidedBuf>,
+        stats: &mut DriverStats,
+    ) -> Option<StartedMulti> {
+        let (fd, bgid, pool) = (target.fd, target.bgid, &target.pool);
         let Ok(i) = usize::try_from(fd) else {
-            return DirectRecv::No;
+            return None;
         };
         if self.fds.slots.get(i).is_none_or(Option::is_none) {
             self.kind(fd); // first seen: one fstat
         }
         let Some(Some(state)) = self.fds.slots.get_mut(i) else {
-            return DirectRecv::No;
+            return None;
         };
         if state.kind != Kind::Pollable {
-            return DirectRecv::No;
+            return None;
         }
         let ours = match &state.direct_reader {
             Some(w) if Rc::ptr_eq(w, wait) => true,
-            Some(_) => return DirectRecv::No,
-            None if !state.readers.is_empty() => return DirectRecv::No,
+            Some(_) => return None,
+            None if !state.readers.is_empty() => return None,
             None => false,
         };
         if !state.readable {
@@ -393,11 +380,12 @@ impl Epoll {
                 return self.park_direct(fd, waker, wait);
             }
             wait.arm(waker);
-            return DirectRecv::Parked(fd);
+            return Some(StartedMulti::Direct { fd });
         }
-        let span = span && state.stream == Some(true);
+        let span = target.span && state.stream == Some(true);
         if self.inline_budget == 0 {
-            return DirectRecv::Yield;
+            waker.wake_by_ref();
+            return Some(StartedMulti::Yield);
         }
         self.inline_budget -= 1;
         self.started += 1;
@@ -409,7 +397,7 @@ impl Epoll {
             self.start_queued();
             match self.fds.slots.get_mut(i) {
                 Some(Some(state)) => state,
-                _ => return DirectRecv::No,
+                _ => return None,
             }
         };
         let group = match self.bufs.groups.get_mut(*hint) {
@@ -460,16 +448,26 @@ impl Epoll {
                 wait.rearm();
                 Some(fd)
             } else {
-                matches!(self.park_direct(fd, waker, wait), DirectRecv::Parked(_)).then_some(fd)
+                matches!(
+                    self.park_direct(fd, waker, wait),
+                    Some(StartedMulti::Direct { .. })
+                )
+                .then_some(fd)
             }
         } else {
             None
         };
-        DirectRecv::Done {
-            first,
-            then,
-            waiting,
+        stats.submitted = self.started;
+        stats.ops.on_submit(io_uring::opcode::Recv::CODE);
+        // In the order posted: the pool counts offsets so.
+        let first = account_direct(stats, pool, first);
+        if let Some(then) = then {
+            *pending = match account_direct(stats, pool, then) {
+                DirectDone::Data(buf) => Some(buf),
+                DirectDone::End(_) => unreachable!("a receive spans buffers only with data"),
+            };
         }
+        Some(StartedMulti::Done { first, waiting })
     }
 
     /// [`Epoll::recv_ring`] found nothing to read: `fd` waits for its edge.
@@ -479,33 +477,36 @@ impl Epoll {
         ours: bool,
         waker: &Waker,
         wait: &Rc<DirectWait>,
-    ) -> DirectRecv {
+    ) -> Option<StartedMulti> {
         self.set_ready(fd, Interest::Read, false);
         if ours {
             wait.arm(waker);
-            return DirectRecv::Parked(fd);
+            return Some(StartedMulti::Direct { fd });
         }
         self.park_direct(fd, waker, wait)
     }
 
     /// Leaves `wait` waiting with `waker` for `fd`'s next read edge
     /// (registering the fd with epoll if it is not yet, and `wait` with the
-    /// fd's record, where it stays until its op is dropped); `No` if the fd
+    /// fd's record, where it stays until its op is dropped); `None` if the fd
     /// cannot be waited on.
-    fn park_direct(&mut self, fd: RawFd, waker: &Waker, wait: &Rc<DirectWait>) -> DirectRecv {
+    fn park_direct(
+        &mut self,
+        fd: RawFd,
+        waker: &Waker,
+        wait: &Rc<DirectWait>,
+    ) -> Option<StartedMulti> {
         let registered = self.fds.get(&fd).is_some_and(|s| s.registered);
         if !registered && self.register(fd).is_err() {
-            return DirectRecv::No;
+            return None;
         }
-        let Some(state) = self.fds.get_mut(&fd) else {
-            return DirectRecv::No;
-        };
+        let state = self.fds.get_mut(&fd)?;
         wait.arm(waker);
         if state.direct_reader.is_none() {
             state.direct_reader = Some(wait.clone());
             self.direct_readers += 1;
         }
-        DirectRecv::Parked(fd)
+        Some(StartedMulti::Direct { fd })
     }
 
     /// Takes `wait` off `fd` (its op was dropped or cancelled); another
@@ -556,6 +557,27 @@ impl Epoll {
             None => Pick::End(-libc::ENOBUFS),
         }
     }
+}
+
+/// What `Driver::account` does for a slot's completion, for a direct
+/// receive's, which needs no slot: its pool is the op's (the one
+/// registered here under its group). Data comes out as its buffer.
+#[inline(always)]
+fn account_direct(
+    stats: &mut DriverStats,
+    pool: &Rc<BufPool>,
+    (res, flags): (i32, u32),
+) -> DirectDone {
+    stats.completed += 1;
+    stats.ops.on_complete(io_uring::opcode::Recv::CODE);
+    if res > 0 && flags & CQE_F_BUFFER != 0 {
+        return DirectDone::Data(pool.hand_out(res as u32, flags));
+    }
+    // `Group::recv` posts no buffer without data (it leaves the buffer in
+    // the ring, as the kernel does at the end of stream): nothing for the
+    // pool to count.
+    debug_assert_eq!(flags & CQE_F_BUFFER, 0);
+    DirectDone::End(res)
 }
 
 impl Group {

@@ -61,7 +61,7 @@ pub(crate) use self::context::{
     with_driver, with_ring,
 };
 pub(crate) use self::epoll::DirectWait;
-use self::epoll::{Cqe, DirectRecv, Epoll};
+use self::epoll::{Cqe, Epoll};
 use self::fork::{FORK_GENERATION, watch_forks};
 use self::op::{Abandoned, CqeResult, DirectTarget};
 use self::park::ParkFlag;
@@ -78,7 +78,7 @@ use self::syscall::{
 use self::tables::Tables;
 pub use self::tables::{BUF_TABLE_SLOTS, FILE_TABLE_SLOTS};
 use self::unpark::Unparker;
-use crate::buf::BufPool;
+use crate::buf::ProvidedBuf;
 
 /// `user_data` of the eventfd read that wakes a core parked in `io_uring_enter`.
 const WAKE: u64 = u64::MAX - 1;
@@ -138,13 +138,12 @@ pub(crate) enum Started {
 
 /// What [`Driver::recv_direct`] did with an on-demand receive.
 pub(crate) enum StartedMulti {
-    /// A receive the epoll backend made inside the call: its completion,
-    /// and a second if the data went on into the next buffer; the op is
-    /// re-armed by its next poll. With the fd if the op's [`DirectWait`]
-    /// already waits for it (as `Direct`).
+    /// A receive the epoll backend made inside the call: its completion
+    /// (a second, if the data went on into the next buffer, is left in the
+    /// caller's `pending`); the op is re-armed by its next poll. With the
+    /// fd if the op's [`DirectWait`] already waits for it (as `Direct`).
     Done {
-        cqe: CqeResult,
-        then: Option<CqeResult>,
+        first: DirectDone,
         waiting: Option<RawFd>,
     },
     /// The op's [`DirectWait`] waits for `fd` to turn readable: its waker
@@ -152,6 +151,16 @@ pub(crate) enum StartedMulti {
     Direct { fd: RawFd },
     /// The tick's inline budget is spent: the task was woken to poll again.
     Yield,
+}
+
+/// The first completion of a direct receive ([`StartedMulti::Done`]).
+pub(crate) enum DirectDone {
+    /// Data, accounted with the op's ring and handed out as its buffer:
+    /// no completion to decode and check again.
+    Data(ProvidedBuf),
+    /// The end of stream (0) or an error (`-errno`, `-ENOBUFS` when the
+    /// ring is empty), which name no buffer: the completion's result.
+    End(i32),
 }
 
 pub(crate) struct Driver {
@@ -520,6 +529,7 @@ impl Driver {
         hint: &mut usize,
         waker: &Waker,
         wait: &Rc<DirectWait>,
+        pending: &mut Option<ProvidedBuf>,
     ) -> Option<StartedMulti> {
         // (A forked child never gets here: `with_driver` refuses it.)
         let Backend::Epoll(e) = &mut self.ring else {
@@ -535,39 +545,7 @@ impl Driver {
         // SAFETY: as in `start_inline`: the group is one the op keeps
         // registered here (its `BufRing`, checked just above), and a
         // completion returned here ends the receive's use of its buffer.
-        let started =
-            unsafe { e.recv_ring(target.fd, target.bgid, target.span, hint, waker, wait) };
-        Some(match started {
-            DirectRecv::Parked(fd) => StartedMulti::Direct { fd },
-            DirectRecv::Done {
-                first,
-                then,
-                waiting,
-            } => {
-                self.stats.submitted = e.started();
-                self.stats.ops.on_submit(opcode::Recv::CODE);
-                // In the order posted: the pool counts offsets so.
-                let cqe = self.account_direct(&target.pool, first);
-                let then = then.map(|t| self.account_direct(&target.pool, t));
-                StartedMulti::Done { cqe, then, waiting }
-            }
-            DirectRecv::Yield => {
-                waker.wake_by_ref();
-                StartedMulti::Yield
-            }
-            DirectRecv::No => return None,
-        })
-    }
-
-    /// What [`Driver::account`] does for a slot's completion, for a direct
-    /// receive's, which needs no slot: its pool is the target's (the one
-    /// registered here under its group).
-    fn account_direct(&mut self, pool: &BufPool, (res, flags): (i32, u32)) -> CqeResult {
-        self.stats.completed += 1;
-        self.stats.ops.on_complete(opcode::Recv::CODE);
-        let mut cqe = CqeResult::new(res, flags);
-        cqe.buf_offset = pool.on_cqe(res, flags);
-        cqe
+        unsafe { e.recv_ring(target, hint, waker, wait, pending, &mut self.stats) }
     }
 
     /// Takes back the waker a direct receive on the epoll backend left
@@ -1126,7 +1104,20 @@ impl Driver {
 
     /// Reaps every completion: wakes waiting ops, queues multishot results,
     /// finishes abandoned ops. Only wakes or frees; runs no user code.
+    #[inline]
     pub(crate) fn dispatch_completions(&mut self) {
+        // The epoll backend's wake-ups come as wakers (`take_wakes`), and
+        // most turns reap no completion: no call for nothing.
+        if let Backend::Epoll(e) = &self.ring
+            && !e.has_cqes()
+        {
+            return;
+        }
+        self.dispatch_completions_now();
+    }
+
+    #[inline(never)]
+    fn dispatch_completions_now(&mut self) {
         // The CQ is shared memory: a forked child would take the parent's
         // completions.
         if self.inherited() {

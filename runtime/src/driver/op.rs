@@ -16,8 +16,10 @@ use io_uring::squeue;
 
 use std::rc::Rc;
 
-use super::{DirectWait, Started, StartedMulti, try_with_driver, with_driver, with_ring};
-use crate::buf::BufPool;
+use super::{
+    DirectDone, DirectWait, Started, StartedMulti, try_with_driver, with_driver, with_ring,
+};
+use crate::buf::{BufPool, ProvidedBuf};
 use std::os::fd::RawFd;
 
 /// What one completion queue entry says about an op.
@@ -287,7 +289,22 @@ pub unsafe trait MultishotOpCode: 'static {
     unsafe fn abandon(&mut self, cqe: CqeResult) {
         let _ = cqe;
     }
+
+    /// Turns data the epoll driver received for an on-demand receive
+    /// (only `RecvMulti` has them) into an item. Nothing outside percore
+    /// can make a [`DirectBuf`], so the default is never called.
+    #[doc(hidden)]
+    fn direct_item(&mut self, buf: DirectBuf) -> Option<Self::Item> {
+        drop(buf);
+        None
+    }
 }
+
+/// Data the epoll driver received for an on-demand receive, already
+/// accounted with its ring (see [`MultishotOpCode::direct_item`]). Only
+/// percore makes one, and it cannot be named outside.
+#[doc(hidden)]
+pub struct DirectBuf(pub(crate) ProvidedBuf);
 
 /// A type-erased op that nobody awaits any more; it lives in its slot until the kernel is done.
 ///
@@ -675,9 +692,9 @@ struct Direct {
     /// from its first wait on until the op is dropped or cancelled.
     wait: Rc<DirectWait>,
     at: Option<(i32, u64)>,
-    /// The second completion of a receive that went on into the next
-    /// buffer: handed out by the next poll, before anything else.
-    pending: Option<CqeResult>,
+    /// The second buffer of a receive that went on into the next one:
+    /// handed out by the next poll, before anything else.
+    pending: Option<ProvidedBuf>,
 }
 
 /// What an on-demand receive reads from and into, fixed for its op's life:
@@ -833,9 +850,11 @@ impl<T: MultishotOpCode> MultishotOp<T> {
     }
 
     /// [`MultishotOp::poll_next`] of an op the driver may receive for
-    /// directly (`on_demand`): kept apart, so that the ring's path stays as
-    /// small as it was.
-    #[inline(never)]
+    /// directly (`on_demand`).
+    /// Inline: out of line it cost a call, a second frame and a copy of
+    /// the driver's answer on every request (the ring's path reaches it
+    /// only for an op's first poll).
+    #[inline]
     fn poll_direct(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         let dir = self
             .direct
@@ -845,18 +864,21 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             .data
             .as_mut()
             .expect("multishot data present until drop");
-        if let Some(cqe) = dir.pending.take() {
-            // SAFETY: a completion of the op's receive that the driver made
-            // and accounted with the one handed out before it; kept here
-            // and handed over once (taken out of `pending`).
-            return Poll::Ready(Some(unsafe { data.complete_next(cqe) }));
+        if let Some(buf) = dir.pending.take() {
+            return Poll::Ready(Some(direct_item(data, buf)));
         }
         if self.cancelled {
             self.state = State::Done;
             return Poll::Ready(None);
         }
         let recv = |d: &mut super::Driver| {
-            let started = d.recv_direct(&dir.target, &mut dir.hint, cx.waker(), &dir.wait);
+            let started = d.recv_direct(
+                &dir.target,
+                &mut dir.hint,
+                cx.waker(),
+                &dir.wait,
+                &mut dir.pending,
+            );
             (started, d.id())
         };
         let (started, ring) = match self.state {
@@ -870,10 +892,9 @@ impl<T: MultishotOpCode> MultishotOp<T> {
             _ => with_driver(recv),
         };
         match started {
-            Some(StartedMulti::Done { cqe, then, waiting }) => {
+            Some(StartedMulti::Done { first, waiting }) => {
                 // A one-shot receive: the next poll starts another (its
                 // wait already in place, if it drained the fd).
-                dir.pending = then;
                 self.state = match waiting {
                     Some(fd) => {
                         dir.at = Some((fd, ring));
@@ -881,10 +902,14 @@ impl<T: MultishotOpCode> MultishotOp<T> {
                     }
                     None => State::Idle,
                 };
-                // SAFETY: `cqe` is the completion of the op's receive, made
-                // inside the call and handed back by the backend alone,
-                // once; nothing of the op stays in the driver.
-                Poll::Ready(Some(unsafe { data.complete_next(cqe) }))
+                Poll::Ready(Some(match first {
+                    DirectDone::Data(buf) => direct_item(data, buf),
+                    // SAFETY: `res` is the result of the op's receive, made
+                    // inside the call and handed back by the backend alone,
+                    // once, naming no buffer (no flags); nothing of the op
+                    // stays in the driver.
+                    DirectDone::End(res) => unsafe { data.complete_next(CqeResult::new(res, 0)) },
+                }))
             }
             Some(StartedMulti::Direct { fd }) => {
                 dir.at = Some((fd, ring));
@@ -1016,15 +1041,8 @@ impl<T: MultishotOpCode> MultishotOp<T> {
 impl<T: MultishotOpCode> Drop for MultishotOp<T> {
     fn drop(&mut self) {
         // A direct receive left only a waker behind, and perhaps a
-        // completion nobody took.
+        // buffer nobody took (it goes back to its ring as it drops).
         self.unpark();
-        let pending = self.direct.as_mut().and_then(|dir| dir.pending.take());
-        if let (Some(cqe), Some(data)) = (pending, self.data.as_mut()) {
-            // SAFETY: a completion of the op's entry, handed over once
-            // (taken out of `pending`), to `abandon` instead of
-            // `complete_next`.
-            unsafe { data.abandon(cqe) };
-        }
         if let State::Submitted(idx, ring) = self.state {
             // The kernel may still post completions that use the op's
             // resources: move the op into its slot until the last one.
@@ -1035,4 +1053,11 @@ impl<T: MultishotOpCode> Drop for MultishotOp<T> {
             super::abandon(idx, ring, Box::new(AbandonedMulti(data)));
         }
     }
+}
+
+/// Hands data of a direct receive to its op, which only a `RecvMulti` has.
+#[inline]
+fn direct_item<T: MultishotOpCode>(data: &mut T, buf: ProvidedBuf) -> T::Item {
+    data.direct_item(DirectBuf(buf))
+        .expect("percore: direct receives only for RecvMulti")
 }

@@ -8,7 +8,7 @@ use super::{CqeResult, MultishotOp, MultishotOpCode, OpCode};
 /// `IORING_RECVSEND_POLL_FIRST`, which the io-uring crate does not export.
 const RECVSEND_POLL_FIRST: u16 = 1;
 use crate::buf::{BufResult, BufRing, IoBufMut, ProvidedBuf, no_room};
-use crate::driver::op::DirectTarget;
+use crate::driver::op::{DirectBuf, DirectTarget};
 use crate::fd::SharedFd;
 
 /// `IORING_OP_RECV`: receives from a socket into an owned buffer's spare room
@@ -287,6 +287,7 @@ impl RecvMulti {
     /// # Safety
     ///
     /// `cqe` must be a completion of this op's SQE, converted at most once.
+    #[inline]
     unsafe fn buf_of(&self, cqe: CqeResult) -> io::Result<Option<ProvidedBuf>> {
         let bid = cqueue::buffer_select(cqe.flags);
         match (cqe.result, bid) {
@@ -335,6 +336,7 @@ unsafe impl MultishotOpCode for RecvMulti {
         }
     }
 
+    #[inline]
     unsafe fn complete_next(&mut self, cqe: CqeResult) -> Self::Item {
         // SAFETY: `cqe` is a completion of this op's SQE, handed over once
         // (caller: `MultishotOp` takes it out of the op's slot, and a
@@ -349,6 +351,11 @@ unsafe impl MultishotOpCode for RecvMulti {
             // completion (caller), whose data nobody will take: release it.
             unsafe { self.ring.release(bid) };
         }
+    }
+
+    #[inline]
+    fn direct_item(&mut self, buf: DirectBuf) -> Option<Self::Item> {
+        Some(Ok(Some(buf.0)))
     }
 }
 
