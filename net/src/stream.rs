@@ -168,9 +168,16 @@ impl Stream {
         if self.send_now || (self.direct.get() && buf.bytes_init() < self.zc_threshold.get()) {
             Send::Now(Some(buf))
         } else {
-            self.direct.set(false);
-            self.send(buf)
+            self.write_all_op(buf)
         }
+    }
+
+    /// A `write_all`'s send op: direct sends are held back until it sent
+    /// all it had ([`Stream::op_done`]), so none overtakes it.
+    #[inline(always)]
+    fn write_all_op<B: IoBuf>(&self, buf: B) -> Send<B> {
+        self.direct.set(false);
+        self.send(buf)
     }
 
     /// `buf` sent now, if that is cheaper than a send op: on epoll, the
@@ -305,8 +312,7 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
                             // Not now (the socket is full, not known yet,
                             // or the ring batches this tick's sends): the
                             // op sends it, waiting for room.
-                            this.stream.direct.set(false);
-                            this.send = this.stream.send(slice);
+                            this.send = this.stream.write_all_op(slice);
                             continue;
                         }
                     }
