@@ -179,3 +179,23 @@ fn after_a_write_that_waited_for_room_the_next_one_comes_after_it() {
         assert_eq!(&got[filled..], b"firstagain");
     });
 }
+
+#[test]
+fn a_lone_senders_write_to_a_closed_peer_fails_with_epipe_and_hands_the_buffer_back() {
+    percore::run(async {
+        let (a, b) = pair().await;
+        drop(b);
+        // Made at once (nothing else runs): the error comes from that
+        // direct send, in the first poll, with the buffer.
+        let mut write = pin!(a.write_all(b"late".to_vec()));
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready((res, back)) = write.as_mut().poll(&mut cx) else {
+            panic!("a send to a closed peer waits for nothing");
+        };
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EPIPE));
+        assert_eq!(back, b"late");
+        // The stream keeps answering the same way.
+        let (res, _) = bounded(a.write_all(b"again".to_vec())).await;
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EPIPE));
+    });
+}
