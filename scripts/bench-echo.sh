@@ -37,6 +37,10 @@
 #   RATES ["100000 50000"] req/s  RATE_CELLS ["256x64 256x1024 1000x64 1000x1024"]
 #   RATE_WINDOW [3] seconds for the CPU window and again for the perf window
 #   MIN_WAIT_US [50] echo-server --min-wait-us for percore-minwait
+#   SERVER_CORES [1]: N > 1 runs every server on N pinned cores (--cores N --pin; tokio
+#          becomes its multi-thread runtime with N workers, --mt) and the client with
+#          --cores N on the same CPUs (SERVER_CPU and CLIENT_CPU default to 0-(N-1)):
+#          issue 16's fixed rate on two cores, e.g. SERVER_CORES=2 PHASES=rate
 #   IDLE_CONNS [10000]  MEM_ROUNDS [ROUNDS]  MEM_SERVERS [SERVERS, plus percore-plain
 #          (echo-server --plain) when percore is in SERVERS]  SERVER_CPU [0]  CLIENT_CPU [1]
 #   BUILD [1] (0: use the binaries already built; 1 builds only the programs needed)  OUT [target/bench-echo]
@@ -78,6 +82,12 @@ if [[ -z "${MEM_SERVERS+x}" ]]; then
     if [[ " $SERVERS " == *" percore "* && " $SERVERS " != *" percore-plain "* ]]; then
         MEM_SERVERS="$SERVERS percore-plain"
     fi
+fi
+SERVER_CORES=${SERVER_CORES:-1}
+if ((SERVER_CORES > 1)); then
+    # On a 2-CPU machine the client has no CPUs of its own: both share them.
+    SERVER_CPU=${SERVER_CPU:-0-$((SERVER_CORES - 1))}
+    CLIENT_CPU=${CLIENT_CPU:-$SERVER_CPU}
 fi
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -153,6 +163,10 @@ start_server() { # start_server NAME BUF: sets SPID and PORT
     if [[ $1 == percore-minwait ]]; then args+=(--min-wait-us "$MIN_WAIT_US"); fi
     # echo-server's own defaults, no buffer size given (issue 16's proof).
     if [[ $1 == percore-default || $1 == percore-epoll-default ]]; then args=(); fi
+    if ((SERVER_CORES > 1)); then
+        args+=(--cores "$SERVER_CORES" --pin)
+        if [[ $1 == tokio ]]; then args+=(--mt); fi
+    fi
     PERCORE_DRIVER=$driver launch_server "$LOGS/$(name_of "$1").log" "$SERVER_CPU" "$(server_bin "$1")" "${args[@]}"
 }
 
@@ -185,7 +199,7 @@ run_load() {
     out=$LOGS/$phase-r$round-$server-${conns}x$size-$rate.out
     start_server "$spec" "$buf"
     taskset -c "$CLIENT_CPU" "$CLIENT" --addr "127.0.0.1:$PORT" --conns "$conns" --size "$size" \
-        --duration "$dur" --pipeline "$PIPELINE" "${rate_args[@]}" >"$out" 2>&1 &
+        --duration "$dur" --pipeline "$PIPELINE" --cores "$SERVER_CORES" "${rate_args[@]}" >"$out" 2>&1 &
     CPID=$!
     nap "$WARMUP"
     s0=$(cpu_ticks "$SPID") c0=$(cpu_ticks "$CPID") t0=$(now)
@@ -254,7 +268,7 @@ read -r -a MEM_SERVER_LIST <<<"$MEM_SERVERS"
 log "servers: $SERVERS; phases: $PHASES; rounds: $ROUNDS; results: $CSV"
 {
     meta_header
-    echo "# ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PIPELINE=$PIPELINE CELLS='$CELLS' SERVERS='$SERVERS' RATES='$RATES' RATE_CELLS='$RATE_CELLS' RATE_WINDOW=$RATE_WINDOW MIN_WAIT_US=$MIN_WAIT_US IDLE_CONNS=$IDLE_CONNS MEM_SERVERS='$MEM_SERVERS' SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU"
+    echo "# ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PIPELINE=$PIPELINE CELLS='$CELLS' SERVERS='$SERVERS' RATES='$RATES' RATE_CELLS='$RATE_CELLS' RATE_WINDOW=$RATE_WINDOW MIN_WAIT_US=$MIN_WAIT_US IDLE_CONNS=$IDLE_CONNS MEM_SERVERS='$MEM_SERVERS' SERVER_CORES=$SERVER_CORES SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU"
 } >"$OUT/meta-$STAMP.txt"
 
 for ((round = 1; round <= ROUNDS; round++)); do
