@@ -517,6 +517,13 @@ def main():
         m = re.search(r"date: (\d{4}-\d\d-\d\d)\S*; commit: (\S+(?: \(dirty\))?)", "\n".join(out))
         if m:
             date, commit = m.group(1), m.group(2)
+        cores = re.search(r"SERVER_CORES=(\d+)", "\n".join(out))
+        if cores and int(cores.group(1)) > 1:
+            n = cores.group(1)
+            out.append(
+                f"Every server on {n} cores, the client on the same CPUs; "
+                f"'tokio' is tokio's multi-thread runtime with {n} workers.\n"
+            )
     if args.data:
         write_data(runs, args.data, date, commit)
     if runs.get("sat"):
