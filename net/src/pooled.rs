@@ -55,25 +55,23 @@ use percore::op::{MultishotOp, Op, Recv, RecvMulti};
 /// [`MultishotOp::on_demand`](percore::op::MultishotOp::on_demand)), so
 /// there data not taken stays in the socket.
 pub struct PooledRecv {
-    fd: SharedFd,
-    buf_len: usize,
+    /// The receive, which also holds the descriptor and the ring.
     op: MultishotOp<RecvMulti>,
     /// The receive ended with ENOBUFS and was re-armed once; another ENOBUFS
     /// right away means the ring is really empty.
     rearmed: bool,
     /// The next receive goes into a plain buffer.
     plain_next: bool,
-    /// That receive, once started.
-    plain: Option<Op<Recv<Vec<u8>>>>,
+    /// That receive, once started: boxed, since it is rare, so that the
+    /// fields every receive reads share fewer cache lines.
+    plain: Option<Box<Op<Recv<Vec<u8>>>>>,
     fallbacks: u64,
 }
 
 impl PooledRecv {
     pub(crate) fn new(fd: SharedFd, ring: &BufRing) -> PooledRecv {
         PooledRecv {
-            op: MultishotOp::new(RecvMulti::new(fd.clone(), ring)).on_demand(),
-            fd,
-            buf_len: ring.buf_len(),
+            op: MultishotOp::new(RecvMulti::new(fd, ring)).on_demand(),
             rearmed: false,
             plain_next: false,
             plain: None,
@@ -178,11 +176,12 @@ impl PooledRecv {
     /// The receive into a plain buffer, after the ring ran dry; kept here
     /// across polls, so a dropped `next()` loses nothing.
     fn poll_plain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<RecvBuf>>> {
-        let (fd, len) = (&self.fd, self.buf_len);
-        let op = self
-            .plain
-            .get_or_insert_with(|| Op::new(Recv::new(fd.clone(), Vec::with_capacity(len))));
-        let (res, buf) = ready!(Pin::new(op).poll(cx));
+        let data = self.op.data();
+        let (fd, len) = (data.fd(), data.ring().buf_len());
+        let op = self.plain.get_or_insert_with(|| {
+            Box::new(Op::new(Recv::new(fd.clone(), Vec::with_capacity(len))))
+        });
+        let (res, buf) = ready!(Pin::new(&mut **op).poll(cx));
         self.plain = None;
         let n = res?;
         self.plain_next = false;
@@ -242,7 +241,7 @@ impl PooledRecv {
 impl fmt::Debug for PooledRecv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledRecv")
-            .field("fd", &self.fd)
+            .field("fd", self.op.data().fd())
             .field("ring", self.ring())
             .field("fallbacks", &self.fallbacks)
             .finish()

@@ -168,3 +168,52 @@ async fn detached_abort_on_drop_no_longer_aborts() {
     abort.abort();
     assert!(yield_until(|| dropped.get()).await);
 }
+
+/// An abort is seen by the task's next poll however many other aborts are
+/// outstanding: requested, seen, or dropped unseen when a runtime shuts
+/// down (a poll only looks at its task's abort flag while some abort on
+/// its thread is pending, so that count must stay exact).
+#[test]
+fn aborts_are_seen_across_tasks_and_runtimes_on_one_thread() {
+    // Two aborts requested; neither task polled again before its runtime
+    // ends, so both are dropped with their abort unseen.
+    let (dropped_a, dropped_b) = percore::run(async {
+        let (a, dropped_a, _) = long_task();
+        let (b, dropped_b, _) = long_task();
+        percore::yield_now().await; // both park on their sleeps
+        a.abort();
+        b.abort();
+        assert!(!dropped_a.get() && !dropped_b.get());
+        (dropped_a, dropped_b) // the handles are dropped: nobody awaits them
+    });
+    assert!(dropped_a.get() && dropped_b.get(), "dropped at shutdown");
+    // A later runtime on the same thread: aborts, one after the other and
+    // two at once, each still ends its task.
+    percore::run(async {
+        for _ in 0..3 {
+            let (h, dropped, finished) = long_task();
+            percore::yield_now().await;
+            h.abort();
+            assert!(h.await.unwrap_err().is_cancelled());
+            assert!(dropped.get() && !finished.get());
+        }
+        let (a, dropped_a, _) = long_task();
+        let (b, dropped_b, _) = long_task();
+        percore::yield_now().await;
+        a.abort();
+        b.abort();
+        assert!(b.await.unwrap_err().is_cancelled());
+        assert!(a.await.unwrap_err().is_cancelled());
+        assert!(dropped_a.get() && dropped_b.get());
+        // An abort after the task finished changes nothing for the next one.
+        let done = percore::spawn(async { 7 });
+        assert!(!done.abort_handle().is_finished());
+        percore::yield_now().await;
+        let (h, _, finished) = long_task();
+        percore::yield_now().await;
+        assert!(!finished.get());
+        h.abort();
+        assert!(h.await.unwrap_err().is_cancelled());
+        assert_eq!(done.await.unwrap(), 7);
+    });
+}

@@ -282,6 +282,31 @@ impl RecvMulti {
         &self.ring
     }
 
+    /// The descriptor the receive reads from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use percore::fd::SharedFd;
+    /// use percore::op::RecvMulti;
+    ///
+    /// percore::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ///     let (a, b) = (SharedFd::new(a.into()), SharedFd::new(b.into()));
+    ///     if !percore::capabilities().unwrap().buf_ring {
+    ///         return;
+    ///     }
+    ///     let ring = percore::buf::BufRing::new(8, 256).unwrap();
+    ///     let raw = b.raw_fd();
+    ///     let op = RecvMulti::new(b, &ring);
+    ///     assert_eq!(op.fd().raw_fd(), raw);
+    ///     # drop(a);
+    /// });
+    /// ```
+    pub fn fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// Turns a completion of this op into its result.
     ///
     /// # Safety
