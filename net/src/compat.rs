@@ -128,6 +128,8 @@ use percore::buf::{BufRing, IoBuf, ProvidedBuf, Slice};
 use percore::fd::SharedFd;
 use percore::op::{self, MultishotOp, Op, RecvMulti};
 
+use crate::stream::send_alone;
+
 /// Read buffer size of [`Compat::new`]: the most one `IORING_OP_RECV` asks for.
 ///
 /// ```
@@ -852,27 +854,17 @@ impl Writer {
         let Io::Socket(stream) = io else {
             return None;
         };
-        if !self.direct || !op::lone_sender() {
+        if !self.direct {
             return None;
         }
         // More slices than one sendmsg takes (IOV_MAX) go out in turns.
         let bufs = &bufs[..bufs.len().min(IOV_MAX)];
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        match socket2::SockRef::from(&stream.fd).send_vectored_with_flags(bufs, flags) {
-            Ok(0) => Some(Err(io::ErrorKind::WriteZero.into())),
-            Ok(n) => {
-                // A short send filled the socket's buffer: the next write
-                // would find no room; let the ring's send wait for it.
-                self.direct = n == total;
-                Some(Ok(n))
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.direct = false;
-                None
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
-            Err(e) => Some(Err(e)),
+        match send_alone(&mut self.direct, total, |flags| {
+            socket2::SockRef::from(&stream.fd).send_vectored_with_flags(bufs, flags)
+        }) {
+            Some(Ok(0)) => Some(Err(io::ErrorKind::WriteZero.into())),
+            sent => sent,
         }
     }
 

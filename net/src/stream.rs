@@ -210,25 +210,12 @@ impl Stream {
 
     /// [`Stream::try_now`] on io_uring.
     fn try_direct(&self, buf: &[u8]) -> Option<io::Result<usize>> {
-        if !percore::op::lone_sender() {
-            return None;
-        }
-        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        match socket2::SockRef::from(&self.fd).send_with_flags(buf, flags) {
-            Ok(n) => {
-                // A short send filled the socket's buffer: the rest, and
-                // the writes after it, go to the ring's send, which waits
-                // for room.
-                self.direct.set(n == buf.len());
-                Some(Ok(n))
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.direct.set(false);
-                None
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
-            Err(e) => Some(Err(e)),
-        }
+        let mut direct = self.direct.get();
+        let sent = send_alone(&mut direct, buf.len(), |flags| {
+            socket2::SockRef::from(&self.fd).send_with_flags(buf, flags)
+        });
+        self.direct.set(direct);
+        sent
     }
 
     pub(crate) async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
@@ -331,6 +318,36 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
             };
             this.send = this.stream.write_all_send(buf.slice(sent..total));
         }
+    }
+}
+
+/// One non-blocking send of `total` bytes, made by `send` with the flags
+/// it is given, if this sender is alone in its tick
+/// ([`percore::op::lone_sender`]): the io_uring driver's direct send, of
+/// [`Stream`] and of `Compat`. `None`: send with the ring's op instead (a
+/// sender not alone, a full socket, a signal). `direct` turns off when the
+/// socket filled (a short send, or `EAGAIN`): the next writes go to the
+/// ring's send, which waits for room.
+#[inline]
+pub(crate) fn send_alone(
+    direct: &mut bool,
+    total: usize,
+    send: impl FnOnce(libc::c_int) -> io::Result<usize>,
+) -> Option<io::Result<usize>> {
+    if !op::lone_sender() {
+        return None;
+    }
+    match send(libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+        Ok(n) => {
+            *direct = n == total;
+            Some(Ok(n))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            *direct = false;
+            None
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+        Err(e) => Some(Err(e)),
     }
 }
 
