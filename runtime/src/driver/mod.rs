@@ -69,7 +69,7 @@ pub use self::probe::{Capabilities, DriverKind};
 use self::register::register_ring_fd;
 #[cfg(feature = "tracing")]
 use self::slot::warn_if_slow;
-use self::slot::{Finished, Lifecycle, SlotMeta, complete};
+use self::slot::{CqeQueue, Finished, Lifecycle, SlotMeta, complete};
 pub use self::stats::{DriverStats, OpCounts, opcode_name};
 use self::syscall::{
     ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING, ENTER_SQ_WAKEUP, GeteventsArg,
@@ -561,7 +561,7 @@ impl Driver {
     pub(crate) fn submit_multishot(&mut self, sqe: squeue::Entry, waker: Waker) -> usize {
         self.reserve(1);
         let idx = self.slots.insert(Lifecycle::Multishot {
-            cqes: VecDeque::new(),
+            cqes: CqeQueue::default(),
             waker: Some(waker),
             finished: false,
         });
@@ -787,7 +787,7 @@ impl Driver {
                 })
             }
             Lifecycle::Multishot { cqes, finished, .. } => {
-                let cqes: Vec<_> = cqes.drain(..).collect();
+                let cqes = cqes.take_all();
                 if *finished {
                     self.slots.remove(idx);
                     Some(Finished { op, cqes })

@@ -35,10 +35,48 @@ pub(super) enum Lifecycle {
     },
     /// A multishot op: completions queue up until the future takes them.
     Multishot {
-        cqes: VecDeque<CqeResult>,
+        cqes: CqeQueue,
         waker: Option<Waker>,
         finished: bool,
     },
+}
+
+/// A multishot op's completions not yet taken, oldest first. The oldest
+/// is kept in the slot itself: most often just one waits (a connection's
+/// receive), and posting it then writes the slot's own cache line, not a
+/// buffer of its own as well. Empty whenever `first` is.
+#[derive(Default)]
+pub(super) struct CqeQueue {
+    first: Option<CqeResult>,
+    rest: VecDeque<CqeResult>,
+}
+
+impl CqeQueue {
+    pub(super) fn push_back(&mut self, cqe: CqeResult) {
+        if self.first.is_none() {
+            self.first = Some(cqe);
+        } else {
+            self.rest.push_back(cqe);
+        }
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<CqeResult> {
+        let cqe = self.first.take()?;
+        self.first = self.rest.pop_front();
+        Some(cqe)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// Takes every completion, oldest first.
+    pub(super) fn take_all(&mut self) -> Vec<CqeResult> {
+        let mut all = Vec::with_capacity(self.first.is_some() as usize + self.rest.len());
+        all.extend(self.first.take());
+        all.extend(self.rest.drain(..));
+        all
+    }
 }
 
 /// An abandoned op the kernel is done with, and the CQEs it got since its
@@ -167,5 +205,39 @@ pub(super) fn warn_if_slow(limit: Option<Duration>, meta: &SlotMeta, result: i32
             result,
             "slow op: in flight longer than {limit:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(q: Option<CqeResult>) -> Option<u32> {
+        q.map(|c| *c.result.as_ref().expect("a count"))
+    }
+
+    #[test]
+    fn cqe_queue_hands_out_in_arrival_order() {
+        let mut q = CqeQueue::default();
+        assert!(q.is_empty());
+        assert_eq!(res(q.pop_front()), None);
+        for n in 1..=3 {
+            q.push_back(CqeResult::new(n, 0));
+        }
+        assert_eq!(res(q.pop_front()), Some(1));
+        q.push_back(CqeResult::new(4, 0));
+        assert!(!q.is_empty());
+        assert_eq!(res(q.pop_front()), Some(2));
+        assert_eq!(res(q.pop_front()), Some(3));
+        assert_eq!(res(q.pop_front()), Some(4));
+        assert!(q.is_empty());
+        assert_eq!(res(q.pop_front()), None);
+        // One in place, then more behind it: all taken, oldest first.
+        for n in 5..=7 {
+            q.push_back(CqeResult::new(n, 0));
+        }
+        let all: Vec<_> = q.take_all().into_iter().map(|c| res(Some(c))).collect();
+        assert_eq!(all, [Some(5), Some(6), Some(7)]);
+        assert!(q.is_empty());
     }
 }
