@@ -67,51 +67,61 @@ fn ring_only_reads_round_trip() {
     });
 }
 
-/// `n` reads of up to `len` bytes (the `i`-th at `pos(i)`) from `n` tasks
-/// spawned in one tick: their buffers, and the `io_uring_enter`s they took.
+/// `n` reads of up to `len` bytes (the `i`-th at `pos(i)`), all issued in one
+/// poll while another task is ready: their buffers, and the
+/// `io_uring_enter`s they took. One poll rather than `n` spawned tasks, so
+/// that how many reads share an enter does not hang on how many polls fit
+/// in one pass of the executor (a pass ends after 200 µs, which a slow
+/// build such as ASan's reaches sooner); the other task, because a file
+/// submits at once only when tasks wait behind its reader.
 async fn concurrent_reads(
-    file: &std::rc::Rc<File>,
+    file: &File,
     n: u64,
     len: usize,
     pos: impl Fn(u64) -> u64,
 ) -> (Vec<Vec<u8>>, u64) {
+    let done = std::rc::Rc::new(std::cell::Cell::new(false));
+    let other = percore::spawn({
+        let done = done.clone();
+        async move {
+            while !done.get() {
+                percore::yield_now().await;
+            }
+        }
+    });
+    percore::yield_now().await; // `other` is running, ready again after its yield
     let before = percore::stats().driver.enters;
-    let readers: Vec<_> = (0..n)
-        .map(|i| {
-            let (file, pos) = (file.clone(), pos(i));
-            percore::spawn(async move {
-                let (res, buf) = file.read_at(Vec::with_capacity(len), pos).await;
-                res.unwrap();
-                buf
-            })
-        })
-        .collect();
-    let bufs = percore::join_all(readers)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    (bufs, percore::stats().driver.enters - before)
+    let reads = (0..n).map(|i| {
+        let read = file.read_at(Vec::with_capacity(len), pos(i));
+        async move {
+            let (res, buf) = read.await;
+            res.unwrap();
+            buf
+        }
+    });
+    let bufs = percore::join_all(reads).await;
+    let enters = percore::stats().driver.enters - before;
+    done.set(true);
+    other.await.unwrap();
+    (bufs, enters)
 }
 
 #[test]
 fn submit_now_files_enter_the_kernel_per_read_under_concurrency() {
-    // 16 readers in one tick: batched, their reads share a few enters; with
-    // submit_now each read that has other tasks behind it goes in at once.
+    // 16 reads issued together: batched, they share a few enters; with
+    // submit_now each read goes in as soon as it is issued.
     let tmp = TempPath::new("submitnow");
     let data = pattern(16 * 4096, 3);
     std::fs::write(tmp.path(), &data).unwrap();
     percore::run(async {
         for submit_now in [false, true] {
-            let file = std::rc::Rc::new(
-                OpenOptions::new()
-                    .read(true)
-                    .nowait_reads(false)
-                    .submit_now(submit_now)
-                    .open(tmp.path())
-                    .await
-                    .unwrap(),
-            );
+            let file = OpenOptions::new()
+                .read(true)
+                .nowait_reads(false)
+                .submit_now(submit_now)
+                .open(tmp.path())
+                .await
+                .unwrap();
             let (bufs, enters) = concurrent_reads(&file, 16, 4096, |i| i * 4096).await;
             for (i, buf) in bufs.iter().enumerate() {
                 assert_eq!(buf[..], data[i * 4096..(i + 1) * 4096]);
