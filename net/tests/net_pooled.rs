@@ -56,10 +56,14 @@ async fn idle_connections_hold_no_buffer() {
             (i, buf.to_vec())
         }));
     }
-    // 100 receives are armed, and the ring is still full.
-    percore::time::sleep(Duration::from_millis(20)).await;
+    // 100 receives are armed (waited for, bounded: the tasks run as the
+    // loop gets to them), and the ring is still full.
+    let armed = support::wait_until(Duration::from_secs(10), || {
+        percore::stats().in_flight >= 100
+    })
+    .await;
+    assert!(armed, "receives armed: {}", percore::stats().in_flight);
     assert_eq!(ring.available(), 4);
-    assert!(percore::stats().in_flight >= 100);
     // Data for one connection takes one buffer, only for as long as the
     // receiver holds it.
     conns[42].0.write_all(b"wake".to_vec()).await.0.unwrap();

@@ -225,14 +225,20 @@ async fn header_read_timeout_closes_a_silent_client() {
     );
 }
 
-/// Starts `serve` with a 50 ms header read timeout on a new port.
+/// The header read timeout of [`serve_with_head_timeout`]: shorter than
+/// `/slow`'s 300 ms, and long enough that a pause of the shared test
+/// machine between accept and the first read does not close a client that
+/// sent its head at once.
+const HEAD_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Starts `serve` with a [`HEAD_TIMEOUT`] header read timeout on a new port.
 fn serve_with_head_timeout() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(app(temp_file("serve-head-timeout", "")));
     percore::spawn(async move {
         percore_net::serve(listener, app)
-            .header_read_timeout(Some(Duration::from_millis(50)))
+            .header_read_timeout(Some(HEAD_TIMEOUT))
             .await
     });
     addr
@@ -305,8 +311,8 @@ async fn header_read_timeout_leaves_an_idle_http2_connection_open() {
         let res = timeout(LIMIT, h2.send_request(req)).await.unwrap().unwrap();
         let body = res.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body, "Hello, World!");
-        // Idle for several timeouts before the next request.
-        percore::time::sleep(Duration::from_millis(200)).await;
+        // Idle for a few timeouts before the next request.
+        percore::time::sleep(HEAD_TIMEOUT * 3).await;
     }
 }
 

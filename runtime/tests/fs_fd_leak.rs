@@ -18,8 +18,10 @@ fn dropped_opens_do_not_leak_descriptors() {
     std::fs::write(tmp.path(), b"x").unwrap();
     percore::run(async {
         // Warm up lazily-opened descriptors (the blocking pool, caches).
-        drop(File::open(tmp.path()).await.unwrap());
-        percore::time::sleep(Duration::from_millis(10)).await;
+        let warm = File::open(tmp.path()).await.unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&warm);
+        drop(warm);
+        support::assert_closed_soon(fd, tmp.path()).await;
         let before = open_fds();
         for _ in 0..200 {
             let mut fut = pin!(File::open(tmp.path()));
@@ -29,12 +31,10 @@ fn dropped_opens_do_not_leak_descriptors() {
             assert!(pending, "the open is in flight");
         }
         // Let every open complete and its orphaned descriptor close.
-        for _ in 0..100 {
-            percore::time::sleep(Duration::from_millis(5)).await;
-            if percore::stats().in_flight == 0 && open_fds() <= before {
-                break;
-            }
-        }
+        support::wait_until(Duration::from_secs(10), || {
+            percore::stats().in_flight == 0 && open_fds() <= before
+        })
+        .await;
         assert_eq!(percore::stats().in_flight, 0);
         assert_eq!(open_fds(), before, "abandoned opens leaked descriptors");
 
@@ -44,7 +44,7 @@ fn dropped_opens_do_not_leak_descriptors() {
             let (n, _) = f.read_at(Vec::with_capacity(4), 0).await;
             assert_eq!(n.unwrap(), 1);
         }
-        percore::time::sleep(Duration::from_millis(20)).await;
+        support::wait_until(Duration::from_secs(10), || open_fds() <= before).await;
         assert_eq!(open_fds(), before, "dropped files leaked descriptors");
     });
 }

@@ -33,18 +33,16 @@ async fn nops_are_counted_by_kind() {
 #[percore::test]
 async fn concurrent_nops_share_enters() {
     let before = percore::stats().driver;
-    let handles: Vec<_> = (0..32)
-        .map(|_| percore::spawn(async { Op::new(Nop).await.unwrap() }))
-        .collect();
-    for h in percore::join_all(handles).await {
-        h.unwrap();
+    // 32 nops issued in one poll (not by 32 tasks, which a slow build may
+    // spread over several passes of the executor) are queued in one tick:
+    // they go in together, in an enter or two, not one each.
+    for res in percore::join_all((0..32).map(|_| Op::new(Nop))).await {
+        res.unwrap();
     }
     let after = percore::stats().driver;
     let nop = opcode::Nop::CODE;
     assert_eq!(after.ops.submitted(nop) - before.ops.submitted(nop), 32);
-    // 32 tasks spawned in one tick queue their nops in the same tick:
-    // far fewer enters than ops.
-    assert!(after.enters - before.enters < 32, "{after:?}");
+    assert!(after.enters - before.enters <= 2, "{after:?}");
 }
 
 #[percore::test]

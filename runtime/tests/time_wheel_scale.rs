@@ -16,11 +16,12 @@ const TIMERS: usize = 1_000_000;
 fn million_pending_timers_keep_the_loop_fast_and_cancel() {
     let _dog = support::watchdog("million_pending_timers", Duration::from_secs(120));
     percore::run(async {
-        // 1. Insert a million sleeps spread over 10 s .. ~27 min, each polled
-        //    once so it sits in the wheel.
+        // 1. Insert a million sleeps spread over 10 min .. ~27 min, each
+        //    polled once so it sits in the wheel (none falls due even if a
+        //    slow build takes minutes over this test).
         let t0 = Instant::now();
         let mut sleeps: Vec<Sleep> = (0..TIMERS)
-            .map(|i| sleep(Duration::from_secs(10) + Duration::from_millis(i as u64)))
+            .map(|i| sleep(Duration::from_secs(600) + Duration::from_millis(i as u64)))
             .collect();
         std::future::poll_fn(|cx| {
             for s in sleeps.iter_mut() {
@@ -33,24 +34,29 @@ fn million_pending_timers_keep_the_loop_fast_and_cancel() {
         assert_eq!(percore::stats().timers, TIMERS);
 
         // 2. While they are pending, ring and timer round trips stay quick:
-        //    the loop's cost does not grow with the number of timers.
-        let mut worst_nop = Duration::ZERO;
-        let mut worst_sleep = Duration::ZERO;
-        for _ in 0..20 {
+        //    the loop's cost does not grow with the number of timers. The
+        //    median of 21 rounds, so that a pause of the shared machine in
+        //    a few of them does not count; a loop that walked the million
+        //    timers would be slow in every round.
+        let mut nops = Vec::new();
+        let mut sleeps_1ms = Vec::new();
+        for _ in 0..21 {
             let t = Instant::now();
             Op::new(Nop).await.unwrap();
-            worst_nop = worst_nop.max(t.elapsed());
+            nops.push(t.elapsed());
             let t = Instant::now();
             sleep(Duration::from_millis(1)).await;
-            worst_sleep = worst_sleep.max(t.elapsed());
+            sleeps_1ms.push(t.elapsed());
         }
+        let median = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        let (nop, sleep_1ms) = (median(nops), median(sleeps_1ms));
+        assert!(nop < Duration::from_millis(50), "nop took {nop:?}");
         assert!(
-            worst_nop < Duration::from_millis(50),
-            "nop took {worst_nop:?}"
-        );
-        assert!(
-            worst_sleep < Duration::from_millis(60),
-            "1 ms sleep took {worst_sleep:?}"
+            sleep_1ms < Duration::from_millis(60),
+            "1 ms sleep took {sleep_1ms:?}"
         );
         assert_eq!(percore::stats().timers, TIMERS);
 
@@ -71,7 +77,7 @@ fn million_pending_timers_keep_the_loop_fast_and_cancel() {
         sleep(Duration::from_millis(2)).await;
         assert!(t.elapsed() >= Duration::from_millis(2));
         eprintln!(
-            "1M timers: insert {inserted:?}, cancel {cancelled:?}, worst nop {worst_nop:?}, worst 1ms sleep {worst_sleep:?}"
+            "1M timers: insert {inserted:?}, cancel {cancelled:?}, median nop {nop:?}, median 1ms sleep {sleep_1ms:?}"
         );
     });
 }

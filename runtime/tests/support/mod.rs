@@ -221,6 +221,19 @@ pub async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool
     true
 }
 
+/// Runs the loop until descriptor `fd` no longer names `path` (bounded):
+/// the file's close went through.
+pub async fn assert_closed_soon(fd: std::os::fd::RawFd, path: &std::path::Path) {
+    let closed = wait_until(Duration::from_secs(10), || {
+        std::fs::read_link(format!("/proc/self/fd/{fd}")).map_or(true, |p| p != path)
+    })
+    .await;
+    assert!(
+        closed,
+        "fd {fd} still names {path:?} 10 s after its file was dropped"
+    );
+}
+
 /// Runs the loop until the kernel owns no op of this core (bounded).
 pub async fn settle() {
     let ok = wait_until(Duration::from_secs(5), || percore::stats().in_flight == 0).await;
