@@ -45,7 +45,10 @@
 #
 # Environment (defaults in brackets): ROUNDS [3]  DURATION [8]  RATE [20000]  PACING [even]
 #   SPIN [0]: 1 runs echo-client with --spin (it spins for due times instead of
-#   sleeping, so its own wake-ups on a VM do not count as the servers' latency)
+#   sleeping, so its own wake-ups on a VM do not count as the servers' latency;
+#   but on a guest whose host takes a vCPU away when both are busy, as the AMD
+#   machine's does, that steal then sets every p99: see the report's last
+#   line and the CSV's steal_ms)
 #   CONNS [256]  SIZE [64]  BACKGROUND ["0 16"]
 #   SERVERS ["percore-classes percore-yield tokio glommio"]
 #   CASES ["cpu copy"]  COPY_TASKS [4]  COPY_MB [64]  COPY_DIR [$OUT/copy-$$]
@@ -116,7 +119,7 @@ LOGS=$OUT/logs-$stamp
 mkdir -p "$LOGS"
 CSV=$OUT/results-$stamp.csv
 REPORT=$OUT/report-$stamp.md
-echo "round,case,server,background,offered,pacing,rps,p50_us,p99_us,errors,bg_per_s,server_cpu_s,wall_s" >"$CSV"
+echo "round,case,server,background,offered,pacing,rps,p50_us,p99_us,errors,bg_per_s,server_cpu_s,wall_s,steal_ms" >"$CSV"
 
 # done_so_far KEY LOG: the newest `BACKGROUND KEY=N` count in LOG (turns, or
 # bytes copied) and how many such lines it has.
@@ -145,6 +148,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             launch_server "$slog" "$SERVER_CPU" $(server_cmd "$server" "$bg" "$src")
             read -r t0 n0 < <(done_so_far "$key" "$slog")
             c0=$(cpu_ticks "$SPID")
+            s0=$(steal_ticks)
             w0=$(now)
             taskset -c "$CLIENT_CPU" "$EXAMPLES/echo-client" --addr "127.0.0.1:$PORT" \
                 --conns "$CONNS" --size "$SIZE" --duration "$DURATION" --rate "$RATE" \
@@ -153,6 +157,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             wait "$CPID" || log "client exited with status $? ($out)"
             CPID=""
             c1=$(cpu_ticks "$SPID")
+            s1=$(steal_ticks)
             w1=$(now)
             read -r t1 n1 < <(done_so_far "$key" "$slog")
             stop_server
@@ -161,7 +166,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             per_s=$(awk -v a="$t0" -v b="$t1" -v m="$n0" -v n="$n1" \
                 'BEGIN { if (n > m) printf "%.0f", (b - a) / (n - m); else print 0 }')
             wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", b - a }')
-            echo "$round,$kind,$server,$bg,$RATE,$PACING,$(result_field "$out" rps),$(result_field "$out" p50_us),$(result_field "$out" p99_us),$(result_field "$out" errors),$per_s,$(ticks_to_s "$c0" "$c1"),$wall" >>"$CSV"
+            echo "$round,$kind,$server,$bg,$RATE,$PACING,$(result_field "$out" rps),$(result_field "$out" p50_us),$(result_field "$out" p99_us),$(result_field "$out" errors),$per_s,$(ticks_to_s "$c0" "$c1"),$wall,$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN { printf "%.0f", (b - a) * 1000 / t }')" >>"$CSV"
         done
     done
 done
@@ -229,6 +234,14 @@ for bg in copy_bgs:
         ours = med("percore-classes", "copy", bg, "p99_us")
         for peer in [p for p in servers if p != "percore-classes"]:
             print(f"- {bg} copies: percore-classes p99 / {peer} p99 = {ours / med(peer, 'copy', bg, 'p99_us'):.2f}x")
+
+# A vCPU the host took away stops the server or the client for as long: a
+# run with steal has that much latency in its tail, whatever the server.
+steals = [float(r["steal_ms"]) for r in rows if r.get("steal_ms")]
+if steals:
+    hit = [s for s in steals if s >= 20]
+    print(f"\nHost steal during the runs: {len(hit)} of {len(steals)} runs lost 20 ms or more "
+          f"(at most {max(steals):,.0f} ms); a p99 from such a run may be the host's, not the server's.")
 PY
 } | tee "$REPORT"
 log "raw rows: $CSV"
