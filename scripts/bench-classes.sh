@@ -166,7 +166,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             per_s=$(awk -v a="$t0" -v b="$t1" -v m="$n0" -v n="$n1" \
                 'BEGIN { if (n > m) printf "%.0f", (b - a) / (n - m); else print 0 }')
             wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", b - a }')
-            echo "$round,$kind,$server,$bg,$RATE,$PACING,$(result_field "$out" rps),$(result_field "$out" p50_us),$(result_field "$out" p99_us),$(result_field "$out" errors),$per_s,$(ticks_to_s "$c0" "$c1"),$wall,$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN { printf "%.0f", (b - a) * 1000 / t }')" >>"$CSV"
+            echo "$round,$kind,$server,$bg,$RATE,$PACING,$(result_field "$out" rps),$(result_field "$out" p50_us),$(result_field "$out" p99_us),$(result_field "$out" errors),$per_s,$(ticks_to_s "$c0" "$c1"),$wall,$(ticks_to_ms "$s0" "$s1")" >>"$CSV"
         done
     done
 done

@@ -77,10 +77,13 @@ cpu_ticks() { # utime+stime of all threads of PID, in clock ticks
 ticks_to_s() { # ticks_to_s BEFORE AFTER: the difference in seconds
     awk -v a="$1" -v b="$2" -v t="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / t }'
 }
+ticks_to_ms() { # ticks_to_ms BEFORE AFTER: the difference in whole milliseconds
+    awk -v a="$1" -v b="$2" -v t="$CLK_TCK" 'BEGIN { printf "%.0f", (b - a) * 1000 / t }'
+}
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # Time the hypervisor ran something else on this guest's CPUs (the `steal`
 # column of /proc/stat, all CPUs), in clock ticks. On a guest whose host
-# takes a busy vCPU away for ~100 ms at a time, this is what a p99 measures:
+# takes a busy vCPU away for ~100 ms at a time, this is what a p99 then measures:
 # see BENCHMARKS.md's AMD section.
 steal_ticks() { awk '$1 == "cpu" { print $9 }' /proc/stat; }
 STEAL_AT_START=$(steal_ticks)
@@ -171,5 +174,5 @@ meta_header() {
     echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs, kernel $(uname -r)"
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on these cores make every number noisy)"
     echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
-    echo "# CPU time the host took from this guest (steal) since the script started: $(awk -v a="$STEAL_AT_START" -v b="$(steal_ticks)" -v t="$CLK_TCK" 'BEGIN { printf "%.0f", (b - a) * 1000 / t }') ms over all CPUs"
+    echo "# CPU time the host took from this guest (steal) since the script started: $(ticks_to_ms "$STEAL_AT_START" "$(steal_ticks)") ms over all CPUs"
 }
