@@ -95,8 +95,9 @@ fn no_descriptor_leaks_across_shutdown_paths() {
                     Duration::from_secs(60),
                 ))));
             }
-            percore::yield_now().await;
-            percore::yield_now().await;
+            // 15 tasks may take more than one pass to start (a pass ends
+            // after 200 µs of polls, which a slow build reaches sooner).
+            support::wait_until(Duration::from_secs(10), || percore::stats().in_flight == 15).await;
             assert_eq!(percore::stats().in_flight, 15);
         });
         drop(rt);
