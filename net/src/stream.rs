@@ -149,27 +149,26 @@ impl Stream {
     /// Sends the rest of the buffer until all of it went out: one op in
     /// flight at a time, in a future that is that op and the stream.
     /// Inlined (here and the public `write_all`s), so the future is built
-    /// where it is awaited rather than returned and copied there.
+    /// where it is awaited rather than returned and copied there. It is
+    /// built holding just the buffer (`Send::Now`); its first poll decides
+    /// how to send it, so building it writes one variant of a known shape,
+    /// not a `Send` of either shape.
     #[inline(always)]
     pub(crate) fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
         let total = buf.bytes_init();
         WriteAll {
             stream: self,
-            send: self.write_all_send(buf.slice(..total)),
+            send: Send::Now(Some(buf.slice(..total))),
         }
     }
 
-    /// How [`WriteAll`] sends `buf`: first straight away where that may pay
-    /// (on epoll [`percore::op::try_send`]; on io_uring
-    /// [`Stream::try_direct`], below the zero-copy threshold), else with an
-    /// op.
+    /// Whether [`WriteAll`] tries `len` bytes straight away first, where
+    /// that may pay (on epoll [`percore::op::try_send`]; on io_uring
+    /// [`Stream::try_direct`], below the zero-copy threshold), rather than
+    /// with an op.
     #[inline(always)]
-    fn write_all_send<B: IoBuf>(&self, buf: B) -> Send<B> {
-        if self.send_now || (self.direct.get() && buf.bytes_init() < self.zc_threshold.get()) {
-            Send::Now(Some(buf))
-        } else {
-            self.write_all_op(buf)
-        }
+    fn sends_now(&self, len: usize) -> bool {
+        self.send_now || (self.direct.get() && len < self.zc_threshold.get())
     }
 
     /// A `write_all`'s send op: direct sends are held back until it sent
@@ -252,9 +251,10 @@ pub trait StreamSocket: Sized {
 }
 
 /// [`Stream::send`]'s op: a plain or a zero-copy send of the same buffer;
-/// or, for [`WriteAll`] on epoll, the buffer to try
-/// [`percore::op::try_send`] with first (nothing of it is in the driver, so
-/// dropping it is dropping the buffer; `None` only inside `WriteAll::poll`).
+/// or, for [`WriteAll`], the part to send next, not yet given to an op: its
+/// next poll tries it straight away ([`Stream::sends_now`]) or makes the op
+/// (nothing of it is in the driver, so dropping it is dropping the buffer;
+/// `None` only inside `WriteAll::poll`).
 enum Send<B: IoBuf> {
     Plain(Op<op::SendOp<B>>),
     Zc(Op<op::SendZc<B>>),
@@ -293,12 +293,18 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
             let (res, slice) = match &mut this.send {
                 Send::Now(slot) => {
                     let slice = slot.take().expect("write_all polled after completion");
-                    match this.stream.try_now(&slice) {
+                    let now = if this.stream.sends_now(slice.bytes_init()) {
+                        this.stream.try_now(&slice)
+                    } else {
+                        None
+                    };
+                    match now {
                         Some(res) => (res, slice),
                         None => {
                             // Not now (the socket is full, not known yet,
-                            // or the ring batches this tick's sends): the
-                            // op sends it, waiting for room.
+                            // the ring batches this tick's sends, or an op
+                            // of the stream's is in flight): the op sends
+                            // it, waiting for room.
                             this.send = this.stream.write_all_op(slice);
                             continue;
                         }
@@ -316,7 +322,7 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => sent,
                 Err(e) => return Poll::Ready((Err(e), buf)),
             };
-            this.send = this.stream.write_all_send(buf.slice(sent..total));
+            this.send = Send::Now(Some(buf.slice(sent..total)));
         }
     }
 }
