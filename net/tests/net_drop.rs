@@ -124,6 +124,31 @@ fn write_dropped_in_flight_keeps_its_buffer_until_the_completion() {
 }
 
 #[test]
+fn write_dropped_before_its_first_poll_frees_its_buffer_and_sends_nothing() {
+    let _g = serial();
+    percore::run(async {
+        let (client, server) = pair().await;
+        let baseline = percore::stats().in_flight;
+        let log = EventLog::new();
+        // Built, never polled: nothing of it reaches the driver.
+        drop(client.write_all(log.buf_with(b"dropped")));
+        assert_eq!(log.live(), 0, "the buffer outlived its write");
+        assert_eq!(percore::stats().in_flight, baseline);
+        client.write_all(b"next".to_vec()).await.0.unwrap();
+        drop(client);
+        let mut got = Vec::new();
+        loop {
+            let (res, buf) = server.read(Vec::with_capacity(64)).await;
+            match res.unwrap() {
+                0 => break,
+                _ => got.extend_from_slice(&buf),
+            }
+        }
+        assert_eq!(got, b"next");
+    });
+}
+
+#[test]
 fn aborted_task_closes_its_socket_only_after_the_kernel_is_done() {
     let _g = serial();
     percore::run(async {

@@ -181,6 +181,36 @@ fn after_a_write_that_waited_for_room_the_next_one_comes_after_it() {
 }
 
 #[test]
+fn a_write_built_while_another_waits_for_room_chooses_how_to_send_when_first_polled() {
+    percore::run(async {
+        let (a, b) = pair().await;
+        let filled = fill(a.as_raw_fd());
+        let mut cx = Context::from_waker(Waker::noop());
+        // The first write waits for room in a send op; the second is built
+        // meanwhile and not polled.
+        let mut first = pin!(a.write_all(b"first".to_vec()));
+        assert!(
+            first.as_mut().poll(&mut cx).is_pending(),
+            "the socket is full"
+        );
+        let mut second = pin!(a.write_all(b"again".to_vec()));
+        let reader = read_on_thread(b, filled + 10);
+        bounded(first).await.0.unwrap();
+        // Now there is room, no send op in flight and nothing else to run:
+        // the second is sent at once, in its first poll, whatever the
+        // stream was doing when it was built.
+        let Poll::Ready((res, back)) = second.as_mut().poll(&mut cx) else {
+            panic!("a write first polled with room and no op in flight waits for nothing");
+        };
+        res.unwrap();
+        assert_eq!(back, b"again");
+        let got = reader.join().unwrap();
+        assert!(got[..filled].iter().all(|&x| x == 7));
+        assert_eq!(&got[filled..], b"firstagain");
+    });
+}
+
+#[test]
 fn a_lone_senders_write_to_a_closed_peer_fails_with_epipe_and_hands_the_buffer_back() {
     percore::run(async {
         let (a, b) = pair().await;
