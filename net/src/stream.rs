@@ -162,15 +162,6 @@ impl Stream {
         }
     }
 
-    /// Whether [`WriteAll`] tries `len` bytes straight away first, where
-    /// that may pay (on epoll [`percore::op::try_send`]; on io_uring
-    /// [`Stream::try_direct`], below the zero-copy threshold), rather than
-    /// with an op.
-    #[inline(always)]
-    fn sends_now(&self, len: usize) -> bool {
-        self.send_now || (self.direct.get() && len < self.zc_threshold.get())
-    }
-
     /// A `write_all`'s send op: direct sends are held back until it sent
     /// all it had ([`Stream::op_done`]), so none overtakes it.
     #[inline(always)]
@@ -187,10 +178,15 @@ impl Stream {
     /// of the loop and a poll of this task: the syscall is made either way.
     /// `None`: send with an op, which waits for room (the socket is full,
     /// or another sender's entries wait for the tick's one
-    /// `io_uring_enter`, which then carries this send too).
+    /// `io_uring_enter`, which then carries this send too), and which on
+    /// io_uring also takes the sends from the zero-copy threshold on and
+    /// those made while a send op of the stream's is in flight.
     fn try_now(&self, buf: &[u8]) -> Option<io::Result<usize>> {
         if self.send_now {
             return percore::op::try_send(&self.fd, buf);
+        }
+        if !self.direct.get() || buf.len() >= self.zc_threshold.get() {
+            return None;
         }
         self.try_direct(buf)
     }
@@ -252,7 +248,7 @@ pub trait StreamSocket: Sized {
 
 /// [`Stream::send`]'s op: a plain or a zero-copy send of the same buffer;
 /// or, for [`WriteAll`], the part to send next, not yet given to an op: its
-/// next poll tries it straight away ([`Stream::sends_now`]) or makes the op
+/// next poll tries it straight away ([`Stream::try_now`]) or makes the op
 /// (nothing of it is in the driver, so dropping it is dropping the buffer;
 /// `None` only inside `WriteAll::poll`).
 enum Send<B: IoBuf> {
@@ -293,12 +289,7 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
             let (res, slice) = match &mut this.send {
                 Send::Now(slot) => {
                     let slice = slot.take().expect("write_all polled after completion");
-                    let now = if this.stream.sends_now(slice.bytes_init()) {
-                        this.stream.try_now(&slice)
-                    } else {
-                        None
-                    };
-                    match now {
+                    match this.stream.try_now(&slice) {
                         Some(res) => (res, slice),
                         None => {
                             // Not now (the socket is full, not known yet,
