@@ -31,7 +31,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 #[derive(Clone)]
 struct App {
     hits: Arc<AtomicU64>,
-    file: Arc<PathBuf>,
+    file: Arc<TempFile>,
     backend: SocketAddr,
     /// Told when `/slow` has started (a percore channel: `CoreBound` makes
     /// it acceptable as axum state, which must be `Send + Sync`).
@@ -45,7 +45,7 @@ fn router(app: App) -> axum::Router {
             "/file",
             get(|State(app): State<App>| {
                 CoreBound::new(async move {
-                    let bytes = percore::fs::read(&*app.file).await.unwrap();
+                    let bytes = percore::fs::read(&app.file.0).await.unwrap();
                     String::from_utf8(bytes).unwrap()
                 })
             }),
@@ -107,16 +107,26 @@ fn start_backend() -> SocketAddr {
     addr
 }
 
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("percore-{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).unwrap();
-    path
+/// A file for a test's handlers to read, removed when the last clone of
+/// the app holding it is dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
-fn app(file: PathBuf) -> App {
+fn temp_file(name: &str, contents: &str) -> Arc<TempFile> {
+    let path = std::env::temp_dir().join(format!("percore-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    Arc::new(TempFile(path))
+}
+
+fn app(file: Arc<TempFile>) -> App {
     App {
         hits: Arc::default(),
-        file: Arc::new(file),
+        file,
         backend: start_backend(),
         started: None,
     }
@@ -331,7 +341,7 @@ fn serves_on_every_core_and_stops_on_shutdown() {
     let file = temp_file("serve-cores", "per core");
     let app = App {
         hits: hits.clone(),
-        file: Arc::new(file),
+        file,
         backend: addr, // `/backend` is not asked for here
 
         started: None,
