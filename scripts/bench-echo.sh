@@ -11,6 +11,9 @@
 #   rate  fixed offered rate (--rate): server CPU per request over one window,
 #         then syscalls per request over a second window
 #         (perf stat -e raw_syscalls:sys_enter -p PID), p99 from the client.
+#         With 3 rounds or more the report adds the paired ratio: each round's
+#         CPU per request over tokio's (or the first server's) in that round,
+#         mean ± two standard errors, which cancels noise both runs shared.
 #   mem   idle connections: server RSS before, and after IDLE_CONNS
 #         connections have each echoed one 16-byte message and sit idle.
 #

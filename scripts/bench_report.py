@@ -96,6 +96,7 @@ class Run:
 
     def __init__(self, r):
         self.server = r["server"]
+        self.round = r.get("round")
         self.conns = int(r["conns"])
         self.size = int(r["size"])
         self.rate = num(r["rate"])
@@ -287,6 +288,7 @@ def report_rate(runs, out, targets):
                 cpu_cells += 1
     out.append(table(["rate", "conns", "size"] + servers, rows))
     out.append("")
+    report_paired(by, cells, servers, rounds, out)
 
     out.append("### Fixed rate: syscalls per request (raw_syscalls:sys_enter, median)\n")
     rows = []
@@ -353,6 +355,41 @@ def report_rate(runs, out, targets):
                 f"met in {sum(p99_ok)} of {len(p99_ok)} cells both sustained",
             )
         )
+
+
+def report_paired(by, cells, servers, rounds, out):
+    """Each round runs every server in turn, so a round's ratio of one
+    server's CPU per request to the reference's (tokio, else the first
+    server listed) cancels the noise the host adds to that round for both.
+    The mean of those ratios with two standard errors says whether a
+    difference of a few percent is more than that noise."""
+    if rounds < 3 or len(servers) < 2:
+        return
+    ref = "tokio" if "tokio" in servers else servers[0]
+    others = [s for s in servers if s != ref]
+    out.append(
+        f"### Fixed rate: server CPU per request over {ref}'s in the same round "
+        "(mean of the per-round ratios ± two standard errors; range)\n"
+    )
+    rows = []
+    for rate, conns, size in cells:
+        mine = {r.round: r.cpu_us_per_req for r in by.get((rate, conns, size, ref), [])}
+        row = [fmt_rate(rate), conns, size_label(size)]
+        for s in others:
+            rs = [
+                r.cpu_us_per_req / mine[r.round]
+                for r in by.get((rate, conns, size, s), [])
+                if r.cpu_us_per_req is not None and mine.get(r.round)
+            ]
+            if len(rs) < 2:
+                row.append("-")
+                continue
+            mean = statistics.mean(rs)
+            two_se = 2 * statistics.stdev(rs) / math.sqrt(len(rs))
+            row.append(f"{mean:.3f} ± {two_se:.3f} ({min(rs):.2f}-{max(rs):.2f}, n={len(rs)})")
+        rows.append(row)
+    out.append(table(["rate", "conns", "size"] + others, rows))
+    out.append("")
 
 
 def report_mem(runs, out, targets):
