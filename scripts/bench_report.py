@@ -373,13 +373,19 @@ def report_paired(by, cells, servers, rounds, out):
     )
     rows = []
     for rate, conns, size in cells:
-        mine = {r.round: r.cpu_us_per_req for r in by.get((rate, conns, size, ref), [])}
+        # Only rounds where both delivered the rate: an overloaded run's CPU
+        # per request is not at that rate.
+        ref_cpu = {
+            r.round: r.cpu_us_per_req
+            for r in by.get((rate, conns, size, ref), [])
+            if r.sustained
+        }
         row = [fmt_rate(rate), conns, size_label(size)]
         for s in others:
             rs = [
-                r.cpu_us_per_req / mine[r.round]
+                r.cpu_us_per_req / ref_cpu[r.round]
                 for r in by.get((rate, conns, size, s), [])
-                if r.cpu_us_per_req is not None and mine.get(r.round)
+                if r.sustained and r.cpu_us_per_req is not None and ref_cpu.get(r.round)
             ]
             if len(rs) < 2:
                 row.append("-")
