@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -44,8 +44,7 @@ async fn pair() -> (UnixStream, std::os::unix::net::UnixStream) {
     let a = UnixStream::from_std(a);
     {
         let mut read = pin!(a.read(Vec::with_capacity(1)));
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(read.as_mut().poll(&mut cx).is_pending(), "nothing sent yet");
+        assert!(poll_once(read.as_mut()).is_pending(), "nothing sent yet");
         std::io::Write::write_all(&mut b, b"x").unwrap();
         let (res, got) = bounded(read).await;
         assert_eq!((res.unwrap(), &got[..]), (1, &b"x"[..]));
@@ -62,6 +61,12 @@ async fn bounded<F: Future>(fut: F) -> F::Output {
     percore::time::timeout(BOUND, fut)
         .await
         .expect("bounded wait")
+}
+
+/// Polls `fut` once, with a waker that does nothing: what the future does
+/// in its poll alone.
+fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// Reads `len` bytes from `peer` on a thread (giving up past [`BOUND`]).
@@ -106,9 +111,8 @@ fn a_write_to_a_full_socket_waits_for_room() {
         a.write_all(b"hello".to_vec()).await.0.unwrap();
         let filled = fill(a.as_raw_fd());
         let mut write = pin!(a.write_all(b"after".to_vec()));
-        let mut cx = Context::from_waker(Waker::noop());
         assert!(
-            write.as_mut().poll(&mut cx).is_pending(),
+            poll_once(write.as_mut()).is_pending(),
             "a full socket has no room"
         );
         let reader = read_on_thread(b, 5 + filled + 5);
@@ -130,8 +134,7 @@ fn a_dropped_waiting_write_sends_nothing_more_and_the_stream_goes_on() {
         let filled = fill(a.as_raw_fd());
         {
             let mut write = pin!(a.write_all(b"dropped".to_vec()));
-            let mut cx = Context::from_waker(Waker::noop());
-            assert!(matches!(write.as_mut().poll(&mut cx), Poll::Pending));
+            assert!(matches!(poll_once(write.as_mut()), Poll::Pending));
         }
         // Let the cancel of the dropped send take effect (on io_uring it
         // is queued with the next enter).
@@ -153,8 +156,7 @@ fn a_lone_senders_write_with_room_completes_in_its_first_poll() {
         // Nothing else runs or waits in the ring: on io_uring too the send
         // is made at once (`percore::op::lone_sender`), with no op to wait for.
         let mut write = pin!(a.write_all(b"now".to_vec()));
-        let mut cx = Context::from_waker(Waker::noop());
-        let Poll::Ready((res, back)) = write.as_mut().poll(&mut cx) else {
+        let Poll::Ready((res, back)) = poll_once(write.as_mut()) else {
             panic!("a send with room waits for nothing");
         };
         res.unwrap();
@@ -185,21 +187,17 @@ fn a_write_built_while_another_waits_for_room_chooses_how_to_send_when_first_pol
     percore::run(async {
         let (a, b) = pair().await;
         let filled = fill(a.as_raw_fd());
-        let mut cx = Context::from_waker(Waker::noop());
         // The first write waits for room in a send op; the second is built
         // meanwhile and not polled.
         let mut first = pin!(a.write_all(b"first".to_vec()));
-        assert!(
-            first.as_mut().poll(&mut cx).is_pending(),
-            "the socket is full"
-        );
+        assert!(poll_once(first.as_mut()).is_pending(), "the socket is full");
         let mut second = pin!(a.write_all(b"again".to_vec()));
         let reader = read_on_thread(b, filled + 10);
         bounded(first).await.0.unwrap();
         // Now there is room, no send op in flight and nothing else to run:
         // the second is sent at once, in its first poll, whatever the
         // stream was doing when it was built.
-        let Poll::Ready((res, back)) = second.as_mut().poll(&mut cx) else {
+        let Poll::Ready((res, back)) = poll_once(second.as_mut()) else {
             panic!("a write first polled with room and no op in flight waits for nothing");
         };
         res.unwrap();
@@ -218,8 +216,7 @@ fn a_lone_senders_write_to_a_closed_peer_fails_with_epipe_and_hands_the_buffer_b
         // Made at once (nothing else runs): the error comes from that
         // direct send, in the first poll, with the buffer.
         let mut write = pin!(a.write_all(b"late".to_vec()));
-        let mut cx = Context::from_waker(Waker::noop());
-        let Poll::Ready((res, back)) = write.as_mut().poll(&mut cx) else {
+        let Poll::Ready((res, back)) = poll_once(write.as_mut()) else {
             panic!("a send to a closed peer waits for nothing");
         };
         assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EPIPE));
