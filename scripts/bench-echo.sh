@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loopback echo benchmark: percore's echo-server against tokio (current_thread),
-# monoio, glommio and a raw io_uring loop (bench/src/peers/), each server pinned
+# monoio, glommio and raw io_uring and epoll loops (bench/src/peers/), each server pinned
 # to one core and percore's one-ring echo-client pinned to the other.
 #
 # Phases (PHASES, default all three):
@@ -31,6 +31,8 @@
 #   SERVERS ["percore tokio monoio glommio raw"]; also percore-plain (echo-server --plain),
 #          percore-epoll (echo-server on the epoll driver, PERCORE_DRIVER=epoll),
 #          percore-default and percore-epoll-default (echo-server's own defaults: no --buf),
+#          raw-epoll (a bare edge-triggered epoll loop, the readiness path's floor, as raw is
+#          io_uring's: compare percore-epoll and tokio with it),
 #          percore-minwait (echo-server --min-wait-us $MIN_WAIT_US: parks batch completions;
 #          compare it with percore in the rate phase under PACING=even), and
 #          NAME=PATH for another build of echo-server (an A/B: "percore old=/tmp/base/echo-server")
@@ -131,7 +133,8 @@ example_of() {
         percore | percore-plain | percore-epoll | percore-default | percore-epoll-default | percore-minwait) echo echo-server ;;
         tokio | monoio | glommio) echo "peer-$1-echo" ;;
         raw) echo peer-raw-uring-echo ;;
-        *) die "unknown server '$1' (known: percore percore-plain percore-epoll percore-default percore-epoll-default percore-minwait tokio monoio glommio raw)" ;;
+        raw-epoll) echo peer-raw-epoll-echo ;;
+        *) die "unknown server '$1' (known: percore percore-plain percore-epoll percore-default percore-epoll-default percore-minwait tokio monoio glommio raw raw-epoll)" ;;
     esac
 }
 name_of() { echo "${1%%=*}"; }
