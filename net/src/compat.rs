@@ -375,7 +375,9 @@ impl<S: CompatRead> Compat<S> {
     /// buffers of a ring shared by the core's connections) instead of a
     /// read buffer of its own: an idle connection then holds no receive
     /// buffer, and the kernel keeps one receive armed per connection
-    /// instead of arming one per read. Bytes are still copied once, out of
+    /// instead of arming one per read (the epoll driver receives inside
+    /// each read instead, when the socket is readable, so bytes not yet
+    /// asked for hold no buffer there). Bytes are still copied once, out of
     /// the ring's buffer, which goes back to the ring as soon as it is
     /// taken. When the ring runs dry (connections that receive much more
     /// than they consume), reads fall back to a plain buffer of
@@ -386,8 +388,11 @@ impl<S: CompatRead> Compat<S> {
         let mut compat = Compat::new(stream);
         if let (Some(ring), Io::Socket(stream)) = (ring, compat.stream.io()) {
             // Built now (it is armed on the first read), so that a read never
-            // checks whether it exists.
-            let recv = MultishotOp::new(RecvMulti::new(stream.fd.clone(), ring));
+            // checks whether it exists. On demand, as `PooledRecv`: on the
+            // epoll driver a read then receives inside its own poll (one
+            // `recv` into a ring buffer, no completion queue or wake-up), and
+            // bytes hyper has not asked for stay in the socket.
+            let recv = MultishotOp::new(RecvMulti::new(stream.fd.clone(), ring)).on_demand();
             compat.reader.pooled = Some(Box::new(Pooled {
                 recv,
                 held: None,
@@ -1227,6 +1232,35 @@ mod ring_tests {
             drop(a);
             assert_eq!(b.read(&mut rest).await.unwrap(), 0);
             assert_eq!(b.read(&mut rest).await.unwrap(), 0, "end of stream stays");
+            assert_eq!(ring.available(), 4);
+        });
+    }
+
+    /// On the epoll driver the ring's receive is made on demand, inside a
+    /// read: bytes that arrive while nobody reads stay in the socket and
+    /// hold no ring buffer (on io_uring the kernel receives them into the
+    /// ring as they come), and the next read gets them whole.
+    #[test]
+    fn on_epoll_bytes_nobody_reads_yet_hold_no_ring_buffer() {
+        let rt = percore::Runtime::builder()
+            .driver(percore::DriverKind::Epoll)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let ring = BufRing::builder(4, 64).incremental(false).build().unwrap();
+            let (a, b) = crate::UnixStream::pair().unwrap();
+            let mut b = Compat::with_ring(b, Some(&ring));
+            a.write_all(&b"first"[..]).await.0.unwrap();
+            let mut first = [0u8; 5];
+            b.read_exact(&mut first).await.unwrap();
+            assert_eq!(ring.available(), 4, "read whole: back in the ring");
+            a.write_all(&b"second"[..]).await.0.unwrap();
+            // Parks the loop, so the driver sees the socket's read edge.
+            percore::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert_eq!(ring.available(), 4, "nobody asked: no buffer taken");
+            let mut second = [0u8; 6];
+            b.read_exact(&mut second).await.unwrap();
+            assert_eq!(&second, b"second");
             assert_eq!(ring.available(), 4);
         });
     }
