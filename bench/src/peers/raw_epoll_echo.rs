@@ -25,7 +25,7 @@ mod common;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
-/// The listener's event key; a connection's is its slot index.
+/// The listener's event key; a connection's is its key in the slab.
 const LISTENER: u64 = u64::MAX;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 1024;
@@ -42,8 +42,7 @@ struct Server {
     epfd: OwnedFd,
     listener: RawFd,
     buf_size: usize,
-    conns: Vec<Option<Conn>>,
-    free: Vec<usize>,
+    conns: slab::Slab<Conn>,
 }
 
 fn main() {
@@ -61,14 +60,26 @@ fn main() {
             epfd: unsafe { OwnedFd::from_raw_fd(epfd) },
             listener: listener.into_raw_fd(),
             buf_size,
-            conns: Vec::new(),
-            free: Vec::new(),
+            conns: slab::Slab::new(),
         };
         if let Err(e) = server.run() {
             eprintln!("peer-raw-epoll-echo: {e}");
             std::process::exit(1);
         }
     });
+}
+
+/// Registers `fd` with `epfd` for `events`, edge-triggered, under `key`.
+fn register(epfd: &OwnedFd, fd: RawFd, key: u64, events: i32) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (events | libc::EPOLLET) as u32,
+        u64: key,
+    };
+    // SAFETY: epoll_ctl reads one event from this frame; both fds are open.
+    let r = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    check(r as isize)
+        .map(drop)
+        .map_err(io::Error::from_raw_os_error)
 }
 
 /// `r`, or the errno it stands for.
@@ -84,7 +95,7 @@ fn check(r: isize) -> Result<usize, i32> {
 
 impl Server {
     fn run(&mut self) -> io::Result<()> {
-        self.register(self.listener, LISTENER, libc::EPOLLIN)?;
+        register(&self.epfd, self.listener, LISTENER, libc::EPOLLIN)?;
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
         loop {
             // SAFETY: `events` has room for EVENTS entries, which the kernel
@@ -109,17 +120,6 @@ impl Server {
                 }
             }
         }
-    }
-
-    fn register(&self, fd: RawFd, key: u64, events: i32) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (events | libc::EPOLLET) as u32,
-            u64: key,
-        };
-        // SAFETY: epoll_ctl reads one event from this frame; both fds are open.
-        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        check(r as isize).map_err(io::Error::from_raw_os_error)?;
-        Ok(())
     }
 
     fn accept_all(&mut self) -> io::Result<()> {
@@ -148,16 +148,14 @@ impl Server {
             // SAFETY: `fd` is the socket accept4 just returned, owned by nothing else.
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
             let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
-            let idx = self.free.pop().unwrap_or_else(|| {
-                self.conns.push(None);
-                self.conns.len() - 1
-            });
-            self.register(
+            let slot = self.conns.vacant_entry();
+            register(
+                &self.epfd,
                 fd.as_raw_fd(),
-                idx as u64,
+                slot.key() as u64,
                 libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP,
             )?;
-            self.conns[idx] = Some(Conn {
+            slot.insert(Conn {
                 fd,
                 buf: vec![0u8; self.buf_size].into_boxed_slice(),
                 sent: 0,
@@ -170,7 +168,7 @@ impl Server {
     /// echo until a short receive; the connection closes at end of stream
     /// or on an error.
     fn serve(&mut self, idx: usize, events: u32) {
-        let Some(Some(conn)) = self.conns.get_mut(idx) else {
+        let Some(conn) = self.conns.get_mut(idx) else {
             return;
         };
         let readable = events
@@ -183,8 +181,7 @@ impl Server {
         };
         if done.is_err() {
             // Dropping the fd closes it, which takes it out of epoll.
-            self.conns[idx] = None;
-            self.free.push(idx);
+            self.conns.remove(idx);
         }
     }
 }
