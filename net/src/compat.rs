@@ -1268,6 +1268,48 @@ mod ring_tests {
         });
     }
 
+    /// On the epoll driver, a peer that resets the connection while a ring
+    /// read waits: the read fails with `ECONNRESET` (no buffer taken, none
+    /// lost), later reads fail or end, and the ring keeps all its buffers.
+    #[test]
+    fn on_epoll_a_peer_reset_fails_the_waiting_ring_read_and_keeps_the_ring() {
+        let rt = percore::Runtime::builder()
+            .driver(percore::DriverKind::Epoll)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if !percore::capabilities().is_some_and(|c| c.multishot_recv) {
+                return; // minimal features: no rings, `with_ring` reads plainly
+            }
+            let ring = BufRing::builder(4, 64).incremental(false).build().unwrap();
+            let listener = crate::TcpListener::bind("127.0.0.1:0").unwrap();
+            let peer = crate::TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (conn, _) = listener.accept().await.unwrap();
+            let mut conn = Compat::with_ring(conn, Some(&ring));
+            let read = percore::spawn(async move {
+                let mut buf = [0u8; 16];
+                let first = conn.read(&mut buf).await;
+                let again = conn.read(&mut buf).await;
+                (first.map_err(|e| e.kind()), again.map_err(|e| e.kind()))
+            });
+            percore::yield_now().await; // the read now waits for data
+            peer.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+            drop(peer);
+            let (first, again) = percore::time::timeout(std::time::Duration::from_secs(10), read)
+                .await
+                .expect("the reset wakes the waiting read")
+                .unwrap();
+            assert_eq!(first, Err(io::ErrorKind::ConnectionReset));
+            assert!(
+                matches!(again, Ok(0) | Err(_)),
+                "after the reset: {again:?}"
+            );
+            assert_eq!(ring.available(), 4, "no buffer taken or lost");
+        });
+    }
+
     /// A ring far smaller than what arrives before the reader reads: the
     /// receive runs the ring dry (`ENOBUFS`), falls back to the plain
     /// buffer, re-arms, and every byte still comes out once, in order.
